@@ -1,0 +1,199 @@
+"""Load a series from a file, a DataFrame or the bundled sample, and validate it.
+
+Every source ends in `validate_frame`: a float frame with a sorted, unique, timezone-naive
+DatetimeIndex and no missing values, plus a `DataReport` saying what was loaded and repaired.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import ForecastError
+
+SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
+DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day")
+
+
+@dataclass
+class DataReport:
+    """What a source delivered, for the user to read before trusting any metric."""
+
+    source: str
+    rows: int = 0
+    start: str = ""
+    end: str = ""
+    columns: list[str] = field(default_factory=list)
+    filled: int = 0
+    dropped_leading: int = 0
+    calendar: str | None = None  # "XNYS" for stock prices: future dates are trading days
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"source: {self.source}", f"rows: {self.rows} ({self.start} to {self.end})",
+               f"columns: {', '.join(self.columns)}"]
+        if self.filled or self.dropped_leading:
+            out.append(f"repaired: {self.filled} missing values forward-filled, "
+                       f"{self.dropped_leading} leading incomplete rows dropped")
+        return out
+
+
+def _fmt(ts) -> str:
+    ts = pd.Timestamp(ts)
+    return str(ts.date()) if ts == ts.normalize() else str(ts)
+
+
+def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int = 5,
+                   source: str = "DataFrame") -> tuple[pd.DataFrame, DataReport]:
+    """Check and clean a frame; every problem raises one `ForecastError` that names the fix.
+
+    Parameters
+    ----------
+    frame : DataFrame or Series indexed by timestamps.
+    columns : the columns to keep (targets then features); all numeric columns when None.
+    max_gap : missing values are forward-filled in runs of at most this many rows; rows before a
+        column's first value are dropped; a longer interior gap is an error naming its first row.
+    """
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame(frame.name if frame.name is not None else "value")
+    if not isinstance(frame, pd.DataFrame):
+        raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        try:
+            frame = frame.set_axis(pd.DatetimeIndex(pd.to_datetime(frame.index)), axis=0)
+        except (ValueError, TypeError) as e:
+            raise ForecastError(f"{source}: the index must hold dates; set it with "
+                                f"frame.set_index(pd.to_datetime(frame['date'])) ({e})") from None
+    if frame.index.tz is not None:  # keep local wall time: exchange sessions are local
+        frame = frame.tz_localize(None)
+    if frame.index.hasnans:
+        raise ForecastError(f"{source}: some dates are missing or unreadable; remove those rows")
+    if not frame.index.is_monotonic_increasing:
+        pos = int(np.argmax(np.diff(frame.index.asi8) < 0)) + 1
+        raise ForecastError(f"{source}: dates are not in order ({_fmt(frame.index[pos])} comes after "
+                            f"{_fmt(frame.index[pos - 1])}); sort the rows by date first")
+    if frame.index.has_duplicates:
+        dup = frame.index[frame.index.duplicated()][0]
+        raise ForecastError(f"{source}: timestamp {_fmt(dup)} appears more than once; "
+                            "keep one row per timestamp (e.g. frame[~frame.index.duplicated()])")
+    if columns is None:
+        columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        if not columns:
+            raise ForecastError(f"{source}: no numeric columns")
+    columns = list(dict.fromkeys(columns))
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ForecastError(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
+                            f"available: {', '.join(map(str, frame.columns))}")
+    frame = frame[columns]
+    for c in columns:
+        if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
+            bad = pd.to_numeric(frame[c], errors="coerce").isna() & frame[c].notna()
+            example = frame[c][bad].iloc[0] if bad.any() else frame[c].dtype
+            raise ForecastError(f"{source}: column {c!r} is not numeric (e.g. {example!r}); "
+                                "pick numeric columns or clean that one")
+    values = frame.to_numpy(dtype=np.float64, copy=True)
+    values[~np.isfinite(values)] = np.nan  # inf is treated as a missing value
+    frame = pd.DataFrame(values, index=frame.index, columns=columns)
+    report = DataReport(source=source, columns=columns)
+    return _repair_gaps(frame, max_gap, report)
+
+
+def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
+    missing = frame.isna()
+    if missing.to_numpy().any():
+        # Rows before every column has started (e.g. a ticker listed later) cannot be filled.
+        started = frame.notna().cummax().all(axis=1).to_numpy()
+        lead = int(started.argmax()) if started.any() else len(frame)
+        frame, missing = frame.iloc[lead:], missing.iloc[lead:]
+        report.dropped_leading = lead
+        too_long = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+        for c in frame.columns:
+            m = missing[c]
+            if m.any():  # length of the run of missing values each cell belongs to
+                lengths = m.groupby((~m).cumsum()).transform("sum")
+                too_long[c] = m & (lengths > max_gap)
+        if too_long.to_numpy().any():
+            row = too_long.any(axis=1).to_numpy().argmax()
+            col = too_long.columns[too_long.iloc[row].to_numpy().argmax()]
+            n = int(missing[col].iloc[row:].cummin().sum())
+            raise ForecastError(
+                f"{report.source}: column {col!r} has {n} missing values in a row from "
+                f"{_fmt(frame.index[row])}, more than max_gap={max_gap} forward-fills; "
+                "fill or drop those rows, or raise --max-gap")
+        report.filled = int(missing.to_numpy().sum())
+        frame = frame.ffill()
+    if frame.empty:
+        raise ForecastError(f"{report.source}: no complete rows")
+    report.rows = len(frame)
+    report.start, report.end = _fmt(frame.index[0]), _fmt(frame.index[-1])
+    return frame, report
+
+
+def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> str:
+    if date_col is not None:
+        if date_col not in frame.columns:
+            raise ForecastError(f"{name}: date column {date_col!r} not found; "
+                                f"columns: {', '.join(map(str, frame.columns))}")
+        return date_col
+    for c in frame.columns:
+        if str(c).strip().lower() in DATE_NAMES or pd.api.types.is_datetime64_any_dtype(frame[c]):
+            return c
+    first = frame.columns[0] if len(frame.columns) else None
+    if first is not None and frame[first].dtype == object:
+        parsed = pd.to_datetime(frame[first].head(20), errors="coerce", format="mixed")
+        if parsed.notna().all():
+            return first
+    raise ForecastError(f"{name}: no date column found; name it with --date-col "
+                        f"(columns: {', '.join(map(str, frame.columns))})")
+
+
+def load_file(path: str | Path, date_col: str | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ForecastError(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".txt", ".gz"):
+            frame = pd.read_csv(path)
+        else:
+            raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
+    except ForecastError:
+        raise
+    except Exception as e:  # parser errors come in many types; all mean the same to a user
+        raise ForecastError(f"{path}: cannot read it as {suffix.lstrip('.')} ({e})") from None
+    if isinstance(frame.index, pd.DatetimeIndex) and date_col is None:
+        return frame
+    col = _find_date_column(frame, date_col, str(path))
+    try:
+        index = pd.to_datetime(frame[col], format="mixed")
+    except (ValueError, TypeError) as e:
+        raise ForecastError(f"{path}: column {col!r} does not hold dates ({e})") from None
+    return frame.drop(columns=[col]).set_index(pd.DatetimeIndex(index, name="Date"))
+
+
+def sample_path() -> Path:
+    """The bundled CSV: inside the installed package, or in the source tree's `datasets/`."""
+    packaged = resources.files("forecast") / "_datasets" / "stocks_daily.csv"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "datasets" / "stocks_daily.csv"
+
+
+def load_sample(ticker: str = "AAPL") -> pd.DataFrame:
+    """Daily adjusted Open/High/Low/Close/Volume of one bundled ticker (AAPL, MSFT, IBM, GOOG)."""
+    ticker = ticker.upper()
+    if ticker not in SAMPLE_TICKERS:
+        raise ForecastError(f"the bundled sample has {', '.join(SAMPLE_TICKERS)}, not {ticker}")
+    path = sample_path()
+    if not path.is_file():
+        raise ForecastError(f"bundled sample missing at {path}; reinstall forecast")
+    frame = pd.read_csv(path, parse_dates=["Date"])
+    frame = frame[frame.Ticker == ticker].drop(columns="Ticker").set_index("Date")
+    return frame.astype("float64")

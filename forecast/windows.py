@@ -1,0 +1,95 @@
+"""Sliding windows as views over one tensor, batch loaders, and the LightningDataModule.
+
+`WindowDataset` never copies the series: `Tensor.unfold` gives every window as a strided view, and a
+batch is one gather of the rows it needs. Its `__getitem__` takes a whole batch of indices, so a
+DataLoader with `batch_size=None` over a `BatchSampler` skips per-sample calls and collation.
+"""
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from forecast.config import DataConfig
+from forecast.data import Prepared, prepare
+
+
+class WindowDataset(Dataset):
+    """Windows whose targets start at rows `starts[i]`.
+
+    Item `i` is `(inputs, targets)`: inputs `values[s - seq_len : s]` of shape (seq_len, C) and
+    targets `values[s : s + horizon, :n_targets]` of shape (horizon, T), for `s = starts[i]`.
+    Indexing with a 1-D index tensor returns a batch: (B, seq_len, C) and (B, horizon, T).
+    """
+
+    def __init__(self, values: torch.Tensor, n_targets: int, seq_len: int, horizon: int,
+                 starts: torch.Tensor):
+        self.seq_len = seq_len
+        self.starts = starts
+        self.inputs = values.unfold(0, seq_len, 1).transpose(1, 2)  # (N - L + 1, L, C) view
+        self.targets = values[:, :n_targets].unfold(0, horizon, 1).transpose(1, 2)  # (N-H+1, H, T)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, idx):
+        s = self.starts[idx]
+        return self.inputs[s - self.seq_len], self.targets[s]
+
+
+def stage_dataset(prepared: Prepared, stage: str) -> WindowDataset:
+    lo, hi = prepared.target_starts(stage)
+    cfg = prepared.cfg
+    return WindowDataset(prepared.values, prepared.n_targets, cfg.seq_len, cfg.horizon,
+                         torch.arange(lo, hi))
+
+
+def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool = False,
+                 seed: int | None = None) -> DataLoader:
+    """Whole-batch loader; with `shuffle`, the order is fixed by `seed` (new each epoch)."""
+    if shuffle:
+        generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+        sampler = RandomSampler(dataset, generator=generator)
+    else:
+        sampler = SequentialSampler(dataset)
+    return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False),
+                      batch_size=None)
+
+
+class WindowDataModule(pl.LightningDataModule):
+    """Splits, scaling and loaders for one frame; hand it to any `Trainer`.
+
+    Parameters
+    ----------
+    frame : validated frame holding `cfg.inputs` (see `forecast.sources.validate_frame`).
+    cfg : what to forecast and how to split and scale.
+    """
+
+    def __init__(self, frame: pd.DataFrame, cfg: DataConfig, batch_size: int = 64, seed: int = 42,
+                 eval_batch_size: int = 1024):
+        super().__init__()
+        self.frame, self.cfg = frame, cfg
+        self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
+        self.prepared: Prepared | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.prepared is None:
+            self.prepared = prepare(self.frame, self.cfg)
+
+    def dataset(self, stage: str) -> WindowDataset:
+        self.setup()
+        return stage_dataset(self.prepared, stage)
+
+    def train_dataloader(self) -> DataLoader:
+        return batch_loader(self.dataset("train"), self.batch_size, shuffle=True, seed=self.seed)
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(self.dataset("val"), self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(self.dataset("test"), self.eval_batch_size)
+
+    def starts(self, stage: str) -> np.ndarray:
+        return self.dataset(stage).starts.numpy()

@@ -1,0 +1,146 @@
+"""Validation of frames and files: every bad input gives one ForecastError that names the fix."""
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.errors import ForecastError
+from forecast.loading import load_source
+from forecast.sources import load_file, load_sample, validate_frame
+from tests.conftest import make_frame
+
+
+def test_when_frame_is_clean_then_it_passes_unchanged(frame):
+    clean, report = validate_frame(frame)
+    pd.testing.assert_frame_equal(clean, frame)
+    assert report.rows == 300 and report.filled == 0
+
+
+def test_when_index_unsorted_then_error_says_sort(frame):
+    with pytest.raises(ForecastError, match="not in order.*sort"):
+        validate_frame(frame.iloc[::-1])
+
+
+def test_when_timestamp_duplicated_then_error_names_it(frame):
+    dup = pd.concat([frame.iloc[:5], frame.iloc[4:]])
+    with pytest.raises(ForecastError, match="2020-01-05 appears more than once"):
+        validate_frame(dup)
+
+
+def test_when_column_missing_then_error_lists_available(frame):
+    with pytest.raises(ForecastError, match="'price' not found; available: y"):
+        validate_frame(frame, ["price"])
+
+
+def test_when_column_not_numeric_then_error_shows_a_value(frame):
+    frame["name"] = "abc"
+    with pytest.raises(ForecastError, match="'name' is not numeric.*'abc'"):
+        validate_frame(frame, ["y", "name"])
+
+
+def test_when_short_gap_then_forward_filled_and_counted(frame):
+    frame.iloc[10:13, 0] = np.nan
+    frame.iloc[20, 0] = np.inf
+    clean, report = validate_frame(frame, max_gap=3)
+    assert report.filled == 4
+    assert clean.iloc[10:13, 0].eq(frame.iloc[9, 0]).all()
+    assert np.isfinite(clean.to_numpy()).all()
+
+
+def test_when_gap_longer_than_limit_then_error_names_first_row(frame):
+    frame.iloc[50:60, 0] = np.nan
+    with pytest.raises(ForecastError, match="10 missing values in a row from 2020-02-20.*max_gap=5"):
+        validate_frame(frame)
+
+
+def test_when_column_starts_late_then_leading_rows_dropped(frame):
+    frame["x"] = frame["y"]
+    frame.iloc[:30, 1] = np.nan
+    clean, report = validate_frame(frame)
+    assert report.dropped_leading == 30 and clean.index[0] == frame.index[30]
+
+
+def test_when_index_has_timezone_then_local_wall_time_kept(frame):
+    clean, _ = validate_frame(frame.tz_localize("America/New_York"))
+    assert clean.index.tz is None and clean.index[0] == frame.index[0]
+
+
+def test_when_series_given_then_named_column(frame):
+    clean, _ = validate_frame(frame["y"])
+    assert list(clean.columns) == ["y"]
+
+
+def test_when_csv_has_date_column_then_it_becomes_the_index(tmp_path, frame):
+    path = tmp_path / "s.csv"
+    frame.rename_axis("timestamp").to_csv(path)
+    loaded = load_file(path)
+    assert isinstance(loaded.index, pd.DatetimeIndex) and list(loaded.columns) == ["y"]
+    assert np.allclose(loaded["y"], frame["y"])
+
+
+def test_when_date_column_named_then_it_is_used(tmp_path, frame):
+    path = tmp_path / "s.parquet"
+    frame.reset_index().rename(columns={"Date": "when"}).to_parquet(path)
+    assert load_file(path, date_col="when").index[0] == frame.index[0]
+    with pytest.raises(ForecastError, match="date column 'nope' not found"):
+        load_file(path, date_col="nope")
+
+
+def test_when_no_date_column_then_error_says_date_col(tmp_path):
+    path = tmp_path / "s.csv"
+    pd.DataFrame({"a": [1.0, 2.0]}).to_csv(path, index=False)
+    with pytest.raises(ForecastError, match="--date-col"):
+        load_file(path)
+
+
+def test_when_file_missing_or_unknown_type_then_clear_error(tmp_path):
+    with pytest.raises(ForecastError, match="file not found"):
+        load_file(tmp_path / "none.csv")
+    (tmp_path / "x.xlsx").write_text("x")
+    with pytest.raises(ForecastError, match="unknown file type"):
+        load_file(tmp_path / "x.xlsx")
+
+
+def test_when_two_sources_given_then_error(frame):
+    with pytest.raises(ForecastError, match="one data source"):
+        load_source(ticker="AAPL", frame=frame)
+
+
+def test_when_no_source_then_bundled_sample_with_trading_calendar():
+    clean, report = load_source(columns=["Close"])
+    assert report.calendar == "XNYS" and "bundled sample AAPL" in report.source
+    assert clean.index.dayofweek.max() < 5 and len(clean) == 3270
+
+
+def test_when_sample_ticker_unknown_then_error_lists_them():
+    with pytest.raises(ForecastError, match="AAPL, MSFT, IBM, GOOG"):
+        load_sample("TSLA")
+
+
+def test_sample_has_the_documented_tickers_and_columns():
+    for ticker in ("AAPL", "MSFT", "IBM", "GOOG"):
+        frame = load_sample(ticker)
+        assert list(frame.columns) == ["Open", "High", "Low", "Close", "Volume"]
+        assert frame.index.is_monotonic_increasing and not frame.isna().any(axis=None)
+    # Adjusted for the 2-for-1 split of 2000-06-21: no halving overnight.
+    aapl = load_sample("AAPL")["Close"]
+    assert aapl["2000-06-21"] / aapl["2000-06-20"] > 0.8
+
+
+def test_when_installed_from_wheel_then_sample_found(tmp_path):
+    """A regular (non-editable) install carries the sample inside the package."""
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(root)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("forecast-*.whl"))
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import forecast.sources as s; p = s.sample_path(); assert 'site' in str(p), p; "
+            "print(len(s.load_sample('MSFT')))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(site), "PATH": ""})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "3270"
