@@ -21,6 +21,15 @@ _EXPORTS = {
     "Scaler": "forecast.scaling",
     "WindowDataset": "forecast.windows",
     "WindowDataModule": "forecast.windows",
+    "RecurrentNet": "forecast.model",
+    "Forecaster": "forecast.model",
+    "fit": "forecast.train",
+    "evaluate": "forecast.train",
+    "FitResult": "forecast.train",
+    "save_model": "forecast.modelfile",
+    "load_model": "forecast.modelfile",
+    "predict": "forecast.inference",
+    "write_run": "forecast.runs",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

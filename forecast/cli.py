@@ -106,6 +106,170 @@ def data(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet:
         out.print(f"wrote {output}")
 
 
+def _configs(target, features, seq_len, horizon, val_fraction, test_fraction, transform, scaler,
+             max_gap, cell, hidden_size, num_layers, dropout, instance_norm, segment_len,
+             channel_independent, loss, optimizer, learning_rate, weight_decay, schedule,
+             gradient_clip, batch_size, max_epochs, patience, seed, accelerator, devices, precision):
+    from forecast.config import DataConfig, ModelConfig, TrainConfig, check_compatible
+
+    data = DataConfig(targets=tuple(target or ["Close"]), features=tuple(features or []),
+                      seq_len=seq_len, horizon=horizon, val_fraction=val_fraction,
+                      test_fraction=test_fraction, transform=transform, scaler=scaler, max_gap=max_gap)
+    model = ModelConfig(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
+                        instance_norm=instance_norm, segment_len=segment_len,
+                        channel_independent=channel_independent)
+    train = TrainConfig(loss=loss, optimizer=optimizer, learning_rate=learning_rate,
+                        weight_decay=weight_decay, schedule=schedule, gradient_clip=gradient_clip,
+                        batch_size=batch_size, max_epochs=max_epochs, patience=patience, seed=seed,
+                        accelerator=accelerator, devices=devices, precision=precision)
+    check_compatible(data, model)
+    if accelerator != "auto":
+        from forecast.train import resolve_accelerator
+
+        resolve_accelerator(accelerator)
+    return data, model, train
+
+
+def _out_dir(out: Path | None, label: str, cell: str, force: bool, resume: bool) -> Path:
+    import time
+
+    if out is None:
+        out = Path("runs") / f"{label}-{cell}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "model.safetensors").exists() and not (force or resume):
+        raise ForecastError(f"{out} already holds a model; choose another --out or pass --force")
+    return out
+
+
+def _label(ticker, sample, csv, parquet) -> str:
+    if ticker or sample:
+        return (ticker or sample).upper().replace("^", "")
+    if csv or parquet:
+        return Path(csv or parquet).stem
+    return "AAPL"
+
+
+def print_data(report, prepared) -> None:
+    sizes = prepared.split_sizes()
+    for line in report.lines():
+        out.print(line)
+    out.print(f"windows: train {sizes['train']} / validation {sizes['val']} / test {sizes['test']} "
+              f"(test targets {prepared.index[prepared.val_end].date()} to {prepared.index[-1].date()})")
+
+
+def print_metrics(metrics: dict, title: str = "Test metrics (original units)") -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("forecast", "MAE", "RMSE", "MAPE %", "direction %"):
+        table.add_column(col, justify="right" if col != "forecast" else "left")
+    fmt = lambda v: "n/a" if v != v else f"{v:.4g}"  # noqa: E731 (NaN != NaN)
+    for name in ("model", "naive"):
+        m = metrics[name]
+        label = "model" if name == "model" else "naive (last value)"
+        table.add_row(label, fmt(m["mae"]), fmt(m["rmse"]), fmt(m["mape"]), fmt(m.get("direction", float("nan"))))
+    out.print(table)
+    from forecast.metrics import verdict
+
+    out.print(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * metrics['skill']:+.1f}%")
+    out.print(verdict(metrics["model"]["rmse"], metrics["naive"]["rmse"]))
+
+
+@app.command()
+def fit(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: Parquet = None,
+        date_col: DateCol = None, target: Target = None, features: Features = None,
+        start: Start = None, end: End = None, interval: Interval = "1d", cache_dir: CacheDir = None,
+        offline: Offline = False, max_gap: MaxGap = 5,
+        horizon: Annotated[int, typer.Option(help="Steps to forecast at once.")] = 5,
+        seq_len: Annotated[int, typer.Option(help="Input window length (steps).")] = 60,
+        val_fraction: Annotated[float, typer.Option(help="Share of rows for validation.")] = 0.15,
+        test_fraction: Annotated[float, typer.Option(help="Share of rows for the test span.")] = 0.15,
+        transform: Annotated[str, typer.Option(help="Target transform: none, log, log_return.")] = "none",
+        scaler: Annotated[str, typer.Option(help="Column scaling fitted on train: standard, none.")] = "standard",
+        cell: Annotated[str, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = "lstm",
+        hidden_size: Annotated[int, typer.Option(help="Hidden units per layer.")] = 64,
+        num_layers: Annotated[int, typer.Option(help="Stacked recurrent layers.")] = 1,
+        dropout: Annotated[float, typer.Option(help="Dropout between layers and before the head.")] = 0.0,
+        instance_norm: Annotated[bool, typer.Option(help="Shift each window by its last value.")] = True,
+        segment_len: Annotated[int, typer.Option(help="Feed the RNN segments of this many steps.")] = 1,
+        channel_independent: Annotated[bool, typer.Option(help="Each column its own series.")] = False,
+        loss: Annotated[str, typer.Option(help="Loss: mse, mae or huber.")] = "mse",
+        optimizer: Annotated[str, typer.Option(help="adam or adamw.")] = "adam",
+        learning_rate: Annotated[float, typer.Option(help="Optimiser step size.")] = 1e-3,
+        weight_decay: Annotated[float, typer.Option(help="L2 penalty (decoupled with adamw).")] = 0.0,
+        schedule: Annotated[str, typer.Option(help="Learning-rate schedule: none, cosine, plateau.")] = "none",
+        gradient_clip: Annotated[float, typer.Option(help="Clip gradient norm (0: off).")] = 1.0,
+        batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = 64,
+        max_epochs: Annotated[int, typer.Option(help="Most epochs; early stopping may end sooner.")] = 30,
+        patience: Annotated[int, typer.Option(help="Epochs without val improvement before stopping (0: off).")] = 5,
+        seed: Annotated[int, typer.Option(help="Random seed: same seed, same run.")] = 42,
+        accelerator: Annotated[str, typer.Option(help="auto, cpu, gpu or mps.")] = "auto",
+        devices: Annotated[str, typer.Option(help="Devices to use: auto or a count.")] = "auto",
+        precision: Annotated[str, typer.Option(help="32-true, 16-mixed, bf16-mixed, ...")] = "32-true",
+        out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [runs/NAME].")] = None,
+        force: Annotated[bool, typer.Option(help="Overwrite a model already in --out.")] = False,
+        resume: Annotated[bool, typer.Option(help="Continue an interrupted fit in --out.")] = False,
+        quiet: Annotated[bool, typer.Option(help="No progress bar or training logs.")] = False):
+    """Train a recurrent forecaster, report it beside the naive forecast, save model, config and plot."""
+    configs = _configs(target, features, seq_len, horizon, val_fraction, test_fraction, transform,
+                       scaler, max_gap, cell, hidden_size, num_layers, dropout, instance_norm,
+                       segment_len, channel_independent, loss, optimizer, learning_rate,
+                       weight_decay, schedule, gradient_clip, batch_size, max_epochs, patience, seed,
+                       accelerator, devices, precision)
+    if resume and out_dir is None:
+        raise ForecastError("--resume needs the --out folder of the interrupted fit")
+    folder = _out_dir(out_dir, _label(ticker, sample, csv, parquet), cell, force, resume)
+    frame, report = _load(ticker, sample, csv, parquet, date_col, configs[0].targets,
+                          configs[0].features, start, end, interval, cache_dir, offline, max_gap)
+    from forecast.runs import fit_and_save
+
+    _quiet_lightning(quiet)
+    result, paths = fit_and_save(frame, *configs, folder, report=report, quiet=quiet or not sys.stderr.isatty(),
+                                 resume=resume, announce=lambda p: print_data(report, p))
+    out.print(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
+    print_metrics(result.metrics)
+    for what, path in paths.items():
+        out.print(f"{what}: {path}")
+
+
+def _quiet_lightning(quiet: bool) -> None:
+    """Keep Lightning's banners and tips off the user's screen; errors still show."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers).*")
+
+
+@app.command()
+def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`.")],
+            ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: Parquet = None,
+            date_col: DateCol = None, start: Start = None, end: End = None,
+            interval: Interval = "1d", cache_dir: CacheDir = None, offline: Offline = False,
+            output: Annotated[Optional[Path], typer.Option(help="Write the forecast as CSV.")] = None,
+            force: Annotated[bool, typer.Option(help="Overwrite --output if it exists.")] = False):
+    """Forecast the next steps from a saved model, with its saved history or fresher data."""
+    _check_new(output, force)
+    from forecast.modelfile import load_model
+    from forecast.inference import predict as run_predict
+
+    loaded = load_model(model)
+    history = None
+    if any(v is not None for v in (ticker, sample, csv, parquet)):
+        cfg = loaded.data
+        history, _ = _load(ticker, sample, csv, parquet, date_col, cfg.targets, cfg.features, start,
+                           end, interval, cache_dir, offline, cfg.max_gap)
+    else:
+        out.print(f"using the history saved with the model (up to {loaded.meta['last_timestamp'][:10]})")
+    table = run_predict(loaded, history)
+    out.print(table.to_string())
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(output, index_label="Date")
+        out.print(f"wrote {output}")
+
+
 def main() -> None:
     try:
         app()

@@ -149,3 +149,12 @@ class TrainConfig(_Config):
         _positive("max_epochs", self.max_epochs)
         if self.weight_decay < 0 or self.gradient_clip < 0 or self.patience < 0:
             raise ForecastError("weight_decay, gradient_clip and patience must not be negative")
+
+
+def check_compatible(data: DataConfig, model: ModelConfig) -> None:
+    """Settings that are fine alone but not together."""
+    if data.seq_len % model.segment_len:
+        raise ForecastError(f"seq_len {data.seq_len} must be a multiple of segment_len {model.segment_len}")
+    if model.channel_independent and data.features:
+        raise ForecastError("channel_independent needs every input column to be a target; "
+                            "drop the features or make them targets")

@@ -1,0 +1,164 @@
+"""Train a forecaster on one series and evaluate it against the naive forecast.
+
+`fit` is what `forecast fit` calls: validate -> window data module -> Lightning Trainer with early
+stopping -> best checkpoint restored -> test metrics in original units beside the naive forecast.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+
+from forecast.calendar import infer_frequency
+from forecast.config import DataConfig, ModelConfig, TrainConfig, check_compatible
+from forecast.data import Prepared
+from forecast.errors import ForecastError
+from forecast.metrics import metrics, naive_forecast, skill
+from forecast.model import Forecaster, RecurrentNet
+from forecast.sources import DataReport, validate_frame
+from forecast.windows import WindowDataModule, batch_loader, stage_dataset
+
+
+@dataclass
+class Evaluation:
+    """Forecasts for every window of one split, in original units, beside the naive forecast."""
+
+    index: pd.DatetimeIndex  # (B,) date of each window's first target
+    actual: np.ndarray  # (B, H, T)
+    forecast: np.ndarray  # (B, H, T)
+    naive: np.ndarray  # (B, H, T)
+    anchor: np.ndarray  # (B, T) last observed value
+
+    def table(self) -> dict:
+        model = metrics(self.actual, self.forecast, self.anchor)
+        naive = metrics(self.actual, self.naive, self.anchor)
+        return {"model": model, "naive": naive, "skill": skill(model["rmse"], naive["rmse"])}
+
+
+@dataclass
+class FitResult:
+    """A trained model with everything needed to save it, evaluate it and forecast with it."""
+
+    net: RecurrentNet
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    prepared: Prepared
+    history: pd.DataFrame  # last rows of the validated frame, enough for one forecast
+    frequency: str
+    report: DataReport
+    test: Evaluation
+    metrics: dict
+    epochs: int
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    def save(self, path) -> Path:
+        from forecast.modelfile import save_model
+
+        return save_model(self, path)
+
+
+def resolve_accelerator(name: str) -> str:
+    """Fail early, in plain words, when the requested device is not there."""
+    if name in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ForecastError(f"--accelerator {name}: no CUDA GPU is available here; use cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ForecastError("--accelerator mps: Apple's MPS is not available here; use cpu or auto")
+    return "gpu" if name == "cuda" else name
+
+
+def predict_scaled(net: torch.nn.Module, dataset, batch_size: int = 1024) -> np.ndarray:
+    """Run `net` over every window of `dataset` in order -> (B, H, T) forecasts in scaled units."""
+    device = next(net.parameters()).device
+    net.eval()
+    outputs = []
+    with torch.inference_mode():
+        for x, _ in batch_loader(dataset, batch_size):
+            outputs.append(net(x.to(device)).float().cpu())
+    return torch.cat(outputs).numpy()
+
+
+def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test") -> Evaluation:
+    """Forecast every `stage` window and map it to original units."""
+    dataset = stage_dataset(prepared, stage)
+    starts = dataset.starts.numpy()
+    forecast = prepared.to_original(predict_scaled(net, dataset), starts)
+    anchor = prepared.anchors(starts)
+    return Evaluation(prepared.index[starts], prepared.actuals(starts), forecast,
+                      naive_forecast(anchor, prepared.cfg.horizon), anchor)
+
+
+def _trainer(train: TrainConfig, out_dir: Path, quiet: bool, callbacks: list) -> pl.Trainer:
+    devices = int(train.devices) if str(train.devices).isdigit() else train.devices
+    return pl.Trainer(
+        accelerator=resolve_accelerator(train.accelerator), devices=devices,
+        precision=train.precision, max_epochs=train.max_epochs,
+        gradient_clip_val=train.gradient_clip or None, callbacks=callbacks,
+        default_root_dir=out_dir, logger=pl.loggers.CSVLogger(out_dir, name="logs", version=""),
+        enable_progress_bar=not quiet, enable_model_summary=False, num_sanity_val_steps=0)
+
+
+def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
+        model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(),
+        out_dir: str | Path | None = None, report: DataReport | None = None,
+        quiet: bool = False, resume: bool = False, extra_callbacks: list | None = None,
+        announce=None) -> FitResult:
+    """Train on `frame` and evaluate on its test span.
+
+    Parameters
+    ----------
+    frame : series or frame indexed by timestamps, holding `data.inputs` (validated here).
+    out_dir : where checkpoints and logs go (a temporary folder when None).
+    resume : continue from `out_dir/checkpoints/last.ckpt` if an earlier fit was interrupted.
+    extra_callbacks : more Lightning callbacks (e.g. Optuna pruning).
+    announce : called with the `Prepared` data before training starts (the CLI prints it).
+    """
+    started = time.perf_counter()
+    check_compatible(data, model)
+    resolve_accelerator(train.accelerator)
+    frame, checked = validate_frame(frame, list(data.inputs), max_gap=data.max_gap,
+                                    source=report.source if report else "DataFrame")
+    report = report or checked
+    pl.seed_everything(train.seed, workers=True, verbose=False)
+    dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed)
+    dm.setup()
+    if announce is not None:
+        announce(dm.prepared)
+    module = Forecaster(model.to_dict(), train.to_dict(), len(data.inputs), len(data.targets),
+                        data.seq_len, data.horizon)
+    tmp = tempfile.TemporaryDirectory() if out_dir is None else None
+    out = Path(tmp.name if tmp else out_dir)
+    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss",
+                                              save_last=True, filename="best")
+    callbacks = [checkpoint, *(extra_callbacks or [])]
+    if train.patience:
+        callbacks.append(pl.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience))
+    trainer = _trainer(train, out, quiet, callbacks)
+    last = out / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise ForecastError(f"--resume: no interrupted fit in {out} (missing {last})")
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+    except (ValueError, RuntimeError) as e:
+        if "nan" in str(e).lower() or "inf" in str(e).lower():
+            raise ForecastError(f"training diverged ({e}); lower --learning-rate") from None
+        raise
+    if checkpoint.best_model_path:  # restore the epoch with the best validation loss
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+    net = module.net.cpu().float()
+    test = evaluate(net, dm.prepared, "test")
+    if tmp:
+        tmp.cleanup()
+    history = frame.iloc[-(data.seq_len + 1):]
+    return FitResult(net=net, data=data, model=model, train=train, prepared=dm.prepared,
+                     history=history, frequency=infer_frequency(frame.index, report.calendar),
+                     report=report, test=test, metrics=test.table(), epochs=trainer.current_epoch,
+                     seconds=time.perf_counter() - started)
