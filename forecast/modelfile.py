@@ -71,7 +71,7 @@ def save_model(result, path: str | Path) -> Path:
                      "lightning": lightning.__version__, "python": platform.python_version()},
     }
     tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in result.net.state_dict().items()}
-    tensors["history"] = torch.from_numpy(np.array(history.to_numpy(dtype=np.float64), copy=True))
+    tensors["history"] = torch.from_numpy(np.ascontiguousarray(history.to_numpy(dtype=np.float64)).copy())
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"forecast": json.dumps(meta)})
     return path
