@@ -281,5 +281,4 @@ def main() -> None:
         sys.exit(130)
 
 
-if __name__ == "__main__":
-    main()
+import forecast.cli_tune  # noqa: E402,F401  (registers `forecast tune` on the app)

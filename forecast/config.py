@@ -64,6 +64,7 @@ class DataConfig(_Config):
     scaler: str = "standard"
     transform: str = "none"
     max_gap: int = 5
+    train_through_val: bool = False  # final refit: validation rows become training rows
 
     def __post_init__(self):
         if isinstance(self.targets, str):

@@ -65,7 +65,8 @@ class Prepared:
 
     def target_starts(self, stage: str) -> tuple[int, int]:
         """First and one-past-last row at which a `stage` window's targets may start."""
-        lo, hi = {"train": (self.cfg.seq_len, self.train_end),
+        train_end = self.val_end if self.cfg.train_through_val else self.train_end
+        lo, hi = {"train": (self.cfg.seq_len, train_end),
                   "val": (self.train_end, self.val_end),
                   "test": (self.val_end, len(self.index))}[stage]
         return lo, hi - self.cfg.horizon + 1
@@ -101,7 +102,7 @@ def prepare(frame: pd.DataFrame, cfg: DataConfig, scaler: Scaler | None = None) 
     values = transformed.to_numpy(dtype=np.float64)
     train_end, val_end = split_rows(transformed.index, cfg)
     if scaler is None:
-        scaler = Scaler.fit(values[:train_end], cfg.scaler)
+        scaler = Scaler.fit(values[:val_end if cfg.train_through_val else train_end], cfg.scaler)
     scaled = torch.from_numpy(scaler.transform(values).astype(np.float32))
     prepared = Prepared(cfg, transformed.index, scaled, raw, train_end, val_end, scaler)
     target = prepared.raw_targets[:train_end]

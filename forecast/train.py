@@ -105,19 +105,70 @@ def _trainer(train: TrainConfig, out_dir: Path, quiet: bool, callbacks: list) ->
         enable_progress_bar=not quiet, enable_model_summary=False, num_sanity_val_steps=0)
 
 
+@dataclass
+class Trained:
+    """A trained network with its data; `best_val` is the best validation loss (scaled units)."""
+
+    net: RecurrentNet
+    prepared: Prepared
+    best_val: float
+    best_epoch: int
+    epochs: int
+
+
+def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, train: TrainConfig,
+                  out_dir: str | Path | None = None, quiet: bool = True, resume: bool = False,
+                  callbacks: list | None = None, announce=None) -> Trained:
+    """Train on a validated frame with early stopping and restore the best epoch.
+
+    With `data.train_through_val` the validation span is training data too: no early stopping, and
+    the last epoch is kept (a best epoch chosen on training data would mean nothing).
+    """
+    check_compatible(data, model)
+    pl.seed_everything(train.seed, workers=True, verbose=False)
+    dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed)
+    dm.setup()
+    if announce is not None:
+        announce(dm.prepared)
+    module = Forecaster(model.to_dict(), train.to_dict(), len(data.inputs), len(data.targets),
+                        data.seq_len, data.horizon)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(out_dir if out_dir is not None else tmp)
+        select = not data.train_through_val
+        checkpoint = pl.callbacks.ModelCheckpoint(dirpath=out / "checkpoints", save_last=True,
+                                                  monitor="val_loss" if select else None,
+                                                  filename="best")
+        callbacks = [checkpoint, *(callbacks or [])]
+        if train.patience and select:
+            callbacks.append(pl.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience))
+        trainer = _trainer(train, out, quiet, callbacks)
+        last = out / "checkpoints" / "last.ckpt"
+        if resume and not last.is_file():
+            raise ForecastError(f"--resume: no interrupted fit in {out} (missing {last})")
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+        best_epoch = trainer.current_epoch - 1
+        if select and checkpoint.best_model_path:  # restore the epoch with the best validation loss
+            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+            module.load_state_dict(state["state_dict"])
+            best_epoch = state["epoch"]
+    score = checkpoint.best_model_score if select else trainer.callback_metrics.get("val_loss")
+    best_val = float(score) if score is not None else float("nan")
+    return Trained(module.net.cpu().float(), dm.prepared, best_val, best_epoch, trainer.current_epoch)
+
+
 def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(),
         out_dir: str | Path | None = None, report: DataReport | None = None,
-        quiet: bool = False, resume: bool = False, extra_callbacks: list | None = None,
+        quiet: bool = False, resume: bool = False, callbacks: list | None = None,
         announce=None) -> FitResult:
-    """Train on `frame` and evaluate on its test span.
+    """Train on `frame` and evaluate on its test span beside the naive forecast.
 
     Parameters
     ----------
     frame : series or frame indexed by timestamps, holding `data.inputs` (validated here).
     out_dir : where checkpoints and logs go (a temporary folder when None).
     resume : continue from `out_dir/checkpoints/last.ckpt` if an earlier fit was interrupted.
-    extra_callbacks : more Lightning callbacks (e.g. Optuna pruning).
+    callbacks : more Lightning callbacks.
     announce : called with the `Prepared` data before training starts (the CLI prints it).
     """
     started = time.perf_counter()
@@ -126,39 +177,11 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     frame, checked = validate_frame(frame, list(data.inputs), max_gap=data.max_gap,
                                     source=report.source if report else "DataFrame")
     report = report or checked
-    pl.seed_everything(train.seed, workers=True, verbose=False)
-    dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed)
-    dm.setup()
-    if announce is not None:
-        announce(dm.prepared)
-    module = Forecaster(model.to_dict(), train.to_dict(), len(data.inputs), len(data.targets),
-                        data.seq_len, data.horizon)
-    tmp = tempfile.TemporaryDirectory() if out_dir is None else None
-    out = Path(tmp.name if tmp else out_dir)
-    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss",
-                                              save_last=True, filename="best")
-    callbacks = [checkpoint, *(extra_callbacks or [])]
-    if train.patience:
-        callbacks.append(pl.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience))
-    trainer = _trainer(train, out, quiet, callbacks)
-    last = out / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise ForecastError(f"--resume: no interrupted fit in {out} (missing {last})")
-    try:
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
-    except (ValueError, RuntimeError) as e:
-        if "nan" in str(e).lower() or "inf" in str(e).lower():
-            raise ForecastError(f"training diverged ({e}); lower --learning-rate") from None
-        raise
-    if checkpoint.best_model_path:  # restore the epoch with the best validation loss
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-        module.load_state_dict(state["state_dict"])
-    net = module.net.cpu().float()
-    test = evaluate(net, dm.prepared, "test")
-    if tmp:
-        tmp.cleanup()
-    history = frame.iloc[-(data.seq_len + 1):]
-    return FitResult(net=net, data=data, model=model, train=train, prepared=dm.prepared,
-                     history=history, frequency=infer_frequency(frame.index, report.calendar),
-                     report=report, test=test, metrics=test.table(), epochs=trainer.current_epoch,
-                     seconds=time.perf_counter() - started)
+    trained = train_network(frame, data, model, train, out_dir, quiet, resume, callbacks, announce)
+    test = evaluate(trained.net, trained.prepared, "test")
+    return FitResult(net=trained.net, data=data, model=model, train=train, prepared=trained.prepared,
+                     history=frame.iloc[-(data.seq_len + 1):],
+                     frequency=infer_frequency(frame.index, report.calendar), report=report,
+                     test=test, metrics=test.table(), epochs=trained.epochs,
+                     seconds=time.perf_counter() - started,
+                     extra={"best_val_loss": trained.best_val, "best_epoch": trained.best_epoch})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-FORECAST = [sys.executable, "-m", "forecast.cli"]
+FORECAST = [sys.executable, "-m", "forecast"]
 
 
 def run(*args, cwd=None):
@@ -108,3 +108,21 @@ def test_accelerator_not_available_gives_one_line():
 def test_wrong_option_is_a_usage_error_not_a_traceback():
     result = run("fit", "--bogus")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_tune_then_show(tmp_path):
+    frame = pd.read_csv(Path(__file__).parent.parent / "datasets" / "stocks_daily.csv")
+    frame[frame.Ticker == "MSFT"].drop(columns="Ticker").tail(500).to_csv(tmp_path / "m.csv", index=False)
+    db = f"sqlite:///{tmp_path}/t.db"
+    tuned = run("tune", "--csv", str(tmp_path / "m.csv"), "--target", "Close", "--n-trials", "2",
+                "--max-epochs", "1", "--seq-len", "8,16", "--hidden-size", "4,8", "--storage", db,
+                "--study-name", "t", "--out", str(tmp_path / "out"))
+    assert tuned.returncode == 0, tuned.stderr
+    assert "2 trials" in tuned.stdout and "best trial" in tuned.stdout and "naive" in tuned.stdout
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert (tmp_path / "out" / "optimization_history.png").is_file()
+    shown = run("tune", "--show", "--storage", db, "--study-name", "t")
+    assert shown.returncode == 0 and "2 trials (2 complete" in shown.stdout
+    assert_one_line_error(run("tune", "--show", "--storage", db, "--study-name", "nope"),
+                          "no study 'nope'")
+    assert_one_line_error(run("tune", "--hidden-size", "64,8"), "low <= high")

@@ -1,0 +1,131 @@
+"""Tuning: a tiny study end to end, real pruning, resumption, two workers, a killed worker."""
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from forecast.errors import ForecastError
+from forecast.study import StudySpec, load_study_file, parse_range
+from forecast.tune import finished_trials, make_study, open_storage, refit_best, run_study
+from tests.conftest import make_frame
+
+SINE = make_frame(n=400)
+
+
+def spec(tmp_path, name="s", **kw):
+    base = dict(study_name=name, storage=f"sqlite:///{tmp_path}/{name}.db", source={"target": ["y"]},
+                fixed={"data": {"horizon": 3}, "model": {}, "train": {"max_epochs": 2, "batch_size": 64,
+                                                                      "accelerator": "cpu"}},
+                search={"hidden_size": [4, 16], "seq_len": [8, 24]}, n_trials=3)
+    return StudySpec(**{**base, **kw})
+
+
+def test_tiny_study_completes_and_refit_writes_a_model(tmp_path):
+    s = spec(tmp_path)
+    study = run_study(s, SINE)
+    assert finished_trials(study) == 3 and study.best_trial.value > 0
+    result, paths = refit_best(s, study, SINE, tmp_path / "best")
+    assert paths["model"].is_file() and "naive" in result.metrics
+    assert result.data.train_through_val and result.data.seq_len == study.best_trial.params["seq_len"]
+
+
+def test_pruning_stops_a_bad_trial(tmp_path):
+    s = spec(tmp_path, search={"hidden_size": [8, 8], "seq_len": [16, 16],
+                               "learning_rate": [1e-9, 1e-1]},
+             fixed={"data": {"horizon": 3}, "model": {"instance_norm": False},
+                    "train": {"max_epochs": 4, "accelerator": "cpu", "patience": 0}}, n_trials=4)
+    study = make_study(s, open_storage(s.storage))
+    for lr in (1e-2, 1e-2, 1e-2, 1e-9):  # three good trials, then one that cannot learn
+        study.enqueue_trial({"hidden_size": 8, "seq_len": 16, "learning_rate": lr})
+    study = run_study(s, SINE)
+    states = [t.state for t in study.get_trials()]
+    assert states[:3] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert states[3] == optuna.trial.TrialState.PRUNED
+    assert len(study.trials[3].intermediate_values) < 4  # stopped before its last epoch
+
+
+def test_running_again_continues_up_to_the_total(tmp_path):
+    run_study(spec(tmp_path, n_trials=2), SINE)
+    study = run_study(spec(tmp_path, n_trials=3), SINE)
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert finished_trials(run_study(spec(tmp_path, n_trials=3), SINE)) == 3  # already done
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    s = spec(tmp_path, fixed={"data": {"horizon": 3}, "model": {"segment_len": 4},
+                              "train": {"max_epochs": 1, "accelerator": "cpu"}},
+             search={"hidden_size": [4, 8], "seq_len": [8, 9]}, n_trials=4)
+    study = make_study(s, open_storage(s.storage))
+    study.enqueue_trial({"hidden_size": 4, "seq_len": 9})  # 9 is no multiple of segment_len 4
+    study = run_study(s, SINE)
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert finished_trials(study) == 4
+
+
+def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
+    study = run_study(spec(tmp_path, n_trials=4), SINE, jobs=2)
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == [0, 1, 2, 3]
+    params = {tuple(sorted(t.params.items())) for t in study.trials}
+    assert len(params) == 4  # the workers' samplers did not propose the same points
+
+
+def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
+    s = spec(tmp_path, n_trials=3, fixed={"data": {"horizon": 3}, "model": {},
+                                          "train": {"max_epochs": 200, "patience": 0,
+                                                    "accelerator": "cpu"}})
+    code = ("from forecast.study import StudySpec; from forecast.tune import run_study; "
+            "from tests.conftest import make_frame; import json, sys; "
+            f"run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
+    import json
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(s.__dict__)])
+    storage = open_storage(s.storage)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            trials = optuna.load_study(study_name="s", storage=storage).get_trials()
+            if trials and trials[0].state == optuna.trial.TrialState.RUNNING:
+                break
+        except KeyError:
+            pass
+        time.sleep(0.5)
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait()
+    study = optuna.load_study(study_name="s", storage=storage)  # readable
+    assert study.trials[0].state == optuna.trial.TrialState.RUNNING
+    resumed = run_study(spec(tmp_path, n_trials=3), SINE)
+    assert finished_trials(resumed) == 3
+
+
+def test_study_file_and_flags(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("source: {sample: MSFT}\nn_trials: 5\nsearch: {cell: [lstm, gru]}\n")
+    s = load_study_file(path)
+    assert s.study_name == "x" and s.n_trials == 5
+    assert set(s.search) == {"hidden_size", "seq_len", "cell"}  # the two always searched
+    assert parse_range("8,64", "hidden_size") == [8, 64]
+    assert parse_range("lstm,gru", "cell") == ["lstm", "gru"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("n_trials: 0\n", "n_trials must be positive"),
+    ("sampler: grid\n", "unknown sampler"),
+    ("search: {colour: [1, 2]}\n", "cannot search 'colour'"),
+    ("search: {hidden_size: [64, 8]}\n", "low <= high"),
+    ("nonsense: 1\n", "unknown key"),
+    ("fixed: {model: {cell: cnn}}\n", "unknown cell"),
+])
+def test_bad_study_files_give_clear_errors(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ForecastError, match=message):
+        load_study_file(path)
+
+
+def test_shipped_example_study_is_valid():
+    from pathlib import Path
+    s = load_study_file(Path(__file__).parent.parent / "studies" / "aapl_sample.yaml")
+    assert s.source["sample"] == "AAPL" and "cell" in s.search
