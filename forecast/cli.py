@@ -19,20 +19,8 @@ app = typer.Typer(help="Forecast time series with RNN, LSTM and GRU networks.", 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
-# Options shared by every command that reads data.
-Ticker = Annotated[Optional[str], typer.Option(help="Yahoo Finance ticker, e.g. AAPL (cached on disk).")]
-Sample = Annotated[Optional[str], typer.Option(help="Bundled sample ticker: AAPL, MSFT, IBM or GOOG.")]
-Csv = Annotated[Optional[Path], typer.Option(help="CSV file with a date column.")]
-Parquet = Annotated[Optional[Path], typer.Option(help="Parquet file with a date column.")]
-DateCol = Annotated[Optional[str], typer.Option(help="Date column of the file (detected if omitted).")]
-Target = Annotated[Optional[list[str]], typer.Option(help="Column to forecast; repeat for several. Default Close.")]
-Features = Annotated[Optional[list[str]], typer.Option(help="Extra input column (covariate); repeatable.")]
-Start = Annotated[Optional[str], typer.Option(help="First date to use, e.g. 2015-01-01.")]
-End = Annotated[Optional[str], typer.Option(help="Use dates before this one.")]
-Interval = Annotated[str, typer.Option(help="Yahoo interval: 1d, 1wk, 1mo or 1h.")]
-CacheDir = Annotated[Optional[Path], typer.Option(help="Cache folder [env FORECAST_CACHE_DIR].")]
-Offline = Annotated[bool, typer.Option(help="Read the cache only; never download.")]
-MaxGap = Annotated[int, typer.Option(help="Forward-fill runs of up to this many missing values.")]
+from forecast.cli_options import *  # noqa: F401,F403  (the shared option types)
+from forecast.cli_options import configs_from
 
 
 def _version(value: bool) -> None:
@@ -106,30 +94,6 @@ def data(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet:
         out.print(f"wrote {output}")
 
 
-def _configs(target, features, seq_len, horizon, val_fraction, test_fraction, transform, scaler,
-             max_gap, cell, hidden_size, num_layers, dropout, instance_norm, segment_len,
-             channel_independent, loss, optimizer, learning_rate, weight_decay, schedule,
-             gradient_clip, batch_size, max_epochs, patience, seed, accelerator, devices, precision):
-    from forecast.config import DataConfig, ModelConfig, TrainConfig, check_compatible
-
-    data = DataConfig(targets=tuple(target or ["Close"]), features=tuple(features or []),
-                      seq_len=seq_len, horizon=horizon, val_fraction=val_fraction,
-                      test_fraction=test_fraction, transform=transform, scaler=scaler, max_gap=max_gap)
-    model = ModelConfig(cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
-                        instance_norm=instance_norm, segment_len=segment_len,
-                        channel_independent=channel_independent)
-    train = TrainConfig(loss=loss, optimizer=optimizer, learning_rate=learning_rate,
-                        weight_decay=weight_decay, schedule=schedule, gradient_clip=gradient_clip,
-                        batch_size=batch_size, max_epochs=max_epochs, patience=patience, seed=seed,
-                        accelerator=accelerator, devices=devices, precision=precision)
-    check_compatible(data, model)
-    if accelerator != "auto":
-        from forecast.train import resolve_accelerator
-
-        resolve_accelerator(accelerator)
-    return data, model, train
-
-
 def _out_dir(out: Path | None, label: str, cell: str, force: bool, resume: bool) -> Path:
     import time
 
@@ -178,43 +142,24 @@ def print_metrics(metrics: dict, title: str = "Test metrics (original units)") -
 def fit(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: Parquet = None,
         date_col: DateCol = None, target: Target = None, features: Features = None,
         start: Start = None, end: End = None, interval: Interval = "1d", cache_dir: CacheDir = None,
-        offline: Offline = False, max_gap: MaxGap = 5,
-        horizon: Annotated[int, typer.Option(help="Steps to forecast at once.")] = 5,
-        seq_len: Annotated[int, typer.Option(help="Input window length (steps).")] = 60,
+        offline: Offline = False, max_gap: MaxGap = 5, horizon: Horizon = 5, seq_len: SeqLen = 60,
         val_fraction: Annotated[float, typer.Option(help="Share of rows for validation.")] = 0.15,
         test_fraction: Annotated[float, typer.Option(help="Share of rows for the test span.")] = 0.15,
-        transform: Annotated[str, typer.Option(help="Target transform: none, log, log_return.")] = "none",
-        scaler: Annotated[str, typer.Option(help="Column scaling fitted on train: standard, none.")] = "standard",
-        cell: Annotated[str, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = "lstm",
-        hidden_size: Annotated[int, typer.Option(help="Hidden units per layer.")] = 64,
-        num_layers: Annotated[int, typer.Option(help="Stacked recurrent layers.")] = 1,
-        dropout: Annotated[float, typer.Option(help="Dropout between layers and before the head.")] = 0.0,
-        instance_norm: Annotated[bool, typer.Option(help="Shift each window by its last value.")] = True,
-        segment_len: Annotated[int, typer.Option(help="Feed the RNN segments of this many steps.")] = 1,
-        channel_independent: Annotated[bool, typer.Option(help="Each column its own series.")] = False,
-        loss: Annotated[str, typer.Option(help="Loss: mse, mae or huber.")] = "mse",
-        optimizer: Annotated[str, typer.Option(help="adam or adamw.")] = "adam",
-        learning_rate: Annotated[float, typer.Option(help="Optimiser step size.")] = 1e-3,
-        weight_decay: Annotated[float, typer.Option(help="L2 penalty (decoupled with adamw).")] = 0.0,
-        schedule: Annotated[str, typer.Option(help="Learning-rate schedule: none, cosine, plateau.")] = "none",
-        gradient_clip: Annotated[float, typer.Option(help="Clip gradient norm (0: off).")] = 1.0,
-        batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = 64,
-        max_epochs: Annotated[int, typer.Option(help="Most epochs; early stopping may end sooner.")] = 30,
-        patience: Annotated[int, typer.Option(help="Epochs without val improvement before stopping (0: off).")] = 5,
-        seed: Annotated[int, typer.Option(help="Random seed: same seed, same run.")] = 42,
-        accelerator: Annotated[str, typer.Option(help="auto, cpu, gpu or mps.")] = "auto",
-        devices: Annotated[str, typer.Option(help="Devices to use: auto or a count.")] = "auto",
-        precision: Annotated[str, typer.Option(help="32-true, 16-mixed, bf16-mixed, ...")] = "32-true",
+        transform: Transform = "none", scaler: Scaling = "standard", cell: Cell = "lstm",
+        hidden_size: HiddenSize = 64, num_layers: NumLayers = 1, dropout: Dropout = 0.0,
+        instance_norm: InstanceNorm = True, segment_len: SegmentLen = 1,
+        channel_independent: ChannelIndependent = False, loss: Loss = "mse",
+        optimizer: Optimizer = "adam", learning_rate: LearningRate = 1e-3,
+        weight_decay: WeightDecay = 0.0, schedule: Schedule = "none", gradient_clip: GradientClip = 1.0,
+        batch_size: BatchSize = 64, max_epochs: MaxEpochs = 30, patience: Patience = 5,
+        seed: Seed = 42, accelerator: Accelerator = "auto", devices: Devices = "auto",
+        precision: Precision = "32-true",
         out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [runs/NAME].")] = None,
         force: Annotated[bool, typer.Option(help="Overwrite a model already in --out.")] = False,
         resume: Annotated[bool, typer.Option(help="Continue an interrupted fit in --out.")] = False,
-        quiet: Annotated[bool, typer.Option(help="No progress bar or training logs.")] = False):
+        quiet: Quiet = False):
     """Train a recurrent forecaster, report it beside the naive forecast, save model, config and plot."""
-    configs = _configs(target, features, seq_len, horizon, val_fraction, test_fraction, transform,
-                       scaler, max_gap, cell, hidden_size, num_layers, dropout, instance_norm,
-                       segment_len, channel_independent, loss, optimizer, learning_rate,
-                       weight_decay, schedule, gradient_clip, batch_size, max_epochs, patience, seed,
-                       accelerator, devices, precision)
+    configs = configs_from(locals())
     if resume and out_dir is None:
         raise ForecastError("--resume needs the --out folder of the interrupted fit")
     folder = _out_dir(out_dir, _label(ticker, sample, csv, parquet), cell, force, resume)
@@ -235,6 +180,8 @@ def _quiet_lightning(quiet: bool) -> None:
     """Keep Lightning's banners and tips off the user's screen; errors still show."""
     import logging
     import warnings
+
+    import lightning.pytorch  # noqa: F401  (it sets its loggers' levels on import; override after)
 
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -281,4 +228,5 @@ def main() -> None:
         sys.exit(130)
 
 
-import forecast.cli_tune  # noqa: E402,F401  (registers `forecast tune` on the app)
+import forecast.cli_backtest  # noqa: E402,F401  (registers `forecast backtest`)
+import forecast.cli_tune  # noqa: E402,F401  (registers `forecast tune`)

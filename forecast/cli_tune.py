@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli import (CacheDir, Csv, DateCol, End, Features, Interval, Offline, Parquet, Sample,
-                          Start, Target, Ticker, _load, _quiet_lightning, app, out, print_metrics)
+from forecast.cli import _load, _quiet_lightning, app, out, print_metrics
+from forecast.cli_options import (CacheDir, Csv, DateCol, End, Features, Interval, Offline, Parquet, Sample,
+                                  Start, Target, Ticker)
 from forecast.errors import ForecastError
 
 Range = Annotated[Optional[str], typer.Option(help="Search range 'low,high'.")]

@@ -159,3 +159,38 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
     if model.channel_independent and data.features:
         raise ForecastError("channel_independent needs every input column to be a target; "
                             "drop the features or make them targets")
+
+
+WINDOWS = ("expanding", "sliding")
+
+
+@dataclass(frozen=True)
+class BacktestConfig(_Config):
+    """Walk-forward evaluation.
+
+    Origins are the last `origins` points spaced `stride` steps apart (or every `stride`-th point whose
+    first target falls in `[start, end)`). The model is retrained every `retrain_every` origins (0:
+    trained once before the first origin, then only rolled forward), on all data before the fold's
+    first target (`expanding`) or on the last `train_size` rows of it (`sliding`).
+    """
+
+    origins: int = 20
+    stride: int = 1
+    start: str | None = None
+    end: str | None = None
+    window: str = "expanding"
+    train_size: int | None = None
+    retrain_every: int = 0
+    season_length: int = 5
+    ma_window: int = 20
+
+    def __post_init__(self):
+        _positive("origins", self.origins)
+        _positive("stride", self.stride)
+        _positive("season_length", self.season_length)
+        _positive("ma_window", self.ma_window)
+        _choice("window", self.window, WINDOWS)
+        if self.retrain_every < 0:
+            raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")
+        if self.train_size is not None:
+            _positive("train_size", self.train_size)

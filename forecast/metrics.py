@@ -8,7 +8,7 @@ import numpy as np
 
 
 def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray | None = None,
-            mase_scale: float | None = None, axis=None) -> dict[str, float]:
+            mase_scale: float | np.ndarray | None = None, axis=None) -> dict[str, float]:
     """MAE, RMSE, MAPE and sMAPE (percent); MASE with `mase_scale` (the in-sample naive MAE);
     directional accuracy (percent of up/down moves called right) with `anchor` (B, T), the last
     observed value. `axis` keeps dimensions, e.g. `axis=(0, 2)` gives one value per horizon step."""
@@ -23,8 +23,8 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray | None 
         "smape": 100 * np.mean(2 * np.abs(err) / np.maximum(np.abs(actual) + np.abs(forecast), 1e-12),
                                axis=axis),
     }
-    if mase_scale is not None:
-        out["mase"] = out["mae"] / mase_scale
+    if mase_scale is not None:  # scalar or one scale per target (T,)
+        out["mase"] = np.mean(np.abs(err) / mase_scale, axis=axis)
     if anchor is not None:
         moved = np.sign(actual - anchor[:, None, :])
         called = np.sign(forecast - anchor[:, None, :])

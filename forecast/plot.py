@@ -37,3 +37,41 @@ def plot_test(result, path: str | Path, target: int = 0) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_backtest(result, folder: str | Path, target: int = 0) -> list[Path]:
+    """Two PNGs: actual against every forecaster one step ahead, and MAE by horizon step."""
+    folder = Path(folder)
+    name = result.targets[target]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    dates = result.target_dates[:, 0]
+    ax.plot(dates, result.actual[:, 0, target], color="black", lw=1.2, label="actual")
+    for label, fc in result.forecasts.items():
+        ax.plot(dates, fc[:, 0, target], lw=1.5 if label == "model" else 0.8,
+                alpha=1.0 if label == "model" else 0.7, label=label)
+    ax.set_title(f"{name}: walk-forward forecasts one step ahead ({len(dates)} origins, "
+                 f"{result.folds} fold(s))")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    forecasts_png = folder / "backtest_forecasts.png"
+    fig.savefig(forecasts_png, dpi=110)
+    plt.close(fig)
+
+    per_step = result.metrics(axis=(0, 2))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = range(1, result.actual.shape[1] + 1)
+    for label, m in per_step.items():
+        ax.plot(steps, m["mae"], marker="o", lw=2 if label == "model" else 1, label=label)
+    ax.set_xticks(list(steps))
+    ax.set_xlabel("horizon step")
+    ax.set_ylabel("MAE (original units)")
+    ax.set_title("Error by horizon step")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    steps_png = folder / "backtest_error_by_step.png"
+    fig.savefig(steps_png, dpi=110)
+    plt.close(fig)
+    return [forecasts_png, steps_png]

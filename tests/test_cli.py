@@ -126,3 +126,16 @@ def test_tune_then_show(tmp_path):
     assert_one_line_error(run("tune", "--show", "--storage", db, "--study-name", "nope"),
                           "no study 'nope'")
     assert_one_line_error(run("tune", "--hidden-size", "64,8"), "low <= high")
+
+
+def test_backtest_command_writes_table_csv_and_plots(tmp_path):
+    result = run("backtest", "--sample", "GOOG", "--origins", "6", "--stride", "3", "--retrain-every", "3",
+                 "--seq-len", "20", "--max-epochs", "1", "--out", str(tmp_path / "bt"))
+    assert result.returncode == 0, result.stderr
+    for text in ("Walk-forward backtest: 6 origins, 2 fold(s)", "seasonal_naive", "MAE by horizon step",
+                 "skill vs naive"):
+        assert text in result.stdout
+    for name in ("backtest.csv", "backtest.json", "backtest_forecasts.png", "backtest_error_by_step.png"):
+        assert (tmp_path / "bt" / name).is_file()
+    assert_one_line_error(run("backtest", "--origins", "5000"), "reaches before the first row")
+    assert_one_line_error(run("backtest", "--horizon", "0"), "horizon must be positive")

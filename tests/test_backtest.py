@@ -1,0 +1,116 @@
+"""Walk-forward backtests: hand-checked metrics, exact baselines, no fold leak, clear errors."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast.backtest import backtest, baselines, origin_starts, train_fold
+from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig
+from forecast.errors import ForecastError
+from forecast.metrics import metrics
+from tests.conftest import make_frame
+
+FAST = TrainConfig(max_epochs=2, accelerator="cpu", patience=0)
+
+
+def test_metrics_match_hand_computed_values():
+    actual = np.array([[[10.0], [12.0]]])  # (B=1, H=2, T=1)
+    forecast = np.array([[[11.0], [9.0]]])
+    anchor = np.array([[10.5]])
+    m = metrics(actual, forecast, anchor, mase_scale=2.0)
+    assert m["mae"] == pytest.approx(2.0)  # (1 + 3) / 2
+    assert m["rmse"] == pytest.approx(np.sqrt(5.0))  # sqrt((1 + 9) / 2)
+    assert m["mape"] == pytest.approx(100 * (0.1 + 0.25) / 2)
+    assert m["smape"] == pytest.approx(100 * (2 / 21 + 6 / 21) / 2)
+    assert m["mase"] == pytest.approx(1.0)
+    # moves: 10 < 10.5 (down), 12 > 10.5 (up); calls: 11 (up), 9 (down): both wrong
+    assert m["direction"] == pytest.approx(0.0)
+
+
+def test_direction_is_na_for_a_forecast_that_never_moves():
+    actual = np.array([[[1.0], [2.0]]])
+    assert np.isnan(metrics(actual, np.full_like(actual, 1.5), np.array([[1.5]]))["direction"])
+
+
+def test_baselines_are_exact_on_a_small_series():
+    raw = np.arange(1.0, 31.0)[:, None]  # 1, 2, ..., 30
+    bt = BacktestConfig(season_length=3, ma_window=4)
+    b = baselines(raw, np.array([20]), horizon=4, bt=bt)  # last observed: row 19, value 20
+    assert b["naive"][0, :, 0].tolist() == [20, 20, 20, 20]
+    # seasonal naive with m = 3: steps 1-3 repeat rows 17-19 (18, 19, 20); step 4 repeats row 17 (18)
+    assert b["seasonal_naive"][0, :, 0].tolist() == [18, 19, 20, 18]
+    # drift over all history: slope (20 - 1) / 19 = 1 per step
+    np.testing.assert_allclose(b["drift"][0, :, 0], [21, 22, 23, 24])
+    assert b["moving_average"][0, :, 0].tolist() == [18.5] * 4  # mean of 17, 18, 19, 20
+
+
+def test_origins_end_at_the_last_complete_horizon_and_respect_stride():
+    index = pd.date_range("2020-01-01", periods=100, freq="D")
+    starts = origin_starts(index, 5, BacktestConfig(origins=3, stride=4))
+    assert starts.tolist() == [87, 91, 95]
+    dated = origin_starts(index, 5, BacktestConfig(start="2020-03-01", end="2020-03-06", stride=2))
+    assert index[dated].strftime("%m-%d").tolist() == ["03-01", "03-03", "03-05"]
+
+
+def test_fold_leak_poisoning_after_the_fold_start_changes_nothing_it_learned():
+    frame = make_frame(n=300) + 5
+    data = DataConfig(targets=("y",), seq_len=16, horizon=3, transform="log_return")
+    bt = BacktestConfig()
+    first, stop = 250, 280
+    clean = train_fold(frame, first, stop, data, ModelConfig(hidden_size=8), FAST, bt, 0.15)
+    poisoned = frame.copy()
+    poisoned.iloc[first:] = 1e4
+    dirty = train_fold(poisoned, first, stop, data, ModelConfig(hidden_size=8), FAST, bt, 0.15)
+    np.testing.assert_array_equal(clean.prepared.scaler.mean, dirty.prepared.scaler.mean)
+    for (name, a), (_, b) in zip(clean.net.state_dict().items(), dirty.net.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert clean.best_val == dirty.best_val
+
+
+def test_sliding_window_trains_on_the_last_rows_only():
+    frame = make_frame(n=300)
+    data = DataConfig(targets=("y",), seq_len=16, horizon=3)
+    fold = train_fold(frame, 250, 260, data, ModelConfig(hidden_size=4), FAST,
+                      BacktestConfig(window="sliding", train_size=100), 0.15)
+    assert fold.prepared.index[0] == frame.index[150]
+
+
+def test_backtest_on_the_bundled_sample_end_to_end():
+    from forecast.sources import load_sample
+    frame = load_sample("IBM")[["Close"]].iloc[-700:]
+    result = backtest(frame, DataConfig(seq_len=20, horizon=3), ModelConfig(hidden_size=8), FAST,
+                      BacktestConfig(origins=12, stride=2, retrain_every=6))
+    assert result.folds == 2 and result.actual.shape == (12, 3, 1)
+    assert set(result.forecasts) == {"model", "naive", "seasonal_naive", "drift", "moving_average"}
+    table = result.table()
+    assert len(table) == 36 and (table["target_date"] > table["origin"]).all()
+    first = table[table.step == 1]
+    np.testing.assert_array_equal(first["actual"], frame["Close"].loc[first["target_date"]].to_numpy())
+    np.testing.assert_array_equal(first["naive"], frame["Close"].loc[first["origin"]].to_numpy())
+    assert table["target_date"].iloc[-1] == frame.index[-1]
+    per_step = result.metrics(axis=(0, 2))
+    assert per_step["model"]["mae"].shape == (3,)
+
+
+def test_same_seed_same_backtest():
+    frame = make_frame(n=260)
+    run = lambda: backtest(frame, DataConfig(targets=("y",), seq_len=12, horizon=2),  # noqa: E731
+                           ModelConfig(hidden_size=4), FAST, BacktestConfig(origins=4)).forecasts["model"]
+    np.testing.assert_array_equal(run(), run())
+
+
+@pytest.mark.parametrize("bt,message", [
+    (BacktestConfig(origins=250), "use fewer --origins"),
+    (BacktestConfig(origins=400), "reaches before the first row"),
+])
+def test_bad_options_give_clear_errors(bt, message):
+    with pytest.raises(ForecastError, match=message):
+        backtest(make_frame(n=300), DataConfig(targets=("y",), seq_len=48, horizon=2),
+                 ModelConfig(hidden_size=4), FAST, bt)
+
+
+@pytest.mark.parametrize("bad", [dict(origins=0), dict(stride=0), dict(window="rolling"),
+                                 dict(retrain_every=-1)])
+def test_invalid_backtest_config(bad):
+    with pytest.raises(ForecastError):
+        BacktestConfig(**bad)
