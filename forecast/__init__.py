@@ -30,6 +30,10 @@ _EXPORTS = {
     "load_model": "forecast.modelfile",
     "predict": "forecast.inference",
     "write_run": "forecast.runs",
+    "BacktestConfig": "forecast.config",
+    "backtest": "forecast.walkforward",
+    "StudySpec": "forecast.study",
+    "run_study": "forecast.tune",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,4 +1,4 @@
-"""`forecast backtest`: the CLI face of `forecast.backtest` (registered on the app in `forecast.cli`)."""
+"""`forecast backtest`: the CLI face of `forecast.walkforward` (registered on the app in `forecast.cli`)."""
 from __future__ import annotations
 
 import json
@@ -86,7 +86,7 @@ def backtest(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parq
     _quiet_lightning(True)
     from rich.progress import Progress
 
-    from forecast.backtest import backtest as run_backtest
+    from forecast.walkforward import backtest as run_backtest
     from forecast.plot import plot_backtest
 
     with Progress(console=out, transient=True) as bar:

@@ -22,7 +22,7 @@ from forecast.errors import ForecastError
 from forecast.metrics import metrics, naive_forecast, skill
 from forecast.model import Forecaster, RecurrentNet
 from forecast.sources import DataReport, validate_frame
-from forecast.windows import WindowDataModule, batch_loader, stage_dataset
+from forecast.windows import WindowDataModule, stage_dataset
 
 
 @dataclass
@@ -79,10 +79,11 @@ def predict_scaled(net: torch.nn.Module, dataset, batch_size: int = 1024) -> np.
     device = next(net.parameters()).device
     net.eval()
     outputs = []
-    with torch.inference_mode():
-        for x, _ in batch_loader(dataset, batch_size):
-            outputs.append(net(x.to(device)).float().cpu())
-    return torch.cat(outputs).numpy()
+    with torch.inference_mode():  # whole batches straight from the window views: no loader needed
+        for idx in torch.arange(len(dataset)).split(batch_size):
+            x, _ = dataset[idx]
+            outputs.append(net(x.to(device)).float())
+    return torch.cat(outputs).cpu().numpy()
 
 
 def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test") -> Evaluation:

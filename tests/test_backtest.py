@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecast.backtest import backtest, baselines, origin_starts, train_fold
+from forecast.walkforward import backtest, baselines, origin_starts, train_fold
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 from forecast.metrics import metrics
