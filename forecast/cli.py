@@ -19,7 +19,7 @@ app = typer.Typer(help="Forecast time series with RNN, LSTM and GRU networks.", 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
-from forecast.cli_options import *  # noqa: F401,F403  (the shared option types)
+from forecast import cli_options as opt
 from forecast.cli_options import configs_from
 
 
@@ -66,10 +66,10 @@ def _check_new(path: Path | None, force: bool) -> None:
 
 
 @app.command()
-def data(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: Parquet = None,
-         date_col: DateCol = None, target: Target = None, features: Features = None,
-         start: Start = None, end: End = None, interval: Interval = "1d", cache_dir: CacheDir = None,
-         offline: Offline = False, max_gap: MaxGap = 5,
+def data(ticker: opt.Ticker = None, sample: opt.Sample = None, csv: opt.Csv = None, parquet: opt.Parquet = None,
+         date_col: opt.DateCol = None, target: opt.Target = None, features: opt.Features = None,
+         start: opt.Start = None, end: opt.End = None, interval: opt.Interval = "1d", cache_dir: opt.CacheDir = None,
+         offline: opt.Offline = False, max_gap: opt.MaxGap = 5,
          output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Annotated[bool, typer.Option(help="Overwrite --output if it exists.")] = False):
     """Load, validate and summarise a series; fetching a ticker also warms the cache for --offline."""
@@ -139,25 +139,25 @@ def print_metrics(metrics: dict, title: str = "Test metrics (original units)") -
 
 
 @app.command()
-def fit(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: Parquet = None,
-        date_col: DateCol = None, target: Target = None, features: Features = None,
-        start: Start = None, end: End = None, interval: Interval = "1d", cache_dir: CacheDir = None,
-        offline: Offline = False, max_gap: MaxGap = 5, horizon: Horizon = 5, seq_len: SeqLen = 60,
+def fit(ticker: opt.Ticker = None, sample: opt.Sample = None, csv: opt.Csv = None, parquet: opt.Parquet = None,
+        date_col: opt.DateCol = None, target: opt.Target = None, features: opt.Features = None,
+        start: opt.Start = None, end: opt.End = None, interval: opt.Interval = "1d", cache_dir: opt.CacheDir = None,
+        offline: opt.Offline = False, max_gap: opt.MaxGap = 5, horizon: opt.Horizon = 5, seq_len: opt.SeqLen = 60,
         val_fraction: Annotated[float, typer.Option(help="Share of rows for validation.")] = 0.15,
         test_fraction: Annotated[float, typer.Option(help="Share of rows for the test span.")] = 0.15,
-        transform: Transform = "none", scaler: Scaling = "standard", cell: Cell = "lstm",
-        hidden_size: HiddenSize = 64, num_layers: NumLayers = 1, dropout: Dropout = 0.0,
-        instance_norm: InstanceNorm = True, segment_len: SegmentLen = 1,
-        channel_independent: ChannelIndependent = False, loss: Loss = "mse",
-        optimizer: Optimizer = "adam", learning_rate: LearningRate = 1e-3,
-        weight_decay: WeightDecay = 0.0, schedule: Schedule = "none", gradient_clip: GradientClip = 1.0,
-        batch_size: BatchSize = 64, max_epochs: MaxEpochs = 30, patience: Patience = 5,
-        seed: Seed = 42, accelerator: Accelerator = "auto", devices: Devices = "auto",
-        precision: Precision = "32-true",
+        transform: opt.Transform = "none", scaler: opt.Scaling = "standard", cell: opt.Cell = "lstm",
+        hidden_size: opt.HiddenSize = 64, num_layers: opt.NumLayers = 1, dropout: opt.Dropout = 0.0,
+        instance_norm: opt.InstanceNorm = True, segment_len: opt.SegmentLen = 1,
+        channel_independent: opt.ChannelIndependent = False, loss: opt.Loss = "mse",
+        optimizer: opt.Optimizer = "adam", learning_rate: opt.LearningRate = 1e-3,
+        weight_decay: opt.WeightDecay = 0.0, schedule: opt.Schedule = "none", gradient_clip: opt.GradientClip = 1.0,
+        batch_size: opt.BatchSize = 64, max_epochs: opt.MaxEpochs = 30, patience: opt.Patience = 5,
+        seed: opt.Seed = 42, accelerator: opt.Accelerator = "auto", devices: opt.Devices = "auto",
+        precision: opt.Precision = "32-true",
         out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [runs/NAME].")] = None,
         force: Annotated[bool, typer.Option(help="Overwrite a model already in --out.")] = False,
         resume: Annotated[bool, typer.Option(help="Continue an interrupted fit in --out.")] = False,
-        quiet: Quiet = False):
+        quiet: opt.Quiet = False):
     """Train a recurrent forecaster, report it beside the naive forecast, save model, config and plot."""
     configs = configs_from(locals())
     if resume and out_dir is None:
@@ -167,7 +167,9 @@ def fit(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: 
                           configs[0].features, start, end, interval, cache_dir, offline, max_gap)
     from forecast.runs import fit_and_save
 
-    _quiet_lightning(quiet)
+    from forecast.train import quiet_lightning
+
+    quiet_lightning()
     result, paths = fit_and_save(frame, *configs, folder, report=report, quiet=quiet or not sys.stderr.isatty(),
                                  resume=resume, announce=lambda p: print_data(report, p))
     out.print(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
@@ -176,24 +178,11 @@ def fit(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: 
         out.print(f"{what}: {path}")
 
 
-def _quiet_lightning(quiet: bool) -> None:
-    """Keep Lightning's banners and tips off the user's screen; errors still show."""
-    import logging
-    import warnings
-
-    import lightning.pytorch  # noqa: F401  (it sets its loggers' levels on import; override after)
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="lightning")
-    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers).*")
-
-
 @app.command()
 def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`.")],
-            ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parquet: Parquet = None,
-            date_col: DateCol = None, start: Start = None, end: End = None,
-            interval: Interval = "1d", cache_dir: CacheDir = None, offline: Offline = False,
+            ticker: opt.Ticker = None, sample: opt.Sample = None, csv: opt.Csv = None, parquet: opt.Parquet = None,
+            date_col: opt.DateCol = None, start: opt.Start = None, end: opt.End = None,
+            interval: opt.Interval = "1d", cache_dir: opt.CacheDir = None, offline: opt.Offline = False,
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast as CSV.")] = None,
             force: Annotated[bool, typer.Option(help="Overwrite --output if it exists.")] = False):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli import _label, _load, _quiet_lightning, app, out
+from forecast.cli import _label, _load, app, out
 from forecast.cli_options import (Accelerator, BatchSize, CacheDir, Cell, Csv, DateCol, Dropout, End,
                                   Features, HiddenSize, Horizon, Interval, LearningRate, Loss,
                                   MaxEpochs, MaxGap, NumLayers, Offline, Parquet, Patience, Sample,
@@ -83,7 +83,9 @@ def backtest(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parq
     frame, report = _load(ticker, sample, csv, parquet, date_col, data.targets, data.features, start,
                           end, interval, cache_dir, offline, max_gap)
     out.print(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")
-    _quiet_lightning(True)
+    from forecast.train import quiet_lightning
+
+    quiet_lightning()
     from rich.progress import Progress
 
     from forecast.walkforward import backtest as run_backtest

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli import _load, _quiet_lightning, app, out, print_metrics
+from forecast.cli import _load, app, out, print_metrics
 from forecast.cli_options import (CacheDir, Csv, DateCol, End, Features, Interval, Offline, Parquet, Sample,
                                   Start, Target, Ticker)
 from forecast.errors import ForecastError
@@ -91,7 +91,9 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
     spec = _spec(study_file, flags, source, search, {"horizon": horizon, "max_epochs": max_epochs})
     from forecast import tune as tuning
 
-    _quiet_lightning(True)
+    from forecast.train import quiet_lightning
+
+    quiet_lightning()
     url = tuning.storage_url(spec)
     if show:
         import optuna
@@ -103,7 +105,7 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
         _print_summary(tuning.summary(study))
         return
     src = spec.source
-    data_cfg = spec.configs({})[0]
+    data_cfg = spec.configs({}, check=False)[0]
     frame, report = _load(src.get("ticker"), src.get("sample"), src.get("csv"), src.get("parquet"),
                           src.get("date_col"), data_cfg.targets, data_cfg.features, src.get("start"),
                           src.get("end"), src.get("interval", interval), cache_dir,

@@ -35,9 +35,8 @@ class DataReport:
     def lines(self) -> list[str]:
         out = [f"source: {self.source}", f"rows: {self.rows} ({self.start} to {self.end})",
                f"columns: {', '.join(self.columns)}"]
-        if self.filled or self.dropped_leading:
-            out.append(f"repaired: {self.filled} missing values forward-filled, "
-                       f"{self.dropped_leading} leading incomplete rows dropped")
+        out.append(f"gaps filled: {self.filled} missing values forward-filled, "
+                   f"{self.dropped_leading} leading incomplete rows dropped")
         return out
 
 

@@ -51,10 +51,11 @@ class StudySpec:
         for name, values in self.search.items():
             _check_range(name, values)
         self.fixed = {k: dict(self.fixed.get(k) or {}) for k in ("data", "model", "train")}
-        self.configs({})  # fixed settings must be valid on their own
+        self.configs({}, check=False)  # fixed settings must be valid on their own
 
-    def configs(self, params: dict[str, Any]) -> tuple[DataConfig, ModelConfig, TrainConfig]:
-        """Fixed settings with a trial's `params` on top."""
+    def configs(self, params: dict[str, Any], check: bool = True
+                ) -> tuple[DataConfig, ModelConfig, TrainConfig]:
+        """Fixed settings with a trial's `params` on top; `check` also checks them together."""
         data = DataConfig.from_dict({"targets": self.source.get("target") or ["Close"],
                                      "features": self.source.get("features") or [],
                                      **self.fixed["data"]})
@@ -63,7 +64,8 @@ class StudySpec:
                                        **self.fixed["train"]})
         pick = lambda cfg: {k: v for k, v in params.items() if k in {f.name for f in fields(cfg)}}  # noqa: E731
         data, model, train = (replace(cfg, **pick(cfg)) for cfg in (data, model, train))
-        check_compatible(data, model)
+        if check:
+            check_compatible(data, model)
         return data, model, train
 
 
@@ -80,13 +82,18 @@ def _check_range(name: str, values) -> None:
             raise ForecastError(f"search {name}: need 0 < low <= high, got {values}")
 
 
-def suggest(trial, search: dict) -> dict[str, Any]:
-    """Draw one trial's parameters from the search space."""
+def suggest(trial, search: dict, seq_len_step: int = 1) -> dict[str, Any]:
+    """Draw one trial's parameters from the search space; `seq_len` moves in steps of
+    `seq_len_step` (the segment length, which it must be a multiple of)."""
     params = {}
     for name, values in search.items():
         kind = SPACE[name]
         if kind == "choice":
             params[name] = trial.suggest_categorical(name, list(values))
+        elif name == "seq_len":
+            low = -(-int(values[0]) // seq_len_step) * seq_len_step  # round up to a multiple
+            high = max(low, int(values[1]) // seq_len_step * seq_len_step)
+            params[name] = trial.suggest_int(name, low, high, step=seq_len_step)
         elif kind.startswith("int"):
             params[name] = trial.suggest_int(name, int(values[0]), int(values[1]), log=kind == "int_log")
         else:

@@ -5,8 +5,10 @@ stopping -> best checkpoint restored -> test metrics in original units beside th
 """
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,19 @@ class FitResult:
         from forecast.modelfile import save_model
 
         return save_model(self, path)
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's banners, tips and per-Trainer warnings (and Optuna's experimental notes)
+    off the user's screen; errors still show."""
+    import optuna
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers).*")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def resolve_accelerator(name: str) -> str:

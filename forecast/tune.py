@@ -7,7 +7,6 @@ so machines can join a study by pointing at the same database URL.
 """
 from __future__ import annotations
 
-import logging
 import multiprocessing as mp
 import os
 import warnings
@@ -20,7 +19,7 @@ import pandas as pd
 
 from forecast.errors import ForecastError
 from forecast.study import StudySpec, suggest
-from forecast.train import train_network
+from forecast.train import quiet_lightning, train_network
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
@@ -67,7 +66,7 @@ def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
     seed = spec.seed + seed_offset
     sampler = (optuna.samplers.TPESampler(seed=seed, n_startup_trials=5) if spec.sampler == "tpe"
                else optuna.samplers.RandomSampler(seed=seed))
-    max_epochs = spec.configs({})[2].max_epochs
+    max_epochs = spec.configs({}, check=False)[2].max_epochs
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
               "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs),
               "none": optuna.pruners.NopPruner()}[spec.pruner]
@@ -77,24 +76,18 @@ def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
 
 def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> float:
     """Train one configuration; return its best validation loss (NaN marks the trial failed)."""
-    data, model, train = spec.configs(suggest(trial, spec.search))
+    step = spec.configs({}, check=False)[1].segment_len
+    data, model, train = spec.configs(suggest(trial, spec.search, seq_len_step=step))
     trained = train_network(frame, data, model, train, callbacks=[PruningCallback(trial)])
     trial.set_user_attr("best_epoch", trained.best_epoch)
     return trained.best_val
-
-
-def _quiet() -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
 
 
 def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int, threads: int):
     import torch
 
     torch.set_num_threads(threads)  # N workers share the cores instead of oversubscribing them
-    _quiet()
+    quiet_lightning()
     study = make_study(spec, open_storage(storage_url(spec)), seed_offset)
     # A trial that raises (bad combination, out of memory) is recorded as failed; the study goes on.
     study.optimize(lambda t: objective(t, spec, frame), n_trials=n_trials,
@@ -109,7 +102,7 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
     """Run the study until it holds `spec.n_trials` finished trials, in `jobs` processes."""
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
-    _quiet()
+    quiet_lightning()
     study = make_study(spec, open_storage(storage_url(spec)))
     done = finished_trials(study)
     remaining = max(0, spec.n_trials - done)

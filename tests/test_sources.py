@@ -10,7 +10,6 @@ import pytest
 from forecast.errors import ForecastError
 from forecast.loading import load_source
 from forecast.sources import load_file, load_sample, validate_frame
-from tests.conftest import make_frame
 
 
 def test_when_frame_is_clean_then_it_passes_unchanged(frame):

@@ -78,7 +78,7 @@ def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
                                                     "accelerator": "cpu"}})
     code = ("from forecast.study import StudySpec; from forecast.tune import run_study; "
             "from tests.conftest import make_frame; import json, sys; "
-            f"run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
+            "run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
     import json
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(s.__dict__)])
     storage = open_storage(s.storage)
@@ -129,3 +129,10 @@ def test_shipped_example_study_is_valid():
     from pathlib import Path
     s = load_study_file(Path(__file__).parent.parent / "studies" / "aapl_sample.yaml")
     assert s.source["sample"] == "AAPL" and "cell" in s.search
+
+
+def test_seq_len_is_drawn_in_multiples_of_the_segment_length():
+    from forecast.study import suggest
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = {suggest(study.ask(), {"seq_len": [10, 50]}, seq_len_step=12)["seq_len"] for _ in range(40)}
+    assert drawn == {12, 24, 36, 48}

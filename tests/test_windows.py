@@ -6,7 +6,7 @@ import torch
 from forecast.config import DataConfig
 from forecast.data import prepare
 from forecast.errors import ForecastError
-from forecast.scaling import Scaler, apply_transform, invert_transform
+from forecast.scaling import Scaler
 from forecast.windows import WindowDataModule, batch_loader, stage_dataset
 from tests.conftest import make_frame
 
