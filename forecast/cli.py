@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, TrainingInterrupted
 
 app = typer.Typer(help="Forecast time series with RNN, LSTM and GRU networks.", add_completion=False,
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -154,7 +154,7 @@ def fit(ticker: opt.Ticker = None, sample: opt.Sample = None, csv: opt.Csv = Non
         batch_size: opt.BatchSize = 64, max_epochs: opt.MaxEpochs = 30, patience: opt.Patience = 5,
         seed: opt.Seed = 42, accelerator: opt.Accelerator = "auto", devices: opt.Devices = "auto",
         precision: opt.Precision = "32-true",
-        out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [runs/NAME].")] = None,
+        out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME).")] = None,
         force: Annotated[bool, typer.Option(help="Overwrite a model already in --out.")] = False,
         resume: Annotated[bool, typer.Option(help="Continue an interrupted fit in --out.")] = False,
         quiet: opt.Quiet = False):
@@ -210,11 +210,8 @@ def main() -> None:
     try:
         app()
     except ForecastError as e:
-        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        console.print("interrupted")
-        sys.exit(130)
+        console.print(f"[bold red]error:[/] {e}", soft_wrap=True, markup=True)
+        sys.exit(130 if isinstance(e, TrainingInterrupted) else 1)
 
 
 import forecast.cli_backtest  # noqa: E402,F401  (registers `forecast backtest`)

@@ -62,7 +62,7 @@ def backtest(ticker: Ticker = None, sample: Sample = None, csv: Csv = None, parq
              dropout: Dropout = 0.0, loss: Loss = "mse", learning_rate: LearningRate = 1e-3,
              batch_size: BatchSize = 64, max_epochs: MaxEpochs = 30, patience: Patience = 5,
              seed: Seed = 42, accelerator: Accelerator = "auto",
-             out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [runs/NAME-backtest].")] = None):
+             out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-backtest).")] = None):
     """Walk-forward backtest of the model beside naive, seasonal naive, drift and moving average."""
     from forecast.config import BacktestConfig
 

@@ -18,7 +18,7 @@ Features = Annotated[Optional[list[str]], typer.Option(help="Extra input column 
 Start = Annotated[Optional[str], typer.Option(help="First date to use, e.g. 2015-01-01.")]
 End = Annotated[Optional[str], typer.Option(help="Use dates before this one.")]
 Interval = Annotated[str, typer.Option(help="Yahoo interval: 1d, 1wk, 1mo or 1h.")]
-CacheDir = Annotated[Optional[Path], typer.Option(help="Cache folder [env FORECAST_CACHE_DIR].")]
+CacheDir = Annotated[Optional[Path], typer.Option(help="Cache folder (default: $FORECAST_CACHE_DIR or the user cache folder).")]
 Offline = Annotated[bool, typer.Option(help="Read the cache only; never download.")]
 MaxGap = Annotated[int, typer.Option(help="Forward-fill runs of up to this many missing values.")]
 

@@ -74,7 +74,7 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
          max_epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial at most.")] = None,
          show: Annotated[bool, typer.Option(help="Summarise the study; run no trials.")] = False,
          refit: Annotated[bool, typer.Option(help="Retrain the best trial on train+val and save it.")] = True,
-         out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder [runs/NAME-tune].")] = None):
+         out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-tune).")] = None):
     """Search hidden size, sequence length and more with Optuna; pruned, resumable, parallel."""
     from forecast.study import parse_range
 

@@ -3,3 +3,7 @@
 
 class ForecastError(ValueError):
     """Bad input or state that the user can fix; the CLI prints it as one line and exits 1."""
+
+
+class TrainingInterrupted(ForecastError):
+    """Ctrl-C during training; the last finished epoch is saved and `--resume` continues from it."""

@@ -20,7 +20,7 @@ import torch
 from forecast.calendar import infer_frequency
 from forecast.config import DataConfig, ModelConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.metrics import metrics, naive_forecast, skill
 from forecast.model import Forecaster, RecurrentNet
 from forecast.sources import DataReport, validate_frame
@@ -161,7 +161,13 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
         last = out / "checkpoints" / "last.ckpt"
         if resume and not last.is_file():
             raise ForecastError(f"--resume: no interrupted fit in {out} (missing {last})")
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+        try:
+            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+        except SystemExit:  # Lightning exits(1) on Ctrl-C after a graceful shutdown
+            if trainer.interrupted:
+                raise TrainingInterrupted(f"training interrupted; {last} holds the last finished epoch: "
+                                          "run the same command with --resume to continue") from None
+            raise
         best_epoch = trainer.current_epoch - 1
         if select and checkpoint.best_model_path:  # restore the epoch with the best validation loss
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)

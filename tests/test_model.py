@@ -118,3 +118,37 @@ def test_metrics_are_in_original_units_beside_naive(fitted):
     naive_rmse = np.sqrt(np.mean((ev.naive - ev.actual) ** 2))
     assert fitted.metrics["naive"]["rmse"] == pytest.approx(naive_rmse)
     assert 8 < ev.actual.mean() < 12  # make_frame is centred on 10, not on 0 (scaled)
+
+
+def test_interrupted_fit_resumes_from_its_last_epoch(tmp_path):
+    import signal
+
+    import lightning.pytorch as pl
+
+    from forecast.errors import TrainingInterrupted
+
+    class CtrlC(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == 1:
+                raise KeyboardInterrupt
+
+    frame = make_frame(n=250)
+    data, model = DataConfig(targets=("y",), seq_len=16, horizon=2), ModelConfig(hidden_size=8)
+    train = TrainConfig(max_epochs=4, patience=0, accelerator="cpu")
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(TrainingInterrupted, match="--resume"):
+            fit(frame, data, model, train, out_dir=tmp_path, quiet=True, callbacks=[CtrlC()])
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+    class FirstEpoch(pl.Callback):
+        seen = []
+
+        def on_train_epoch_start(self, trainer, module):
+            self.seen.append(trainer.current_epoch)
+    resumed = fit(frame, data, model, train, out_dir=tmp_path, quiet=True, resume=True,
+                  callbacks=[FirstEpoch()])
+    # Epoch 1 was cut before its checkpoint: it is redone; epoch 0 is not.
+    assert FirstEpoch.seen == [1, 2, 3] and resumed.epochs == 4
