@@ -41,8 +41,10 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 
 def _load(ticker, sample, csv, parquet, date_col, targets, features, start, end, interval,
-          cache_dir, offline, max_gap):
-    """Load and validate the chosen source; print what was used, loudly when it is a fallback."""
+          cache_dir, offline, max_gap, every_column=False):
+    """Load and validate the chosen source; print what was used, loudly when it is a fallback.
+    Without targets: Close (and the features) for prices, every numeric column of a file, or every
+    numeric column anywhere with `every_column`."""
     from forecast.loading import load_source
 
     if csv is not None and parquet is not None:
@@ -50,7 +52,7 @@ def _load(ticker, sample, csv, parquet, date_col, targets, features, start, end,
     columns = None
     if targets:
         columns = list(targets) + list(features or [])
-    elif ticker or csv is None and parquet is None:
+    elif not every_column and (ticker or csv is None and parquet is None):
         columns = ["Close"] + list(features or [])
     frame, report = load_source(ticker=ticker, sample=sample, path=csv or parquet, columns=columns,
                                 date_col=date_col, start=start, end=end, interval=interval,
@@ -76,15 +78,11 @@ def data(ticker: opt.Ticker = None, sample: opt.Sample = None, csv: opt.Csv = No
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise ForecastError(f"--output must end in .csv or .parquet, not {output.suffix or 'nothing'}")
     _check_new(output, force)
-    if target is None and (csv or parquet):
-        target_cols = None  # summarise every numeric column of a file
-    else:
-        target_cols = target
-    frame, report = _load(ticker, sample, csv, parquet, date_col, target_cols, features, start, end,
-                          interval, cache_dir, offline, max_gap)
+    frame, report = _load(ticker, sample, csv, parquet, date_col, target, features, start, end,
+                          interval, cache_dir, offline, max_gap, every_column=True)
     for line in report.lines():
         out.print(line)
-    out.print(frame.describe().T[["mean", "std", "min", "max"]].to_string())
+    out.print(frame.describe().T[["mean", "std", "min", "max"]].to_string(float_format=lambda v: f"{v:,.4f}"))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         if output.suffix.lower() == ".csv":

@@ -74,6 +74,7 @@ def test_data_summarises_and_writes_without_overwriting(tmp_path):
     out = tmp_path / "clean.parquet"
     first = run("data", "--sample", "MSFT", "--output", str(out))
     assert first.returncode == 0 and "rows: 3270" in first.stdout and out.is_file()
+    assert "columns: Open, High, Low, Close, Volume" in first.stdout
     assert_one_line_error(run("data", "--output", str(out)), "exists")
 
 
