@@ -86,7 +86,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ForecastError(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
-                            f"available: {', '.join(map(str, frame.columns))}")
+                            f"available: {', '.join(map(str, frame.columns))} "
+                            "(choose with --target and --features)")
     frame = frame[columns]
     for c in columns:
         if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):

@@ -201,6 +201,9 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     report = report or checked
     trained = train_network(frame, data, model, train, out_dir, quiet, resume, callbacks, announce)
     test = evaluate(trained.net, trained.prepared, "test")
+    if not np.isfinite(test.forecast).all():
+        raise ForecastError("training diverged (the loss became NaN or infinite); lower "
+                            "--learning-rate or keep --gradient-clip on")
     return FitResult(net=trained.net, data=data, model=model, train=train, prepared=trained.prepared,
                      history=frame.iloc[-(data.seq_len + 1):],
                      frequency=infer_frequency(frame.index, report.calendar), report=report,
