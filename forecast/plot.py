@@ -9,6 +9,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _save(fig, ax, path: Path, dates_on_x: bool = False) -> Path:
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    if dates_on_x:
+        fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_test(result, path: str | Path, target: int = 0) -> Path:
     """History before the test span, the actual test values, and the model's and naive forecasts
     one step and `horizon` steps ahead, each drawn at the date it forecasts."""
@@ -30,13 +41,7 @@ def plot_test(result, path: str | Path, target: int = 0) -> Path:
     m = result.metrics
     ax.set_title(f"{name}: test RMSE model {m['model']['rmse']:.4g} vs naive {m['naive']['rmse']:.4g} "
                  f"(skill {100 * m['skill']:+.1f}%)")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, ax, Path(path), dates_on_x=True)
 
 
 def plot_backtest(result, folder: str | Path, target: int = 0) -> list[Path]:
@@ -51,13 +56,7 @@ def plot_backtest(result, folder: str | Path, target: int = 0) -> list[Path]:
                 alpha=1.0 if label == "model" else 0.7, label=label)
     ax.set_title(f"{name}: walk-forward forecasts one step ahead ({len(dates)} origins, "
                  f"{result.folds} fold(s))")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    forecasts_png = folder / "backtest_forecasts.png"
-    fig.savefig(forecasts_png, dpi=110)
-    plt.close(fig)
+    forecasts_png = _save(fig, ax, folder / "backtest_forecasts.png", dates_on_x=True)
 
     per_step = result.metrics(axis=(0, 2))
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -68,10 +67,4 @@ def plot_backtest(result, folder: str | Path, target: int = 0) -> list[Path]:
     ax.set_xlabel("horizon step")
     ax.set_ylabel("MAE (original units)")
     ax.set_title("Error by horizon step")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    steps_png = folder / "backtest_error_by_step.png"
-    fig.savefig(steps_png, dpi=110)
-    plt.close(fig)
-    return [forecasts_png, steps_png]
+    return [forecasts_png, _save(fig, ax, folder / "backtest_error_by_step.png")]
