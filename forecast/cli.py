@@ -118,22 +118,29 @@ def print_data(report, prepared) -> None:
               f"(test targets {prepared.index[prepared.val_end].date()} to {prepared.index[-1].date()})")
 
 
+def fmt(value: float) -> str:
+    return "n/a" if value != value else f"{value:.4g}"  # NaN != NaN
+
+
+def print_verdict(model_rmse: float, naive_rmse: float) -> None:
+    from forecast.metrics import skill, verdict
+
+    out.print(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * skill(model_rmse, naive_rmse):+.1f}%")
+    out.print(verdict(model_rmse, naive_rmse))
+
+
 def print_metrics(metrics: dict, title: str = "Test metrics (original units)") -> None:
     from rich.table import Table
 
     table = Table(title=title)
     for col in ("forecast", "MAE", "RMSE", "MAPE %", "direction %"):
         table.add_column(col, justify="right" if col != "forecast" else "left")
-    fmt = lambda v: "n/a" if v != v else f"{v:.4g}"  # noqa: E731 (NaN != NaN)
     for name in ("model", "naive"):
         m = metrics[name]
         label = "model" if name == "model" else "naive (last value)"
         table.add_row(label, fmt(m["mae"]), fmt(m["rmse"]), fmt(m["mape"]), fmt(m.get("direction", float("nan"))))
     out.print(table)
-    from forecast.metrics import verdict
-
-    out.print(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * metrics['skill']:+.1f}%")
-    out.print(verdict(metrics["model"]["rmse"], metrics["naive"]["rmse"]))
+    print_verdict(metrics["model"]["rmse"], metrics["naive"]["rmse"])
 
 
 @app.command()
@@ -164,7 +171,6 @@ def fit(ticker: opt.Ticker = None, sample: opt.Sample = None, csv: opt.Csv = Non
     frame, report = _load(ticker, sample, csv, parquet, date_col, configs[0].targets,
                           configs[0].features, start, end, interval, cache_dir, offline, max_gap)
     from forecast.runs import fit_and_save
-
     from forecast.train import quiet_lightning
 
     quiet_lightning()

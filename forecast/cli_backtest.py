@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli import _label, _load, app, out
+from forecast.cli import _label, _load, app, fmt, out, print_verdict
 from forecast.cli_options import (Accelerator, BatchSize, CacheDir, Cell, Csv, DateCol, Dropout, End,
                                   Features, HiddenSize, Horizon, Interval, LearningRate, Loss,
                                   MaxEpochs, MaxGap, NumLayers, Offline, Parquet, Patience, Sample,
@@ -19,14 +19,11 @@ from forecast.errors import ForecastError
 def _print(result) -> None:
     from rich.table import Table
 
-    from forecast.metrics import verdict
-
     overall = result.metrics()
     table = Table(title=f"Walk-forward backtest: {len(result.origins)} origins, {result.folds} fold(s), "
                         f"horizon {result.actual.shape[1]}")
     for col in ("forecast", "MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "direction %"):
         table.add_column(col, justify="left" if col == "forecast" else "right")
-    fmt = lambda v: "n/a" if v != v else f"{v:.4g}"  # noqa: E731 (NaN != NaN)
     for name, m in overall.items():
         table.add_row(name, *(fmt(m[k]) for k in ("mae", "rmse", "mape", "smape", "mase", "direction")))
     out.print(table)
@@ -38,8 +35,7 @@ def _print(result) -> None:
     for h in range(result.actual.shape[1]):
         steps.add_row(str(h + 1), *(fmt(per_step[n]["mae"][h]) for n in per_step))
     out.print(steps)
-    out.print(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * result.skill():+.1f}%")
-    out.print(verdict(overall["model"]["rmse"], overall["naive"]["rmse"]))
+    print_verdict(overall["model"]["rmse"], overall["naive"]["rmse"])
 
 
 @app.command()

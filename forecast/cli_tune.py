@@ -90,7 +90,6 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
              "pruner": pruner, "seed": seed}
     spec = _spec(study_file, flags, source, search, {"horizon": horizon, "max_epochs": max_epochs})
     from forecast import tune as tuning
-
     from forecast.train import quiet_lightning
 
     quiet_lightning()

@@ -25,7 +25,7 @@ def predict(model, history: pd.DataFrame | pd.Series | None = None) -> pd.DataFr
     timestamps (trading days for daily stock prices).
     """
     cfg = model.data
-    scaler = model.scaler if hasattr(model, "scaler") else model.prepared.scaler
+    scaler = model.scaler
     if history is None:
         history = model.history
     history, _ = validate_frame(history, list(cfg.inputs), max_gap=cfg.max_gap, source="history")

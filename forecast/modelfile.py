@@ -62,7 +62,7 @@ def save_model(result, path: str | Path) -> Path:
         "format": FORMAT, "version": VERSION, "created": datetime.now(timezone.utc).isoformat(),
         "data": result.data.to_dict(), "model": result.model.to_dict(), "train": result.train.to_dict(),
         "n_inputs": len(result.data.inputs), "n_targets": len(result.data.targets),
-        "scaler": result.prepared.scaler.to_dict(), "columns": list(history.columns),
+        "scaler": result.scaler.to_dict(), "columns": list(history.columns),
         "history_index": [ts.isoformat() for ts in history.index],
         "frequency": result.frequency, "last_timestamp": history.index[-1].isoformat(),
         "source": result.report.source, "seed": result.train.seed,

@@ -78,8 +78,9 @@ def _check_range(name: str, values) -> None:
         if len(values) != 2 or not all(isinstance(v, (int, float)) for v in values):
             raise ForecastError(f"search {name}: give [low, high], got {values}")
         low, high = values
-        if not 0 <= low <= high or (SPACE[name].endswith("log") and low <= 0):
-            raise ForecastError(f"search {name}: need 0 < low <= high, got {values}")
+        smallest = 0 if name == "dropout" else (1 if SPACE[name].startswith("int") else 1e-12)
+        if not smallest <= low <= high:
+            raise ForecastError(f"search {name}: need {smallest} <= low <= high, got {values}")
 
 
 def suggest(trial, search: dict, seq_len_step: int = 1) -> dict[str, Any]:

@@ -61,6 +61,11 @@ class FitResult:
     seconds: float
     extra: dict = field(default_factory=dict)
 
+    @property
+    def scaler(self):
+        """The training-span scaler, as `LoadedModel.scaler` has it."""
+        return self.prepared.scaler
+
     def save(self, path) -> Path:
         from forecast.modelfile import save_model
 

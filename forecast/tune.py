@@ -18,6 +18,7 @@ import optuna
 import pandas as pd
 
 from forecast.errors import ForecastError
+from forecast.sources import validate_frame
 from forecast.study import StudySpec, suggest
 from forecast.train import quiet_lightning, train_network
 
@@ -103,6 +104,8 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
     quiet_lightning()
+    data = spec.configs({}, check=False)[0]
+    frame, _ = validate_frame(frame, list(data.inputs), max_gap=data.max_gap)  # once per study
     study = make_study(spec, open_storage(storage_url(spec)))
     done = finished_trials(study)
     remaining = max(0, spec.n_trials - done)

@@ -125,8 +125,10 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     chunk = bt.retrain_every or len(starts)
     folds = [starts[i:i + chunk] for i in range(0, len(starts), chunk)]
     raw = frame[list(data.targets)].to_numpy(dtype=np.float64)
-    if starts[0] < max(bt.season_length, bt.ma_window) + 1:
-        raise ForecastError("too little history before the first origin for the baselines")
+    need = max(bt.season_length, bt.ma_window) + 1
+    if starts[0] < need:
+        raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
+                            f"{starts[0]}; use fewer origins or a shorter --ma-window/--season-length")
     forecast = []
     for i, fold in enumerate(folds):
         stop = int(fold[-1]) + data.horizon

@@ -136,3 +136,10 @@ def test_seq_len_is_drawn_in_multiples_of_the_segment_length():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     drawn = {suggest(study.ask(), {"seq_len": [10, 50]}, seq_len_step=12)["seq_len"] for _ in range(40)}
     assert drawn == {12, 24, 36, 48}
+
+
+def test_run_study_validates_the_frame_once_before_any_trial(tmp_path):
+    with pytest.raises(ForecastError, match="not in order"):
+        run_study(spec(tmp_path), SINE.iloc[::-1])
+    with pytest.raises(ForecastError, match="1 <= low"):
+        parse_range("0,10", "seq_len")
