@@ -1,7 +1,10 @@
-"""Settings for data, model and training: three small dataclasses that check themselves on creation.
+"""Every setting and its default, in small dataclasses that check themselves on creation.
 
-The resolved configs are saved with every model file and run, and rebuilt with `from_dict`.
-No torch import here, so the CLI can build and check configs before loading the heavy libraries.
+`SourceConfig` says where the data comes from, `DataConfig` what is forecast and how it is split and
+scaled, `ModelConfig` the network, `TrainConfig` its optimisation, `BacktestConfig` a walk-forward run.
+CLI options and study files override fields; they never restate a default. The resolved configs are
+saved with every model file and run, and rebuilt with `from_dict`. No torch import here, so the CLI
+can build and check configs before loading the heavy libraries.
 """
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine", "plateau")
 SCALERS = ("standard", "none")
 TRANSFORMS = ("none", "log", "log_return")
+INTERVALS = ("1d", "1wk", "1mo", "1h")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
 def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -23,9 +29,11 @@ def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise ForecastError(f"unknown {name} {value!r}; choose one of: {', '.join(valid)}")
 
 
-def _positive(name: str, value: float) -> None:
-    if value is None or value <= 0:
-        raise ForecastError(f"{name} must be positive, got {value}")
+def _positive(name: str, value, kind=(int, float)) -> None:
+    """A positive, finite number of the given kind (bools and NaN are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or value == float("inf"):
+        raise ForecastError(f"{name} must be a positive {'whole number' if kind is int else 'number'}, "
+                            f"got {value!r}")
 
 
 class _Config:
@@ -36,11 +44,94 @@ class _Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
+        if not isinstance(d, dict):
+            raise ForecastError(f"{cls.__name__} settings must be a mapping of names to values, "
+                                f"got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ForecastError(f"unknown {cls.__name__} setting(s): {', '.join(sorted(unknown))}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+            raise ForecastError(f"unknown {cls.__name__} setting(s): {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(sorted(known))}")
+        try:
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        except TypeError as e:  # e.g. a string where a number belongs
+            raise ForecastError(f"{cls.__name__}: {e}") from None
+
+    def override(self, **changes):
+        """A copy with the given fields replaced; None means "keep this config's value"."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return self.from_dict({**asdict(self), **changes}) if changes else self
+
+
+@dataclass(frozen=True)
+class SourceConfig(_Config):
+    """Where the data comes from: a Yahoo `ticker`, a bundled `sample`, or a CSV/Parquet `path`
+    (none of them: the bundled AAPL sample), and how it is read and repaired.
+
+    `start <= date < end` limits the rows; `max_gap` is the longest run of missing values that is
+    forward-filled (a longer one is an error naming its first date).
+    """
+
+    ticker: str | None = None
+    sample: str | None = None
+    path: str | None = None
+    date_col: str | None = None
+    start: str | None = None
+    end: str | None = None
+    interval: str = "1d"
+    cache_dir: str | None = None
+    offline: bool = False
+    max_gap: int = 5
+
+    def __post_init__(self):
+        given = [n for n in ("ticker", "sample", "path") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ForecastError(f"give one data source, not {' and '.join(given)}")
+        _choice("interval", self.interval, INTERVALS)
+        if not isinstance(self.max_gap, int) or self.max_gap < 0:
+            raise ForecastError(f"max_gap must be 0 or more, got {self.max_gap}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None:
+                _date(name, value)
+                object.__setattr__(self, name, str(value))
+        for name in ("path", "cache_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(getattr(self, name)))
+
+    def with_flags(self, **flags) -> SourceConfig:
+        """Apply overrides; a ticker, sample or path replaces whichever of the three was set (they
+        are one choice), every other field replaces only itself. None means "not given"."""
+        flags = {k: v for k, v in flags.items() if v is not None}
+        base = self
+        if {"ticker", "sample", "path"} & set(flags):
+            base = SourceConfig.from_dict({**asdict(self), "ticker": None, "sample": None, "path": None})
+        return base.override(**flags)
+
+    @property
+    def label(self) -> str:
+        """A short name for output folders: the ticker, the file's stem, or the sample."""
+        if self.ticker or self.sample:
+            return (self.ticker or self.sample).upper().replace("^", "")
+        if self.path:
+            from pathlib import Path
+
+            return Path(self.path).stem
+        return "AAPL"
+
+    @property
+    def is_prices(self) -> bool:
+        """Stock prices (ticker or sample): the default target is Close."""
+        return self.path is None
+
+
+def _date(name: str, value) -> None:
+    import pandas as pd
+
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ForecastError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from None
 
 
 @dataclass(frozen=True)
@@ -63,8 +154,6 @@ class DataConfig(_Config):
     test_start: str | None = None
     scaler: str = "standard"
     transform: str = "none"
-    max_gap: int = 5
-    train_through_val: bool = False  # final refit: validation rows become training rows
 
     def __post_init__(self):
         if isinstance(self.targets, str):
@@ -76,10 +165,12 @@ class DataConfig(_Config):
         object.__setattr__(self, "features", tuple(f for f in self.features if f not in self.targets))
         if not self.targets:
             raise ForecastError("at least one target column is needed")
-        _positive("seq_len", self.seq_len)
-        _positive("horizon", self.horizon)
-        if self.max_gap < 0:
-            raise ForecastError(f"max_gap must be 0 or more, got {self.max_gap}")
+        _positive("seq_len", self.seq_len, int)
+        _positive("horizon", self.horizon, int)
+        for name in ("val_start", "test_start"):
+            if getattr(self, name) is not None:
+                _date(name, getattr(self, name))
+                object.__setattr__(self, name, str(getattr(self, name)))
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 1:
@@ -99,8 +190,11 @@ class DataConfig(_Config):
 class ModelConfig(_Config):
     """The recurrent network.
 
-    `instance_norm` scales each input window by its own last value and spread and undoes it on the
-    output, so a model trained on one price level works at another. `segment_len` > 1 feeds the RNN
+    `instance_norm` shifts each input window by its own last value (subtracts it) and adds it back to
+    the output, so the network predicts changes from now: a zero output is the naive forecast and a
+    model trained at one price level works at another. With `transform="log_return"` the targets are
+    changes already; their inputs are not shifted and a zero output is a zero return, again the naive
+    forecast. There is no rescaling by the window's spread. `segment_len` > 1 feeds the RNN
     non-overlapping segments of the input instead of single steps (fewer, richer steps).
     `channel_independent` runs every column through the same network as its own univariate series.
     """
@@ -115,10 +209,10 @@ class ModelConfig(_Config):
 
     def __post_init__(self):
         _choice("cell", self.cell, CELLS)
-        _positive("hidden_size", self.hidden_size)
-        _positive("num_layers", self.num_layers)
-        _positive("segment_len", self.segment_len)
-        if not 0 <= self.dropout < 1:
+        _positive("hidden_size", self.hidden_size, int)
+        _positive("num_layers", self.num_layers, int)
+        _positive("segment_len", self.segment_len, int)
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ForecastError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
@@ -144,12 +238,20 @@ class TrainConfig(_Config):
         _choice("loss", self.loss, LOSSES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
-        _choice("accelerator", self.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
+        _choice("accelerator", self.accelerator, ACCELERATORS)
         _positive("learning_rate", self.learning_rate)
-        _positive("batch_size", self.batch_size)
-        _positive("max_epochs", self.max_epochs)
-        if self.weight_decay < 0 or self.gradient_clip < 0 or self.patience < 0:
-            raise ForecastError("weight_decay, gradient_clip and patience must not be negative")
+        _positive("batch_size", self.batch_size, int)
+        _positive("max_epochs", self.max_epochs, int)
+        for name in ("weight_decay", "gradient_clip", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ForecastError(f"{name} must be 0 or more, got {value!r}")
+        devices = str(self.devices)
+        if devices != "auto" and not (devices.isdigit() and int(devices) > 0):
+            raise ForecastError(f"devices must be auto or a positive count, got {self.devices!r}")
+        object.__setattr__(self, "devices", devices)
+        if self.precision not in PRECISIONS:
+            raise ForecastError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
 
 def check_compatible(data: DataConfig, model: ModelConfig) -> None:
@@ -185,12 +287,13 @@ class BacktestConfig(_Config):
     ma_window: int = 20
 
     def __post_init__(self):
-        _positive("origins", self.origins)
-        _positive("stride", self.stride)
-        _positive("season_length", self.season_length)
-        _positive("ma_window", self.ma_window)
+        for name in ("origins", "stride", "season_length", "ma_window"):
+            _positive(name, getattr(self, name), int)
+        for name in ("start", "end"):
+            if getattr(self, name) is not None:
+                _date(name, getattr(self, name))
         _choice("window", self.window, WINDOWS)
         if self.retrain_every < 0:
             raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")
         if self.train_size is not None:
-            _positive("train_size", self.train_size)
+            _positive("train_size", self.train_size, int)

@@ -1,10 +1,10 @@
-"""From a validated frame to scaled values and split boundaries: the leak-free middle of the pipeline.
+"""From a validated frame to encoded values and split boundaries: the leak-free middle of the pipeline.
 
 Rows are split chronologically into train `[0, train_end)`, validation `[train_end, val_end)` and
 test `[val_end, N)`. A window is named by the row its targets start at; its inputs are the `seq_len`
 rows before. Validation and test windows start their targets at their span's first row, so for every
 `seq_len` they cover the same dates; their inputs may reach back into the previous span. No target
-crosses a split boundary. The scaler sees the training rows only.
+crosses a split boundary. The preprocessor is fitted on the rows training sees, never on later ones.
 """
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ import torch
 
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
-from forecast.scaling import Scaler, apply_transform, invert_transform
+from forecast.preprocess import Preprocessor
 
 STAGES = ("train", "val", "test")
+# Which rows a fit trains on: the training span (then validation selects the epoch and test scores
+# it), train + validation (a final model scored on test), or every row (the model that is saved).
+FIT_SPANS = ("train", "train+val", "all")
 
 
 def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
@@ -47,8 +50,9 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
 class Prepared:
     """A series ready for windowing.
 
-    values : (N, C) float32 tensor, transformed and scaled; targets are the first T columns.
+    values : (N, C) float32 tensor, encoded; targets are the first T columns.
     raw_targets : (N, T) float64 targets in original units, aligned with `index`.
+    fit_end : rows `[0, fit_end)` are what training sees (and what the preprocessor was fitted on).
     """
 
     cfg: DataConfig
@@ -57,7 +61,8 @@ class Prepared:
     raw_targets: np.ndarray
     train_end: int
     val_end: int
-    scaler: Scaler
+    fit_end: int
+    preprocessor: Preprocessor
 
     @property
     def n_targets(self) -> int:
@@ -65,16 +70,14 @@ class Prepared:
 
     def target_starts(self, stage: str) -> tuple[int, int]:
         """First and one-past-last row at which a `stage` window's targets may start."""
-        train_end = self.val_end if self.cfg.train_through_val else self.train_end
-        lo, hi = {"train": (self.cfg.seq_len, train_end),
+        lo, hi = {"train": (self.cfg.seq_len, self.fit_end),
                   "val": (self.train_end, self.val_end),
                   "test": (self.val_end, len(self.index))}[stage]
         return lo, hi - self.cfg.horizon + 1
 
     def to_original(self, scaled: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """(B, H, T) scaled forecasts for windows whose targets start at `starts` -> original units."""
-        unscaled = self.scaler.inverse(np.asarray(scaled, dtype=np.float64), self.n_targets)
-        return invert_transform(self.cfg.transform, unscaled, self.anchors(starts))
+        """(B, H, T) network outputs for windows whose targets start at `starts` -> original units."""
+        return self.preprocessor.decode(scaled, self.anchors(starts))
 
     def anchors(self, starts: np.ndarray) -> np.ndarray:
         """(B, T) last observed target value before each window's targets: the naive forecast."""
@@ -85,29 +88,43 @@ class Prepared:
         rows = np.asarray(starts)[:, None] + np.arange(self.cfg.horizon)
         return self.raw_targets[rows]
 
+    def mase_scale(self) -> np.ndarray:
+        """(T,) mean absolute one-step change over the rows training saw: MASE's denominator."""
+        scale = np.mean(np.abs(np.diff(self.raw_targets[: self.fit_end], axis=0)), axis=0)
+        return np.where(scale > 0, scale, np.nan)
+
     def split_sizes(self) -> dict[str, int]:
         return {s: max(0, self.target_starts(s)[1] - self.target_starts(s)[0]) for s in STAGES}
 
 
-def prepare(frame: pd.DataFrame, cfg: DataConfig, scaler: Scaler | None = None) -> Prepared:
-    """Transform, split and scale a validated frame (columns `cfg.inputs`).
+def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
+            preprocessor: Preprocessor | None = None) -> Prepared:
+    """Split and encode a validated frame (columns `cfg.inputs`).
 
-    Pass a saved `scaler` to reuse training statistics (prediction, fine-tuning); otherwise one is
-    fitted on the training rows only.
+    `fit_on` names the rows training uses (see `FIT_SPANS`); the preprocessor is fitted on exactly
+    those, unless a fitted one is given (prediction, fine-tuning).
     """
+    if fit_on not in FIT_SPANS:
+        raise ForecastError(f"unknown fit span {fit_on!r}; choose one of: {', '.join(FIT_SPANS)}")
     frame = frame[list(cfg.inputs)]
-    raw = frame[list(cfg.targets)].to_numpy(dtype=np.float64)
-    transformed = apply_transform(cfg.transform, frame, cfg.targets)
-    raw = raw[len(raw) - len(transformed):]  # log returns drop the first row
-    values = transformed.to_numpy(dtype=np.float64)
-    train_end, val_end = split_rows(transformed.index, cfg)
-    if scaler is None:
-        scaler = Scaler.fit(values[:val_end if cfg.train_through_val else train_end], cfg.scaler)
-    scaled = torch.from_numpy(scaler.transform(values).astype(np.float32))
-    prepared = Prepared(cfg, transformed.index, scaled, raw, train_end, val_end, scaler)
-    target = prepared.raw_targets[:train_end]
+    lost = 1 if cfg.transform == "log_return" else 0  # a log return needs the previous value
+    index = frame.index[lost:]
+    if fit_on == "all":
+        if len(index) < cfg.seq_len + cfg.horizon:
+            raise ForecastError(f"series too short: {len(index)} rows, but seq_len {cfg.seq_len} + "
+                                f"horizon {cfg.horizon} need more")
+        train_end = val_end = fit_end = len(index)
+    else:
+        train_end, val_end = split_rows(index, cfg)
+        fit_end = train_end if fit_on == "train" else val_end
+    raw = frame[list(cfg.targets)].to_numpy(dtype=np.float64)[lost:]
+    target = raw[:fit_end]
     if np.all(target == target[0], axis=0).any():
         col = cfg.targets[int(np.all(target == target[0], axis=0).argmax())]
         raise ForecastError(f"target {col!r} is constant over the training span; "
                             "there is nothing to learn")
-    return prepared
+    if preprocessor is None:
+        preprocessor = Preprocessor.fit(frame, cfg.targets, cfg.transform, cfg.scaler, fit_end)
+    _, values = preprocessor.encode(frame)
+    return Prepared(cfg, index, torch.from_numpy(values.astype(np.float32)), raw, train_end, val_end,
+                    fit_end, preprocessor)

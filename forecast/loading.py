@@ -1,51 +1,44 @@
 """One entry point from any source to a validated frame: ticker, file, DataFrame or bundled sample."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
+from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 from forecast.sources import DataReport, load_file, load_sample, validate_frame
 
 
-def load_source(ticker: str | None = None, sample: str | None = None, path: str | Path | None = None,
-                frame: pd.DataFrame | pd.Series | None = None, columns=None,
-                date_col: str | None = None, start=None, end=None, interval: str = "1d",
-                cache_dir: str | Path | None = None, offline: bool = False,
-                max_gap: int = 5) -> tuple[pd.DataFrame, DataReport]:
+def load_source(source: SourceConfig = SourceConfig(), columns=None,
+                frame: pd.DataFrame | pd.Series | None = None) -> tuple[pd.DataFrame, DataReport]:
     """Load and validate one series; with no source, the bundled AAPL sample.
 
     Parameters
     ----------
-    ticker : Yahoo Finance symbol (cached on disk, see `forecast.yahoo.load_yahoo`).
-    sample : a bundled ticker (AAPL, MSFT, IBM, GOOG); the default when no source is given.
-    path : CSV or Parquet file with a date column.
-    frame : a DataFrame or Series indexed by timestamps.
+    source : a Yahoo ticker (cached on disk, see `forecast.yahoo.load_yahoo`), a bundled sample
+        (AAPL, MSFT, IBM, GOOG), or a CSV/Parquet path; plus dates, interval, cache and `max_gap`.
     columns : columns to keep, targets first; all numeric columns when None.
-    start, end : keep rows with `start <= date < end`.
+    frame : a DataFrame or Series indexed by timestamps, instead of the source's ticker/sample/path.
     """
-    given = [name for name, v in (("ticker", ticker), ("sample", sample), ("file", path),
-                                  ("frame", frame)) if v is not None]
-    if len(given) > 1:
-        raise ForecastError(f"give one data source, not {' and '.join(given)}")
+    if frame is not None and (source.ticker or source.sample or source.path):
+        raise ForecastError("give a frame or a source ticker/sample/path, not both")
     calendar = None
-    if ticker is not None:
+    warnings: list[str] = []
+    if source.ticker is not None:
         from forecast.yahoo import load_yahoo
 
-        raw, report = load_yahoo(ticker, start, end, interval, cache_dir, offline)
-        source, warnings, calendar = report.source, report.warnings, report.calendar
+        raw, report = load_yahoo(source.ticker, source.start, source.end, source.interval,
+                                 source.cache_dir, source.offline)
+        label, warnings, calendar = report.source, report.warnings, report.calendar
     else:
-        warnings = []
-        if path is not None:
-            raw, source = load_file(path, date_col), str(path)
-        elif frame is not None:
-            raw, source = frame, "DataFrame"
+        if frame is not None:
+            raw, label = frame, "DataFrame"
+        elif source.path is not None:
+            raw, label = load_file(source.path, source.date_col), source.path
         else:
-            sample = (sample or "AAPL").upper()
-            raw, source, calendar = load_sample(sample), f"bundled sample {sample} daily", "XNYS"
-        raw = _between(raw, start, end, source)
-    clean, report = validate_frame(raw, columns, max_gap=max_gap, source=source)
+            sample = (source.sample or "AAPL").upper()
+            raw, label, calendar = load_sample(sample), f"bundled sample {sample} daily", "XNYS"
+        raw = _between(raw, source.start, source.end, label)
+    clean, report = validate_frame(raw, columns, max_gap=source.max_gap, source=label)
     report.calendar, report.warnings = calendar, warnings
     return clean, report
 

@@ -1,4 +1,4 @@
-"""Forecast accuracy in original units, and the naive comparison every result is shown beside.
+"""Forecast accuracy in original units: one metric set for fit, backtest and tuning's refit.
 
 All functions take arrays shaped (B, H, T): windows, horizon steps, targets.
 """
@@ -6,32 +6,45 @@ from __future__ import annotations
 
 import numpy as np
 
+METRICS = ("mae", "rmse", "mape", "smape", "mase", "direction", "direction_calls")
 
-def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray | None = None,
-            mase_scale: float | np.ndarray | None = None, axis=None) -> dict[str, float]:
-    """MAE, RMSE, MAPE and sMAPE (percent); MASE with `mase_scale` (the in-sample naive MAE);
-    directional accuracy (percent of up/down moves called right) with `anchor` (B, T), the last
-    observed value. `axis` keeps dimensions, e.g. `axis=(0, 2)` gives one value per horizon step."""
+
+def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
+            mase_scale: np.ndarray | float, axis=None) -> dict[str, float]:
+    """MAE, RMSE, MAPE and sMAPE (percent), MASE and directional accuracy.
+
+    Parameters
+    ----------
+    anchor : (B, T) the last observed value before each forecast.
+    mase_scale : (T,) or scalar, the mean absolute one-step change over the training rows of the fit
+        (or fold) that made the forecasts: MASE is the MAE in units of that naive in-sample error.
+    axis : keep dimensions, e.g. `axis=(0, 2)` gives one value per horizon step.
+
+    Direction is the percentage of up/down calls that were right, counted only where the forecast
+    moves away from the anchor (a flat forecast makes no call, so it is not a miss) and the actual
+    value moved; `direction_calls` says how many such calls there were (NaN accuracy with none).
+    """
     err = forecast - actual
     denom = np.abs(actual)
     valid = denom > 1e-12  # MAPE is undefined at zero; skip those points
-    out = {
-        "mae": np.mean(np.abs(err), axis=axis),
-        "rmse": np.sqrt(np.mean(err ** 2, axis=axis)),
-        "mape": 100 * np.nanmean(np.where(valid, np.abs(err) / np.where(valid, denom, 1), np.nan),
-                                 axis=axis),
-        "smape": 100 * np.mean(2 * np.abs(err) / np.maximum(np.abs(actual) + np.abs(forecast), 1e-12),
-                               axis=axis),
-    }
-    if mase_scale is not None:  # scalar or one scale per target (T,)
-        out["mase"] = np.mean(np.abs(err) / mase_scale, axis=axis)
-    if anchor is not None:
-        moved = np.sign(actual - anchor[:, None, :])
-        called = np.sign(forecast - anchor[:, None, :])
-        hit = np.where(moved != 0, (moved == called).astype(float), np.nan)
-        # A forecast that never moves (the naive one) makes no call at all: n/a, not 0%.
-        out["direction"] = 100 * np.nanmean(hit, axis=axis) if called.any() else np.nan
-    return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v)) for k, v in out.items()}
+    moved = np.sign(actual - anchor[:, None, :])
+    called = np.sign(forecast - anchor[:, None, :])
+    counted = (moved != 0) & (called != 0)
+    calls = np.sum(counted, axis=axis)
+    hits = np.sum(counted & (moved == called), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "mae": np.mean(np.abs(err), axis=axis),
+            "rmse": np.sqrt(np.mean(err ** 2, axis=axis)),
+            "mape": 100 * np.nanmean(np.where(valid, np.abs(err) / np.where(valid, denom, 1), np.nan),
+                                     axis=axis),
+            "smape": 100 * np.mean(2 * np.abs(err) / np.maximum(np.abs(actual) + np.abs(forecast), 1e-12),
+                                   axis=axis),
+            "mase": np.mean(np.abs(err) / mase_scale, axis=axis),
+            "direction": np.where(calls > 0, 100 * hits / np.maximum(calls, 1), np.nan),
+            "direction_calls": calls,
+        }
+    return {k: (v.item() if np.ndim(v) == 0 else np.asarray(v)) for k, v in out.items()}
 
 
 def naive_forecast(anchor: np.ndarray, horizon: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from forecast.config import ModelConfig, TrainConfig
+from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -23,11 +23,14 @@ class RecurrentNet(nn.Module):
 
     With `instance_norm`, each window is shifted by its own last value and the shift added back to
     the output: the network predicts changes from now, so a zero output is the naive forecast and a
-    model trained at one level works at another. The shift comes from the inputs only, never the
-    targets.
+    model trained at one level works at another. When the targets are changes already
+    (`level_targets=False`, log returns scaled without centring) their columns are not shifted and a
+    zero output is a zero change: the naive forecast again. The shift comes from the inputs only,
+    never the targets.
     """
 
-    def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int):
+    def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
+                 level_targets: bool = True):
         super().__init__()
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
@@ -35,6 +38,7 @@ class RecurrentNet(nn.Module):
             raise ForecastError("seq_len must be a multiple of segment_len, and channel_independent "
                                 "needs no covariates (see forecast.config.check_compatible)")
         self.cfg, self.n_targets, self.horizon = cfg, n_targets, horizon
+        self.level_targets = level_targets
         channels = 1 if cfg.channel_independent else n_inputs
         step = channels * cfg.segment_len  # features per RNN step
         self.embed = nn.Linear(step, cfg.hidden_size) if cfg.segment_len > 1 else None
@@ -49,6 +53,9 @@ class RecurrentNet(nn.Module):
         batch, seq_len, channels = x.shape
         if self.cfg.instance_norm:
             last = x[:, -1:, :]  # (B, 1, C)
+            if not self.level_targets:  # changes are not shifted: zero is "no change"
+                last = torch.cat([torch.zeros_like(last[:, :, : self.n_targets]),
+                                  last[:, :, self.n_targets:]], dim=2)
             x = x - last
         if self.cfg.channel_independent:  # every column is its own series: (B * C, L, 1)
             x = x.permute(0, 2, 1).reshape(batch * channels, seq_len, 1)
@@ -66,15 +73,20 @@ class RecurrentNet(nn.Module):
         return y  # (B, horizon, T)
 
 
+def build_net(data: DataConfig, model: ModelConfig) -> RecurrentNet:
+    """The network for these data and model settings (as training and loading both build it)."""
+    return RecurrentNet(model, len(data.inputs), len(data.targets), data.seq_len, data.horizon,
+                        level_targets=data.transform != "log_return")
+
+
 class Forecaster(pl.LightningModule):
     """Loss, optimiser and logging around a `RecurrentNet`; logs `train_loss` and `val_loss`."""
 
-    def __init__(self, model: dict, train: dict, n_inputs: int, n_targets: int, seq_len: int,
-                 horizon: int):
+    def __init__(self, data: dict, model: dict, train: dict):
         super().__init__()
         self.save_hyperparameters()
         self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
-        self.net = RecurrentNet(self.model_cfg, n_inputs, n_targets, seq_len, horizon)
+        self.net = build_net(DataConfig.from_dict(data), self.model_cfg)
         self.loss_fn = LOSSES[self.train_cfg.loss]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,70 +1,113 @@
-"""PNG plots of a forecast against what happened. Uses matplotlib's non-interactive Agg backend."""
+"""Figures of forecasts against what happened, as `matplotlib.figure.Figure` objects.
+
+No pyplot and no backend switch: a Figure draws in a notebook (it has `_repr_png_`) and saves to PNG
+without touching the user's matplotlib state. The model's line is drawn last and on top, so no
+baseline hides it.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+MODEL_STYLE = {"color": "tab:blue", "lw": 1.6, "zorder": 5}
 
 
-def _save(fig, ax, path: Path, dates_on_x: bool = False) -> Path:
+def _figure(size=(11, 4.5)):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    return fig, fig.subplots()
+
+
+def _finish(fig, ax, ylabel: str, dates_on_x: bool = False):
+    ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     if dates_on_x:
         fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def plot_test(result, path: str | Path, target: int = 0) -> Path:
-    """History before the test span, the actual test values, and the model's and naive forecasts
-    one step and `horizon` steps ahead, each drawn at the date it forecasts."""
-    ev, prepared = result.test, result.prepared
-    name = result.data.targets[target]
-    h = result.data.horizon
-    context = max(3 * result.data.seq_len, 100)
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a Figure as PNG, atomically."""
+    from forecast.files import write_atomically
+
+    return write_atomically(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+
+
+def plot_test(result, target: int = 0):
+    """History before the test span, the actual test values, and the model's forecasts one step and
+    `horizon` steps ahead, each drawn at the date it forecasts."""
+    ev, prepared, data = result.test, result.prepared, result.model.data
+    name, h = data.targets[target], data.horizon
+    context = max(3 * data.seq_len, 100)
     lo = max(0, prepared.val_end - context)
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = _figure()
     ax.plot(prepared.index[lo:prepared.val_end + 1], prepared.raw_targets[lo:prepared.val_end + 1, target],
             color="0.6", lw=1, label="history")
     ax.plot(ev.index, ev.actual[:, 0, target], color="black", lw=1, label="actual")
-    ax.plot(ev.index, ev.forecast[:, 0, target], color="tab:blue", lw=1, label="model, 1 step ahead")
     if h > 1:
         dates = prepared.index[prepared.target_starts("test")[0] + h - 1:][:len(ev.index)]
-        ax.plot(dates, ev.forecast[:, -1, target], color="tab:orange", lw=1, alpha=0.8,
-                label=f"model, {h} steps ahead")
+        ax.plot(dates, ev.forecast[:len(dates), -1, target], color="tab:orange", lw=1, alpha=0.8,
+                zorder=4, label=f"model, {h} steps ahead")
+    ax.plot(ev.index, ev.forecast[:, 0, target], label="model, 1 step ahead", **MODEL_STYLE)
     ax.axvline(prepared.index[prepared.val_end], color="0.3", ls=":", lw=1)
     m = result.metrics
     ax.set_title(f"{name}: test RMSE model {m['model']['rmse']:.4g} vs naive {m['naive']['rmse']:.4g} "
                  f"(skill {100 * m['skill']:+.1f}%)")
-    return _save(fig, ax, Path(path), dates_on_x=True)
+    return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
 
 
-def plot_backtest(result, folder: str | Path, target: int = 0) -> list[Path]:
-    """Two PNGs: actual against every forecaster one step ahead, and MAE by horizon step."""
-    folder = Path(folder)
+def plot_forecast(history, forecast, name: str):
+    """The recent history of `name` and the forecast that follows it."""
+    fig, ax = _figure((9, 4))
+    ax.plot(history.index, history[name], color="black", lw=1, label="history")
+    joined = np.r_[history[name].iloc[-1], forecast[name].to_numpy()]
+    ax.plot(history.index[-1:].append(forecast.index), joined, marker="o", ms=3, label="forecast",
+            **MODEL_STYLE)
+    ax.set_title(f"{name}: next {len(forecast)} steps")
+    return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
+
+
+def plot_backtest(result, target: int = 0):
+    """Actual against every forecaster one step ahead; the model on top."""
     name = result.targets[target]
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = _figure()
     dates = result.target_dates[:, 0]
-    ax.plot(dates, result.actual[:, 0, target], color="black", lw=1.2, label="actual")
+    ax.plot(dates, result.actual[:, 0, target], color="black", lw=1.2, label="actual", zorder=4)
     for label, fc in result.forecasts.items():
-        ax.plot(dates, fc[:, 0, target], lw=1.5 if label == "model" else 0.8,
-                alpha=1.0 if label == "model" else 0.7, label=label)
+        if label != "model":
+            ax.plot(dates, fc[:, 0, target], lw=0.8, alpha=0.6, ls="--", label=label, zorder=2)
+    ax.plot(dates, result.forecasts["model"][:, 0, target], label="model", **MODEL_STYLE)
     ax.set_title(f"{name}: walk-forward forecasts one step ahead ({len(dates)} origins, "
                  f"{result.folds} fold(s))")
-    forecasts_png = _save(fig, ax, folder / "backtest_forecasts.png", dates_on_x=True)
+    return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
 
+
+def plot_error_by_step(result):
+    """MAE of every forecaster by horizon step."""
     per_step = result.metrics(axis=(0, 2))
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure((7, 4))
     steps = range(1, result.actual.shape[1] + 1)
     for label, m in per_step.items():
-        ax.plot(steps, m["mae"], marker="o", lw=2 if label == "model" else 1, label=label)
+        style = MODEL_STYLE if label == "model" else {"lw": 1, "alpha": 0.7, "zorder": 2}
+        ax.plot(steps, m["mae"], marker="o", label=label, **style)
     ax.set_xticks(list(steps))
     ax.set_xlabel("horizon step")
-    ax.set_ylabel("MAE (original units)")
     ax.set_title("Error by horizon step")
-    return [forecasts_png, _save(fig, ax, folder / "backtest_error_by_step.png")]
+    return _finish(fig, ax, f"MAE of {', '.join(result.targets)} (original units)")
+
+
+def plot_study(trials):
+    """Each finished trial's validation loss and the best so far, by trial number."""
+    fig, ax = _figure((9, 4.5))
+    done = [(t.number, t.value) for t in trials if t.value is not None]
+    if done:
+        numbers, values = map(np.asarray, zip(*done))
+        ax.scatter(numbers, values, s=14, color="tab:blue", label="trial", zorder=3)
+        ax.step(numbers, np.minimum.accumulate(values), where="post", color="tab:red", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_title("Optimisation history")
+    return _finish(fig, ax, "validation loss (encoded units)")

@@ -1,15 +1,20 @@
-"""Tuning study definitions: data source, fixed settings, search space, trials, sampler, pruner.
+"""Tuning study definitions: data source, settings, search space, trials, sampler, pruner.
 
-A study is one YAML file in `studies/` (see `studies/aapl_sample.yaml`) or the same fields given as
-`forecast tune` flags; flags win. `suggest` is the one function that holds the search space.
+A study is one YAML file in `studies/` (see `studies/aapl_sample.yaml`) with the keys of `StudySpec`:
+`source`, `data`, `model` and `train` hold fields of the config dataclasses (anything not given keeps
+the dataclass default), `search` the space. Flags override it with one rule: a flag replaces the one
+field it names and nothing else (a source flag such as `--csv` replaces the file's ticker/sample/path,
+which are one choice). `suggest` is the one function that holds the search space.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from forecast.config import DataConfig, ModelConfig, TrainConfig, check_compatible
+from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.errors import ForecastError
 
 SAMPLERS = ("tpe", "random")
@@ -18,17 +23,22 @@ PRUNERS = ("median", "hyperband", "none")
 SPACE = {"hidden_size": "int_log", "seq_len": "int", "cell": "choice", "num_layers": "int",
          "dropout": "float", "learning_rate": "float_log", "batch_size": "choice"}
 DEFAULT_SPACE = {"hidden_size": [8, 128], "seq_len": [10, 120]}
-SOURCE_KEYS = ("ticker", "sample", "csv", "parquet", "date_col", "target", "features", "start",
-               "end", "interval", "offline")
+CONFIGS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 @dataclass
 class StudySpec:
-    """Everything a study needs; `fixed` holds DataConfig/ModelConfig/TrainConfig overrides."""
+    """Everything a study needs, checked on creation.
 
-    study_name: str = "forecast"
-    source: dict = field(default_factory=dict)
-    fixed: dict = field(default_factory=lambda: {"data": {}, "model": {}, "train": {}})
+    `study_name` None derives a name from the source, settings and search space, so two unrelated
+    runs never share a study by accident.
+    """
+
+    study_name: str | None = None
+    source: SourceConfig = field(default_factory=SourceConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     search: dict = field(default_factory=lambda: dict(DEFAULT_SPACE))
     n_trials: int = 20
     sampler: str = "tpe"
@@ -37,49 +47,93 @@ class StudySpec:
     seed: int = 42
 
     def __post_init__(self):
+        for name, cls in CONFIGS.items():
+            value = getattr(self, name)
+            if not isinstance(value, cls):
+                setattr(self, name, cls.from_dict(value or {}))
         if self.sampler not in SAMPLERS:
             raise ForecastError(f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise ForecastError(f"unknown pruner {self.pruner!r}; choose one of: {', '.join(PRUNERS)}")
-        if self.n_trials < 1:
-            raise ForecastError(f"n_trials must be positive, got {self.n_trials}")
-        unknown = set(self.source) - set(SOURCE_KEYS)
-        if unknown:
-            raise ForecastError(f"unknown source key(s) {', '.join(sorted(unknown))}; "
-                                f"use: {', '.join(SOURCE_KEYS)}")
+        if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or self.n_trials < 1:
+            raise ForecastError(f"n_trials must be a positive whole number, got {self.n_trials!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ForecastError(f"seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.search, dict):
+            raise ForecastError("search must map parameter names to ranges or choices")
         self.search = {**DEFAULT_SPACE, **self.search}  # hidden_size and seq_len are always searched
         for name, values in self.search.items():
             _check_range(name, values)
-        self.fixed = {k: dict(self.fixed.get(k) or {}) for k in ("data", "model", "train")}
-        self.configs({}, check=False)  # fixed settings must be valid on their own
+        self._named = self.study_name is not None  # given, not derived
+        if self.study_name is None:
+            self.study_name = f"{self.source.label.lower()}-{self.fingerprint()[:8]}"
+        self._check_corners()
 
-    def configs(self, params: dict[str, Any], check: bool = True
-                ) -> tuple[DataConfig, ModelConfig, TrainConfig]:
-        """Fixed settings with a trial's `params` on top; `check` also checks them together."""
-        data = DataConfig.from_dict({"targets": self.source.get("target") or ["Close"],
-                                     "features": self.source.get("features") or [],
-                                     **self.fixed["data"]})
-        model = ModelConfig.from_dict(self.fixed["model"])
-        train = TrainConfig.from_dict({"max_epochs": 15, "patience": 3, "seed": self.seed,
-                                       **self.fixed["train"]})
+    def identity(self) -> dict:
+        """What makes two runs the same study: data source, settings and search space."""
+        return {"source": self.source.to_dict(), "data": self.data.to_dict(),
+                "model": self.model.to_dict(), "train": self.train.to_dict(), "search": self.search}
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()
+
+    def configs(self, params: dict[str, Any]) -> tuple[DataConfig, ModelConfig, TrainConfig]:
+        """The study's settings with a trial's `params` on top, checked together."""
         pick = lambda cfg: {k: v for k, v in params.items() if k in {f.name for f in fields(cfg)}}  # noqa: E731
-        data, model, train = (replace(cfg, **pick(cfg)) for cfg in (data, model, train))
-        if check:
-            check_compatible(data, model)
+        data, model, train = (cfg.override(**pick(cfg)) for cfg in (self.data, self.model, self.train))
+        check_compatible(data, model)
         return data, model, train
+
+    def _check_corners(self) -> None:
+        """Fixed settings that can never work with the search space fail now, not in every trial."""
+        step = self.model.segment_len
+        low, high = self.search["seq_len"]
+        if -(-int(low) // step) * step > high:
+            raise ForecastError(f"search seq_len {[low, high]} holds no multiple of segment_len {step}")
+        for corner in (0, -1):
+            params = {name: (values[corner] if SPACE[name] != "choice" else values[0])
+                      for name, values in self.search.items()}
+            params["seq_len"] = max(step, -(-int(params["seq_len"]) // step) * step)
+            params = {k: (int(v) if SPACE[k].startswith("int") else v) for k, v in params.items()}
+            self.configs(params)
+        for name in ("cell", "batch_size"):
+            for value in self.search.get(name, []):
+                self.configs({name: value})
+
+    def to_dict(self) -> dict:
+        return {"study_name": self.study_name, **self.identity(), "n_trials": self.n_trials,
+                "sampler": self.sampler, "pruner": self.pruner, "storage": self.storage,
+                "seed": self.seed}
+
+    def override(self, source: dict | None = None, data: dict | None = None, model: dict | None = None,
+                 train: dict | None = None, search: dict | None = None, **settings) -> StudySpec:
+        """A copy with flags applied: each given (non-None) value replaces the field it names."""
+        new = {"source": self.source.with_flags(**(source or {}))}
+        for name, changes in (("data", data), ("model", model), ("train", train)):
+            new[name] = getattr(self, name).override(**(changes or {}))
+        settings = {k: v for k, v in settings.items() if v is not None}
+        name_given = "study_name" in settings or self._named
+        merged = {f.name: getattr(self, f.name) for f in fields(self)}
+        merged.update(new)
+        merged.update(settings)
+        merged["search"] = {**self.search, **{k: v for k, v in (search or {}).items() if v is not None}}
+        if not name_given:
+            merged["study_name"] = None  # derived again from what changed
+        return StudySpec(**merged)
 
 
 def _check_range(name: str, values) -> None:
     if name not in SPACE:
         raise ForecastError(f"cannot search {name!r}; searchable: {', '.join(SPACE)}")
     if not isinstance(values, (list, tuple)) or not values:
-        raise ForecastError(f"search {name}: give a list, e.g. [low, high] or choices")
+        raise ForecastError(f"search {name}: give a list, e.g. low,high or choices")
     if SPACE[name] != "choice":
-        if len(values) != 2 or not all(isinstance(v, (int, float)) for v in values):
-            raise ForecastError(f"search {name}: give [low, high], got {values}")
+        if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       for v in values):
+            raise ForecastError(f"search {name}: give low,high numbers, got {values}")
         low, high = values
         smallest = 0 if name == "dropout" else (1 if SPACE[name].startswith("int") else 1e-12)
-        if not smallest <= low <= high:
+        if not smallest <= low <= high < float("inf"):
             raise ForecastError(f"search {name}: need {smallest} <= low <= high, got {values}")
 
 
@@ -104,7 +158,7 @@ def suggest(trial, search: dict, seq_len_step: int = 1) -> dict[str, Any]:
 
 
 def load_study_file(path: str | Path) -> StudySpec:
-    """Read a YAML study definition."""
+    """Read a YAML study definition; its name defaults to the file's stem."""
     import yaml
 
     path = Path(path)
@@ -112,29 +166,31 @@ def load_study_file(path: str | Path) -> StudySpec:
         raise ForecastError(f"study file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ForecastError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(raw, dict):
         raise ForecastError(f"{path}: expected a mapping of study settings")
     known = {f.name for f in fields(StudySpec)}
     unknown = set(raw) - known
     if unknown:
-        raise ForecastError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; "
+        raise ForecastError(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                             f"use: {', '.join(sorted(known))}")
     raw.setdefault("study_name", path.stem)
     try:
-        return StudySpec(**raw)
+        spec = StudySpec(**raw)
+    except ForecastError as e:
+        raise ForecastError(f"{path}: {e}") from None
     except TypeError as e:
         raise ForecastError(f"{path}: {e}") from None
+    return spec
 
 
 def parse_range(text: str | None, name: str):
     """CLI text to a search entry: '8,128' -> [8, 128]; 'lstm,gru' -> ['lstm', 'gru']."""
     if text is None:
         return None
-    parts = [p.strip() for p in text.split(",") if p.strip()]
     out = []
-    for p in parts:
+    for p in (p.strip() for p in text.split(",") if p.strip()):
         try:
             out.append(int(p))
         except ValueError:

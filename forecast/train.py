@@ -1,15 +1,19 @@
-"""Train a forecaster on one series and evaluate it against the naive forecast.
+"""Train a forecaster and evaluate it against the naive forecast.
 
-`fit` is what `forecast fit` calls: validate -> window data module -> Lightning Trainer with early
-stopping -> best checkpoint restored -> test metrics in original units beside the naive forecast.
+`fit` is what `forecast fit` calls: validate -> windows -> Lightning Trainer with early stopping on
+the validation span -> best epoch restored -> test metrics in original units beside the naive
+forecast -> by default a final refit on every row for the chosen number of epochs, which is the
+model that is returned for forecasting (the test metrics stay those of the evaluated model).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
+import os
+import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -18,71 +22,38 @@ import pandas as pd
 import torch
 
 from forecast.calendar import infer_frequency
-from forecast.config import DataConfig, ModelConfig, TrainConfig, check_compatible
-from forecast.data import Prepared
+from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
+from forecast.data import Prepared, prepare
 from forecast.errors import ForecastError, TrainingInterrupted
-from forecast.metrics import metrics, naive_forecast, skill
+from forecast.evaluation import Evaluation, evaluate
 from forecast.model import Forecaster, RecurrentNet
 from forecast.sources import DataReport, validate_frame
-from forecast.windows import WindowDataModule, stage_dataset
+from forecast.trained import TrainedModel
+from forecast.windows import WindowDataModule
+
+_NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
 
-@dataclass
-class Evaluation:
-    """Forecasts for every window of one split, in original units, beside the naive forecast."""
-
-    index: pd.DatetimeIndex  # (B,) date of each window's first target
-    actual: np.ndarray  # (B, H, T)
-    forecast: np.ndarray  # (B, H, T)
-    naive: np.ndarray  # (B, H, T)
-    anchor: np.ndarray  # (B, T) last observed value
-
-    def table(self) -> dict:
-        model = metrics(self.actual, self.forecast, self.anchor)
-        naive = metrics(self.actual, self.naive, self.anchor)
-        return {"model": model, "naive": naive, "skill": skill(model["rmse"], naive["rmse"])}
-
-
-@dataclass
-class FitResult:
-    """A trained model with everything needed to save it, evaluate it and forecast with it."""
-
-    net: RecurrentNet
-    data: DataConfig
-    model: ModelConfig
-    train: TrainConfig
-    prepared: Prepared
-    history: pd.DataFrame  # last rows of the validated frame, enough for one forecast
-    frequency: str
-    report: DataReport
-    test: Evaluation
-    metrics: dict
-    epochs: int
-    seconds: float
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def scaler(self):
-        """The training-span scaler, as `LoadedModel.scaler` has it."""
-        return self.prepared.scaler
-
-    def save(self, path) -> Path:
-        from forecast.modelfile import save_model
-
-        return save_model(self, path)
-
-
-def quiet_lightning() -> None:
-    """Keep Lightning's banners, tips and per-Trainer warnings (and Optuna's experimental notes)
-    off the user's screen; errors still show."""
-    import optuna
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", module="lightning")
-    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers).*")
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+@contextlib.contextmanager
+def quiet_training(quiet: bool = True):
+    """Keep Lightning's device banners, tips and per-Trainer warnings off the screen for the calls
+    inside, and restore the logging levels and warning filters afterwards."""
+    if not quiet:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="lightning")
+        warnings.filterwarnings("ignore", module="pytorch_lightning")
+        warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers).*")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
 
 
 def resolve_accelerator(name: str) -> str:
@@ -94,41 +65,44 @@ def resolve_accelerator(name: str) -> str:
     return "gpu" if name == "cuda" else name
 
 
-def predict_scaled(net: torch.nn.Module, dataset, batch_size: int = 1024) -> np.ndarray:
-    """Run `net` over every window of `dataset` in order -> (B, H, T) forecasts in scaled units."""
-    device = next(net.parameters()).device
-    net.eval()
-    outputs = []
-    with torch.inference_mode():  # whole batches straight from the window views: no loader needed
-        for idx in torch.arange(len(dataset)).split(batch_size):
-            x, _ = dataset[idx]
-            outputs.append(net(x.to(device)).float())
-    return torch.cat(outputs).cpu().numpy()
+class BestWeights(pl.Callback):
+    """Keep a copy of the weights of the epoch with the lowest validation loss, in memory (and in
+    the checkpoint, so that a resumed fit still knows them)."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor, self.best, self.epoch, self.state = monitor, float("inf"), -1, None
+
+    def on_validation_end(self, trainer, module):
+        score = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or score is None:
+            return
+        if float(score) < self.best:  # NaN never wins
+            self.best, self.epoch = float(score), trainer.current_epoch
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def state_dict(self):
+        return {"best": self.best, "epoch": self.epoch, "state": self.state}
+
+    def load_state_dict(self, state):
+        self.best, self.epoch, self.state = state["best"], state["epoch"], state["state"]
 
 
-def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test") -> Evaluation:
-    """Forecast every `stage` window and map it to original units."""
-    dataset = stage_dataset(prepared, stage)
-    starts = dataset.starts.numpy()
-    forecast = prepared.to_original(predict_scaled(net, dataset), starts)
-    anchor = prepared.anchors(starts)
-    return Evaluation(prepared.index[starts], prepared.actuals(starts), forecast,
-                      naive_forecast(anchor, prepared.cfg.horizon), anchor)
+class LastCheckpoint(pl.callbacks.Checkpoint):
+    """Write `last.ckpt` after every finished epoch, atomically (temporary file, then rename)."""
 
+    def __init__(self, path: Path):
+        self.path = Path(path)
 
-def _trainer(train: TrainConfig, out_dir: Path, quiet: bool, callbacks: list) -> pl.Trainer:
-    devices = int(train.devices) if str(train.devices).isdigit() else train.devices
-    return pl.Trainer(
-        accelerator=resolve_accelerator(train.accelerator), devices=devices,
-        precision=train.precision, max_epochs=train.max_epochs,
-        gradient_clip_val=train.gradient_clip or None, callbacks=callbacks,
-        default_root_dir=out_dir, logger=pl.loggers.CSVLogger(out_dir, name="logs", version=""),
-        enable_progress_bar=not quiet, enable_model_summary=False, num_sanity_val_steps=0)
+    def on_train_epoch_end(self, trainer, module):
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.path)
 
 
 @dataclass
 class Trained:
-    """A trained network with its data; `best_val` is the best validation loss (scaled units)."""
+    """A trained network with its data; `best_val` is the best validation loss (encoded units)."""
 
     net: RecurrentNet
     prepared: Prepared
@@ -137,81 +111,172 @@ class Trained:
     epochs: int
 
 
-def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, train: TrainConfig,
-                  out_dir: str | Path | None = None, quiet: bool = True, resume: bool = False,
-                  callbacks: list | None = None, announce=None) -> Trained:
-    """Train on a validated frame with early stopping and restore the best epoch.
+def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
+             validate: bool) -> pl.Trainer:
+    devices = int(train.devices) if str(train.devices).isdigit() else train.devices
+    logger = pl.loggers.CSVLogger(out_dir, name="logs", version="") if out_dir is not None else False
+    return pl.Trainer(
+        accelerator=resolve_accelerator(train.accelerator), devices=devices,
+        precision=train.precision, max_epochs=train.max_epochs,
+        gradient_clip_val=train.gradient_clip or None, callbacks=callbacks,
+        default_root_dir=out_dir, logger=logger, enable_checkpointing=out_dir is not None,
+        limit_val_batches=None if validate else 0, enable_progress_bar=not quiet,
+        enable_model_summary=False, num_sanity_val_steps=0)
 
-    With `data.train_through_val` the validation span is training data too: no early stopping, and
-    the last epoch is kept (a best epoch chosen on training data would mean nothing).
+
+def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, train: TrainConfig,
+                  fit_on: str = "train", out_dir: str | Path | None = None, quiet: bool = True,
+                  resume: bool = False, callbacks: list | None = None, announce=None) -> Trained:
+    """Train on a validated frame; restore the best epoch when validation can choose one.
+
+    `fit_on="train"` trains on the training span, validates every epoch, stops early and keeps the
+    best epoch. With `"train+val"` or `"all"` those rows are training data too: no validation and no
+    early stopping; the last epoch is kept (`train.max_epochs` fixes how many).
+    With `out_dir`, `out_dir/checkpoints/last.ckpt` is written after every epoch and `resume`
+    continues from it; without, nothing is written to disk.
     """
     check_compatible(data, model)
     pl.seed_everything(train.seed, workers=True, verbose=False)
-    dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed)
+    dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed, fit_on=fit_on)
     dm.setup()
     if announce is not None:
         announce(dm.prepared)
-    module = Forecaster(model.to_dict(), train.to_dict(), len(data.inputs), len(data.targets),
-                        data.seq_len, data.horizon)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(out_dir if out_dir is not None else tmp)
-        select = not data.train_through_val
-        checkpoint = pl.callbacks.ModelCheckpoint(dirpath=out / "checkpoints", save_last=True,
-                                                  monitor="val_loss" if select else None,
-                                                  filename="best")
-        callbacks = [checkpoint, *(callbacks or [])]
-        if train.patience and select:
-            callbacks.append(pl.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience))
-        trainer = _trainer(train, out, quiet, callbacks)
-        last = out / "checkpoints" / "last.ckpt"
+    module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict())
+    select = fit_on == "train"
+    best = BestWeights()
+    callbacks = [best, *(callbacks or [])]
+    if train.patience and select:
+        callbacks.append(pl.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience))
+    last = None
+    if out_dir is not None:
+        checkpoints = Path(out_dir) / "checkpoints"
+        last = checkpoints / "last.ckpt"
         if resume and not last.is_file():
-            raise ForecastError(f"--resume: no interrupted fit in {out} (missing {last})")
+            raise ForecastError(f"--resume: no interrupted fit in {out_dir} (missing {last})")
+        if not resume and checkpoints.exists():
+            shutil.rmtree(checkpoints)  # a fresh fit never resumes from someone else's epochs
+        callbacks.append(LastCheckpoint(last))
+    with quiet_training(quiet):
+        trainer = _trainer(train, Path(out_dir) if out_dir is not None else None, quiet, callbacks,
+                           validate=select)
         try:
             trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
         except SystemExit:  # Lightning exits(1) on Ctrl-C after a graceful shutdown
             if trainer.interrupted:
-                raise TrainingInterrupted(f"training interrupted; {last} holds the last finished epoch: "
-                                          "run the same command with --resume to continue") from None
+                where = f"{last} holds the last finished epoch: run the same command with --resume " \
+                        "to continue" if last else "nothing was saved"
+                raise TrainingInterrupted(f"training interrupted; {where}") from None
             raise
-        best_epoch = trainer.current_epoch - 1
-        if select and checkpoint.best_model_path:  # restore the epoch with the best validation loss
-            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-            module.load_state_dict(state["state_dict"])
-            best_epoch = state["epoch"]
-    score = checkpoint.best_model_score if select else trainer.callback_metrics.get("val_loss")
-    best_val = float(score) if score is not None else float("nan")
-    return Trained(module.net.cpu().float(), dm.prepared, best_val, best_epoch, trainer.current_epoch)
+    if trainer.interrupted:
+        raise TrainingInterrupted("training interrupted; nothing was saved")
+    best_epoch = trainer.current_epoch - 1
+    if select and best.state is not None:  # restore the epoch with the best validation loss
+        module.load_state_dict(best.state)
+        best_epoch = best.epoch
+    best_val = best.best if select and best.state is not None else float("nan")
+    return Trained(module.net.cpu().float().eval(), dm.prepared, best_val, best_epoch,
+                   trainer.current_epoch)
+
+
+@dataclass
+class FitResult:
+    """What `fit` produced: the model to forecast with, and how well its evaluated twin did.
+
+    model : the `TrainedModel` to use (refit on every row unless `refit=False`).
+    evaluated : the model scored on the test span (trained on the training span only); the same
+        object as `model` without a refit.
+    test : every test forecast beside the naive forecast; `metrics` summarises it.
+    """
+
+    model: TrainedModel
+    evaluated: TrainedModel
+    prepared: Prepared
+    report: DataReport
+    test: Evaluation
+    metrics: dict
+    epochs: int
+    best_epoch: int
+    best_val: float
+    seconds: float
+
+    @property
+    def refit(self) -> bool:
+        return self.model is not self.evaluated
+
+    def save(self, path) -> Path:
+        """Save the model to forecast with (see `model`)."""
+        return self.model.save(path)
+
+    def predict(self, history=None) -> pd.DataFrame:
+        return self.model.predict(history)
+
+    def plot(self, target: int = 0):
+        """A matplotlib Figure of the test span: history, actual, 1-step and h-step forecasts."""
+        from forecast.plot import plot_test
+
+        return plot_test(self, target)
+
+    def write(self, folder: str | Path) -> dict[str, Path]:
+        """Write model, config, test forecasts and plot into `folder`; return what went where."""
+        from forecast.outputs import write_fit
+
+        return write_fit(self, folder)
 
 
 def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
-        model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(),
-        out_dir: str | Path | None = None, report: DataReport | None = None,
-        quiet: bool = False, resume: bool = False, callbacks: list | None = None,
-        announce=None) -> FitResult:
-    """Train on `frame` and evaluate on its test span beside the naive forecast.
+        model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(), *,
+        source: SourceConfig = SourceConfig(), refit: bool = True, fit_on: str = "train",
+        out_dir: str | Path | None = None, report: DataReport | None = None, quiet: bool = False,
+        resume: bool = False, callbacks: list | None = None, announce=None) -> FitResult:
+    """Train on `frame`, evaluate on its test span beside the naive forecast, then refit on all rows.
 
     Parameters
     ----------
-    frame : series or frame indexed by timestamps, holding `data.inputs` (validated here).
-    out_dir : where checkpoints and logs go (a temporary folder when None).
+    frame : series or frame indexed by timestamps, holding `data.inputs` (validated here with
+        `source.max_gap`).
+    source : where the frame came from; saved with the model.
+    refit : after the test evaluation, train again on every row for the chosen number of epochs and
+        return that model (the one that saw the newest data); False keeps the evaluated model.
+    fit_on : "train" (choose the epoch on validation) or "train+val" (train on both for exactly
+        `train.max_epochs` epochs, as tuning's final refit does).
+    out_dir : where checkpoints and training logs go (nothing is written when None).
     resume : continue from `out_dir/checkpoints/last.ckpt` if an earlier fit was interrupted.
-    callbacks : more Lightning callbacks.
     announce : called with the `Prepared` data before training starts (the CLI prints it).
     """
     started = time.perf_counter()
     check_compatible(data, model)
     resolve_accelerator(train.accelerator)
-    frame, checked = validate_frame(frame, list(data.inputs), max_gap=data.max_gap,
+    if fit_on not in ("train", "train+val"):
+        raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
+    frame, checked = validate_frame(frame, list(data.inputs), max_gap=source.max_gap,
                                     source=report.source if report else "DataFrame")
     report = report or checked
-    trained = train_network(frame, data, model, train, out_dir, quiet, resume, callbacks, announce)
+    trained = train_network(frame, data, model, train, fit_on, out_dir, quiet, resume, callbacks,
+                            announce)
     test = evaluate(trained.net, trained.prepared, "test")
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep --gradient-clip on")
-    return FitResult(net=trained.net, data=data, model=model, train=train, prepared=trained.prepared,
-                     history=frame.iloc[-(data.seq_len + 1):],
-                     frequency=infer_frequency(frame.index, report.calendar), report=report,
-                     test=test, metrics=test.table(), epochs=trained.epochs,
-                     seconds=time.perf_counter() - started,
-                     extra={"best_val_loss": trained.best_val, "best_epoch": trained.best_epoch})
+    frequency = infer_frequency(frame.index, report.calendar)
+    metrics = test.table()
+    n_rows = len(frame)
+    span = trained.prepared.fit_end
+    info = {"trained_on_rows": span, "epochs": trained.best_epoch + 1, "test_metrics": metrics,
+            "test_start": str(trained.prepared.index[trained.prepared.val_end]),
+            "best_val_loss": trained.best_val, "source": report.source}
+    context = data.seq_len + (1 if data.transform == "log_return" else 0)
+    make = lambda net, pre, inf: TrainedModel(net, source, data, model, train, pre,  # noqa: E731
+                                              frame.iloc[-context:], frequency, inf)
+    evaluated = make(trained.net, trained.prepared.preprocessor,
+                     {**info, "evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
+    final = evaluated
+    if refit:
+        epochs = trained.best_epoch + 1
+        again = train_network(frame, data, model, replace(train, max_epochs=epochs, patience=0),
+                              "all", quiet=quiet)
+        final = make(again.net, again.prepared.preprocessor,
+                     {**info, "evaluated": False, "trained_on": f"all {n_rows} rows",
+                      "trained_on_rows": n_rows})
+    return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
+                     test=test, metrics=metrics, epochs=trained.epochs, best_epoch=trained.best_epoch,
+                     best_val=trained.best_val, seconds=time.perf_counter() - started)

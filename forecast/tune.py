@@ -7,23 +7,28 @@ so machines can join a study by pointing at the same database URL.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
 import optuna
 import pandas as pd
+import torch
 
 from forecast.errors import ForecastError
 from forecast.sources import validate_frame
 from forecast.study import StudySpec, suggest
-from forecast.train import quiet_lightning, train_network
+from forecast.train import FitResult, fit, train_network
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
+# What a trial may fail with and the study survive: bad settings and a device out of memory.
+# Anything else is a bug and stops the study with its traceback.
+EXPECTED_FAILURES = (ForecastError, torch.OutOfMemoryError)
 
 
 class PruningCallback(pl.Callback):
@@ -64,35 +69,49 @@ def open_storage(url: str):
 
 
 def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
+    """Create the study or join it; a stored study with another source, settings or search space
+    is refused, so unrelated runs never mix."""
     seed = spec.seed + seed_offset
     sampler = (optuna.samplers.TPESampler(seed=seed, n_startup_trials=5) if spec.sampler == "tpe"
                else optuna.samplers.RandomSampler(seed=seed))
-    max_epochs = spec.configs({}, check=False)[2].max_epochs
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-              "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs),
+              "hyperband": optuna.pruners.HyperbandPruner(min_resource=1,
+                                                          max_resource=spec.train.max_epochs),
               "none": optuna.pruners.NopPruner()}[spec.pruner]
-    return optuna.create_study(study_name=spec.study_name, storage=storage, direction="minimize",
-                               sampler=sampler, pruner=pruner, load_if_exists=True)
+    study = optuna.create_study(study_name=spec.study_name, storage=storage, direction="minimize",
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
+    stored = study.user_attrs.get("fingerprint")
+    if stored is None:
+        study.set_user_attr("fingerprint", spec.fingerprint())
+        study.set_user_attr("identity", spec.identity())
+    elif stored != spec.fingerprint():
+        raise ForecastError(f"study {spec.study_name!r} in this storage was made with another data "
+                            "source, settings or search space; choose another --study-name")
+    return study
 
 
 def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> float:
-    """Train one configuration; return its best validation loss (NaN marks the trial failed)."""
-    step = spec.configs({}, check=False)[1].segment_len
-    data, model, train = spec.configs(suggest(trial, spec.search, seq_len_step=step))
-    trained = train_network(frame, data, model, train, callbacks=[PruningCallback(trial)])
+    """Train one configuration; return its best validation loss. A NaN loss fails the trial."""
+    try:
+        data, model, train = spec.configs(suggest(trial, spec.search,
+                                                  seq_len_step=spec.model.segment_len))
+        trained = train_network(frame, data, model, train, callbacks=[PruningCallback(trial)])
+        if not math.isfinite(trained.best_val):
+            raise ForecastError("the validation loss was never finite (training diverged); "
+                                "lower the learning rate")
+    except EXPECTED_FAILURES as e:
+        trial.set_user_attr("failure", f"{type(e).__name__}: {e}")  # shown instead of a traceback
+        raise
     trial.set_user_attr("best_epoch", trained.best_epoch)
     return trained.best_val
 
 
 def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int, threads: int):
-    import torch
-
     torch.set_num_threads(threads)  # N workers share the cores instead of oversubscribing them
-    quiet_lightning()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = make_study(spec, open_storage(storage_url(spec)), seed_offset)
-    # A trial that raises (bad combination, out of memory) is recorded as failed; the study goes on.
     study.optimize(lambda t: objective(t, spec, frame), n_trials=n_trials,
-                   catch=(ForecastError, RuntimeError, ValueError), gc_after_trial=True)
+                   catch=EXPECTED_FAILURES, gc_after_trial=True)
 
 
 def finished_trials(study: optuna.Study) -> int:
@@ -103,9 +122,7 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
     """Run the study until it holds `spec.n_trials` finished trials, in `jobs` processes."""
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
-    quiet_lightning()
-    data = spec.configs({}, check=False)[0]
-    frame, _ = validate_frame(frame, list(data.inputs), max_gap=data.max_gap)  # once per study
+    frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)  # once
     study = make_study(spec, open_storage(storage_url(spec)))
     done = finished_trials(study)
     remaining = max(0, spec.n_trials - done)
@@ -115,7 +132,9 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
     offsets = [done * 1009 + i for i in range(jobs)]
     threads = max(1, (os.cpu_count() or 1) // jobs)
     if remaining and jobs == 1:
-        _worker(spec, frame, remaining, offsets[0], threads)
+        study = make_study(spec, open_storage(storage_url(spec)), offsets[0])
+        study.optimize(lambda t: objective(t, spec, frame), n_trials=remaining,
+                       catch=EXPECTED_FAILURES, gc_after_trial=True)
     elif remaining:
         ctx = mp.get_context("spawn")  # fork and torch threads do not mix
         procs = [ctx.Process(target=_worker, args=(spec, frame, q, o, threads))
@@ -131,13 +150,27 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
     return optuna.load_study(study_name=spec.study_name, storage=open_storage(storage_url(spec)))
 
 
+def load_existing(spec: StudySpec) -> optuna.Study:
+    """Open a study that must exist already, creating no file on the way."""
+    url = storage_url(spec)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file() or \
+            url.endswith((".log", ".jsonl")) and not Path(url).is_file():
+        raise ForecastError(f"no study storage at {url}")
+    try:
+        return optuna.load_study(study_name=spec.study_name, storage=open_storage(url))
+    except KeyError:
+        raise ForecastError(f"no study {spec.study_name!r} in {url}") from None
+
+
 def summary(study: optuna.Study) -> dict:
     """Trial counts by state, the best trial and parameter importances."""
     trials = study.get_trials(deepcopy=False)
     counts = {state.name.lower(): sum(t.state == state for t in trials)
               for state in optuna.trial.TrialState}
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    out = {"study": study.study_name, "trials": len(trials), **counts, "best": None, "importances": {}}
+    out = {"study": study.study_name, "trials": len(trials), **counts, "best": None, "importances": {},
+           "failures": [f"#{t.number}: {t.user_attrs.get('failure', 'no reason recorded')}"
+                        for t in trials if t.state == optuna.trial.TrialState.FAIL]}
     if complete:
         best = study.best_trial
         out["best"] = {"number": best.number, "val_loss": best.value, "params": best.params,
@@ -149,36 +182,58 @@ def summary(study: optuna.Study) -> dict:
     return out
 
 
-def plot_history(study: optuna.Study, path: str | Path) -> Path | None:
-    """Optimisation-history PNG (Optuna's matplotlib plot); None when nothing has completed."""
-    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-        return None
-    import matplotlib
+@dataclass
+class TuneResult:
+    """A finished study, its summary, and the best configuration retrained (`refit`, if asked)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization.matplotlib import plot_optimization_history
+    study: optuna.Study
+    summary: dict
+    spec: StudySpec
+    refit: FitResult | None = None
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-        ax = plot_optimization_history(study)
-    ax.set_ylabel("validation loss (scaled)")
-    ax.figure.set_size_inches(9, 4.5)
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=110)
-    plt.close(ax.figure)
-    return Path(path)
+    def plot(self):
+        """A matplotlib Figure of every trial's validation loss and the best so far."""
+        from forecast.plot import plot_study
+
+        return plot_study(self.study.get_trials(deepcopy=False))
+
+    def write(self, folder: str | Path) -> dict[str, Path]:
+        """study.json, optimization_history.png and, with a refit, what `forecast fit` writes."""
+        from forecast.files import write_json
+        from forecast.plot import save_figure
+
+        folder = Path(folder)
+        paths = {"study": write_json({"spec": self.spec.to_dict(), **self.summary}, folder / "study.json"),
+                 "history plot": save_figure(self.plot(), folder / "optimization_history.png")}
+        if self.refit is not None:
+            paths.update(self.refit.write(folder))
+        return paths
 
 
-def refit_best(spec: StudySpec, study: optuna.Study, frame: pd.DataFrame, folder, report=None,
-               quiet: bool = True):
-    """Retrain the best configuration on train + validation for the epochs its trial found best;
-    save it like `forecast fit` does, with test metrics against the naive forecast."""
-    from forecast.runs import fit_and_save
-
+def refit_best(spec: StudySpec, study: optuna.Study, frame: pd.DataFrame, report=None,
+               quiet: bool = True) -> FitResult:
+    """Retrain the best configuration on train + validation for the epochs its trial found best,
+    score it once on test against the naive forecast, then refit on every row (like `fit`)."""
     best = study.best_trial
     data, model, train = spec.configs(best.params)
     epochs = int(best.user_attrs.get("best_epoch", train.max_epochs - 1)) + 1
-    data = replace(data, train_through_val=True)
-    train = replace(train, max_epochs=epochs, patience=0)
-    return fit_and_save(frame, data, model, train, folder, report=report, quiet=quiet)
+    train = train.override(max_epochs=epochs, patience=0)
+    return fit(frame, data, model, train, source=spec.source, fit_on="train+val", report=report,
+               quiet=quiet)
+
+
+def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True, report=None,
+         quiet: bool = True) -> TuneResult:
+    """Run the study to `spec.n_trials` finished trials, summarise it and retrain the best.
+
+    Raises `ForecastError` with the first failure's message when no trial completed.
+    """
+    study = run_study(spec, frame, jobs)
+    s = summary(study)
+    if s["best"] is None:
+        failed = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.FAIL]
+        reason = failed[0].user_attrs.get("failure") if failed else None
+        raise ForecastError(f"no trial of study {spec.study_name!r} completed"
+                            + (f"; the first failure: {reason}" if reason else ""))
+    fitted = refit_best(spec, study, frame, report, quiet) if refit else None
+    return TuneResult(study, s, spec, fitted)

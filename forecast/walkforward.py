@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig, check_compatible
+from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
+                             check_compatible)
 from forecast.errors import ForecastError
 from forecast.metrics import metrics, naive_forecast, skill
 from forecast.sources import validate_frame
-from forecast.train import Trained, predict_scaled, train_network
+from forecast.train import Trained, train_network
+from forecast.trained import predict_scaled
 from forecast.windows import WindowDataset
 
 BASELINES = ("naive", "seasonal_naive", "drift", "moving_average")
@@ -84,13 +86,26 @@ class BacktestResult:
     actual: np.ndarray  # (B, H, T)
     forecasts: dict  # name -> (B, H, T): "model" and every baseline
     anchor: np.ndarray  # (B, T)
-    mase_scale: np.ndarray  # (T,) in-sample one-step naive MAE before the first origin
+    mase_scale: np.ndarray  # (B, 1, T) in-sample one-step naive MAE of the fold's training rows
     folds: int
     seconds: float
 
     def metrics(self, axis=None) -> dict:
+        """The metric set (see `forecast.metrics.metrics`) for the model and every baseline."""
         return {name: metrics(self.actual, fc, self.anchor, self.mase_scale, axis=axis)
                 for name, fc in self.forecasts.items()}
+
+    def plot(self, target: int = 0):
+        """A matplotlib Figure: actual against every forecaster one step ahead."""
+        from forecast.plot import plot_backtest
+
+        return plot_backtest(self, target)
+
+    def write(self, folder, settings: dict | None = None) -> dict:
+        """backtest.csv, backtest.json (with `settings`) and two PNGs in `folder`."""
+        from forecast.outputs import write_backtest
+
+        return write_backtest(self, folder, settings)
 
     def skill(self) -> float:
         m = self.metrics()
@@ -109,15 +124,16 @@ class BacktestResult:
 
 def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
              model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(),
-             bt: BacktestConfig = BacktestConfig(), progress=None) -> BacktestResult:
+             bt: BacktestConfig = BacktestConfig(), *, source: SourceConfig = SourceConfig(),
+             progress=None) -> BacktestResult:
     """Walk forward over the origins of `bt`, retraining as it says; see the module docstring.
 
     `progress(done, total)` is called after each fold. The validation share of each fold's training
-    rows (for early stopping) is `data.val_fraction`.
+    rows (for early stopping) is `data.val_fraction`. Nothing is written to disk.
     """
     started = time.perf_counter()
     check_compatible(data, model)
-    frame, _ = validate_frame(frame, list(data.inputs), max_gap=data.max_gap)
+    frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
     starts = origin_starts(frame.index, data.horizon, bt)
     if starts[0] < 1:
         raise ForecastError(f"--origins {bt.origins} with stride {bt.stride} reaches before the first row "
@@ -129,7 +145,7 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     if starts[0] < need:
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
                             f"{starts[0]}; use fewer origins or a shorter --ma-window/--season-length")
-    forecast = []
+    forecast, scales = [], []
     for i, fold in enumerate(folds):
         stop = int(fold[-1]) + data.horizon
         trained = train_fold(frame, int(fold[0]), stop, data, model, train, bt, data.val_fraction)
@@ -138,14 +154,13 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         dataset = WindowDataset(prepared.values, len(data.targets), data.seq_len, data.horizon,
                                 torch.as_tensor(rows))
         forecast.append(prepared.to_original(predict_scaled(trained.net, dataset), rows))
+        scales.append(np.repeat(prepared.mase_scale()[None, None, :], len(fold), axis=0))
         if progress is not None:
             progress(i + 1, len(folds))
     steps = starts[:, None] + np.arange(data.horizon)
-    history = raw[: starts[0]]
-    scale = np.mean(np.abs(np.diff(history, axis=0)), axis=0)
     return BacktestResult(
         targets=tuple(data.targets), origins=frame.index[starts - 1],
         target_dates=np.asarray(frame.index)[steps], actual=raw[steps],
         forecasts={"model": np.concatenate(forecast), **baselines(raw, starts, data.horizon, bt)},
-        anchor=raw[starts - 1], mase_scale=np.where(scale > 0, scale, np.nan), folds=len(folds),
+        anchor=raw[starts - 1], mase_scale=np.concatenate(scales), folds=len(folds),
         seconds=time.perf_counter() - started)

@@ -66,19 +66,21 @@ class WindowDataModule(pl.LightningDataModule):
     frame : validated frame holding `cfg.inputs` (see `forecast.sources.validate_frame`).
     cfg : what to forecast and how to split and scale.
     device : keep the series on this device (e.g. "cuda") so no batch crosses the bus.
+    fit_on : the rows training uses and the preprocessor is fitted on: "train", "train+val", "all".
     """
 
     def __init__(self, frame: pd.DataFrame, cfg: DataConfig, batch_size: int = 64, seed: int = 42,
-                 eval_batch_size: int = 1024, device: str | torch.device | None = None):
+                 eval_batch_size: int = 1024, device: str | torch.device | None = None,
+                 fit_on: str = "train"):
         super().__init__()
-        self.frame, self.cfg = frame, cfg
+        self.frame, self.cfg, self.fit_on = frame, cfg, fit_on
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.device = device  # hold the whole series on this device: batches are then gathered there
         self.prepared: Prepared | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.prepared is None:
-            self.prepared = prepare(self.frame, self.cfg)
+            self.prepared = prepare(self.frame, self.cfg, self.fit_on)
             if self.device is not None:
                 self.prepared.values = self.prepared.values.to(self.device)
 

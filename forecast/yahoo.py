@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.errors import ForecastError
+from forecast.files import write_atomically
 from forecast.sources import SAMPLE_TICKERS, DataReport, _fmt, load_sample
 
 INTERVALS = {"1d": "daily", "1wk": "weekly", "1mo": "monthly", "1h": "hourly"}
@@ -81,10 +82,9 @@ def _download(ticker: str, interval: str, start=None, end=None) -> pd.DataFrame:
 
 
 def _write_cache(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    frame.to_parquet(tmp)
-    os.replace(tmp, path)  # atomic: a crash never leaves half a cache file
+    # Atomic, with a unique temporary file: a crash never leaves half a cache file, and two
+    # processes refreshing the same ticker never write into each other's file.
+    write_atomically(path, lambda tmp: frame.to_parquet(tmp))
 
 
 def _update(cached: pd.DataFrame | None, ticker: str, interval: str, end) -> pd.DataFrame:

@@ -1,7 +1,11 @@
 """Tiny fixtures shared by the tests: generated series, offline and deterministic."""
-import numpy as np
-import pandas as pd
-import pytest
+import os
+
+os.environ.setdefault("COLUMNS", "200")  # wide tables for the CLI's in-process consoles
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 
 def make_frame(n=300, cols=("y",), freq="D", seed=0, start="2020-01-01"):

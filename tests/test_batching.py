@@ -1,4 +1,5 @@
 """The fast batching path gives what the textbook path gives: same batches, same order, same loss."""
+import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
@@ -37,16 +38,19 @@ def test_train_loader_order_is_fixed_by_the_seed():
 def test_training_step_loss_equals_the_plain_loss():
     dm = datamodule()
     torch.manual_seed(0)
-    module = Forecaster(ModelConfig(hidden_size=8).to_dict(), TrainConfig().to_dict(), 2, 1, 24, 6)
+    data = DataConfig(targets=("y",), features=("x",), seq_len=24, horizon=6)
+    module = Forecaster(data.to_dict(), ModelConfig(hidden_size=8).to_dict(), TrainConfig().to_dict())
     x, y = next(iter(dm.train_dataloader()))
     module.log = lambda *a, **k: None  # outside a Trainer there is nothing to log to
     loss = module.training_step((x, y), 0)
     assert torch.allclose(loss, torch.nn.functional.mse_loss(module.net(x), y))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: holding the series on "
+                    "the CPU it is already on would prove nothing")
 def test_series_held_on_a_device_gives_the_same_batches_there():
-    on_device = datamodule(device="cpu")
-    assert on_device.prepared.values.device.type == "cpu"
+    on_device = datamodule(device="cuda")
+    assert on_device.prepared.values.device.type == "cuda"
     x, _ = next(iter(on_device.train_dataloader()))
     x_ref, _ = next(iter(datamodule().train_dataloader()))
-    assert x.device.type == "cpu" and torch.equal(x, x_ref)
+    assert x.device.type == "cuda" and torch.equal(x.cpu(), x_ref)

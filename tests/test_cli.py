@@ -1,6 +1,9 @@
-"""The command line end to end, as a user runs it: output, files, exit codes, one-line errors."""
+"""The command line end to end, as a user runs it: output, files, exit codes, one-line errors.
+
+Commands run in-process through the real entry point (`forecast.cli.main`, with its error boundary);
+a subprocess is used only where the process itself is what is tested.
+"""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,16 +11,35 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-FORECAST = [sys.executable, "-m", "forecast"]
+from forecast.cli import main
+
+SAMPLE = Path(__file__).parent.parent / "datasets" / "stocks_daily.csv"
 
 
-def run(*args, cwd=None):
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([*FORECAST, *args], capture_output=True, text=True, cwd=cwd, env=env)
+class Result:
+    def __init__(self, code, out, err):
+        self.returncode, self.stdout, self.stderr = code, out, err
 
 
-def assert_one_line_error(result, message):
-    assert result.returncode == 1, result.stdout + result.stderr
+@pytest.fixture
+def run(capsys, monkeypatch, tmp_path):
+    """Run `forecast ARGS` in-process from `cwd` (default: a fresh folder)."""
+    def invoke(*args, cwd=None):
+        monkeypatch.chdir(cwd or tmp_path)
+        monkeypatch.setattr(sys, "argv", ["forecast", *map(str, args)])
+        capsys.readouterr()
+        code = 0
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+    return invoke
+
+
+def assert_one_line_error(result, message, code=1):
+    assert result.returncode == code, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -33,110 +55,161 @@ def test_help_does_not_import_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_fit_then_predict_on_the_bundled_sample(tmp_path):
-    fit = run("fit", "--max-epochs", "2", "--seq-len", "20", "--quiet", "--out", str(tmp_path / "run"))
+def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
+    fit = run("fit", "--max-epochs", "2", "--seq-len", "20", "--quiet", "--out", tmp_path / "run")
     assert fit.returncode == 0, fit.stderr
-    for text in ("bundled sample AAPL", "rows: 3270", "windows: train", "naive (last value)", "skill"):
-        assert text in fit.stdout
+    for text in ("bundled sample AAPL", "rows: 3270", "windows: train", "naive (last value)", "skill",
+                 "model trained on first", "saved model: retrained on all 3270 rows"):
+        assert text in fit.stdout, fit.stdout
+    assert fit.stderr == ""  # no banners, tips or warnings
     for name in ("model.safetensors", "config.json", "test.png", "test_forecasts.csv"):
         assert (tmp_path / "run" / name).is_file()
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["data"]["seq_len"] == 20 and "naive" in config["metrics"]
+    assert config["saved_model"] == "all 3270 rows"
     table = pd.read_csv(tmp_path / "run" / "test_forecasts.csv")
     assert {"origin", "target_date", "step", "actual", "model", "naive"} <= set(table.columns)
 
-    again = run("fit", "--max-epochs", "1", "--quiet", "--out", str(tmp_path / "run"))
+    again = run("fit", "--max-epochs", "1", "--quiet", "--out", tmp_path / "run")
     assert_one_line_error(again, "already holds a model")  # nothing overwritten
 
     csv = tmp_path / "forecast.csv"
-    pred = run("predict", "--model", str(tmp_path / "run" / "model.safetensors"), "--output", str(csv))
+    pred = run("predict", "--model", tmp_path / "run" / "model.safetensors", "--output", csv)
     assert pred.returncode == 0, pred.stderr
     forecast = pd.read_csv(csv, parse_dates=["Date"])
     assert len(forecast) == 5 and forecast["Date"].dt.dayofweek.max() < 5
     assert str(forecast["Date"].iloc[0].date()) == "2013-03-04"  # the Monday after the last day
-
-    resumed = run("fit", "--max-epochs", "3", "--seq-len", "20", "--quiet", "--resume", "--out",
-                  str(tmp_path / "run"))
-    assert resumed.returncode == 0, resumed.stderr
+    assert_one_line_error(run("predict", "--model", tmp_path / "run" / "model.safetensors",
+                              "--output", csv), "exists")
 
 
-def test_fit_on_a_csv_with_features(tmp_path):
-    frame = pd.read_csv(Path(__file__).parent.parent / "datasets" / "stocks_daily.csv")
-    frame[frame.Ticker == "IBM"].drop(columns="Ticker").tail(600).to_csv(tmp_path / "ibm.csv", index=False)
-    result = run("fit", "--csv", str(tmp_path / "ibm.csv"), "--target", "Close", "--features", "Volume",
-                 "--cell", "rnn", "--max-epochs", "1", "--seq-len", "10", "--quiet",
-                 "--out", str(tmp_path / "r"))
+def test_fit_without_refit_saves_the_evaluated_model(run, tmp_path):
+    result = run("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "10", "--no-refit",
+                 "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert "saved model: the evaluated model" in result.stdout
+    from forecast.trained import load_model
+    assert load_model(tmp_path / "r" / "model.safetensors").info["evaluated"] is True
+
+
+def test_fit_on_a_csv_with_features_and_predict_from_fresher_data(run, tmp_path):
+    frame = pd.read_csv(SAMPLE)
+    ibm = frame[frame.Ticker == "IBM"].drop(columns="Ticker")
+    ibm.iloc[-600:-100].to_csv(tmp_path / "ibm.csv", index=False)
+    ibm.tail(100).to_csv(tmp_path / "fresh.csv", index=False)
+    result = run("fit", "--csv", tmp_path / "ibm.csv", "--target", "Close", "--features", "Volume",
+                 "--cell", "rnn", "--max-epochs", "1", "--seq-len", "10", "--quiet", "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert "columns: Close, Volume" in result.stdout
+    pred = run("predict", "--model", tmp_path / "r" / "model.safetensors", "--csv", tmp_path / "fresh.csv")
+    assert pred.returncode == 0, pred.stderr
+    assert "2013-03-04" in pred.stdout  # after the fresh file's last day, not the training data's
 
 
-def test_data_summarises_and_writes_without_overwriting(tmp_path):
+def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     out = tmp_path / "clean.parquet"
-    first = run("data", "--sample", "MSFT", "--output", str(out))
+    first = run("data", "--sample", "MSFT", "--output", out)
     assert first.returncode == 0 and "rows: 3270" in first.stdout and out.is_file()
     assert "columns: Open, High, Low, Close, Volume" in first.stdout
-    assert_one_line_error(run("data", "--output", str(out)), "exists")
+    assert_one_line_error(run("data", "--output", out), "exists")
 
 
 @pytest.mark.parametrize("args,message", [
     (["fit", "--cell", "transformer"], "unknown cell 'transformer'"),
-    (["fit", "--hidden-size", "-3"], "hidden_size must be positive"),
+    (["fit", "--hidden-size", "-3"], "hidden_size must be a positive whole number"),
     (["fit", "--csv", "missing.csv", "--target", "y"], "file not found: missing.csv"),
     (["fit", "--target", "Nope"], "'Nope' not found"),
     (["fit", "--seq-len", "5000"], "series too short"),
-    (["fit", "--horizon", "0"], "horizon must be positive"),
+    (["fit", "--horizon", "0"], "horizon must be a positive whole number"),
     (["fit", "--ticker", "../../etc"], "invalid ticker"),
+    (["fit", "--precision", "foo"], "unknown precision 'foo'"),
+    (["fit", "--learning-rate", "nan"], "learning_rate must be a positive number"),
+    (["fit", "--start", "notadate"], "start 'notadate' is not a date"),
+    (["fit", "--devices", "zero"], "devices must be auto or a positive count"),
+    (["fit", "--csv", "a[1].csv"], "file not found: a[1].csv"),
+    (["fit", "--csv", "a.csv", "--parquet", "b.parquet"], "not both"),
+    (["fit", "--sample", "MSFT", "--ticker", "AAPL"], "one data source"),
+    (["fit", "--resume"], "--resume needs the --out folder"),
     (["predict", "--model", "missing.safetensors"], "model file not found"),
     (["data", "--sample", "TSLA"], "bundled sample has"),
+    (["data", "--output", "x.txt"], "must end in .csv or .parquet"),
 ])
-def test_bad_input_gives_one_line_and_exit_1(args, message, tmp_path):
-    assert_one_line_error(run(*args, cwd=tmp_path), message)
+def test_bad_input_gives_one_line_and_exit_1(run, args, message):
+    assert_one_line_error(run(*args), message)
 
 
-def test_corrupt_model_file_gives_one_line(tmp_path):
+def test_an_unwritable_output_folder_fails_before_any_work(run, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(run("fit", "--out", blocker / "sub"), "cannot write to")
+
+
+def test_corrupt_model_file_gives_one_line(run, tmp_path):
     (tmp_path / "m.safetensors").write_bytes(b"\x00" * 50)
-    assert_one_line_error(run("predict", "--model", str(tmp_path / "m.safetensors")),
-                          "not a readable model file")
+    assert_one_line_error(run("predict", "--model", tmp_path / "m.safetensors"), "not a readable model file")
 
 
-def test_accelerator_not_available_gives_one_line():
+def test_accelerator_not_available_gives_one_line(run):
     import torch
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     assert_one_line_error(run("fit", "--accelerator", "gpu"), "no CUDA GPU")
 
 
-def test_wrong_option_is_a_usage_error_not_a_traceback():
+def test_wrong_option_is_a_usage_error_not_a_traceback(run):
     result = run("fit", "--bogus")
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-def test_tune_then_show(tmp_path):
-    frame = pd.read_csv(Path(__file__).parent.parent / "datasets" / "stocks_daily.csv")
+def test_help_shows_the_config_defaults(run):
+    result = run("fit", "--help")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 0 and "(default 60)" in text and "(default lstm)" in text
+
+
+def test_tune_then_show(run, tmp_path):
+    frame = pd.read_csv(SAMPLE)
     frame[frame.Ticker == "MSFT"].drop(columns="Ticker").tail(500).to_csv(tmp_path / "m.csv", index=False)
     db = f"sqlite:///{tmp_path}/t.db"
-    tuned = run("tune", "--csv", str(tmp_path / "m.csv"), "--target", "Close", "--n-trials", "2",
+    tuned = run("tune", "--csv", tmp_path / "m.csv", "--target", "Close", "--n-trials", "2",
                 "--max-epochs", "1", "--seq-len", "8,16", "--hidden-size", "4,8", "--storage", db,
-                "--study-name", "t", "--out", str(tmp_path / "out"))
+                "--study-name", "t", "--out", tmp_path / "out")
     assert tuned.returncode == 0, tuned.stderr
     assert "2 trials" in tuned.stdout and "best trial" in tuned.stdout and "naive" in tuned.stdout
-    assert (tmp_path / "out" / "model.safetensors").is_file()
-    assert (tmp_path / "out" / "optimization_history.png").is_file()
+    for name in ("model.safetensors", "optimization_history.png", "study.json"):
+        assert (tmp_path / "out" / name).is_file()
     shown = run("tune", "--show", "--storage", db, "--study-name", "t")
     assert shown.returncode == 0 and "2 trials (2 complete" in shown.stdout
-    assert_one_line_error(run("tune", "--show", "--storage", db, "--study-name", "nope"),
-                          "no study 'nope'")
+    assert_one_line_error(run("tune", "--show", "--storage", db, "--study-name", "nope"), "no study 'nope'")
+    missing = tmp_path / "none.db"
+    assert_one_line_error(run("tune", "--show", "--storage", f"sqlite:///{missing}"), "no study storage")
+    assert not missing.exists()  # --show creates nothing
     assert_one_line_error(run("tune", "--hidden-size", "64,8"), "low <= high")
 
 
-def test_backtest_command_writes_table_csv_and_plots(tmp_path):
+def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     result = run("backtest", "--sample", "GOOG", "--origins", "6", "--stride", "3", "--retrain-every", "3",
-                 "--seq-len", "20", "--max-epochs", "1", "--out", str(tmp_path / "bt"))
+                 "--seq-len", "20", "--max-epochs", "1", "--segment-len", "4", "--loss", "mae",
+                 "--out", tmp_path / "bt")
     assert result.returncode == 0, result.stderr
     for text in ("Walk-forward backtest: 6 origins, 2 fold(s)", "seasonal_naive", "MAE by horizon step",
-                 "skill vs naive"):
+                 "skill vs naive", "MASE"):
         assert text in result.stdout
     for name in ("backtest.csv", "backtest.json", "backtest_forecasts.png", "backtest_error_by_step.png"):
         assert (tmp_path / "bt" / name).is_file()
+    summary = json.loads((tmp_path / "bt" / "backtest.json").read_text())
+    assert summary["model"]["segment_len"] == 4 and summary["train"]["loss"] == "mae"
     assert_one_line_error(run("backtest", "--origins", "5000"), "reaches before the first row")
-    assert_one_line_error(run("backtest", "--horizon", "0"), "horizon must be positive")
+    assert_one_line_error(run("backtest", "--horizon", "0"), "horizon must be a positive whole number")
+
+
+def test_backtest_from_a_saved_model_applies_the_options_given(run, tmp_path):
+    fit = run("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "12", "--hidden-size", "6",
+              "--no-refit", "--out", tmp_path / "m")
+    assert fit.returncode == 0, fit.stderr
+    bt = run("backtest", "--model", tmp_path / "m" / "model.safetensors", "--hidden-size", "5",
+             "--origins", "3", "--out", tmp_path / "bt")
+    assert bt.returncode == 0, bt.stderr
+    summary = json.loads((tmp_path / "bt" / "backtest.json").read_text())
+    assert summary["model"]["hidden_size"] == 5 and summary["data"]["seq_len"] == 12
+    assert "IBM" in summary["data_used"]

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from forecast.errors import ForecastError
+from forecast.config import SourceConfig
 from forecast.loading import load_source
 from forecast.sources import load_file, load_sample, validate_frame
 
@@ -105,7 +106,23 @@ def test_when_file_missing_or_unknown_type_then_clear_error(tmp_path):
 
 def test_when_two_sources_given_then_error(frame):
     with pytest.raises(ForecastError, match="one data source"):
-        load_source(ticker="AAPL", frame=frame)
+        SourceConfig(ticker="AAPL", sample="MSFT")
+    with pytest.raises(ForecastError, match="a frame or a source"):
+        load_source(SourceConfig(ticker="AAPL"), frame=frame)
+
+
+def test_a_source_flag_replaces_the_other_source_kinds_and_keeps_the_rest():
+    file_source = SourceConfig(sample="MSFT", start="2005-01-01", max_gap=2)
+    flagged = file_source.with_flags(path="prices.csv", end="2010-01-01")
+    assert flagged.sample is None and flagged.path == "prices.csv"
+    assert flagged.start == "2005-01-01" and flagged.end == "2010-01-01" and flagged.max_gap == 2
+
+
+def test_max_gap_of_the_source_decides_what_is_filled(frame):
+    frame.iloc[10:13] = float("nan")
+    with pytest.raises(ForecastError, match="3 missing values in a row"):
+        load_source(SourceConfig(max_gap=2), frame=frame)
+    assert load_source(SourceConfig(max_gap=3), frame=frame)[1].filled == 3
 
 
 def test_when_no_source_then_bundled_sample_with_trading_calendar():

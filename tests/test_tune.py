@@ -8,34 +8,38 @@ import pytest
 
 from forecast.errors import ForecastError
 from forecast.study import StudySpec, load_study_file, parse_range
-from forecast.tune import finished_trials, make_study, open_storage, refit_best, run_study
+from forecast.tune import finished_trials, make_study, open_storage, refit_best, run_study, tune
 from tests.conftest import make_frame
 
 SINE = make_frame(n=400)
 
 
 def spec(tmp_path, name="s", **kw):
-    base = dict(study_name=name, storage=f"sqlite:///{tmp_path}/{name}.db", source={"target": ["y"]},
-                fixed={"data": {"horizon": 3}, "model": {}, "train": {"max_epochs": 2, "batch_size": 64,
-                                                                      "accelerator": "cpu"}},
+    base = dict(study_name=name, storage=f"sqlite:///{tmp_path}/{name}.db",
+                data={"targets": ["y"], "horizon": 3},
+                train={"max_epochs": 2, "batch_size": 64, "accelerator": "cpu"},
                 search={"hidden_size": [4, 16], "seq_len": [8, 24]}, n_trials=3)
     return StudySpec(**{**base, **kw})
 
 
-def test_tiny_study_completes_and_refit_writes_a_model(tmp_path):
+def test_tiny_study_completes_and_the_refit_is_tested_then_saved(tmp_path):
     s = spec(tmp_path)
-    study = run_study(s, SINE)
-    assert finished_trials(study) == 3 and study.best_trial.value > 0
-    result, paths = refit_best(s, study, SINE, tmp_path / "best")
-    assert paths["model"].is_file() and "naive" in result.metrics
-    assert result.data.train_through_val and result.data.seq_len == study.best_trial.params["seq_len"]
+    result = tune(s, SINE)
+    assert finished_trials(result.study) == 3 and result.study.best_trial.value > 0
+    fitted = result.refit
+    assert fitted.model.data.seq_len == result.study.best_trial.params["seq_len"]
+    assert fitted.evaluated.info["trained_on_rows"] == fitted.prepared.val_end  # train + validation
+    assert fitted.model.info["trained_on"] == "all 400 rows"
+    paths = result.write(tmp_path / "best")
+    assert {p.name for p in paths.values()} >= {"study.json", "optimization_history.png",
+                                                 "model.safetensors", "config.json"}
 
 
 def test_pruning_stops_a_bad_trial(tmp_path):
     s = spec(tmp_path, search={"hidden_size": [8, 8], "seq_len": [16, 16],
                                "learning_rate": [1e-9, 1e-1]},
-             fixed={"data": {"horizon": 3}, "model": {"instance_norm": False},
-                    "train": {"max_epochs": 4, "accelerator": "cpu", "patience": 0}}, n_trials=4)
+             model={"instance_norm": False},
+             train={"max_epochs": 4, "accelerator": "cpu", "patience": 0}, n_trials=4)
     study = make_study(s, open_storage(s.storage))
     for lr in (1e-2, 1e-2, 1e-2, 1e-9):  # three good trials, then one that cannot learn
         study.enqueue_trial({"hidden_size": 8, "seq_len": 16, "learning_rate": lr})
@@ -54,14 +58,46 @@ def test_running_again_continues_up_to_the_total(tmp_path):
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
-    s = spec(tmp_path, fixed={"data": {"horizon": 3}, "model": {"segment_len": 4},
-                              "train": {"max_epochs": 1, "accelerator": "cpu"}},
+    s = spec(tmp_path, model={"segment_len": 4}, train={"max_epochs": 1, "accelerator": "cpu"},
              search={"hidden_size": [4, 8], "seq_len": [8, 9]}, n_trials=4)
     study = make_study(s, open_storage(s.storage))
     study.enqueue_trial({"hidden_size": 4, "seq_len": 9})  # 9 is no multiple of segment_len 4
     study = run_study(s, SINE)
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert "multiple of segment_len" in study.trials[0].user_attrs["failure"]
     assert finished_trials(study) == 4
+
+
+def test_an_unexpected_error_stops_the_study_instead_of_failing_trials(tmp_path, monkeypatch):
+    import forecast.tune as tuning
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not a bad trial")
+    monkeypatch.setattr(tuning, "train_network", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_study(spec(tmp_path), SINE)
+
+
+def test_when_no_trial_completes_then_the_first_failure_is_the_error(tmp_path):
+    s = spec(tmp_path, n_trials=2, model={"segment_len": 4}, search={"hidden_size": [4, 8], "seq_len": [8, 8]})
+    study = make_study(s, open_storage(s.storage))
+    for _ in range(2):
+        study.enqueue_trial({"hidden_size": 4, "seq_len": 9})
+    with pytest.raises(ForecastError, match="no trial .* completed; the first failure: .*segment_len"):
+        tune(s, SINE)
+
+
+def test_a_study_with_another_search_space_is_refused(tmp_path):
+    run_study(spec(tmp_path, n_trials=1), SINE)
+    with pytest.raises(ForecastError, match="another data source, settings or search space"):
+        run_study(spec(tmp_path, n_trials=1, search={"hidden_size": [4, 32]}), SINE)
+
+
+def test_default_study_names_differ_when_data_or_space_differ():
+    a = StudySpec(source={"sample": "AAPL"})
+    assert a.study_name.startswith("aapl-") and a.study_name == StudySpec(source={"sample": "AAPL"}).study_name
+    assert StudySpec(source={"sample": "MSFT"}).study_name != a.study_name
+    assert StudySpec(source={"sample": "AAPL"}, search={"hidden_size": [8, 16]}).study_name != a.study_name
 
 
 def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
@@ -73,14 +109,14 @@ def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
 
 
 def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
-    s = spec(tmp_path, n_trials=3, fixed={"data": {"horizon": 3}, "model": {},
-                                          "train": {"max_epochs": 200, "patience": 0,
-                                                    "accelerator": "cpu"}})
-    code = ("from forecast.study import StudySpec; from forecast.tune import run_study; "
+    s = spec(tmp_path, n_trials=3)
+    # The worker's first trial hangs (as a long one would) until it is killed.
+    code = ("from forecast.study import StudySpec; import forecast.tune as t; import time; "
+            "t.train_network = lambda *a, **k: time.sleep(300); "
             "from tests.conftest import make_frame; import json, sys; "
-            "run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
+            "t.run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
     import json
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(s.__dict__)])
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(s.to_dict())])
     storage = open_storage(s.storage)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -96,7 +132,7 @@ def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
     proc.wait()
     study = optuna.load_study(study_name="s", storage=storage)  # readable
     assert study.trials[0].state == optuna.trial.TrialState.RUNNING
-    resumed = run_study(spec(tmp_path, n_trials=3), SINE)
+    resumed = run_study(s, SINE)
     assert finished_trials(resumed) == 3
 
 
@@ -106,17 +142,23 @@ def test_study_file_and_flags(tmp_path):
     s = load_study_file(path)
     assert s.study_name == "x" and s.n_trials == 5
     assert set(s.search) == {"hidden_size", "seq_len", "cell"}  # the two always searched
+    assert s.train.max_epochs == 30  # not given: the TrainConfig default, no hidden study default
     assert parse_range("8,64", "hidden_size") == [8, 64]
     assert parse_range("lstm,gru", "cell") == ["lstm", "gru"]
 
 
 @pytest.mark.parametrize("text,message", [
-    ("n_trials: 0\n", "n_trials must be positive"),
+    ("n_trials: 0\n", "n_trials must be a positive whole number"),
     ("sampler: grid\n", "unknown sampler"),
     ("search: {colour: [1, 2]}\n", "cannot search 'colour'"),
     ("search: {hidden_size: [64, 8]}\n", "low <= high"),
     ("nonsense: 1\n", "unknown key"),
-    ("fixed: {model: {cell: cnn}}\n", "unknown cell"),
+    ("model: {cell: cnn}\n", "unknown cell"),
+    ("model: [1, 2]\n", "must be a mapping"),
+    ("n_trials: many\n", "n_trials must be a positive whole number"),
+    ("model: {segment_len: 24}\nsearch: {seq_len: [10, 20]}\n", "no multiple of segment_len"),
+    ("model: {channel_independent: true}\ndata: {features: [Volume]}\n", "channel_independent"),
+    ("search: {cell: [lstm, cnn]}\n", "unknown cell"),
 ])
 def test_bad_study_files_give_clear_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -128,7 +170,21 @@ def test_bad_study_files_give_clear_errors(tmp_path, text, message):
 def test_shipped_example_study_is_valid():
     from pathlib import Path
     s = load_study_file(Path(__file__).parent.parent / "studies" / "aapl_sample.yaml")
-    assert s.source["sample"] == "AAPL" and "cell" in s.search
+    assert s.source.sample == "AAPL" and "cell" in s.search
+
+
+def test_a_flag_overrides_the_file_field_it_names_and_other_file_keys_survive(tmp_path):
+    path = tmp_path / "multi.yaml"
+    path.write_text("source: {sample: IBM, end: '2012-01-01', max_gap: 2}\n"
+                    "data: {targets: [Open, Close], horizon: 7}\ntrain: {max_epochs: 4, patience: 2}\n"
+                    "n_trials: 5\n")
+    s = load_study_file(path).override(source={"path": "other.csv", "interval": "1wk"},
+                                       data={"horizon": 3}, train={"patience": 1}, n_trials=9)
+    assert s.source.path == "other.csv" and s.source.sample is None  # one choice of source
+    assert s.source.end == "2012-01-01" and s.source.max_gap == 2 and s.source.interval == "1wk"
+    assert s.data.targets == ("Open", "Close") and s.data.horizon == 3
+    assert s.train.max_epochs == 4 and s.train.patience == 1 and s.n_trials == 9
+    assert s.study_name == "multi"  # a file's study keeps its name
 
 
 def test_seq_len_is_drawn_in_multiples_of_the_segment_length():

@@ -7,29 +7,9 @@ import torch
 from forecast.walkforward import backtest, baselines, origin_starts, train_fold
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
-from forecast.metrics import metrics
 from tests.conftest import make_frame
 
 FAST = TrainConfig(max_epochs=2, accelerator="cpu", patience=0)
-
-
-def test_metrics_match_hand_computed_values():
-    actual = np.array([[[10.0], [12.0]]])  # (B=1, H=2, T=1)
-    forecast = np.array([[[11.0], [9.0]]])
-    anchor = np.array([[10.5]])
-    m = metrics(actual, forecast, anchor, mase_scale=2.0)
-    assert m["mae"] == pytest.approx(2.0)  # (1 + 3) / 2
-    assert m["rmse"] == pytest.approx(np.sqrt(5.0))  # sqrt((1 + 9) / 2)
-    assert m["mape"] == pytest.approx(100 * (0.1 + 0.25) / 2)
-    assert m["smape"] == pytest.approx(100 * (2 / 21 + 6 / 21) / 2)
-    assert m["mase"] == pytest.approx(1.0)
-    # moves: 10 < 10.5 (down), 12 > 10.5 (up); calls: 11 (up), 9 (down): both wrong
-    assert m["direction"] == pytest.approx(0.0)
-
-
-def test_direction_is_na_for_a_forecast_that_never_moves():
-    actual = np.array([[[1.0], [2.0]]])
-    assert np.isnan(metrics(actual, np.full_like(actual, 1.5), np.array([[1.5]]))["direction"])
 
 
 def test_baselines_are_exact_on_a_small_series():
@@ -61,7 +41,7 @@ def test_fold_leak_poisoning_after_the_fold_start_changes_nothing_it_learned():
     poisoned = frame.copy()
     poisoned.iloc[first:] = 1e4
     dirty = train_fold(poisoned, first, stop, data, ModelConfig(hidden_size=8), FAST, bt, 0.15)
-    np.testing.assert_array_equal(clean.prepared.scaler.mean, dirty.prepared.scaler.mean)
+    np.testing.assert_array_equal(clean.prepared.preprocessor.std, dirty.prepared.preprocessor.std)
     for (name, a), (_, b) in zip(clean.net.state_dict().items(), dirty.net.state_dict().items()):
         assert torch.equal(a, b), name
     assert clean.best_val == dirty.best_val
@@ -90,6 +70,26 @@ def test_backtest_on_the_bundled_sample_end_to_end():
     assert table["target_date"].iloc[-1] == frame.index[-1]
     per_step = result.metrics(axis=(0, 2))
     assert per_step["model"]["mae"].shape == (3,)
+    # MASE is scaled by each fold's own training rows: the second fold saw 12 more rows. The first
+    # fold's targets start at row 700 - 3 - 11 * 2 = 675; its last 15% (101 rows) validate.
+    assert not np.array_equal(result.mase_scale[0], result.mase_scale[-1])
+    expected = np.mean(np.abs(np.diff(frame["Close"].to_numpy()[:675 - 101])))
+    assert result.mase_scale[0, 0, 0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_backtest_writes_its_files_and_draws_the_model_on_top(tmp_path):
+    frame = make_frame(n=260)
+    result = backtest(frame, DataConfig(targets=("y",), seq_len=12, horizon=2), ModelConfig(hidden_size=4),
+                      FAST, BacktestConfig(origins=4))
+    paths = result.write(tmp_path, {"note": "x"})
+    assert sorted(p.name for p in paths.values()) == ["backtest.csv", "backtest.json",
+                                                     "backtest_error_by_step.png", "backtest_forecasts.png"]
+    import json
+    summary = json.loads((tmp_path / "backtest.json").read_text())  # strict JSON: no bare NaN
+    assert summary["note"] == "x" and summary["metrics"]["naive"]["direction"] is None
+    lines = result.plot().axes[0].lines
+    model = next(line for line in lines if line.get_label() == "model")
+    assert model.get_zorder() == max(line.get_zorder() for line in lines)
 
 
 def test_same_seed_same_backtest():

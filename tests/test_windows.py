@@ -6,7 +6,6 @@ import torch
 from forecast.config import DataConfig
 from forecast.data import prepare
 from forecast.errors import ForecastError
-from forecast.scaling import Scaler
 from forecast.windows import WindowDataModule, batch_loader, stage_dataset
 from tests.conftest import make_frame
 
@@ -61,8 +60,8 @@ def test_leak_changing_everything_after_train_changes_no_train_window_nor_scaler
     poisoned = frame2.copy()
     poisoned.iloc[before.train_end + 1:] = 1e6  # +1: log returns drop the first row
     after = prepare(poisoned, c)
-    np.testing.assert_array_equal(before.scaler.mean, after.scaler.mean)
-    np.testing.assert_array_equal(before.scaler.std, after.scaler.std)
+    np.testing.assert_array_equal(before.preprocessor.mean, after.preprocessor.mean)
+    np.testing.assert_array_equal(before.preprocessor.std, after.preprocessor.std)
     xa, ya = stage_dataset(before, "train")[torch.arange(len(stage_dataset(before, "train")))]
     xb, yb = stage_dataset(after, "train")[torch.arange(len(stage_dataset(after, "train")))]
     assert torch.equal(xa, xb) and torch.equal(ya, yb)
@@ -87,15 +86,7 @@ def test_when_log_transform_meets_non_positive_values_then_error(frame2):
 def test_constant_covariate_does_not_divide_by_zero(frame2):
     frame2["x"] = 3.0
     p = prepare(frame2, cfg())
-    assert torch.isfinite(p.values).all() and p.scaler.std[1] == 1.0
-
-
-def test_scaler_roundtrips_and_fits_given_rows_only():
-    values = np.arange(20.0).reshape(10, 2)
-    s = Scaler.fit(values[:5])
-    np.testing.assert_allclose(s.mean, [4.0, 5.0])
-    np.testing.assert_allclose(s.inverse(s.transform(values)), values)
-    assert Scaler.from_dict(s.to_dict()).std.tolist() == s.std.tolist()
+    assert torch.isfinite(p.values).all() and p.preprocessor.std[1] == 1.0
 
 
 def test_when_target_constant_then_error(frame2):
@@ -134,3 +125,17 @@ def test_datamodule_gives_float32_batches(frame2):
     dm = WindowDataModule(frame2, cfg(), batch_size=8)
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (8, 12, 2) and y.shape == (8, 4, 1) and x.dtype == torch.float32
+
+
+@pytest.mark.parametrize("fit_on,rows", [("train", "train_end"), ("train+val", "val_end")])
+def test_the_preprocessor_sees_exactly_the_rows_training_uses(frame2, fit_on, rows):
+    p = prepare(frame2, cfg(), fit_on=fit_on)
+    end = getattr(p, rows)
+    assert p.fit_end == end and p.target_starts("train")[1] == end - p.cfg.horizon + 1
+    np.testing.assert_allclose(p.preprocessor.mean, frame2.to_numpy()[:end].mean(axis=0))
+
+
+def test_fit_on_all_rows_trains_on_every_window(frame2):
+    p = prepare(frame2, cfg(), fit_on="all")
+    assert p.target_starts("train") == (12, len(frame2) - 4 + 1)
+    np.testing.assert_allclose(p.preprocessor.mean, frame2.to_numpy().mean(axis=0))

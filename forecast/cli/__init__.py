@@ -1,0 +1,77 @@
+"""The `forecast` command line: each command parses options, calls one library function and prints.
+
+The commands live in `run.py` (data, fit, predict), `backtest.py` and `tune.py`; shared options and
+printing in `common.py`. This module builds the app and holds the one error boundary: a
+`ForecastError` or an operating-system error (disk full, no permission) is printed as one escaped
+line on stderr with exit status 1; Ctrl-C exits with 130. Nothing heavy is imported at module
+level, so `forecast --help` starts without torch or Lightning.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from forecast.cli import backtest as _backtest
+from forecast.cli import run as _run
+from forecast.cli import tune as _tune
+from forecast.cli.common import console, out
+from forecast.errors import ForecastError, TrainingInterrupted
+
+app = typer.Typer(help="Forecast time series with RNN, LSTM and GRU networks.", add_completion=False,
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from forecast import __version__
+
+        out.print(f"forecast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False):
+    """Forecast time series with RNN, LSTM and GRU networks.
+
+    Start with `forecast fit` (bundled AAPL sample); `forecast COMMAND --help` for each command.
+    """
+
+
+for command in (_run.data, _run.fit, _run.predict, _backtest.backtest, _tune.tune):
+    app.command()(command)
+
+
+def _quiet_libraries() -> None:
+    """The CLI owns the screen: library banners, tips and experimental notes stay off it."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning", "optuna"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", module="optuna")
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers).*")
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    sys.exit(code)
+
+
+def main() -> None:
+    _quiet_libraries()
+    try:
+        app()
+    except TrainingInterrupted as e:
+        fail(str(e), 130)
+    except ForecastError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except OSError as e:  # disk full, read-only folder, permission denied
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        fail(f"{e.strerror or e}{where}")

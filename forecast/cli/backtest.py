@@ -1,0 +1,85 @@
+"""`forecast backtest`: parse, one library call (`forecast.walkforward.backtest`), print."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, configs_from, fmt,
+                                 load, out, print_paths, print_verdict, run_folder, say, source_from,
+                                 with_options)
+from forecast.errors import ForecastError
+
+
+def _print(result) -> None:
+    from rich.table import Table
+
+    overall = result.metrics()
+    table = Table(title=f"Walk-forward backtest: {len(result.origins)} origins, {result.folds} fold(s), "
+                        f"horizon {result.actual.shape[1]}")
+    table.add_column("forecast")
+    for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "direction %", "calls"):
+        table.add_column(col, justify="right")
+    for name, m in overall.items():
+        table.add_row(name, *(fmt(m[k]) for k in ("mae", "rmse", "mape", "smape", "mase", "direction")),
+                      str(int(m["direction_calls"])))
+    out.print(table)
+    per_step = result.metrics(axis=(0, 2))
+    steps = Table(title="MAE by horizon step")
+    steps.add_column("step", justify="right")
+    for name in per_step:
+        steps.add_column(name, justify="right")
+    for h in range(result.actual.shape[1]):
+        steps.add_row(str(h + 1), *(fmt(per_step[n]["mae"][h]) for n in per_step))
+    out.print(steps)
+    print_verdict(overall["model"]["rmse"], overall["naive"]["rmse"])
+
+
+@with_options(SOURCE, DATA, MODEL, TRAIN)
+def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a saved model's settings (retrained per fold); other options given here override them.")] = None,
+             origins: Annotated[Optional[int], typer.Option(help="Walk forward over the last K origins (default 20).", show_default=False)] = None,
+             stride: Annotated[Optional[int], typer.Option(help="Steps between origins (default 1).", show_default=False)] = None,
+             from_date: Annotated[Optional[str], typer.Option("--from", help="Origins with targets from this date...")] = None,
+             to_date: Annotated[Optional[str], typer.Option("--to", help="...up to before this date (instead of --origins).")] = None,
+             window: Annotated[Optional[str], typer.Option(help="Training window: expanding or sliding (default expanding).", show_default=False)] = None,
+             train_size: Annotated[Optional[int], typer.Option(help="Rows in a sliding training window.")] = None,
+             retrain_every: Annotated[Optional[int], typer.Option(help="Retrain every R origins (default 0: train once).", show_default=False)] = None,
+             season_length: Annotated[Optional[int], typer.Option(help="Season of the seasonal-naive baseline (default 5).", show_default=False)] = None,
+             ma_window: Annotated[Optional[int], typer.Option(help="Window of the moving-average baseline (default 20).", show_default=False)] = None,
+             out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-backtest-TIME).")] = None,
+             **options):
+    """Walk-forward backtest of the model beside naive, seasonal naive, drift and moving average."""
+    from forecast.config import BacktestConfig
+
+    bt = BacktestConfig().override(origins=origins, stride=stride, start=from_date, end=to_date,
+                                   window=window, train_size=train_size, retrain_every=retrain_every,
+                                   season_length=season_length, ma_window=ma_window)
+    source = source_from(options)
+    if model is not None:
+        from forecast.trained import TrainedModel
+
+        saved = TrainedModel.load(model)
+        data, net, train = configs_from(options, (saved.data, saved.model, saved.train))
+        source = source_from(options, saved.source)
+    else:
+        data, net, train = configs_from(options)
+    if out_dir is not None and (out_dir / "backtest.csv").exists():
+        raise ForecastError(f"{out_dir} already holds a backtest; choose another --out")
+    folder = run_folder(out_dir, source.label, "backtest")
+    check_writable(folder)
+    frame, report = load(source, list(data.inputs))
+    say(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")
+    from rich.progress import Progress
+
+    from forecast.walkforward import backtest as run_backtest
+
+    with Progress(console=out, transient=True) as bar:
+        task = bar.add_task("training folds", total=None)
+        result = run_backtest(frame, data, net, train, bt, source=source,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+    say(f"{result.folds} fold(s) trained and forecast in {result.seconds:.1f} s")
+    _print(result)
+    settings = {"source": source.to_dict(), "data": data.to_dict(), "model": net.to_dict(),
+                "train": train.to_dict(), "backtest": bt.to_dict(), "data_used": report.source}
+    print_paths(result.write(folder, settings))

@@ -1,0 +1,249 @@
+"""What every command shares: consoles, option groups declared once, configs built from options,
+and the printing of data summaries, metric tables and verdicts.
+
+Options default to None, which means "not given": the config dataclasses hold every default (shown
+in `--help`), and a study file or saved model keeps its own value for an option that is not given.
+Nothing heavy is imported here, so `forecast --help` starts without torch, Lightning or pandas.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
+from forecast.errors import ForecastError
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def say(text: str, style: str | None = None) -> None:
+    """Print text as it is (escaped: brackets in file names and messages are not markup)."""
+    out.print(f"[{style}]{escape(text)}[/]" if style else escape(text), soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    console.print(f"[bold yellow]WARNING:[/] {escape(text)}", soft_wrap=True)
+
+
+def _default(cls, name: str) -> str:
+    value = {f.name: f.default for f in fields(cls)}[name]
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _opt(cls, name: str, kind, help: str, flag: str | None = None):
+    """An option whose default lives in the dataclass `cls` (shown in the help, not restated)."""
+    text = help if cls is None else f"{help.rstrip('.')} (default {_default(cls, name)})."
+    names = (flag,) if flag else ()
+    return Annotated[Optional[kind], typer.Option(*names, help=text, show_default=False)]
+
+
+S, D, M, T = SourceConfig, DataConfig, ModelConfig, TrainConfig
+SOURCE = {
+    "ticker": _opt(None, "ticker", str, "Yahoo Finance ticker, e.g. AAPL (cached on disk)."),
+    "sample": _opt(None, "sample", str, "Bundled sample ticker: AAPL, MSFT, IBM or GOOG (the default source)."),
+    "csv": _opt(None, "csv", Path, "CSV file with a date column."),
+    "parquet": _opt(None, "parquet", Path, "Parquet file with a date column."),
+    "date_col": _opt(None, "date_col", str, "Date column of the file (detected if omitted)."),
+    "start": _opt(None, "start", str, "First date to use, e.g. 2015-01-01."),
+    "end": _opt(None, "end", str, "Use dates before this one."),
+    "interval": _opt(S, "interval", str, "Yahoo interval: 1d, 1wk, 1mo or 1h."),
+    "cache_dir": _opt(None, "cache_dir", Path, "Cache folder (default $FORECAST_CACHE_DIR or the user cache folder)."),
+    "offline": _opt(S, "offline", bool, "Read the cache only; never download.", "--offline/--online"),
+    "max_gap": _opt(S, "max_gap", int, "Forward-fill runs of up to this many missing values."),
+}
+DATA = {
+    "target": _opt(D, "targets", list[str], "Column to forecast; repeat for several."),
+    "features": _opt(None, "features", list[str], "Extra input column (covariate); repeatable."),
+    "horizon": _opt(D, "horizon", int, "Steps to forecast at once."),
+    "seq_len": _opt(D, "seq_len", int, "Input window length in steps."),
+    "val_fraction": _opt(D, "val_fraction", float, "Share of rows for validation."),
+    "test_fraction": _opt(D, "test_fraction", float, "Share of rows for the test span."),
+    "val_start": _opt(None, "val_start", str, "Validation starts at this date (instead of --val-fraction)."),
+    "test_start": _opt(None, "test_start", str, "Test starts at this date (instead of --test-fraction)."),
+    "transform": _opt(D, "transform", str, "Target transform: none, log, log_return."),
+    "scaler": _opt(D, "scaler", str, "Column scaling fitted on training rows: standard, none."),
+}
+MODEL = {
+    "cell": _opt(M, "cell", str, "Recurrent cell: rnn, lstm or gru."),
+    "hidden_size": _opt(M, "hidden_size", int, "Hidden units per layer."),
+    "num_layers": _opt(M, "num_layers", int, "Stacked recurrent layers."),
+    "dropout": _opt(M, "dropout", float, "Dropout between layers and before the head."),
+    "instance_norm": _opt(M, "instance_norm", bool, "Shift each window by its last value (zero output = naive).",
+                          "--instance-norm/--no-instance-norm"),
+    "segment_len": _opt(M, "segment_len", int, "Feed the RNN segments of this many steps."),
+    "channel_independent": _opt(M, "channel_independent", bool, "Each column its own series (no covariates).",
+                                "--channel-independent/--channels-mixed"),
+}
+TRAIN = {
+    "loss": _opt(T, "loss", str, "Loss: mse, mae or huber."),
+    "optimizer": _opt(T, "optimizer", str, "adam or adamw."),
+    "learning_rate": _opt(T, "learning_rate", float, "Optimiser step size."),
+    "weight_decay": _opt(T, "weight_decay", float, "L2 penalty (decoupled with adamw)."),
+    "schedule": _opt(T, "schedule", str, "Learning-rate schedule: none, cosine, plateau."),
+    "gradient_clip": _opt(T, "gradient_clip", float, "Clip the gradient norm (0: off)."),
+    "batch_size": _opt(T, "batch_size", int, "Windows per batch."),
+    "max_epochs": _opt(T, "max_epochs", int, "Most epochs; early stopping may end sooner."),
+    "patience": _opt(T, "patience", int, "Epochs without validation improvement before stopping (0: off)."),
+    "seed": _opt(T, "seed", int, "Random seed: same seed, same run."),
+    "accelerator": _opt(T, "accelerator", str, "auto, cpu, gpu or mps."),
+    "devices": _opt(T, "devices", str, "Devices to use: auto or a count."),
+    "precision": _opt(T, "precision", str, "32-true, 16-mixed, bf16-mixed, ..."),
+}
+
+
+def with_options(*groups: dict, skip: tuple[str, ...] = ()):
+    """Add the options of `groups` (keyword-only, default None) to a command taking `**options`."""
+    def decorate(func):
+        own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.kind != p.VAR_KEYWORD]
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+                 for group in groups for name, kind in group.items() if name not in skip]
+
+        @functools.wraps(func)
+        def command(**options):
+            return func(**options)
+
+        params = own + extra
+        command.__signature__ = inspect.Signature(params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        del command.__wrapped__  # typer must read the signature above, not the function's own
+        return command
+    return decorate
+
+
+def source_from(options: dict, base: SourceConfig = SourceConfig()) -> SourceConfig:
+    """The source flags applied on `base` (a study's or a saved model's source, or the defaults)."""
+    csv, parquet = options.get("csv"), options.get("parquet")
+    if csv is not None and parquet is not None:
+        raise ForecastError("give --csv or --parquet, not both")
+    path = csv if csv is not None else parquet
+    flags = {k: options.get(k) for k in SOURCE if k not in ("csv", "parquet")}
+    return base.with_flags(**flags, path=str(path) if path is not None else None)
+
+
+def data_flags(options: dict) -> dict:
+    flags = {k: options.get(k) for k in DATA if k != "target"}
+    flags["targets"] = tuple(options["target"]) if options.get("target") else None
+    flags["features"] = tuple(options["features"]) if options.get("features") else None
+    return flags
+
+
+def configs_from(options: dict, base=(DataConfig(), ModelConfig(), TrainConfig())):
+    """Data, model and training configs: the options that were given, over `base`."""
+    from forecast.config import check_compatible
+
+    data = base[0].override(**data_flags(options))
+    model = base[1].override(**{k: options.get(k) for k in MODEL})
+    train = base[2].override(**{k: options.get(k) for k in TRAIN})
+    check_compatible(data, model)
+    return data, model, train
+
+
+def given(options: dict, group: dict) -> list[str]:
+    return [k for k in group if options.get(k) not in (None, [], ())]
+
+
+def check_new_file(path: Path | None, force: bool) -> None:
+    """Refuse to overwrite, and fail before any work when the folder cannot be written."""
+    if path is None:
+        return
+    if path.exists() and not force:
+        raise ForecastError(f"{path} exists; choose another name or pass --force to overwrite it")
+    check_writable(path.parent)
+
+
+def check_writable(folder: Path) -> None:
+    """Make `folder` (and its parents) or fail with one line, before loading data or training."""
+    import os
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".forecast-write-test-"):
+            pass
+    except OSError as e:
+        raise ForecastError(f"cannot write to {folder}: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise ForecastError(f"cannot write to {folder}: permission denied")
+
+
+def load(source: SourceConfig, columns=None):
+    """Load and validate the source; print its warnings, loudly when it is a fallback."""
+    from forecast.loading import load_source
+
+    frame, report = load_source(source, columns)
+    for warning in report.warnings:
+        warn(warning)
+    return frame, report
+
+
+def print_report(report) -> None:
+    for line in report.lines():
+        say(line)
+
+
+def print_windows(prepared) -> None:
+    sizes = prepared.split_sizes()
+    say(f"windows: train {sizes['train']} / validation {sizes['val']} / test {sizes['test']} "
+        f"(test targets {prepared.index[prepared.val_end].date()} to {prepared.index[-1].date()})")
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4g}"  # NaN != NaN
+
+
+def print_metrics(metrics: dict, title: str = "Test metrics (original units)") -> None:
+    """Model beside every baseline: MAE, RMSE, MAPE, sMAPE, MASE, direction (and its calls)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "direction %", "calls")
+    table.add_column("forecast")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for name, m in metrics.items():
+        if not isinstance(m, dict):
+            continue
+        label = "naive (last value)" if name == "naive" else name
+        calls = m.get("direction_calls")
+        table.add_row(escape(label), *(fmt(m[k]) for k in ("mae", "rmse", "mape", "smape", "mase",
+                                                             "direction")),
+                      "0" if not calls else str(int(calls)))
+    out.print(table)
+    print_verdict(metrics["model"]["rmse"], metrics["naive"]["rmse"])
+
+
+def print_verdict(model_rmse: float, naive_rmse: float) -> None:
+    from forecast.metrics import skill, verdict
+
+    say(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * skill(model_rmse, naive_rmse):+.1f}%")
+    say(verdict(model_rmse, naive_rmse))
+
+
+def print_paths(paths: dict) -> None:
+    for what, path in paths.items():
+        say(f"{what}: {path}")
+
+
+def run_folder(out_dir: Path | None, label: str, kind: str) -> Path:
+    """`--out`, or a new folder `runs/LABEL-KIND-TIMESTAMP[-N]` that no other run is using."""
+    import time
+
+    if out_dir is not None:
+        return out_dir
+    stem = Path("runs") / f"{label}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, n = stem, 1
+    while True:
+        try:
+            folder.mkdir(parents=True)  # atomic: two commands starting together get two folders
+            return folder
+        except FileExistsError:
+            n += 1
+            folder = stem.with_name(f"{stem.name}-{n}")

@@ -1,0 +1,100 @@
+"""`forecast data`, `forecast fit` and `forecast predict`: parse, one library call, print."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable,
+                                 configs_from, load, out, print_metrics, print_paths, print_report,
+                                 print_windows, run_folder, say, source_from, with_options)
+from forecast.errors import ForecastError
+
+Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
+
+
+@with_options(SOURCE, DATA, skip=("horizon", "seq_len", "val_fraction", "test_fraction", "val_start",
+                                  "test_start", "transform", "scaler"))
+def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
+         force: Force = False, **options):
+    """Load, validate and summarise a series; fetching a ticker also warms the cache for --offline."""
+    if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
+        raise ForecastError(f"--output must end in .csv or .parquet, not {output.suffix or 'nothing'}")
+    check_new_file(output, force)
+    columns = (options["target"] or []) + (options["features"] or []) or None
+    frame, report = load(source_from(options), columns)
+    print_report(report)
+    say(frame.describe().T[["mean", "std", "min", "max"]].to_string(float_format=lambda v: f"{v:,.4f}"))
+    if output is not None:
+        from forecast.outputs import write_csv
+        from forecast.files import write_atomically
+
+        if output.suffix.lower() == ".csv":
+            write_csv(frame, output, index_label="Date")
+        else:
+            write_atomically(output, lambda tmp: frame.to_parquet(tmp))
+        say(f"wrote {output}")
+
+
+@with_options(SOURCE, DATA, MODEL, TRAIN)
+def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-CELL-TIME).")] = None,
+        force: Annotated[bool, typer.Option(help="Overwrite a model already in --out.")] = False,
+        resume: Annotated[bool, typer.Option(help="Continue an interrupted fit in --out.")] = False,
+        refit: Annotated[bool, typer.Option(help="After the test evaluation, retrain on every row and save that model.")] = True,
+        quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+        **options):
+    """Train a recurrent forecaster, report it beside the naive forecast, save model, config and plot."""
+    source = source_from(options)
+    data_cfg, model_cfg, train_cfg = configs_from(options)
+    if resume and out_dir is None:
+        raise ForecastError("--resume needs the --out folder of the interrupted fit")
+    if out_dir is not None and (out_dir / "model.safetensors").exists() and not force:
+        raise ForecastError(f"{out_dir} already holds a model; choose another --out or pass --force")
+    folder = run_folder(out_dir, source.label, model_cfg.cell)
+    check_writable(folder)
+    frame, report = load(source, list(data_cfg.inputs))
+    from forecast.train import fit as run_fit
+
+    def announce(prepared):
+        print_report(report)
+        print_windows(prepared)
+
+    result = run_fit(frame, data_cfg, model_cfg, train_cfg, source=source, refit=refit, out_dir=folder,
+                     report=report, quiet=quiet or not sys.stderr.isatty(), resume=resume,
+                     announce=announce)
+    say(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
+    print_metrics(result.metrics, "Test metrics (original units), model trained on "
+                  f"{result.evaluated.info['trained_on']}")
+    if result.refit:
+        say(f"saved model: retrained on {result.model.info['trained_on']} for {result.best_epoch + 1} epoch(s) "
+            "(the test metrics above are those of the evaluated model)")
+    else:
+        say("saved model: the evaluated model (--no-refit)")
+    print_paths(result.write(folder))
+
+
+@with_options(SOURCE)
+def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`.")],
+            output: Annotated[Optional[Path], typer.Option(help="Write the forecast as CSV.")] = None,
+            force: Force = False, **options):
+    """Forecast the next steps from a saved model, with its saved history or fresher data."""
+    check_new_file(output, force)
+    from forecast.trained import TrainedModel
+
+    trained = TrainedModel.load(model)
+    history = None
+    if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
+        source = source_from(options, trained.source)
+        history, _ = load(source, list(trained.data.inputs))
+    else:
+        say(f"using the history saved with the model (up to {trained.history.index[-1].date()}); "
+            "give a source (--ticker, --csv, ...) for fresher data")
+    table = trained.predict(history)
+    say(table.to_string())
+    if output is not None:
+        from forecast.outputs import write_csv
+
+        write_csv(table, output, index_label="Date")
+        say(f"wrote {output}")

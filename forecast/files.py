@@ -1,0 +1,46 @@
+"""Writing files safely: atomic replacement and strict JSON. No heavy imports here."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomically(path: str | Path, write) -> Path:
+    """Call `write(temporary_path)`, then move the file into place.
+
+    The temporary file has a unique name in the same folder, so no reader ever sees half a file,
+    two writers never share a temporary file, and an interrupted write leaves the old file as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def jsonable(value):
+    """Plain JSON values: numpy scalars and arrays unwrapped, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy arrays and scalars
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(data: dict, path: str | Path) -> Path:
+    """Strict JSON (NaN and infinities become null), written atomically."""
+    text = json.dumps(jsonable(data), indent=2, allow_nan=False, default=str)
+    return write_atomically(Path(path), lambda tmp: tmp.write_text(text))

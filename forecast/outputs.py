@@ -1,0 +1,75 @@
+"""Files a run leaves behind, written by library functions (the CLI only prints where they went).
+
+Every file is written atomically: a temporary file in the same folder, then a rename.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.files import write_atomically, write_json
+from forecast.plot import plot_backtest, plot_error_by_step, save_figure
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = None) -> Path:
+    """CSV through Arrow's writer (ten times faster than pandas' for millions of rows), timestamps to
+    the second, atomically; `index_label` writes the index as the first column under that name."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if index_label is not None:
+        frame = frame.rename_axis(index_label).reset_index()
+    columns = {c: (frame[c].astype("datetime64[s]") if pd.api.types.is_datetime64_any_dtype(frame[c])
+                   else frame[c]) for c in frame.columns}
+    table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+    options = pacsv.WriteOptions(quoting_style="needed")
+    return write_atomically(Path(path), lambda tmp: pacsv.write_csv(table, str(tmp), options))
+
+
+def test_table(result) -> pd.DataFrame:
+    """Every test forecast of a `FitResult`: origin, target date, step, actual, model and naive."""
+    ev, prepared, data = result.test, result.prepared, result.model.data
+    starts = prepared.index.get_indexer(ev.index)
+    rows = []
+    for t, name in enumerate(data.targets):
+        for step in range(data.horizon):
+            rows.append(pd.DataFrame({
+                "origin": prepared.index[starts - 1], "target_date": prepared.index[starts + step],
+                "step": step + 1, "target": name, "actual": ev.actual[:, step, t],
+                "model": ev.forecast[:, step, t], "naive": ev.naive[:, step, t]}))
+    return pd.concat(rows).sort_values(["origin", "target", "step"], ignore_index=True)
+
+
+def fit_summary(result) -> dict:
+    """The resolved configuration, the data used, how it was trained and the test metrics."""
+    m, report = result.model, result.report
+    return {"source": m.source.to_dict(), "data": m.data.to_dict(), "model": m.model.to_dict(),
+            "train": m.train.to_dict(), "data_used": {"source": report.source, "rows": report.rows,
+                                                      "start": report.start, "end": report.end},
+            "split_windows": result.prepared.split_sizes(), "frequency": m.frequency,
+            "epochs_run": result.epochs, "best_epoch": result.best_epoch + 1,
+            "best_val_loss": result.best_val, "seconds": round(result.seconds, 2),
+            "evaluated_model": result.evaluated.info.get("trained_on"),
+            "saved_model": result.model.info.get("trained_on"), "metrics": result.metrics}
+
+
+def write_fit(result, folder: str | Path) -> dict[str, Path]:
+    """Model file, config.json, test_forecasts.csv and test.png in `folder`."""
+    folder = Path(folder)
+    return {"model": result.save(folder / "model.safetensors"),
+            "config": write_json(fit_summary(result), folder / "config.json"),
+            "test forecasts": write_csv(test_table(result), folder / "test_forecasts.csv"),
+            "plot": save_figure(result.plot(), folder / "test.png")}
+
+
+def write_backtest(result, folder: str | Path, settings: dict | None = None) -> dict[str, Path]:
+    """backtest.csv (every forecast), backtest.json (settings and metrics) and two PNGs."""
+    folder = Path(folder)
+    summary = {**(settings or {}), "folds": result.folds, "seconds": round(result.seconds, 2),
+               "skill": result.skill(), "metrics": result.metrics(),
+               "metrics_by_step": result.metrics(axis=(0, 2))}
+    return {"forecasts": write_csv(result.table(), folder / "backtest.csv"),
+            "summary": write_json(summary, folder / "backtest.json"),
+            "plot": save_figure(plot_backtest(result), folder / "backtest_forecasts.png"),
+            "error plot": save_figure(plot_error_by_step(result), folder / "backtest_error_by_step.png")}

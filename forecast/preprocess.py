@@ -1,0 +1,118 @@
+"""Encode frames for the network and decode its forecasts: the one place that knows transforms and scalers.
+
+On the way in: target transform (log, log returns) -> per-column standardisation. On the way out:
+inverse standardisation of the target columns -> inverse transform, which for log returns needs the
+last observed value before the forecast (the anchor). Training, evaluation, backtests and `predict`
+all go through one fitted `Preprocessor`, which is saved in the model file.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import ForecastError
+
+
+def _check_positive(kind: str, values: pd.DataFrame) -> None:
+    bad = (values <= 0).to_numpy()
+    if bad.any():
+        col = values.columns[bad.any(axis=0).argmax()]
+        first = values.index[(values[col] <= 0).to_numpy().argmax()]
+        raise ForecastError(f"transform {kind!r} needs positive values, but {col!r} is "
+                            f"{values[col][first]} at {first}; use --transform none")
+
+
+def apply_transform(kind: str, frame: pd.DataFrame, targets) -> pd.DataFrame:
+    """Transform the target columns; `log_return` drops the first row (it has no previous value)."""
+    if kind == "none":
+        return frame
+    targets = list(targets)
+    _check_positive(kind, frame[targets])
+    out = frame.copy()
+    out[targets] = np.log(frame[targets])
+    if kind == "log_return":
+        out[targets] = out[targets].diff()
+        out = out.iloc[1:]
+    return out
+
+
+def invert_transform(kind: str, values: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """(B, H, T) forecasts in transformed units (already unscaled) -> original units; `anchor` (B, T)
+    is the last observed original value before each forecast (used by `log_return`)."""
+    if kind == "none":
+        return values
+    if kind == "log":
+        return np.exp(values)
+    if kind == "log_return":
+        return anchor[:, None, :] * np.exp(np.cumsum(values, axis=1))
+    raise ForecastError(f"unknown transform {kind!r}")
+
+
+class Preprocessor:
+    """Target transform plus per-column scaling, fitted on training rows only.
+
+    Columns are `columns` (targets first, then covariates). With `transform="log_return"` the target
+    columns are scaled without centring, so that a scaled zero is a zero return: the naive forecast.
+    A constant column gets std 1 so nothing divides by zero.
+    """
+
+    def __init__(self, columns, n_targets: int, transform: str, mean, std):
+        self.columns = list(columns)
+        self.n_targets = int(n_targets)
+        self.transform = transform
+        self.mean = np.asarray(mean, dtype=np.float64)  # (C,)
+        self.std = np.asarray(std, dtype=np.float64)  # (C,)
+        if self.mean.shape != (len(self.columns),) or self.std.shape != self.mean.shape:
+            raise ForecastError(f"scaler statistics have {self.mean.size} means and {self.std.size} "
+                                f"spreads for {len(self.columns)} columns; the model file is damaged")
+        if not (np.isfinite(self.mean).all() and np.isfinite(self.std).all() and (self.std > 0).all()):
+            raise ForecastError("scaler statistics are not finite and positive; the model file is damaged")
+
+    @property
+    def targets(self) -> list[str]:
+        return self.columns[: self.n_targets]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
+            train_rows: int | None = None) -> Preprocessor:
+        """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None).
+
+        `frame` holds targets first; pass it whole so that `train_rows` counts after the transform.
+        """
+        n_targets = len(list(targets))
+        values = apply_transform(transform, frame, targets).to_numpy(dtype=np.float64)
+        fit_rows = values[: train_rows if train_rows is not None else len(values)]
+        if scaler == "none":
+            mean, std = np.zeros(values.shape[1]), np.ones(values.shape[1])
+        else:
+            mean, std = fit_rows.mean(axis=0), fit_rows.std(axis=0)
+            if transform == "log_return":  # a zero return stays zero after scaling
+                std[:n_targets] = np.sqrt(np.mean(fit_rows[:, :n_targets] ** 2, axis=0))
+                mean[:n_targets] = 0.0
+            std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+        return cls(frame.columns, n_targets, transform, mean, std)
+
+    def encode(self, frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
+        """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values)."""
+        transformed = apply_transform(self.transform, frame[self.columns], self.targets)
+        return transformed.index, (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
+
+    def decode(self, scaled: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+        """(B, H, T) network outputs -> original units; `anchor` (B, T) is the last observed
+        original value before each forecast."""
+        t = self.n_targets
+        unscaled = np.asarray(scaled, dtype=np.float64) * self.std[:t] + self.mean[:t]
+        return invert_transform(self.transform, unscaled, np.asarray(anchor, dtype=np.float64))
+
+    def to_dict(self) -> dict:
+        return {"columns": self.columns, "n_targets": self.n_targets, "transform": self.transform,
+                "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocessor:
+        try:
+            return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"])
+        except ForecastError:
+            raise
+        except (KeyError, TypeError, ValueError) as e:
+            raise ForecastError(f"preprocessing settings are incomplete ({e}); the model file is damaged") from None

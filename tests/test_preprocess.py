@@ -1,0 +1,78 @@
+"""The preprocessor: fitted on training rows only, exact inverse, zero output = naive for every transform."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast.config import DataConfig, ModelConfig
+from forecast.data import prepare
+from forecast.errors import ForecastError
+from forecast.model import build_net
+from forecast.preprocess import Preprocessor
+from forecast.windows import stage_dataset
+from tests.conftest import make_frame
+
+TRANSFORMS = ["none", "log", "log_return"]
+
+
+def test_when_fitted_on_some_rows_then_later_rows_change_nothing():
+    frame = make_frame(n=50, cols=("y", "x"))
+    a = Preprocessor.fit(frame, ["y"], "none", "standard", train_rows=20)
+    poisoned = frame.copy()
+    poisoned.iloc[20:] = 1e6
+    b = Preprocessor.fit(poisoned, ["y"], "none", "standard", train_rows=20)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_allclose(a.mean, frame.iloc[:20].mean().to_numpy())
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_encode_then_decode_gives_back_the_original_values(transform):
+    frame = make_frame(n=60, cols=("y", "x"))
+    pre = Preprocessor.fit(frame, ["y"], transform, "standard", train_rows=40)
+    index, values = pre.encode(frame)
+    # Decode each row's encoded target as a one-step forecast from the row before it.
+    raw = frame["y"].to_numpy()[len(frame) - len(index):]
+    anchor = frame["y"].to_numpy()[len(frame) - len(index) - 1:-1] if transform == "log_return" \
+        else raw
+    decoded = pre.decode(values[:, None, :1], anchor[:, None])
+    np.testing.assert_allclose(decoded[:, 0, 0], raw, rtol=1e-12)
+
+
+def test_log_returns_are_scaled_without_centring_so_zero_stays_zero():
+    frame = make_frame(n=80)
+    pre = Preprocessor.fit(frame, ["y"], "log_return", "standard")
+    assert pre.mean[0] == 0.0 and pre.std[0] > 0
+    assert pre.decode(np.zeros((1, 3, 1)), np.array([[7.0]]))[0, :, 0].tolist() == [7.0] * 3
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_a_network_that_outputs_zero_gives_the_naive_forecast_for_every_transform(transform):
+    frame = make_frame(n=200, cols=("y", "x"))
+    data = DataConfig(targets=("y",), features=("x",), seq_len=10, horizon=5, transform=transform)
+    net = build_net(data, ModelConfig(hidden_size=4, instance_norm=True))
+    with torch.no_grad():  # the head's output is zero whatever the input
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+    prepared = prepare(frame, data)
+    ds = stage_dataset(prepared, "test")
+    x, _ = ds[torch.arange(len(ds))]
+    starts = ds.starts.numpy()
+    forecast = prepared.to_original(net(x).detach().numpy(), starts)
+    naive = np.repeat(prepared.anchors(starts)[:, None, :], 5, axis=1)
+    np.testing.assert_allclose(forecast, naive, rtol=1e-5)
+
+
+def test_saved_statistics_round_trip_and_bad_ones_are_refused():
+    pre = Preprocessor.fit(make_frame(n=30, cols=("y", "x")), ["y"], "log", "standard")
+    again = Preprocessor.from_dict(pre.to_dict())
+    assert again.columns == ["y", "x"] and again.std.tolist() == pre.std.tolist()
+    for broken in ({**pre.to_dict(), "mean": [1.0]}, {**pre.to_dict(), "std": [1.0, -1.0]},
+                   {k: v for k, v in pre.to_dict().items() if k != "std"}):
+        with pytest.raises(ForecastError, match="damaged"):
+            Preprocessor.from_dict(broken)
+
+
+def test_a_constant_column_gets_unit_spread():
+    frame = pd.DataFrame({"y": np.arange(10.0), "x": 3.0},
+                         index=pd.date_range("2020-01-01", periods=10))
+    assert Preprocessor.fit(frame, ["y"]).std[1] == 1.0

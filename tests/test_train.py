@@ -1,0 +1,124 @@
+"""Training: it learns, it repeats, it refits on all rows, it resumes, it fails in one clear line."""
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast.config import DataConfig, ModelConfig, TrainConfig
+from forecast.errors import ForecastError
+from forecast.train import fit
+from tests.conftest import make_frame
+
+FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
+DATA = DataConfig(targets=("y",), seq_len=16, horizon=2)
+
+
+def test_loss_falls_on_a_noisy_sine(tmp_path):
+    frame = make_frame(n=600)
+    result = fit(frame, DataConfig(targets=("y",), seq_len=30, horizon=5),
+                 ModelConfig(cell="gru", hidden_size=32),
+                 TrainConfig(max_epochs=8, patience=0, accelerator="cpu", learning_rate=5e-3),
+                 out_dir=tmp_path, quiet=True, refit=False)
+    losses = pd.read_csv(tmp_path / "logs" / "metrics.csv")["train_loss"].dropna().to_numpy()
+    assert losses[-1] < 0.5 * losses[0]
+    assert result.metrics["skill"] > 0.2  # a sine is predictable: the model must beat naive
+
+
+def test_same_seed_gives_same_metrics():
+    frame = make_frame(n=250)
+    run = lambda: fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True,  # noqa: E731
+                      refit=False).metrics
+    np.testing.assert_equal(run(), run())  # NaN (naive makes no direction call) equals NaN here
+
+
+def test_refit_trains_on_every_row_for_the_chosen_epochs_and_keeps_the_test_metrics():
+    frame = make_frame(n=250)
+    result = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True)
+    assert result.refit and result.model is not result.evaluated
+    assert result.model.info["trained_on"] == "all 250 rows"
+    assert result.evaluated.info["trained_on_rows"] == result.prepared.train_end
+    assert result.model.info["test_metrics"] == result.evaluated.info["test_metrics"]
+    # The refit's scaler saw the newest rows; the evaluated model's did not.
+    assert result.model.preprocessor.mean[0] == pytest.approx(frame["y"].mean())
+    assert result.evaluated.preprocessor.mean[0] == pytest.approx(
+        frame["y"].iloc[:result.prepared.train_end].mean())
+    kept = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
+    assert kept.model is kept.evaluated
+    np.testing.assert_equal(kept.metrics, result.metrics)
+
+
+def test_metrics_are_in_original_units_beside_naive():
+    result = fit(make_frame(n=300, cols=("y", "x")), DataConfig(targets=("y",), features=("x",),
+                 seq_len=20, horizon=4), ModelConfig(hidden_size=16), FAST, quiet=True, refit=False)
+    ev = result.test
+    assert ev.actual.shape == ev.forecast.shape == ev.naive.shape
+    naive_rmse = np.sqrt(np.mean((ev.naive - ev.actual) ** 2))
+    assert result.metrics["naive"]["rmse"] == pytest.approx(naive_rmse)
+    assert 8 < ev.actual.mean() < 12  # make_frame is centred on 10, not on 0 (scaled)
+    assert set(result.metrics["model"]) == {"mae", "rmse", "mape", "smape", "mase", "direction",
+                                            "direction_calls"}
+
+
+def test_when_quiet_then_nothing_is_printed_or_logged(capfd, caplog):
+    with caplog.at_level(logging.INFO):
+        fit(make_frame(n=200), DATA, ModelConfig(hidden_size=4), FAST, quiet=True)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == "", captured
+    assert not [r for r in caplog.records if r.name.startswith("lightning")]
+
+
+def test_fit_changes_no_global_logging_level():
+    before = logging.getLogger("lightning.pytorch").level
+    fit(make_frame(n=200), DATA, ModelConfig(hidden_size=4), FAST, quiet=True, refit=False)
+    assert logging.getLogger("lightning.pytorch").level == before
+
+
+def test_when_accelerator_missing_then_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ForecastError, match="no CUDA GPU"):
+        fit(make_frame(), DataConfig(targets=("y",)), ModelConfig(), TrainConfig(accelerator="gpu"))
+
+
+def test_interrupted_fit_resumes_from_its_last_epoch(tmp_path):
+    import signal
+
+    import lightning.pytorch as pl
+
+    from forecast.errors import TrainingInterrupted
+
+    class CtrlC(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == 2:
+                raise KeyboardInterrupt
+
+    frame = make_frame(n=250)
+    train = TrainConfig(max_epochs=5, patience=0, accelerator="cpu")
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(TrainingInterrupted, match="--resume"):
+            fit(frame, DATA, ModelConfig(hidden_size=8), train, out_dir=tmp_path, quiet=True,
+                callbacks=[CtrlC()])
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+    class Epochs(pl.Callback):
+        seen = []
+
+        def on_train_epoch_start(self, trainer, module):
+            self.seen.append(trainer.current_epoch)
+    resumed = fit(frame, DATA, ModelConfig(hidden_size=8), train, out_dir=tmp_path, quiet=True,
+                  resume=True, refit=False, callbacks=[Epochs()])
+    # Epochs 0 and 1 were saved after they finished; epoch 2 was cut before its save and is redone.
+    assert Epochs.seen == [2, 3, 4] and resumed.epochs == 5
+
+
+def test_a_fresh_fit_never_resumes_from_an_old_checkpoint_folder(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"stale")
+    fit(make_frame(n=200), DATA, ModelConfig(hidden_size=4), FAST, out_dir=tmp_path, quiet=True,
+        refit=False)
+    assert (tmp_path / "checkpoints" / "last.ckpt").read_bytes() != b"stale"

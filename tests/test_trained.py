@@ -1,0 +1,118 @@
+"""The trained model: one type from fit and from a file; predict equals evaluate; safe, clear loading."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast.config import DataConfig, ModelConfig, TrainConfig
+from forecast.errors import ForecastError
+from forecast.train import fit
+from forecast.trained import TrainedModel, load_model
+from tests.conftest import make_frame
+
+FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    frame = make_frame(n=300, cols=("y", "x"))
+    return fit(frame, DataConfig(targets=("y",), features=("x",), seq_len=20, horizon=4,
+                                 transform="log"), ModelConfig(hidden_size=16), FAST, quiet=True)
+
+
+def test_fit_and_load_give_the_same_type_with_identical_forecasts(fitted, tmp_path):
+    path = fitted.save(tmp_path / "m.safetensors")
+    loaded = load_model(path)
+    assert type(loaded) is type(fitted.model) is TrainedModel
+    direct, reloaded = fitted.model.predict(), loaded.predict()
+    pd.testing.assert_frame_equal(direct, reloaded)
+    assert list(direct.columns) == ["y"] and len(direct) == 4
+    assert direct.index[0] == fitted.model.history.index[-1] + pd.Timedelta(days=1)
+    assert loaded.info["test_metrics"]["skill"] == pytest.approx(fitted.metrics["skill"])
+    assert loaded.info["trained_on"] == "all 300 rows"
+
+
+@pytest.mark.parametrize("transform", ["none", "log", "log_return"])
+def test_predict_from_the_history_ending_at_a_test_origin_equals_evaluate(transform):
+    frame = make_frame(n=260, cols=("y", "x"))
+    result = fit(frame, DataConfig(targets=("y",), features=("x",), seq_len=12, horizon=3,
+                                   transform=transform), ModelConfig(hidden_size=8), FAST,
+                 quiet=True, refit=False)
+    for i in (0, 17, len(result.test.index) - 1):
+        first_target = result.test.index[i]
+        history = frame[frame.index < first_target]
+        predicted = result.model.predict(history)
+        np.testing.assert_allclose(predicted["y"].to_numpy(), result.test.forecast[i, :, 0], rtol=1e-6)
+        assert predicted.index[0] == first_target
+
+
+def test_predict_with_fresher_history_uses_its_end(fitted):
+    fresh = make_frame(n=100, cols=("y", "x"), start="2021-06-01")
+    forecast = fitted.model.predict(fresh)
+    assert forecast.index[0] == pd.Timestamp("2021-06-01") + pd.Timedelta(days=100)
+
+
+def test_predict_when_history_too_short_then_error(fitted):
+    with pytest.raises(ForecastError, match="needs the last 20"):
+        fitted.model.predict(make_frame(n=10, cols=("y", "x")))
+
+
+def test_a_saved_model_plots_its_forecast(fitted):
+    fig = fitted.model.plot()
+    assert fig.axes[0].get_ylabel() == "y (original units)"
+    assert len(fig.axes[0].lines) == 2
+
+
+def test_when_model_file_corrupt_truncated_or_foreign_then_clear_error(fitted, tmp_path):
+    good = fitted.save(tmp_path / "m.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(good[: len(good) // 2])
+    (tmp_path / "junk.safetensors").write_bytes(b"not a model")
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
+    for name, message in [("cut", "not a readable model file"), ("junk", "not a readable model file"),
+                          ("foreign", "not a forecast model"), ("missing", "not found")]:
+        with pytest.raises(ForecastError, match=message):
+            load_model(tmp_path / f"{name}.safetensors")
+
+
+def _rewrite(fitted, path, change_meta=None, drop=None):
+    from safetensors.torch import save_file
+    meta = fitted.model.metadata()
+    if change_meta:
+        change_meta(meta)
+    tensors = {f"net.{k}": v.contiguous() for k, v in fitted.model.net.state_dict().items()}
+    tensors["history"] = torch.tensor(np.ascontiguousarray(fitted.model.history.to_numpy()))
+    for key in drop or ():
+        tensors.pop(key)
+    save_file(tensors, str(path), metadata={"forecast": json.dumps(meta)})
+    return path
+
+
+@pytest.mark.parametrize("change,drop,message", [
+    (lambda m: m.pop("data"), None, "damaged or incomplete"),
+    (lambda m: m["preprocessor"].update(mean=[0.0]), None, "scaler statistics"),
+    (lambda m: m["preprocessor"].update(columns=["y"]), None, "2 means and 2 spreads for 1 columns"),
+    (lambda m: m["preprocessor"].update(columns=["y", "z"]), None, "columns or transform"),
+    (lambda m: m.update(history_index=m["history_index"][:3]), None, "saved history has shape"),
+    (None, ["history"], "damaged or incomplete"),
+    (lambda m: m.update(version=99), None, "newer forecast"),
+    (lambda m: m["model"].update(hidden_size=7), None, "weights do not match"),
+])
+def test_when_model_metadata_is_damaged_then_one_clear_error(fitted, tmp_path, change, drop, message):
+    path = _rewrite(fitted, tmp_path / "bad.safetensors", change, drop)
+    with pytest.raises(ForecastError, match=message):
+        load_model(path)
+
+
+def test_a_save_is_atomic_and_leaves_no_temporary_file(fitted, tmp_path):
+    fitted.save(tmp_path / "m.safetensors")
+    fitted.save(tmp_path / "m.safetensors")  # overwrite in place
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_trading_day_forecast_skips_weekends_and_holidays():
+    from forecast.calendar import future_dates
+    dates = future_dates(pd.Timestamp("2012-12-21"), 4, "XNYS")  # Friday before Christmas
+    assert [str(d.date()) for d in dates] == ["2012-12-24", "2012-12-26", "2012-12-27", "2012-12-28"]
