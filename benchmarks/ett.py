@@ -4,8 +4,9 @@ Protocol (see ../shared/data/README.md): rows [0, 8640) train, [8640, 11520) val
 test; every channel standardised with train statistics; windows at stride 1 whose inputs reach back
 before each span; MSE and MAE on standardised values over all windows, steps and channels.
 Multivariate: 7 channels in and out; univariate: OT alone. Everything goes through the public API
-(`fit`), with options any user has. The test split is evaluated once per configuration; early
-stopping and the best epoch are chosen on validation. Last line: JSON with the figures.
+(`fit`, `evaluate`), with options any user has. Early stopping and the best epoch are chosen on
+validation; every row prints validation beside test, and the cell of each (mode, horizon) is picked by
+the lower validation MSE (marked `*`), never by test. Last line: JSON with the figures.
 
     python benchmarks/ett.py [--modes multi uni] [--horizons 96 192 336 720] [--cells lstm gru]
                              [--seq-len 96] [--segment-len 24] [--hidden-size 256] ...
@@ -15,15 +16,12 @@ stopping and the best epoch are chosen on validation. Last line: JSON with the f
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import torch
 
-from forecast import DataConfig, ModelConfig, TrainConfig, fit
-from forecast.train import predict_scaled
-from forecast.windows import stage_dataset
+from forecast import DataConfig, ModelConfig, TrainConfig, evaluate, fit
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"
 # Published test MSE / MAE, horizon 96 multivariate (../shared/data/README.md).
@@ -33,19 +31,21 @@ PUBLISHED_96 = {"Repeat (published)": (1.295, 0.713), "Informer": (0.865, 0.713)
                 "SegRNN (input 720)": (0.341, None)}
 
 
-def scaled_test_metrics(result, stage="test"):
-    """MSE and MAE of model and Repeat on standardised values, all windows, steps, channels."""
-    dataset = stage_dataset(result.prepared, stage)
-    x, y = dataset[torch.arange(len(dataset))]  # (B, L, C), (B, H, T)
-    forecast = torch.from_numpy(predict_scaled(result.net, dataset))
-    repeat = x[:, -1:, : y.shape[-1]].expand_as(y)
-    err, naive = forecast - y, repeat - y
-    return {"mse": float((err ** 2).mean()), "mae": float(err.abs().mean()),
-            "repeat_mse": float((naive ** 2).mean()), "repeat_mae": float(naive.abs().mean()),
-            "windows": len(dataset)}
+def scaled_metrics(result, stage):
+    """MSE and MAE of model and Repeat on standardised values (train statistics, as the protocol
+    says), over all windows, steps and channels of `stage`."""
+    ev = result.test if stage == "test" else evaluate(result.evaluated.net, result.prepared, stage)
+    pre = result.evaluated.preprocessor
+    mean, std = pre.mean[:pre.n_targets], pre.std[:pre.n_targets]
+    actual, forecast, repeat = ((a - mean) / std for a in (ev.actual, ev.forecast, ev.naive))
+    err, naive = forecast - actual, repeat - actual
+    return {"mse": float(np.mean(err ** 2)), "mae": float(np.mean(np.abs(err))),
+            "repeat_mse": float(np.mean(naive ** 2)), "repeat_mae": float(np.mean(np.abs(naive))),
+            "windows": len(ev.index)}
 
 
-def run(frame, mode, cell, horizon, args, stage="test", **changes):
+def run(frame, mode, cell, horizon, args, stages=("val", "test"), **changes):
+    """Fit one configuration; its figures on each of `stages` (prefixed `val_` for validation)."""
     columns = list(frame.columns) if mode == "multi" else ["OT"]
     data = DataConfig(targets=tuple(columns), seq_len=args.seq_len, horizon=horizon,
                       val_start=str(frame.index[8640]), test_start=str(frame.index[11520]))
@@ -55,13 +55,16 @@ def run(frame, mode, cell, horizon, args, stage="test", **changes):
     train = TrainConfig(loss=args.loss, learning_rate=args.learning_rate, batch_size=args.batch_size,
                         max_epochs=args.max_epochs, patience=args.patience, schedule=args.schedule,
                         seed=args.seed, accelerator=args.accelerator)
-    data, model, train = (replace(c, **{k: v for k, v in changes.items() if hasattr(c, k)})
+    data, model, train = (c.override(**{k: v for k, v in changes.items() if hasattr(c, k)})
                           for c in (data, model, train))
     started = time.perf_counter()
-    result = fit(frame[columns], data, model, train, quiet=True)
-    figures = scaled_test_metrics(result, stage)
+    result = fit(frame[columns], data, model, train, quiet=True, refit=False)
+    figures = {}
+    for stage in stages:
+        prefix = "val_" if stage == "val" else ""
+        figures.update({prefix + k: v for k, v in scaled_metrics(result, stage).items()})
     figures.update(seconds=round(time.perf_counter() - started, 1), epochs=result.epochs,
-                   best_epoch=result.extra["best_epoch"], val_loss=round(result.extra["best_val_loss"], 4))
+                   best_epoch=result.best_epoch, val_loss=round(result.best_val, 4))
     return figures
 
 
@@ -76,15 +79,16 @@ def tune_then_test(frame, n_trials):
     spec = load_study_file(Path(__file__).resolve().parent.parent / "studies" / "etth1_multi96.yaml")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        spec = replace(spec, n_trials=n_trials, storage=f"sqlite:///{tmp}/ett.db")
-        columns = list(spec.source["target"])
+        spec = spec.override(n_trials=n_trials, storage=f"sqlite:///{tmp}/ett.db")
+        columns = list(spec.data.targets)
         study = run_study(spec, frame[columns])
         tune_s = time.perf_counter() - started
         best = study.best_trial
         data, model, train = spec.configs(best.params)
-        result = fit(frame[columns], data, model, train, quiet=True)
+        result = fit(frame[columns], data, model, train, quiet=True, refit=False)
     states = [t.state.name for t in study.trials]
-    figures = scaled_test_metrics(result)
+    figures = {**scaled_metrics(result, "test"),
+               **{"val_" + k: v for k, v in scaled_metrics(result, "val").items()}}
     figures.update(trials=len(states), pruned=states.count("PRUNED"), best_params=best.params,
                    best_val_loss=round(best.value, 4), tune_seconds=round(tune_s, 1),
                    seconds=round(time.perf_counter() - started, 1))
@@ -111,7 +115,8 @@ def ablation(frame, args):
     print(f"{'variant':34s} {'val MSE':>8s} {'val MAE':>8s} {'seconds':>8s}")
     rows = []
     for name, changes in ABLATIONS:
-        f = run(frame, "multi", "gru", 96, args, stage="val", **changes)
+        f = run(frame, "multi", "gru", 96, args, stages=("val",), **changes)
+        f["mse"], f["mae"] = f.pop("val_mse"), f.pop("val_mae")
         rows.append({"variant": name, **changes, **f})
         print(f"{name:34s} {f['mse']:>8.3f} {f['mae']:>8.3f} {f['seconds']:>8.1f}", flush=True)
     return rows
@@ -153,17 +158,25 @@ def main():
     print(f"ETTh1, input {args.seq_len}, segment {args.segment_len}, hidden {args.hidden_size}, "
           f"loss {args.loss}, lr {args.learning_rate}, batch {args.batch_size}, "
           f"epochs <= {args.max_epochs} (patience {args.patience}), seed {args.seed}")
-    print(f"{'mode':6s} {'cell':5s} {'horizon':>7s} {'MSE':>7s} {'MAE':>7s} {'Repeat MSE':>10s} "
-          f"{'Repeat MAE':>10s} {'seconds':>8s} {'epochs':>6s}")
+    print(f"{'mode':6s} {'cell':5s} {'horizon':>7s} {'val MSE':>8s} {'val MAE':>8s} {'test MSE':>8s} "
+          f"{'test MAE':>8s} {'Repeat MSE':>10s} {'Repeat MAE':>10s} {'seconds':>8s} {'epochs':>6s}")
     rows = []
     for mode in args.modes:
         for horizon in args.horizons:
+            group = []
             for cell in args.cells:
                 f = run(frame, mode, cell, horizon, args)
-                rows.append({"mode": mode, "cell": cell, "horizon": horizon, **f})
-                print(f"{mode:6s} {cell:5s} {horizon:>7d} {f['mse']:>7.3f} {f['mae']:>7.3f} "
-                      f"{f['repeat_mse']:>10.3f} {f['repeat_mae']:>10.3f} {f['seconds']:>8.1f} "
-                      f"{f['epochs']:>6d}", flush=True)
+                group.append({"mode": mode, "cell": cell, "horizon": horizon, **f})
+                print(f"{mode:6s} {cell:5s} {horizon:>7d} {f['val_mse']:>8.3f} {f['val_mae']:>8.3f} "
+                      f"{f['mse']:>8.3f} {f['mae']:>8.3f} {f['repeat_mse']:>10.3f} "
+                      f"{f['repeat_mae']:>10.3f} {f['seconds']:>8.1f} {f['epochs']:>6d}", flush=True)
+            chosen = min(group, key=lambda r: r["val_mse"])  # by validation, never by test
+            for row in group:
+                row["chosen_by_validation"] = row is chosen
+            print(f"  * {mode} horizon {horizon}: {chosen['cell']} chosen on validation "
+                  f"(val MSE {chosen['val_mse']:.3f}) -> test MSE {chosen['mse']:.3f} / MAE "
+                  f"{chosen['mae']:.3f}", flush=True)
+            rows.extend(group)
     print("published, horizon 96 multivariate (MSE / MAE): " +
           "; ".join(f"{k} {v[0]}" + (f" / {v[1]}" if v[1] else "") for k, v in PUBLISHED_96.items()))
     print(json.dumps({"config": vars(args), "rows": rows}))

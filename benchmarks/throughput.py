@@ -12,6 +12,7 @@ Last line: JSON with the figures.
 """
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -23,7 +24,8 @@ import torch
 
 from forecast import DataConfig, ModelConfig, TrainConfig, WindowDataModule
 from forecast.model import CELLS, Forecaster
-from forecast.train import predict_scaled
+from forecast.threads import AdaptiveThreads, torch_threads
+from forecast.trained import predict_scaled
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"
 SEQ_LEN, HORIZON, HIDDEN, BATCH, LR = 96, 24, 64, 256, 1e-3
@@ -41,18 +43,25 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def project(frame, data, cell, epochs, device, precision):
-    """The library's path: data module, LightningModule, Trainer; no validation while timed."""
+def project(frame, data, cell, epochs, device, precision, threads=None):
+    """The library's path: data module, LightningModule, Trainer; no validation while timed.
+    `threads` as `TrainConfig.threads` (None: the library's default)."""
+    with torch_threads(threads) as meter:
+        return _project(frame, data, cell, epochs, device, precision, meter)
+
+
+def _project(frame, data, cell, epochs, device, precision, meter=None):
     model = ModelConfig(cell=cell, hidden_size=HIDDEN, instance_norm=False)
     train = TrainConfig(learning_rate=LR, batch_size=BATCH, gradient_clip=0.0, max_epochs=epochs)
     pl.seed_everything(0, verbose=False)
     dm = WindowDataModule(frame, data, batch_size=BATCH, seed=0, device=device)
     dm.setup()
-    module = Forecaster(model.to_dict(), train.to_dict(), 1, 1, SEQ_LEN, HORIZON)
+    module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict())
     trainer = pl.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1,
                          precision=precision, max_epochs=epochs, limit_val_batches=0,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0)
+                         enable_model_summary=False, num_sanity_val_steps=0,
+                         callbacks=[AdaptiveThreads(meter)] if meter is not None else [])
     loader = dm.train_dataloader()
     t0 = time.perf_counter()
     trainer.fit(module, train_dataloaders=loader)
@@ -64,7 +73,7 @@ def project(frame, data, cell, epochs, device, precision):
     def run():
         predict_scaled(net, test, batch_size=1024)
         sync(device)
-    return len(dm.dataset("train")) * epochs / train_s, len(test) / best_time(run)
+    return len(dm.dataset("train")) * epochs / train_s, len(test) / median_time(run)
 
 
 def plain(frame, data, cell, epochs, device, precision):
@@ -111,17 +120,17 @@ def plain(frame, data, cell, epochs, device, precision):
             outputs = [net(inputs[idx - SEQ_LEN].unsqueeze(-1)) for idx in test_starts.split(1024)]
             torch.cat(outputs).cpu().numpy()  # a prediction is kept, not thrown away
         sync(device)
-    return len(starts) * epochs / train_s, len(test_starts) / best_time(run)
+    return len(starts) * epochs / train_s, len(test_starts) / median_time(run)
 
 
-def best_time(fn, repeats=7):
-    """Best of several runs: prediction takes a fraction of a second, so one run is mostly noise."""
+def median_time(fn, repeats=7):
+    """Median of several runs: prediction takes a fraction of a second, so one run is mostly noise."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return statistics.median(times)
 
 
 def help_seconds():
@@ -136,7 +145,7 @@ def main():
     parser.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--precision", default="32-true")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each path")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating runs of each path")
     args = parser.parse_args()
     import logging
     import warnings
@@ -145,27 +154,34 @@ def main():
     frame, data = load()
     rows = {}
     print(f"device {args.device}, precision {args.precision}, torch threads {torch.get_num_threads()}")
-    print(f"{'cell':5s} {'train win/s project':>20s} {'plain':>10s} {'ratio':>6s}  "
-          f"{'predict win/s project':>22s} {'plain':>10s} {'ratio':>6s}")
+    print("windows/s, median over rounds; ratio = project / plain per round: median [min, max]")
+    print(f"{'cell':5s} {'train project':>14s} {'plain':>8s} {'ratio':>20s}  "
+          f"{'predict project':>16s} {'plain':>8s} {'ratio':>20s}")
     for cell in args.cells:
-        # Alternate the two paths for several rounds and keep each one's best: on a small shared
-        # machine, interference only ever slows a run down, so the best run is the least disturbed.
+        # Alternate the two paths for several rounds: each round's ratio compares runs taken side by
+        # side under the same load; the median and the spread over rounds say how sure it is.
         runs = {"plain": [], "project": []}
         for r in range(args.rounds):
             for name in (("plain", "project") if r % 2 == 0 else ("project", "plain")):
                 fn = plain if name == "plain" else project
                 runs[name].append(fn(frame, data, cell, args.epochs, args.device, args.precision))
-        tr_p, pr_p = (max(v) for v in zip(*runs["project"]))
-        tr_q, pr_q = (max(v) for v in zip(*runs["plain"]))
-        rows[cell] = {"train_project": round(tr_p), "train_plain": round(tr_q),
-                      "train_ratio": round(tr_p / tr_q, 3), "predict_project": round(pr_p),
-                      "predict_plain": round(pr_q), "predict_ratio": round(pr_p / pr_q, 3)}
-        r = rows[cell]
-        print(f"{cell:5s} {r['train_project']:>20,} {r['train_plain']:>10,} {r['train_ratio']:>6.3f}  "
-              f"{r['predict_project']:>22,} {r['predict_plain']:>10,} {r['predict_ratio']:>6.3f}",
+        row = {}
+        for i, kind in enumerate(("train", "predict")):
+            ours = [run[i] for run in runs["project"]]
+            theirs = [run[i] for run in runs["plain"]]
+            ratios = [a / b for a, b in zip(ours, theirs)]
+            row.update({f"{kind}_project": round(statistics.median(ours)),
+                        f"{kind}_plain": round(statistics.median(theirs)),
+                        f"{kind}_ratio": round(statistics.median(ratios), 3),
+                        f"{kind}_ratio_min": round(min(ratios), 3), f"{kind}_ratio_max": round(max(ratios), 3)})
+        rows[cell] = r = row
+        print(f"{cell:5s} {r['train_project']:>14,} {r['train_plain']:>8,} "
+              f"{r['train_ratio']:>6.3f} [{r['train_ratio_min']:.2f}, {r['train_ratio_max']:.2f}]  "
+              f"{r['predict_project']:>16,} {r['predict_plain']:>8,} "
+              f"{r['predict_ratio']:>6.3f} [{r['predict_ratio_min']:.2f}, {r['predict_ratio_max']:.2f}]",
               flush=True)
-    help_s = min(help_seconds() for _ in range(3))
-    print(f"forecast --help: {help_s:.3f} s (best of 3)")
+    help_s = statistics.median(help_seconds() for _ in range(5))
+    print(f"forecast --help: {help_s:.3f} s (median of 5)")
     print(json.dumps({"device": args.device, "precision": args.precision, "epochs": args.epochs,
                       "rounds": args.rounds,
                       "cells": rows, "help_seconds": round(help_s, 3)}))

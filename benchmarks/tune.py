@@ -9,9 +9,9 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
+from forecast.config import SourceConfig
 from forecast.loading import load_source
 from forecast.study import load_study_file
 from forecast.tune import run_study
@@ -34,13 +34,13 @@ def main():
     parser.add_argument("--n-trials", type=int, default=20)
     args = parser.parse_args()
     base = load_study_file(STUDY)
-    frame, _ = load_source(sample="AAPL", columns=["Close"])
+    frame, _ = load_source(SourceConfig(sample="AAPL"), columns=["Close"])
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, pruner, jobs in [("pruned, jobs 1", "median", 1), ("no pruning, jobs 1", "none", 1),
                                    ("pruned, jobs 2", "median", 2)]:
-            spec = replace(base, n_trials=args.n_trials, pruner=pruner, study_name=name.replace(", ", "_"),
-                           storage=f"sqlite:///{tmp}/{name.replace(', ', '_').replace(' ', '')}.db")
+            spec = base.override(n_trials=args.n_trials, pruner=pruner, study_name=name.replace(", ", "_"),
+                                 storage=f"sqlite:///{tmp}/{name.replace(', ', '_').replace(' ', '')}.db")
             results[name] = timed(spec, frame, jobs)
             print(f"{name:20s} {results[name]}", flush=True)
     one, two = results["pruned, jobs 1"]["seconds"], results["pruned, jobs 2"]["seconds"]

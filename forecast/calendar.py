@@ -1,30 +1,54 @@
-"""Future timestamps: exchange trading days for daily stock prices, the data's own step otherwise."""
+"""Future timestamps: exchange trading days for daily stock prices, business days for series without
+weekends, the data's own step otherwise; or whatever calendar the user names."""
 from __future__ import annotations
 
 import pandas as pd
 
-TRADING_CALENDARS = ("XNYS",)
+from forecast.errors import ForecastError
+
+
+def _offset(name: str):
+    try:
+        return pd.tseries.frequencies.to_offset(name)
+    except (ValueError, TypeError):
+        return None
+
+
+def _exchange(name: str, start: pd.Timestamp | None = None):
+    import exchange_calendars as xcals
+
+    try:
+        return xcals.get_calendar(name, **({"start": start} if start is not None else {}))
+    except Exception:  # noqa: BLE001 - the package raises its own types for unknown names
+        raise ForecastError(f"unknown calendar {name!r}: use auto, an exchange such as XNYS or XLON, "
+                            "B for business days, or a pandas frequency such as D, h or W-FRI") from None
 
 
 def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str:
-    """A pandas offset alias for the series' step, or an exchange calendar name for trading days."""
-    if calendar in TRADING_CALENDARS:
+    """A pandas offset alias for the series' step, or an exchange calendar name for trading days.
+
+    `calendar` "auto" or None infers it: the most common step of the last 200 rows, and business
+    days ("B") for daily data that never falls on a weekend.
+    """
+    if calendar not in (None, "auto"):
+        if _offset(calendar) is None:
+            _exchange(calendar)  # raises for an unknown name
         return calendar
     tail = index[-200:]
     freq = pd.infer_freq(tail) if len(tail) >= 3 else None
     if freq is None:  # irregular gaps: use the most common step
         step = pd.Series(tail[1:] - tail[:-1]).mode().iloc[0]
         freq = pd.tseries.frequencies.to_offset(step).freqstr
+    if freq == "D" and len(tail) >= 10 and (tail.dayofweek < 5).all():
+        return "B"  # daily rows, never on a weekend: business days (stock prices from a file)
     return freq
 
 
 def future_dates(last: pd.Timestamp, horizon: int, frequency: str) -> pd.DatetimeIndex:
     """The `horizon` timestamps after `last`."""
     last = pd.Timestamp(last)
-    if frequency in TRADING_CALENDARS:
-        import exchange_calendars as xcals
-
-        cal = xcals.get_calendar(frequency, start=last.normalize() - pd.Timedelta(days=7))
+    if _offset(frequency) is None:  # an exchange calendar
+        cal = _exchange(frequency, start=last.normalize() - pd.Timedelta(days=7))
         sessions = cal.sessions[cal.sessions > last.normalize()][:horizon]
         if len(sessions) == horizon:
             return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions, name="Date")

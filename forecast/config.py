@@ -69,19 +69,25 @@ class SourceConfig(_Config):
     (none of them: the bundled AAPL sample), and how it is read and repaired.
 
     `start <= date < end` limits the rows; `max_gap` is the longest run of missing values that is
-    forward-filled (a longer one is an error naming its first date).
+    forward-filled (a longer one is an error naming its first date). `calendar` says which dates
+    come next when forecasting: "auto" (trading days for stock prices, business days for a series
+    without weekends, else the series' own step), an exchange such as "XNYS", "B" for business days,
+    or any pandas frequency ("D", "h", "W-FRI", ...).
     """
 
     ticker: str | None = None
     sample: str | None = None
     path: str | None = None
     date_col: str | None = None
+    date_format: str | None = None  # e.g. "%d/%m/%Y"; detected when None
+    dayfirst: bool | None = None  # settles dates like 03/04/2020 that read both ways
     start: str | None = None
     end: str | None = None
     interval: str = "1d"
     cache_dir: str | None = None
     offline: bool = False
     max_gap: int = 5
+    calendar: str = "auto"
 
     def __post_init__(self):
         given = [n for n in ("ticker", "sample", "path") if getattr(self, n) is not None]
@@ -218,7 +224,11 @@ class ModelConfig(_Config):
 
 @dataclass(frozen=True)
 class TrainConfig(_Config):
-    """Optimisation and the Lightning Trainer's settings."""
+    """Optimisation and the Lightning Trainer's settings.
+
+    `threads` is how many CPU threads PyTorch uses while training and evaluating (restored after the
+    call); None takes $FORECAST_THREADS, else every core this process may run on.
+    """
 
     loss: str = "mse"
     optimizer: str = "adam"
@@ -233,6 +243,7 @@ class TrainConfig(_Config):
     accelerator: str = "auto"
     devices: str = "auto"
     precision: str = "32-true"
+    threads: int | None = None  # CPU threads for PyTorch; None: $FORECAST_THREADS, else every core
 
     def __post_init__(self):
         _choice("loss", self.loss, LOSSES)
@@ -250,6 +261,8 @@ class TrainConfig(_Config):
         if devices != "auto" and not (devices.isdigit() and int(devices) > 0):
             raise ForecastError(f"devices must be auto or a positive count, got {self.devices!r}")
         object.__setattr__(self, "devices", devices)
+        if self.threads is not None:
+            _positive("threads", self.threads, int)
         if self.precision not in PRECISIONS:
             raise ForecastError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 

@@ -33,13 +33,15 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
         if frame is not None:
             raw, label = frame, "DataFrame"
         elif source.path is not None:
-            raw, label = load_file(source.path, source.date_col), source.path
+            raw, label = load_file(source.path, source.date_col, source.date_format,
+                                   source.dayfirst), source.path
         else:
             sample = (source.sample or "AAPL").upper()
             raw, label, calendar = load_sample(sample), f"bundled sample {sample} daily", "XNYS"
         raw = _between(raw, source.start, source.end, label)
     clean, report = validate_frame(raw, columns, max_gap=source.max_gap, source=label)
-    report.calendar, report.warnings = calendar, warnings
+    report.calendar = calendar if source.calendar == "auto" else source.calendar
+    report.warnings = warnings
     return clean, report
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.dates import looks_like_dates, parse_dates
 from forecast.errors import ForecastError
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -143,16 +144,27 @@ def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> s
         if str(c).strip().lower() in DATE_NAMES or pd.api.types.is_datetime64_any_dtype(frame[c]):
             return c
     first = frame.columns[0] if len(frame.columns) else None
-    if first is not None and frame[first].dtype == object:
-        parsed = pd.to_datetime(frame[first].head(20), errors="coerce", format="mixed")
-        if parsed.notna().all():
-            return first
+    if first is not None and frame[first].dtype == object and looks_like_dates(frame[first]):
+        return first
     raise ForecastError(f"{name}: no date column found; name it with --date-col "
                         f"(columns: {', '.join(map(str, frame.columns))})")
 
 
-def load_file(path: str | Path, date_col: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated)."""
+def _separator(path: Path) -> str:
+    """The CSV's field separator, from its header line: comma, semicolon, tab or pipe."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        header = f.readline()
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
+def load_file(path: str | Path, date_col: str | None = None, date_format: str | None = None,
+              dayfirst: bool | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
+
+    CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`. Dates are
+    read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
+    """
     path = Path(path)
     if not path.is_file():
         raise ForecastError(f"file not found: {path}")
@@ -160,22 +172,22 @@ def load_file(path: str | Path, date_col: str | None = None) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".txt", ".gz"):
-            frame = pd.read_csv(path)
+        elif suffix in (".csv", ".txt", ".gz", ".tsv"):
+            frame = pd.read_csv(path, sep=_separator(path) if suffix != ".gz" else ",",
+                                encoding="utf-8-sig")
         else:
             raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
     except ForecastError:
         raise
     except Exception as e:  # parser errors come in many types; all mean the same to a user
-        raise ForecastError(f"{path}: cannot read it as {suffix.lstrip('.')} ({e})") from None
+        raise ForecastError(f"{path}: cannot read it as {suffix.lstrip('.')} ({str(e).splitlines()[0]})") from None
+    if frame.empty:
+        raise ForecastError(f"{path}: no data rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
     if isinstance(frame.index, pd.DatetimeIndex) and date_col is None:
         return frame
     col = _find_date_column(frame, date_col, str(path))
-    try:
-        index = pd.to_datetime(frame[col], format="mixed")
-    except (ValueError, TypeError) as e:
-        raise ForecastError(f"{path}: column {col!r} does not hold dates ({e})") from None
-    return frame.drop(columns=[col]).set_index(pd.DatetimeIndex(index, name="Date"))
+    index = parse_dates(frame[col], str(col), date_format, dayfirst)
+    return frame.drop(columns=[col]).set_index(index)
 
 
 def sample_path() -> Path:

@@ -70,9 +70,11 @@ class StudySpec:
         self._check_corners()
 
     def identity(self) -> dict:
-        """What makes two runs the same study: data source, settings and search space."""
+        """What makes two runs the same study: data source, settings and search space (not how many
+        CPU threads run it)."""
+        train = {k: v for k, v in self.train.to_dict().items() if k != "threads"}
         return {"source": self.source.to_dict(), "data": self.data.to_dict(),
-                "model": self.model.to_dict(), "train": self.train.to_dict(), "search": self.search}
+                "model": self.model.to_dict(), "train": train, "search": self.search}
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()

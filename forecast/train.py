@@ -28,6 +28,7 @@ from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, evaluate
 from forecast.model import Forecaster, RecurrentNet
 from forecast.sources import DataReport, validate_frame
+from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import TrainedModel
 from forecast.windows import WindowDataModule
 
@@ -54,6 +55,12 @@ def quiet_training(quiet: bool = True):
         finally:
             for lg, level in zip(loggers, levels):
                 lg.setLevel(level)
+
+
+def check_devices(devices: str) -> None:
+    if devices not in ("auto", "1"):
+        raise ForecastError(f"--devices {devices}: training on several devices is not supported yet "
+                            "(each would run the whole command again); use --devices 1")
 
 
 def resolve_accelerator(name: str) -> str:
@@ -100,6 +107,28 @@ class LastCheckpoint(pl.callbacks.Checkpoint):
         os.replace(tmp, self.path)
 
 
+# Settings a resumed fit may change: they do not change what was learned so far.
+RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices")
+
+
+def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
+    """Refuse to continue an interrupted fit with settings other than the ones it was started with."""
+    try:
+        saved = torch.load(last, map_location="cpu", weights_only=True).get("hyper_parameters") or {}
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file raises many types
+        raise ForecastError(f"--resume: {last} is not a readable checkpoint ({type(e).__name__}); "
+                            "fit afresh into another --out") from None
+    requested = {"data": data.to_dict(), "model": model.to_dict(), "train": train.to_dict()}
+    changed = [f"{key} {saved.get(group, {}).get(key)!r} -> {value!r}"
+               for group, settings in requested.items() for key, value in settings.items()
+               if not (group == "train" and key in RESUMABLE_CHANGES)
+               and saved.get(group, {}).get(key) != value]
+    if changed:
+        raise ForecastError("--resume: the interrupted fit was started with other settings ("
+                            + ", ".join(changed) + "); give the same settings, or fit afresh into "
+                            "another --out")
+
+
 @dataclass
 class Trained:
     """A trained network with its data; `best_val` is the best validation loss (encoded units)."""
@@ -113,7 +142,9 @@ class Trained:
 
 def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
              validate: bool) -> pl.Trainer:
-    devices = int(train.devices) if str(train.devices).isdigit() else train.devices
+    # One device: Lightning would train on several by starting the whole program again per device
+    # (a CLI command ran N times into one folder), so "auto" means one until that is built properly.
+    devices = 1 if train.devices == "auto" else int(train.devices)
     logger = pl.loggers.CSVLogger(out_dir, name="logs", version="") if out_dir is not None else False
     return pl.Trainer(
         accelerator=resolve_accelerator(train.accelerator), devices=devices,
@@ -136,6 +167,7 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
     continues from it; without, nothing is written to disk.
     """
     check_compatible(data, model)
+    check_devices(train.devices)
     pl.seed_everything(train.seed, workers=True, verbose=False)
     dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed, fit_on=fit_on)
     dm.setup()
@@ -153,14 +185,20 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
         last = checkpoints / "last.ckpt"
         if resume and not last.is_file():
             raise ForecastError(f"--resume: no interrupted fit in {out_dir} (missing {last})")
+        if resume:
+            _check_resume(last, data, model, train)
         if not resume and checkpoints.exists():
             shutil.rmtree(checkpoints)  # a fresh fit never resumes from someone else's epochs
         callbacks.append(LastCheckpoint(last))
-    with quiet_training(quiet):
+    with quiet_training(quiet), torch_threads(train.threads) as meter:
+        if meter is not None:  # no fixed thread count: follow what the rest of the machine does
+            callbacks.append(AdaptiveThreads(meter))
         trainer = _trainer(train, Path(out_dir) if out_dir is not None else None, quiet, callbacks,
                            validate=select)
         try:
-            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+            # weights_only: a checkpoint is data, never code, whatever torch's default
+            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
+                        weights_only=True)
         except SystemExit:  # Lightning exits(1) on Ctrl-C after a graceful shutdown
             if trainer.interrupted:
                 where = f"{last} holds the last finished epoch: run the same command with --resume " \
@@ -246,6 +284,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     started = time.perf_counter()
     check_compatible(data, model)
     resolve_accelerator(train.accelerator)
+    check_devices(train.devices)
     if fit_on not in ("train", "train+val"):
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
     frame, checked = validate_frame(frame, list(data.inputs), max_gap=source.max_gap,
@@ -253,7 +292,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     report = report or checked
     trained = train_network(frame, data, model, train, fit_on, out_dir, quiet, resume, callbacks,
                             announce)
-    test = evaluate(trained.net, trained.prepared, "test")
+    with torch_threads(train.threads):
+        test = evaluate(trained.net, trained.prepared, "test")
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep --gradient-clip on")

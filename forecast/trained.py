@@ -152,10 +152,9 @@ class TrainedModel:
         if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
             raise ForecastError(f"{path} was written by a newer forecast (format {meta.get('version')}); "
                                 "upgrade forecast to read it")
-        if meta["version"] < VERSION:
-            raise ForecastError(f"{path} was written by forecast 0.1 (format {meta['version']}); "
-                                "fit it again with this version")
         try:
+            if meta["version"] == 1:
+                meta = _upgrade_from_version_1(meta)
             return cls._from_parts(meta, tensors)
         except ForecastError as e:
             raise ForecastError(f"{path}: {e}") from None
@@ -185,6 +184,23 @@ class TrainedModel:
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
                    TrainConfig.from_dict(meta["train"]), preprocessor, history, meta["frequency"],
                    meta.get("info") or {})
+
+
+def _upgrade_from_version_1(meta: dict) -> dict:
+    """Model files of forecast 0.1: a bare scaler and `max_gap` inside the data settings. Their
+    networks work unchanged, except with log returns, whose scaling and instance normalisation
+    changed meaning (a zero output now is a zero return)."""
+    data = {k: v for k, v in meta["data"].items() if k not in ("max_gap", "train_through_val")}
+    if data.get("transform") == "log_return":
+        raise ForecastError("a forecast 0.1 model with --transform log_return cannot be used by this "
+                            "version (its scaling changed); fit it again")
+    inputs = list(data.get("targets", [])) + [f for f in data.get("features", [])
+                                              if f not in data.get("targets", [])]
+    return {**meta, "data": data, "source": {"max_gap": meta["data"].get("max_gap", 5)},
+            "preprocessor": {"columns": inputs, "n_targets": meta["n_targets"],
+                             "transform": data.get("transform", "none"), **meta["scaler"]},
+            "info": {"test_metrics": meta.get("metrics"), "epochs": meta.get("epochs"),
+                     "source": meta.get("source"), "trained_on": "the training span (forecast 0.1)"}}
 
 
 def load_model(path: str | Path) -> TrainedModel:

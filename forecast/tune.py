@@ -11,7 +11,7 @@ import math
 import multiprocessing as mp
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -19,13 +19,15 @@ import optuna
 import pandas as pd
 import torch
 
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.sources import validate_frame
 from forecast.study import StudySpec, suggest
+from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
+RUNNING = optuna.trial.TrialState.RUNNING
 # What a trial may fail with and the study survive: bad settings and a device out of memory.
 # Anything else is a bug and stops the study with its traceback.
 EXPECTED_FAILURES = (ForecastError, torch.OutOfMemoryError)
@@ -50,6 +52,43 @@ def storage_url(spec: StudySpec) -> str:
     return spec.storage or f"sqlite:///studies/{spec.study_name}.db"
 
 
+# A worker writes a heartbeat every `heartbeat_interval` s; a RUNNING trial without one for
+# `grace_period` s belongs to a killed worker and is marked failed by the next run.
+HEARTBEAT = {"heartbeat_interval": 10, "grace_period": 60}
+
+
+def _with_driver(url: str) -> str:
+    """`postgresql://` with whichever driver is installed (psycopg 3, else psycopg2)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not sep:
+        return url
+    import importlib.util
+
+    for module in ("psycopg", "psycopg2"):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{module}://{rest}"
+    raise ForecastError("a postgresql:// storage needs a database driver: "
+                        "pip install 'forecast[postgres]' (psycopg 3) or pip install psycopg2-binary")
+
+
+def _retrying(what: str, action, attempts: int = 6):
+    """Run `action`; retry when several processes creating the same schema or study collide."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except ForecastError:
+            raise
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy and drivers raise many types
+            racing = any(word in str(e).lower() for word in
+                         ("already exists", "unique constraint", "duplicate", "database is locked"))
+            if not racing or attempt == attempts - 1:
+                raise ForecastError(f"cannot open {what}: {str(e).splitlines()[0]}") from None
+            time.sleep(0.2 + random.random() * 0.3 * (attempt + 1))
+
+
 def open_storage(url: str):
     """An RDB URL (sqlite, postgresql, mysql) or a journal file (`*.log`, `*.jsonl`)."""
     if url.endswith((".log", ".jsonl")):
@@ -59,13 +98,12 @@ def open_storage(url: str):
         return JournalStorage(JournalFileBackend(url))
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # The heartbeat lets a later run mark trials of a killed worker as failed.
+
+    def connect():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=10, grace_period=60)
-    except Exception as e:  # bad URL, missing driver, unreachable server
-        raise ForecastError(f"cannot open study storage {url!r}: {e}") from None
+            return optuna.storages.RDBStorage(_with_driver(url), **HEARTBEAT)
+    return _retrying(f"study storage {url!r}", connect)
 
 
 def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
@@ -78,8 +116,9 @@ def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
               "hyperband": optuna.pruners.HyperbandPruner(min_resource=1,
                                                           max_resource=spec.train.max_epochs),
               "none": optuna.pruners.NopPruner()}[spec.pruner]
-    study = optuna.create_study(study_name=spec.study_name, storage=storage, direction="minimize",
-                                sampler=sampler, pruner=pruner, load_if_exists=True)
+    study = _retrying(f"study {spec.study_name!r}", lambda: optuna.create_study(
+        study_name=spec.study_name, storage=storage, direction="minimize", sampler=sampler,
+        pruner=pruner, load_if_exists=True))
     stored = study.user_attrs.get("fingerprint")
     if stored is None:
         study.set_user_attr("fingerprint", spec.fingerprint())
@@ -99,6 +138,9 @@ def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> floa
         if not math.isfinite(trained.best_val):
             raise ForecastError("the validation loss was never finite (training diverged); "
                                 "lower the learning rate")
+    except TrainingInterrupted:  # Ctrl-C stops the study, not just this trial
+        trial.set_user_attr("failure", "interrupted")
+        raise KeyboardInterrupt from None
     except EXPECTED_FAILURES as e:
         trial.set_user_attr("failure", f"{type(e).__name__}: {e}")  # shown instead of a traceback
         raise
@@ -106,12 +148,25 @@ def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> floa
     return trained.best_val
 
 
-def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int, threads: int):
-    torch.set_num_threads(threads)  # N workers share the cores instead of oversubscribing them
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int) -> None:
+    """Run up to `n_trials` trials; stop early once the study as a whole holds `spec.n_trials`
+    finished or running trials, however many processes and machines share it."""
     study = make_study(spec, open_storage(storage_url(spec)), seed_offset)
-    study.optimize(lambda t: objective(t, spec, frame), n_trials=n_trials,
-                   catch=EXPECTED_FAILURES, gc_after_trial=True)
+    for _ in range(n_trials):
+        # Checked before every trial, against the storage all processes share: a process that
+        # joins late or finishes last starts no trial beyond the study's total.
+        if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
+            break
+        study.optimize(lambda t: objective(t, spec, frame), n_trials=1,
+                       catch=EXPECTED_FAILURES, gc_after_trial=True)
+
+
+def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int):
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a worker process of our own: no tracebacks
+    try:
+        _optimize(spec, frame, n_trials, seed_offset)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def finished_trials(study: optuna.Study) -> int:
@@ -124,25 +179,38 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
         raise ForecastError(f"--jobs must be positive, got {jobs}")
     frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)  # once
     study = make_study(spec, open_storage(storage_url(spec)))
+    optuna.storages.fail_stale_trials(study)  # trials of killed workers, past their grace period
     done = finished_trials(study)
-    remaining = max(0, spec.n_trials - done)
+    running = len(study.get_trials(deepcopy=False, states=(RUNNING,)))
+    remaining = max(0, spec.n_trials - done - running)
     jobs = min(jobs, remaining) or 1
     quotas = [remaining // jobs + (i < remaining % jobs) for i in range(jobs)]
-    # Different sampler seeds per worker and per resumed run, so workers do not propose twins.
-    offsets = [done * 1009 + i for i in range(jobs)]
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # Different sampler seeds per worker and per resumed run, so workers do not propose twins; a
+    # command joining a study that others are running also mixes in its process id.
+    offsets = [done * 1009 + i + (os.getpid() * 7919 if running else 0) for i in range(jobs)]
+    # N workers share the cores instead of oversubscribing them (threads are not part of the
+    # study's identity, so the workers still join the same study).
+    worker_spec = replace(spec, train=spec.train.override(
+        threads=spec.train.threads or max(1, cores() // jobs)))
     if remaining and jobs == 1:
-        study = make_study(spec, open_storage(storage_url(spec)), offsets[0])
-        study.optimize(lambda t: objective(t, spec, frame), n_trials=remaining,
-                       catch=EXPECTED_FAILURES, gc_after_trial=True)
+        _optimize(spec, frame, remaining, offsets[0])
     elif remaining:
         ctx = mp.get_context("spawn")  # fork and torch threads do not mix
-        procs = [ctx.Process(target=_worker, args=(spec, frame, q, o, threads))
+        procs = [ctx.Process(target=_worker, args=(worker_spec, frame, q, o))
                  for q, o in zip(quotas, offsets)]
         for p in procs:
             p.start()
-        for p in procs:
-            p.join()
+        try:
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:  # the workers got Ctrl-C too; wait for them to record it
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.terminate()
+            raise
+        if any(p.exitcode == 130 for p in procs):
+            raise KeyboardInterrupt
         failed = [p.exitcode for p in procs if p.exitcode]
         if failed:
             raise ForecastError(f"{len(failed)} worker process(es) exited with {failed}; "

@@ -19,6 +19,7 @@ from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConf
 from forecast.errors import ForecastError
 from forecast.metrics import metrics, naive_forecast, skill
 from forecast.sources import validate_frame
+from forecast.threads import torch_threads
 from forecast.train import Trained, train_network
 from forecast.trained import predict_scaled
 from forecast.windows import WindowDataset
@@ -153,7 +154,8 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         rows = prepared.index.get_indexer(frame.index[fold])  # positions after any transform
         dataset = WindowDataset(prepared.values, len(data.targets), data.seq_len, data.horizon,
                                 torch.as_tensor(rows))
-        forecast.append(prepared.to_original(predict_scaled(trained.net, dataset), rows))
+        with torch_threads(train.threads):
+            forecast.append(prepared.to_original(predict_scaled(trained.net, dataset), rows))
         scales.append(np.repeat(prepared.mase_scale()[None, None, :], len(fold), axis=0))
         if progress is not None:
             progress(i + 1, len(folds))

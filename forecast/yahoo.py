@@ -56,9 +56,11 @@ def _download(ticker: str, interval: str, start=None, end=None) -> pd.DataFrame:
     """One `yf.download` call, flattened to Open/High/Low/Close/Volume with a naive DatetimeIndex."""
     import yfinance as yf
 
-    logging.getLogger("yfinance").setLevel(logging.CRITICAL)  # we report failures ourselves
     # Without a start, ask for all history (Yahoo keeps only 730 days of hourly bars).
     span = {"start": start} if start is not None else {"period": "730d" if interval == "1h" else "max"}
+    log = logging.getLogger("yfinance")
+    level = log.level
+    log.setLevel(logging.CRITICAL)  # we report failures ourselves; restored below
     try:
         with warnings.catch_warnings():  # yfinance's own deprecation noise is not the user's business
             warnings.simplefilter("ignore")
@@ -66,6 +68,8 @@ def _download(ticker: str, interval: str, start=None, end=None) -> pd.DataFrame:
                               threads=False, **span)
     except Exception as e:  # yfinance raises for a few failures and logs the rest
         raise YahooUnavailable(str(e)) from None
+    finally:
+        log.setLevel(level)
     if raw is None or raw.empty:
         raise YahooUnavailable("no data returned (offline, rate-limited or unknown ticker)")
     if isinstance(raw.columns, pd.MultiIndex):  # (Price, Ticker) columns
@@ -136,7 +140,7 @@ def load_yahoo(ticker: str, start=None, end=None, interval: str = "1d",
             frame, why = cached, f"download failed: {e}"
     if why is not None:
         if frame is not None:
-            report.source = f"cache {path}"
+            report.source = f"cache {path} (up to {_fmt(frame.index[-1])})"
             report.warnings.append(f"{why}; using cached {ticker} data up to {_fmt(frame.index[-1])}")
         elif ticker in SAMPLE_TICKERS and interval == "1d":
             frame = load_sample(ticker)
@@ -151,5 +155,6 @@ def load_yahoo(ticker: str, start=None, end=None, interval: str = "1d",
     if end is not None:
         frame = frame[frame.index < pd.Timestamp(end)]
     if frame.empty:
-        raise ForecastError(f"no {ticker} data between {start or 'the start'} and {end or 'now'}")
+        used = f"; {why}, and the {report.source} has nothing in that range" if why else ""
+        raise ForecastError(f"no {ticker} data between {start or 'the start'} and {end or 'now'}{used}")
     return frame, report

@@ -160,3 +160,64 @@ def test_when_installed_from_wheel_then_sample_found(tmp_path):
                          env={"PYTHONPATH": str(site), "PATH": ""})
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "3270"
+
+
+# Dates and files from other people.
+
+def _write(tmp_path, text, name="f.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def test_day_first_dates_are_detected_from_the_column():
+    from forecast.dates import parse_dates
+    index = parse_dates(pd.Series(["31/01/2020", "01/02/2020", "02/02/2020"]))
+    assert list(index.strftime("%Y-%m-%d")) == ["2020-01-31", "2020-02-01", "2020-02-02"]
+    us = parse_dates(pd.Series(["01/31/2020", "02/01/2020"]))
+    assert list(us.strftime("%m-%d")) == ["01-31", "02-01"]
+
+
+def test_when_every_date_reads_both_ways_then_the_user_must_say(tmp_path):
+    monthly = "date,y\n" + "".join(f"01/{m:02d}/2020,{m}\n" for m in range(1, 13))  # dd/mm, all <= 12
+    path = _write(tmp_path, monthly)
+    with pytest.raises(ForecastError, match="reads both day-first and month-first.*--dayfirst"):
+        load_file(path)
+    frame = load_file(path, dayfirst=True)
+    assert list(frame.index.month) == list(range(1, 13)) and (frame.index.day == 1).all()
+    assert list(load_file(path, date_format="%d/%m/%Y").index) == list(frame.index)
+
+
+def test_mixed_date_formats_are_named_not_called_unsorted(tmp_path):
+    path = _write(tmp_path, "date,y\n2020-01-01,1\n2020-01-02,2\n03/01/2020,3\n")
+    with pytest.raises(ForecastError, match="mixes date formats"):
+        load_file(path)
+
+
+def test_daylight_saving_offsets_become_utc(tmp_path):
+    path = _write(tmp_path, "time,y\n2021-03-14 01:00:00-05:00,1\n2021-03-14 03:00:00-04:00,2\n"
+                            "2021-03-14 04:00:00-04:00,3\n")
+    frame = load_file(path)
+    assert frame.index.tz is None and list(frame.index.hour) == [6, 7, 8]
+
+
+def test_a_bom_and_semicolons_are_read(tmp_path):
+    path = _write(tmp_path, "Datum;Wert\n2020-01-01;1,5\n2020-01-02;2,5\n", encoding="utf-8-sig")
+    frame = load_file(path, date_col="Datum")
+    assert list(frame.columns) == ["Wert"] and len(frame) == 2
+
+
+def test_a_header_only_file_says_it_has_no_rows(tmp_path):
+    with pytest.raises(ForecastError, match="no data rows"):
+        load_file(_write(tmp_path, "date,y\n"))
+
+
+def test_daily_data_without_weekends_forecasts_business_days():
+    from forecast.calendar import future_dates, infer_frequency
+    index = pd.bdate_range("2023-01-02", periods=60)
+    assert infer_frequency(index) == "B"
+    assert future_dates(index[-1], 2, "B").dayofweek.max() < 5
+    assert infer_frequency(pd.date_range("2023-01-01", periods=60)) == "D"
+    assert infer_frequency(index, "XLON") == "XLON"
+    with pytest.raises(ForecastError, match="unknown calendar"):
+        infer_frequency(index, "NOPE")

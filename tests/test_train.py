@@ -122,3 +122,33 @@ def test_a_fresh_fit_never_resumes_from_an_old_checkpoint_folder(tmp_path):
     fit(make_frame(n=200), DATA, ModelConfig(hidden_size=4), FAST, out_dir=tmp_path, quiet=True,
         refit=False)
     assert (tmp_path / "checkpoints" / "last.ckpt").read_bytes() != b"stale"
+
+
+def test_resume_with_other_settings_is_refused_in_one_line(tmp_path):
+    frame = make_frame(n=200)
+    fit(frame, DATA, ModelConfig(hidden_size=8), FAST, out_dir=tmp_path, quiet=True, refit=False)
+    for model, train, named in [(ModelConfig(hidden_size=16), FAST, "hidden_size 8 -> 16"),
+                                (ModelConfig(hidden_size=8), FAST.override(learning_rate=0.01),
+                                 "learning_rate 0.001 -> 0.01")]:
+        with pytest.raises(ForecastError, match=named):
+            fit(frame, DATA, model, train, out_dir=tmp_path, quiet=True, resume=True)
+    with pytest.raises(ForecastError, match="seq_len 16 -> 20"):
+        fit(frame, DATA.override(seq_len=20), ModelConfig(hidden_size=8), FAST, out_dir=tmp_path,
+            quiet=True, resume=True)
+    # More epochs is what resuming is for.
+    more = fit(frame, DATA, ModelConfig(hidden_size=8), FAST.override(max_epochs=3), out_dir=tmp_path,
+               quiet=True, resume=True, refit=False)
+    assert more.epochs == 3
+
+
+def test_a_damaged_checkpoint_is_refused_not_unpickled(tmp_path):
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('code ran')",))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(ForecastError, match="not a readable checkpoint"):
+        fit(make_frame(n=200), DATA, ModelConfig(hidden_size=8), FAST, out_dir=tmp_path, quiet=True,
+            resume=True)

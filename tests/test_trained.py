@@ -116,3 +116,28 @@ def test_trading_day_forecast_skips_weekends_and_holidays():
     from forecast.calendar import future_dates
     dates = future_dates(pd.Timestamp("2012-12-21"), 4, "XNYS")  # Friday before Christmas
     assert [str(d.date()) for d in dates] == ["2012-12-24", "2012-12-26", "2012-12-27", "2012-12-28"]
+
+
+def test_a_model_file_of_forecast_0_1_still_loads_and_forecasts(tmp_path):
+    """Format 1 kept a bare scaler and max_gap in the data settings; the same network still works."""
+    result = fit(make_frame(n=300), DataConfig(targets=("y",), seq_len=20, horizon=3),
+                 ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
+    model = result.model
+    meta = {"format": "forecast-model", "version": 1, "data": {**model.data.to_dict(), "max_gap": 3,
+                                                              "train_through_val": False},
+            "model": model.model.to_dict(), "train": model.train.to_dict(), "n_inputs": 1,
+            "n_targets": 1, "scaler": {"mean": model.preprocessor.mean.tolist(),
+                                       "std": model.preprocessor.std.tolist()},
+            "columns": ["y"], "history_index": [ts.isoformat() for ts in model.history.index],
+            "frequency": model.frequency, "metrics": {"skill": 0.1}, "epochs": 2, "source": "DataFrame"}
+    from safetensors.torch import save_file
+    tensors = {f"net.{k}": v.contiguous() for k, v in model.net.state_dict().items()}
+    tensors["history"] = torch.tensor(np.ascontiguousarray(model.history.to_numpy()))
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"forecast": json.dumps(meta)})
+    old = load_model(tmp_path / "old.safetensors")
+    pd.testing.assert_frame_equal(old.predict(), model.predict())
+    assert old.source.max_gap == 3 and old.info["test_metrics"] == {"skill": 0.1}
+    meta["data"]["transform"] = "log_return"
+    save_file(tensors, str(tmp_path / "old_lr.safetensors"), metadata={"forecast": json.dumps(meta)})
+    with pytest.raises(ForecastError, match="fit it again"):
+        load_model(tmp_path / "old_lr.safetensors")

@@ -100,6 +100,22 @@ def test_default_study_names_differ_when_data_or_space_differ():
     assert StudySpec(source={"sample": "AAPL"}, search={"hidden_size": [8, 16]}).study_name != a.study_name
 
 
+def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path):
+    s = spec(tmp_path, n_trials=4)
+    code = ("from forecast.study import StudySpec; from forecast.tune import run_study; "
+            "from tests.conftest import make_frame; import json, sys; "
+            "run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
+    import json
+    procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(s.to_dict())],
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [p.communicate()[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors  # no schema-creation race either
+    study = optuna.load_study(study_name="s", storage=open_storage(s.storage))
+    assert finished_trials(study) == 4 and len(study.trials) == 4
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == 4  # the two commands' samplers did not propose the same points
+
+
 def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
     study = run_study(spec(tmp_path, n_trials=4), SINE, jobs=2)
     numbers = [t.number for t in study.trials]
@@ -132,8 +148,15 @@ def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
     proc.wait()
     study = optuna.load_study(study_name="s", storage=storage)  # readable
     assert study.trials[0].state == optuna.trial.TrialState.RUNNING
-    resumed = run_study(s, SINE)
-    assert finished_trials(resumed) == 3
+    import forecast.tune as tuning
+    tuning.HEARTBEAT["grace_period"], grace = 1, tuning.HEARTBEAT["grace_period"]
+    try:
+        time.sleep(1.5)  # past the (shortened) grace period: the killed worker's trial is stale
+        resumed = run_study(s, SINE)
+    finally:
+        tuning.HEARTBEAT["grace_period"] = grace
+    assert resumed.trials[0].state == optuna.trial.TrialState.FAIL  # marked failed, not left running
+    assert finished_trials(resumed) == 3 and len(resumed.trials) == 3  # counted right: no 4th trial
 
 
 def test_study_file_and_flags(tmp_path):

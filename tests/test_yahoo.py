@@ -97,6 +97,27 @@ def test_when_failed_and_no_cache_then_bundled_sample_said_loudly(fake, tmp_path
     assert frame.index[-1] == pd.Timestamp("2013-03-01")
 
 
+def test_when_offline_fallback_has_nothing_in_the_range_then_the_error_says_why(fake, tmp_path):
+    fake.online = False
+    with pytest.raises(ForecastError, match="2015-01-01.*download failed.*bundled sample AAPL daily "
+                                            r"\(2000-2013\) has nothing in that range"):
+        load_yahoo("AAPL", start="2015-01-01", cache=tmp_path)
+
+
+def test_two_processes_refreshing_one_cache_file_do_not_collide(tmp_path):
+    """Each writer has its own temporary file; the cache is always one whole Parquet file."""
+    import subprocess
+    import sys
+    code = ("import sys, pandas as pd, numpy as np; from forecast.yahoo import _write_cache; "
+            "from pathlib import Path; f = pd.DataFrame({'Close': np.arange(20000.0)}, "
+            "index=pd.date_range('1950-01-01', periods=20000, name='Date')); "
+            "[_write_cache(f, Path(sys.argv[1])) for _ in range(15)]")
+    target = tmp_path / "MSFT_1d.parquet"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(target)]) for _ in range(2)]
+    assert all(p.wait() == 0 for p in procs)
+    assert len(pd.read_parquet(target)) == 20000 and list(tmp_path.iterdir()) == [target]
+
+
 def test_when_failed_no_cache_unknown_ticker_then_error(fake, tmp_path):
     fake.online = False
     with pytest.raises(ForecastError, match="no data for ZZZZ.*nothing cached"):

@@ -52,12 +52,16 @@ SOURCE = {
     "csv": _opt(None, "csv", Path, "CSV file with a date column."),
     "parquet": _opt(None, "parquet", Path, "Parquet file with a date column."),
     "date_col": _opt(None, "date_col", str, "Date column of the file (detected if omitted)."),
+    "date_format": _opt(None, "date_format", str, "Format of the file's dates, e.g. %d/%m/%Y (detected if omitted)."),
+    "dayfirst": _opt(None, "dayfirst", bool, "Dates like 03/04/2020 are day-first (or month-first).",
+                     "--dayfirst/--monthfirst"),
     "start": _opt(None, "start", str, "First date to use, e.g. 2015-01-01."),
     "end": _opt(None, "end", str, "Use dates before this one."),
     "interval": _opt(S, "interval", str, "Yahoo interval: 1d, 1wk, 1mo or 1h."),
     "cache_dir": _opt(None, "cache_dir", Path, "Cache folder (default $FORECAST_CACHE_DIR or the user cache folder)."),
     "offline": _opt(S, "offline", bool, "Read the cache only; never download.", "--offline/--online"),
     "max_gap": _opt(S, "max_gap", int, "Forward-fill runs of up to this many missing values."),
+    "calendar": _opt(S, "calendar", str, "Dates forecast: auto, an exchange (XNYS), B (business days) or a pandas frequency."),
 }
 DATA = {
     "target": _opt(D, "targets", list[str], "Column to forecast; repeat for several."),
@@ -96,6 +100,7 @@ TRAIN = {
     "accelerator": _opt(T, "accelerator", str, "auto, cpu, gpu or mps."),
     "devices": _opt(T, "devices", str, "Devices to use: auto or a count."),
     "precision": _opt(T, "precision", str, "32-true, 16-mixed, bf16-mixed, ..."),
+    "threads": _opt(None, "threads", int, "CPU threads for PyTorch (default $FORECAST_THREADS, else every core while other programs leave them free)."),
 }
 
 

@@ -1,0 +1,103 @@
+"""Reading dates written by other people: one format per column, never a silent guess.
+
+`parse_dates` takes a column of date strings (or numbers, or datetimes) and returns a timezone-naive
+DatetimeIndex. ISO dates are read directly. Dates like `03/04/2020` are read day-first or month-first
+only when the column itself decides it (some first number above 12, or some second number above 12);
+when every value could be read both ways, or the column mixes formats, the error says which option
+decides it. Timestamps with UTC offsets (daylight saving changes them twice a year) become UTC.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import ForecastError
+
+_NUMERIC = re.compile(r"^\s*(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})")
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+def _day_or_month_first(values: pd.Series, name: str, dayfirst: bool | None) -> bool | None:
+    """True (day-first), False (month-first) or None (not an a/b/yyyy column)."""
+    parts = values.str.extract(_NUMERIC)
+    if parts.isna().any(axis=None) or (parts[0].str.len() == 4).any():
+        return None  # not all in the a/b/c form, or year first (ISO-like): not ambiguous
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    day_first_needed, month_first_needed = (first > 12).any(), (second > 12).any()
+    if day_first_needed and month_first_needed:
+        raise ForecastError(f"date column {name!r} mixes day-first ({values[first > 12].iloc[0]!r}) "
+                            f"and month-first ({values[second > 12].iloc[0]!r}) dates; "
+                            "give --date-format, e.g. --date-format %d/%m/%Y")
+    if day_first_needed or month_first_needed:
+        if dayfirst is not None and dayfirst != day_first_needed:
+            example = values[(first > 12) if day_first_needed else (second > 12)].iloc[0]
+            raise ForecastError(f"date column {name!r}: {example!r} cannot be read "
+                                f"{'day' if dayfirst else 'month'}-first")
+        return bool(day_first_needed)
+    if dayfirst is None:
+        raise ForecastError(f"date column {name!r}: every date (e.g. {values.iloc[0]!r}) reads both "
+                            "day-first and month-first; say which with --dayfirst or --monthfirst "
+                            "(or --date-format %d/%m/%Y)")
+    return dayfirst
+
+
+def parse_dates(column: pd.Series, name: str = "date", date_format: str | None = None,
+                dayfirst: bool | None = None) -> pd.DatetimeIndex:
+    """Parse one date column into a naive DatetimeIndex; see the module docstring."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        index = pd.DatetimeIndex(column)
+        return index.tz_convert(None) if index.tz is not None else index
+    values = column.astype(str).str.strip()
+    utc = bool(values.str.contains(_OFFSET).any())
+    try:
+        if date_format is not None:
+            index = pd.to_datetime(values, format=date_format, utc=utc)
+        else:
+            order = _day_or_month_first(values, name, dayfirst)
+            if order is not None:
+                sep = re.search(r"[/.\-]", values.iloc[0]).group(0)
+                year = "%Y" if len(values.str.extract(_NUMERIC)[2].iloc[0]) == 4 else "%y"
+                fmt = f"%d{sep}%m{sep}{year}" if order else f"%m{sep}%d{sep}{year}"
+                if (values.str.replace(_NUMERIC, "", regex=True).str.strip() != "").any():
+                    index = pd.to_datetime(values, dayfirst=order, format="mixed", utc=utc)  # with times
+                else:
+                    index = pd.to_datetime(values, format=fmt, utc=utc)
+            else:
+                index = _one_format(values, name, utc)
+    except (ValueError, TypeError) as e:
+        hint = "check --date-format" if date_format else "give --date-format, e.g. --date-format %Y-%m-%d"
+        raise ForecastError(f"date column {name!r} does not hold readable dates ({str(e).splitlines()[0]}); "
+                            f"{hint}") from None
+    index = pd.DatetimeIndex(index, name="Date")
+    return index.tz_convert(None) if index.tz is not None else index
+
+
+def _one_format(values: pd.Series, name: str, utc: bool) -> pd.DatetimeIndex:
+    """ISO 8601 first; else the format pandas infers from the first value, applied to every value."""
+    try:
+        return pd.to_datetime(values, format="ISO8601", utc=utc)
+    except (ValueError, TypeError):
+        pass
+    try:
+        return pd.to_datetime(values, utc=utc)  # one format, inferred from the first value
+    except (ValueError, TypeError):
+        mixed = pd.to_datetime(values, format="mixed", errors="coerce", utc=utc)
+        if mixed.notna().all():
+            first = values.iloc[0]
+            other = values[~values.str.len().eq(len(first))]
+            example = other.iloc[0] if len(other) else values.iloc[-1]
+            raise ForecastError(f"date column {name!r} mixes date formats (e.g. {first!r} and "
+                                f"{example!r}); give --date-format") from None
+        bad = values[mixed.isna()].iloc[0]
+        raise ForecastError(f"date column {name!r}: {bad!r} is not a date") from None
+
+
+def looks_like_dates(values: pd.Series) -> bool:
+    """Could this text column be the date column? (Every one of its first 20 values parses.)"""
+    head = values.dropna().astype(str).head(20)
+    if head.empty:
+        return False
+    parsed = pd.to_datetime(head, errors="coerce", format="mixed", utc=True)
+    return bool(parsed.notna().all()) and not np.all(head.str.fullmatch(r"[\d.\-+eE]+"))
