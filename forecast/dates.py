@@ -16,7 +16,7 @@ import pandas as pd
 from forecast.errors import ForecastError
 
 _NUMERIC = re.compile(r"^\s*(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})")
-_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
 def _day_or_month_first(values: pd.Series, name: str, dayfirst: bool | None) -> bool | None:

@@ -169,7 +169,9 @@ def load_study_file(path: str | Path) -> StudySpec:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ForecastError(f"{path}: not valid YAML ({e})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ForecastError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
     if not isinstance(raw, dict):
         raise ForecastError(f"{path}: expected a mapping of study settings")
     known = {f.name for f in fields(StudySpec)}

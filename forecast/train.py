@@ -11,6 +11,8 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -114,7 +116,8 @@ RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "device
 def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
     """Refuse to continue an interrupted fit with settings other than the ones it was started with."""
     try:
-        saved = torch.load(last, map_location="cpu", weights_only=True).get("hyper_parameters") or {}
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        saved, done = checkpoint.get("hyper_parameters") or {}, int(checkpoint.get("epoch", 0)) + 1
     except Exception as e:  # noqa: BLE001 - a damaged or foreign file raises many types
         raise ForecastError(f"--resume: {last} is not a readable checkpoint ({type(e).__name__}); "
                             "fit afresh into another --out") from None
@@ -127,6 +130,9 @@ def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: Train
         raise ForecastError("--resume: the interrupted fit was started with other settings ("
                             + ", ".join(changed) + "); give the same settings, or fit afresh into "
                             "another --out")
+    if train.max_epochs <= done:
+        raise ForecastError(f"--resume: the interrupted fit already finished {done} epochs; give "
+                            f"--max-epochs above {done} to train more")
 
 
 @dataclass
@@ -195,6 +201,7 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
             callbacks.append(AdaptiveThreads(meter))
         trainer = _trainer(train, Path(out_dir) if out_dir is not None else None, quiet, callbacks,
                            validate=select)
+        sigint = signal.getsignal(signal.SIGINT)
         try:
             # weights_only: a checkpoint is data, never code, whatever torch's default
             trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
@@ -205,6 +212,9 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
                         "to continue" if last else "nothing was saved"
                 raise TrainingInterrupted(f"training interrupted; {where}") from None
             raise
+        finally:  # Lightning ignores Ctrl-C from the first one on; the caller's handler comes back
+            if sigint is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, sigint)
     if trainer.interrupted:
         raise TrainingInterrupted("training interrupted; nothing was saved")
     best_epoch = trainer.current_epoch - 1

@@ -7,6 +7,7 @@ so machines can join a study by pointing at the same database URL.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -152,13 +153,49 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
     """Run up to `n_trials` trials; stop early once the study as a whole holds `spec.n_trials`
     finished or running trials, however many processes and machines share it."""
     study = make_study(spec, open_storage(storage_url(spec)), seed_offset)
-    for _ in range(n_trials):
-        # Checked before every trial, against the storage all processes share: a process that
-        # joins late or finishes last starts no trial beyond the study's total.
-        if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
-            break
-        study.optimize(lambda t: objective(t, spec, frame), n_trials=1,
-                       catch=EXPECTED_FAILURES, gc_after_trial=True)
+    with _ctrl_c_remembered() as interrupted:
+        for _ in range(n_trials):
+            # Checked before every trial, against the storage all processes share: a process that
+            # joins late or finishes last starts no trial beyond the study's total.
+            if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
+                break
+            study.optimize(lambda t: objective(t, spec, frame), n_trials=1,
+                           catch=EXPECTED_FAILURES, gc_after_trial=True)
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _ctrl_c_remembered():
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: Python drops an exception
+    raised inside a garbage-collection callback, which is where a Ctrl-C between trials often lands,
+    so the study checks the flag after every trial. The caller's handler is put back afterwards."""
+    import signal
+    import threading
+
+    import sys
+
+    flag = threading.Event()
+
+    def handler(signum, frame):
+        flag.set()
+        raise KeyboardInterrupt
+
+    def unraisable(info):  # the dropped Ctrl-C is remembered above: no traceback for it
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            hook(info)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield flag
+        return
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = hook
 
 
 def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int):
@@ -179,7 +216,9 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
         raise ForecastError(f"--jobs must be positive, got {jobs}")
     frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)  # once
     study = make_study(spec, open_storage(storage_url(spec)))
-    optuna.storages.fail_stale_trials(study)  # trials of killed workers, past their grace period
+    with warnings.catch_warnings():  # experimental in Optuna, and exactly what is needed here
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # trials of killed workers, past their grace period
     done = finished_trials(study)
     running = len(study.get_trials(deepcopy=False, states=(RUNNING,)))
     remaining = max(0, spec.n_trials - done - running)

@@ -58,7 +58,8 @@ def _quiet_libraries() -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    """One line, whatever the message holds (a parser's error may span several)."""
+    console.print(f"[bold red]error:[/] {escape(' '.join(str(message).split()))}", soft_wrap=True)
     sys.exit(code)
 
 

@@ -113,7 +113,12 @@ def with_options(*groups: dict, skip: tuple[str, ...] = ()):
 
         @functools.wraps(func)
         def command(**options):
-            return func(**options)
+            try:
+                return func(**options)
+            except KeyboardInterrupt:  # the CLI's error boundary prints it and exits 130
+                from forecast.errors import TrainingInterrupted
+
+                raise TrainingInterrupted("interrupted") from None
 
         params = own + extra
         command.__signature__ = inspect.Signature(params)

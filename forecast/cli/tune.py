@@ -69,8 +69,11 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
                          model={k: options.get(k) for k in MODEL if k not in SEARCHED},
                          train=train, search=search, n_trials=n_trials, storage=storage,
                          study_name=study_name, sampler=sampler, pruner=pruner, seed=seed)
+    import optuna
+
     from forecast import tune as tuning
 
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the CLI prints its own lines per trial
     url = tuning.storage_url(spec)
     if show:
         _print_summary(tuning.summary(tuning.load_existing(spec)))
@@ -84,7 +87,13 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
     say(f"study {spec.study_name} in {url}: {spec.n_trials} trials in all, {jobs} worker(s), "
         f"sampler {spec.sampler}, pruner {spec.pruner}; search {json.dumps(spec.search)}")
     started = time.perf_counter()
-    result = tuning.tune(spec, frame, jobs, refit=refit, report=report)
+    try:
+        result = tuning.tune(spec, frame, jobs, refit=refit, report=report)
+    except KeyboardInterrupt:
+        from forecast.errors import TrainingInterrupted
+
+        raise TrainingInterrupted(f"interrupted; the finished trials are saved in {url}: run the same "
+                                  "command to continue the study") from None
     say(f"tuning took {time.perf_counter() - started:.1f} s")
     _print_summary(result.summary)
     if result.refit is not None:

@@ -1,0 +1,237 @@
+"""Fault injection and bad input, as an audit would try them: real processes interrupted and killed,
+disks that fill up, folders in the way, and wrong input of every kind. Each must end in one clear
+line (exit 1, or 130 for Ctrl-C), never a traceback, and leave what was there usable.
+
+The figures for the closing note count the cases here: `pytest tests/test_faults.py -k bad_input`
+(bad inputs) and `-k fault` (faults).
+"""
+import errno
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from tests.test_cli import assert_one_line_error, run  # noqa: F401 - `run` is the CLI fixture
+
+ROOT = Path(__file__).parent.parent
+SAMPLE = ROOT / "datasets" / "stocks_daily.csv"
+
+
+def _files(tmp_path):
+    ibm = pd.read_csv(SAMPLE)
+    ibm = ibm[ibm.Ticker == "IBM"].drop(columns="Ticker").tail(400)
+    ibm.to_csv(tmp_path / "ibm.csv", index=False)
+    (tmp_path / "header.csv").write_text("Date,Close\n")
+    (tmp_path / "text.csv").write_text("Date,Close\n2020-01-01,a\n2020-01-02,b\n")
+    (tmp_path / "months.csv").write_text("date,y\n" + "".join(f"01/{m:02d}/2020,{m}\n" for m in range(1, 13)))
+    (tmp_path / "notmodel.safetensors").write_text("hello")
+    (tmp_path / "study_list.yaml").write_text("model: [1, 2]\n")
+    (tmp_path / "study_trials.yaml").write_text("n_trials: lots\n")
+    (tmp_path / "study_key.yaml").write_text("trials: 3\n")
+    (tmp_path / "study_bad.yaml").write_text("search: {hidden_size: [64, 8]}\n")
+    (tmp_path / "study_yaml.yaml").write_text("search: [unclosed\n")
+
+
+BAD_INPUTS = [
+    (["fit", "--start", "2020-13-45"], "is not a date"),
+    (["fit", "--end", "yesterday-ish"], "is not a date"),
+    (["fit", "--learning-rate", "-1"], "learning_rate must be a positive number"),
+    (["fit", "--learning-rate", "inf"], "learning_rate must be a positive number"),
+    (["fit", "--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["fit", "--batch-size", "0"], "batch_size must be a positive whole number"),
+    (["fit", "--max-epochs", "0"], "max_epochs must be a positive whole number"),
+    (["fit", "--patience", "-1"], "patience must be 0 or more"),
+    (["fit", "--val-fraction", "0"], "val_fraction must be between 0 and 1"),
+    (["fit", "--test-fraction", "0.85"], "must leave at least 10% for training"),
+    (["fit", "--interval", "5m"], "unknown interval '5m'"),
+    (["fit", "--transform", "sqrt"], "unknown transform 'sqrt'"),
+    (["fit", "--scaler", "minmax"], "unknown scaler 'minmax'"),
+    (["fit", "--loss", "l3"], "unknown loss 'l3'"),
+    (["fit", "--optimizer", "sgd"], "unknown optimizer 'sgd'"),
+    (["fit", "--schedule", "step"], "unknown schedule 'step'"),
+    (["fit", "--accelerator", "tpu"], "unknown accelerator 'tpu'"),
+    (["fit", "--segment-len", "7"], "must be a multiple of segment_len 7"),
+    (["fit", "--channel-independent", "--features", "Volume"], "channel_independent needs"),
+    (["fit", "--calendar", "NOPE", "--max-epochs", "1"], "unknown calendar 'NOPE'"),
+    (["fit", "--threads", "0"], "threads must be a positive whole number"),
+    (["fit", "--max-gap", "-2"], "max_gap must be 0 or more"),
+    (["fit", "--csv", "header.csv"], "no data rows"),
+    (["fit", "--csv", "text.csv"], "column 'Close' is not numeric"),
+    (["fit", "--csv", "months.csv", "--target", "y"], "--dayfirst or --monthfirst"),
+    (["fit", "--csv", "ibm.csv", "--date-col", "when"], "date column 'when' not found"),
+    (["fit", "--csv", "[red].csv"], "file not found: [red].csv"),
+    (["fit", "--csv", "ibm.csv", "--transform", "log", "--target", "Volume", "--start", "2099-01-01"],
+     "no rows between 2099-01-01"),
+    (["fit", "--sample", "IBM", "--val-start", "2030-01-01"], "each span needs rows"),
+    (["predict", "--model", "notmodel.safetensors"], "not a readable model file"),
+    (["predict", "--model", "."], "model file not found"),
+    (["data", "--sample", "IBM", "--output", "ibm.csv"], "exists"),
+    (["tune", "study_list.yaml"], "must be a mapping"),
+    (["tune", "study_trials.yaml"], "n_trials must be a positive whole number"),
+    (["tune", "study_key.yaml"], "unknown key(s) trials"),
+    (["tune", "study_bad.yaml"], "low <= high"),
+    (["tune", "study_yaml.yaml"], "not valid YAML"),
+    (["tune", "missing.yaml"], "study file not found"),
+    (["tune", "--storage", "foo://nowhere", "--n-trials", "1"], "cannot open study storage"),
+    (["tune", "--jobs", "0", "--storage", "sqlite:///j.db", "--n-trials", "1"], "--jobs must be positive"),
+    (["tune", "--seq-len", "a,b"], "give low,high numbers"),
+    (["tune", "--cell", "lstm,cnn"], "unknown cell 'cnn'"),
+    (["backtest", "--window", "rolling"], "unknown window 'rolling'"),
+    (["backtest", "--origins", "0"], "origins must be a positive whole number"),
+    (["backtest", "--from", "2030-01-01"], "no origin between 2030-01-01"),
+    (["backtest", "--window", "sliding", "--train-size", "20", "--origins", "2"], "rows to train on"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_gives_one_line(run, tmp_path, args, message):
+    _files(tmp_path)
+    assert_one_line_error(run(*args), message)
+
+
+def test_bad_input_postgres_url_without_a_driver_names_the_driver(run, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("psycopg", "psycopg2") else real(name, *a))
+    assert_one_line_error(run("tune", "--storage", "postgresql://u@127.0.0.1:1/db", "--n-trials", "1"),
+                          "pip install 'forecast[postgres]'")
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+def _start(args, cwd):
+    return subprocess.Popen([sys.executable, "-m", "forecast", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+FIT = ["fit", "--sample", "IBM", "--seq-len", "10", "--hidden-size", "8", "--patience", "0",
+       "--no-refit", "--quiet"]
+
+
+def test_fault_ctrl_c_during_fit_exits_130_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    proc = _start([*FIT, "--max-epochs", "300", "--out", out], tmp_path)
+    assert _wait_for(lambda: (out / "checkpoints" / "last.ckpt").is_file())
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--resume" in lines[0] and "Traceback" not in err
+    import torch
+    done = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1
+    again = subprocess.run([sys.executable, "-m", "forecast", *FIT, "--max-epochs", str(done), "--resume",
+                            "--out", out], cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 1 and f"already finished {done} epochs" in again.stderr  # one line
+    resumed = subprocess.run([sys.executable, "-m", "forecast", *FIT, "--max-epochs", str(done + 2),
+                              "--resume", "--out", out], cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "model.safetensors").is_file()
+
+
+def test_fault_sigkill_during_fit_leaves_a_checkpoint_that_resumes(tmp_path):
+    out = tmp_path / "run"
+    proc = _start([*FIT, "--max-epochs", "300", "--out", out], tmp_path)
+    assert _wait_for(lambda: (out / "checkpoints" / "last.ckpt").is_file())
+    time.sleep(1.0)  # several more epochs, each saved by an atomic rename
+    proc.kill()
+    proc.wait()
+    import torch
+    epoch = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
+    resumed = subprocess.run([sys.executable, "-m", "forecast", *FIT, "--max-epochs", str(epoch + 2),
+                              "--resume", "--out", out], cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"trained {epoch + 2} epochs" in resumed.stdout
+
+
+def test_fault_ctrl_c_during_tune_exits_130_and_leaves_a_consistent_study(tmp_path):
+    db = tmp_path / "t.db"
+    args = ["tune", "--sample", "IBM", "--n-trials", "40", "--max-epochs", "40", "--seq-len", "8,16",
+            "--hidden-size", "4,8", "--storage", f"sqlite:///{db}", "--study-name", "t", "--no-refit"]
+    proc = _start(args, tmp_path)
+
+    def one_done():
+        try:
+            study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+            return any(t.state.is_finished() for t in study.trials)
+        except Exception:  # noqa: BLE001 - not created yet
+            return False
+    assert _wait_for(one_done, 120)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0] and "Traceback" not in err
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(study.trials) < 40  # it stopped, it did not run on to the end
+
+
+def test_fault_disk_full_while_writing_outputs_gives_one_line_and_no_half_files(run, tmp_path,
+                                                                                 monkeypatch):
+    import forecast.files
+    import forecast.outputs  # imported before patching, so its own name is the one patched
+    real = forecast.files.write_atomically
+
+    def full(path, write):
+        if Path(path).suffix == ".csv":
+            return real(path, lambda tmp: (_ for _ in ()).throw(OSError(errno.ENOSPC,
+                                                                        "No space left on device")))
+        return real(path, write)
+    monkeypatch.setattr(forecast.files, "write_atomically", full)
+    monkeypatch.setattr("forecast.outputs.write_atomically", full)
+    result = run(*FIT, "--max-epochs", "1", "--out", tmp_path / "r")
+    assert_one_line_error(result, "No space left on device")
+    assert not [p for p in (tmp_path / "r").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_fault_output_folder_in_the_way_fails_before_loading_or_training(run, tmp_path):
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    started = time.perf_counter()
+    assert_one_line_error(run(*FIT, "--out", tmp_path / "blocked" / "r"), "cannot write to")
+    assert time.perf_counter() - started < 5
+    assert_one_line_error(run("predict", "--model", "m.safetensors", "--output",
+                              tmp_path / "blocked" / "x.csv"), "cannot write to")
+
+
+def test_fault_two_fits_started_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    from forecast.cli.common import run_folder
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20260101-000000")
+    assert run_folder(None, "AAPL", "lstm") != run_folder(None, "AAPL", "lstm")
+
+
+def test_fault_a_corrupt_yahoo_cache_is_downloaded_again(tmp_path, monkeypatch):
+    import yfinance
+
+    from forecast.yahoo import cache_path, load_yahoo
+    from tests.test_yahoo import FakeYahoo
+    monkeypatch.setattr(yfinance, "download", FakeYahoo())
+    path = cache_path("MSFT", "1d", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PAR1 broken")
+    frame, _ = load_yahoo("MSFT", cache=tmp_path)
+    assert len(frame) > 0 and len(pd.read_parquet(path)) == len(frame)
+
+
+def test_fault_strict_json_never_holds_nan(run, tmp_path):
+    result = run(*FIT, "--max-epochs", "1", "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "r" / "config.json").read_text()
+    assert "NaN" not in text and json.loads(text)["metrics"]["naive"]["direction"] is None
