@@ -159,8 +159,7 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
             # joins late or finishes last starts no trial beyond the study's total.
             if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
                 break
-            study.optimize(lambda t: objective(t, spec, frame), n_trials=1,
-                           catch=EXPECTED_FAILURES, gc_after_trial=True)
+            study.optimize(lambda t: objective(t, spec, frame), n_trials=1, catch=EXPECTED_FAILURES)
             if interrupted.is_set():
                 raise KeyboardInterrupt
 

@@ -124,7 +124,7 @@ FIT = ["fit", "--sample", "IBM", "--seq-len", "10", "--hidden-size", "8", "--pat
        "--no-refit", "--quiet"]
 
 
-def test_fault_ctrl_c_during_fit_exits_130_and_resume_continues(tmp_path):
+def test_fault_ctrl_c_during_fit_exits_130_and_resume_continues(run, tmp_path):
     out = tmp_path / "run"
     proc = _start([*FIT, "--max-epochs", "300", "--out", out], tmp_path)
     assert _wait_for(lambda: (out / "checkpoints" / "last.ckpt").is_file())
@@ -136,16 +136,14 @@ def test_fault_ctrl_c_during_fit_exits_130_and_resume_continues(tmp_path):
     assert len(lines) == 1 and "--resume" in lines[0] and "Traceback" not in err
     import torch
     done = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1
-    again = subprocess.run([sys.executable, "-m", "forecast", *FIT, "--max-epochs", str(done), "--resume",
-                            "--out", out], cwd=tmp_path, capture_output=True, text=True)
-    assert again.returncode == 1 and f"already finished {done} epochs" in again.stderr  # one line
-    resumed = subprocess.run([sys.executable, "-m", "forecast", *FIT, "--max-epochs", str(done + 2),
-                              "--resume", "--out", out], cwd=tmp_path, capture_output=True, text=True)
+    assert_one_line_error(run(*FIT, "--max-epochs", done, "--resume", "--out", out),
+                          f"already finished {done} epochs")
+    resumed = run(*FIT, "--max-epochs", done + 2, "--resume", "--out", out)
     assert resumed.returncode == 0, resumed.stderr
-    assert (out / "model.safetensors").is_file()
+    assert f"trained {done + 2} epochs" in resumed.stdout and (out / "model.safetensors").is_file()
 
 
-def test_fault_sigkill_during_fit_leaves_a_checkpoint_that_resumes(tmp_path):
+def test_fault_sigkill_during_fit_leaves_a_checkpoint_that_resumes(run, tmp_path):
     out = tmp_path / "run"
     proc = _start([*FIT, "--max-epochs", "300", "--out", out], tmp_path)
     assert _wait_for(lambda: (out / "checkpoints" / "last.ckpt").is_file())
@@ -154,8 +152,7 @@ def test_fault_sigkill_during_fit_leaves_a_checkpoint_that_resumes(tmp_path):
     proc.wait()
     import torch
     epoch = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"]
-    resumed = subprocess.run([sys.executable, "-m", "forecast", *FIT, "--max-epochs", str(epoch + 2),
-                              "--resume", "--out", out], cwd=tmp_path, capture_output=True, text=True)
+    resumed = run(*FIT, "--max-epochs", epoch + 2, "--resume", "--out", out)
     assert resumed.returncode == 0, resumed.stderr
     assert f"trained {epoch + 2} epochs" in resumed.stdout
 
