@@ -6,7 +6,8 @@ and stops them itself. Measured, for each thread setting of forecast (`--threads
 
 - `forecast fit` with default settings on the bundled sample, as a user runs it from the shell
   (start-up included);
-- one LSTM 64 training run from `benchmarks/throughput.py` (the library path, 2 epochs).
+- one LSTM 64 training run from `benchmarks/throughput.py` (the library path, 2 epochs);
+- `forecast predict` from a saved model, from the shell.
 
 Each is timed quiet, beside one and beside two PyTorch loops, and beside two busy loops; the ratios to
 the quiet time are what matters. Last line: JSON with the figures.
@@ -85,6 +86,21 @@ def forecast_fit(threads: str, folder: Path, limit: float) -> float:
     return time.perf_counter() - t0
 
 
+def forecast_predict(threads: str, folder: Path, limit: float) -> float:
+    """Seconds for `forecast predict` from a saved model, from the shell (the model is made once)."""
+    model = folder / "saved" / "model.safetensors"
+    if not model.is_file():
+        subprocess.run([sys.executable, "-m", "forecast", "fit", "--quiet", "--max-epochs", "2",
+                        "--out", str(model.parent)], check=True, capture_output=True, cwd=folder)
+    t0 = time.perf_counter()
+    try:
+        subprocess.run([sys.executable, "-m", "forecast", "predict", "--model", str(model)], check=True,
+                       capture_output=True, cwd=folder, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return float("inf")
+    return time.perf_counter() - t0
+
+
 def library_run(threads: str, folder: Path, limit: float) -> float:
     """Seconds of the timed part of one LSTM 64 training run (2 epochs, throughput.py's setup)."""
     code = LIBRARY_RUN.format(root=str(ROOT), bench=str(ROOT / "benchmarks"),
@@ -116,13 +132,15 @@ def main():
             procs = []
             try:  # started inside the try: whatever happens, no competitor outlives the script
                 procs = competitors(kind, count) if count else []
-                for job, fn in (("fit", forecast_fit), ("lstm64", library_run)):
+                for job, fn in (("fit", forecast_fit), ("lstm64", library_run),
+                                ("predict", forecast_predict)):
                     fn("default", folder, args.limit)  # warm-up: file caches, imports
-                    times = {t: [] for t in args.threads}
+                    settings = ["default"] if job == "predict" else args.threads  # predict trains nothing
+                    times = {t: [] for t in settings}
                     for r in range(args.repeats):  # settings alternate, so drift hits all alike
-                        for threads in (args.threads if r % 2 == 0 else args.threads[::-1]):
+                        for threads in (settings if r % 2 == 0 else settings[::-1]):
                             times[threads].append(fn(threads, folder, args.limit))
-                    for threads in args.threads:
+                    for threads in settings:
                         seconds = statistics.median(times[threads])
                         figures.setdefault(f"{job} threads={threads}", {})[label] = \
                             round(seconds, 2) if seconds != float("inf") else None

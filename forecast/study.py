@@ -45,6 +45,7 @@ class StudySpec:
     pruner: str = "median"
     storage: str | None = None
     seed: int = 42
+    heartbeat_grace: int = 60  # s without a heartbeat after which a running trial counts as failed
 
     def __post_init__(self):
         for name, cls in CONFIGS.items():
@@ -59,6 +60,9 @@ class StudySpec:
             raise ForecastError(f"n_trials must be a positive whole number, got {self.n_trials!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ForecastError(f"seed must be a whole number, got {self.seed!r}")
+        if isinstance(self.heartbeat_grace, bool) or not isinstance(self.heartbeat_grace, int) \
+                or self.heartbeat_grace < 2:
+            raise ForecastError(f"heartbeat_grace must be 2 seconds or more, got {self.heartbeat_grace!r}")
         if not isinstance(self.search, dict):
             raise ForecastError("search must map parameter names to ranges or choices")
         self.search = {**DEFAULT_SPACE, **self.search}  # hidden_size and seq_len are always searched
@@ -105,7 +109,7 @@ class StudySpec:
     def to_dict(self) -> dict:
         return {"study_name": self.study_name, **self.identity(), "n_trials": self.n_trials,
                 "sampler": self.sampler, "pruner": self.pruner, "storage": self.storage,
-                "seed": self.seed}
+                "seed": self.seed, "heartbeat_grace": self.heartbeat_grace}
 
     def override(self, source: dict | None = None, data: dict | None = None, model: dict | None = None,
                  train: dict | None = None, search: dict | None = None, **settings) -> StudySpec:

@@ -53,9 +53,6 @@ def storage_url(spec: StudySpec) -> str:
     return spec.storage or f"sqlite:///studies/{spec.study_name}.db"
 
 
-# A worker writes a heartbeat every `heartbeat_interval` s; a RUNNING trial without one for
-# `grace_period` s belongs to a killed worker and is marked failed by the next run.
-HEARTBEAT = {"heartbeat_interval": 10, "grace_period": 60}
 
 
 def _with_driver(url: str) -> str:
@@ -90,8 +87,12 @@ def _retrying(what: str, action, attempts: int = 6):
             time.sleep(0.2 + random.random() * 0.3 * (attempt + 1))
 
 
-def open_storage(url: str):
-    """An RDB URL (sqlite, postgresql, mysql) or a journal file (`*.log`, `*.jsonl`)."""
+def open_storage(url: str, grace: int = 60):
+    """An RDB URL (sqlite, postgresql, mysql) or a journal file (`*.log`, `*.jsonl`).
+
+    Workers write a heartbeat every `grace / 6` s; a RUNNING trial without one for `grace` s belongs
+    to a killed worker, and the next process that looks marks it failed.
+    """
     if url.endswith((".log", ".jsonl")):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -103,7 +104,8 @@ def open_storage(url: str):
     def connect():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(_with_driver(url), **HEARTBEAT)
+            return optuna.storages.RDBStorage(_with_driver(url), grace_period=grace,
+                                              heartbeat_interval=max(1, grace // 6))
     return _retrying(f"study storage {url!r}", connect)
 
 
@@ -130,6 +132,17 @@ def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
     return study
 
 
+def _claim(spec: StudySpec, storage) -> bool:
+    """Create the study if it does not exist yet; True for the one process that created it."""
+    def create():
+        try:
+            optuna.create_study(study_name=spec.study_name, storage=storage, direction="minimize")
+            return True
+        except optuna.exceptions.DuplicatedStudyError:
+            return False
+    return _retrying(f"study {spec.study_name!r}", create)
+
+
 def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> float:
     """Train one configuration; return its best validation loss. A NaN loss fails the trial."""
     try:
@@ -152,7 +165,7 @@ def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> floa
 def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int) -> None:
     """Run up to `n_trials` trials; stop early once the study as a whole holds `spec.n_trials`
     finished or running trials, however many processes and machines share it."""
-    study = make_study(spec, open_storage(storage_url(spec)), seed_offset)
+    study = make_study(spec, open_storage(storage_url(spec), spec.heartbeat_grace), seed_offset)
     with _ctrl_c_remembered() as interrupted:
         for _ in range(n_trials):
             # Checked before every trial, against the storage all processes share: a process that
@@ -214,7 +227,9 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
     frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)  # once
-    study = make_study(spec, open_storage(storage_url(spec)))
+    storage = open_storage(storage_url(spec), spec.heartbeat_grace)
+    created = _claim(spec, storage)
+    study = make_study(spec, storage)
     with warnings.catch_warnings():  # experimental in Optuna, and exactly what is needed here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of killed workers, past their grace period
@@ -223,9 +238,11 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
     remaining = max(0, spec.n_trials - done - running)
     jobs = min(jobs, remaining) or 1
     quotas = [remaining // jobs + (i < remaining % jobs) for i in range(jobs)]
-    # Different sampler seeds per worker and per resumed run, so workers do not propose twins; a
-    # command joining a study that others are running also mixes in its process id.
-    offsets = [done * 1009 + i + (os.getpid() * 7919 if running else 0) for i in range(jobs)]
+    # Different sampler seeds per worker and per resumed run, so workers do not propose twins. A
+    # command that joins a study others are running (or just created) mixes in its process id; a
+    # study run by one command at a time stays repeatable.
+    joined = running > 0 or (not created and done == 0)
+    offsets = [done * 1009 + i + (os.getpid() * 7919 if joined else 0) for i in range(jobs)]
     # N workers share the cores instead of oversubscribing them (threads are not part of the
     # study's identity, so the workers still join the same study).
     worker_spec = replace(spec, train=spec.train.override(
@@ -253,7 +270,7 @@ def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Stu
         if failed:
             raise ForecastError(f"{len(failed)} worker process(es) exited with {failed}; "
                                 "the study is saved, run the same command to continue it")
-    return optuna.load_study(study_name=spec.study_name, storage=open_storage(storage_url(spec)))
+    return optuna.load_study(study_name=spec.study_name, storage=open_storage(storage_url(spec), spec.heartbeat_grace))
 
 
 def load_existing(spec: StudySpec) -> optuna.Study:
@@ -263,7 +280,7 @@ def load_existing(spec: StudySpec) -> optuna.Study:
             url.endswith((".log", ".jsonl")) and not Path(url).is_file():
         raise ForecastError(f"no study storage at {url}")
     try:
-        return optuna.load_study(study_name=spec.study_name, storage=open_storage(url))
+        return optuna.load_study(study_name=spec.study_name, storage=open_storage(url, spec.heartbeat_grace))
     except KeyError:
         raise ForecastError(f"no study {spec.study_name!r} in {url}") from None
 

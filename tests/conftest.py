@@ -24,3 +24,67 @@ def frame():
 def _isolated_cache(tmp_path, monkeypatch):
     """No test touches the user's real cache directory."""
     monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _pg_bin() -> str:
+    """The newest installed PostgreSQL's programs (Debian puts them in /usr/lib/postgresql/N/bin)."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[-3]) if p.split("/")[-3].isdigit() else 0)
+    return found[-1].rsplit("/", 1)[0] if found else "/usr/lib/postgresql/15/bin"
+
+
+PG_BIN = _pg_bin()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for this test run: a fresh cluster in a temporary folder, owned by the
+    unprivileged `postgres` user (initdb refuses root), on 127.0.0.1 and a free port, stopped at the
+    end. Skipped, with the reason, only where no server can be had; in CI (CI=true) that fails."""
+    import os
+    import shutil
+    import subprocess
+
+    def unavailable(reason):
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(f"no PostgreSQL server here: {reason}")
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("the psycopg driver is not installed (pip install 'forecast[postgres]')")
+    if not os.path.exists(f"{PG_BIN}/initdb"):
+        unavailable(f"{PG_BIN}/initdb not found (apt-get install postgresql)")
+    import tempfile
+    from pathlib import Path
+    root = Path(tempfile.mkdtemp(prefix="forecast-pg-"))  # under /tmp: the postgres user can reach it
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+    if as_postgres:
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    port = _free_port()
+    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], capture_output=True, text=True)  # noqa: E731
+    init = run(f"{PG_BIN}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    if init.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        unavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
+    start = run(f"{PG_BIN}/pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                f"-h 127.0.0.1 -p {port} -k {sock} -c max_connections=200 -c fsync=off", "start")
+    if start.returncode != 0:
+        unavailable(f"the server did not start: {start.stderr.strip()[-300:]}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(f"{PG_BIN}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)

@@ -27,7 +27,8 @@ def readme_commands() -> list[str]:
     blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
     lines = [line.split("  #")[0].strip() for block in blocks
              for line in block.replace("\\\n", " ").splitlines()]
-    return [line for line in lines if line and not line.startswith("make ")]
+    # `make` is what CI runs; a database URL is run against a real server by test_tune_postgres.py
+    return [line for line in lines if line and not line.startswith("make ") and "postgresql://" not in line]
 
 
 @pytest.fixture

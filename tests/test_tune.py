@@ -148,13 +148,8 @@ def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
     proc.wait()
     study = optuna.load_study(study_name="s", storage=storage)  # readable
     assert study.trials[0].state == optuna.trial.TrialState.RUNNING
-    import forecast.tune as tuning
-    tuning.HEARTBEAT["grace_period"], grace = 1, tuning.HEARTBEAT["grace_period"]
-    try:
-        time.sleep(1.5)  # past the (shortened) grace period: the killed worker's trial is stale
-        resumed = run_study(s, SINE)
-    finally:
-        tuning.HEARTBEAT["grace_period"] = grace
+    time.sleep(2.5)  # past the (short) grace period: the killed worker's trial is stale
+    resumed = run_study(s.override(heartbeat_grace=2), SINE)
     assert resumed.trials[0].state == optuna.trial.TrialState.FAIL  # marked failed, not left running
     assert finished_trials(resumed) == 3 and len(resumed.trials) == 3  # counted right: no 4th trial
 

@@ -47,6 +47,7 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
          sampler: Annotated[Optional[str], typer.Option(help="tpe or random (default tpe).", show_default=False)] = None,
          pruner: Annotated[Optional[str], typer.Option(help="median, hyperband or none (default median).", show_default=False)] = None,
          seed: Annotated[Optional[int], typer.Option(help="Sampler and training seed (default 42).", show_default=False)] = None,
+         heartbeat_grace: Annotated[Optional[int], typer.Option(help="Seconds without a heartbeat after which a running trial of a killed worker counts as failed (default 60).", show_default=False)] = None,
          hidden_size: Range = None, seq_len: Range = None, cell: Choices = None, num_layers: Range = None,
          dropout: Range = None, learning_rate: Range = None, batch_size: Choices = None,
          show: Annotated[bool, typer.Option(help="Summarise the study; run no trials.")] = False,
@@ -68,7 +69,8 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
                          data=data_flags(options),
                          model={k: options.get(k) for k in MODEL if k not in SEARCHED},
                          train=train, search=search, n_trials=n_trials, storage=storage,
-                         study_name=study_name, sampler=sampler, pruner=pruner, seed=seed)
+                         study_name=study_name, sampler=sampler, pruner=pruner, seed=seed,
+                         heartbeat_grace=heartbeat_grace)
     import optuna
 
     from forecast import tune as tuning

@@ -1,0 +1,95 @@
+"""Tuning on a real PostgreSQL server: several `forecast tune` processes share one study, a killed
+worker's trial is failed after the heartbeat grace period, and running again resumes the study.
+The server comes from the `postgres_url` fixture (tests/conftest.py)."""
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+
+from tests.test_cli import SAMPLE
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+
+
+def tune_args(tmp_path, url, name, n_trials, epochs=2):
+    ibm = pd.read_csv(SAMPLE)
+    ibm[ibm.Ticker == "IBM"].drop(columns="Ticker").tail(400).to_csv(tmp_path / "ibm.csv", index=False)
+    return [sys.executable, "-m", "forecast", "tune", "--csv", str(tmp_path / "ibm.csv"), "--target",
+            "Close", "--n-trials", str(n_trials), "--max-epochs", str(epochs), "--patience", "0",
+            "--seq-len", "8,16", "--hidden-size", "4,8", "--storage", url, "--study-name", name,
+            "--no-refit", "--heartbeat-grace", "3"]
+
+
+def load(url, name):
+    from forecast.tune import open_storage
+    return optuna.load_study(study_name=name, storage=open_storage(url))
+
+
+def test_three_tune_commands_share_one_postgres_study_exactly(postgres_url, tmp_path):
+    args = tune_args(tmp_path, postgres_url, "three", 6, epochs=1)
+    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    study = load(postgres_url, "three")
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == list(range(6))  # no duplicate, no lost trial, none beyond the total
+    assert len(study.get_trials(states=FINISHED)) == 6
+    assert sum("study three" in out for out, _ in outputs) == 3  # every command reported the study
+
+
+def test_a_killed_postgres_worker_is_failed_after_the_grace_period_and_a_rerun_resumes(postgres_url,
+                                                                                         tmp_path):
+    args = tune_args(tmp_path, postgres_url, "killed", 6, epochs=12)
+    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(3)]
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until every worker is inside a trial
+        try:
+            if len(load(postgres_url, "killed").get_trials(states=(optuna.trial.TrialState.RUNNING,))) >= 3:
+                break
+        except KeyError:
+            pass
+        time.sleep(0.3)
+    procs[0].send_signal(signal.SIGKILL)
+    for p in procs[1:]:
+        assert p.wait(timeout=300) == 0
+    procs[0].wait()
+    time.sleep(3.5)  # past the grace period
+    rerun = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    study = load(postgres_url, "killed")
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert states.count(optuna.trial.TrialState.FAIL) >= 1  # the killed worker's trial
+    assert len(study.get_trials(states=FINISHED)) == 6 and len(study.trials) == 6
+
+
+def test_the_postgres_url_picks_the_installed_driver(postgres_url):
+    from forecast.tune import _with_driver
+    assert _with_driver(postgres_url).startswith(("postgresql+psycopg://", "postgresql+psycopg2://"))
+    pytest.importorskip("psycopg")
+    assert _with_driver("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_the_readme_recipe_for_several_machines_runs_against_a_real_server(postgres_url, tmp_path):
+    import re
+    import shlex
+    import shutil
+    from pathlib import Path
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    line = next(line for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                for line in block.splitlines() if "postgresql://" in line)
+    args = shlex.split(re.sub(r"postgresql://\S+", postgres_url, line))
+    (tmp_path / "studies").mkdir()
+    shutil.copy(Path(__file__).parent.parent / "studies" / "aapl_sample.yaml", tmp_path / "studies")
+    args += ["--n-trials", "2", "--max-epochs", "1", "--no-refit"]  # short: the recipe, not the study
+    result = subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(load(postgres_url, "aapl-shared").trials) == 2
