@@ -23,7 +23,8 @@ import pandas as pd
 import torch
 
 from forecast import DataConfig, ModelConfig, TrainConfig, WindowDataModule
-from forecast.model import CELLS, Forecaster
+from forecast.forecaster import Forecaster
+from forecast.model import CELLS
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import predict_scaled
 

@@ -24,7 +24,7 @@ _EXPORTS = {
     "WindowDataset": "forecast.windows",
     "WindowDataModule": "forecast.windows",
     "RecurrentNet": "forecast.model",
-    "Forecaster": "forecast.model",
+    "Forecaster": "forecast.forecaster",
     "fit": "forecast.train",
     "FitResult": "forecast.train",
     "evaluate": "forecast.evaluation",

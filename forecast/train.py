@@ -28,7 +28,8 @@ from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, 
 from forecast.data import Prepared, prepare
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, evaluate
-from forecast.model import Forecaster, RecurrentNet
+from forecast.forecaster import Forecaster
+from forecast.model import RecurrentNet
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import TrainedModel

@@ -22,6 +22,7 @@ import torch
 
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.sources import validate_frame
+from forecast.storage import open_storage, retrying, storage_url
 from forecast.study import StudySpec, suggest
 from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
@@ -49,66 +50,6 @@ class PruningCallback(pl.Callback):
             raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch}")
 
 
-def storage_url(spec: StudySpec) -> str:
-    return spec.storage or f"sqlite:///studies/{spec.study_name}.db"
-
-
-
-
-def _with_driver(url: str) -> str:
-    """`postgresql://` with whichever driver is installed (psycopg 3, else psycopg2)."""
-    scheme, sep, rest = url.partition("://")
-    if scheme not in ("postgresql", "postgres") or not sep:
-        return url
-    import importlib.util
-
-    for module in ("psycopg", "psycopg2"):
-        if importlib.util.find_spec(module) is not None:
-            return f"postgresql+{module}://{rest}"
-    raise ForecastError("a postgresql:// storage needs a database driver: "
-                        "pip install 'forecast[postgres]' (psycopg 3) or pip install psycopg2-binary")
-
-
-def _retrying(what: str, action, attempts: int = 6):
-    """Run `action`; retry when several processes creating the same schema or study collide."""
-    import random
-    import time
-
-    for attempt in range(attempts):
-        try:
-            return action()
-        except ForecastError:
-            raise
-        except Exception as e:  # noqa: BLE001 - SQLAlchemy and drivers raise many types
-            racing = any(word in str(e).lower() for word in
-                         ("already exists", "unique constraint", "duplicate", "database is locked"))
-            if not racing or attempt == attempts - 1:
-                raise ForecastError(f"cannot open {what}: {str(e).splitlines()[0]}") from None
-            time.sleep(0.2 + random.random() * 0.3 * (attempt + 1))
-
-
-def open_storage(url: str, grace: int = 60):
-    """An RDB URL (sqlite, postgresql, mysql) or a journal file (`*.log`, `*.jsonl`).
-
-    Workers write a heartbeat every `grace / 6` s; a RUNNING trial without one for `grace` s belongs
-    to a killed worker, and the next process that looks marks it failed.
-    """
-    if url.endswith((".log", ".jsonl")):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(url))
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-
-    def connect():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(_with_driver(url), grace_period=grace,
-                                              heartbeat_interval=max(1, grace // 6))
-    return _retrying(f"study storage {url!r}", connect)
-
-
 def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
     """Create the study or join it; a stored study with another source, settings or search space
     is refused, so unrelated runs never mix."""
@@ -119,7 +60,7 @@ def make_study(spec: StudySpec, storage, seed_offset: int = 0) -> optuna.Study:
               "hyperband": optuna.pruners.HyperbandPruner(min_resource=1,
                                                           max_resource=spec.train.max_epochs),
               "none": optuna.pruners.NopPruner()}[spec.pruner]
-    study = _retrying(f"study {spec.study_name!r}", lambda: optuna.create_study(
+    study = retrying(f"study {spec.study_name!r}", lambda: optuna.create_study(
         study_name=spec.study_name, storage=storage, direction="minimize", sampler=sampler,
         pruner=pruner, load_if_exists=True))
     stored = study.user_attrs.get("fingerprint")
@@ -140,7 +81,7 @@ def _claim(spec: StudySpec, storage) -> bool:
             return True
         except optuna.exceptions.DuplicatedStudyError:
             return False
-    return _retrying(f"study {spec.study_name!r}", create)
+    return retrying(f"study {spec.study_name!r}", create)
 
 
 def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> float:

@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from forecast.config import DataConfig, ModelConfig, TrainConfig
-from forecast.model import Forecaster
+from forecast.forecaster import Forecaster
 from forecast.windows import WindowDataModule, batch_loader
 from tests.conftest import make_frame
 

@@ -101,7 +101,9 @@ def test_default_study_names_differ_when_data_or_space_differ():
 
 
 def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path):
-    s = spec(tmp_path, n_trials=4)
+    # A continuous learning rate: two samplers with different seeds never propose the same point.
+    s = spec(tmp_path, n_trials=4, search={"hidden_size": [4, 16], "seq_len": [8, 24],
+                                           "learning_rate": [1e-4, 1e-2]})
     code = ("from forecast.study import StudySpec; from forecast.tune import run_study; "
             "from tests.conftest import make_frame; import json, sys; "
             "run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
@@ -117,7 +119,8 @@ def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path):
 
 
 def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
-    study = run_study(spec(tmp_path, n_trials=4), SINE, jobs=2)
+    study = run_study(spec(tmp_path, n_trials=4, search={"hidden_size": [4, 16], "seq_len": [8, 24],
+                                                         "learning_rate": [1e-4, 1e-2]}), SINE, jobs=2)
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == [0, 1, 2, 3]
     params = {tuple(sorted(t.params.items())) for t in study.trials}

@@ -26,7 +26,7 @@ def tune_args(tmp_path, url, name, n_trials, epochs=2):
 
 
 def load(url, name):
-    from forecast.tune import open_storage
+    from forecast.storage import open_storage
     return optuna.load_study(study_name=name, storage=open_storage(url))
 
 
@@ -71,7 +71,7 @@ def test_a_killed_postgres_worker_is_failed_after_the_grace_period_and_a_rerun_r
 
 
 def test_the_postgres_url_picks_the_installed_driver(postgres_url):
-    from forecast.tune import _with_driver
+    from forecast.storage import _with_driver
     assert _with_driver(postgres_url).startswith(("postgresql+psycopg://", "postgresql+psycopg2://"))
     pytest.importorskip("psycopg")
     assert _with_driver("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"

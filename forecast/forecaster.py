@@ -1,0 +1,60 @@
+"""The LightningModule around the network: loss, optimiser, learning-rate schedule and logging.
+
+`forecast.model.RecurrentNet` is the plain nn.Module; this is the one system that trains it, with
+typed settings saved as its hyperparameters (and so in every checkpoint).
+"""
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+from forecast.config import DataConfig, ModelConfig, TrainConfig
+from forecast.model import build_net
+
+LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
+
+
+class Forecaster(pl.LightningModule):
+    """Loss, optimiser and logging around a `RecurrentNet`; logs `train_loss` and `val_loss`."""
+
+    def __init__(self, data: dict, model: dict, train: dict):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
+        self.net = build_net(DataConfig.from_dict(data), self.model_cfg)
+        self.loss_fn = LOSSES[self.train_cfg.loss]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _shared_step(self, batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss_fn(self(x), y)
+        # Epoch-level logging only: a per-step log would synchronise the device every batch.
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
+                 batch_size=len(x))
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._shared_step(batch, "test")
+
+    def configure_optimizers(self):
+        cfg = self.train_cfg
+        optimizer_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_cls(self.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        if cfg.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        if cfg.schedule == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
+                                                                   patience=max(1, cfg.patience // 2))
+            return {"optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+        return optimizer

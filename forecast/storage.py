@@ -1,0 +1,73 @@
+"""Where studies live: Optuna storages opened safely by many processes on many machines.
+
+An RDB URL (SQLite, PostgreSQL with psycopg 3 or psycopg2, MySQL) or a journal file. Several processes
+creating the same schema or study at the same moment collide in the database; those collisions are
+retried, and every other failure is one clear error.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+
+from forecast.errors import ForecastError
+
+
+def storage_url(spec) -> str:
+    """`spec.storage`, or a SQLite file in studies/ named after the study."""
+    return spec.storage or f"sqlite:///studies/{spec.study_name}.db"
+
+
+def _with_driver(url: str) -> str:
+    """`postgresql://` with whichever driver is installed (psycopg 3, else psycopg2)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not sep:
+        return url
+    import importlib.util
+
+    for module in ("psycopg", "psycopg2"):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{module}://{rest}"
+    raise ForecastError("a postgresql:// storage needs a database driver: "
+                        "pip install 'forecast[postgres]' (psycopg 3) or pip install psycopg2-binary")
+
+
+def retrying(what: str, action, attempts: int = 6):
+    """Run `action`; retry when several processes creating the same schema or study collide."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except ForecastError:
+            raise
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy and drivers raise many types
+            racing = any(word in str(e).lower() for word in
+                         ("already exists", "unique constraint", "duplicate", "database is locked"))
+            if not racing or attempt == attempts - 1:
+                raise ForecastError(f"cannot open {what}: {str(e).splitlines()[0]}") from None
+            time.sleep(0.2 + random.random() * 0.3 * (attempt + 1))
+
+
+def open_storage(url: str, grace: int = 60):
+    """An RDB URL (sqlite, postgresql, mysql) or a journal file (`*.log`, `*.jsonl`).
+
+    Workers write a heartbeat every `grace / 6` s; a RUNNING trial without one for `grace` s belongs
+    to a killed worker, and the next process that looks marks it failed.
+    """
+    if url.endswith((".log", ".jsonl")):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(url))
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    def connect():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(_with_driver(url), grace_period=grace,
+                                              heartbeat_interval=max(1, grace // 6))
+    return retrying(f"study storage {url!r}", connect)
