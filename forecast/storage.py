@@ -6,6 +6,7 @@ retried, and every other failure is one clear error.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -71,3 +72,38 @@ def open_storage(url: str, grace: int = 60):
             return optuna.storages.RDBStorage(_with_driver(url), grace_period=grace,
                                               heartbeat_interval=max(1, grace // 6))
     return retrying(f"study storage {url!r}", connect)
+
+
+@contextlib.contextmanager
+def creation_lock(url: str, storage):
+    """Held while a process checks the study's trial count and creates its next trial, so that
+    processes and machines together never create more trials than asked: a file lock beside a
+    SQLite or journal file, an advisory lock on PostgreSQL, a named lock on MySQL."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \
+        url if url.endswith((".log", ".jsonl")) else None
+    if path is not None:
+        import fcntl
+
+        with open(f"{path}.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return
+    engine = getattr(storage, "engine", None)
+    dialect = engine.dialect.name if engine is not None else ""
+    if dialect not in ("postgresql", "mysql"):
+        yield
+        return
+    from sqlalchemy import text
+
+    take, give = ((text("SELECT pg_advisory_lock(727100)"), text("SELECT pg_advisory_unlock(727100)"))
+                  if dialect == "postgresql" else
+                  (text("SELECT GET_LOCK('forecast_trials', 60)"), text("SELECT RELEASE_LOCK('forecast_trials')")))
+    with engine.connect() as connection:
+        connection.execute(take)
+        try:
+            yield
+        finally:
+            connection.execute(give)

@@ -7,7 +7,8 @@ second thread only when that core is free. So by default `forecast` measures how
 processes used (Linux `/proc/stat` minus this process's own time) when training starts and again at
 every epoch, and uses every core only while they are free, one thread otherwise. `--threads N`,
 `TrainConfig(threads=N)` or `$FORECAST_THREADS` fix the count instead. The caller's own setting is
-put back after each call.
+put back after each call. A different thread count can change the last digits of a result (the
+order of floating-point sums changes), so for bit-identical reruns under changing load, fix it.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class CpuMeter:
     """
 
     MIN_INTERVAL = 0.1  # seconds: /proc/stat counts in 10 ms ticks
+    MAX_AGE = 2.0  # seconds: an older reading describes the past, not now
 
     def __init__(self):
         self.last = self._read()
@@ -61,10 +63,13 @@ class CpuMeter:
         return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
 
     def others(self, wait: bool = False) -> float | None:
-        """Since the last reading; with `wait`, first sleep until the interval is long enough."""
+        """Since the last reading; with `wait`, first sleep until the interval is long enough, and
+        start afresh when the last reading is too old to say what is running now."""
         if self.last is None:
             return None
         if wait:
+            if time.monotonic() - self.last[0] > self.MAX_AGE:
+                self.last = self._read()
             time.sleep(max(0.0, self.MIN_INTERVAL - (time.monotonic() - self.last[0])))
         now = self._read()
         (t0, busy0, own0), (t1, busy1, own1) = self.last, now

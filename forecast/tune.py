@@ -22,7 +22,7 @@ import torch
 
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.sources import validate_frame
-from forecast.storage import open_storage, retrying, storage_url
+from forecast.storage import creation_lock, open_storage, retrying, storage_url
 from forecast.study import StudySpec, suggest
 from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
@@ -106,16 +106,31 @@ def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> floa
 def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int) -> None:
     """Run up to `n_trials` trials; stop early once the study as a whole holds `spec.n_trials`
     finished or running trials, however many processes and machines share it."""
-    study = make_study(spec, open_storage(storage_url(spec), spec.heartbeat_grace), seed_offset)
+    url = storage_url(spec)
+    storage = open_storage(url, spec.heartbeat_grace)
+    study = make_study(spec, storage, seed_offset)
+    ask = study.ask
+
+    def ask_within_total(*args, **kwargs):
+        # Count and create under one lock shared by every process on the storage: a process that
+        # joins late or finishes last never creates a trial beyond the study's total.
+        with creation_lock(url, storage):
+            if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
+                raise _StudyFull
+            return ask(*args, **kwargs)
+    study.ask = ask_within_total
     with _ctrl_c_remembered() as interrupted:
         for _ in range(n_trials):
-            # Checked before every trial, against the storage all processes share: a process that
-            # joins late or finishes last starts no trial beyond the study's total.
-            if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
+            try:
+                study.optimize(lambda t: objective(t, spec, frame), n_trials=1, catch=EXPECTED_FAILURES)
+            except _StudyFull:
                 break
-            study.optimize(lambda t: objective(t, spec, frame), n_trials=1, catch=EXPECTED_FAILURES)
             if interrupted.is_set():
                 raise KeyboardInterrupt
+
+
+class _StudyFull(Exception):
+    """The study holds its total of trials; this process stops."""
 
 
 @contextlib.contextmanager

@@ -22,8 +22,11 @@ def frame():
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    """No test touches the user's real cache directory."""
+    """No test touches the user's real cache directory, and no test depends on the machine's load:
+    the thread count is fixed (tests/test_threads.py tests the measuring default)."""
+    import os
     monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FORECAST_THREADS", str(len(os.sched_getaffinity(0))))
 
 
 def _pg_bin() -> str:
