@@ -1,4 +1,4 @@
-"""The one exception type users see: a message that says what is wrong and how to fix it."""
+"""The exception types users see: a message that says what is wrong and how to fix it."""
 
 
 class ForecastError(ValueError):
@@ -6,4 +6,5 @@ class ForecastError(ValueError):
 
 
 class TrainingInterrupted(ForecastError):
-    """Ctrl-C during training; the last finished epoch is saved and `--resume` continues from it."""
+    """Ctrl-C: what was finished is saved (the last epoch, the finished trials); the CLI prints one
+    line saying how to continue and exits 130."""
