@@ -36,6 +36,9 @@ def test_the_meter_sees_another_busy_process_and_not_its_own_work():
     if meter.last is None:
         pytest.skip("no /proc/stat here")
     meter.others(wait=True)
+    time.sleep(0.3)
+    if meter.others(wait=True) > 0.5:
+        pytest.skip("other programs keep this machine busy; the meter is tested on a quiet one")
     start = time.process_time()
     while time.process_time() - start < 0.3:  # our own work: not "others"
         pass
