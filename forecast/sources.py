@@ -166,6 +166,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ForecastError(f"{path} is a folder; give a CSV or Parquet file")
     if not path.is_file():
         raise ForecastError(f"file not found: {path}")
     suffix = path.suffix.lower()

@@ -135,6 +135,8 @@ class TrainedModel:
         from safetensors import safe_open
 
         path = Path(path)
+        if path.is_dir():
+            raise ForecastError(f"{path} is a folder; give the model file (model.safetensors) in it")
         if not path.is_file():
             raise ForecastError(f"model file not found: {path}")
         try:
