@@ -75,15 +75,16 @@ class Preprocessor:
     @classmethod
     def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
             train_rows: int | None = None) -> Preprocessor:
-        """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None).
-
-        `frame` holds targets first; pass it whole so that `train_rows` counts after the transform.
-        """
+        """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None);
+        later rows are never read. `frame` holds targets first."""
         n_targets = len(list(targets))
-        values = apply_transform(transform, frame, targets).to_numpy(dtype=np.float64)
-        fit_rows = values[: train_rows if train_rows is not None else len(values)]
+        if train_rows is not None:  # only the rows it fits on (a log return also needs the row before)
+            frame_rows = frame.iloc[: train_rows + (1 if transform == "log_return" else 0)]
+        else:
+            frame_rows = frame
+        fit_rows = apply_transform(transform, frame_rows, targets).to_numpy(dtype=np.float64)
         if scaler == "none":
-            mean, std = np.zeros(values.shape[1]), np.ones(values.shape[1])
+            mean, std = np.zeros(fit_rows.shape[1]), np.ones(fit_rows.shape[1])
         else:
             mean, std = fit_rows.mean(axis=0), fit_rows.std(axis=0)
             if transform == "log_return":  # a zero return stays zero after scaling

@@ -111,10 +111,12 @@ class StudySpec:
                 "sampler": self.sampler, "pruner": self.pruner, "storage": self.storage,
                 "seed": self.seed, "heartbeat_grace": self.heartbeat_grace}
 
-    def override(self, source: dict | None = None, data: dict | None = None, model: dict | None = None,
+    def override(self, source: SourceConfig | dict | None = None, data: dict | None = None,
+                 model: dict | None = None,
                  train: dict | None = None, search: dict | None = None, **settings) -> StudySpec:
         """A copy with flags applied: each given (non-None) value replaces the field it names."""
-        new = {"source": self.source.with_flags(**(source or {}))}
+        new = {"source": source if isinstance(source, SourceConfig)
+               else self.source.with_flags(**(source or {}))}
         for name, changes in (("data", data), ("model", model), ("train", train)):
             new[name] = getattr(self, name).override(**(changes or {}))
         settings = {k: v for k, v in settings.items() if v is not None}

@@ -25,7 +25,7 @@ import torch
 
 from forecast.calendar import infer_frequency
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
-from forecast.data import Prepared, prepare
+from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, evaluate
 from forecast.forecaster import Forecaster

@@ -8,7 +8,7 @@ import pytest
 
 from forecast.errors import ForecastError
 from forecast.study import StudySpec, load_study_file, parse_range
-from forecast.tune import finished_trials, make_study, open_storage, refit_best, run_study, tune
+from forecast.tune import finished_trials, make_study, open_storage, run_study, tune
 from tests.conftest import make_frame
 
 SINE = make_frame(n=400)

@@ -156,10 +156,6 @@ def configs_from(options: dict, base=(DataConfig(), ModelConfig(), TrainConfig()
     return data, model, train
 
 
-def given(options: dict, group: dict) -> list[str]:
-    return [k for k in group if options.get(k) not in (None, [], ())]
-
-
 def check_new_file(path: Path | None, force: bool) -> None:
     """Refuse to overwrite, and fail before any work when the folder cannot be written."""
     if path is None:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable,
-                                 configs_from, load, out, print_metrics, print_paths, print_report,
+                                 configs_from, load, print_metrics, print_paths, print_report,
                                  print_windows, run_folder, say, source_from, with_options)
 from forecast.errors import ForecastError
 

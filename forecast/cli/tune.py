@@ -65,7 +65,7 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
     train = {k: options.get(k) for k in TRAIN if k not in SEARCHED}
     if seed is not None:
         train["seed"] = seed
-    spec = base.override(source={**source_from(options, base.source).to_dict()},
+    spec = base.override(source=source_from(options, base.source),
                          data=data_flags(options),
                          model={k: options.get(k) for k in MODEL if k not in SEARCHED},
                          train=train, search=search, n_trials=n_trials, storage=storage,
