@@ -203,6 +203,10 @@ class ModelConfig(_Config):
     forecast. There is no rescaling by the window's spread. `segment_len` > 1 feeds the RNN
     non-overlapping segments of the input instead of single steps (fewer, richer steps).
     `channel_independent` runs every column through the same network as its own univariate series.
+
+    `quantiles` (e.g. 0.1, 0.5, 0.9) trains a quantile head with the pinball loss instead of a point
+    forecast; the median is always among them and is the point forecast. `coverage` names the
+    prediction intervals every model gets, calibrated on the validation span (conformal).
     """
 
     cell: str = "lstm"
@@ -212,9 +216,14 @@ class ModelConfig(_Config):
     instance_norm: bool = True
     segment_len: int = 1
     channel_independent: bool = False
+    quantiles: tuple[float, ...] = ()
+    coverage: tuple[float, ...] = (0.8, 0.9)
 
     def __post_init__(self):
         _choice("cell", self.cell, CELLS)
+        quantiles = _levels("quantiles", self.quantiles)
+        object.__setattr__(self, "quantiles", tuple(sorted({*quantiles, 0.5})) if quantiles else ())
+        object.__setattr__(self, "coverage", _levels("coverage", self.coverage))
         _positive("hidden_size", self.hidden_size, int)
         _positive("num_layers", self.num_layers, int)
         _positive("segment_len", self.segment_len, int)
@@ -267,6 +276,15 @@ class TrainConfig(_Config):
             raise ForecastError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
 
+def _levels(name: str, values) -> tuple[float, ...]:
+    """Probabilities strictly between 0 and 1, sorted, each once."""
+    values = (values,) if isinstance(values, (int, float)) else tuple(values)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+            raise ForecastError(f"{name} must be between 0 and 1 (exclusive), got {v!r}")
+    return tuple(sorted({float(v) for v in values}))
+
+
 def check_compatible(data: DataConfig, model: ModelConfig) -> None:
     """Settings that are fine alone but not together."""
     if data.seq_len % model.segment_len:
@@ -277,6 +295,7 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
 
 
 WINDOWS = ("expanding", "sliding")
+BACKTEST_INTERVALS = ("split", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -287,9 +306,11 @@ class BacktestConfig(_Config):
     first target falls in `[start, end)`). The model is retrained every `retrain_every` origins (0:
     trained once before the first origin, then only rolled forward), on all data before the fold's
     first target (`expanding`) or on the last `train_size` rows of it (`sliding`).
+    Intervals are calibrated on each fold's validation span (`split` conformal), or start there and
+    adapt as each outcome is observed (`adaptive` conformal inference with step size `gamma`).
     """
 
-    origins: int = 20
+    origins: int = 250
     stride: int = 1
     start: str | None = None
     end: str | None = None
@@ -298,8 +319,12 @@ class BacktestConfig(_Config):
     retrain_every: int = 0
     season_length: int = 5
     ma_window: int = 20
+    intervals: str = "split"
+    gamma: float = 0.005
 
     def __post_init__(self):
+        _choice("intervals", self.intervals, BACKTEST_INTERVALS)
+        _positive("gamma", self.gamma)
         for name in ("origins", "stride", "season_length", "ma_window"):
             _positive(name, getattr(self, name), int)
         for name in ("start", "end"):

@@ -83,6 +83,12 @@ class Prepared:
         """(B, T) last observed target value before each window's targets: the naive forecast."""
         return self.raw_targets[np.asarray(starts) - 1]
 
+    def scales(self, starts: np.ndarray) -> np.ndarray:
+        """(B, T) local scale of each window from its input rows (what its intervals are sized by)."""
+        from forecast.intervals import local_scale
+
+        return local_scale(self.raw_targets, starts, self.cfg.seq_len)
+
     def actuals(self, starts: np.ndarray) -> np.ndarray:
         """(B, H, T) true target values in original units."""
         rows = np.asarray(starts)[:, None] + np.arange(self.cfg.horizon)

@@ -1,4 +1,4 @@
-"""Score a trained network on one split: forecasts in original units beside the naive forecast."""
+"""Score a trained network on one split: forecasts and intervals in original units beside the baselines."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,38 +7,86 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecast.baselines import baselines, naive_bounds
+from forecast.comparison import Intervals, by_step, summarise
 from forecast.data import Prepared
-from forecast.metrics import metrics, naive_forecast, skill
+from forecast.intervals import Calibration, calibrate
+from forecast.metrics import direction_of_majority
 from forecast.trained import predict_scaled
 from forecast.windows import stage_dataset
 
 
 @dataclass
 class Evaluation:
-    """Forecasts for every window of one split, in original units, beside the naive forecast."""
+    """Forecasts for every window of one split, in original units, beside the baselines.
+
+    forecasts : "model" (the median for a quantile model) and every baseline, (B, H, T) each.
+    intervals : the model's calibrated intervals and the naive forecast's, (K, B, H, T).
+    """
 
     index: pd.DatetimeIndex  # (B,) date of each window's first target
     actual: np.ndarray  # (B, H, T)
-    forecast: np.ndarray  # (B, H, T)
-    naive: np.ndarray  # (B, H, T)
+    forecasts: dict
     anchor: np.ndarray  # (B, T) last observed value
     mase_scale: np.ndarray  # (T,) mean absolute one-step change over the training rows
+    intervals: Intervals
+    majority: np.ndarray  # (T,) +1/-1: the training span's majority direction
 
-    def table(self, axis=None) -> dict:
-        """Metrics of the model and of the naive forecast, and the skill `1 - RMSE / RMSE_naive`."""
-        model = metrics(self.actual, self.forecast, self.anchor, self.mase_scale, axis=axis)
-        naive = metrics(self.actual, self.naive, self.anchor, self.mase_scale, axis=axis)
-        out = {"model": model, "naive": naive}
-        if axis is None:
-            out["skill"] = skill(model["rmse"], naive["rmse"])
-        return out
+    @property
+    def forecast(self) -> np.ndarray:
+        return self.forecasts["model"]
+
+    @property
+    def naive(self) -> np.ndarray:
+        return self.forecasts["naive"]
+
+    def table(self) -> dict:
+        """Metrics of the model and every baseline, interval scores, tests and the verdict
+        (see `forecast.comparison.summarise`)."""
+        return summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
+                         self.majority, lag=self.actual.shape[1])
+
+    def by_step(self) -> dict:
+        return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)
 
 
-def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test") -> Evaluation:
-    """Forecast every `stage` window and decode it with the prepared data's preprocessor."""
+def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarray, dataset=None):
+    """Original-unit forecasts (B, H, T) and quantiles (B, H, T, Q) or None for windows whose targets
+    start at `starts` (a dataset of those windows may be given to skip gathering them again)."""
+    from forecast.windows import WindowDataset
+
+    if dataset is None:
+        dataset = WindowDataset(prepared.values, prepared.n_targets, prepared.cfg.seq_len,
+                                prepared.cfg.horizon, torch.as_tensor(starts))
+    decoded = prepared.to_original(predict_scaled(net, dataset), starts)
+    if decoded.ndim == 3:
+        return decoded, None
+    return decoded[..., list(net.cfg.quantiles).index(0.5)], decoded
+
+
+def calibrate_on_validation(net: torch.nn.Module, prepared: Prepared) -> Calibration:
+    """Conformal margins from the validation windows, which training never fits on."""
+    dataset = stage_dataset(prepared, "val")
+    starts = dataset.starts.numpy()
+    point, quantiles = forecast_windows(net, prepared, starts, dataset)
+    return calibrate(prepared.actuals(starts), point, quantiles, net.cfg.quantiles, net.cfg.coverage,
+                     prepared.scales(starts))
+
+
+def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test",
+             calibration: Calibration | None = None) -> Evaluation:
+    """Forecast every `stage` window, with intervals calibrated on the validation span (or by the
+    `calibration` given), beside the baselines."""
+    calibration = calibration or calibrate_on_validation(net, prepared)
     dataset = stage_dataset(prepared, stage)
     starts = dataset.starts.numpy()
-    forecast = prepared.to_original(predict_scaled(net, dataset), starts)
-    anchor = prepared.anchors(starts)
-    return Evaluation(prepared.index[starts], prepared.actuals(starts), forecast,
-                      naive_forecast(anchor, prepared.cfg.horizon), anchor, prepared.mase_scale())
+    point, quantiles = forecast_windows(net, prepared, starts, dataset)
+    horizon, anchor = prepared.cfg.horizon, prepared.anchors(starts)
+    train_rows = prepared.raw_targets[: prepared.fit_end]
+    lower, upper = calibration.bounds(point, quantiles, prepared.scales(starts))
+    naive_lower, naive_upper = naive_bounds(train_rows, anchor, horizon, calibration.coverage)
+    intervals = Intervals(calibration.coverage, lower, upper, naive_lower, naive_upper, quantiles,
+                          net.cfg.quantiles)
+    return Evaluation(prepared.index[starts], prepared.actuals(starts),
+                      {"model": point, **baselines(prepared.raw_targets, starts, horizon)}, anchor,
+                      prepared.mase_scale(), intervals, direction_of_majority(train_rows))

@@ -15,8 +15,18 @@ from forecast.model import build_net
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
 
+def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Mean pinball loss of (B, H, T, Q) quantiles at `levels` (Q,) for targets (B, H, T)."""
+    diff = target[..., None] - quantiles
+    return torch.maximum(levels * diff, (levels - 1) * diff).mean()
+
+
 class Forecaster(pl.LightningModule):
-    """Loss, optimiser and logging around a `RecurrentNet`; logs `train_loss` and `val_loss`."""
+    """Loss, optimiser and logging around a `RecurrentNet`; logs `train_loss` and `val_loss`.
+
+    A point network is trained with `train.loss`; a quantile network with the pinball loss (on the
+    cumulative change up to each step when the targets are changes, which is what its head gives).
+    """
 
     def __init__(self, data: dict, model: dict, train: dict):
         super().__init__()
@@ -24,13 +34,21 @@ class Forecaster(pl.LightningModule):
         self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
         self.net = build_net(DataConfig.from_dict(data), self.model_cfg)
         self.loss_fn = LOSSES[self.train_cfg.loss]
+        self.register_buffer("levels", torch.tensor(self.model_cfg.quantiles, dtype=torch.float32),
+                             persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def _shared_step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
-        loss = self.loss_fn(self(x), y)
+        if self.model_cfg.quantiles:
+            pred = self(x)
+            if not self.net.level_targets:
+                pred, y = pred.cumsum(dim=1), y.cumsum(dim=1)
+            loss = pinball_loss(pred, y, self.levels)
+        else:
+            loss = self.loss_fn(self(x), y)
         # Epoch-level logging only: a per-step log would synchronise the device every batch.
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
                  batch_size=len(x))

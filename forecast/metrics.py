@@ -47,6 +47,49 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
     return {k: (v.item() if np.ndim(v) == 0 else np.asarray(v)) for k, v in out.items()}
 
 
+def interval_metrics(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, coverage: float,
+                     axis=None) -> dict[str, float]:
+    """Coverage (percent of actual values inside), mean width and mean interval (Winkler) score of
+    central intervals meant to hold `coverage` of the values; arrays (B, H, T).
+
+    The interval score is the width plus 2 / alpha times how far each miss falls outside (alpha =
+    1 - coverage): narrow intervals win only if they do not miss more than promised.
+    """
+    alpha = 1 - coverage
+    below, above = actual < lower, actual > upper
+    width = upper - lower
+    score = width + (2 / alpha) * ((lower - actual) * below + (actual - upper) * above)
+    out = {"coverage": 100 * np.mean(~below & ~above, axis=axis), "width": np.mean(width, axis=axis),
+           "winkler": np.mean(score, axis=axis)}
+    return {k: (v.item() if np.ndim(v) == 0 else np.asarray(v)) for k, v in out.items()}
+
+
+def pinball(actual: np.ndarray, quantiles: np.ndarray, levels, mase_scale: np.ndarray | float = 1.0,
+            axis=None) -> float | np.ndarray:
+    """Pinball (quantile) loss averaged over the levels; `quantiles` is (B, H, T, Q) for `actual`
+    (B, H, T). Divided by `mase_scale` (T,), it is the scaled quantile loss (M5's SPL with the
+    one-step naive as the scale): 1 means as far off as the naive forecast is in-sample."""
+    levels = np.asarray(levels, np.float64)
+    diff = actual[..., None] - quantiles
+    loss = np.maximum(levels * diff, (levels - 1) * diff).mean(axis=-1)
+    value = np.mean(loss / mase_scale, axis=axis)
+    return value.item() if np.ndim(value) == 0 else value
+
+
+def direction_of_majority(train: np.ndarray) -> np.ndarray:
+    """(T,) +1 where most one-step changes of the training rows `train` (N, T) went up, else -1:
+    the "always up" (or down) baseline a trader compares direction calls with."""
+    moves = np.sign(np.diff(train, axis=0))
+    return np.where((moves > 0).sum(axis=0) >= (moves < 0).sum(axis=0), 1.0, -1.0)
+
+
+def constant_direction(actual: np.ndarray, anchor: np.ndarray, call: np.ndarray) -> float:
+    """Percent of moves (B, H, T) in the direction `call` (T,): the majority baseline's accuracy."""
+    moved = np.sign(actual - anchor[:, None, :])
+    counted = moved != 0
+    return float(100 * np.sum(counted & (moved == call)) / max(np.sum(counted), 1))
+
+
 def naive_forecast(anchor: np.ndarray, horizon: int) -> np.ndarray:
     """The random walk: the last observed value (B, T) repeated over the horizon -> (B, H, T)."""
     return np.repeat(anchor[:, None, :], horizon, axis=1)

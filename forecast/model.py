@@ -2,7 +2,8 @@
 
 One `RecurrentNet` serves `rnn` (Keras' SimpleRNN: tanh), `lstm` and `gru`, picked by name from
 `CELLS`. A direct multi-step head maps the last hidden state to every horizon step of every target
-at once, so errors do not compound as in step-by-step recursion.
+at once, so errors do not compound as in step-by-step recursion. With quantile levels the head
+gives every step Q values, sorted so that quantiles never cross.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RecurrentNet(nn.Module):
-    """(B, seq_len, C) inputs -> (B, horizon, T) forecasts; targets are the first T input columns.
+    """(B, seq_len, C) inputs -> (B, horizon, T) forecasts, or (B, horizon, T, Q) quantiles when
+    `cfg.quantiles` is set; targets are the first T input columns.
 
     With `instance_norm`, each window is shifted by its own last value and the shift added back to
     the output: the network predicts changes from now, so a zero output is the naive forecast and a
@@ -44,7 +46,9 @@ class RecurrentNet(nn.Module):
             hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden_size, horizon * (1 if cfg.channel_independent else n_targets))
+        self.n_quantiles = len(cfg.quantiles)
+        per_step = (1 if cfg.channel_independent else n_targets) * max(self.n_quantiles, 1)
+        self.head = nn.Linear(cfg.hidden_size, horizon * per_step)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, seq_len, channels = x.shape
@@ -60,14 +64,25 @@ class RecurrentNet(nn.Module):
             x = torch.relu(self.embed(x.reshape(x.shape[0], seq_len // self.cfg.segment_len, -1)))
         # The LSTM returns (out, (h, c)), the others (out, h); the top layer's outputs serve all three.
         out, _ = self.rnn(x)  # (B', steps, hidden)
-        y = self.head(self.dropout(out[:, -1]))  # (B', horizon * T')
+        y = self.head(self.dropout(out[:, -1]))  # (B', horizon * T' * Q)
+        q = max(self.n_quantiles, 1)
         if self.cfg.channel_independent:
-            y = y.reshape(batch, channels, self.horizon).permute(0, 2, 1)
+            y = y.reshape(batch, channels, self.horizon, q).permute(0, 2, 1, 3)
         else:
-            y = y.reshape(batch, self.horizon, self.n_targets)
+            y = y.reshape(batch, self.horizon, self.n_targets, q)  # (B, H, T, Q)
+        if not self.n_quantiles:
+            y = y[..., 0]  # (B, H, T)
+        else:
+            y = y.sort(dim=-1).values  # non-crossing quantiles
+            if not self.level_targets:
+                # Changes: the head gives quantiles of the change up to each step (a quantile of a
+                # sum is not the sum of quantiles); differencing them lets the decoder's cumulative
+                # sum return exactly those, still sorted.
+                y = torch.diff(y, dim=1, prepend=torch.zeros_like(y[:, :1]))
         if self.cfg.instance_norm:
-            y = y + last[:, :, : self.n_targets]
-        return y  # (B, horizon, T)
+            shift = last[:, :, : self.n_targets]
+            y = y + (shift[..., None] if self.n_quantiles else shift)
+        return y  # (B, horizon, T) or (B, horizon, T, Q)
 
 
 def build_net(data: DataConfig, model: ModelConfig) -> RecurrentNet:

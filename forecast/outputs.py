@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.files import write_atomically, write_json
-from forecast.plot import plot_backtest, plot_error_by_step, save_figure
+from forecast.plot import plot_backtest, plot_coverage_by_step, plot_error_by_step, save_figure
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = None) -> Path:
@@ -28,16 +28,26 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
 
 
 def test_table(result) -> pd.DataFrame:
-    """Every test forecast of a `FitResult`: origin, target date, step, actual, model and naive."""
+    """Every test forecast of a `FitResult`: origin, target date, step, actual, model, baselines,
+    the model's intervals (and quantiles) and the naive intervals."""
     ev, prepared, data = result.test, result.prepared, result.model.data
     starts = prepared.index.get_indexer(ev.index)
+    iv = ev.intervals
     rows = []
     for t, name in enumerate(data.targets):
         for step in range(data.horizon):
-            rows.append(pd.DataFrame({
-                "origin": prepared.index[starts - 1], "target_date": prepared.index[starts + step],
-                "step": step + 1, "target": name, "actual": ev.actual[:, step, t],
-                "model": ev.forecast[:, step, t], "naive": ev.naive[:, step, t]}))
+            cols = {"origin": prepared.index[starts - 1], "target_date": prepared.index[starts + step],
+                    "step": step + 1, "target": name, "actual": ev.actual[:, step, t]}
+            cols.update({f: fc[:, step, t] for f, fc in ev.forecasts.items()})
+            for q, level in enumerate(iv.levels if iv.quantiles is not None else ()):
+                cols[f"model_q{level:g}"] = iv.quantiles[:, step, t, q]
+            for k, c in enumerate(iv.coverage):
+                pct = f"{100 * c:g}"
+                cols.update({f"model_lower{pct}": iv.lower[k][:, step, t],
+                             f"model_upper{pct}": iv.upper[k][:, step, t],
+                             f"naive_lower{pct}": iv.naive_lower[k][:, step, t],
+                             f"naive_upper{pct}": iv.naive_upper[k][:, step, t]})
+            rows.append(pd.DataFrame(cols))
     return pd.concat(rows).sort_values(["origin", "target", "step"], ignore_index=True)
 
 
@@ -51,7 +61,9 @@ def fit_summary(result) -> dict:
             "epochs_run": result.epochs, "best_epoch": result.best_epoch + 1,
             "best_val_loss": result.best_val, "seconds": round(result.seconds, 2),
             "evaluated_model": result.evaluated.info.get("trained_on"),
-            "saved_model": result.model.info.get("trained_on"), "metrics": result.metrics}
+            "saved_model": result.model.info.get("trained_on"), "metrics": result.metrics,
+            "metrics_by_step": result.test.by_step(),
+            "calibration": result.model.calibration.to_dict() if result.model.calibration else None}
 
 
 def write_fit(result, folder: str | Path) -> dict[str, Path]:
@@ -64,12 +76,15 @@ def write_fit(result, folder: str | Path) -> dict[str, Path]:
 
 
 def write_backtest(result, folder: str | Path, settings: dict | None = None) -> dict[str, Path]:
-    """backtest.csv (every forecast), backtest.json (settings and metrics) and two PNGs."""
+    """backtest.csv (every forecast and interval), backtest.json (settings, metrics, tests and
+    coverage per step) and three PNGs."""
     folder = Path(folder)
+    metrics = result.metrics()
     summary = {**(settings or {}), "folds": result.folds, "seconds": round(result.seconds, 2),
-               "skill": result.skill(), "metrics": result.metrics(),
-               "metrics_by_step": result.metrics(axis=(0, 2))}
+               "skill": metrics["skill"], "metrics": metrics, "metrics_by_step": result.by_step()}
     return {"forecasts": write_csv(result.table(), folder / "backtest.csv"),
             "summary": write_json(summary, folder / "backtest.json"),
             "plot": save_figure(plot_backtest(result), folder / "backtest_forecasts.png"),
-            "error plot": save_figure(plot_error_by_step(result), folder / "backtest_error_by_step.png")}
+            "error plot": save_figure(plot_error_by_step(result), folder / "backtest_error_by_step.png"),
+            "coverage plot": save_figure(plot_coverage_by_step(result),
+                                         folder / "backtest_coverage_by_step.png")}

@@ -37,6 +37,15 @@ def save_figure(fig, path: str | Path) -> Path:
     return write_atomically(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
 
 
+def _fan(ax, dates, intervals, step: int, target: int, name: str = "model"):
+    """Shade the model's intervals `step` steps ahead, widest (lightest) first."""
+    order = np.argsort(intervals.coverage)[::-1]
+    for rank, k in enumerate(order):
+        ax.fill_between(dates, intervals.lower[k][:, step, target], intervals.upper[k][:, step, target],
+                        color="tab:blue", alpha=0.12 + 0.1 * rank, lw=0, zorder=1,
+                        label=f"{name} {100 * intervals.coverage[k]:g}% interval")
+
+
 def plot_test(result, target: int = 0):
     """History before the test span, the actual test values, and the model's forecasts one step and
     `horizon` steps ahead, each drawn at the date it forecasts."""
@@ -47,6 +56,7 @@ def plot_test(result, target: int = 0):
     fig, ax = _figure()
     ax.plot(prepared.index[lo:prepared.val_end + 1], prepared.raw_targets[lo:prepared.val_end + 1, target],
             color="0.6", lw=1, label="history")
+    _fan(ax, ev.index, ev.intervals, 0, target)
     ax.plot(ev.index, ev.actual[:, 0, target], color="black", lw=1, label="actual")
     if h > 1:
         dates = prepared.index[prepared.target_starts("test")[0] + h - 1:][:len(ev.index)]
@@ -67,6 +77,12 @@ def plot_forecast(history, forecast, name: str):
     joined = np.r_[history[name].iloc[-1], forecast[name].to_numpy()]
     ax.plot(history.index[-1:].append(forecast.index), joined, marker="o", ms=3, label="forecast",
             **MODEL_STYLE)
+    bands = sorted((c for c in forecast.columns if c.startswith(f"{name}_lower")),
+                   key=lambda c: -float(c.removeprefix(f"{name}_lower")))
+    for rank, lower in enumerate(bands):
+        pct = lower.removeprefix(f"{name}_lower")
+        ax.fill_between(forecast.index, forecast[lower], forecast[f"{name}_upper{pct}"], color="tab:blue",
+                        alpha=0.12 + 0.1 * rank, lw=0, zorder=1, label=f"{pct}% interval")
     ax.set_title(f"{name}: next {len(forecast)} steps")
     return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
 
@@ -76,6 +92,7 @@ def plot_backtest(result, target: int = 0):
     name = result.targets[target]
     fig, ax = _figure()
     dates = result.target_dates[:, 0]
+    _fan(ax, dates, result.intervals, 0, target)
     ax.plot(dates, result.actual[:, 0, target], color="black", lw=1.2, label="actual", zorder=4)
     for label, fc in result.forecasts.items():
         if label != "model":
@@ -88,16 +105,36 @@ def plot_backtest(result, target: int = 0):
 
 def plot_error_by_step(result):
     """MAE of every forecaster by horizon step."""
-    per_step = result.metrics(axis=(0, 2))
+    per_step = result.by_step()
     fig, ax = _figure((7, 4))
     steps = range(1, result.actual.shape[1] + 1)
-    for label, m in per_step.items():
+    for label in result.forecasts:
+        m = per_step[label]
         style = MODEL_STYLE if label == "model" else {"lw": 1, "alpha": 0.7, "zorder": 2}
         ax.plot(steps, m["mae"], marker="o", label=label, **style)
     ax.set_xticks(list(steps))
     ax.set_xlabel("horizon step")
     ax.set_title("Error by horizon step")
     return _finish(fig, ax, f"MAE of {', '.join(result.targets)} (original units)")
+
+
+def plot_coverage_by_step(result):
+    """Share of actual values inside each interval by horizon step: model, naive and the promise."""
+    per_step = result.by_step()["intervals"]
+    fig, ax = _figure((7, 4))
+    steps = np.arange(1, result.actual.shape[1] + 1)
+    for k, (name, m) in enumerate(per_step.items()):
+        color = f"C{k}"
+        ax.axhline(100 * result.intervals.coverage[k], color=color, ls=":", lw=1,
+                   label=f"promised {name}")
+        ax.plot(steps, m["naive"]["coverage"], color=color, ls="--", marker="s", ms=3, alpha=0.6,
+                label=f"naive {name}", zorder=2)
+        ax.plot(steps, m["model"]["coverage"], color=color, marker="o", lw=1.6, zorder=5,
+                label=f"model {name}")
+    ax.set_xticks(list(steps))
+    ax.set_xlabel("horizon step")
+    ax.set_title("Interval coverage by horizon step")
+    return _finish(fig, ax, "actual values inside the interval (%)")
 
 
 def plot_study(trials):

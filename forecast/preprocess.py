@@ -37,14 +37,15 @@ def apply_transform(kind: str, frame: pd.DataFrame, targets) -> pd.DataFrame:
 
 
 def invert_transform(kind: str, values: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-    """(B, H, T) forecasts in transformed units (already unscaled) -> original units; `anchor` (B, T)
-    is the last observed original value before each forecast (used by `log_return`)."""
+    """(B, H, T) or (B, H, T, Q) forecasts in transformed units (already unscaled) -> original units;
+    `anchor` (B, T) is the last observed original value before each forecast (used by `log_return`)."""
     if kind == "none":
         return values
     if kind == "log":
         return np.exp(values)
     if kind == "log_return":
-        return anchor[:, None, :] * np.exp(np.cumsum(values, axis=1))
+        anchor = anchor.reshape(anchor.shape[0], 1, anchor.shape[1], *([1] * (values.ndim - 3)))
+        return anchor * np.exp(np.cumsum(values, axis=1))
     raise ForecastError(f"unknown transform {kind!r}")
 
 
@@ -99,10 +100,11 @@ class Preprocessor:
         return transformed.index, (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
 
     def decode(self, scaled: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-        """(B, H, T) network outputs -> original units; `anchor` (B, T) is the last observed
-        original value before each forecast."""
-        t = self.n_targets
-        unscaled = np.asarray(scaled, dtype=np.float64) * self.std[:t] + self.mean[:t]
+        """(B, H, T) network outputs, or (B, H, T, Q) quantiles, -> original units; `anchor` (B, T)
+        is the last observed original value before each forecast."""
+        t, scaled = self.n_targets, np.asarray(scaled, dtype=np.float64)
+        shape = (t, *([1] * (scaled.ndim - 3)))  # per target, broadcast over any quantile axis
+        unscaled = scaled * self.std[:t].reshape(shape) + self.mean[:t].reshape(shape)
         return invert_transform(self.transform, unscaled, np.asarray(anchor, dtype=np.float64))
 
     def to_dict(self) -> dict:

@@ -27,7 +27,7 @@ from forecast.calendar import infer_frequency
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
-from forecast.evaluation import Evaluation, evaluate
+from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate
 from forecast.forecaster import Forecaster
 from forecast.model import RecurrentNet
 from forecast.sources import DataReport, validate_frame
@@ -277,7 +277,11 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         source: SourceConfig = SourceConfig(), refit: bool = True, fit_on: str = "train",
         out_dir: str | Path | None = None, report: DataReport | None = None, quiet: bool = False,
         resume: bool = False, callbacks: list | None = None, announce=None) -> FitResult:
-    """Train on `frame`, evaluate on its test span beside the naive forecast, then refit on all rows.
+    """Train on `frame`, evaluate on its test span beside the baselines, then refit on all rows.
+
+    Prediction intervals are calibrated on the validation span by a model that did not train on it
+    (with `fit_on="train+val"` a twin trained on the training span only, for the same epochs) and
+    saved with the model, refitted or not.
 
     Parameters
     ----------
@@ -303,8 +307,14 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     report = report or checked
     trained = train_network(frame, data, model, train, fit_on, out_dir, quiet, resume, callbacks,
                             announce)
+    epochs = trained.best_epoch + 1
+    calibrating = trained
+    if fit_on != "train":  # validation was trained on: calibrate a twin that never saw it
+        calibrating = train_network(frame, data, model, replace(train, max_epochs=epochs, patience=0),
+                                    "train", quiet=quiet)
     with torch_threads(train.threads):
-        test = evaluate(trained.net, trained.prepared, "test")
+        calibration = calibrate_on_validation(calibrating.net, calibrating.prepared)
+        test = evaluate(trained.net, trained.prepared, "test", calibration)
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep --gradient-clip on")
@@ -312,17 +322,16 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     metrics = test.table()
     n_rows = len(frame)
     span = trained.prepared.fit_end
-    info = {"trained_on_rows": span, "epochs": trained.best_epoch + 1, "test_metrics": metrics,
+    info = {"trained_on_rows": span, "epochs": epochs, "test_metrics": metrics,
             "test_start": str(trained.prepared.index[trained.prepared.val_end]),
             "best_val_loss": trained.best_val, "source": report.source}
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
     make = lambda net, pre, inf: TrainedModel(net, source, data, model, train, pre,  # noqa: E731
-                                              frame.iloc[-context:], frequency, inf)
+                                              frame.iloc[-context:], frequency, inf, calibration)
     evaluated = make(trained.net, trained.prepared.preprocessor,
                      {**info, "evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
     if refit:
-        epochs = trained.best_epoch + 1
         again = train_network(frame, data, model, replace(train, max_epochs=epochs, patience=0),
                               "all", quiet=quiet)
         final = make(again.net, again.prepared.preprocessor,

@@ -22,11 +22,12 @@ from forecast.calendar import future_dates
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
 from forecast.errors import ForecastError
 from forecast.files import jsonable, write_atomically
+from forecast.intervals import Calibration, local_scale
 from forecast.model import RecurrentNet, build_net
 from forecast.preprocess import Preprocessor
 from forecast.sources import validate_frame
 
-FORMAT, VERSION = "forecast-model", 2
+FORMAT, VERSION = "forecast-model", 3  # 3: quantile heads and conformal calibration
 
 
 def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024) -> np.ndarray:
@@ -52,6 +53,8 @@ class TrainedModel:
     history : the last rows of the data it was trained on, enough for one forecast.
     frequency : a pandas offset alias, or an exchange calendar name ("XNYS") for trading days.
     info : what is known about how it was made: rows trained on, epochs, test metrics, versions.
+    calibration : conformal margins from the validation span, for prediction intervals (None for
+        model files written before intervals existed).
     """
 
     net: RecurrentNet
@@ -63,6 +66,7 @@ class TrainedModel:
     history: pd.DataFrame
     frequency: str
     info: dict = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     @property
     def context_rows(self) -> int:
@@ -78,8 +82,10 @@ class TrainedModel:
 
         Returns
         -------
-        DataFrame (horizon rows, one column per target) in original units, indexed by the future
-        timestamps (trading days for daily stock prices).
+        DataFrame (horizon rows) in original units, indexed by the future timestamps (trading days
+        for daily stock prices): one column per target (the median for a quantile model), then
+        `TARGET_qLEVEL` for each trained quantile and `TARGET_lowerPCT` / `TARGET_upperPCT` for
+        each calibrated interval.
         """
         cfg = self.data
         history = self.history if history is None else history
@@ -92,9 +98,22 @@ class TrainedModel:
         _, values = self.preprocessor.encode(history)
         x = torch.from_numpy(values.astype(np.float32))[None]  # (1, L, C)
         anchor = history[list(cfg.targets)].to_numpy(dtype=np.float64)[-1:]  # (1, T)
-        forecast = self.preprocessor.decode(predict_scaled(self.net, x), anchor)[0]  # (H, T)
+        decoded = self.preprocessor.decode(predict_scaled(self.net, x), anchor)  # (1, H, T[, Q])
+        levels = self.model.quantiles
+        point = decoded[..., levels.index(0.5)] if levels else decoded
+        columns = {name: point[0, :, t] for t, name in enumerate(cfg.targets)}
+        for t, name in enumerate(cfg.targets):
+            for q, level in enumerate(levels):
+                columns[f"{name}_q{level:g}"] = decoded[0, :, t, q]
+            if self.calibration is not None:
+                scale = local_scale(history[list(cfg.targets)].to_numpy(np.float64), [len(history)],
+                                    cfg.seq_len)
+                lower, upper = self.calibration.bounds(point, decoded if levels else None, scale)
+                for k, c in enumerate(self.calibration.coverage):
+                    columns[f"{name}_lower{100 * c:g}"] = lower[k, 0, :, t]
+                    columns[f"{name}_upper{100 * c:g}"] = upper[k, 0, :, t]
         index = future_dates(history.index[-1], cfg.horizon, self.frequency)
-        return pd.DataFrame(forecast, index=index, columns=list(cfg.targets))
+        return pd.DataFrame(columns, index=index)
 
     def plot(self, history: pd.DataFrame | None = None, target: int = 0):
         """A matplotlib Figure: the recent history and the forecast that follows it."""
@@ -115,6 +134,7 @@ class TrainedModel:
             "history_index": [ts.isoformat() for ts in self.history.index],
             "frequency": self.frequency, "last_timestamp": self.history.index[-1].isoformat(),
             "seed": self.train.seed, "info": self.info,
+            "calibration": self.calibration.to_dict() if self.calibration else None,
             "versions": {"forecast": __version__, "torch": torch.__version__,
                          "lightning": lightning.__version__, "python": platform.python_version()},
         })
@@ -183,9 +203,10 @@ class TrainedModel:
                                 f"({len(meta['history_index'])}, {len(data.inputs)})")
         history = pd.DataFrame(history, columns=list(data.inputs),
                                index=pd.DatetimeIndex(pd.to_datetime(meta["history_index"]), name="Date"))
+        calibration = meta.get("calibration")
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
                    TrainConfig.from_dict(meta["train"]), preprocessor, history, meta["frequency"],
-                   meta.get("info") or {})
+                   meta.get("info") or {}, Calibration.from_dict(calibration) if calibration else None)
 
 
 def _upgrade_from_version_1(meta: dict) -> dict:

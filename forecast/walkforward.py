@@ -3,29 +3,30 @@
 An origin is the last observed step before a forecast; its targets are the next `horizon` steps. Each
 fold trains on data before its first target only (scaler and transforms refitted on that fold's
 training rows), then forecasts every origin of the fold. Baselines: naive (the random walk),
-seasonal naive, drift and moving average, all in original units.
+seasonal naive, drift and moving average, all in original units. The model's intervals are
+calibrated on each fold's validation span (split conformal), or adapt to the misses observed as the
+walk goes on (adaptive conformal inference); the naive interval comes from the fold's training rows.
 """
 from __future__ import annotations
 
 import time
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-import torch
-
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
+from forecast.baselines import baselines, naive_bounds
+from forecast.comparison import Intervals, by_step, summarise
 from forecast.errors import ForecastError
-from forecast.metrics import metrics, naive_forecast, skill
+from forecast.evaluation import forecast_windows
+from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
+from forecast.metrics import direction_of_majority
 from forecast.sources import validate_frame
 from forecast.threads import torch_threads
 from forecast.train import Trained, train_network
-from forecast.trained import predict_scaled
-from forecast.windows import WindowDataset
-
-BASELINES = ("naive", "seasonal_naive", "drift", "moving_average")
-
+from forecast.windows import stage_dataset
 
 def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> np.ndarray:
     """Rows where each origin's targets start, ascending; the last one's targets end at the data's end."""
@@ -42,20 +43,6 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
             raise ForecastError(f"no origin between {bt.start} and {bt.end} leaves room for the horizon")
         return rows
     return last - bt.stride * np.arange(bt.origins)[::-1]
-
-
-def baselines(raw: np.ndarray, starts: np.ndarray, horizon: int, bt: BacktestConfig) -> dict:
-    """(B, H, T) forecasts of each baseline from the original-unit targets `raw` (N, T)."""
-    anchor = raw[starts - 1]  # (B, T)
-    steps = np.arange(1, horizon + 1)
-    m = bt.season_length
-    seasonal_rows = starts[:, None] - 1 + steps - m * np.ceil(steps / m).astype(int)  # (B, H)
-    slope = (anchor - raw[0]) / np.maximum(starts - 1, 1)[:, None]  # drift over all history
-    ma = np.stack([raw[s - bt.ma_window:s].mean(axis=0) for s in starts])  # (B, T)
-    return {"naive": naive_forecast(anchor, horizon),
-            "seasonal_naive": raw[seasonal_rows],
-            "drift": anchor[:, None, :] + steps[None, :, None] * slope[:, None, :],
-            "moving_average": naive_forecast(ma, horizon)}
 
 
 def train_fold(frame: pd.DataFrame, first: int, stop: int, data: DataConfig, model: ModelConfig,
@@ -88,38 +75,51 @@ class BacktestResult:
     forecasts: dict  # name -> (B, H, T): "model" and every baseline
     anchor: np.ndarray  # (B, T)
     mase_scale: np.ndarray  # (B, 1, T) in-sample one-step naive MAE of the fold's training rows
+    intervals: Intervals  # the model's (split or adaptive conformal) and the naive forecast's
+    majority: np.ndarray  # (B, 1, T) majority direction of each origin's fold training rows
+    lag: int  # origins until forecasts stop overlapping: ceil(horizon / stride)
     folds: int
     seconds: float
 
-    def metrics(self, axis=None) -> dict:
-        """The metric set (see `forecast.metrics.metrics`) for the model and every baseline."""
-        return {name: metrics(self.actual, fc, self.anchor, self.mase_scale, axis=axis)
-                for name, fc in self.forecasts.items()}
+    def metrics(self) -> dict:
+        """Every forecaster's metrics, interval scores, tests and the verdict (see
+        `forecast.comparison.summarise`)."""
+        return summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
+                         self.majority, self.lag)
+
+    def by_step(self) -> dict:
+        """Point metrics of every forecaster and interval metrics, per horizon step."""
+        return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)
 
     def plot(self, target: int = 0):
-        """A matplotlib Figure: actual against every forecaster one step ahead."""
+        """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals."""
         from forecast.plot import plot_backtest
 
         return plot_backtest(self, target)
 
     def write(self, folder, settings: dict | None = None) -> dict:
-        """backtest.csv, backtest.json (with `settings`) and two PNGs in `folder`."""
+        """backtest.csv, backtest.json (with `settings`) and three PNGs in `folder`."""
         from forecast.outputs import write_backtest
 
         return write_backtest(self, folder, settings)
 
     def skill(self) -> float:
-        m = self.metrics()
-        return skill(m["model"]["rmse"], m["naive"]["rmse"])
+        return self.metrics()["skill"]
 
     def table(self) -> pd.DataFrame:
-        """One row per origin, step and target: actual and every forecast."""
+        """One row per origin, step and target: actual, every forecast and every interval."""
         b, h, t = self.actual.shape
         cols = {"origin": np.repeat(self.origins, h * t),
                 "target_date": np.repeat(self.target_dates.ravel(), t),
                 "step": np.tile(np.repeat(np.arange(1, h + 1), t), b),
                 "target": np.tile(self.targets, b * h), "actual": self.actual.ravel()}
         cols.update({name: fc.ravel() for name, fc in self.forecasts.items()})
+        iv = self.intervals
+        for k, c in enumerate(iv.coverage):
+            pct = f"{100 * c:g}"
+            cols.update({f"model_lower{pct}": iv.lower[k].ravel(), f"model_upper{pct}": iv.upper[k].ravel(),
+                         f"naive_lower{pct}": iv.naive_lower[k].ravel(),
+                         f"naive_upper{pct}": iv.naive_upper[k].ravel()})
         return pd.DataFrame(cols)
 
 
@@ -130,7 +130,8 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     """Walk forward over the origins of `bt`, retraining as it says; see the module docstring.
 
     `progress(done, total)` is called after each fold. The validation share of each fold's training
-    rows (for early stopping) is `data.val_fraction`. Nothing is written to disk.
+    rows (for early stopping and interval calibration) is `data.val_fraction`. Nothing is written
+    to disk.
     """
     started = time.perf_counter()
     check_compatible(data, model)
@@ -146,23 +147,50 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     if starts[0] < need:
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
                             f"{starts[0]}; use fewer origins or a shorter --ma-window/--season-length")
-    forecast, scales = [], []
+    coverage = model.coverage
+    pairs = pick_pairs(model.quantiles, coverage) if model.quantiles else (None,) * len(coverage)
+    points, quantiles, scales, local, calibration, naive_lo, naive_hi, majority = ([] for _ in range(8))
     for i, fold in enumerate(folds):
         stop = int(fold[-1]) + data.horizon
         trained = train_fold(frame, int(fold[0]), stop, data, model, train, bt, data.val_fraction)
         prepared = trained.prepared
         rows = prepared.index.get_indexer(frame.index[fold])  # positions after any transform
-        dataset = WindowDataset(prepared.values, len(data.targets), data.seq_len, data.horizon,
-                                torch.as_tensor(rows))
+        val = stage_dataset(prepared, "val").starts.numpy()
         with torch_threads(train.threads):
-            forecast.append(prepared.to_original(predict_scaled(trained.net, dataset), rows))
+            point, q = forecast_windows(trained.net, prepared, rows)
+            val_point, val_q = forecast_windows(trained.net, prepared, val)
+        calibration.append(conformity(prepared.actuals(val), val_point, val_q, pairs,
+                                      prepared.scales(val)))
+        fold_train = prepared.raw_targets[: prepared.fit_end]
+        lo, hi = naive_bounds(fold_train, prepared.anchors(rows), data.horizon, coverage)
+        local.append(prepared.scales(rows))
+        points.append(point)
+        quantiles.append(q)
+        naive_lo.append(lo)
+        naive_hi.append(hi)
         scales.append(np.repeat(prepared.mase_scale()[None, None, :], len(fold), axis=0))
+        majority.append(np.repeat(direction_of_majority(fold_train)[None, None, :], len(fold), axis=0))
         if progress is not None:
             progress(i + 1, len(folds))
     steps = starts[:, None] + np.arange(data.horizon)
+    actual, point = raw[steps], np.concatenate(points)
+    quantiles = np.concatenate(quantiles) if model.quantiles else None
+    local = np.concatenate(local)
+    fold_of = np.repeat(np.arange(len(folds)), [len(f) for f in folds])
+    if bt.intervals == "adaptive":
+        known_at = np.searchsorted(starts, steps + 1)  # first origin that has seen each target
+        margin = adaptive_margins(calibration, fold_of, conformity(actual, point, quantiles, pairs, local),
+                                  known_at, coverage, bt.gamma)
+    else:
+        margin = np.stack([np.stack([conformal_quantile(scores[k], c) for k, c in enumerate(coverage)])
+                           for scores in calibration])[fold_of].swapaxes(0, 1)  # (K, B, H, T)
+    lower, upper = bounds(point, quantiles, pairs, margin, local)
+    intervals = Intervals(coverage, lower, upper, np.concatenate(naive_lo, axis=1),
+                          np.concatenate(naive_hi, axis=1), quantiles, model.quantiles)
     return BacktestResult(
         targets=tuple(data.targets), origins=frame.index[starts - 1],
-        target_dates=np.asarray(frame.index)[steps], actual=raw[steps],
-        forecasts={"model": np.concatenate(forecast), **baselines(raw, starts, data.horizon, bt)},
-        anchor=raw[starts - 1], mase_scale=np.concatenate(scales), folds=len(folds),
+        target_dates=np.asarray(frame.index)[steps], actual=actual,
+        forecasts={"model": point, **baselines(raw, starts, data.horizon, bt.season_length, bt.ma_window)},
+        anchor=raw[starts - 1], mase_scale=np.concatenate(scales), intervals=intervals,
+        majority=np.concatenate(majority), lag=math.ceil(data.horizon / bt.stride), folds=len(folds),
         seconds=time.perf_counter() - started)

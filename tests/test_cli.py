@@ -193,13 +193,16 @@ def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
                  "--seq-len", "20", "--max-epochs", "1", "--segment-len", "4", "--loss", "mae",
                  "--out", tmp_path / "bt")
     assert result.returncode == 0, result.stderr
-    for text in ("Walk-forward backtest: 6 origins, 2 fold(s)", "seasonal_naive", "MAE by horizon step",
-                 "skill vs naive", "MASE"):
+    for text in ("Walk-forward backtest: 6 origins, 2 fold(s)", "seasonal naive", "By horizon step",
+                 "skill vs naive", "MASE", "Prediction intervals", "cover 90%", "always ", "DM p="):
         assert text in result.stdout
-    for name in ("backtest.csv", "backtest.json", "backtest_forecasts.png", "backtest_error_by_step.png"):
+    for name in ("backtest.csv", "backtest.json", "backtest_forecasts.png", "backtest_error_by_step.png",
+                 "backtest_coverage_by_step.png"):
         assert (tmp_path / "bt" / name).is_file()
     summary = json.loads((tmp_path / "bt" / "backtest.json").read_text())
     assert summary["model"]["segment_len"] == 4 and summary["train"]["loss"] == "mae"
+    assert len(summary["metrics_by_step"]["intervals"]["80%"]["model"]["coverage"]) == 5
+    assert {"model_lower80", "naive_upper90"} <= set(pd.read_csv(tmp_path / "bt" / "backtest.csv").columns)
     assert_one_line_error(run("backtest", "--origins", "5000"), "reaches before the first row")
     assert_one_line_error(run("backtest", "--horizon", "0"), "horizon must be a positive whole number")
 

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from forecast.walkforward import backtest, baselines, origin_starts, train_fold
+from forecast.baselines import baselines
+from forecast.walkforward import backtest, origin_starts, train_fold
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 from tests.conftest import make_frame
@@ -14,8 +15,7 @@ FAST = TrainConfig(max_epochs=2, accelerator="cpu", patience=0)
 
 def test_baselines_are_exact_on_a_small_series():
     raw = np.arange(1.0, 31.0)[:, None]  # 1, 2, ..., 30
-    bt = BacktestConfig(season_length=3, ma_window=4)
-    b = baselines(raw, np.array([20]), horizon=4, bt=bt)  # last observed: row 19, value 20
+    b = baselines(raw, np.array([20]), horizon=4, season_length=3, ma_window=4)  # last observed: row 19, value 20
     assert b["naive"][0, :, 0].tolist() == [20, 20, 20, 20]
     # seasonal naive with m = 3: steps 1-3 repeat rows 17-19 (18, 19, 20); step 4 repeats row 17 (18)
     assert b["seasonal_naive"][0, :, 0].tolist() == [18, 19, 20, 18]
@@ -68,8 +68,9 @@ def test_backtest_on_the_bundled_sample_end_to_end():
     np.testing.assert_array_equal(first["actual"], frame["Close"].loc[first["target_date"]].to_numpy())
     np.testing.assert_array_equal(first["naive"], frame["Close"].loc[first["origin"]].to_numpy())
     assert table["target_date"].iloc[-1] == frame.index[-1]
-    per_step = result.metrics(axis=(0, 2))
+    per_step = result.by_step()
     assert per_step["model"]["mae"].shape == (3,)
+    assert per_step["intervals"]["90%"]["model"]["coverage"].shape == (3,)
     # MASE is scaled by each fold's own training rows: the second fold saw 12 more rows. The first
     # fold's targets start at row 700 - 3 - 11 * 2 = 675; its last 15% (101 rows) validate.
     assert not np.array_equal(result.mase_scale[0], result.mase_scale[-1])
@@ -83,6 +84,7 @@ def test_a_backtest_writes_its_files_and_draws_the_model_on_top(tmp_path):
                       FAST, BacktestConfig(origins=4))
     paths = result.write(tmp_path, {"note": "x"})
     assert sorted(p.name for p in paths.values()) == ["backtest.csv", "backtest.json",
+                                                     "backtest_coverage_by_step.png",
                                                      "backtest_error_by_step.png", "backtest_forecasts.png"]
     import json
     summary = json.loads((tmp_path / "backtest.json").read_text())  # strict JSON: no bare NaN

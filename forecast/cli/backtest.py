@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, configs_from, fmt,
-                                 load, out, print_paths, print_verdict, run_folder, say, source_from,
+                                 load, out, print_metrics, print_paths, run_folder, say, source_from,
                                  with_options)
 from forecast.errors import ForecastError
 
@@ -15,30 +15,24 @@ from forecast.errors import ForecastError
 def _print(result) -> None:
     from rich.table import Table
 
-    overall = result.metrics()
-    table = Table(title=f"Walk-forward backtest: {len(result.origins)} origins, {result.folds} fold(s), "
-                        f"horizon {result.actual.shape[1]}")
-    table.add_column("forecast")
-    for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "direction %", "calls"):
-        table.add_column(col, justify="right")
-    for name, m in overall.items():
-        table.add_row(name, *(fmt(m[k]) for k in ("mae", "rmse", "mape", "smape", "mase", "direction")),
-                      str(int(m["direction_calls"])))
-    out.print(table)
-    per_step = result.metrics(axis=(0, 2))
-    steps = Table(title="MAE by horizon step")
+    print_metrics(result.metrics(), f"Walk-forward backtest: {len(result.origins)} origins, "
+                  f"{result.folds} fold(s), horizon {result.actual.shape[1]}")
+    per_step = result.by_step()
+    steps = Table(title="By horizon step: MAE, and coverage of the model's intervals")
     steps.add_column("step", justify="right")
-    for name in per_step:
+    for name in result.forecasts:
         steps.add_column(name, justify="right")
+    for name in per_step["intervals"]:
+        steps.add_column(f"cover {name}", justify="right")
     for h in range(result.actual.shape[1]):
-        steps.add_row(str(h + 1), *(fmt(per_step[n]["mae"][h]) for n in per_step))
+        steps.add_row(str(h + 1), *(fmt(per_step[n]["mae"][h]) for n in result.forecasts),
+                      *(fmt(m["model"]["coverage"][h]) for m in per_step["intervals"].values()))
     out.print(steps)
-    print_verdict(overall["model"]["rmse"], overall["naive"]["rmse"])
 
 
 @with_options(SOURCE, DATA, MODEL, TRAIN)
 def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a saved model's settings (retrained per fold); other options given here override them.")] = None,
-             origins: Annotated[Optional[int], typer.Option(help="Walk forward over the last K origins (default 20).", show_default=False)] = None,
+             origins: Annotated[Optional[int], typer.Option(help="Walk forward over the last K origins (default 250: enough for the significance tests).", show_default=False)] = None,
              stride: Annotated[Optional[int], typer.Option(help="Steps between origins (default 1).", show_default=False)] = None,
              from_date: Annotated[Optional[str], typer.Option("--from", help="Origins with targets from this date...")] = None,
              to_date: Annotated[Optional[str], typer.Option("--to", help="...up to before this date (instead of --origins).")] = None,
@@ -47,6 +41,8 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
              retrain_every: Annotated[Optional[int], typer.Option(help="Retrain every R origins (default 0: train once).", show_default=False)] = None,
              season_length: Annotated[Optional[int], typer.Option(help="Season of the seasonal-naive baseline (default 5).", show_default=False)] = None,
              ma_window: Annotated[Optional[int], typer.Option(help="Window of the moving-average baseline (default 20).", show_default=False)] = None,
+             intervals: Annotated[Optional[str], typer.Option(help="Intervals: split (calibrated on each fold's validation span) or adaptive (adaptive conformal inference: widen after misses) (default split).", show_default=False)] = None,
+             gamma: Annotated[Optional[float], typer.Option(help="Step size of adaptive intervals (default 0.005).", show_default=False)] = None,
              out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-backtest-TIME).")] = None,
              **options):
     """Walk-forward backtest of the model beside naive, seasonal naive, drift and moving average."""
@@ -54,7 +50,8 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
 
     bt = BacktestConfig().override(origins=origins, stride=stride, start=from_date, end=to_date,
                                    window=window, train_size=train_size, retrain_every=retrain_every,
-                                   season_length=season_length, ma_window=ma_window)
+                                   season_length=season_length, ma_window=ma_window,
+                                   intervals=intervals, gamma=gamma)
     source = source_from(options)
     if model is not None:
         from forecast.trained import TrainedModel

@@ -35,7 +35,9 @@ def warn(text: str) -> None:
 
 def _default(cls, name: str) -> str:
     value = {f.name: f.default for f in fields(cls)}[name]
-    return ", ".join(value) if isinstance(value, tuple) else str(value)
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
 
 
 def _opt(cls, name: str, kind, help: str, flag: str | None = None):
@@ -85,6 +87,8 @@ MODEL = {
     "segment_len": _opt(M, "segment_len", int, "Feed the RNN segments of this many steps."),
     "channel_independent": _opt(M, "channel_independent", bool, "Each column its own series (no covariates).",
                                 "--channel-independent/--channels-mixed"),
+    "quantiles": _opt(M, "quantiles", list[str], "Train a quantile head at these levels, e.g. 0.1,0.5,0.9 (the median is added; pinball loss)."),
+    "coverage": _opt(M, "coverage", list[str], "Prediction intervals to calibrate on validation (conformal), e.g. 0.8,0.9."),
 }
 TRAIN = {
     "loss": _opt(T, "loss", str, "Loss: mse, mae or huber."),
@@ -145,12 +149,32 @@ def data_flags(options: dict) -> dict:
     return flags
 
 
+def levels(name: str, values: list[str] | None) -> tuple[float, ...] | None:
+    """`--quantiles 0.1,0.5,0.9` (or the option repeated) -> (0.1, 0.5, 0.9); None when not given."""
+    if not values:
+        return None
+    parsed = []
+    for word in (w for v in values for w in v.replace(",", " ").split()):
+        try:
+            parsed.append(float(word))
+        except ValueError:
+            raise ForecastError(f"--{name}: {word!r} is not a number; write levels like 0.1,0.5,0.9") from None
+    return tuple(parsed)
+
+
+def model_flags(options: dict) -> dict:
+    flags = {k: options.get(k) for k in MODEL}
+    flags["quantiles"] = levels("quantiles", options.get("quantiles"))
+    flags["coverage"] = levels("coverage", options.get("coverage"))
+    return flags
+
+
 def configs_from(options: dict, base=(DataConfig(), ModelConfig(), TrainConfig())):
     """Data, model and training configs: the options that were given, over `base`."""
     from forecast.config import check_compatible
 
     data = base[0].override(**data_flags(options))
-    model = base[1].override(**{k: options.get(k) for k in MODEL})
+    model = base[1].override(**model_flags(options))
     train = base[2].override(**{k: options.get(k) for k in TRAIN})
     check_compatible(data, model)
     return data, model, train
@@ -205,32 +229,51 @@ def fmt(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.4g}"  # NaN != NaN
 
 
-def print_metrics(metrics: dict, title: str = "Test metrics (original units)") -> None:
-    """Model beside every baseline: MAE, RMSE, MAPE, sMAPE, MASE, direction (and its calls)."""
+def print_metrics(summary: dict, title: str = "Test metrics (original units)") -> None:
+    """The model beside every baseline (MAE, RMSE, MAPE, sMAPE, MASE, direction and its calls),
+    the intervals beside the naive forecast's, and the verdict (see `forecast.comparison`)."""
     from rich.table import Table
 
+    from forecast.baselines import BASELINES
+
     table = Table(title=title)
-    columns = ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "direction %", "calls")
-    table.add_column("forecast")
-    for col in columns:
+    table.add_column("forecast", no_wrap=True)
+    for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "direction %", "calls"):
         table.add_column(col, justify="right")
-    for name, m in metrics.items():
-        if not isinstance(m, dict):
+    for name in ("model", *BASELINES):
+        m = summary.get(name)
+        if m is None:
             continue
-        label = "naive (last value)" if name == "naive" else name
+        label = "naive (last value)" if name == "naive" else name.replace("_", " ")
         calls = m.get("direction_calls")
         table.add_row(escape(label), *(fmt(m[k]) for k in ("mae", "rmse", "mape", "smape", "mase",
                                                              "direction")),
                       "0" if not calls else str(int(calls)))
+    always = summary["always"]
+    table.add_row(f"always {always['call']}", *(["-"] * 5), fmt(always["direction"]), "all")
     out.print(table)
-    print_verdict(metrics["model"]["rmse"], metrics["naive"]["rmse"])
+    print_intervals(summary)
+    say(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * summary['skill']:+.1f}%")
+    for line in summary["verdict"]:
+        say(line)
 
 
-def print_verdict(model_rmse: float, naive_rmse: float) -> None:
-    from forecast.metrics import skill, verdict
+def print_intervals(summary: dict) -> None:
+    """Coverage, width and interval score of the model's intervals beside the naive forecast's."""
+    from rich.table import Table
 
-    say(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * skill(model_rmse, naive_rmse):+.1f}%")
-    say(verdict(model_rmse, naive_rmse))
+    table = Table(title="Prediction intervals (coverage %, mean width, interval score: lower is better)")
+    table.add_column("interval")
+    for col in ("model cover", "naive cover", "model width", "naive width", "model score", "naive score"):
+        table.add_column(col, justify="right")
+    for name, m in summary["intervals"].items():
+        table.add_row(name, *(fmt(m[who][k]) for k in ("coverage", "width", "winkler")
+                              for who in ("model", "naive")))
+    out.print(table)
+    p = summary["pinball"]
+    say(f"pinball loss over quantiles {', '.join(f'{q:g}' for q in sorted(p['levels']))}: model "
+        f"{fmt(p['model'])} vs naive {fmt(p['naive'])} (scaled: {fmt(p['model_scaled'])} vs "
+        f"{fmt(p['naive_scaled'])})")
 
 
 def print_paths(paths: dict) -> None:

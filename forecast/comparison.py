@@ -1,0 +1,131 @@
+"""The model beside its baselines on the same forecasts: accuracy, intervals, significance, verdict.
+
+One summary serves `fit` (the test span), `backtest` (every walk-forward origin) and tuning's final
+refit. The verdict is against the best baseline by RMSE, not only the naive forecast, and says
+whether the difference is significant (Diebold-Mariano with the small-sample correction); direction
+calls are set beside always calling the training span's majority direction, and tested
+(Pesaran-Timmermann).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecast.metrics import constant_direction, interval_metrics, metrics, pinball, skill
+from forecast.significance import diebold_mariano, pesaran_timmermann, verdict as dm_sentence
+
+LEVEL = 0.05  # significance level of every verdict
+
+
+@dataclass
+class Intervals:
+    """Prediction intervals of the model and of the naive baseline, (K, B, H, T) each, for the
+    coverages `coverage` (K,); `quantiles` (B, H, T, Q) at `levels` when the model has a quantile head."""
+
+    coverage: tuple[float, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    naive_lower: np.ndarray
+    naive_upper: np.ndarray
+    quantiles: np.ndarray | None = None
+    levels: tuple[float, ...] = ()
+
+    def as_quantiles(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+        """The intervals' bounds and the point forecast as quantiles: (B, H, T, 2K + 1) and levels."""
+        levels = [0.5] + [(1 - c) / 2 for c in self.coverage] + [(1 + c) / 2 for c in self.coverage]
+        values = np.concatenate([point[None], lower, upper])  # (2K + 1, B, H, T)
+        return np.moveaxis(values, 0, -1), np.asarray(levels)
+
+
+def label(coverage: float) -> str:
+    return f"{100 * coverage:g}%"
+
+
+def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals,
+              majority: np.ndarray, lag: int) -> dict:
+    """Every number the verdict rests on, for forecasts (B, H, T) of the model and the baselines.
+
+    Parameters
+    ----------
+    forecasts : "model" first, then the baselines ("naive" among them).
+    mase_scale : (T,) or (B, 1, T), also the scale of the per-origin losses the tests compare.
+    majority : (T,) +1 or -1, the training span's majority direction.
+    lag : how many origins apart forecasts stop overlapping (the horizon over the origin stride).
+    """
+    out = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
+    out["skill"] = skill(out["model"]["rmse"], out["naive"]["rmse"])
+    rivals = [n for n in forecasts if n != "model" and math.isfinite(out[n]["rmse"])]
+    best = min(rivals, key=lambda n: out[n]["rmse"])
+    out["best_baseline"], out["skill_vs_best"] = best, skill(out["model"]["rmse"], out[best]["rmse"])
+    calls = "up" if (majority > 0).all() else "down" if (majority < 0).all() else "majority"
+    out["always"] = {"call": calls, "direction": constant_direction(actual, anchor, majority)}
+
+    out["intervals"] = {label(c): {
+        "model": interval_metrics(actual, intervals.lower[k], intervals.upper[k], c),
+        "naive": interval_metrics(actual, intervals.naive_lower[k], intervals.naive_upper[k], c)}
+        for k, c in enumerate(intervals.coverage)}
+    model_q, levels = intervals.as_quantiles(forecasts["model"], intervals.lower, intervals.upper)
+    naive_q, _ = intervals.as_quantiles(forecasts["naive"], intervals.naive_lower, intervals.naive_upper)
+    out["pinball"] = {"levels": levels.tolist(),
+                      "model": pinball(actual, model_q, levels), "naive": pinball(actual, naive_q, levels),
+                      "model_scaled": pinball(actual, model_q, levels, mase_scale),
+                      "naive_scaled": pinball(actual, naive_q, levels, mase_scale)}
+    if intervals.quantiles is not None:
+        out["pinball"]["quantile_head"] = pinball(actual, intervals.quantiles, intervals.levels)
+
+    def losses(fc):  # (B,) mean squared error of each origin, in units of the naive in-sample error
+        return np.mean(((fc - actual) / mase_scale) ** 2, axis=(1, 2))
+
+    first_up = actual[:, 0] - anchor
+    called = forecasts["model"][:, 0] - anchor
+    both = (first_up != 0) & (called != 0)
+    out["tests"] = {"dm_naive": diebold_mariano(losses(forecasts["model"]), losses(forecasts["naive"]), lag),
+                    "dm_best": diebold_mariano(losses(forecasts["model"]), losses(forecasts[best]), lag),
+                    "direction": pesaran_timmermann(first_up[both] > 0, called[both] > 0)}
+    out["verdict"] = verdict_lines(out)
+    return out
+
+
+def by_step(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals) -> dict:
+    """Point metrics of every forecaster and interval metrics of the model and naive, per step (H,)."""
+    out = {name: metrics(actual, fc, anchor, mase_scale, axis=(0, 2)) for name, fc in forecasts.items()}
+    out["intervals"] = {label(c): {
+        "model": interval_metrics(actual, intervals.lower[k], intervals.upper[k], c, axis=(0, 2)),
+        "naive": interval_metrics(actual, intervals.naive_lower[k], intervals.naive_upper[k], c, axis=(0, 2))}
+        for k, c in enumerate(intervals.coverage)}
+    return out
+
+
+def verdict_lines(s: dict) -> list[str]:
+    """Plain sentences: the edge over the best baseline and whether it is real, then direction."""
+    best, dm = s["best_baseline"], s["tests"]["dm_best"]
+    gain = s["skill_vs_best"]
+    name = best.replace("_", " ")
+    significant = dm["p_value"] == dm["p_value"] and dm["p_value"] < LEVEL
+    if gain > 0 and significant:
+        head = (f"The model beats the best baseline ({name}): RMSE {100 * gain:.1f}% lower, "
+                f"{dm_sentence(dm, name, LEVEL)}.")
+    elif gain > 0:
+        head = (f"The model's RMSE is {100 * gain:.1f}% lower than the best baseline's ({name}), but "
+                f"{dm_sentence(dm, name, LEVEL)}: no real edge. For prices the random walk is hard "
+                "to beat.")
+    else:
+        head = (f"The model does NOT beat the best baseline ({name}): RMSE {100 * -gain:.1f}% higher; "
+                f"{dm_sentence(dm, name, LEVEL)}. For prices this is common: the random walk is hard "
+                "to beat; do not trade on this model.")
+    lines = [head]
+    if best != "naive":
+        lines.append(f"Against the naive last value: {dm_sentence(s['tests']['dm_naive'], 'naive', LEVEL)}.")
+    pt, model_dir, always = s["tests"]["direction"], s["model"]["direction"], s["always"]
+    if model_dir == model_dir:
+        if pt["p_value"] == pt["p_value"]:
+            judged = ("the calls carry information" if pt["p_value"] < LEVEL
+                      else "no better than chance")
+            test = f"Pesaran-Timmermann p={pt['p_value']:.3g} one step ahead: {judged}"
+        else:
+            test = "not testable: the model calls the same direction every time"
+        lines.append(f"Direction: the model is right on {model_dir:.1f}% of its calls, always "
+                     f"{always['call']} on {always['direction']:.1f}%; {test}.")
+    return lines

@@ -1,0 +1,119 @@
+"""Conformal intervals: finite-sample quantiles, coverage on exchangeable data, CQR, adaptation,
+local scales, the naive interval, and the metrics that score intervals."""
+import numpy as np
+import pytest
+
+from forecast.baselines import naive_bounds
+from forecast.intervals import (Calibration, adaptive_margins, calibrate, conformal_quantile, local_scale,
+                                pick_pairs)
+from forecast.metrics import interval_metrics, pinball
+
+
+def test_conformal_quantile_is_the_ceil_n_plus_one_order_statistic():
+    scores = np.arange(9.0, 0, -1)[:, None]  # 9 scores, unsorted
+    assert conformal_quantile(scores, 0.8)[0] == 8  # ceil(10 * 0.8) = 8th smallest
+    assert conformal_quantile(scores, 0.5)[0] == 5
+    assert conformal_quantile(scores, 0.95)[0] == np.inf  # ceil(9.5) = 10 > 9 scores: unbounded
+
+
+def test_split_conformal_intervals_cover_as_promised_on_exchangeable_errors():
+    rng = np.random.default_rng(0)
+    n_cal, n_test, h, t = 300, 20000, 3, 2
+    scale = rng.uniform(0.5, 2.0, size=(n_cal + n_test, t))  # heteroscedastic, but known per window
+    errors = rng.standard_t(4, size=(n_cal + n_test, h, t)) * scale[:, None, :]
+    point = rng.normal(size=errors.shape)
+    actual = point + errors
+    cal = calibrate(actual[:n_cal], point[:n_cal], None, (), (0.8, 0.9), scale[:n_cal])
+    lower, upper = cal.bounds(point[n_cal:], None, scale[n_cal:])
+    for k, c in enumerate((0.8, 0.9)):
+        covered = 100 * np.mean((actual[n_cal:] >= lower[k]) & (actual[n_cal:] <= upper[k]))
+        assert 100 * c - 1 <= covered <= 100 * c + 4  # >= c in expectation, <= c + 1/(n+1)
+
+
+def test_cqr_widens_quantiles_that_are_too_narrow_and_never_crosses_them():
+    rng = np.random.default_rng(1)
+    n = 4000
+    actual = rng.normal(size=(n, 2, 1))
+    point = np.zeros_like(actual)
+    narrow = np.stack([point - 0.3, point, point + 0.3], axis=-1)  # far narrower than N(0, 1)
+    levels = (0.1, 0.5, 0.9)
+    scale = np.ones((n, 1))
+    cal = calibrate(actual[:2000], point[:2000], narrow[:2000], levels, (0.8,), scale[:2000])
+    assert cal.pairs == ((0, 2),) and (cal.margin > 0).all()
+    lower, upper = cal.bounds(point[2000:], narrow[2000:], scale[2000:])
+    covered = np.mean((actual[2000:] >= lower[0]) & (actual[2000:] <= upper[0]))
+    assert 0.77 <= covered <= 0.84
+    wide = np.stack([point - 5, point, point + 5], axis=-1)  # far too wide: the margin is negative
+    cal = calibrate(actual[:2000], point[:2000], wide[:2000], levels, (0.8,), scale[:2000])
+    lower, upper = cal.bounds(point[2000:], wide[2000:], scale[2000:])
+    assert (cal.margin < 0).all() and (lower <= upper).all()
+
+
+def test_pairs_are_the_trained_quantiles_closest_to_each_central_interval():
+    assert pick_pairs((0.05, 0.1, 0.5, 0.9, 0.95), (0.8, 0.9)) == ((1, 3), (0, 4))
+    assert pick_pairs((0.5,), (0.8,)) == (None,)
+
+
+def test_adaptive_margins_restore_coverage_when_the_volatility_grows():
+    rng = np.random.default_rng(2)
+    b = 3000
+    cal = np.abs(rng.normal(size=(1, 500, 1, 1)))  # calibrated in calm times
+    scores = np.abs(rng.normal(0, 1.5, size=(1, b, 1, 1)))  # then half as volatile again
+    known_at = np.arange(1, b + 1)[:, None]  # each outcome is seen by the next origin
+    fixed = conformal_quantile(cal[0], 0.9)
+    split_coverage = np.mean(scores <= fixed)
+    margins = adaptive_margins([cal], np.zeros(b, int), scores, known_at, (0.9,), gamma=0.01)
+    adaptive_coverage = np.mean(scores[:, 500:] <= margins[:, 500:])
+    assert split_coverage < 0.78
+    assert abs(adaptive_coverage - 0.9) < 0.03
+
+
+def test_adaptive_margins_only_use_outcomes_already_observed():
+    rng = np.random.default_rng(3)
+    cal = np.abs(rng.normal(size=(1, 50, 2, 1)))
+    scores = np.abs(rng.normal(size=(1, 30, 2, 1)))
+    known_at = np.arange(30)[:, None] + np.array([1, 2])  # step 2 is seen one origin later
+    first = adaptive_margins([cal], np.zeros(30, int), scores, known_at, (0.8,), 0.05)
+    poisoned = scores.copy()
+    poisoned[:, 20:] = 100.0  # outcomes from origin 20 on: earlier margins cannot depend on them
+    second = adaptive_margins([cal], np.zeros(30, int), poisoned, known_at, (0.8,), 0.05)
+    np.testing.assert_array_equal(first[:, :21], second[:, :21])
+    assert not np.array_equal(first[:, 22:], second[:, 22:])
+
+
+def test_local_scale_is_the_mean_absolute_change_over_the_input_rows():
+    rng = np.random.default_rng(4)
+    raw = rng.normal(size=(50, 2)).cumsum(axis=0)
+    starts = np.array([10, 25, 50])
+    expected = np.stack([np.abs(np.diff(raw[s - 8:s], axis=0)).mean(axis=0) for s in starts])
+    np.testing.assert_allclose(local_scale(raw, starts, 8), expected)
+
+
+def test_calibration_round_trips_through_json_including_unbounded_margins():
+    import json
+
+    from forecast.files import jsonable
+
+    cal = Calibration((0.8, 0.99), (None, None), np.array([[[1.5]], [[np.inf]]]), 12)
+    back = Calibration.from_dict(json.loads(json.dumps(jsonable(cal.to_dict()), allow_nan=False)))
+    assert back.coverage == cal.coverage and back.n == 12
+    np.testing.assert_array_equal(back.margin, cal.margin)
+
+
+def test_naive_interval_is_the_spread_of_past_h_step_changes():
+    train = np.array([[1.0], [2.0], [1.0], [2.0], [1.0]])  # changes +-1 at one step, 0 at two
+    lower, upper = naive_bounds(-train, np.array([[10.0]]), 2, (0.5,))  # not positive: linear
+    assert lower[0, 0, :, 0].tolist() == [9.0, 10.0] and upper[0, 0, :, 0].tolist() == [11.0, 10.0]
+    lower, upper = naive_bounds(np.exp(train), np.array([[10.0]]), 1, (0.5,))  # positive: relative
+    assert upper[0, 0, 0, 0] == pytest.approx(10 * np.e)
+
+
+def test_interval_score_and_pinball_match_hand_computed_values():
+    actual = np.array([[[0.0]], [[3.0]]])  # (B=2, H=1, T=1)
+    lower, upper = np.full_like(actual, -1.0), np.full_like(actual, 1.0)
+    m = interval_metrics(actual, lower, upper, 0.8)
+    # width 2 each; the second misses by 2: 2 + (2 / 0.2) * 2 = 22
+    assert m["coverage"] == 50 and m["width"] == 2 and m["winkler"] == pytest.approx((2 + 22) / 2)
+    quantiles = np.stack([lower, upper], axis=-1)
+    # levels 0.1 and 0.9: first row 0.1 * 1 + 0.1 * 1, second 0.1 * 4 + 0.9 * 2 = 2.2; mean over Q
+    assert pinball(actual, quantiles, (0.1, 0.9)) == pytest.approx(((0.1 + 0.1) / 2 + 2.2 / 2) / 2)
