@@ -68,7 +68,11 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     assert config["data"]["seq_len"] == 20 and "naive" in config["metrics"]
     assert config["saved_model"] == "all 3270 rows"
     table = pd.read_csv(tmp_path / "run" / "test_forecasts.csv")
-    assert {"origin", "target_date", "step", "actual", "model", "naive"} <= set(table.columns)
+    assert {"origin", "target_date", "step", "actual", "model", "naive", "drift", "model_lower80",
+            "naive_upper90"} <= set(table.columns)
+    for text in ("Prediction intervals", "always up", "DM p=", "Pesaran-Timmermann", "pinball"):
+        assert text in fit.stdout, fit.stdout
+    assert set(config["metrics"]["intervals"]) == {"80%", "90%"} and config["calibration"]["n"] > 0
 
     again = run("fit", "--max-epochs", "1", "--quiet", "--out", tmp_path / "run")
     assert_one_line_error(again, "already holds a model")  # nothing overwritten
@@ -81,6 +85,18 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     assert str(forecast["Date"].iloc[0].date()) == "2013-03-04"  # the Monday after the last day
     assert_one_line_error(run("predict", "--model", tmp_path / "run" / "model.safetensors",
                               "--output", csv), "exists")
+
+
+def test_fit_with_a_quantile_head_predicts_quantiles_and_intervals(run, tmp_path):
+    fit = run("fit", "--sample", "MSFT", "--max-epochs", "1", "--seq-len", "20", "--quantiles", "0.1,0.9",
+              "--coverage", "0.5", "--coverage", "0.95", "--out", tmp_path / "q")
+    assert fit.returncode == 0, fit.stderr
+    assert "50%" in fit.stdout and "95%" in fit.stdout
+    pred = run("predict", "--model", tmp_path / "q" / "model.safetensors", "--output", tmp_path / "p.csv")
+    assert pred.returncode == 0, pred.stderr
+    columns = pd.read_csv(tmp_path / "p.csv").columns.tolist()
+    assert columns == ["Date", "Close", "Close_q0.1", "Close_q0.5", "Close_q0.9", "Close_lower50",
+                       "Close_upper50", "Close_lower95", "Close_upper95"]
 
 
 def test_fit_without_refit_saves_the_evaluated_model(run, tmp_path):

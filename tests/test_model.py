@@ -42,3 +42,39 @@ def test_when_targets_are_log_returns_then_their_inputs_are_not_shifted():
 def test_when_cell_unknown_then_error_lists_valid_ones():
     with pytest.raises(ForecastError, match="rnn, lstm, gru"):
         ModelConfig(cell="transformer")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("options", [{}, {"channel_independent": True}])
+def test_a_quantile_head_gives_sorted_quantiles_with_the_median_added(cell, options):
+    cfg = ModelConfig(cell=cell, hidden_size=8, quantiles=(0.9, 0.1), **options)
+    assert cfg.quantiles == (0.1, 0.5, 0.9)
+    net = RecurrentNet(cfg, 2, 2, 12, 4)
+    out = net(torch.randn(64, 12, 2) * 5)
+    assert out.shape == (64, 4, 2, 3)
+    assert (out.diff(dim=-1) >= 0).all()  # never crossing, whatever the weights
+
+
+def test_a_quantile_head_on_returns_gives_sorted_cumulative_quantiles():
+    """On changes the head's quantiles are of the change up to each step; the decoder sums steps, so
+    summed outputs must be sorted (the per-step outputs themselves need not be)."""
+    data = DataConfig(targets=("y",), seq_len=10, horizon=5, transform="log_return")
+    net = build_net(data, ModelConfig(hidden_size=8, quantiles=(0.05, 0.95)))
+    cumulative = net(torch.randn(64, 10, 1) * 3).cumsum(dim=1)
+    assert (cumulative.diff(dim=-1) >= 0).all()
+
+
+@pytest.mark.parametrize("bad", [(0.0,), (1.0,), (0.5, 1.2), ("a",)])
+def test_levels_outside_zero_one_are_refused(bad):
+    with pytest.raises(ForecastError, match="between 0 and 1"):
+        ModelConfig(quantiles=bad)
+    with pytest.raises(ForecastError, match="between 0 and 1"):
+        ModelConfig(coverage=bad)
+
+
+def test_the_pinball_loss_matches_a_hand_computed_value():
+    from forecast.forecaster import pinball_loss
+    quantiles = torch.tensor([[[[-1.0, 1.0]]]])  # (B=1, H=1, T=1, Q=2) at levels 0.1 and 0.9
+    target = torch.tensor([[[3.0]]])
+    # 0.1 * (3 - -1) = 0.4 and 0.9 * (3 - 1) = 1.8: mean 1.1
+    assert pinball_loss(quantiles, target, torch.tensor([0.1, 0.9])).item() == pytest.approx(1.1)

@@ -152,3 +152,43 @@ def test_a_damaged_checkpoint_is_refused_not_unpickled(tmp_path):
     with pytest.raises(ForecastError, match="not a readable checkpoint"):
         fit(make_frame(n=200), DATA, ModelConfig(hidden_size=8), FAST, out_dir=tmp_path, quiet=True,
             resume=True)
+
+
+@pytest.mark.parametrize("transform", ["none", "log", "log_return"])
+def test_a_quantile_model_trains_saves_and_predicts_its_quantiles_and_intervals(transform, tmp_path):
+    from forecast.trained import load_model
+    model = ModelConfig(hidden_size=8, quantiles=(0.1, 0.9))
+    result = fit(make_frame(n=400), DataConfig(targets=("y",), seq_len=16, horizon=3, transform=transform),
+                 model, FAST, quiet=True)
+    iv = result.test.intervals
+    assert iv.quantiles.shape == (len(result.test.index), 3, 1, 3)
+    assert (np.diff(iv.quantiles, axis=-1) >= 0).all()  # decoded quantiles never cross either
+    np.testing.assert_array_equal(result.test.forecast, iv.quantiles[..., 1])  # the point is the median
+    assert "quantile_head" in result.metrics["pinball"]
+    loaded = load_model(result.save(tmp_path / "q.safetensors"))
+    table = loaded.predict()
+    assert {"y", "y_q0.1", "y_q0.5", "y_q0.9", "y_lower80", "y_upper90"} <= set(table.columns)
+    assert (table["y_q0.1"] <= table["y"]).all() and (table["y"] <= table["y_q0.9"]).all()
+    pd.testing.assert_frame_equal(table, result.model.predict())
+
+
+def test_the_calibration_never_reads_the_test_span():
+    """Poison every test-span value: the margins (fitted on validation windows) stay the same."""
+    frame = make_frame(n=400)
+    clean = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
+    poisoned = frame.copy()
+    test_start = clean.prepared.val_end
+    poisoned.iloc[test_start:, 0] = 1e6
+    dirty = fit(poisoned, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
+    np.testing.assert_array_equal(clean.model.calibration.margin, dirty.model.calibration.margin)
+    assert clean.model.calibration.n == clean.prepared.split_sizes()["val"]
+
+
+def test_tunings_refit_calibrates_on_a_twin_that_never_trained_on_validation():
+    """With fit_on="train+val" the validation span is training data; calibrating there would give
+    intervals that are too narrow, so a twin trained on the training span alone calibrates."""
+    frame = make_frame(n=400)
+    fitted = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
+    joint = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False, fit_on="train+val")
+    # same seed, same training span, same epochs: the twin is the plain fit's model
+    np.testing.assert_allclose(joint.model.calibration.margin, fitted.model.calibration.margin, rtol=1e-6)

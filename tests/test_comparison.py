@@ -1,0 +1,46 @@
+"""The model beside its baselines: the best baseline is the yardstick, and tests decide the verdict."""
+import numpy as np
+
+from forecast.comparison import Intervals, summarise
+from forecast.metrics import constant_direction, direction_of_majority
+
+
+def _intervals(actual, width=1.0):
+    k = np.stack([actual - width, actual - 2 * width])
+    return Intervals((0.8, 0.9), k, k + 4 * width, k - 1, k + 5)
+
+
+def test_the_verdict_is_against_the_best_baseline_and_significance_decides_it():
+    rng = np.random.default_rng(0)
+    b = 300
+    actual = np.cumsum(rng.normal(0.5, 1, b))[:, None, None] + 100  # a strong upward drift
+    anchor = actual[:, 0, :] - 0.5 - rng.normal(0, 1, (b, 1))
+    model = actual + rng.normal(0, 0.9, actual.shape)  # better than naive, worse than drift
+    drift = actual + rng.normal(0, 0.5, actual.shape)
+    forecasts = {"model": model, "naive": anchor[:, None, :], "drift": drift}
+    s = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual), np.ones(1), lag=1)
+    assert s["best_baseline"] == "drift" and s["skill"] > 0 > s["skill_vs_best"]
+    assert s["tests"]["dm_best"]["p_value"] < 0.05 and s["tests"]["dm_best"]["mean_diff"] > 0
+    assert s["verdict"][0].startswith("The model does NOT beat the best baseline (drift)")
+    assert "better than naive at the 5% level" in s["verdict"][1]
+
+
+def test_a_tiny_edge_that_is_not_significant_is_called_no_real_edge():
+    rng = np.random.default_rng(1)
+    actual = rng.normal(size=(60, 1, 1))
+    naive = actual + rng.normal(0, 1, actual.shape)
+    # the naive errors shuffled and shrunk by 1%: RMSE 1% lower, and no test can tell that from luck
+    model = actual + 0.99 * rng.permutation(naive - actual)
+    s = summarise(actual, {"model": model, "naive": naive}, actual[:, 0] * 0, np.ones(1),
+                  _intervals(actual), np.ones(1), lag=1)
+    assert s["skill_vs_best"] > 0 and "no real edge" in s["verdict"][0]
+
+
+def test_always_up_is_the_majority_direction_of_the_training_rows():
+    train = np.array([[1.0, 5.0], [2.0, 4.0], [3.0, 3.0], [2.0, 4.0]])  # y: 2 up 1 down; x: 2 down 1 up
+    call = direction_of_majority(train)
+    assert call.tolist() == [1.0, -1.0]
+    actual = np.array([[[2.0, 2.0]], [[0.0, 9.0]], [[1.0, 1.0]]])  # (B=3, H=1, T=2), anchor 1 and 5
+    anchor = np.array([[1.0, 5.0]] * 3)
+    # moves: y up, down, flat (not counted); x down, up, down: calls right on y 1 of 2, x 2 of 3
+    assert constant_direction(actual, anchor, call) == 60.0
