@@ -119,10 +119,19 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
                 raise _StudyFull
             return ask(*args, **kwargs)
     study.ask = ask_within_total
-    with _ctrl_c_remembered() as interrupted:
+    with _ctrl_c_remembered() as (interrupted, armed):
+        def run(trial):
+            if interrupted.is_set():  # Ctrl-C came while the trial was being created: fail it
+                raise KeyboardInterrupt
+            armed.set()
+            try:
+                return objective(trial, spec, frame)
+            finally:
+                armed.clear()
+
         for _ in range(n_trials):
             try:
-                study.optimize(lambda t: objective(t, spec, frame), n_trials=1, catch=EXPECTED_FAILURES)
+                study.optimize(run, n_trials=1, catch=EXPECTED_FAILURES)
             except _StudyFull:
                 break
             if interrupted.is_set():
@@ -135,19 +144,21 @@ class _StudyFull(Exception):
 
 @contextlib.contextmanager
 def _ctrl_c_remembered():
-    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: Python drops an exception
-    raised inside a garbage-collection callback, which is where a Ctrl-C between trials often lands,
-    so the study checks the flag after every trial. The caller's handler is put back afterwards."""
+    """Ctrl-C is remembered in the first event; it raises KeyboardInterrupt only while the second is
+    set (a trial's objective runs), so it never lands while Optuna creates or finishes a trial in
+    the storage (which would leave a trial RUNNING for ever). Outside the objective the study stops
+    after the current step. Python also drops an exception raised inside a garbage-collection
+    callback, so the flag is checked after every trial. The caller's handler is put back afterwards."""
     import signal
+    import sys
     import threading
 
-    import sys
-
-    flag = threading.Event()
+    flag, armed = threading.Event(), threading.Event()
 
     def handler(signum, frame):
         flag.set()
-        raise KeyboardInterrupt
+        if armed.is_set():
+            raise KeyboardInterrupt
 
     def unraisable(info):  # the dropped Ctrl-C is remembered above: no traceback for it
         if not isinstance(info.exc_value, KeyboardInterrupt):
@@ -156,11 +167,11 @@ def _ctrl_c_remembered():
     try:
         previous = signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread: signals are not ours to handle
-        yield flag
+        yield flag, armed
         return
     hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
-        yield flag
+        yield flag, armed
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = hook
