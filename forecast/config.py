@@ -200,7 +200,10 @@ class ModelConfig(_Config):
     the output, so the network predicts changes from now: a zero output is the naive forecast and a
     model trained at one price level works at another. With `transform="log_return"` the targets are
     changes already; their inputs are not shifted and a zero output is a zero return, again the naive
-    forecast. There is no rescaling by the window's spread. `segment_len` > 1 feeds the RNN
+    forecast. `instance_scale` also divides each window by its own spread (the mean absolute one-step
+    change over its inputs; for log-return targets the mean absolute return) and multiplies the
+    output back: forecasts, and a quantile head's widths, follow the volatility of the window (a
+    RevIN-style normalisation with the last value as the centre). `segment_len` > 1 feeds the RNN
     non-overlapping segments of the input instead of single steps (fewer, richer steps).
     `channel_independent` runs every column through the same network as its own univariate series.
 
@@ -214,6 +217,7 @@ class ModelConfig(_Config):
     num_layers: int = 1
     dropout: float = 0.0
     instance_norm: bool = True
+    instance_scale: bool = False
     segment_len: int = 1
     channel_independent: bool = False
     quantiles: tuple[float, ...] = ()
@@ -317,7 +321,7 @@ class BacktestConfig(_Config):
     window: str = "expanding"
     train_size: int | None = None
     retrain_every: int = 0
-    season_length: int = 5
+    season_length: int | None = None  # None: from the data's step (see baselines.season_of)
     ma_window: int = 20
     intervals: str = "split"
     gamma: float = 0.005
@@ -325,8 +329,10 @@ class BacktestConfig(_Config):
     def __post_init__(self):
         _choice("intervals", self.intervals, BACKTEST_INTERVALS)
         _positive("gamma", self.gamma)
-        for name in ("origins", "stride", "season_length", "ma_window"):
+        for name in ("origins", "stride", "ma_window"):
             _positive(name, getattr(self, name), int)
+        if self.season_length is not None:
+            _positive("season_length", self.season_length, int)
         for name in ("start", "end"):
             if getattr(self, name) is not None:
                 _date(name, getattr(self, name))

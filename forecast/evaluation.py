@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast.baselines import baselines, naive_bounds
+from forecast.baselines import baselines, naive_bounds, season_of
 from forecast.comparison import Intervals, by_step, summarise
 from forecast.data import Prepared
 from forecast.intervals import Calibration, calibrate
@@ -88,5 +88,6 @@ def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test",
     intervals = Intervals(calibration.coverage, lower, upper, naive_lower, naive_upper, quantiles,
                           net.cfg.quantiles)
     return Evaluation(prepared.index[starts], prepared.actuals(starts),
-                      {"model": point, **baselines(prepared.raw_targets, starts, horizon)}, anchor,
+                      {"model": point, **baselines(prepared.raw_targets, starts, horizon,
+                                                   season_of(prepared.index))}, anchor,
                       prepared.mase_scale(), intervals, direction_of_majority(train_rows))

@@ -22,7 +22,9 @@ class RecurrentNet(nn.Module):
 
     With `instance_norm`, each window is shifted by its own last value and the shift added back to
     the output: the network predicts changes from now, so a zero output is the naive forecast and a
-    model trained at one level works at another. When the targets are changes already
+    model trained at one level works at another. With `instance_scale` each window is also divided by
+    its own spread (mean absolute one-step change) and the output multiplied back, so forecasts and
+    quantile widths follow the window's volatility. When the targets are changes already
     (`level_targets=False`, log returns scaled without centring) their columns are not shifted and a
     zero output is a zero change: the naive forecast again. The shift comes from the inputs only,
     never the targets.
@@ -58,6 +60,9 @@ class RecurrentNet(nn.Module):
                 last = torch.cat([torch.zeros_like(last[:, :, : self.n_targets]),
                                   last[:, :, self.n_targets:]], dim=2)
             x = x - last
+        if self.cfg.instance_scale:
+            spread = self._spread(x)  # (B, 1, C)
+            x = x / spread
         if self.cfg.channel_independent:  # every column is its own series: (B * C, L, 1)
             x = x.permute(0, 2, 1).reshape(batch * channels, seq_len, 1)
         if self.embed is not None:  # (B', L / S, S * C') segments, embedded
@@ -79,10 +84,23 @@ class RecurrentNet(nn.Module):
                 # sum is not the sum of quantiles); differencing them lets the decoder's cumulative
                 # sum return exactly those, still sorted.
                 y = torch.diff(y, dim=1, prepend=torch.zeros_like(y[:, :1]))
+        if self.cfg.instance_scale:
+            factor = spread[:, :, : self.n_targets]
+            y = y * (factor[..., None] if self.n_quantiles else factor)
         if self.cfg.instance_norm:
             shift = last[:, :, : self.n_targets]
             y = y + (shift[..., None] if self.n_quantiles else shift)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
+
+    def _spread(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, C) scale of each window from its inputs: the mean absolute one-step change of a
+        level, the mean absolute value of a change (log-return targets); floored above zero."""
+        spread = (x[:, 1:] - x[:, :-1]).abs().mean(dim=1, keepdim=True) if x.shape[1] > 1 \
+            else torch.ones_like(x[:, :1])
+        if not self.level_targets:
+            spread = torch.cat([x[:, :, : self.n_targets].abs().mean(dim=1, keepdim=True),
+                                spread[:, :, self.n_targets:]], dim=2)
+        return spread.clamp_min(1e-3)
 
 
 def build_net(data: DataConfig, model: ModelConfig) -> RecurrentNet:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
-from forecast.baselines import baselines, naive_bounds
+from forecast.baselines import baselines, naive_bounds, season_of
 from forecast.comparison import Intervals, by_step, summarise
 from forecast.errors import ForecastError
 from forecast.evaluation import forecast_windows
@@ -143,7 +143,8 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     chunk = bt.retrain_every or len(starts)
     folds = [starts[i:i + chunk] for i in range(0, len(starts), chunk)]
     raw = frame[list(data.targets)].to_numpy(dtype=np.float64)
-    need = max(bt.season_length, bt.ma_window) + 1
+    season = bt.season_length or season_of(frame.index)
+    need = max(season, bt.ma_window) + 1
     if starts[0] < need:
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
                             f"{starts[0]}; use fewer origins or a shorter --ma-window/--season-length")
@@ -190,7 +191,7 @@ def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     return BacktestResult(
         targets=tuple(data.targets), origins=frame.index[starts - 1],
         target_dates=np.asarray(frame.index)[steps], actual=actual,
-        forecasts={"model": point, **baselines(raw, starts, data.horizon, bt.season_length, bt.ma_window)},
+        forecasts={"model": point, **baselines(raw, starts, data.horizon, season, bt.ma_window)},
         anchor=raw[starts - 1], mase_scale=np.concatenate(scales), intervals=intervals,
         majority=np.concatenate(majority), lag=math.ceil(data.horizon / bt.stride), folds=len(folds),
         seconds=time.perf_counter() - started)

@@ -78,3 +78,11 @@ def test_the_pinball_loss_matches_a_hand_computed_value():
     target = torch.tensor([[[3.0]]])
     # 0.1 * (3 - -1) = 0.4 and 0.9 * (3 - 1) = 1.8: mean 1.1
     assert pinball_loss(quantiles, target, torch.tensor([0.1, 0.9])).item() == pytest.approx(1.1)
+
+
+@pytest.mark.parametrize("quantiles", [(), (0.1, 0.9)])
+def test_instance_scale_makes_forecasts_and_quantile_widths_follow_the_window_volatility(quantiles):
+    net = RecurrentNet(ModelConfig(hidden_size=8, instance_scale=True, quantiles=quantiles), 1, 1, 10, 3)
+    x = torch.randn(4, 10, 1)
+    # a window 3 times as volatile at another level: the forecast is 3 times as far from its last value
+    assert torch.allclose(net(3 * x + 100.0), 3 * net(x) + 100.0, atol=1e-3)

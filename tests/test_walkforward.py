@@ -116,3 +116,13 @@ def test_bad_options_give_clear_errors(bt, message):
 def test_invalid_backtest_config(bad):
     with pytest.raises(ForecastError):
         BacktestConfig(**bad)
+
+
+@pytest.mark.parametrize("dates,season", [
+    (pd.bdate_range("2020-01-01", periods=50), 5), (pd.date_range("2020-01-01", periods=50, freq="D"), 7),
+    (pd.date_range("2020-01-01", periods=50, freq="h"), 24), (pd.date_range("2020-01-01", periods=50, freq="15min"), 96),
+    (pd.date_range("2020-01-01", periods=50, freq="W"), 52), (pd.date_range("2020-01-01", periods=50, freq="MS"), 12),
+])
+def test_the_seasonal_naive_season_follows_the_data_step(dates, season):
+    from forecast.baselines import season_of
+    assert season_of(dates) == season

@@ -39,7 +39,7 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
              window: Annotated[Optional[str], typer.Option(help="Training window: expanding or sliding (default expanding).", show_default=False)] = None,
              train_size: Annotated[Optional[int], typer.Option(help="Rows in a sliding training window.")] = None,
              retrain_every: Annotated[Optional[int], typer.Option(help="Retrain every R origins (default 0: train once).", show_default=False)] = None,
-             season_length: Annotated[Optional[int], typer.Option(help="Season of the seasonal-naive baseline (default 5).", show_default=False)] = None,
+             season_length: Annotated[Optional[int], typer.Option(help="Season of the seasonal-naive baseline (default: from the data's step: 5 trading days, 7 days, 24 hours, 12 months, ...).", show_default=False)] = None,
              ma_window: Annotated[Optional[int], typer.Option(help="Window of the moving-average baseline (default 20).", show_default=False)] = None,
              intervals: Annotated[Optional[str], typer.Option(help="Intervals: split (calibrated on each fold's validation span) or adaptive (adaptive conformal inference: widen after misses) (default split).", show_default=False)] = None,
              gamma: Annotated[Optional[float], typer.Option(help="Step size of adaptive intervals (default 0.005).", show_default=False)] = None,
