@@ -203,7 +203,9 @@ class ModelConfig(_Config):
     forecast. `instance_scale` also divides each window by its own spread (the mean absolute one-step
     change over its inputs; for log-return targets the mean absolute return) and multiplies the
     output back: forecasts, and a quantile head's widths, follow the volatility of the window (a
-    RevIN-style normalisation with the last value as the centre). `segment_len` > 1 feeds the RNN
+    RevIN-style normalisation with the last value as the centre); by default it is on for a quantile
+    head, whose fixed widths would otherwise be too narrow wherever the series got more volatile than
+    in training (`benchmarks/intervals.py`). `segment_len` > 1 feeds the RNN
     non-overlapping segments of the input instead of single steps (fewer, richer steps).
     `channel_independent` runs every column through the same network as its own univariate series.
 
@@ -217,7 +219,7 @@ class ModelConfig(_Config):
     num_layers: int = 1
     dropout: float = 0.0
     instance_norm: bool = True
-    instance_scale: bool = False
+    instance_scale: bool | None = None  # None: on for a quantile head, off for a point forecast
     segment_len: int = 1
     channel_independent: bool = False
     quantiles: tuple[float, ...] = ()
@@ -228,6 +230,8 @@ class ModelConfig(_Config):
         quantiles = _levels("quantiles", self.quantiles)
         object.__setattr__(self, "quantiles", tuple(sorted({*quantiles, 0.5})) if quantiles else ())
         object.__setattr__(self, "coverage", _levels("coverage", self.coverage))
+        if self.instance_scale is None:  # a quantile head's widths must follow the volatility
+            object.__setattr__(self, "instance_scale", bool(self.quantiles))
         _positive("hidden_size", self.hidden_size, int)
         _positive("num_layers", self.num_layers, int)
         _positive("segment_len", self.segment_len, int)

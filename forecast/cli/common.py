@@ -84,7 +84,7 @@ MODEL = {
     "dropout": _opt(M, "dropout", float, "Dropout between layers and before the head."),
     "instance_norm": _opt(M, "instance_norm", bool, "Shift each window by its last value (zero output = naive).",
                           "--instance-norm/--no-instance-norm"),
-    "instance_scale": _opt(M, "instance_scale", bool, "Also divide each window by its spread (forecasts and quantile widths follow its volatility).",
+    "instance_scale": _opt(None, "instance_scale", bool, "Also divide each window by its spread, so forecasts and quantile widths follow its volatility (default: on with --quantiles).",
                            "--instance-scale/--no-instance-scale"),
     "segment_len": _opt(M, "segment_len", int, "Feed the RNN segments of this many steps."),
     "channel_independent": _opt(M, "channel_independent", bool, "Each column its own series (no covariates).",
