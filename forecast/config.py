@@ -21,6 +21,7 @@ SCALERS = ("standard", "none")
 TRANSFORMS = ("none", "log", "log_return")
 INTERVALS = ("1d", "1wk", "1mo", "1h")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+STRATEGIES = ("auto", "ddp")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
@@ -244,7 +245,9 @@ class TrainConfig(_Config):
     """Optimisation and the Lightning Trainer's settings.
 
     `threads` is how many CPU threads PyTorch uses while training and evaluating (restored after the
-    call); None takes $FORECAST_THREADS, else every core this process may run on.
+    call); None takes $FORECAST_THREADS, else every core this process may run on. `devices` above 1
+    trains one model data-parallel in that many processes (`strategy` "ddp", which "auto" picks then):
+    each sees its own share of every epoch's batches; with the CPU each process is one "device".
     """
 
     loss: str = "mse"
@@ -259,6 +262,7 @@ class TrainConfig(_Config):
     seed: int = 42
     accelerator: str = "auto"
     devices: str = "auto"
+    strategy: str = "auto"
     precision: str = "32-true"
     threads: int | None = None  # CPU threads for PyTorch; None: $FORECAST_THREADS, else every core
 
@@ -267,6 +271,7 @@ class TrainConfig(_Config):
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("accelerator", self.accelerator, ACCELERATORS)
+        _choice("strategy", self.strategy, STRATEGIES)
         _positive("learning_rate", self.learning_rate)
         _positive("batch_size", self.batch_size, int)
         _positive("max_epochs", self.max_epochs, int)

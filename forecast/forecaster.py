@@ -51,7 +51,7 @@ class Forecaster(pl.LightningModule):
             loss = self.loss_fn(self(x), y)
         # Epoch-level logging only: a per-step log would synchronise the device every batch.
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
-                 batch_size=len(x))
+                 batch_size=len(x), sync_dist=self.trainer.world_size > 1)  # mean over processes
         return loss
 
     def training_step(self, batch, batch_idx):

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lightning.pytorch.strategies import DDPStrategy
+
 from forecast.calendar import infer_frequency
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
@@ -38,6 +40,15 @@ from forecast.windows import WindowDataModule
 _NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
 
+def _silence_lightning() -> None:
+    """Lightning's device banners, tips and per-Trainer warnings off (in this process)."""
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers|sync_dist).*")
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @contextlib.contextmanager
 def quiet_training(quiet: bool = True):
     """Keep Lightning's device banners, tips and per-Trainer warnings off the screen for the calls
@@ -48,11 +59,7 @@ def quiet_training(quiet: bool = True):
     loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
     levels = [lg.level for lg in loggers]
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="lightning")
-        warnings.filterwarnings("ignore", module="pytorch_lightning")
-        warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers).*")
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
+        _silence_lightning()
         try:
             yield
         finally:
@@ -60,10 +67,31 @@ def quiet_training(quiet: bool = True):
                 lg.setLevel(level)
 
 
-def check_devices(devices: str) -> None:
-    if devices not in ("auto", "1"):
-        raise ForecastError(f"--devices {devices}: training on several devices is not supported yet "
-                            "(each would run the whole command again); use --devices 1")
+def device_count(train: TrainConfig) -> int:
+    """Processes to train in: the `devices` count ("auto" is one), checked against the machine."""
+    n = 1 if train.devices == "auto" else int(train.devices)
+    accelerator = resolve_accelerator(train.accelerator)
+    if n > 1 and accelerator == "mps":
+        raise ForecastError(f"--devices {n}: Apple's MPS is one device; use --devices 1 or --accelerator cpu")
+    gpus = torch.cuda.device_count() if accelerator in ("gpu", "auto") else 0
+    if n > 1 and accelerator == "gpu" and gpus < n:
+        raise ForecastError(f"--devices {n}: this machine has {gpus} CUDA GPU(s)")
+    return n
+
+
+class SpawnedDDP(DDPStrategy):
+    """Lightning's DDP with the worker processes spawned from this one, instead of the whole command
+    started again once per device: only the calling process goes on after training (evaluates,
+    writes and prints once) and it receives rank 0's weights. Workers are as quiet as asked."""
+
+    def __init__(self, quiet: bool = True):
+        super().__init__(start_method="spawn")
+        self.quiet = quiet
+
+    def setup_environment(self) -> None:
+        if self.quiet:  # runs in each worker, which lives only for this training
+            _silence_lightning()
+        super().setup_environment()
 
 
 def resolve_accelerator(name: str) -> str:
@@ -77,7 +105,9 @@ def resolve_accelerator(name: str) -> str:
 
 class BestWeights(pl.Callback):
     """Keep a copy of the weights of the epoch with the lowest validation loss, in memory (and in
-    the checkpoint, so that a resumed fit still knows them)."""
+    the checkpoint, so that a resumed fit still knows them); put them back when training ends and
+    leave `best_epoch`, `best_val` and `epochs_run` in the trainer's metrics (which is what comes
+    back from spawned worker processes)."""
 
     def __init__(self, monitor: str = "val_loss"):
         self.monitor, self.best, self.epoch, self.state = monitor, float("inf"), -1, None
@@ -89,6 +119,13 @@ class BestWeights(pl.Callback):
         if float(score) < self.best:  # NaN never wins
             self.best, self.epoch = float(score), trainer.current_epoch
             self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def on_fit_end(self, trainer, module):
+        if self.state is not None:
+            module.load_state_dict(self.state)
+        trainer.callback_metrics.update(
+            best_epoch=torch.tensor(float(self.epoch if self.state is not None else -1)),
+            best_val=torch.tensor(self.best), epochs_run=torch.tensor(float(trainer.current_epoch)))
 
     def state_dict(self):
         return {"best": self.best, "epoch": self.epoch, "state": self.state}
@@ -106,12 +143,13 @@ class LastCheckpoint(pl.callbacks.Checkpoint):
     def on_train_epoch_end(self, trainer, module):
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.path)
+        trainer.save_checkpoint(tmp)  # every process takes part; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
 
 
 # Settings a resumed fit may change: they do not change what was learned so far.
-RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices")
+RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy")
 
 
 def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
@@ -149,13 +187,14 @@ class Trained:
 
 def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
              validate: bool) -> pl.Trainer:
-    # One device: Lightning would train on several by starting the whole program again per device
-    # (a CLI command ran N times into one folder), so "auto" means one until that is built properly.
-    devices = 1 if train.devices == "auto" else int(train.devices)
+    devices = device_count(train)
+    # Several devices: spawned DDP workers, each with its own share of the batches (see
+    # `forecast.windows.ShardedBatches`, so Lightning's DistributedSampler is not wanted).
+    strategy = SpawnedDDP(quiet) if devices > 1 or train.strategy == "ddp" else "auto"
     logger = pl.loggers.CSVLogger(out_dir, name="logs", version="") if out_dir is not None else False
     return pl.Trainer(
-        accelerator=resolve_accelerator(train.accelerator), devices=devices,
-        precision=train.precision, max_epochs=train.max_epochs,
+        accelerator=resolve_accelerator(train.accelerator), devices=devices, strategy=strategy,
+        use_distributed_sampler=False, precision=train.precision, max_epochs=train.max_epochs,
         gradient_clip_val=train.gradient_clip or None, callbacks=callbacks,
         default_root_dir=out_dir, logger=logger, enable_checkpointing=out_dir is not None,
         limit_val_batches=None if validate else 0, enable_progress_bar=not quiet,
@@ -174,7 +213,7 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
     continues from it; without, nothing is written to disk.
     """
     check_compatible(data, model)
-    check_devices(train.devices)
+    devices = device_count(train)
     pl.seed_everything(train.seed, workers=True, verbose=False)
     dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed, fit_on=fit_on)
     dm.setup()
@@ -198,7 +237,7 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
             shutil.rmtree(checkpoints)  # a fresh fit never resumes from someone else's epochs
         callbacks.append(LastCheckpoint(last))
     with quiet_training(quiet), torch_threads(train.threads) as meter:
-        if meter is not None:  # no fixed thread count: follow what the rest of the machine does
+        if meter is not None and devices == 1:  # no fixed count: follow what else the machine runs
             callbacks.append(AdaptiveThreads(meter))
         trainer = _trainer(train, Path(out_dir) if out_dir is not None else None, quiet, callbacks,
                            validate=select)
@@ -218,13 +257,12 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
                 signal.signal(signal.SIGINT, sigint)
     if trainer.interrupted:
         raise TrainingInterrupted("training interrupted; nothing was saved")
-    best_epoch = trainer.current_epoch - 1
-    if select and best.state is not None:  # restore the epoch with the best validation loss
-        module.load_state_dict(best.state)
-        best_epoch = best.epoch
-    best_val = best.best if select and best.state is not None else float("nan")
-    return Trained(module.net.cpu().float().eval(), dm.prepared, best_val, best_epoch,
-                   trainer.current_epoch)
+    # BestWeights restored the best epoch (in this process or in rank 0, whose weights came back)
+    done = trainer.callback_metrics
+    epochs = int(done["epochs_run"])
+    best_epoch = int(done["best_epoch"]) if select and int(done["best_epoch"]) >= 0 else epochs - 1
+    best_val = float(done["best_val"]) if select and int(done["best_epoch"]) >= 0 else float("nan")
+    return Trained(module.net.cpu().float().eval(), dm.prepared, best_val, best_epoch, epochs)
 
 
 @dataclass
@@ -298,8 +336,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     """
     started = time.perf_counter()
     check_compatible(data, model)
-    resolve_accelerator(train.accelerator)
-    check_devices(train.devices)
+    device_count(train)
     if fit_on not in ("train", "train+val"):
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
     frame, checked = validate_frame(frame, list(data.inputs), max_gap=source.max_gap,

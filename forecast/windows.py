@@ -2,7 +2,8 @@
 
 `WindowDataset` never copies the series: `Tensor.unfold` gives every window as a strided view, and a
 batch is one gather of the rows it needs. Its `__getitem__` takes a whole batch of indices, so a
-DataLoader with `batch_size=None` over a `BatchSampler` skips per-sample calls and collation.
+DataLoader with `batch_size=None` over a `BatchSampler` skips per-sample calls and collation. Trained
+on several devices, `ShardedBatches` deals each epoch's batches out to the processes.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from forecast.config import DataConfig
 from forecast.data import Prepared, prepare
@@ -46,9 +47,37 @@ def stage_dataset(prepared: Prepared, stage: str) -> WindowDataset:
                          torch.arange(lo, hi))
 
 
+class ShardedBatches(Sampler):
+    """Whole batches of window indices for one of `world` processes (data-parallel training).
+
+    Every epoch all processes draw the same permutation of the `n` windows (from `seed` and the
+    epoch), cut it into a multiple of `world` batches of near-equal size and take every `world`-th
+    batch from their `rank` on: each window is seen exactly once per epoch across the processes, and
+    every process runs the same number of steps (DDP synchronises gradients at each one).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        self.n, self.seed, self.rank, self.world, self.epoch = n, seed, rank, world, 0
+        self.batches = world * max(1, -(-n // (batch_size * world)))  # ceil, a multiple of world
+
+    def set_epoch(self, epoch: int) -> None:  # Lightning calls this before every epoch
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        yield from order.tensor_split(self.batches)[self.rank::self.world]
+
+    def __len__(self) -> int:
+        return self.batches // self.world
+
+
 def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool = False,
-                 seed: int | None = None) -> DataLoader:
-    """Whole-batch loader; with `shuffle`, the order is fixed by `seed` (new each epoch)."""
+                 seed: int | None = None, rank: int = 0, world: int = 1) -> DataLoader:
+    """Whole-batch loader; with `shuffle`, the order is fixed by `seed` (new each epoch); with
+    `world` > 1 processes, this one's share of every epoch (see `ShardedBatches`)."""
+    if shuffle and world > 1:
+        return DataLoader(dataset, sampler=ShardedBatches(len(dataset), batch_size, seed or 0, rank, world),
+                          batch_size=None)
     if shuffle:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         sampler = RandomSampler(dataset, generator=generator)
@@ -89,7 +118,10 @@ class WindowDataModule(pl.LightningDataModule):
         return stage_dataset(self.prepared, stage)
 
     def train_dataloader(self) -> DataLoader:
-        return batch_loader(self.dataset("train"), self.batch_size, shuffle=True, seed=self.seed)
+        trainer = self.trainer  # set while a Trainer uses this module
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        return batch_loader(self.dataset("train"), self.batch_size, shuffle=True, seed=self.seed,
+                            rank=rank, world=world)
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self.dataset("val"), self.eval_batch_size)

@@ -142,7 +142,7 @@ def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     (["fit", "--learning-rate", "nan"], "learning_rate must be a positive number"),
     (["fit", "--start", "notadate"], "start 'notadate' is not a date"),
     (["fit", "--devices", "zero"], "devices must be auto or a positive count"),
-    (["fit", "--devices", "3"], "several devices is not supported yet"),
+    (["fit", "--devices", "3", "--accelerator", "gpu"], "no CUDA GPU is available"),
     (["fit", "--csv", "a[1].csv"], "file not found: a[1].csv"),
     (["fit", "--csv", "a.csv", "--parquet", "b.parquet"], "not both"),
     (["fit", "--sample", "MSFT", "--ticker", "AAPL"], "one data source"),
