@@ -51,8 +51,12 @@ class Forecaster(pl.LightningModule):
             loss = self.loss_fn(self(x), y)
         # Epoch-level logging only: a per-step log would synchronise the device every batch.
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
-                 batch_size=len(x), sync_dist=self.trainer.world_size > 1)  # mean over processes
+                 batch_size=len(x), sync_dist=self._distributed())
         return loss
+
+    def _distributed(self) -> bool:
+        """Several processes train: epoch losses are averaged over them (else each logs its own)."""
+        return self._trainer is not None and self._trainer.world_size > 1
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")
