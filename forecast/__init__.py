@@ -15,6 +15,8 @@ _EXPORTS = {
     "BacktestConfig": "forecast.config",
     "ForecastError": "forecast.errors",
     "load_source": "forecast.loading",
+    "load_panel": "forecast.loading",
+    "prepare_panel": "forecast.panel",
     "load_file": "forecast.sources",
     "load_sample": "forecast.sources",
     "load_yahoo": "forecast.yahoo",

@@ -126,6 +126,8 @@ def verdict_lines(s: dict) -> list[str]:
             test = f"Pesaran-Timmermann p={pt['p_value']:.3g} one step ahead: {judged}"
         else:
             test = "not testable: the model calls the same direction every time"
-        lines.append(f"Direction: the model is right on {model_dir:.1f}% of its calls, always "
-                     f"{always['call']} on {always['direction']:.1f}%; {test}.")
+        always_call = ("each series' training majority direction" if always["call"] == "majority"
+                       else f"always {always['call']}")
+        lines.append(f"Direction: the model is right on {model_dir:.1f}% of its calls, {always_call} "
+                     f"on {always['direction']:.1f}%; {test}.")
     return lines

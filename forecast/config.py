@@ -69,6 +69,11 @@ class SourceConfig(_Config):
     """Where the data comes from: a Yahoo `ticker`, a bundled `sample`, or a CSV/Parquet `path`
     (none of them: the bundled AAPL sample), and how it is read and repaired.
 
+    Several series (a panel, one model for all): tickers or samples separated by commas ("AAPL,MSFT";
+    `sample="all"` for every bundled one), or a long file with a `series_col` naming each row's
+    series, or a wide file (`wide`) whose chosen columns are each a series (their values are then
+    called "value"); `drop_bad` leaves out series that cannot be used (else the error names them).
+
     `start <= date < end` limits the rows; `max_gap` is the longest run of missing values that is
     forward-filled (a longer one is an error naming its first date). `calendar` says which dates
     come next when forecasting: "auto" (trading days for stock prices, business days for a series
@@ -89,6 +94,9 @@ class SourceConfig(_Config):
     offline: bool = False
     max_gap: int = 5
     calendar: str = "auto"
+    series_col: str | None = None
+    wide: bool = False
+    drop_bad: bool = False
 
     def __post_init__(self):
         given = [n for n in ("ticker", "sample", "path") if getattr(self, n) is not None]
@@ -116,10 +124,23 @@ class SourceConfig(_Config):
         return base.override(**flags)
 
     @property
+    def names(self) -> list[str]:
+        """The tickers or samples named (several for a panel)."""
+        given = self.ticker or self.sample or ""
+        return [n.strip() for n in given.split(",") if n.strip()]
+
+    @property
+    def is_panel(self) -> bool:
+        return (len(self.names) > 1 or (self.sample or "").lower() == "all" or self.wide
+                or self.series_col is not None)
+
+    @property
     def label(self) -> str:
         """A short name for output folders: the ticker, the file's stem, or the sample."""
         if self.ticker or self.sample:
-            return (self.ticker or self.sample).upper().replace("^", "")
+            names = self.names
+            label = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
+            return label.upper().replace("^", "")
         if self.path:
             from pathlib import Path
 

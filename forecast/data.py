@@ -75,6 +75,11 @@ class Prepared:
                   "test": (self.val_end, len(self.index))}[stage]
         return lo, hi - self.cfg.horizon + 1
 
+    def stage_starts(self, stage: str) -> torch.Tensor:
+        """Rows at which `stage` windows' targets start."""
+        lo, hi = self.target_starts(stage)
+        return torch.arange(lo, max(lo, hi))
+
     def to_original(self, scaled: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """(B, H, T) network outputs for windows whose targets start at `starts` -> original units."""
         return self.preprocessor.decode(scaled, self.anchors(starts))

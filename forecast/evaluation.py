@@ -50,6 +50,38 @@ class Evaluation:
         return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)
 
 
+def pool(evaluations: dict[str, Evaluation]) -> Evaluation:
+    """Every series' test windows as one evaluation (scales and majority kept per window)."""
+    evs = list(evaluations.values())
+    per_window = lambda ev, a: np.repeat(np.reshape(a, (1, 1, -1)), len(ev.actual), axis=0)  # noqa: E731
+    cat = lambda get, axis=0: np.concatenate([get(ev) for ev in evs], axis=axis)  # noqa: E731
+    first = evs[0].intervals
+    intervals = Intervals(first.coverage, cat(lambda e: e.intervals.lower, 1), cat(lambda e: e.intervals.upper, 1),
+                          cat(lambda e: e.intervals.naive_lower, 1), cat(lambda e: e.intervals.naive_upper, 1),
+                          cat(lambda e: e.intervals.quantiles) if first.quantiles is not None else None,
+                          first.levels)
+    return Evaluation(pd.DatetimeIndex(cat(lambda e: e.index.to_numpy())), cat(lambda e: e.actual),
+                      {name: cat(lambda e: e.forecasts[name]) for name in evs[0].forecasts},
+                      cat(lambda e: e.anchor), cat(lambda e: per_window(e, e.mase_scale)), intervals,
+                      cat(lambda e: per_window(e, e.majority)))
+
+
+def series_table(evaluations: dict[str, Evaluation]) -> dict:
+    """Per series: the model beside naive and the best baseline, its test and interval coverage;
+    then how many series the model beats the naive forecast on (and significantly)."""
+    rows = {}
+    for name, ev in evaluations.items():
+        s = ev.table()
+        rows[name] = {"rmse": s["model"]["rmse"], "naive_rmse": s["naive"]["rmse"],
+                      "mase": s["model"]["mase"], "naive_mase": s["naive"]["mase"], "skill": s["skill"],
+                      "dm_p_naive": s["tests"]["dm_naive"]["p_value"],
+                      "better": s["skill"] > 0, "significant": s["tests"]["dm_naive"]["p_value"] < 0.05
+                      and s["tests"]["dm_naive"]["mean_diff"] < 0,
+                      "best_baseline": s["best_baseline"], "skill_vs_best": s["skill_vs_best"],
+                      **{f"coverage{k[:-1]}": v["model"]["coverage"] for k, v in s["intervals"].items()}}
+    return rows
+
+
 def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarray, dataset=None):
     """Original-unit forecasts (B, H, T) and quantiles (B, H, T, Q) or None for windows whose targets
     start at `starts` (a dataset of those windows may be given to skip gathering them again)."""

@@ -54,3 +54,44 @@ def _between(frame, start, end, source):
     if not keep.any():
         raise ForecastError(f"{source}: no rows between {start or 'the start'} and {end or 'the end'}")
     return frame[keep]
+
+
+def load_panel(source: SourceConfig, columns=None) -> tuple[dict[str, pd.DataFrame], DataReport]:
+    """Load and validate every series of a panel source: several tickers or samples ("all" for
+    every bundled one), or a long file split by `source.series_col`. A series that cannot be loaded
+    or used is named in the error, or left out with `source.drop_bad` (listed in the warnings)."""
+    from forecast.panel import WIDE_VALUE, from_long, from_wide, validate_panel
+    from forecast.sources import SAMPLE_TICKERS
+
+    if source.series_col is not None or source.wide:
+        if source.path is None or (source.series_col is not None and source.wide):
+            raise ForecastError("--series-col (a long file) or --wide (a column per series) needs a "
+                                "file, --csv or --parquet, and only one of the two")
+        raw = load_file(source.path, source.date_col, source.date_format, source.dayfirst)
+        raw = _between(raw, source.start, source.end, source.path)
+        if source.wide:  # the columns asked for are the series; their values become WIDE_VALUE
+            frames, columns = from_wide(raw, list(columns or raw.select_dtypes("number").columns)), [WIDE_VALUE]
+        else:
+            frames = from_long(raw, source.series_col)
+        label = source.path
+    else:
+        names = list(SAMPLE_TICKERS) if (source.sample or "").lower() == "all" else source.names
+        kind = "ticker" if source.ticker else "sample"
+        frames, label, failed, warnings, calendars = {}, f"{kind}s", {}, [], []
+        for name in names:
+            try:
+                frames[name], report = load_source(source.with_flags(**{kind: name}), columns)
+                warnings += report.warnings
+                calendars.append(report.calendar)
+            except ForecastError as e:
+                failed[name] = str(e)
+        if failed and not (source.drop_bad and frames):
+            raise ForecastError(f"{len(failed)} of {len(names)} series could not be loaded: "
+                                + "; ".join(f"{n}: {why}" for n, why in list(failed.items())[:3]))
+    clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label)
+    if source.series_col is None and not source.wide:
+        report.warnings = warnings + [f"left out series {n}: {why}" for n, why in failed.items()] + report.warnings
+        report.calendar = calendars[0] if calendars else None  # the first series' (auto or as given)
+    else:
+        report.calendar = None if source.calendar == "auto" else source.calendar
+    return clean, report

@@ -28,9 +28,16 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
 
 
 def test_table(result) -> pd.DataFrame:
-    """Every test forecast of a `FitResult`: origin, target date, step, actual, model, baselines,
-    the model's intervals (and quantiles) and the naive intervals."""
-    ev, prepared, data = result.test, result.prepared, result.model.data
+    """Every test forecast of a `FitResult`: (series,) origin, target date, step, actual, model, the
+    baselines, the model's intervals (and quantiles) and the naive intervals."""
+    if not result.is_panel:
+        return _series_table(result.test, result.prepared, result.model.data)
+    return pd.concat([_series_table(ev, result.parts[name], result.model.data).assign(series=name)
+                      [lambda t: ["series", *t.columns[:-1]]] for name, ev in result.by_series.items()],
+                     ignore_index=True)
+
+
+def _series_table(ev, prepared, data) -> pd.DataFrame:
     starts = prepared.index.get_indexer(ev.index)
     iv = ev.intervals
     rows = []
@@ -63,16 +70,22 @@ def fit_summary(result) -> dict:
             "evaluated_model": result.evaluated.info.get("trained_on"),
             "saved_model": result.model.info.get("trained_on"), "metrics": result.metrics,
             "metrics_by_step": result.test.by_step(),
-            "calibration": result.model.calibration.to_dict() if result.model.calibration else None}
+            "calibration": {name: m.calibration.to_dict() if m.calibration else None
+                            for name, m in result.model.members.items()}}
 
 
 def write_fit(result, folder: str | Path) -> dict[str, Path]:
-    """Model file, config.json, test_forecasts.csv and test.png in `folder`."""
+    """Model file, config.json, test_forecasts.csv and test.png in `folder` (and, for a panel,
+    series_metrics.csv: one row per series)."""
     folder = Path(folder)
-    return {"model": result.save(folder / "model.safetensors"),
-            "config": write_json(fit_summary(result), folder / "config.json"),
-            "test forecasts": write_csv(test_table(result), folder / "test_forecasts.csv"),
-            "plot": save_figure(result.plot(), folder / "test.png")}
+    paths = {"model": result.save(folder / "model.safetensors"),
+             "config": write_json(fit_summary(result), folder / "config.json"),
+             "test forecasts": write_csv(test_table(result), folder / "test_forecasts.csv"),
+             "plot": save_figure(result.plot(), folder / "test.png")}
+    if result.is_panel:
+        table = pd.DataFrame.from_dict(result.metrics["series"], orient="index")
+        paths["series metrics"] = write_csv(table, folder / "series_metrics.csv", index_label="series")
+    return paths
 
 
 def write_backtest(result, folder: str | Path, settings: dict | None = None) -> dict[str, Path]:

@@ -48,12 +48,40 @@ def _fan(ax, dates, intervals, step: int, target: int, name: str = "model"):
 
 def plot_test(result, target: int = 0):
     """History before the test span, the actual test values, and the model's forecasts one step and
-    `horizon` steps ahead, each drawn at the date it forecasts."""
-    ev, prepared, data = result.test, result.prepared, result.model.data
+    `horizon` steps ahead, each drawn at the date it forecasts; for a panel, the series with the
+    best, the median and the worst skill, one above the other."""
+    if result.is_panel:
+        return _plot_panel(result, target)
+    fig, ax = _figure()
+    _draw_test(ax, result.test, result.prepared, result.model.data, result.metrics, target)
+    name = result.model.data.targets[target]
+    return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
+
+
+def _plot_panel(result, target: int):
+    from matplotlib.figure import Figure
+
+    ranked = sorted(result.by_series, key=lambda n: result.metrics["series"][n]["skill"])
+    chosen = list(dict.fromkeys([ranked[-1], ranked[len(ranked) // 2], ranked[0]]))  # best, median, worst
+    fig = Figure(figsize=(11, 3.4 * len(chosen)))
+    axes = fig.subplots(len(chosen), 1, squeeze=False)[:, 0]
+    name = result.model.data.targets[target]
+    for ax, series, rank in zip(axes, chosen, ("best", "median", "worst")):
+        ev = result.by_series[series]
+        _draw_test(ax, ev, result.parts[series], result.model.data, ev.table(), target,
+                   f"{series} ({rank} skill of {len(ranked)})")
+        ax.set_ylabel(f"{name} (original units)")
+        ax.legend(loc="upper left", fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _draw_test(ax, ev, prepared, data, m, target: int, title: str | None = None):
     name, h = data.targets[target], data.horizon
     context = max(3 * data.seq_len, 100)
     lo = max(0, prepared.val_end - context)
-    fig, ax = _figure()
     ax.plot(prepared.index[lo:prepared.val_end + 1], prepared.raw_targets[lo:prepared.val_end + 1, target],
             color="0.6", lw=1, label="history")
     _fan(ax, ev.index, ev.intervals, 0, target)
@@ -64,10 +92,8 @@ def plot_test(result, target: int = 0):
                 zorder=4, label=f"model, {h} steps ahead")
     ax.plot(ev.index, ev.forecast[:, 0, target], label="model, 1 step ahead", **MODEL_STYLE)
     ax.axvline(prepared.index[prepared.val_end], color="0.3", ls=":", lw=1)
-    m = result.metrics
-    ax.set_title(f"{name}: test RMSE model {m['model']['rmse']:.4g} vs naive {m['naive']['rmse']:.4g} "
-                 f"(skill {100 * m['skill']:+.1f}%)")
-    return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
+    ax.set_title(f"{title or name}: test RMSE model {m['model']['rmse']:.4g} vs naive "
+                 f"{m['naive']['rmse']:.4g} (skill {100 * m['skill']:+.1f}%)")
 
 
 def plot_forecast(history, forecast, name: str):

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -29,12 +29,13 @@ from forecast.calendar import infer_frequency
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
-from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate
+from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool, series_table
 from forecast.forecaster import Forecaster
 from forecast.model import RecurrentNet
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
-from forecast.trained import TrainedModel
+from forecast.panel import validate_panel
+from forecast.trained import Member, TrainedModel
 from forecast.windows import WindowDataModule
 
 _NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
@@ -201,9 +202,10 @@ def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: l
         enable_model_summary=False, num_sanity_val_steps=0)
 
 
-def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, train: TrainConfig,
+def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConfig, train: TrainConfig,
                   fit_on: str = "train", out_dir: str | Path | None = None, quiet: bool = True,
-                  resume: bool = False, callbacks: list | None = None, announce=None) -> Trained:
+                  resume: bool = False, callbacks: list | None = None, announce=None,
+                  drop_bad: bool = False) -> Trained:
     """Train on a validated frame; restore the best epoch when validation can choose one.
 
     `fit_on="train"` trains on the training span, validates every epoch, stops early and keeps the
@@ -215,7 +217,8 @@ def train_network(frame: pd.DataFrame, data: DataConfig, model: ModelConfig, tra
     check_compatible(data, model)
     devices = device_count(train)
     pl.seed_everything(train.seed, workers=True, verbose=False)
-    dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed, fit_on=fit_on)
+    dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed, fit_on=fit_on,
+                          drop_bad=drop_bad)
     dm.setup()
     if announce is not None:
         announce(dm.prepared)
@@ -272,7 +275,9 @@ class FitResult:
     model : the `TrainedModel` to use (refit on every row unless `refit=False`).
     evaluated : the model scored on the test span (trained on the training span only); the same
         object as `model` without a refit.
-    test : every test forecast beside the naive forecast; `metrics` summarises it.
+    test : every test forecast beside the baselines (of every series, pooled, for a panel);
+        `metrics` summarises it (for a panel with a per-series table under "series").
+    by_series : each series' own test evaluation; parts : each series' prepared data.
     """
 
     model: TrainedModel
@@ -285,6 +290,12 @@ class FitResult:
     best_epoch: int
     best_val: float
     seconds: float
+    by_series: dict = field(default_factory=dict)  # name -> Evaluation on test (a panel's series)
+    parts: dict = field(default_factory=dict)  # name -> that series' Prepared
+
+    @property
+    def is_panel(self) -> bool:
+        return len(self.by_series) > 1
 
     @property
     def refit(self) -> bool:
@@ -339,41 +350,76 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     device_count(train)
     if fit_on not in ("train", "train+val"):
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
-    frame, checked = validate_frame(frame, list(data.inputs), max_gap=source.max_gap,
-                                    source=report.source if report else "DataFrame")
+    panel = isinstance(frame, dict)
+    if panel:
+        frames, checked = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad)
+    else:
+        one, checked = validate_frame(frame, list(data.inputs), max_gap=source.max_gap,
+                                      source=report.source if report else "DataFrame")
+        frames = {source.label: one}
     report = report or checked
-    trained = train_network(frame, data, model, train, fit_on, out_dir, quiet, resume, callbacks,
-                            announce)
+    trained = train_network(frames if panel else one, data, model, train, fit_on, out_dir, quiet,
+                            resume, callbacks, announce, drop_bad=source.drop_bad)
+    parts = _parts(trained.prepared, frames)
     epochs = trained.best_epoch + 1
-    calibrating = trained
+    net = calibrating_net = trained.net
+    calibrating = parts
     if fit_on != "train":  # validation was trained on: calibrate a twin that never saw it
-        calibrating = train_network(frame, data, model, replace(train, max_epochs=epochs, patience=0),
-                                    "train", quiet=quiet)
+        twin = train_network(frames if panel else one, data, model,
+                             replace(train, max_epochs=epochs, patience=0), "train", quiet=quiet,
+                             drop_bad=source.drop_bad)
+        calibrating_net, calibrating = twin.net, _parts(twin.prepared, frames)
     with torch_threads(train.threads):
-        calibration = calibrate_on_validation(calibrating.net, calibrating.prepared)
-        test = evaluate(trained.net, trained.prepared, "test", calibration)
+        calibrations = {n: calibrate_on_validation(calibrating_net, p) for n, p in calibrating.items()}
+        by_series = {n: evaluate(net, p, "test", calibrations[n]) for n, p in parts.items()}
+    test = pool(by_series) if panel else by_series[source.label]
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep --gradient-clip on")
-    frequency = infer_frequency(frame.index, report.calendar)
     metrics = test.table()
-    n_rows = len(frame)
-    span = trained.prepared.fit_end
+    if panel:
+        metrics = _with_series(metrics, series_table(by_series))
+    kept = {n: frames[n] for n in parts}
+    frequency = infer_frequency(next(iter(kept.values())).index, report.calendar)
+    n_rows, span = sum(len(f) for f in kept.values()), sum(p.fit_end for p in parts.values())
+    first = next(iter(parts.values()))
     info = {"trained_on_rows": span, "epochs": epochs, "test_metrics": metrics,
-            "test_start": str(trained.prepared.index[trained.prepared.val_end]),
+            "test_start": str(first.index[first.val_end]) if not panel else trained.prepared.cfg.test_start,
             "best_val_loss": trained.best_val, "source": report.source}
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
-    make = lambda net, pre, inf: TrainedModel(net, source, data, model, train, pre,  # noqa: E731
-                                              frame.iloc[-context:], frequency, inf, calibration)
-    evaluated = make(trained.net, trained.prepared.preprocessor,
-                     {**info, "evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
+
+    def make(network, preprocessors, extra):
+        members = {n: Member(preprocessors[n], kept[n].iloc[-context:], calibrations[n]) for n in kept}
+        return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra})
+
+    evaluated = make(net, {n: p.preprocessor for n, p in parts.items()},
+                     {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
     if refit:
-        again = train_network(frame, data, model, replace(train, max_epochs=epochs, patience=0),
-                              "all", quiet=quiet)
-        final = make(again.net, again.prepared.preprocessor,
-                     {**info, "evaluated": False, "trained_on": f"all {n_rows} rows",
-                      "trained_on_rows": n_rows})
+        again = train_network(kept if panel else one, data, model,
+                              replace(train, max_epochs=epochs, patience=0), "all", quiet=quiet)
+        final = make(again.net, {n: p.preprocessor for n, p in _parts(again.prepared, kept).items()},
+                     {"evaluated": False, "trained_on": f"all {n_rows} rows", "trained_on_rows": n_rows})
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
                      test=test, metrics=metrics, epochs=trained.epochs, best_epoch=trained.best_epoch,
-                     best_val=trained.best_val, seconds=time.perf_counter() - started)
+                     best_val=trained.best_val, seconds=time.perf_counter() - started,
+                     by_series=by_series, parts=parts)
+
+
+def _parts(prepared, frames: dict) -> dict[str, Prepared]:
+    """Each series' own prepared data: the panel's parts, or the one series."""
+    if isinstance(prepared, Prepared):
+        return {next(iter(frames)): prepared}
+    return dict(zip(prepared.names, prepared.parts))
+
+
+def _with_series(pooled: dict, rows: dict) -> dict:
+    """The pooled summary of a panel, its per-series table, and a verdict that counts series."""
+    better = sum(r["better"] for r in rows.values())
+    significant = sum(r["significant"] for r in rows.values())
+    mean_skill = float(np.mean([r["skill"] for r in rows.values()]))
+    line = (f"The model beats the naive forecast on {better} of {len(rows)} series (significantly, "
+            f"DM p < 0.05, on {significant}); mean skill {100 * mean_skill:+.1f}%. Pooled over "
+            "every series:")
+    return {**pooled, "series": rows, "mean_skill": mean_skill, "series_beating_naive": better,
+            "series_beating_naive_significantly": significant, "verdict": [line, *pooled["verdict"]]}

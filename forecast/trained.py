@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from forecast.model import RecurrentNet, build_net
 from forecast.preprocess import Preprocessor
 from forecast.sources import validate_frame
 
-FORMAT, VERSION = "forecast-model", 3  # 3: quantile heads and conformal calibration
+FORMAT, VERSION = "forecast-model", 4  # 3: quantiles and calibration; 4: several series
 
 
 def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024) -> np.ndarray:
@@ -47,14 +47,23 @@ def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024) -> np.n
 
 
 @dataclass
+class Member:
+    """What one series of a model needs: its fitted preprocessing, its history tail (enough rows for
+    one forecast) and its interval calibration."""
+
+    preprocessor: Preprocessor
+    history: pd.DataFrame
+    calibration: Calibration | None = None
+
+
+@dataclass
 class TrainedModel:
     """A forecaster ready to use: `predict()` the next `horizon` steps, `save()`, `plot()`.
 
-    history : the last rows of the data it was trained on, enough for one forecast.
+    One network serves every series in `members` (one for a single-series model, many for a panel);
+    each member has its own preprocessing, history and calibration.
     frequency : a pandas offset alias, or an exchange calendar name ("XNYS") for trading days.
     info : what is known about how it was made: rows trained on, epochs, test metrics, versions.
-    calibration : conformal margins from the validation span, for prediction intervals (None for
-        model files written before intervals existed).
     """
 
     net: RecurrentNet
@@ -62,79 +71,140 @@ class TrainedModel:
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
-    preprocessor: Preprocessor
-    history: pd.DataFrame
+    members: dict[str, Member]
     frequency: str
     info: dict = field(default_factory=dict)
-    calibration: Calibration | None = None
+
+    @classmethod
+    def single(cls, net, source, data, model, train, preprocessor: Preprocessor, history: pd.DataFrame,
+               frequency: str, info: dict | None = None, calibration: Calibration | None = None,
+               name: str | None = None) -> TrainedModel:
+        """A model of one series (named by its source unless `name` is given)."""
+        return cls(net, source, data, model, train,
+                   {name or source.label: Member(preprocessor, history, calibration)}, frequency, info or {})
+
+    @property
+    def series(self) -> list[str]:
+        return list(self.members)
+
+    def _only(self) -> Member:
+        if len(self.members) != 1:
+            raise ForecastError(f"this model forecasts {len(self.members)} series; pick one with "
+                                f"member(name) or predict(series=[...]): {', '.join(self.members)}")
+        return next(iter(self.members.values()))
+
+    @property
+    def preprocessor(self) -> Preprocessor:
+        return self._only().preprocessor
+
+    @property
+    def history(self) -> pd.DataFrame:
+        return self._only().history
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self._only().calibration
+
+    def member(self, name: str) -> TrainedModel:
+        """The model of one series (the same network)."""
+        if name not in self.members:
+            raise ForecastError(f"no series {name!r} in this model; it has: {', '.join(self.members)}")
+        return replace(self, members={name: self.members[name]})
 
     @property
     def context_rows(self) -> int:
         """History rows one forecast needs: the input window plus what the transform consumes."""
         return self.data.seq_len + (1 if self.data.transform == "log_return" else 0)
 
-    def predict(self, history: pd.DataFrame | pd.Series | None = None) -> pd.DataFrame:
-        """The next `horizon` values of every target after the end of `history`.
+    def predict(self, history=None, series=None) -> pd.DataFrame:
+        """The next `horizon` values of every target after the end of each series' history.
 
         Parameters
         ----------
-        history : recent data holding the model's input columns; default: the history saved with it.
+        history : recent data holding the model's input columns (a dict of them, by series, for a
+            panel); default: the history saved with the model.
+        series : for a panel, the series to forecast (default all).
 
         Returns
         -------
-        DataFrame (horizon rows) in original units, indexed by the future timestamps (trading days
-        for daily stock prices): one column per target (the median for a quantile model), then
-        `TARGET_qLEVEL` for each trained quantile and `TARGET_lowerPCT` / `TARGET_upperPCT` for
-        each calibrated interval.
+        DataFrame (horizon rows per series) in original units, indexed by the future timestamps
+        (trading days for daily stock prices, each series its own dates): one column per target
+        (the median for a quantile model), then `TARGET_qLEVEL` for each trained quantile and
+        `TARGET_lowerPCT` / `TARGET_upperPCT` for each calibrated interval. A panel's table is long:
+        a first column `series` names the series of each row.
         """
+        if len(self.members) == 1 and series is None and not isinstance(history, dict):
+            return self._predict_one(self._only(), history)
+        names = list(series) if series is not None else self.series
+        unknown = [n for n in names if n not in self.members]
+        if unknown:
+            raise ForecastError(f"no series {', '.join(map(repr, unknown))} in this model; it has: "
+                                f"{', '.join(self.members)}")
+        if isinstance(history, (pd.DataFrame, pd.Series)):
+            if len(names) != 1:
+                raise ForecastError("this model forecasts several series: give the history as a dict "
+                                    "by series name, or name the one series it belongs to")
+            history = {names[0]: history}
+        tables = []
+        for name in names:
+            table = self._predict_one(self.members[name], (history or {}).get(name))
+            table.insert(0, "series", name)
+            tables.append(table)
+        return pd.concat(tables)
+
+    def _predict_one(self, member: Member, history) -> pd.DataFrame:
         cfg = self.data
-        history = self.history if history is None else history
+        history = member.history if history is None else history
         history, _ = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
                                     source="history")
         if len(history) < self.context_rows:
             raise ForecastError(f"history has {len(history)} rows; this model needs the last "
                                 f"{self.context_rows}")
         history = history.iloc[-self.context_rows:]
-        _, values = self.preprocessor.encode(history)
+        _, values = member.preprocessor.encode(history)
         x = torch.from_numpy(values.astype(np.float32))[None]  # (1, L, C)
         anchor = history[list(cfg.targets)].to_numpy(dtype=np.float64)[-1:]  # (1, T)
-        decoded = self.preprocessor.decode(predict_scaled(self.net, x), anchor)  # (1, H, T[, Q])
+        decoded = member.preprocessor.decode(predict_scaled(self.net, x), anchor)  # (1, H, T[, Q])
         levels = self.model.quantiles
         point = decoded[..., levels.index(0.5)] if levels else decoded
         columns = {name: point[0, :, t] for t, name in enumerate(cfg.targets)}
         for t, name in enumerate(cfg.targets):
             for q, level in enumerate(levels):
                 columns[f"{name}_q{level:g}"] = decoded[0, :, t, q]
-            if self.calibration is not None:
+            if member.calibration is not None:
                 scale = local_scale(history[list(cfg.targets)].to_numpy(np.float64), [len(history)],
                                     cfg.seq_len)
-                lower, upper = self.calibration.bounds(point, decoded if levels else None, scale)
-                for k, c in enumerate(self.calibration.coverage):
+                lower, upper = member.calibration.bounds(point, decoded if levels else None, scale)
+                for k, c in enumerate(member.calibration.coverage):
                     columns[f"{name}_lower{100 * c:g}"] = lower[k, 0, :, t]
                     columns[f"{name}_upper{100 * c:g}"] = upper[k, 0, :, t]
         index = future_dates(history.index[-1], cfg.horizon, self.frequency)
         return pd.DataFrame(columns, index=index)
 
-    def plot(self, history: pd.DataFrame | None = None, target: int = 0):
-        """A matplotlib Figure: the recent history and the forecast that follows it."""
+    def plot(self, history: pd.DataFrame | None = None, target: int = 0, series: str | None = None):
+        """A matplotlib Figure: the recent history and the forecast that follows it (of `series`,
+        for a panel)."""
         from forecast.plot import plot_forecast
 
-        history = self.history if history is None else history
-        return plot_forecast(history, self.predict(history), self.data.targets[target])
+        one = self.member(series) if series is not None else self
+        history = one.history if history is None else history
+        return plot_forecast(history, one.predict(history), self.data.targets[target])
 
     def metadata(self) -> dict:
         import lightning
 
         from forecast import __version__
 
+        members = [{"name": name, "preprocessor": m.preprocessor.to_dict(),
+                    "history_index": [ts.isoformat() for ts in m.history.index],
+                    "calibration": m.calibration.to_dict() if m.calibration else None}
+                   for name, m in self.members.items()]
         return jsonable({
             "format": FORMAT, "version": VERSION, "created": datetime.now(timezone.utc).isoformat(),
             "source": self.source.to_dict(), "data": self.data.to_dict(), "model": self.model.to_dict(),
-            "train": self.train.to_dict(), "preprocessor": self.preprocessor.to_dict(),
-            "history_index": [ts.isoformat() for ts in self.history.index],
-            "frequency": self.frequency, "last_timestamp": self.history.index[-1].isoformat(),
+            "train": self.train.to_dict(), "members": members, "frequency": self.frequency,
+            "last_timestamp": max(m.history.index[-1] for m in self.members.values()).isoformat(),
             "seed": self.train.seed, "info": self.info,
-            "calibration": self.calibration.to_dict() if self.calibration else None,
             "versions": {"forecast": __version__, "torch": torch.__version__,
                          "lightning": lightning.__version__, "python": platform.python_version()},
         })
@@ -144,7 +214,8 @@ class TrainedModel:
         from safetensors.torch import save_file
 
         tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        tensors["history"] = torch.tensor(np.ascontiguousarray(self.history.to_numpy(np.float64)))
+        for i, m in enumerate(self.members.values()):
+            tensors[f"history.{i}"] = torch.tensor(np.ascontiguousarray(m.history.to_numpy(np.float64)))
         meta = json.dumps(self.metadata())
         return write_atomically(Path(path), lambda tmp: save_file(tensors, str(tmp),
                                                                   metadata={"forecast": meta}))
@@ -177,6 +248,8 @@ class TrainedModel:
         try:
             if meta["version"] == 1:
                 meta = _upgrade_from_version_1(meta)
+            if meta["version"] < 4:
+                meta, tensors = _one_member(meta, tensors)
             return cls._from_parts(meta, tensors)
         except ForecastError as e:
             raise ForecastError(f"{path}: {e}") from None
@@ -187,9 +260,6 @@ class TrainedModel:
     @classmethod
     def _from_parts(cls, meta: dict, tensors: dict) -> TrainedModel:
         data, model = DataConfig.from_dict(meta["data"]), ModelConfig.from_dict(meta["model"])
-        preprocessor = Preprocessor.from_dict(meta["preprocessor"])
-        if preprocessor.columns != list(data.inputs) or preprocessor.transform != data.transform:
-            raise ForecastError("preprocessing columns or transform do not match the data settings")
         net = build_net(data, model)
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         try:
@@ -197,16 +267,30 @@ class TrainedModel:
         except RuntimeError as e:
             raise ForecastError(f"weights do not match the saved configuration ({e})") from None
         net.eval()
-        history = tensors["history"].numpy()
-        if history.ndim != 2 or history.shape != (len(meta["history_index"]), len(data.inputs)):
-            raise ForecastError(f"the saved history has shape {history.shape}, expected "
-                                f"({len(meta['history_index'])}, {len(data.inputs)})")
-        history = pd.DataFrame(history, columns=list(data.inputs),
-                               index=pd.DatetimeIndex(pd.to_datetime(meta["history_index"]), name="Date"))
-        calibration = meta.get("calibration")
+        members = {}
+        for i, m in enumerate(meta["members"]):
+            preprocessor = Preprocessor.from_dict(m["preprocessor"])
+            if preprocessor.columns != list(data.inputs) or preprocessor.transform != data.transform:
+                raise ForecastError("preprocessing columns or transform do not match the data settings")
+            history = tensors[f"history.{i}"].numpy()
+            if history.ndim != 2 or history.shape != (len(m["history_index"]), len(data.inputs)):
+                raise ForecastError(f"the saved history has shape {history.shape}, expected "
+                                    f"({len(m['history_index'])}, {len(data.inputs)})")
+            index = pd.DatetimeIndex(pd.to_datetime(m["history_index"]), name="Date")
+            calibration = Calibration.from_dict(m["calibration"]) if m.get("calibration") else None
+            members[str(m["name"])] = Member(preprocessor, pd.DataFrame(history, columns=list(data.inputs),
+                                                                        index=index), calibration)
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
-                   TrainConfig.from_dict(meta["train"]), preprocessor, history, meta["frequency"],
-                   meta.get("info") or {}, Calibration.from_dict(calibration) if calibration else None)
+                   TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {})
+
+
+def _one_member(meta: dict, tensors: dict) -> tuple[dict, dict]:
+    """Model files before format 4 held one series at the top level."""
+    name = SourceConfig.from_dict(meta["source"]).label
+    member = {"name": name, "preprocessor": meta["preprocessor"], "history_index": meta["history_index"],
+              "calibration": meta.get("calibration")}
+    tensors = {**tensors, "history.0": tensors["history"]}
+    return {**meta, "members": [member]}, tensors
 
 
 def _upgrade_from_version_1(meta: dict) -> dict:

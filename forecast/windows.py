@@ -40,11 +40,11 @@ class WindowDataset(Dataset):
         return self.inputs[s - self.seq_len], self.targets[s]
 
 
-def stage_dataset(prepared: Prepared, stage: str) -> WindowDataset:
-    lo, hi = prepared.target_starts(stage)
+def stage_dataset(prepared, stage: str) -> WindowDataset:
+    """The `stage` windows of a `Prepared` series or a `PanelPrepared` panel."""
     cfg = prepared.cfg
     return WindowDataset(prepared.values, prepared.n_targets, cfg.seq_len, cfg.horizon,
-                         torch.arange(lo, hi))
+                         prepared.stage_starts(stage))
 
 
 class ShardedBatches(Sampler):
@@ -92,24 +92,31 @@ class WindowDataModule(pl.LightningDataModule):
 
     Parameters
     ----------
-    frame : validated frame holding `cfg.inputs` (see `forecast.sources.validate_frame`).
+    frame : validated frame holding `cfg.inputs` (see `forecast.sources.validate_frame`), or a
+        panel: a dict of such frames, one per series (see `forecast.panel`).
     cfg : what to forecast and how to split and scale.
     device : keep the series on this device (e.g. "cuda") so no batch crosses the bus.
     fit_on : the rows training uses and the preprocessor is fitted on: "train", "train+val", "all".
+    drop_bad : leave out a panel's series that cannot be split or encoded (else an error names them).
     """
 
-    def __init__(self, frame: pd.DataFrame, cfg: DataConfig, batch_size: int = 64, seed: int = 42,
+    def __init__(self, frame: pd.DataFrame | dict, cfg: DataConfig, batch_size: int = 64, seed: int = 42,
                  eval_batch_size: int = 1024, device: str | torch.device | None = None,
-                 fit_on: str = "train"):
+                 fit_on: str = "train", drop_bad: bool = False):
         super().__init__()
-        self.frame, self.cfg, self.fit_on = frame, cfg, fit_on
+        self.frame, self.cfg, self.fit_on, self.drop_bad = frame, cfg, fit_on, drop_bad
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.device = device  # hold the whole series on this device: batches are then gathered there
-        self.prepared: Prepared | None = None
+        self.prepared = None  # Prepared, or PanelPrepared for a panel
 
     def setup(self, stage: str | None = None) -> None:
         if self.prepared is None:
-            self.prepared = prepare(self.frame, self.cfg, self.fit_on)
+            if isinstance(self.frame, dict):
+                from forecast.panel import prepare_panel
+
+                self.prepared = prepare_panel(self.frame, self.cfg, self.fit_on, self.drop_bad)
+            else:
+                self.prepared = prepare(self.frame, self.cfg, self.fit_on)
             if self.device is not None:
                 self.prepared.values = self.prepared.values.to(self.device)
 

@@ -72,7 +72,7 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
             "naive_upper90"} <= set(table.columns)
     for text in ("Prediction intervals", "always up", "DM p=", "Pesaran-Timmermann", "pinball"):
         assert text in fit.stdout, fit.stdout
-    assert set(config["metrics"]["intervals"]) == {"80%", "90%"} and config["calibration"]["n"] > 0
+    assert set(config["metrics"]["intervals"]) == {"80%", "90%"} and config["calibration"]["AAPL"]["n"] > 0
 
     again = run("fit", "--max-epochs", "1", "--quiet", "--out", tmp_path / "run")
     assert_one_line_error(again, "already holds a model")  # nothing overwritten
@@ -233,3 +233,29 @@ def test_backtest_from_a_saved_model_applies_the_options_given(run, tmp_path):
     summary = json.loads((tmp_path / "bt" / "backtest.json").read_text())
     assert summary["model"]["hidden_size"] == 5 and summary["data"]["seq_len"] == 12
     assert "IBM" in summary["data_used"]
+
+
+def test_fit_on_a_long_file_and_on_a_wide_file_trains_one_model_for_every_series(run, tmp_path):
+    from tests.conftest import make_frame
+    frames = {"north": make_frame(n=160, seed=1), "south": make_frame(n=140, seed=2, start="2020-01-15") + 2}
+    long = pd.concat([f.assign(site=name) for name, f in frames.items()]).rename_axis("Date").reset_index()
+    long.to_csv(tmp_path / "long.csv", index=False)
+    result = run("fit", "--csv", tmp_path / "long.csv", "--series-col", "site", "--target", "y",
+                 "--seq-len", "8", "--horizon", "2", "--max-epochs", "1", "--out", tmp_path / "long")
+    assert result.returncode == 0, result.stderr
+    for text in ("2 series (north, south)", "Per series", "over 2 series", "of 2 series"):
+        assert text in result.stdout, result.stdout
+    pred = run("predict", "--model", tmp_path / "long" / "model.safetensors", "--series", "south",
+               "--output", tmp_path / "south.csv")
+    assert pred.returncode == 0, pred.stderr
+    assert set(pd.read_csv(tmp_path / "south.csv")["series"]) == {"south"}
+    wide = pd.DataFrame({name: f["y"] for name, f in frames.items()}).rename_axis("Date").reset_index()
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    result = run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "north", "--target", "south",
+                 "--seq-len", "8", "--horizon", "2", "--max-epochs", "1", "--out", tmp_path / "wide")
+    assert result.returncode == 0, result.stderr
+    assert "2 series (north, south)" in result.stdout
+    assert_one_line_error(run("fit", "--csv", tmp_path / "long.csv", "--series-col", "nope", "--target", "y"),
+                          "series column 'nope' not found")
+    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "north",
+                              "--features", "south"), "takes no --features")

@@ -44,6 +44,12 @@ def sandbox(tmp_path, monkeypatch):
     load = pd.DataFrame({"timestamp": stamps, "load": 50 + 10 * np.sin(np.arange(n) / 24 * 2 * np.pi),
                          "temperature": 15 + np.cos(np.arange(n) / 24 * 2 * np.pi)})
     load.to_csv(work / "my.csv", index=False)
+    sites = pd.concat([load.assign(site=name, load=load["load"] + shift)
+                       for name, shift in (("north", 0.0), ("south", 5.0))])
+    sites.to_csv(work / "sites.csv", index=False)
+    prices = pd.read_csv(ROOT / "datasets" / "stocks_daily.csv").pivot(index="Date", columns="Ticker",
+                                                                       values="Close")
+    prices.to_csv(work / "prices.csv")
     msft = pd.read_csv(ROOT / "datasets" / "stocks_daily.csv")
     msft[msft.Ticker == "MSFT"].drop(columns="Ticker").tail(80).to_csv(work / "recent.csv", index=False)
     dates = pd.bdate_range("2014-01-02", "2024-06-28")

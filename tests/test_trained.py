@@ -85,7 +85,7 @@ def _rewrite(fitted, path, change_meta=None, drop=None):
     if change_meta:
         change_meta(meta)
     tensors = {f"net.{k}": v.contiguous() for k, v in fitted.model.net.state_dict().items()}
-    tensors["history"] = torch.tensor(np.ascontiguousarray(fitted.model.history.to_numpy()))
+    tensors["history.0"] = torch.tensor(np.ascontiguousarray(fitted.model.history.to_numpy()))
     for key in drop or ():
         tensors.pop(key)
     save_file(tensors, str(path), metadata={"forecast": json.dumps(meta)})
@@ -94,11 +94,12 @@ def _rewrite(fitted, path, change_meta=None, drop=None):
 
 @pytest.mark.parametrize("change,drop,message", [
     (lambda m: m.pop("data"), None, "damaged or incomplete"),
-    (lambda m: m["preprocessor"].update(mean=[0.0]), None, "scaler statistics"),
-    (lambda m: m["preprocessor"].update(columns=["y"]), None, "2 means and 2 spreads for 1 columns"),
-    (lambda m: m["preprocessor"].update(columns=["y", "z"]), None, "columns or transform"),
-    (lambda m: m.update(history_index=m["history_index"][:3]), None, "saved history has shape"),
-    (None, ["history"], "damaged or incomplete"),
+    (lambda m: m["members"][0]["preprocessor"].update(mean=[0.0]), None, "scaler statistics"),
+    (lambda m: m["members"][0]["preprocessor"].update(columns=["y"]), None, "2 means and 2 spreads for 1 columns"),
+    (lambda m: m["members"][0]["preprocessor"].update(columns=["y", "z"]), None, "columns or transform"),
+    (lambda m: m["members"][0].update(history_index=m["members"][0]["history_index"][:3]), None,
+     "saved history has shape"),
+    (None, ["history.0"], "damaged or incomplete"),
     (lambda m: m.update(version=99), None, "newer forecast"),
     (lambda m: m["model"].update(hidden_size=7), None, "weights do not match"),
 ])
@@ -144,3 +145,19 @@ def test_a_model_file_of_forecast_0_1_still_loads_and_forecasts(tmp_path):
     save_file(tensors, str(tmp_path / "old_lr.safetensors"), metadata={"forecast": json.dumps(meta)})
     with pytest.raises(ForecastError, match="fit it again"):
         load_model(tmp_path / "old_lr.safetensors")
+
+
+def test_a_model_file_of_format_3_loads_as_one_series(fitted, tmp_path):
+    """Format 3 (intervals, one series) kept preprocessing, history and calibration at the top level."""
+    from safetensors.torch import save_file
+    model = fitted.model
+    meta = model.metadata()
+    member = meta.pop("members")[0]
+    meta.update(version=3, preprocessor=member["preprocessor"], history_index=member["history_index"],
+                calibration=member["calibration"])
+    tensors = {f"net.{k}": v.contiguous() for k, v in model.net.state_dict().items()}
+    tensors["history"] = torch.tensor(np.ascontiguousarray(model.history.to_numpy()))
+    save_file(tensors, str(tmp_path / "v3.safetensors"), metadata={"forecast": json.dumps(meta)})
+    old = load_model(tmp_path / "v3.safetensors")
+    assert old.series == [model.source.label]
+    pd.testing.assert_frame_equal(old.predict(), model.predict())

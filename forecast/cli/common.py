@@ -49,8 +49,8 @@ def _opt(cls, name: str, kind, help: str, flag: str | None = None):
 
 S, D, M, T = SourceConfig, DataConfig, ModelConfig, TrainConfig
 SOURCE = {
-    "ticker": _opt(None, "ticker", str, "Yahoo Finance ticker, e.g. AAPL (cached on disk)."),
-    "sample": _opt(None, "sample", str, "Bundled sample ticker: AAPL, MSFT, IBM or GOOG (the default source)."),
+    "ticker": _opt(None, "ticker", str, "Yahoo Finance ticker, e.g. AAPL (cached on disk); several with commas: one model for all."),
+    "sample": _opt(None, "sample", str, "Bundled sample ticker: AAPL, MSFT, IBM or GOOG (the default source); several with commas, or all."),
     "csv": _opt(None, "csv", Path, "CSV file with a date column."),
     "parquet": _opt(None, "parquet", Path, "Parquet file with a date column."),
     "date_col": _opt(None, "date_col", str, "Date column of the file (detected if omitted)."),
@@ -64,6 +64,11 @@ SOURCE = {
     "offline": _opt(S, "offline", bool, "Read the cache only; never download.", "--offline/--online"),
     "max_gap": _opt(S, "max_gap", int, "Forward-fill runs of up to this many missing values."),
     "calendar": _opt(S, "calendar", str, "Dates forecast: auto, an exchange (XNYS), B (business days) or a pandas frequency."),
+    "series_col": _opt(None, "series_col", str, "Column naming each row's series in a long file: one model for all series."),
+    "wide": _opt(S, "wide", bool, "Each --target column of the file is its own series (one model for all).",
+                 "--wide/--no-wide"),
+    "drop_bad": _opt(S, "drop_bad", bool, "Leave out series that cannot be used (too short, bad values), with a warning.",
+                     "--drop-bad/--no-drop-bad"),
 }
 DATA = {
     "target": _opt(D, "targets", list[str], "Column to forecast; repeat for several."),
@@ -208,10 +213,10 @@ def check_writable(folder: Path) -> None:
 
 
 def load(source: SourceConfig, columns=None):
-    """Load and validate the source; print its warnings, loudly when it is a fallback."""
-    from forecast.loading import load_source
+    """Load and validate the source (a dict of frames for a panel); print its warnings."""
+    from forecast.loading import load_panel, load_source
 
-    frame, report = load_source(source, columns)
+    frame, report = (load_panel if source.is_panel else load_source)(source, columns)
     for warning in report.warnings:
         warn(warning)
     return frame, report
@@ -224,8 +229,15 @@ def print_report(report) -> None:
 
 def print_windows(prepared) -> None:
     sizes = prepared.split_sizes()
-    say(f"windows: train {sizes['train']} / validation {sizes['val']} / test {sizes['test']} "
-        f"(test targets {prepared.index[prepared.val_end].date()} to {prepared.index[-1].date()})")
+    counts = f"windows: train {sizes['train']} / validation {sizes['val']} / test {sizes['test']}"
+    if hasattr(prepared, "parts"):  # a panel: one calendar cut for every series
+        say(f"{counts} over {len(prepared.parts)} series (validation from {prepared.cfg.val_start}, "
+            f"test from {prepared.cfg.test_start}, the same dates for every series)")
+        for name, why in prepared.dropped.items():
+            warn(f"left out series {name}: {why}")
+    else:
+        say(f"{counts} (test targets {prepared.index[prepared.val_end].date()} to "
+            f"{prepared.index[-1].date()})")
 
 
 def fmt(value) -> str:
@@ -253,12 +265,30 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
                                                              "direction")),
                       "0" if not calls else str(int(calls)))
     always = summary["always"]
-    table.add_row(f"always {always['call']}", *(["-"] * 5), fmt(always["direction"]), "all")
+    table.add_row("majority direction" if always["call"] == "majority" else f"always {always['call']}",
+                  *(["-"] * 5), fmt(always["direction"]), "all")
     out.print(table)
+    if "series" in summary:
+        print_series(summary["series"])
     print_intervals(summary)
     say(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * summary['skill']:+.1f}%")
     for line in summary["verdict"]:
         say(line)
+
+
+def print_series(rows: dict, limit: int = 30) -> None:
+    """A panel's series, worst skill first (the first `limit`): the model beside naive on each."""
+    from rich.table import Table
+
+    table = Table(title=f"Per series ({len(rows)}; worst skill first" +
+                  (f", first {limit}" if len(rows) > limit else "") + ")")
+    for col in ("series", "RMSE", "naive RMSE", "MASE", "skill %", "DM p", "best baseline", "cover 80%"):
+        table.add_column(col, justify="left" if col in ("series", "best baseline") else "right")
+    for name, r in sorted(rows.items(), key=lambda item: item[1]["skill"])[:limit]:
+        table.add_row(escape(name), fmt(r["rmse"]), fmt(r["naive_rmse"]), fmt(r["mase"]),
+                      f"{100 * r['skill']:+.1f}", fmt(r["dm_p_naive"]), r["best_baseline"],
+                      fmt(r.get("coverage80")))
+    out.print(table)
 
 
 def print_intervals(summary: dict) -> None:

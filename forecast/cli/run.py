@@ -54,7 +54,13 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
         raise ForecastError(f"{out_dir} already holds a model; choose another --out or pass --force")
     folder = run_folder(out_dir, source.label, model_cfg.cell)
     check_writable(folder)
+    if source.wide and data_cfg.features:
+        raise ForecastError("--wide makes each --target column a series; it takes no --features")
     frame, report = load(source, list(data_cfg.inputs))
+    if source.wide:  # the target columns were the series; each one's values are now "value"
+        from forecast.panel import WIDE_VALUE
+
+        data_cfg = data_cfg.override(targets=(WIDE_VALUE,))
     from forecast.train import fit as run_fit
 
     def announce(prepared):
@@ -78,20 +84,25 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
 @with_options(SOURCE)
 def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`.")],
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast as CSV.")] = None,
+            series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
     from forecast.trained import TrainedModel
 
     trained = TrainedModel.load(model)
+    names = [n.strip() for n in series.split(",") if n.strip()] if series else None
     history = None
     if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
         source = source_from(options, trained.source)
         history, _ = load(source, list(trained.data.inputs))
+        if not isinstance(history, dict) and len(trained.members) > 1 and names is None:
+            names = [source.label]  # one series' fresh data for a panel model
     else:
-        say(f"using the history saved with the model (up to {trained.history.index[-1].date()}); "
-            "give a source (--ticker, --csv, ...) for fresher data")
-    table = trained.predict(history)
+        last = max(m.history.index[-1] for m in trained.members.values())
+        say(f"using the history saved with the model (up to {last.date()}); give a source (--ticker, "
+            "--csv, ...) for fresher data")
+    table = trained.predict(history, series=names)
     say(table.to_string())
     if output is not None:
         from forecast.outputs import write_csv

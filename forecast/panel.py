@@ -1,0 +1,161 @@
+"""Many series, one model: panels of tickers, stores or sensors, cut on one calendar, windowed per series.
+
+A panel is an ordered dict of validated frames, one per series, holding the same columns. The
+validation and test spans are the same dates for every series (one calendar cut, from the union of
+their dates), so no series' future reaches the shared model's training through another series. Each
+series gets its own preprocessor, fitted on its own training rows only. Windows are views over one
+concatenated tensor: a window is named by the global row its targets start at, and each series'
+windows start and end inside that series.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecast.config import DataConfig
+from forecast.data import Prepared, prepare
+from forecast.errors import ForecastError
+
+
+def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
+    """A long frame (timestamps, a series-id column, value columns) -> one frame per series, in the
+    order the ids first appear."""
+    if series_col not in frame.columns:
+        raise ForecastError(f"series column {series_col!r} not found; columns are: "
+                            f"{', '.join(map(str, frame.columns))}")
+    ids = frame[series_col].astype(str)
+    return {name: frame[ids == name].drop(columns=series_col) for name in pd.unique(ids)}
+
+
+WIDE_VALUE = "value"  # the column name of a wide panel's series
+
+
+def from_wide(frame: pd.DataFrame, columns, name: str = WIDE_VALUE) -> dict[str, pd.DataFrame]:
+    """A wide frame (one column per series, e.g. a price table with a column per ticker) -> one
+    frame per chosen column, its values under `name`, from its first to its last value (series of
+    a wide table start and end on different dates; the blanks around them are not gaps)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ForecastError(f"column(s) {', '.join(map(repr, missing))} not found for the wide panel")
+    out = {}
+    for c in columns:
+        values = frame[c]
+        first, last = values.first_valid_index(), values.last_valid_index()
+        out[str(c)] = frame.loc[first:last, [c]].rename(columns={c: name}) if first is not None \
+            else frame[[c]].rename(columns={c: name})
+    return out
+
+
+def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig:
+    """`cfg` with validation and test start dates shared by every series: the given ones, or the
+    fractions of the union of all series' dates."""
+    if cfg.val_start is not None and cfg.test_start is not None:
+        return cfg
+    dates = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frames.values()])))
+    n = len(dates)
+    val_end = n - int(round(n * cfg.test_fraction))
+    train_end = val_end - int(round(n * cfg.val_fraction))
+    if not 0 < train_end < val_end < n:
+        raise ForecastError(f"the panel's {n} dates are too few to split")
+    stamp = lambda ts: str(ts.date()) if ts == ts.normalize() else str(ts)  # noqa: E731
+    return replace(cfg, val_start=cfg.val_start or stamp(dates[train_end]),
+                   test_start=cfg.test_start or stamp(dates[val_end]))
+
+
+@dataclass
+class PanelPrepared:
+    """Every series ready for windowing, on one calendar cut.
+
+    parts : per series, its own `Prepared` (index, encoded values, splits, preprocessor).
+    values : (sum of rows, C) the parts' encoded values, concatenated.
+    offsets : (S,) the first row of each series in `values`.
+    dropped : series left out (with the reason), when the caller asked to drop bad ones.
+    """
+
+    cfg: DataConfig
+    names: list[str]
+    parts: list[Prepared]
+    values: torch.Tensor
+    offsets: np.ndarray
+    dropped: dict[str, str]
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.cfg.targets)
+
+    def stage_starts(self, stage: str) -> torch.Tensor:
+        """Global rows at which `stage` windows' targets start: each series' own, shifted."""
+        return torch.cat([part.stage_starts(stage) + int(offset)
+                          for part, offset in zip(self.parts, self.offsets)])
+
+    def split_sizes(self) -> dict[str, int]:
+        sizes = [part.split_sizes() for part in self.parts]
+        return {stage: sum(s[stage] for s in sizes) for stage in sizes[0]}
+
+    def part(self, name: str) -> Prepared:
+        return self.parts[self.names.index(name)]
+
+
+def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str = "train",
+                  drop_bad: bool = False) -> PanelPrepared:
+    """Cut every series on one calendar and encode each with its own preprocessor.
+
+    A series that cannot be split or encoded (too short for the cut, constant) is named in the
+    error, or left out and reported in `dropped` with `drop_bad`.
+    """
+    if not frames:
+        raise ForecastError("the panel holds no series")
+    cut = calendar_cut(frames, cfg) if fit_on != "all" else cfg
+    names, parts, dropped = [], [], {}
+    for name, frame in frames.items():
+        try:
+            parts.append(prepare(frame, cut, fit_on))
+            names.append(name)
+        except ForecastError as e:
+            dropped[name] = str(e)
+    if dropped and not drop_bad:
+        listed = "; ".join(f"{name}: {why}" for name, why in list(dropped.items())[:3])
+        more = f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else ""
+        raise ForecastError(f"{len(dropped)} of {len(frames)} series cannot be used with the common "
+                            f"split from {cut.val_start} / {cut.test_start}: {listed}{more}; drop "
+                            "them (--drop-bad) or change the dates")
+    if not parts:
+        raise ForecastError("no series of the panel can be used: " + "; ".join(
+            f"{n}: {w}" for n, w in list(dropped.items())[:3]))
+    sizes = np.array([len(part.values) for part in parts])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return PanelPrepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped)
+
+
+def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = False,
+                   source: str = "panel"):
+    """Validate every series on its own; a bad one is named in the error, or left out (and listed
+    in the report's warnings) with `drop_bad`. Returns the clean frames and one report."""
+    from forecast.sources import DataReport, validate_frame
+
+    clean, reports, bad = {}, [], {}
+    for name, frame in frames.items():
+        try:
+            clean[name], report = validate_frame(frame, columns, max_gap=max_gap, source=f"series {name}")
+            reports.append(report)
+        except ForecastError as e:
+            bad[name] = str(e)
+    if bad and (not drop_bad or not clean):
+        listed = "; ".join(f"{why}" for why in list(bad.values())[:3])
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise ForecastError(f"{len(bad)} of {len(frames)} series are unusable: {listed}{more}"
+                            + ("" if drop_bad else "; fix them or leave them out with --drop-bad"))
+    report = DataReport(
+        source=f"{source}: {len(clean)} series ({_names(list(clean))})",
+        rows=sum(r.rows for r in reports), start=min(r.start for r in reports),
+        end=max(r.end for r in reports), columns=reports[0].columns,
+        filled=sum(r.filled for r in reports), dropped_leading=sum(r.dropped_leading for r in reports),
+        warnings=[f"left out series {name}: {why}" for name, why in bad.items()])
+    return clean, report
+
+
+def _names(names: list[str], limit: int = 6) -> str:
+    return ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

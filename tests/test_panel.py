@@ -1,0 +1,135 @@
+"""Many series, one model: ragged panels windowed per series, one calendar cut, per-series scaling."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
+from forecast.errors import ForecastError
+from forecast.panel import calendar_cut, from_long, from_wide, prepare_panel
+from forecast.windows import stage_dataset
+from tests.conftest import make_frame
+
+FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
+DATA = DataConfig(targets=("y",), seq_len=8, horizon=3)
+
+
+def ragged() -> dict:
+    """Three series of different lengths, starts, ends and levels."""
+    return {"a": make_frame(n=200, seed=1, start="2020-01-01"),
+            "b": make_frame(n=150, seed=2, start="2020-02-15") * 3 + 40,
+            "c": make_frame(n=260, seed=3, start="2019-12-01") - 5}
+
+
+def test_windows_of_a_ragged_panel_equal_a_brute_force_construction_per_series():
+    panel = prepare_panel(ragged(), DATA)
+    for stage in ("train", "val", "test"):
+        dataset = stage_dataset(panel, stage)
+        x, y = dataset[torch.arange(len(dataset))]
+        expected_x, expected_y = [], []
+        for part in panel.parts:  # each series alone, window by window
+            lo, hi = part.target_starts(stage)
+            for s in range(lo, hi):
+                expected_x.append(part.values[s - 8:s])
+                expected_y.append(part.values[s:s + 3, :1])
+        assert torch.equal(x, torch.stack(expected_x)) and torch.equal(y, torch.stack(expected_y))
+
+
+def test_no_window_crosses_from_one_series_into_the_next():
+    panel = prepare_panel(ragged(), DATA)
+    ends = np.cumsum([len(p.values) for p in panel.parts])
+    for stage in ("train", "val", "test"):
+        starts = panel.stage_starts(stage).numpy()
+        series = np.searchsorted(ends, starts, side="right")  # the series a window's target starts in
+        first_input, last_target = starts - 8, starts + 3 - 1
+        assert (np.searchsorted(ends, first_input, side="right") == series).all()
+        assert (np.searchsorted(ends, last_target, side="right") == series).all()
+
+
+def test_validation_and_test_are_the_same_dates_for_every_series():
+    panel = prepare_panel(ragged(), DATA)
+    for part in panel.parts:
+        assert part.index[part.train_end] >= pd.Timestamp(panel.cfg.val_start) > part.index[part.train_end - 1]
+        assert part.index[part.val_end] >= pd.Timestamp(panel.cfg.test_start) > part.index[part.val_end - 1]
+
+
+def test_poison_after_the_cut_changes_no_scaler_and_no_training_window():
+    frames = ragged()
+    clean = prepare_panel(frames, DATA)
+    poisoned = {}
+    for name, frame in frames.items():
+        frame = frame.copy()
+        frame.loc[frame.index >= pd.Timestamp(clean.cfg.val_start), "y"] = 1e9
+        poisoned[name] = frame
+    dirty = prepare_panel(poisoned, DATA)
+    for a, b in zip(clean.parts, dirty.parts):
+        np.testing.assert_array_equal(a.preprocessor.mean, b.preprocessor.mean)
+        np.testing.assert_array_equal(a.preprocessor.std, b.preprocessor.std)
+    x1, y1 = stage_dataset(clean, "train")[torch.arange(len(stage_dataset(clean, "train")))]
+    x2, y2 = stage_dataset(dirty, "train")[torch.arange(len(stage_dataset(dirty, "train")))]
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_each_series_is_scaled_by_its_own_training_rows():
+    panel = prepare_panel(ragged(), DATA)
+    for name, part in zip(panel.names, panel.parts):
+        train = ragged()[name]["y"].to_numpy()[:part.fit_end]
+        assert part.preprocessor.mean[0] == pytest.approx(train.mean())
+
+
+def test_long_and_wide_inputs_give_identical_panels():
+    frames = {"a": make_frame(n=120, seed=1), "b": make_frame(n=120, seed=2) + 3}
+    long = pd.concat([f.assign(id=name) for name, f in frames.items()])
+    wide = pd.DataFrame({name: f["y"] for name, f in frames.items()})
+    from_l, from_w = from_long(long, "id"), from_wide(wide, ["a", "b"], name="y")
+    assert list(from_l) == list(from_w) == ["a", "b"]
+    a, b = prepare_panel(from_l, DATA), prepare_panel(from_w, DATA)
+    assert torch.equal(a.values, b.values) and a.cfg == b.cfg
+
+
+def test_a_series_too_short_for_the_cut_is_named_or_left_out_when_asked():
+    frames = {**ragged(), "tiny": make_frame(n=12, seed=4, start="2020-06-01")}
+    with pytest.raises(ForecastError, match="1 of 4 series cannot be used.*tiny"):
+        prepare_panel(frames, DATA)
+    panel = prepare_panel(frames, DATA, drop_bad=True)
+    assert panel.names == ["a", "b", "c"] and "tiny" in panel.dropped
+
+
+def test_the_cut_comes_from_the_union_of_dates_unless_dates_are_given():
+    cfg = calendar_cut(ragged(), DATA)
+    assert cfg.val_start is not None and cfg.test_start > cfg.val_start
+    given = DATA.override(val_start="2020-05-01", test_start="2020-06-01")
+    assert calendar_cut(ragged(), given) is given
+
+
+def test_a_panel_fit_reports_each_series_and_predicts_each_its_own_future(tmp_path):
+    from forecast.train import fit
+    from forecast.trained import load_model
+    result = fit(ragged(), DATA, ModelConfig(hidden_size=8), FAST, quiet=True)
+    assert set(result.metrics["series"]) == {"a", "b", "c"}
+    assert result.metrics["verdict"][0].startswith("The model beats the naive forecast on")
+    assert len(result.test.actual) == sum(len(ev.actual) for ev in result.by_series.values())
+    table = result.model.predict()
+    assert list(table["series"].unique()) == ["a", "b", "c"]
+    for name, frame in ragged().items():  # each series' forecast starts the day after its own end
+        assert table[table.series == name].index[0] == frame.index[-1] + pd.Timedelta(days=1)
+    loaded = load_model(result.save(tmp_path / "panel.safetensors"))
+    pd.testing.assert_frame_equal(loaded.predict(), table)
+    assert loaded.predict(series=["b"]).shape[0] == 3
+    paths = result.write(tmp_path / "out")
+    assert "series metrics" in paths and len(pd.read_csv(paths["series metrics"])) == 3
+    assert set(pd.read_csv(paths["test forecasts"])["series"]) == {"a", "b", "c"}
+    with pytest.raises(ForecastError, match="forecasts 3 series"):
+        _ = result.model.history
+
+
+def test_many_samples_load_as_one_panel():
+    from forecast.loading import load_panel
+    frames, report = load_panel(SourceConfig(sample="all"), ["Close"])
+    assert list(frames) == ["AAPL", "MSFT", "IBM", "GOOG"] and report.calendar == "XNYS"
+    frames, _ = load_panel(SourceConfig(sample="IBM,MSFT"), ["Close"])
+    assert list(frames) == ["IBM", "MSFT"]
+    with pytest.raises(ForecastError, match="TSLA"):
+        load_panel(SourceConfig(sample="IBM,TSLA"), ["Close"])
+    frames, report = load_panel(SourceConfig(sample="IBM,TSLA", drop_bad=True), ["Close"])
+    assert list(frames) == ["IBM"] and any("TSLA" in w for w in report.warnings)
