@@ -1,7 +1,7 @@
 """Panels at scale: preparing many series, and one epoch of the global model against a plain loop.
 
 10,000 synthetic daily series of 1,000-3,000 points (about 20 million in all), each starting on its
-own date (a ragged panel), seq_len 64, horizon 16. (1) Validating every series and preparing the
+own date and all ending on the same day (a ragged panel), seq_len 64, horizon 16. (1) Validating every series and preparing the
 panel (one calendar cut, a preprocessor per series, the concatenated tensor and the window starts):
 seconds and the peak extra memory (resident set, above what the frames already take). (2) One
 training epoch over a random 500,000-window sample of the training windows: the library's path
@@ -42,10 +42,10 @@ def peak_mb() -> float:
 def make_panel(n: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     frames = {}
-    base = pd.Timestamp("2000-01-01")
+    end = pd.Timestamp("2024-12-31")
     for i in range(n):
-        length = int(rng.integers(1000, 3001))
-        start = base + pd.Timedelta(days=int(rng.integers(0, 2000)))
+        length = int(rng.integers(1000, 3001))  # every series up to the same day, each from its own start
+        start = end - pd.Timedelta(days=length - 1)
         t = np.arange(length)
         values = 50 + 10 * np.sin(2 * np.pi * t / rng.integers(7, 60)) + np.cumsum(rng.normal(0, 0.3, length))
         frames[f"s{i}"] = pd.DataFrame({"y": values}, index=pd.date_range(start, periods=length, freq="D", name="Date"))

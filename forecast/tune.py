@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from forecast.errors import ForecastError, TrainingInterrupted
+from forecast.panel import validate_panel
 from forecast.sources import validate_frame
 from forecast.storage import creation_lock, open_storage, retrying, storage_url
 from forecast.study import StudySpec, suggest
@@ -84,12 +85,14 @@ def _claim(spec: StudySpec, storage) -> bool:
     return retrying(f"study {spec.study_name!r}", create)
 
 
-def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame) -> float:
-    """Train one configuration; return its best validation loss. A NaN loss fails the trial."""
+def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict) -> float:
+    """Train one configuration; return its best validation loss (over every series' validation
+    windows for a panel). A NaN loss fails the trial."""
     try:
         data, model, train = spec.configs(suggest(trial, spec.search,
                                                   seq_len_step=spec.model.segment_len))
-        trained = train_network(frame, data, model, train, callbacks=[PruningCallback(trial)])
+        trained = train_network(frame, data, model, train, callbacks=[PruningCallback(trial)],
+                                drop_bad=spec.source.drop_bad)
         if not math.isfinite(trained.best_val):
             raise ForecastError("the validation loss was never finite (training diverged); "
                                 "lower the learning rate")
@@ -189,11 +192,15 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def run_study(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1) -> optuna.Study:
-    """Run the study until it holds `spec.n_trials` finished trials, in `jobs` processes."""
+def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> optuna.Study:
+    """Run the study until it holds `spec.n_trials` finished trials, in `jobs` processes; `frame`
+    may be a panel (a dict of frames, one per series)."""
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
-    frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)  # once
+    if isinstance(frame, dict):  # validated once
+        frame, _ = validate_panel(frame, list(spec.data.inputs), spec.source.max_gap, spec.source.drop_bad)
+    else:
+        frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)
     storage = open_storage(storage_url(spec), spec.heartbeat_grace)
     created = _claim(spec, storage)
     study = make_study(spec, storage)
