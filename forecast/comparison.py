@@ -131,3 +131,30 @@ def verdict_lines(s: dict) -> list[str]:
         lines.append(f"Direction: the model is right on {model_dir:.1f}% of its calls, {always_call} "
                      f"on {always['direction']:.1f}%; {test}.")
     return lines
+
+
+def series_rows(summaries: dict[str, dict]) -> dict:
+    """One row per series from its summary: the model beside naive and the best baseline, the
+    Diebold-Mariano p against naive, and the coverage of each interval."""
+    rows = {}
+    for name, s in summaries.items():
+        dm = s["tests"]["dm_naive"]
+        rows[name] = {"rmse": s["model"]["rmse"], "naive_rmse": s["naive"]["rmse"],
+                      "mase": s["model"]["mase"], "naive_mase": s["naive"]["mase"], "skill": s["skill"],
+                      "dm_p_naive": dm["p_value"], "better": s["skill"] > 0,
+                      "significant": bool(dm["p_value"] < LEVEL and dm["mean_diff"] < 0),
+                      "best_baseline": s["best_baseline"], "skill_vs_best": s["skill_vs_best"],
+                      **{f"coverage{k[:-1]}": v["model"]["coverage"] for k, v in s["intervals"].items()}}
+    return rows
+
+
+def with_series(pooled: dict, rows: dict) -> dict:
+    """The pooled summary of a panel, its per-series table, and a verdict that counts series."""
+    better = sum(r["better"] for r in rows.values())
+    significant = sum(r["significant"] for r in rows.values())
+    mean_skill = float(np.mean([r["skill"] for r in rows.values()]))
+    line = (f"The model beats the naive forecast on {better} of {len(rows)} series (significantly, "
+            f"DM p < {LEVEL:g}, on {significant}); mean skill {100 * mean_skill:+.1f}%. Pooled over "
+            "every series:")
+    return {**pooled, "series": rows, "mean_skill": mean_skill, "series_beating_naive": better,
+            "series_beating_naive_significantly": significant, "verdict": [line, *pooled["verdict"]]}

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from forecast.baselines import baselines, naive_bounds, season_of
-from forecast.comparison import Intervals, by_step, summarise
+from forecast.comparison import Intervals, by_step, series_rows, summarise
 from forecast.data import Prepared
 from forecast.intervals import Calibration, calibrate
 from forecast.metrics import direction_of_majority
@@ -67,19 +67,8 @@ def pool(evaluations: dict[str, Evaluation]) -> Evaluation:
 
 
 def series_table(evaluations: dict[str, Evaluation]) -> dict:
-    """Per series: the model beside naive and the best baseline, its test and interval coverage;
-    then how many series the model beats the naive forecast on (and significantly)."""
-    rows = {}
-    for name, ev in evaluations.items():
-        s = ev.table()
-        rows[name] = {"rmse": s["model"]["rmse"], "naive_rmse": s["naive"]["rmse"],
-                      "mase": s["model"]["mase"], "naive_mase": s["naive"]["mase"], "skill": s["skill"],
-                      "dm_p_naive": s["tests"]["dm_naive"]["p_value"],
-                      "better": s["skill"] > 0, "significant": s["tests"]["dm_naive"]["p_value"] < 0.05
-                      and s["tests"]["dm_naive"]["mean_diff"] < 0,
-                      "best_baseline": s["best_baseline"], "skill_vs_best": s["skill_vs_best"],
-                      **{f"coverage{k[:-1]}": v["model"]["coverage"] for k, v in s["intervals"].items()}}
-    return rows
+    """Per series: the model beside naive and the best baseline (see `comparison.series_rows`)."""
+    return series_rows({name: ev.table() for name, ev in evaluations.items()})
 
 
 def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarray, dataset=None):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.files import write_atomically, write_json
-from forecast.plot import plot_backtest, plot_coverage_by_step, plot_error_by_step, save_figure
+from forecast.plot import plot_coverage_by_step, plot_error_by_step, save_figure
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = None) -> Path:
@@ -95,9 +95,13 @@ def write_backtest(result, folder: str | Path, settings: dict | None = None) -> 
     metrics = result.metrics()
     summary = {**(settings or {}), "folds": result.folds, "seconds": round(result.seconds, 2),
                "skill": metrics["skill"], "metrics": metrics, "metrics_by_step": result.by_step()}
-    return {"forecasts": write_csv(result.table(), folder / "backtest.csv"),
+    paths = {"forecasts": write_csv(result.table(), folder / "backtest.csv"),
             "summary": write_json(summary, folder / "backtest.json"),
-            "plot": save_figure(plot_backtest(result), folder / "backtest_forecasts.png"),
+            "plot": save_figure(result.plot(), folder / "backtest_forecasts.png"),
             "error plot": save_figure(plot_error_by_step(result), folder / "backtest_error_by_step.png"),
             "coverage plot": save_figure(plot_coverage_by_step(result),
                                          folder / "backtest_coverage_by_step.png")}
+    if result.is_panel:
+        table = pd.DataFrame.from_dict(metrics["series"], orient="index")
+        paths["series metrics"] = write_csv(table, folder / "series_metrics.csv", index_label="series")
+    return paths

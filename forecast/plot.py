@@ -113,9 +113,9 @@ def plot_forecast(history, forecast, name: str):
     return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
 
 
-def plot_backtest(result, target: int = 0):
-    """Actual against every forecaster one step ahead; the model on top."""
-    name = result.targets[target]
+def plot_backtest(result, target: int = 0, series: str | None = None):
+    """Actual against every forecaster one step ahead; the model on top (of one series)."""
+    name = result.targets[target] if series is None else f"{series} {result.targets[target]}"
     fig, ax = _figure()
     dates = result.target_dates[:, 0]
     _fan(ax, dates, result.intervals, 0, target)

@@ -29,6 +29,7 @@ from forecast.calendar import infer_frequency
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
+from forecast.comparison import with_series
 from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool, series_table
 from forecast.forecaster import Forecaster
 from forecast.model import RecurrentNet
@@ -360,7 +361,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     report = report or checked
     trained = train_network(frames if panel else one, data, model, train, fit_on, out_dir, quiet,
                             resume, callbacks, announce, drop_bad=source.drop_bad)
-    parts = _parts(trained.prepared, frames)
+    parts = parts_of(trained.prepared, frames)
     epochs = trained.best_epoch + 1
     net = calibrating_net = trained.net
     calibrating = parts
@@ -368,7 +369,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         twin = train_network(frames if panel else one, data, model,
                              replace(train, max_epochs=epochs, patience=0), "train", quiet=quiet,
                              drop_bad=source.drop_bad)
-        calibrating_net, calibrating = twin.net, _parts(twin.prepared, frames)
+        calibrating_net, calibrating = twin.net, parts_of(twin.prepared, frames)
     with torch_threads(train.threads):
         calibrations = {n: calibrate_on_validation(calibrating_net, p) for n, p in calibrating.items()}
         by_series = {n: evaluate(net, p, "test", calibrations[n]) for n, p in parts.items()}
@@ -378,7 +379,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                             "--learning-rate or keep --gradient-clip on")
     metrics = test.table()
     if panel:
-        metrics = _with_series(metrics, series_table(by_series))
+        metrics = with_series(metrics, series_table(by_series))
     kept = {n: frames[n] for n in parts}
     frequency = infer_frequency(next(iter(kept.values())).index, report.calendar)
     n_rows, span = sum(len(f) for f in kept.values()), sum(p.fit_end for p in parts.values())
@@ -398,7 +399,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     if refit:
         again = train_network(kept if panel else one, data, model,
                               replace(train, max_epochs=epochs, patience=0), "all", quiet=quiet)
-        final = make(again.net, {n: p.preprocessor for n, p in _parts(again.prepared, kept).items()},
+        final = make(again.net, {n: p.preprocessor for n, p in parts_of(again.prepared, kept).items()},
                      {"evaluated": False, "trained_on": f"all {n_rows} rows", "trained_on_rows": n_rows})
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
                      test=test, metrics=metrics, epochs=trained.epochs, best_epoch=trained.best_epoch,
@@ -406,20 +407,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                      by_series=by_series, parts=parts)
 
 
-def _parts(prepared, frames: dict) -> dict[str, Prepared]:
+def parts_of(prepared, frames: dict) -> dict[str, Prepared]:
     """Each series' own prepared data: the panel's parts, or the one series."""
     if isinstance(prepared, Prepared):
         return {next(iter(frames)): prepared}
     return dict(zip(prepared.names, prepared.parts))
-
-
-def _with_series(pooled: dict, rows: dict) -> dict:
-    """The pooled summary of a panel, its per-series table, and a verdict that counts series."""
-    better = sum(r["better"] for r in rows.values())
-    significant = sum(r["significant"] for r in rows.values())
-    mean_skill = float(np.mean([r["skill"] for r in rows.values()]))
-    line = (f"The model beats the naive forecast on {better} of {len(rows)} series (significantly, "
-            f"DM p < 0.05, on {significant}); mean skill {100 * mean_skill:+.1f}%. Pooled over "
-            "every series:")
-    return {**pooled, "series": rows, "mean_skill": mean_skill, "series_beating_naive": better,
-            "series_beating_naive_significantly": significant, "verdict": [line, *pooled["verdict"]]}

@@ -6,6 +6,8 @@ training rows), then forecasts every origin of the fold. Baselines: naive (the r
 seasonal naive, drift and moving average, all in original units. The model's intervals are
 calibrated on each fold's validation span (split conformal), or adapt to the misses observed as the
 walk goes on (adaptive conformal inference); the naive interval comes from the fold's training rows.
+A panel walks forward on the union of its series' dates: each fold trains one model on every series
+before the same date, and each series is scored at the origins it has data for, then pooled.
 """
 from __future__ import annotations
 
@@ -18,15 +20,15 @@ import pandas as pd
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
 from forecast.baselines import baselines, naive_bounds, season_of
-from forecast.comparison import Intervals, by_step, summarise
+from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.errors import ForecastError
 from forecast.evaluation import forecast_windows
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
 from forecast.metrics import direction_of_majority
 from forecast.sources import validate_frame
 from forecast.threads import torch_threads
-from forecast.train import Trained, train_network
-from forecast.windows import stage_dataset
+from forecast.panel import validate_panel
+from forecast.train import Trained, parts_of, train_network
 
 def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> np.ndarray:
     """Rows where each origin's targets start, ascending; the last one's targets end at the data's end."""
@@ -45,23 +47,29 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
     return last - bt.stride * np.arange(bt.origins)[::-1]
 
 
-def train_fold(frame: pd.DataFrame, first: int, stop: int, data: DataConfig, model: ModelConfig,
-               train: TrainConfig, bt: BacktestConfig, val_fraction: float) -> Trained:
-    """Train on rows before `first` (the fold's first target row); rows `[first, stop)` are the
-    fold's test span, which no part of training sees."""
+def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfig,
+               train: TrainConfig, bt: BacktestConfig, val_fraction: float,
+               index: pd.DatetimeIndex | None = None, drop_bad: bool = False) -> Trained:
+    """Train on rows before `first` (the fold's first target row of `index`, the series' own or a
+    panel's union of dates); rows `[first, stop)` are the fold's test span, which no part of
+    training sees. `frame` is one series or a panel (a dict of series), cut on the same dates."""
+    index = frame.index if index is None else index
     lo = 0 if bt.window == "expanding" else max(0, first - (bt.train_size or first))
     rows_before = first - lo
     val_rows = max(data.horizon, int(round(rows_before * val_fraction)))
     need = data.seq_len + 2 * data.horizon + val_rows
     if rows_before < need:
         raise ForecastError(
-            f"the fold starting {frame.index[first].date()} has {rows_before} rows to train on, but "
+            f"the fold starting {index[first].date()} has {rows_before} rows to train on, but "
             f"seq_len {data.seq_len} + horizon {data.horizon} and {val_rows} validation rows need "
             f"{need}; use fewer --origins, a larger --stride or --train-size, or a shorter --seq-len")
-    fold = frame.iloc[lo:stop]
-    dates = fold.index
-    fold_data = replace(data, val_start=str(dates[first - lo - val_rows]), test_start=str(dates[first - lo]))
-    return train_network(fold, fold_data, model, train)
+    if isinstance(frame, dict):
+        last = index[stop - 1]
+        fold = {name: f[(f.index >= index[lo]) & (f.index <= last)] for name, f in frame.items()}
+    else:
+        fold = frame.iloc[lo:stop]
+    fold_data = replace(data, val_start=str(index[first - val_rows]), test_start=str(index[first]))
+    return train_network(fold, fold_data, model, train, drop_bad=drop_bad)
 
 
 @dataclass
@@ -80,21 +88,46 @@ class BacktestResult:
     lag: int  # origins until forecasts stop overlapping: ceil(horizon / stride)
     folds: int
     seconds: float
+    series: np.ndarray | None = None  # (B,) the series of each forecast (a panel's)
+
+    @property
+    def is_panel(self) -> bool:
+        return self.series is not None and len(set(self.series)) > 1
+
+    def subset(self, keep: np.ndarray) -> BacktestResult:
+        """The forecasts at `keep` (a boolean mask or indices over B), e.g. one series'."""
+        iv = self.intervals
+        return replace(self, origins=self.origins[keep], target_dates=self.target_dates[keep],
+                       actual=self.actual[keep], forecasts={n: f[keep] for n, f in self.forecasts.items()},
+                       anchor=self.anchor[keep], mase_scale=self.mase_scale[keep], majority=self.majority[keep],
+                       series=None if self.series is None else self.series[keep],
+                       intervals=Intervals(iv.coverage, iv.lower[:, keep], iv.upper[:, keep],
+                                           iv.naive_lower[:, keep], iv.naive_upper[:, keep],
+                                           None if iv.quantiles is None else iv.quantiles[keep], iv.levels))
 
     def metrics(self) -> dict:
         """Every forecaster's metrics, interval scores, tests and the verdict (see
-        `forecast.comparison.summarise`)."""
-        return summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
-                         self.majority, self.lag)
+        `forecast.comparison.summarise`); for a panel pooled over every series, with a table per
+        series and a verdict that counts them."""
+        pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
+                           self.majority, self.lag)
+        if not self.is_panel:
+            return pooled
+        names = list(dict.fromkeys(self.series))
+        return with_series(pooled, series_rows({n: self.subset(self.series == n).metrics() for n in names}))
 
     def by_step(self) -> dict:
         """Point metrics of every forecaster and interval metrics, per horizon step."""
         return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)
 
-    def plot(self, target: int = 0):
-        """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals."""
+    def plot(self, target: int = 0, series: str | None = None):
+        """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals
+        (of `series`, for a panel: by default its first)."""
         from forecast.plot import plot_backtest
 
+        if self.is_panel:
+            name = series or self.series[0]
+            return plot_backtest(self.subset(self.series == name), target, name)
         return plot_backtest(self, target)
 
     def write(self, folder, settings: dict | None = None) -> dict:
@@ -109,10 +142,11 @@ class BacktestResult:
     def table(self) -> pd.DataFrame:
         """One row per origin, step and target: actual, every forecast and every interval."""
         b, h, t = self.actual.shape
-        cols = {"origin": np.repeat(self.origins, h * t),
+        cols = {"series": np.repeat(self.series, h * t)} if self.is_panel else {}
+        cols.update({"origin": np.repeat(self.origins, h * t),
                 "target_date": np.repeat(self.target_dates.ravel(), t),
                 "step": np.tile(np.repeat(np.arange(1, h + 1), t), b),
-                "target": np.tile(self.targets, b * h), "actual": self.actual.ravel()}
+                "target": np.tile(self.targets, b * h), "actual": self.actual.ravel()})
         cols.update({name: fc.ravel() for name, fc in self.forecasts.items()})
         iv = self.intervals
         for k, c in enumerate(iv.coverage):
@@ -123,75 +157,133 @@ class BacktestResult:
         return pd.DataFrame(cols)
 
 
-def backtest(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
+def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConfig(),
              model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(),
              bt: BacktestConfig = BacktestConfig(), *, source: SourceConfig = SourceConfig(),
              progress=None) -> BacktestResult:
     """Walk forward over the origins of `bt`, retraining as it says; see the module docstring.
 
-    `progress(done, total)` is called after each fold. The validation share of each fold's training
-    rows (for early stopping and interval calibration) is `data.val_fraction`. Nothing is written
-    to disk.
+    `frame` is one series, or a panel (a dict of series): then the origins are dates of the union of
+    their dates, each fold trains one model on every series before the same date, and every series
+    is forecast at each origin it has data for. `progress(done, total)` is called after each fold.
+    The validation share of each fold's training rows (for early stopping and interval calibration)
+    is `data.val_fraction`. Nothing is written to disk.
     """
     started = time.perf_counter()
     check_compatible(data, model)
-    frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
-    starts = origin_starts(frame.index, data.horizon, bt)
+    if isinstance(frame, dict):
+        frame, _ = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad)
+        index = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frame.values()])))
+        series = {name: f for name, f in frame.items()}
+    else:
+        frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
+        index, series = frame.index, {source.label: frame}
+    starts = origin_starts(index, data.horizon, bt)
     if starts[0] < 1:
         raise ForecastError(f"--origins {bt.origins} with stride {bt.stride} reaches before the first row "
-                            f"of {len(frame)}; use fewer origins")
+                            f"of {len(index)}; use fewer origins")
     chunk = bt.retrain_every or len(starts)
     folds = [starts[i:i + chunk] for i in range(0, len(starts), chunk)]
-    raw = frame[list(data.targets)].to_numpy(dtype=np.float64)
-    season = bt.season_length or season_of(frame.index)
+    season = bt.season_length or season_of(index)
     need = max(season, bt.ma_window) + 1
     if starts[0] < need:
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
                             f"{starts[0]}; use fewer origins or a shorter --ma-window/--season-length")
-    coverage = model.coverage
-    pairs = pick_pairs(model.quantiles, coverage) if model.quantiles else (None,) * len(coverage)
-    points, quantiles, scales, local, calibration, naive_lo, naive_hi, majority = ([] for _ in range(8))
+    walks = {name: _Walk() for name in series}
     for i, fold in enumerate(folds):
         stop = int(fold[-1]) + data.horizon
-        trained = train_fold(frame, int(fold[0]), stop, data, model, train, bt, data.val_fraction)
-        prepared = trained.prepared
-        rows = prepared.index.get_indexer(frame.index[fold])  # positions after any transform
-        val = stage_dataset(prepared, "val").starts.numpy()
+        trained = train_fold(frame, int(fold[0]), stop, data, model, train, bt, data.val_fraction,
+                             index, source.drop_bad)
+        parts = parts_of(trained.prepared, series)
         with torch_threads(train.threads):
-            point, q = forecast_windows(trained.net, prepared, rows)
-            val_point, val_q = forecast_windows(trained.net, prepared, val)
-        calibration.append(conformity(prepared.actuals(val), val_point, val_q, pairs,
-                                      prepared.scales(val)))
-        fold_train = prepared.raw_targets[: prepared.fit_end]
-        lo, hi = naive_bounds(fold_train, prepared.anchors(rows), data.horizon, coverage)
-        local.append(prepared.scales(rows))
-        points.append(point)
-        quantiles.append(q)
-        naive_lo.append(lo)
-        naive_hi.append(hi)
-        scales.append(np.repeat(prepared.mase_scale()[None, None, :], len(fold), axis=0))
-        majority.append(np.repeat(direction_of_majority(fold_train)[None, None, :], len(fold), axis=0))
+            for name, part in parts.items():
+                walks[name].add(i, trained.net, part, index[fold], data, model, season, bt.ma_window)
         if progress is not None:
             progress(i + 1, len(folds))
-    steps = starts[:, None] + np.arange(data.horizon)
-    actual, point = raw[steps], np.concatenate(points)
-    quantiles = np.concatenate(quantiles) if model.quantiles else None
-    local = np.concatenate(local)
-    fold_of = np.repeat(np.arange(len(folds)), [len(f) for f in folds])
-    if bt.intervals == "adaptive":
-        known_at = np.searchsorted(starts, steps + 1)  # first origin that has seen each target
-        margin = adaptive_margins(calibration, fold_of, conformity(actual, point, quantiles, pairs, local),
-                                  known_at, coverage, bt.gamma)
-    else:
-        margin = np.stack([np.stack([conformal_quantile(scores[k], c) for k, c in enumerate(coverage)])
-                           for scores in calibration])[fold_of].swapaxes(0, 1)  # (K, B, H, T)
-    lower, upper = bounds(point, quantiles, pairs, margin, local)
-    intervals = Intervals(coverage, lower, upper, np.concatenate(naive_lo, axis=1),
-                          np.concatenate(naive_hi, axis=1), quantiles, model.quantiles)
-    return BacktestResult(
-        targets=tuple(data.targets), origins=frame.index[starts - 1],
-        target_dates=np.asarray(frame.index)[steps], actual=actual,
-        forecasts={"model": point, **baselines(raw, starts, data.horizon, season, bt.ma_window)},
-        anchor=raw[starts - 1], mase_scale=np.concatenate(scales), intervals=intervals,
-        majority=np.concatenate(majority), lag=math.ceil(data.horizon / bt.stride), folds=len(folds),
-        seconds=time.perf_counter() - started)
+    done = {name: walk.result(name, data, model, bt) for name, walk in walks.items() if walk.points}
+    if not done:
+        raise ForecastError("no series has data at any origin")
+    results = list(done.values())
+    pooled = results[0] if len(results) == 1 else _concatenate(results)
+    return replace(pooled, folds=len(folds), seconds=time.perf_counter() - started)
+
+
+class _Walk:
+    """One series' forecasts, fold by fold, and its intervals once the walk is over."""
+
+    def __init__(self):
+        self.points, self.quantiles, self.actual, self.anchor, self.origins, self.dates = [], [], [], [], [], []
+        self.scales, self.local, self.calibration, self.naive_lo, self.naive_hi = [], [], [], [], []
+        self.majority, self.baselines, self.fold_of = [], [], []
+
+    def add(self, fold: int, net, part, target_dates, data: DataConfig, model: ModelConfig,
+            season: int, ma_window: int) -> None:
+        rows = part.index.get_indexer(target_dates)  # positions after any transform; -1: no data
+        rows = rows[(rows >= data.seq_len) & (rows + data.horizon <= len(part.index))]
+        if not len(rows):
+            return
+        coverage = model.coverage
+        pairs = pick_pairs(model.quantiles, coverage) if model.quantiles else (None,) * len(coverage)
+        val = part.stage_starts("val").numpy()
+        point, q = forecast_windows(net, part, rows)
+        val_point, val_q = forecast_windows(net, part, val)
+        self.calibration.append(conformity(part.actuals(val), val_point, val_q, pairs, part.scales(val)))
+        fold_train = part.raw_targets[: part.fit_end]
+        lo, hi = naive_bounds(fold_train, part.anchors(rows), data.horizon, coverage)
+        n = len(rows)
+        self.points.append(point)
+        self.quantiles.append(q)
+        self.actual.append(part.actuals(rows))
+        self.anchor.append(part.anchors(rows))
+        self.origins.append(part.index[rows - 1])
+        self.dates.append(np.asarray(part.index)[rows[:, None] + np.arange(data.horizon)])
+        self.local.append(part.scales(rows))
+        self.naive_lo.append(lo)
+        self.naive_hi.append(hi)
+        self.scales.append(np.repeat(part.mase_scale()[None, None, :], n, axis=0))
+        self.majority.append(np.repeat(direction_of_majority(fold_train)[None, None, :], n, axis=0))
+        self.baselines.append(baselines(part.raw_targets, rows, data.horizon, season, ma_window))
+        self.fold_of.append(np.full(n, len(self.calibration) - 1))
+
+    def result(self, name: str, data: DataConfig, model: ModelConfig, bt: BacktestConfig) -> BacktestResult:
+        coverage = model.coverage
+        pairs = pick_pairs(model.quantiles, coverage) if model.quantiles else (None,) * len(coverage)
+        point, actual, local = (np.concatenate(v) for v in (self.points, self.actual, self.local))
+        quantiles = np.concatenate(self.quantiles) if model.quantiles else None
+        fold_of = np.concatenate(self.fold_of)
+        origins = self.origins[0].append(self.origins[1:]) if len(self.origins) > 1 else self.origins[0]
+        dates = np.concatenate(self.dates)
+        if bt.intervals == "adaptive":
+            known_at = np.searchsorted(np.asarray(origins), dates)  # first origin that has seen each target
+            margin = adaptive_margins(self.calibration, fold_of,
+                                      conformity(actual, point, quantiles, pairs, local), known_at,
+                                      coverage, bt.gamma)
+        else:
+            margin = np.stack([np.stack([conformal_quantile(scores[k], c) for k, c in enumerate(coverage)])
+                               for scores in self.calibration])[fold_of].swapaxes(0, 1)  # (K, B, H, T)
+        lower, upper = bounds(point, quantiles, pairs, margin, local)
+        intervals = Intervals(coverage, lower, upper, np.concatenate(self.naive_lo, axis=1),
+                              np.concatenate(self.naive_hi, axis=1), quantiles, model.quantiles)
+        forecasts = {"model": point, **{b: np.concatenate([f[b] for f in self.baselines])
+                                        for b in self.baselines[0]}}
+        return BacktestResult(
+            targets=tuple(data.targets), origins=pd.DatetimeIndex(origins), target_dates=dates,
+            actual=actual, forecasts=forecasts, anchor=np.concatenate(self.anchor),
+            mase_scale=np.concatenate(self.scales), intervals=intervals,
+            majority=np.concatenate(self.majority), lag=math.ceil(data.horizon / bt.stride), folds=0,
+            seconds=0.0, series=np.full(len(point), name, dtype=object))
+
+
+def _concatenate(results: list[BacktestResult]) -> BacktestResult:
+    """Every series' walk as one result (forecasts stacked series after series)."""
+    first = results[0]
+    cat = lambda get, axis=0: np.concatenate([get(r) for r in results], axis=axis)  # noqa: E731
+    iv = first.intervals
+    intervals = Intervals(iv.coverage, cat(lambda r: r.intervals.lower, 1), cat(lambda r: r.intervals.upper, 1),
+                          cat(lambda r: r.intervals.naive_lower, 1), cat(lambda r: r.intervals.naive_upper, 1),
+                          cat(lambda r: r.intervals.quantiles) if iv.quantiles is not None else None, iv.levels)
+    return replace(first, origins=pd.DatetimeIndex(cat(lambda r: r.origins.to_numpy())),
+                   target_dates=cat(lambda r: r.target_dates), actual=cat(lambda r: r.actual),
+                   forecasts={n: cat(lambda r: r.forecasts[n]) for n in first.forecasts},
+                   anchor=cat(lambda r: r.anchor), mase_scale=cat(lambda r: r.mase_scale),
+                   majority=cat(lambda r: r.majority), intervals=intervals, series=cat(lambda r: r.series))

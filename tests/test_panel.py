@@ -133,3 +133,33 @@ def test_many_samples_load_as_one_panel():
         load_panel(SourceConfig(sample="IBM,TSLA"), ["Close"])
     frames, report = load_panel(SourceConfig(sample="IBM,TSLA", drop_bad=True), ["Close"])
     assert list(frames) == ["IBM"] and any("TSLA" in w for w in report.warnings)
+
+
+def same_end() -> dict:
+    """Series of different lengths that all end on the same day."""
+    return {"a": make_frame(n=220, seed=1, start="2020-01-01"),
+            "b": make_frame(n=160, seed=2, start="2020-03-01") * 3 + 40,
+            "c": make_frame(n=260, seed=3, start="2019-11-22") - 5}
+
+
+def test_a_panel_backtest_trains_one_model_per_fold_and_scores_every_series(tmp_path):
+    from forecast.config import BacktestConfig
+    from forecast.walkforward import backtest
+    frames = same_end()
+    assert len({f.index[-1] for f in frames.values()}) == 1
+    result = backtest(frames, DATA, ModelConfig(hidden_size=4), FAST,
+                      BacktestConfig(origins=6, stride=2, retrain_every=3))
+    assert result.folds == 2 and list(dict.fromkeys(result.series)) == ["a", "b", "c"]
+    metrics = result.metrics()
+    assert set(metrics["series"]) == {"a", "b", "c"} and "of 3 series" in metrics["verdict"][0]
+    table = result.table()
+    for name, frame in frames.items():  # each series is forecast from its own values
+        first = table[(table.series == name) & (table.step == 1)]
+        assert len(first) == 6
+        np.testing.assert_array_equal(first["naive"], frame["y"].loc[first["origin"]].to_numpy())
+        np.testing.assert_array_equal(first["actual"], frame["y"].loc[first["target_date"]].to_numpy())
+    paths = result.write(tmp_path)
+    assert len(pd.read_csv(paths["series metrics"])) == 3
+    adaptive = backtest(frames, DATA, ModelConfig(hidden_size=4), FAST,
+                        BacktestConfig(origins=6, stride=2, intervals="adaptive", gamma=0.05))
+    assert adaptive.intervals.lower.shape == result.intervals.lower.shape

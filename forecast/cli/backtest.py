@@ -15,8 +15,10 @@ from forecast.errors import ForecastError
 def _print(result) -> None:
     from rich.table import Table
 
-    print_metrics(result.metrics(), f"Walk-forward backtest: {len(result.origins)} origins, "
-                  f"{result.folds} fold(s), horizon {result.actual.shape[1]}")
+    where = (f"{len(set(result.origins))} origins x {len(set(result.series))} series" if result.is_panel
+             else f"{len(result.origins)} origins")
+    print_metrics(result.metrics(), f"Walk-forward backtest: {where}, {result.folds} fold(s), "
+                  f"horizon {result.actual.shape[1]}")
     per_step = result.by_step()
     steps = Table(title="By horizon step: MAE, and coverage of the model's intervals")
     steps.add_column("step", justify="right")
