@@ -25,6 +25,7 @@ from forecast import DataConfig, ModelConfig, TrainConfig
 from forecast.forecaster import Forecaster
 from forecast.model import CELLS
 from forecast.panel import prepare_panel, validate_panel
+from forecast.train import quiet_training
 from forecast.windows import WindowDataset, batch_loader
 
 SEQ_LEN, HORIZON, HIDDEN, BATCH, LR = 64, 16, 64, 256, 1e-3
@@ -60,12 +61,14 @@ def library_epoch(panel, starts, threads):
     train = TrainConfig(learning_rate=LR, batch_size=BATCH, gradient_clip=0.0, max_epochs=1)
     pl.seed_everything(0, verbose=False)
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict())
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         num_sanity_val_steps=0)
+    with quiet_training():
+        trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                             num_sanity_val_steps=0)
     loader = batch_loader(dataset, BATCH, shuffle=True, seed=0)
     t0 = time.perf_counter()
-    trainer.fit(module, train_dataloaders=loader)
+    with quiet_training():
+        trainer.fit(module, train_dataloaders=loader)
     return time.perf_counter() - t0
 
 

@@ -117,7 +117,8 @@ def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
     """
     if fit_on not in FIT_SPANS:
         raise ForecastError(f"unknown fit span {fit_on!r}; choose one of: {', '.join(FIT_SPANS)}")
-    frame = frame[list(cfg.inputs)]
+    if list(frame.columns) != list(cfg.inputs):  # selecting columns costs; a panel's series often need none
+        frame = frame[list(cfg.inputs)]
     lost = 1 if cfg.transform == "log_return" else 0  # a log return needs the previous value
     index = frame.index[lost:]
     if fit_on == "all":
@@ -128,7 +129,7 @@ def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
     else:
         train_end, val_end = split_rows(index, cfg)
         fit_end = train_end if fit_on == "train" else val_end
-    raw = frame[list(cfg.targets)].to_numpy(dtype=np.float64)[lost:]
+    raw = frame.to_numpy(dtype=np.float64)[lost:, :len(cfg.targets)]  # targets come first
     target = raw[:fit_end]
     if np.all(target == target[0], axis=0).any():
         col = cfg.targets[int(np.all(target == target[0], axis=0).argmax())]

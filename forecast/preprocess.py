@@ -96,7 +96,9 @@ class Preprocessor:
 
     def encode(self, frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
         """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values)."""
-        transformed = apply_transform(self.transform, frame[self.columns], self.targets)
+        if list(frame.columns) != self.columns:
+            frame = frame[self.columns]
+        transformed = apply_transform(self.transform, frame, self.targets)
         return transformed.index, (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
 
     def decode(self, scaled: np.ndarray, anchor: np.ndarray) -> np.ndarray:

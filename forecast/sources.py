@@ -89,9 +89,10 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         raise ForecastError(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
                             f"available: {', '.join(map(str, frame.columns))} "
                             "(choose with --target and --features)")
-    frame = frame[columns]
-    for c in columns:
-        if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
+    if list(frame.columns) != columns:  # selecting costs: thousands of series rarely need it
+        frame = frame[columns]
+    for c, dtype in frame.dtypes.items():
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             bad = pd.to_numeric(frame[c], errors="coerce").isna() & frame[c].notna()
             example = frame[c][bad].iloc[0] if bad.any() else frame[c].dtype
             raise ForecastError(f"{source}: column {c!r} is not numeric (e.g. {example!r}); "
