@@ -25,7 +25,7 @@ from forecast import DataConfig, ModelConfig, TrainConfig
 from forecast.forecaster import Forecaster
 from forecast.model import CELLS
 from forecast.panel import prepare_panel, validate_panel
-from forecast.train import quiet_training
+from forecast.trainer import quiet_training
 from forecast.windows import WindowDataset, batch_loader
 
 SEQ_LEN, HORIZON, HIDDEN, BATCH, LR = 64, 16, 64, 256, 1e-3

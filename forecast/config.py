@@ -234,6 +234,8 @@ class ModelConfig(_Config):
     `quantiles` (e.g. 0.1, 0.5, 0.9) trains a quantile head with the pinball loss instead of a point
     forecast; the median is always among them and is the point forecast. `coverage` names the
     prediction intervals every model gets, calibrated on the validation span (conformal).
+    `series_embedding` > 0 gives a panel's model a learned vector of that size per series, read by
+    the head beside the last hidden state (series identity beyond each series' own history).
     """
 
     cell: str = "lstm"
@@ -246,9 +248,13 @@ class ModelConfig(_Config):
     channel_independent: bool = False
     quantiles: tuple[float, ...] = ()
     coverage: tuple[float, ...] = (0.8, 0.9)
+    series_embedding: int = 0
 
     def __post_init__(self):
         _choice("cell", self.cell, CELLS)
+        if isinstance(self.series_embedding, bool) or not isinstance(self.series_embedding, int) \
+                or self.series_embedding < 0:
+            raise ForecastError(f"series_embedding must be 0 (none) or a size, got {self.series_embedding!r}")
         quantiles = _levels("quantiles", self.quantiles)
         object.__setattr__(self, "quantiles", tuple(sorted({*quantiles, 0.5})) if quantiles else ())
         object.__setattr__(self, "coverage", _levels("coverage", self.coverage))

@@ -63,6 +63,11 @@ class Prepared:
     val_end: int
     fit_end: int
     preprocessor: Preprocessor
+    series: int | None = None  # this series' place in a panel (what a series embedding reads)
+
+    def row_series(self) -> torch.Tensor | None:
+        """(N,) the series of every row, for a panel's series; None for a series on its own."""
+        return None if self.series is None else torch.full((len(self.values),), self.series)
 
     @property
     def n_targets(self) -> int:

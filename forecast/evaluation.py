@@ -78,7 +78,7 @@ def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarra
 
     if dataset is None:
         dataset = WindowDataset(prepared.values, prepared.n_targets, prepared.cfg.seq_len,
-                                prepared.cfg.horizon, torch.as_tensor(starts))
+                                prepared.cfg.horizon, torch.as_tensor(starts), prepared.row_series())
     decoded = prepared.to_original(predict_scaled(net, dataset), starts)
     if decoded.ndim == 3:
         return decoded, None

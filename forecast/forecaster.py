@@ -28,27 +28,28 @@ class Forecaster(pl.LightningModule):
     cumulative change up to each step when the targets are changes, which is what its head gives).
     """
 
-    def __init__(self, data: dict, model: dict, train: dict):
+    def __init__(self, data: dict, model: dict, train: dict, n_series: int = 1):
         super().__init__()
         self.save_hyperparameters()
         self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
-        self.net = build_net(DataConfig.from_dict(data), self.model_cfg)
+        self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series)
         self.loss_fn = LOSSES[self.train_cfg.loss]
         self.register_buffer("levels", torch.tensor(self.model_cfg.quantiles, dtype=torch.float32),
                              persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x, series)
 
     def _shared_step(self, batch, stage: str) -> torch.Tensor:
-        x, y = batch
+        x, y, *series = batch  # a panel's windows also carry their series
+        series = series[0] if series else None
         if self.model_cfg.quantiles:
-            pred = self(x)
+            pred = self(x, series)
             if not self.net.level_targets:
                 pred, y = pred.cumsum(dim=1), y.cumsum(dim=1)
             loss = pinball_loss(pred, y, self.levels)
         else:
-            loss = self.loss_fn(self(x), y)
+            loss = self.loss_fn(self(x, series), y)
         # Epoch-level logging only: a per-step log would synchronise the device every batch.
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
                  batch_size=len(x), sync_dist=self._distributed())

@@ -31,7 +31,7 @@ class RecurrentNet(nn.Module):
     """
 
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
-                 level_targets: bool = True):
+                 level_targets: bool = True, n_series: int = 1):
         super().__init__()
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
@@ -50,9 +50,11 @@ class RecurrentNet(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.n_quantiles = len(cfg.quantiles)
         per_step = (1 if cfg.channel_independent else n_targets) * max(self.n_quantiles, 1)
-        self.head = nn.Linear(cfg.hidden_size, horizon * per_step)
+        self.embedding = nn.Embedding(n_series, cfg.series_embedding) if cfg.series_embedding else None
+        self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, horizon * per_step)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        """`series` (B,): each window's series (a panel's), read through the series embedding."""
         batch, seq_len, channels = x.shape
         if self.cfg.instance_norm:
             last = x[:, -1:, :]  # (B, 1, C)
@@ -69,7 +71,14 @@ class RecurrentNet(nn.Module):
             x = torch.relu(self.embed(x.reshape(x.shape[0], seq_len // self.cfg.segment_len, -1)))
         # The LSTM returns (out, (h, c)), the others (out, h); the top layer's outputs serve all three.
         out, _ = self.rnn(x)  # (B', steps, hidden)
-        y = self.head(self.dropout(out[:, -1]))  # (B', horizon * T' * Q)
+        state = self.dropout(out[:, -1])  # (B', hidden)
+        if self.embedding is not None:
+            ids = series if series is not None else torch.zeros(batch, dtype=torch.long, device=x.device)
+            vectors = self.embedding(ids)  # (B, E)
+            if self.cfg.channel_independent:
+                vectors = vectors.repeat_interleave(channels, dim=0)  # (B * C, E)
+            state = torch.cat([state, vectors], dim=1)
+        y = self.head(state)  # (B', horizon * T' * Q)
         q = max(self.n_quantiles, 1)
         if self.cfg.channel_independent:
             y = y.reshape(batch, channels, self.horizon, q).permute(0, 2, 1, 3)
@@ -103,7 +112,7 @@ class RecurrentNet(nn.Module):
         return spread.clamp_min(1e-3)
 
 
-def build_net(data: DataConfig, model: ModelConfig) -> RecurrentNet:
+def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> RecurrentNet:
     """The network for these data and model settings (as training and loading both build it)."""
     return RecurrentNet(model, len(data.inputs), len(data.targets), data.seq_len, data.horizon,
-                        level_targets=data.transform != "log_return")
+                        level_targets=data.transform != "log_return", n_series=n_series)

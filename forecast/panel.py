@@ -91,6 +91,11 @@ class PanelPrepared:
         return torch.cat([part.stage_starts(stage) + int(offset)
                           for part, offset in zip(self.parts, self.offsets)])
 
+    def row_series(self) -> torch.Tensor:
+        """(rows,) the series of every row of `values`."""
+        return torch.repeat_interleave(torch.arange(len(self.parts)),
+                                       torch.tensor([len(p.values) for p in self.parts]))
+
     def split_sizes(self) -> dict[str, int]:
         sizes = [part.split_sizes() for part in self.parts]
         return {stage: sum(s[stage] for s in sizes) for stage in sizes[0]}
@@ -112,7 +117,9 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     names, parts, dropped = [], [], {}
     for name, frame in frames.items():
         try:
-            parts.append(prepare(frame, cut, fit_on))
+            part = prepare(frame, cut, fit_on)
+            part.series = len(parts)
+            parts.append(part)
             names.append(name)
         except ForecastError as e:
             dropped[name] = str(e)

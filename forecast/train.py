@@ -7,14 +7,11 @@ model that is returned for forecasting (the test metrics stay those of the evalu
 """
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import shutil
 import signal
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,86 +20,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lightning.pytorch.strategies import DDPStrategy
-
 from forecast.calendar import infer_frequency
+from forecast.comparison import with_series
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
-from forecast.comparison import with_series
 from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool, series_table
 from forecast.forecaster import Forecaster
 from forecast.model import RecurrentNet
+from forecast.panel import validate_panel
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
-from forecast.panel import validate_panel
 from forecast.trained import Member, TrainedModel
+from forecast.trainer import SpawnedDDP, device_count, quiet_training, resolve_accelerator
 from forecast.windows import WindowDataModule
-
-_NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
-
-
-def _silence_lightning() -> None:
-    """Lightning's device banners, tips and per-Trainer warnings off (in this process)."""
-    warnings.filterwarnings("ignore", module="lightning")
-    warnings.filterwarnings("ignore", module="pytorch_lightning")
-    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers|sync_dist).*")
-    for name in _NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-@contextlib.contextmanager
-def quiet_training(quiet: bool = True):
-    """Keep Lightning's device banners, tips and per-Trainer warnings off the screen for the calls
-    inside, and restore the logging levels and warning filters afterwards."""
-    if not quiet:
-        yield
-        return
-    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        _silence_lightning()
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels):
-                lg.setLevel(level)
-
-
-def device_count(train: TrainConfig) -> int:
-    """Processes to train in: the `devices` count ("auto" is one), checked against the machine."""
-    n = 1 if train.devices == "auto" else int(train.devices)
-    accelerator = resolve_accelerator(train.accelerator)
-    if n > 1 and accelerator == "mps":
-        raise ForecastError(f"--devices {n}: Apple's MPS is one device; use --devices 1 or --accelerator cpu")
-    gpus = torch.cuda.device_count() if accelerator in ("gpu", "auto") else 0
-    if n > 1 and accelerator == "gpu" and gpus < n:
-        raise ForecastError(f"--devices {n}: this machine has {gpus} CUDA GPU(s)")
-    return n
-
-
-class SpawnedDDP(DDPStrategy):
-    """Lightning's DDP with the worker processes spawned from this one, instead of the whole command
-    started again once per device: only the calling process goes on after training (evaluates,
-    writes and prints once) and it receives rank 0's weights. Workers are as quiet as asked."""
-
-    def __init__(self, quiet: bool = True):
-        super().__init__(start_method="spawn")
-        self.quiet = quiet
-
-    def setup_environment(self) -> None:
-        if self.quiet:  # runs in each worker, which lives only for this training
-            _silence_lightning()
-        super().setup_environment()
-
-
-def resolve_accelerator(name: str) -> str:
-    """Fail early, in plain words, when the requested device is not there."""
-    if name in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ForecastError(f"--accelerator {name}: no CUDA GPU is available here; use cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ForecastError("--accelerator mps: Apple's MPS is not available here; use cpu or auto")
-    return "gpu" if name == "cuda" else name
 
 
 class BestWeights(pl.Callback):
@@ -223,7 +154,8 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     dm.setup()
     if announce is not None:
         announce(dm.prepared)
-    module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict())
+    n_series = len(dm.prepared.parts) if hasattr(dm.prepared, "parts") else 1
+    module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), n_series)
     select = fit_on == "train"
     best = BestWeights()
     callbacks = [best, *(callbacks or [])]
@@ -390,7 +322,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
 
     def make(network, preprocessors, extra):
-        members = {n: Member(preprocessors[n], kept[n].iloc[-context:], calibrations[n]) for n in kept}
+        members = {n: Member(preprocessors[n], kept[n].iloc[-context:], calibrations[n], i)
+                   for i, n in enumerate(kept)}
         return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra})
 
     evaluated = make(net, {n: p.preprocessor for n, p in parts.items()},

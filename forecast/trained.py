@@ -1,10 +1,12 @@
-"""The trained model: network, settings, fitted preprocessing, history tail and calendar, in one object.
+"""The trained model: network, settings, and per series its fitted preprocessing, history tail and
+interval calibration, with the calendar, in one object.
 
-`fit` produces one, `TrainedModel.load` (or `load_model`) returns the same type, and it predicts,
-saves and plots itself. The file is safetensors: the network's weights and the history tail as
-tensors, and in its header JSON with everything needed to rebuild and use the model (configs,
-preprocessing statistics, columns, frequency or trading calendar, library versions, seed, the test
-metrics). Loading never unpickles anything and needs no training data.
+`fit` produces one (for one series or a panel of many), `TrainedModel.load` (or `load_model`)
+returns the same type, and it predicts, saves and plots itself. The file is safetensors: the
+network's weights and each series' history tail as tensors, and in its header JSON with everything
+needed to rebuild and use the model (configs, each series' preprocessing statistics and calibration,
+columns, frequency or trading calendar, library versions, seed, the test metrics). Loading never
+unpickles anything and needs no training data.
 """
 from __future__ import annotations
 
@@ -30,19 +32,24 @@ from forecast.sources import validate_frame
 FORMAT, VERSION = "forecast-model", 4  # 3: quantiles and calibration; 4: several series
 
 
-def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024) -> np.ndarray:
-    """Run `net` over windows -> (B, H, T) outputs in encoded units.
+def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,
+                   series: int | None = None) -> np.ndarray:
+    """Run `net` over windows -> (B, H, T[, Q]) outputs in encoded units.
 
-    `inputs` is a (B, L, C) tensor or a `WindowDataset` (batches gathered straight from its views).
+    `inputs` is a (B, L, C) tensor (of the series numbered `series` in a panel's model) or a
+    `WindowDataset` (batches gathered straight from its views, with their series).
     """
     device = next(net.parameters()).device
     net.eval()
     outputs = []
     with torch.inference_mode():
         for idx in torch.arange(len(inputs)).split(batch_size):
-            x = inputs[idx]
-            x = x[0] if isinstance(x, tuple) else x  # a dataset gives (inputs, targets)
-            outputs.append(net(x.to(device)).float())
+            item = inputs[idx]
+            if isinstance(item, tuple):  # a dataset gives (inputs, targets[, series])
+                x, ids = item[0], (item[2] if len(item) == 3 else None)
+            else:
+                x, ids = item, (torch.full((len(idx),), series) if series is not None else None)
+            outputs.append(net(x.to(device), None if ids is None else ids.to(device)).float())
     return torch.cat(outputs).cpu().numpy()
 
 
@@ -54,6 +61,7 @@ class Member:
     preprocessor: Preprocessor
     history: pd.DataFrame
     calibration: Calibration | None = None
+    index: int = 0  # its row in the network's series embedding (its place in the panel)
 
 
 @dataclass
@@ -74,14 +82,6 @@ class TrainedModel:
     members: dict[str, Member]
     frequency: str
     info: dict = field(default_factory=dict)
-
-    @classmethod
-    def single(cls, net, source, data, model, train, preprocessor: Preprocessor, history: pd.DataFrame,
-               frequency: str, info: dict | None = None, calibration: Calibration | None = None,
-               name: str | None = None) -> TrainedModel:
-        """A model of one series (named by its source unless `name` is given)."""
-        return cls(net, source, data, model, train,
-                   {name or source.label: Member(preprocessor, history, calibration)}, frequency, info or {})
 
     @property
     def series(self) -> list[str]:
@@ -164,7 +164,8 @@ class TrainedModel:
         _, values = member.preprocessor.encode(history)
         x = torch.from_numpy(values.astype(np.float32))[None]  # (1, L, C)
         anchor = history[list(cfg.targets)].to_numpy(dtype=np.float64)[-1:]  # (1, T)
-        decoded = member.preprocessor.decode(predict_scaled(self.net, x), anchor)  # (1, H, T[, Q])
+        decoded = member.preprocessor.decode(predict_scaled(self.net, x, series=member.index),
+                                             anchor)  # (1, H, T[, Q])
         levels = self.model.quantiles
         point = decoded[..., levels.index(0.5)] if levels else decoded
         columns = {name: point[0, :, t] for t, name in enumerate(cfg.targets)}
@@ -260,7 +261,7 @@ class TrainedModel:
     @classmethod
     def _from_parts(cls, meta: dict, tensors: dict) -> TrainedModel:
         data, model = DataConfig.from_dict(meta["data"]), ModelConfig.from_dict(meta["model"])
-        net = build_net(data, model)
+        net = build_net(data, model, n_series=len(meta["members"]))
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         try:
             net.load_state_dict(state)
@@ -279,7 +280,7 @@ class TrainedModel:
             index = pd.DatetimeIndex(pd.to_datetime(m["history_index"]), name="Date")
             calibration = Calibration.from_dict(m["calibration"]) if m.get("calibration") else None
             members[str(m["name"])] = Member(preprocessor, pd.DataFrame(history, columns=list(data.inputs),
-                                                                        index=index), calibration)
+                                                                        index=index), calibration, i)
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
                    TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {})
 

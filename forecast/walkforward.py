@@ -11,24 +11,26 @@ before the same date, and each series is scored at the origins it has data for, 
 """
 from __future__ import annotations
 
-import time
 import math
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
-                             check_compatible)
+
 from forecast.baselines import baselines, naive_bounds, season_of
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
+from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
+                             check_compatible)
 from forecast.errors import ForecastError
 from forecast.evaluation import forecast_windows
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
 from forecast.metrics import direction_of_majority
+from forecast.panel import validate_panel
 from forecast.sources import validate_frame
 from forecast.threads import torch_threads
-from forecast.panel import validate_panel
 from forecast.train import Trained, parts_of, train_network
+
 
 def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> np.ndarray:
     """Rows where each origin's targets start, ascending; the last one's targets end at the data's end."""

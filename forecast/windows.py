@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from forecast.config import DataConfig
-from forecast.data import Prepared, prepare
+from forecast.data import prepare
 
 
 class WindowDataset(Dataset):
@@ -26,9 +26,10 @@ class WindowDataset(Dataset):
     """
 
     def __init__(self, values: torch.Tensor, n_targets: int, seq_len: int, horizon: int,
-                 starts: torch.Tensor):
+                 starts: torch.Tensor, series: torch.Tensor | None = None):
         self.seq_len = seq_len
         self.starts = starts
+        self.series = series  # (N,) each row's series in a panel: items then carry it third
         self.inputs = values.unfold(0, seq_len, 1).transpose(1, 2)  # (N - L + 1, L, C) view
         self.targets = values[:, :n_targets].unfold(0, horizon, 1).transpose(1, 2)  # (N-H+1, H, T)
 
@@ -37,6 +38,8 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, idx):
         s = self.starts[idx]
+        if self.series is not None:
+            return self.inputs[s - self.seq_len], self.targets[s], self.series[s]
         return self.inputs[s - self.seq_len], self.targets[s]
 
 
@@ -44,7 +47,7 @@ def stage_dataset(prepared, stage: str) -> WindowDataset:
     """The `stage` windows of a `Prepared` series or a `PanelPrepared` panel."""
     cfg = prepared.cfg
     return WindowDataset(prepared.values, prepared.n_targets, cfg.seq_len, cfg.horizon,
-                         prepared.stage_starts(stage))
+                         prepared.stage_starts(stage), prepared.row_series())
 
 
 class ShardedBatches(Sampler):

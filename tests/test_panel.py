@@ -25,7 +25,7 @@ def test_windows_of_a_ragged_panel_equal_a_brute_force_construction_per_series()
     panel = prepare_panel(ragged(), DATA)
     for stage in ("train", "val", "test"):
         dataset = stage_dataset(panel, stage)
-        x, y = dataset[torch.arange(len(dataset))]
+        x, y, _ = dataset[torch.arange(len(dataset))]
         expected_x, expected_y = [], []
         for part in panel.parts:  # each series alone, window by window
             lo, hi = part.target_starts(stage)
@@ -65,8 +65,8 @@ def test_poison_after_the_cut_changes_no_scaler_and_no_training_window():
     for a, b in zip(clean.parts, dirty.parts):
         np.testing.assert_array_equal(a.preprocessor.mean, b.preprocessor.mean)
         np.testing.assert_array_equal(a.preprocessor.std, b.preprocessor.std)
-    x1, y1 = stage_dataset(clean, "train")[torch.arange(len(stage_dataset(clean, "train")))]
-    x2, y2 = stage_dataset(dirty, "train")[torch.arange(len(stage_dataset(dirty, "train")))]
+    x1, y1, _ = stage_dataset(clean, "train")[torch.arange(len(stage_dataset(clean, "train")))]
+    x2, y2, _ = stage_dataset(dirty, "train")[torch.arange(len(stage_dataset(dirty, "train")))]
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
 
 
@@ -163,3 +163,22 @@ def test_a_panel_backtest_trains_one_model_per_fold_and_scores_every_series(tmp_
     adaptive = backtest(frames, DATA, ModelConfig(hidden_size=4), FAST,
                         BacktestConfig(origins=6, stride=2, intervals="adaptive", gamma=0.05))
     assert adaptive.intervals.lower.shape == result.intervals.lower.shape
+
+
+def test_a_series_embedding_is_learned_per_series_saved_and_used_when_predicting(tmp_path):
+    from forecast.train import fit
+    from forecast.trained import load_model
+    result = fit(same_end(), DATA, ModelConfig(hidden_size=8, series_embedding=3), FAST, quiet=True)
+    net = result.model.net
+    assert net.embedding.weight.shape == (3, 3)
+    assert [m.index for m in result.model.members.values()] == [0, 1, 2]
+    loaded = load_model(result.save(tmp_path / "e.safetensors"))
+    pd.testing.assert_frame_equal(loaded.predict(), result.model.predict())
+    # the same series with another row of the embedding forecasts otherwise: identity is read
+    from dataclasses import replace
+    a = loaded.member("a")
+    as_b = replace(a, members={"a": replace(a.members["a"], index=1)})
+    assert not np.allclose(a.predict()["y"].to_numpy(), as_b.predict()["y"].to_numpy())
+    b = loaded.member("b")  # a one-series view keeps b's row of the embedding
+    assert b.members["b"].index == 1
+    pd.testing.assert_frame_equal(b.predict(), loaded.predict(series=["b"]).drop(columns="series"))

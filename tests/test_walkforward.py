@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from forecast.baselines import baselines
-from forecast.walkforward import backtest, origin_starts, train_fold
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
+from forecast.walkforward import backtest, origin_starts, train_fold
 from tests.conftest import make_frame
 
 FAST = TrainConfig(max_epochs=2, accelerator="cpu", patience=0)

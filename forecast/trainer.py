@@ -1,0 +1,90 @@
+"""How a fit's Lightning Trainer runs: on which devices, in which processes, and how quietly.
+
+`device_count` checks the devices asked for against the machine; `SpawnedDDP` trains on several
+(worker processes spawned from this one, never the command started again); `quiet_training` keeps
+Lightning's banners, tips and warnings off the screen for one call and restores what it changed.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+
+import torch
+from lightning.pytorch.strategies import DDPStrategy
+
+from forecast.config import TrainConfig
+from forecast.errors import ForecastError
+
+_NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
+
+
+def _silence_lightning() -> None:
+    """Lightning's device banners, tips and per-Trainer warnings off (in this process)."""
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|log_every_n_steps|num_workers|sync_dist).*")
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def quiet_training(quiet: bool = True):
+    """Keep Lightning's device banners, tips and per-Trainer warnings off the screen for the calls
+    inside, and restore the logging levels and warning filters afterwards."""
+    if not quiet:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        _silence_lightning()
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
+def device_count(train: TrainConfig) -> int:
+    """Processes to train in: the `devices` count ("auto" is one), checked against the machine."""
+    n = 1 if train.devices == "auto" else int(train.devices)
+    accelerator = resolve_accelerator(train.accelerator)
+    if n > 1 and accelerator == "mps":
+        raise ForecastError(f"--devices {n}: Apple's MPS is one device; use --devices 1 or --accelerator cpu")
+    gpus = torch.cuda.device_count() if accelerator in ("gpu", "auto") else 0
+    if n > 1 and accelerator == "gpu" and gpus < n:
+        raise ForecastError(f"--devices {n}: this machine has {gpus} CUDA GPU(s)")
+    return n
+
+
+class SpawnedDDP(DDPStrategy):
+    """Lightning's DDP with the worker processes spawned from this one, instead of the whole command
+    started again once per device: only the calling process goes on after training (evaluates,
+    writes and prints once) and it receives rank 0's weights. Workers are as quiet as asked."""
+
+    def __init__(self, quiet: bool = True):
+        super().__init__(start_method="spawn")
+        self.quiet = quiet
+
+    def setup_environment(self) -> None:
+        if self.quiet:  # runs in each worker, which lives only for this training
+            _silence_lightning()
+        super().setup_environment()
+
+    def teardown(self) -> None:
+        super().teardown()
+        # Rank 0 hosts the rendezvous store: if it left first, another rank still tearing down
+        # would lose it and abort. Every rank waits for the others, then leaves the group.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
+
+def resolve_accelerator(name: str) -> str:
+    """Fail early, in plain words, when the requested device is not there."""
+    if name in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ForecastError(f"--accelerator {name}: no CUDA GPU is available here; use cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ForecastError("--accelerator mps: Apple's MPS is not available here; use cpu or auto")
+    return "gpu" if name == "cuda" else name
