@@ -70,7 +70,7 @@ class SourceConfig(_Config):
     (none of them: the bundled AAPL sample), and how it is read and repaired.
 
     Several series (a panel, one model for all): tickers or samples separated by commas ("AAPL,MSFT";
-    `sample="all"` for every bundled one), or a long file with a `series_col` naming each row's
+    `sample="all"` for every bundled one; "@tickers.txt" reads them from a file), or a long file with a `series_col` naming each row's
     series, or a wide file (`wide`) whose chosen columns are each a series (their values are then
     called "value"); `drop_bad` leaves out series that cannot be used (else the error names them).
 
@@ -125,20 +125,28 @@ class SourceConfig(_Config):
 
     @property
     def names(self) -> list[str]:
-        """The tickers or samples named (several for a panel)."""
+        """The tickers or samples named (several for a panel); `@FILE` reads them from a file (one
+        per line or separated by commas; `#` starts a comment)."""
         given = self.ticker or self.sample or ""
-        return [n.strip() for n in given.split(",") if n.strip()]
+        if given.startswith("@"):
+            from pathlib import Path
+
+            path = Path(given[1:])
+            if not path.is_file():
+                raise ForecastError(f"ticker file not found: {path}")
+            given = ",".join(line.split("#")[0] for line in path.read_text().splitlines())
+        return [n.strip() for n in given.replace(" ", ",").split(",") if n.strip()]
 
     @property
     def is_panel(self) -> bool:
         return (len(self.names) > 1 or (self.sample or "").lower() == "all" or self.wide
-                or self.series_col is not None)
+                or (self.ticker or "").startswith("@") or self.series_col is not None)
 
     @property
     def label(self) -> str:
         """A short name for output folders: the ticker, the file's stem, or the sample."""
         if self.ticker or self.sample:
-            names = self.names
+            names = self.names or ["none"]
             label = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
             return label.upper().replace("^", "")
         if self.path:

@@ -182,3 +182,14 @@ def test_a_series_embedding_is_learned_per_series_saved_and_used_when_predicting
     b = loaded.member("b")  # a one-series view keeps b's row of the embedding
     assert b.members["b"].index == 1
     pd.testing.assert_frame_equal(b.predict(), loaded.predict(series=["b"]).drop(columns="series"))
+
+
+def test_tickers_can_come_from_a_file(tmp_path, monkeypatch):
+    (tmp_path / "tickers.txt").write_text("# my portfolio\nIBM, MSFT\nGOOG  # search\n")
+    source = SourceConfig(sample=f"@{tmp_path / 'tickers.txt'}")
+    assert source.names == ["IBM", "MSFT", "GOOG"] and source.is_panel
+    from forecast.loading import load_panel
+    frames, _ = load_panel(source, ["Close"])
+    assert list(frames) == ["IBM", "MSFT", "GOOG"]
+    with pytest.raises(ForecastError, match="ticker file not found"):
+        _ = SourceConfig(ticker="@missing.txt").names

@@ -49,7 +49,7 @@ def _opt(cls, name: str, kind, help: str, flag: str | None = None):
 
 S, D, M, T = SourceConfig, DataConfig, ModelConfig, TrainConfig
 SOURCE = {
-    "ticker": _opt(None, "ticker", str, "Yahoo Finance ticker, e.g. AAPL (cached on disk); several with commas: one model for all."),
+    "ticker": _opt(None, "ticker", str, "Yahoo Finance ticker, e.g. AAPL (cached on disk); several with commas, or @FILE of tickers: one model for all."),
     "sample": _opt(None, "sample", str, "Bundled sample ticker: AAPL, MSFT, IBM or GOOG (the default source); several with commas, or all."),
     "csv": _opt(None, "csv", Path, "CSV file with a date column."),
     "parquet": _opt(None, "parquet", Path, "Parquet file with a date column."),
