@@ -123,15 +123,16 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
             names.append(name)
         except ForecastError as e:
             dropped[name] = str(e)
+    split = f"the common split (validation from {cut.val_start}, test from {cut.test_start})"
+    if not parts:
+        name, why = next(iter(dropped.items()))
+        raise ForecastError(f"none of the {len(frames)} series can be used with {split}; the first, "
+                            f"{name}: {why}")
     if dropped and not drop_bad:
         listed = "; ".join(f"{name}: {why}" for name, why in list(dropped.items())[:3])
         more = f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else ""
-        raise ForecastError(f"{len(dropped)} of {len(frames)} series cannot be used with the common "
-                            f"split from {cut.val_start} / {cut.test_start}: {listed}{more}; drop "
-                            "them (--drop-bad) or change the dates")
-    if not parts:
-        raise ForecastError("no series of the panel can be used: " + "; ".join(
-            f"{n}: {w}" for n, w in list(dropped.items())[:3]))
+        raise ForecastError(f"{len(dropped)} of {len(frames)} series cannot be used with {split}: "
+                            f"{listed}{more}; leave them out with --drop-bad, or change the dates")
     sizes = np.array([len(part.values) for part in parts])
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     return PanelPrepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped)

@@ -89,7 +89,7 @@ def test_long_and_wide_inputs_give_identical_panels():
 
 def test_a_series_too_short_for_the_cut_is_named_or_left_out_when_asked():
     frames = {**ragged(), "tiny": make_frame(n=12, seed=4, start="2020-06-01")}
-    with pytest.raises(ForecastError, match="1 of 4 series cannot be used.*tiny"):
+    with pytest.raises(ForecastError, match="1 of 4 series cannot be used with the common split.*tiny"):
         prepare_panel(frames, DATA)
     panel = prepare_panel(frames, DATA, drop_bad=True)
     assert panel.names == ["a", "b", "c"] and "tiny" in panel.dropped
