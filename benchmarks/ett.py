@@ -107,18 +107,23 @@ ABLATIONS = [  # each row changes one thing of the reported configuration
     ("MSE loss instead of MAE", {"loss": "mse"}),
     ("input 192", {"seq_len": 192}),
     ("input 336", {"seq_len": 336}),
+    ("instance scale (RevIN-style spread)", {"instance_scale": True}),
+    ("pmf decoder (SegRNN)", {"decoder": "pmf"}),
+    ("pmf decoder + instance scale", {"decoder": "pmf", "instance_scale": True}),
 ]
 
 
 def ablation(frame, args):
-    """Multivariate horizon 96, GRU: what each design choice is worth, on the VALIDATION split."""
-    print(f"{'variant':34s} {'val MSE':>8s} {'val MAE':>8s} {'seconds':>8s}")
+    """Multivariate, GRU, each horizon asked for: what each design choice is worth, on the
+    VALIDATION split (`--only` picks variants by their number, from 0)."""
+    print(f"{'variant':38s} {'horizon':>7s} {'val MSE':>8s} {'val MAE':>8s} {'seconds':>8s}")
     rows = []
-    for name, changes in ABLATIONS:
-        f = run(frame, "multi", "gru", 96, args, stages=("val",), **changes)
+    chosen = [ABLATIONS[i] for i in args.only] if args.only else ABLATIONS
+    for (name, changes), horizon in ((a, h) for h in args.horizons for a in chosen):
+        f = run(frame, "multi", "gru", horizon, args, stages=("val",), **changes)
         f["mse"], f["mae"] = f.pop("val_mse"), f.pop("val_mae")
-        rows.append({"variant": name, **changes, **f})
-        print(f"{name:34s} {f['mse']:>8.3f} {f['mae']:>8.3f} {f['seconds']:>8.1f}", flush=True)
+        rows.append({"variant": name, "horizon": horizon, **changes, **f})
+        print(f"{name:38s} {horizon:>7d} {f['mse']:>8.3f} {f['mae']:>8.3f} {f['seconds']:>8.1f}", flush=True)
     return rows
 
 
@@ -141,6 +146,7 @@ def main():
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--ablation", action="store_true",
                         help="instead of the table: design ablations scored on validation")
+    parser.add_argument("--only", nargs="*", type=int, default=[], help="ablation variants by number")
     parser.add_argument("--tune", type=int, default=0, metavar="N",
                         help="instead of the table: run studies/etth1_multi96.yaml with N trials")
     args = parser.parse_args()

@@ -22,6 +22,7 @@ TRANSFORMS = ("none", "log", "log_return")
 INTERVALS = ("1d", "1wk", "1mo", "1h")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
+DECODERS = ("linear", "pmf")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
@@ -244,6 +245,9 @@ class ModelConfig(_Config):
     prediction intervals every model gets, calibrated on the validation span (conformal).
     `series_embedding` > 0 gives a panel's model a learned vector of that size per series, read by
     the head beside the last hidden state (series identity beyond each series' own history).
+    `decoder` "linear" maps the last hidden state to every horizon step at once; "pmf" is SegRNN's
+    parallel multi-step decoding: one recurrent step per horizon segment from the encoder's final
+    state, its input a learned position (and channel) embedding, each step's output one segment.
     """
 
     cell: str = "lstm"
@@ -257,9 +261,11 @@ class ModelConfig(_Config):
     quantiles: tuple[float, ...] = ()
     coverage: tuple[float, ...] = (0.8, 0.9)
     series_embedding: int = 0
+    decoder: str = "linear"
 
     def __post_init__(self):
         _choice("cell", self.cell, CELLS)
+        _choice("decoder", self.decoder, DECODERS)
         if isinstance(self.series_embedding, bool) or not isinstance(self.series_embedding, int) \
                 or self.series_embedding < 0:
             raise ForecastError(f"series_embedding must be 0 (none) or a size, got {self.series_embedding!r}")
@@ -335,6 +341,8 @@ def _levels(name: str, values) -> tuple[float, ...]:
 
 def check_compatible(data: DataConfig, model: ModelConfig) -> None:
     """Settings that are fine alone but not together."""
+    if model.decoder == "pmf" and model.segment_len < 2:
+        raise ForecastError("decoder pmf decodes segments: give segment_len above 1")
     if data.seq_len % model.segment_len:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of segment_len {model.segment_len}")
     if model.channel_independent and data.features:

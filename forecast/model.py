@@ -51,7 +51,17 @@ class RecurrentNet(nn.Module):
         self.n_quantiles = len(cfg.quantiles)
         per_step = (1 if cfg.channel_independent else n_targets) * max(self.n_quantiles, 1)
         self.embedding = nn.Embedding(n_series, cfg.series_embedding) if cfg.series_embedding else None
-        self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, horizon * per_step)
+        if cfg.decoder == "pmf":  # SegRNN's parallel multi-step decoding, one segment per position
+            if self.embed is None:
+                raise ForecastError("decoder pmf decodes segments: give segment_len above 1")
+            self.n_segments = -(-horizon // cfg.segment_len)
+            half = cfg.hidden_size // 2
+            self.position = nn.Parameter(torch.randn(self.n_segments, half) * 0.02)
+            self.channel = nn.Parameter(torch.randn(n_inputs if cfg.channel_independent else 1,
+                                                    cfg.hidden_size - half) * 0.02)
+            self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, cfg.segment_len * per_step)
+        else:
+            self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, horizon * per_step)
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
@@ -70,15 +80,20 @@ class RecurrentNet(nn.Module):
         if self.embed is not None:  # (B', L / S, S * C') segments, embedded
             x = torch.relu(self.embed(x.reshape(x.shape[0], seq_len // self.cfg.segment_len, -1)))
         # The LSTM returns (out, (h, c)), the others (out, h); the top layer's outputs serve all three.
-        out, _ = self.rnn(x)  # (B', steps, hidden)
-        state = self.dropout(out[:, -1])  # (B', hidden)
+        out, final = self.rnn(x)  # (B', steps, hidden)
+        vectors = None
         if self.embedding is not None:
             ids = series if series is not None else torch.zeros(batch, dtype=torch.long, device=x.device)
             vectors = self.embedding(ids)  # (B, E)
             if self.cfg.channel_independent:
                 vectors = vectors.repeat_interleave(channels, dim=0)  # (B * C, E)
-            state = torch.cat([state, vectors], dim=1)
-        y = self.head(state)  # (B', horizon * T' * Q)
+        if self.cfg.decoder == "pmf":
+            y = self._decode_segments(final, vectors, out.shape[0], channels)
+        else:
+            state = self.dropout(out[:, -1])  # (B', hidden)
+            if vectors is not None:
+                state = torch.cat([state, vectors], dim=1)
+            y = self.head(state)  # (B', horizon * T' * Q)
         q = max(self.n_quantiles, 1)
         if self.cfg.channel_independent:
             y = y.reshape(batch, channels, self.horizon, q).permute(0, 2, 1, 3)
@@ -100,6 +115,22 @@ class RecurrentNet(nn.Module):
             shift = last[:, :, : self.n_targets]
             y = y + (shift[..., None] if self.n_quantiles else shift)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
+
+    def _decode_segments(self, final, vectors, rows: int, channels: int) -> torch.Tensor:
+        """Every horizon segment at once: the encoder's final state, one recurrent step per segment
+        whose input is that segment's position (and channel) embedding -> (B', horizon * T' * Q)."""
+        m = self.n_segments
+        channel = self.channel[torch.arange(rows, device=self.channel.device) % self.channel.shape[0]]
+        steps = torch.cat([self.position.unsqueeze(0).expand(rows, -1, -1),
+                           channel.unsqueeze(1).expand(-1, m, -1)], dim=2)  # (B', M, hidden)
+        repeat = lambda h: h.repeat_interleave(m, dim=1)  # noqa: E731  (layers, B' * M, hidden)
+        start = tuple(map(repeat, final)) if isinstance(final, tuple) else repeat(final)
+        out, _ = self.rnn(steps.reshape(rows * m, 1, -1), start)  # (B' * M, 1, hidden)
+        state = self.dropout(out[:, 0])
+        if vectors is not None:
+            state = torch.cat([state, vectors.repeat_interleave(m, dim=0)], dim=1)
+        y = self.head(state).reshape(rows, m * self.cfg.segment_len, -1)[:, : self.horizon]
+        return y.reshape(rows, -1)
 
     def _spread(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, C) scale of each window from its inputs: the mean absolute one-step change of a

@@ -86,3 +86,20 @@ def test_instance_scale_makes_forecasts_and_quantile_widths_follow_the_window_vo
     x = torch.randn(4, 10, 1)
     # a window 3 times as volatile at another level: the forecast is 3 times as far from its last value
     assert torch.allclose(net(3 * x + 100.0), 3 * net(x) + 100.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("options,horizon", [({}, 7), ({"channel_independent": True}, 24),
+                                             ({"quantiles": (0.1, 0.9), "num_layers": 2}, 5)])
+def test_the_pmf_decoder_gives_every_horizon_step(cell, options, horizon):
+    cfg = ModelConfig(cell=cell, hidden_size=8, segment_len=4, decoder="pmf", **options)
+    net = RecurrentNet(cfg, 3, 3, 12, horizon)
+    out = net(torch.randn(5, 12, 3))
+    assert out.shape[:3] == (5, horizon, 3)
+    assert net(torch.randn(5, 12, 3) + 50.0).shape == out.shape
+
+
+def test_the_pmf_decoder_needs_segments():
+    from forecast.config import check_compatible
+    with pytest.raises(ForecastError, match="segment_len above 1"):
+        check_compatible(DataConfig(), ModelConfig(decoder="pmf"))

@@ -95,6 +95,7 @@ MODEL = {
     "channel_independent": _opt(M, "channel_independent", bool, "Each column its own series (no covariates).",
                                 "--channel-independent/--channels-mixed"),
     "quantiles": _opt(M, "quantiles", list[str], "Train a quantile head at these levels, e.g. 0.1,0.5,0.9 (the median is added; pinball loss)."),
+    "decoder": _opt(M, "decoder", str, "Head: linear (every step from the last state) or pmf (SegRNN: one recurrent step per horizon segment)."),
     "series_embedding": _opt(M, "series_embedding", int, "A panel's model learns a vector of this size per series (0: none)."),
     "coverage": _opt(M, "coverage", list[str], "Prediction intervals to calibrate on validation (conformal), e.g. 0.8,0.9."),
 }
