@@ -100,9 +100,6 @@ class PanelPrepared:
         sizes = [part.split_sizes() for part in self.parts]
         return {stage: sum(s[stage] for s in sizes) for stage in sizes[0]}
 
-    def part(self, name: str) -> Prepared:
-        return self.parts[self.names.index(name)]
-
 
 def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str = "train",
                   drop_bad: bool = False) -> PanelPrepared:
