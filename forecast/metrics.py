@@ -98,15 +98,3 @@ def naive_forecast(anchor: np.ndarray, horizon: int) -> np.ndarray:
 def skill(model_rmse: float, naive_rmse: float) -> float:
     """1 - RMSE_model / RMSE_naive: above 0 the model beats the naive forecast."""
     return float(1 - model_rmse / naive_rmse) if naive_rmse > 0 else float("nan")
-
-
-def verdict(model_rmse: float, naive_rmse: float) -> str:
-    """One plain sentence about the comparison that matters most."""
-    s = skill(model_rmse, naive_rmse)
-    if 0 < s < 0.02:
-        return (f"The model is about as good as the naive last-value forecast (RMSE only {100 * s:.1f}% "
-                "lower): no real edge. For prices the random walk is hard to beat.")
-    if s > 0:
-        return f"The model beats the naive last-value forecast: RMSE {100 * s:.1f}% lower."
-    return (f"The model does NOT beat the naive last-value forecast (RMSE {100 * -s:.1f}% higher). "
-            "For prices this is common: the random walk is hard to beat; do not trade on this model.")
