@@ -32,6 +32,28 @@ class Intervals:
     quantiles: np.ndarray | None = None
     levels: tuple[float, ...] = ()
 
+    def take(self, keep) -> Intervals:
+        """The intervals of the windows at `keep` (a boolean mask or indices over B)."""
+        return Intervals(self.coverage, self.lower[:, keep], self.upper[:, keep], self.naive_lower[:, keep],
+                         self.naive_upper[:, keep], None if self.quantiles is None else self.quantiles[keep],
+                         self.levels)
+
+    @staticmethod
+    def concatenate(parts: list[Intervals]) -> Intervals:
+        """Several sets of windows' intervals as one (windows stacked in order)."""
+        cat = lambda name, axis: np.concatenate([getattr(p, name) for p in parts], axis=axis)  # noqa: E731
+        first = parts[0]
+        return Intervals(first.coverage, cat("lower", 1), cat("upper", 1), cat("naive_lower", 1),
+                         cat("naive_upper", 1), cat("quantiles", 0) if first.quantiles is not None else None,
+                         first.levels)
+
+    def scores(self, actual: np.ndarray, axis=None) -> dict:
+        """Coverage, width and interval score of the model's and the naive intervals, by coverage."""
+        return {label(c): {"model": interval_metrics(actual, self.lower[k], self.upper[k], c, axis=axis),
+                           "naive": interval_metrics(actual, self.naive_lower[k], self.naive_upper[k], c,
+                                                     axis=axis)}
+                for k, c in enumerate(self.coverage)}
+
     def as_quantiles(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray):
         """The intervals' bounds and the point forecast as quantiles: (B, H, T, 2K + 1) and levels."""
         levels = [0.5] + [(1 - c) / 2 for c in self.coverage] + [(1 + c) / 2 for c in self.coverage]
@@ -62,10 +84,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     calls = "up" if (majority > 0).all() else "down" if (majority < 0).all() else "majority"
     out["always"] = {"call": calls, "direction": constant_direction(actual, anchor, majority)}
 
-    out["intervals"] = {label(c): {
-        "model": interval_metrics(actual, intervals.lower[k], intervals.upper[k], c),
-        "naive": interval_metrics(actual, intervals.naive_lower[k], intervals.naive_upper[k], c)}
-        for k, c in enumerate(intervals.coverage)}
+    out["intervals"] = intervals.scores(actual)
     model_q, levels = intervals.as_quantiles(forecasts["model"], intervals.lower, intervals.upper)
     naive_q, _ = intervals.as_quantiles(forecasts["naive"], intervals.naive_lower, intervals.naive_upper)
     out["pinball"] = {"levels": levels.tolist(),
@@ -91,10 +110,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
 def by_step(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals) -> dict:
     """Point metrics of every forecaster and interval metrics of the model and naive, per step (H,)."""
     out = {name: metrics(actual, fc, anchor, mase_scale, axis=(0, 2)) for name, fc in forecasts.items()}
-    out["intervals"] = {label(c): {
-        "model": interval_metrics(actual, intervals.lower[k], intervals.upper[k], c, axis=(0, 2)),
-        "naive": interval_metrics(actual, intervals.naive_lower[k], intervals.naive_upper[k], c, axis=(0, 2))}
-        for k, c in enumerate(intervals.coverage)}
+    out["intervals"] = intervals.scores(actual, axis=(0, 2))
     return out
 
 

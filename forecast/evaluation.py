@@ -13,7 +13,7 @@ from forecast.data import Prepared
 from forecast.intervals import Calibration, calibrate
 from forecast.metrics import direction_of_majority
 from forecast.trained import predict_scaled
-from forecast.windows import stage_dataset
+from forecast.windows import WindowDataset, stage_dataset
 
 
 @dataclass
@@ -54,15 +54,11 @@ def pool(evaluations: dict[str, Evaluation]) -> Evaluation:
     """Every series' test windows as one evaluation (scales and majority kept per window)."""
     evs = list(evaluations.values())
     per_window = lambda ev, a: np.repeat(np.reshape(a, (1, 1, -1)), len(ev.actual), axis=0)  # noqa: E731
-    cat = lambda get, axis=0: np.concatenate([get(ev) for ev in evs], axis=axis)  # noqa: E731
-    first = evs[0].intervals
-    intervals = Intervals(first.coverage, cat(lambda e: e.intervals.lower, 1), cat(lambda e: e.intervals.upper, 1),
-                          cat(lambda e: e.intervals.naive_lower, 1), cat(lambda e: e.intervals.naive_upper, 1),
-                          cat(lambda e: e.intervals.quantiles) if first.quantiles is not None else None,
-                          first.levels)
+    cat = lambda get: np.concatenate([get(ev) for ev in evs])  # noqa: E731
     return Evaluation(pd.DatetimeIndex(cat(lambda e: e.index.to_numpy())), cat(lambda e: e.actual),
                       {name: cat(lambda e: e.forecasts[name]) for name in evs[0].forecasts},
-                      cat(lambda e: e.anchor), cat(lambda e: per_window(e, e.mase_scale)), intervals,
+                      cat(lambda e: e.anchor), cat(lambda e: per_window(e, e.mase_scale)),
+                      Intervals.concatenate([ev.intervals for ev in evs]),
                       cat(lambda e: per_window(e, e.majority)))
 
 
@@ -74,8 +70,6 @@ def series_table(evaluations: dict[str, Evaluation]) -> dict:
 def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarray, dataset=None):
     """Original-unit forecasts (B, H, T) and quantiles (B, H, T, Q) or None for windows whose targets
     start at `starts` (a dataset of those windows may be given to skip gathering them again)."""
-    from forecast.windows import WindowDataset
-
     if dataset is None:
         dataset = WindowDataset(prepared.values, prepared.n_targets, prepared.cfg.seq_len,
                                 prepared.cfg.horizon, torch.as_tensor(starts), prepared.row_series())

@@ -119,10 +119,6 @@ class Calibration:
         of windows with local scales `scale` (B, T)."""
         return bounds(point, quantiles, self.pairs, self.margin, scale)
 
-    @property
-    def method(self) -> str:
-        return "conformalised quantiles" if any(self.pairs) else "conformal residuals"
-
     def to_dict(self) -> dict:
         return {"coverage": list(self.coverage), "pairs": [list(p) if p else None for p in self.pairs],
                 "margin": self.margin, "n": self.n}  # +inf is written as null
@@ -141,7 +137,7 @@ def calibrate(actual: np.ndarray, point: np.ndarray, quantiles: np.ndarray | Non
     n = len(actual)
     if n < 1:
         raise ForecastError("no validation windows to calibrate the intervals on")
-    pairs = pick_pairs(levels, coverage) if quantiles is not None else (None,) * len(coverage)
+    pairs = pick_pairs(levels if quantiles is not None else (), coverage)
     scores = conformity(actual, point, quantiles, pairs, scale)  # (K, n, H, T)
     margin = np.stack([conformal_quantile(scores[k], c) for k, c in enumerate(coverage)])
     return Calibration(tuple(coverage), pairs, margin, n)

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import sys
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +30,7 @@ from forecast.panel import validate_panel
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import Member, TrainedModel
-from forecast.trainer import SpawnedDDP, device_count, quiet_training, resolve_accelerator
+from forecast.trainer import SpawnedDDP, ctrl_c_remembered, device_count, quiet_training, resolve_accelerator
 from forecast.windows import WindowDataModule
 
 
@@ -66,29 +63,6 @@ class BestWeights(pl.Callback):
 
     def load_state_dict(self, state):
         self.best, self.epoch, self.state = state["best"], state["epoch"], state["state"]
-
-
-class CtrlC(pl.Callback):
-    """Ctrl-C stops training even when Python drops its KeyboardInterrupt (raised inside a
-    garbage-collection callback or a destructor, it is only reported as ignored): the handler also
-    remembers it, and training raises it again after the next batch."""
-
-    def __init__(self):
-        self.seen = False
-
-    def handler(self, signum, frame):
-        self.seen = True
-        raise KeyboardInterrupt
-
-    def unraisable(self, hook):
-        """A hook for `sys.unraisablehook` that keeps the dropped Ctrl-C off the screen."""
-        return lambda info: None if isinstance(info.exc_value, KeyboardInterrupt) else hook(info)
-
-    def on_train_batch_end(self, trainer, *args):
-        if self.seen:
-            raise KeyboardInterrupt
-
-    on_validation_batch_end = on_train_batch_end
 
 
 class LastCheckpoint(pl.callbacks.Checkpoint):
@@ -199,28 +173,19 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     with quiet_training(quiet), torch_threads(train.threads) as meter:
         if meter is not None and devices == 1:  # no fixed count: follow what else the machine runs
             callbacks.append(AdaptiveThreads(meter))
-        ctrl_c = CtrlC()
-        trainer = _trainer(train, Path(out_dir) if out_dir is not None else None, quiet,
-                           [*callbacks, ctrl_c], validate=select)
-        sigint = signal.getsignal(signal.SIGINT)
-        hook = sys.unraisablehook
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, ctrl_c.handler)
-            sys.unraisablehook = ctrl_c.unraisable(hook)
-        try:
-            # weights_only: a checkpoint is data, never code, whatever torch's default
-            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
-                        weights_only=True)
-        except SystemExit:  # Lightning exits(1) on Ctrl-C after a graceful shutdown
-            if trainer.interrupted:
-                where = f"{last} holds the last finished epoch: run the same command with --resume " \
-                        "to continue" if last else "nothing was saved"
-                raise TrainingInterrupted(f"training interrupted; {where}") from None
-            raise
-        finally:  # Lightning ignores Ctrl-C from the first one on; the caller's handler comes back
-            sys.unraisablehook = hook
-            if sigint is not None and threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGINT, sigint)
+        with ctrl_c_remembered() as ctrl_c:
+            trainer = _trainer(train, Path(out_dir) if out_dir is not None else None, quiet,
+                               [*callbacks, ctrl_c], validate=select)
+            try:
+                # weights_only: a checkpoint is data, never code, whatever torch's default
+                trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,
+                            weights_only=True)
+            except SystemExit:  # Lightning exits(1) on Ctrl-C after a graceful shutdown
+                if trainer.interrupted:
+                    where = f"{last} holds the last finished epoch: run the same command with " \
+                            "--resume to continue" if last else "nothing was saved"
+                    raise TrainingInterrupted(f"training interrupted; {where}") from None
+                raise
     if trainer.interrupted:
         raise TrainingInterrupted("training interrupted; nothing was saved")
     # BestWeights restored the best epoch (in this process or in rank 0, whose weights came back)

@@ -2,14 +2,19 @@
 
 `device_count` checks the devices asked for against the machine; `SpawnedDDP` trains on several
 (worker processes spawned from this one, never the command started again); `quiet_training` keeps
-Lightning's banners, tips and warnings off the screen for one call and restores what it changed.
+Lightning's banners, tips and warnings off the screen for one call and restores what it changed;
+`ctrl_c_remembered` makes sure a Ctrl-C is never lost.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import sys
+import threading
 import warnings
 
+import lightning.pytorch as pl
 import torch
 from lightning.pytorch.strategies import DDPStrategy
 
@@ -88,3 +93,43 @@ def resolve_accelerator(name: str) -> str:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ForecastError("--accelerator mps: Apple's MPS is not available here; use cpu or auto")
     return "gpu" if name == "cuda" else name
+
+
+class CtrlC(pl.Callback):
+    """A Ctrl-C that is remembered as well as raised. Python drops a KeyboardInterrupt raised inside
+    a garbage-collection callback or a destructor (it is only reported as ignored), so a training run
+    raises it again after the next batch, and a study checks it after every trial. While `armed` is
+    False the handler only remembers (so it never lands while Optuna writes a trial)."""
+
+    def __init__(self, armed: bool = True):
+        self.seen, self.armed = False, armed
+
+    def handler(self, signum, frame):
+        self.seen = True
+        if self.armed:
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, trainer, *args):
+        if self.seen:
+            raise KeyboardInterrupt
+
+    on_validation_batch_end = on_train_batch_end
+
+
+@contextlib.contextmanager
+def ctrl_c_remembered(armed: bool = True):
+    """Handle Ctrl-C with a `CtrlC` (yielded) inside; the dropped KeyboardInterrupt is kept off the
+    screen. The caller's handler and unraisable hook are put back afterwards (Lightning ignores
+    Ctrl-C from the first one on). Outside the main thread signals are not ours: nothing changes."""
+    ctrl = CtrlC(armed)
+    if threading.current_thread() is not threading.main_thread():
+        yield ctrl
+        return
+    previous, hook = signal.signal(signal.SIGINT, ctrl.handler), sys.unraisablehook
+    sys.unraisablehook = lambda info: None if isinstance(info.exc_value, KeyboardInterrupt) else hook(info)
+    try:
+        yield ctrl
+    finally:
+        sys.unraisablehook = hook
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

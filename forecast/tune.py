@@ -7,7 +7,6 @@ so machines can join a study by pointing at the same database URL.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -27,6 +26,7 @@ from forecast.storage import creation_lock, open_storage, retrying, storage_url
 from forecast.study import StudySpec, suggest
 from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
+from forecast.trainer import ctrl_c_remembered
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
@@ -122,62 +122,27 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
                 raise _StudyFull
             return ask(*args, **kwargs)
     study.ask = ask_within_total
-    with _ctrl_c_remembered() as (interrupted, armed):
+    with ctrl_c_remembered(armed=False) as ctrl_c:
         def run(trial):
-            if interrupted.is_set():  # Ctrl-C came while the trial was being created: fail it
+            if ctrl_c.seen:  # Ctrl-C came while the trial was being created: fail it
                 raise KeyboardInterrupt
-            armed.set()
+            ctrl_c.armed = True  # only inside the objective, never while Optuna writes a trial
             try:
                 return objective(trial, spec, frame)
             finally:
-                armed.clear()
+                ctrl_c.armed = False
 
         for _ in range(n_trials):
             try:
                 study.optimize(run, n_trials=1, catch=EXPECTED_FAILURES)
             except _StudyFull:
                 break
-            if interrupted.is_set():
+            if ctrl_c.seen:
                 raise KeyboardInterrupt
 
 
 class _StudyFull(Exception):
     """The study holds its total of trials; this process stops."""
-
-
-@contextlib.contextmanager
-def _ctrl_c_remembered():
-    """Ctrl-C is remembered in the first event; it raises KeyboardInterrupt only while the second is
-    set (a trial's objective runs), so it never lands while Optuna creates or finishes a trial in
-    the storage (which would leave a trial RUNNING for ever). Outside the objective the study stops
-    after the current step. Python also drops an exception raised inside a garbage-collection
-    callback, so the flag is checked after every trial. The caller's handler is put back afterwards."""
-    import signal
-    import sys
-    import threading
-
-    flag, armed = threading.Event(), threading.Event()
-
-    def handler(signum, frame):
-        flag.set()
-        if armed.is_set():
-            raise KeyboardInterrupt
-
-    def unraisable(info):  # the dropped Ctrl-C is remembered above: no traceback for it
-        if not isinstance(info.exc_value, KeyboardInterrupt):
-            hook(info)
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: signals are not ours to handle
-        yield flag, armed
-        return
-    hook, sys.unraisablehook = sys.unraisablehook, unraisable
-    try:
-        yield flag, armed
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = hook
 
 
 def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int):

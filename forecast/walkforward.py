@@ -98,14 +98,11 @@ class BacktestResult:
 
     def subset(self, keep: np.ndarray) -> BacktestResult:
         """The forecasts at `keep` (a boolean mask or indices over B), e.g. one series'."""
-        iv = self.intervals
         return replace(self, origins=self.origins[keep], target_dates=self.target_dates[keep],
                        actual=self.actual[keep], forecasts={n: f[keep] for n, f in self.forecasts.items()},
                        anchor=self.anchor[keep], mase_scale=self.mase_scale[keep], majority=self.majority[keep],
                        series=None if self.series is None else self.series[keep],
-                       intervals=Intervals(iv.coverage, iv.lower[:, keep], iv.upper[:, keep],
-                                           iv.naive_lower[:, keep], iv.naive_upper[:, keep],
-                                           None if iv.quantiles is None else iv.quantiles[keep], iv.levels))
+                       intervals=self.intervals.take(keep))
 
     def metrics(self) -> dict:
         """Every forecaster's metrics, interval scores, tests and the verdict (see
@@ -176,7 +173,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     if isinstance(frame, dict):
         frame, _ = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad)
         index = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frame.values()])))
-        series = {name: f for name, f in frame.items()}
+        series = frame
     else:
         frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
         index, series = frame.index, {source.label: frame}
@@ -199,7 +196,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
         parts = parts_of(trained.prepared, series)
         with torch_threads(train.threads):
             for name, part in parts.items():
-                walks[name].add(i, trained.net, part, index[fold], data, model, season, bt.ma_window)
+                walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window)
         if progress is not None:
             progress(i + 1, len(folds))
     done = {name: walk.result(name, data, model, bt) for name, walk in walks.items() if walk.points}
@@ -218,14 +215,13 @@ class _Walk:
         self.scales, self.local, self.calibration, self.naive_lo, self.naive_hi = [], [], [], [], []
         self.majority, self.baselines, self.fold_of = [], [], []
 
-    def add(self, fold: int, net, part, target_dates, data: DataConfig, model: ModelConfig,
-            season: int, ma_window: int) -> None:
+    def add(self, net, part, target_dates, data: DataConfig, model: ModelConfig, season: int,
+            ma_window: int) -> None:
         rows = part.index.get_indexer(target_dates)  # positions after any transform; -1: no data
         rows = rows[(rows >= data.seq_len) & (rows + data.horizon <= len(part.index))]
         if not len(rows):
             return
-        coverage = model.coverage
-        pairs = pick_pairs(model.quantiles, coverage) if model.quantiles else (None,) * len(coverage)
+        coverage, pairs = model.coverage, pick_pairs(model.quantiles, model.coverage)
         val = part.stage_starts("val").numpy()
         point, q = forecast_windows(net, part, rows)
         val_point, val_q = forecast_windows(net, part, val)
@@ -248,8 +244,7 @@ class _Walk:
         self.fold_of.append(np.full(n, len(self.calibration) - 1))
 
     def result(self, name: str, data: DataConfig, model: ModelConfig, bt: BacktestConfig) -> BacktestResult:
-        coverage = model.coverage
-        pairs = pick_pairs(model.quantiles, coverage) if model.quantiles else (None,) * len(coverage)
+        coverage, pairs = model.coverage, pick_pairs(model.quantiles, model.coverage)
         point, actual, local = (np.concatenate(v) for v in (self.points, self.actual, self.local))
         quantiles = np.concatenate(self.quantiles) if model.quantiles else None
         fold_of = np.concatenate(self.fold_of)
@@ -279,11 +274,8 @@ class _Walk:
 def _concatenate(results: list[BacktestResult]) -> BacktestResult:
     """Every series' walk as one result (forecasts stacked series after series)."""
     first = results[0]
-    cat = lambda get, axis=0: np.concatenate([get(r) for r in results], axis=axis)  # noqa: E731
-    iv = first.intervals
-    intervals = Intervals(iv.coverage, cat(lambda r: r.intervals.lower, 1), cat(lambda r: r.intervals.upper, 1),
-                          cat(lambda r: r.intervals.naive_lower, 1), cat(lambda r: r.intervals.naive_upper, 1),
-                          cat(lambda r: r.intervals.quantiles) if iv.quantiles is not None else None, iv.levels)
+    cat = lambda get: np.concatenate([get(r) for r in results])  # noqa: E731
+    intervals = Intervals.concatenate([r.intervals for r in results])
     return replace(first, origins=pd.DatetimeIndex(cat(lambda r: r.origins.to_numpy())),
                    target_dates=cat(lambda r: r.target_dates), actual=cat(lambda r: r.actual),
                    forecasts={n: cat(lambda r: r.forecasts[n]) for n in first.forecasts},
