@@ -130,31 +130,6 @@ def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     assert_one_line_error(run("data", "--output", out), "exists")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["fit", "--cell", "transformer"], "unknown cell 'transformer'"),
-    (["fit", "--hidden-size", "-3"], "hidden_size must be a positive whole number"),
-    (["fit", "--csv", "missing.csv", "--target", "y"], "file not found: missing.csv"),
-    (["fit", "--target", "Nope"], "'Nope' not found"),
-    (["fit", "--seq-len", "5000"], "series too short"),
-    (["fit", "--horizon", "0"], "horizon must be a positive whole number"),
-    (["fit", "--ticker", "../../etc"], "invalid ticker"),
-    (["fit", "--precision", "foo"], "unknown precision 'foo'"),
-    (["fit", "--learning-rate", "nan"], "learning_rate must be a positive number"),
-    (["fit", "--start", "notadate"], "start 'notadate' is not a date"),
-    (["fit", "--devices", "zero"], "devices must be auto or a positive count"),
-    (["fit", "--devices", "3", "--accelerator", "gpu"], "no CUDA GPU is available"),
-    (["fit", "--csv", "a[1].csv"], "file not found: a[1].csv"),
-    (["fit", "--csv", "a.csv", "--parquet", "b.parquet"], "not both"),
-    (["fit", "--sample", "MSFT", "--ticker", "AAPL"], "one data source"),
-    (["fit", "--resume"], "--resume needs the --out folder"),
-    (["predict", "--model", "missing.safetensors"], "model file not found"),
-    (["data", "--sample", "TSLA"], "bundled sample has"),
-    (["data", "--output", "x.txt"], "must end in .csv or .parquet"),
-])
-def test_bad_input_gives_one_line_and_exit_1(run, args, message):
-    assert_one_line_error(run(*args), message)
-
-
 def test_an_unwritable_output_folder_fails_before_any_work(run, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
