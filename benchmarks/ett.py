@@ -9,7 +9,8 @@ validation; every row prints validation beside test, and the cell of each (mode,
 the lower validation MSE (marked `*`), never by test. Last line: JSON with the figures.
 
     python benchmarks/ett.py [--modes multi uni] [--horizons 96 192 336 720] [--cells lstm gru]
-                             [--seq-len 96] [--segment-len 24] [--hidden-size 256] ...
+                             [--seq-len 96] [--segment-len 24] [--hidden-size 256] [--seeds 1 2 3]
+                             [--set instance_scale=true linear_skip=true ...]
     python benchmarks/ett.py --tune 10      # tune on validation, then score the best once on test
     python benchmarks/ett.py --ablation     # what each design choice is worth, on validation only
 """
@@ -54,7 +55,11 @@ def run(frame, mode, cell, horizon, args, stages=("val", "test"), **changes):
                         dropout=args.dropout)
     train = TrainConfig(loss=args.loss, learning_rate=args.learning_rate, batch_size=args.batch_size,
                         max_epochs=args.max_epochs, patience=args.patience, schedule=args.schedule,
-                        seed=args.seed, accelerator=args.accelerator)
+                        seed=args.seeds[0], accelerator=args.accelerator)
+    changes = {**args.set, **changes}
+    unknown = [k for k in changes if not any(hasattr(c, k) for c in (data, model, train))]
+    if unknown:
+        raise SystemExit(f"unknown setting(s): {', '.join(unknown)}")
     data, model, train = (c.override(**{k: v for k, v in changes.items() if hasattr(c, k)})
                           for c in (data, model, train))
     started = time.perf_counter()
@@ -110,6 +115,17 @@ ABLATIONS = [  # each row changes one thing of the reported configuration
     ("instance scale (RevIN-style spread)", {"instance_scale": True}),
     ("pmf decoder (SegRNN)", {"decoder": "pmf"}),
     ("pmf decoder + instance scale", {"decoder": "pmf", "instance_scale": True}),
+    ("linear skip (RLinear's forecast, refined)", {"linear_skip": True}),
+    ("input 336 + instance scale", {"seq_len": 336, "instance_scale": True}),
+    ("input 336 + instance scale + skip", {"seq_len": 336, "instance_scale": True,
+                                                  "linear_skip": True}),
+    ("input 720 + instance scale + skip", {"seq_len": 720, "instance_scale": True,
+                                                  "linear_skip": True}),
+    ("dropout 0.5 before the head", {"dropout": 0.5}),
+    ("instance scale + linear skip", {"instance_scale": True, "linear_skip": True}),
+    ("ensemble of 3 networks", {"ensemble": 3}),
+    ("input 336, scale, skip, dropout 0.5",
+     {"seq_len": 336, "instance_scale": True, "linear_skip": True, "dropout": 0.5}),
 ]
 
 
@@ -120,11 +136,72 @@ def ablation(frame, args):
     rows = []
     chosen = [ABLATIONS[i] for i in args.only] if args.only else ABLATIONS
     for (name, changes), horizon in ((a, h) for h in args.horizons for a in chosen):
-        f = run(frame, "multi", "gru", horizon, args, stages=("val",), **changes)
+        f = run(frame, "multi", "gru", horizon, args, stages=("val",), **{"seed": args.seeds[0], **changes})
         f["mse"], f["mae"] = f.pop("val_mse"), f.pop("val_mae")
         rows.append({"variant": name, "horizon": horizon, **changes, **f})
         print(f"{name:38s} {horizon:>7d} {f['mse']:>8.3f} {f['mae']:>8.3f} {f['seconds']:>8.1f}", flush=True)
     return rows
+
+
+def seeded(frame, mode, cell, horizon, args):
+    """One configuration at every seed of `args.seeds`: the mean of each figure, the test MSE of
+    every seed (`seed_mse`) and their spread."""
+    runs = [run(frame, mode, cell, horizon, args, seed=seed) for seed in args.seeds]
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    mse = [r["mse"] for r in runs]
+    return {**mean, "seed_mse": mse, "seed_val_mse": [r["val_mse"] for r in runs],
+            "mse_std": float(np.std(mse, ddof=1)) if len(mse) > 1 else 0.0}
+
+
+def table(frame, args):
+    """Every (mode, horizon) with each cell; the cell of a row is picked by the lower mean validation
+    MSE, never by test. Ends with the average over the horizons of the picked rows."""
+    settings = ", ".join(f"{k}={v}" for k, v in args.set.items())
+    print(f"ETTh1, input {args.seq_len}, segment {args.segment_len}, hidden {args.hidden_size}, "
+          f"loss {args.loss}, lr {args.learning_rate}, batch {args.batch_size}, "
+          f"epochs <= {args.max_epochs} (patience {args.patience}), seeds {args.seeds}"
+          + (f"; {settings}" if settings else ""))
+    print(f"{'mode':6s} {'cell':5s} {'horizon':>7s} {'val MSE':>8s} {'val MAE':>8s} {'test MSE':>8s} "
+          f"{'(sd)':>6s} {'test MAE':>8s} {'Repeat MSE':>10s} {'Repeat MAE':>10s} {'seconds':>8s}")
+    rows = []
+    for mode in args.modes:
+        picked = []
+        for horizon in args.horizons:
+            group = []
+            for cell in args.cells:
+                f = seeded(frame, mode, cell, horizon, args)
+                group.append({"mode": mode, "cell": cell, "horizon": horizon, **f})
+                print(f"{mode:6s} {cell:5s} {horizon:>7d} {f['val_mse']:>8.3f} {f['val_mae']:>8.3f} "
+                      f"{f['mse']:>8.3f} {f['mse_std']:>6.3f} {f['mae']:>8.3f} {f['repeat_mse']:>10.3f} "
+                      f"{f['repeat_mae']:>10.3f} {f['seconds']:>8.1f}", flush=True)
+            chosen = min(group, key=lambda r: r["val_mse"])  # by validation, never by test
+            for row in group:
+                row["chosen_by_validation"] = row is chosen
+            picked.append(chosen)
+            if len(group) > 1:
+                print(f"  * {mode} horizon {horizon}: {chosen['cell']} chosen on validation "
+                      f"(val MSE {chosen['val_mse']:.3f}) -> test MSE {chosen['mse']:.3f} / MAE "
+                      f"{chosen['mae']:.3f}", flush=True)
+            rows.extend(group)
+        average = {k: float(np.mean([r[k] for r in picked])) for k in ("val_mse", "mse", "mae")}
+        print(f"  {mode} average over horizons {args.horizons}: val MSE {average['val_mse']:.3f}, "
+              f"test MSE {average['mse']:.3f} / MAE {average['mae']:.3f} (mean of {len(args.seeds)} "
+              f"seed(s)); {sum(r['seconds'] for r in picked) / len(args.seeds):.0f} s per seed", flush=True)
+    return rows
+
+
+def setting(text):
+    """FIELD=VALUE with VALUE read as a bool, int, float or string."""
+    key, _, value = text.partition("=")
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
 
 
 def main():
@@ -142,14 +219,18 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--schedule", default="none")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42], help="the table's figures are "
+                        "means over these seeds (the ablation uses the first)")
     parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", type=setting,
+                        help="any DataConfig/ModelConfig/TrainConfig field, e.g. instance_scale=true")
     parser.add_argument("--ablation", action="store_true",
                         help="instead of the table: design ablations scored on validation")
     parser.add_argument("--only", nargs="*", type=int, default=[], help="ablation variants by number")
     parser.add_argument("--tune", type=int, default=0, metavar="N",
                         help="instead of the table: run studies/etth1_multi96.yaml with N trials")
     args = parser.parse_args()
+    args.set = dict(args.set)
     import logging
     import warnings
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -161,28 +242,7 @@ def main():
     if args.ablation:
         print(json.dumps({"config": vars(args), "ablation": ablation(frame, args)}))
         return
-    print(f"ETTh1, input {args.seq_len}, segment {args.segment_len}, hidden {args.hidden_size}, "
-          f"loss {args.loss}, lr {args.learning_rate}, batch {args.batch_size}, "
-          f"epochs <= {args.max_epochs} (patience {args.patience}), seed {args.seed}")
-    print(f"{'mode':6s} {'cell':5s} {'horizon':>7s} {'val MSE':>8s} {'val MAE':>8s} {'test MSE':>8s} "
-          f"{'test MAE':>8s} {'Repeat MSE':>10s} {'Repeat MAE':>10s} {'seconds':>8s} {'epochs':>6s}")
-    rows = []
-    for mode in args.modes:
-        for horizon in args.horizons:
-            group = []
-            for cell in args.cells:
-                f = run(frame, mode, cell, horizon, args)
-                group.append({"mode": mode, "cell": cell, "horizon": horizon, **f})
-                print(f"{mode:6s} {cell:5s} {horizon:>7d} {f['val_mse']:>8.3f} {f['val_mae']:>8.3f} "
-                      f"{f['mse']:>8.3f} {f['mae']:>8.3f} {f['repeat_mse']:>10.3f} "
-                      f"{f['repeat_mae']:>10.3f} {f['seconds']:>8.1f} {f['epochs']:>6d}", flush=True)
-            chosen = min(group, key=lambda r: r["val_mse"])  # by validation, never by test
-            for row in group:
-                row["chosen_by_validation"] = row is chosen
-            print(f"  * {mode} horizon {horizon}: {chosen['cell']} chosen on validation "
-                  f"(val MSE {chosen['val_mse']:.3f}) -> test MSE {chosen['mse']:.3f} / MAE "
-                  f"{chosen['mae']:.3f}", flush=True)
-            rows.extend(group)
+    rows = table(frame, args)
     print("published, horizon 96 multivariate (MSE / MAE): " +
           "; ".join(f"{k} {v[0]}" + (f" / {v[1]}" if v[1] else "") for k, v in PUBLISHED_96.items()))
     print(json.dumps({"config": vars(args), "rows": rows}))

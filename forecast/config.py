@@ -248,6 +248,11 @@ class ModelConfig(_Config):
     `decoder` "linear" maps the last hidden state to every horizon step at once; "pmf" is SegRNN's
     parallel multi-step decoding: one recurrent step per horizon segment from the encoder's final
     state, its input a learned position (and channel) embedding, each step's output one segment.
+    `linear_skip` adds a linear map from each target's (normalised) input window straight to its
+    forecast, which the recurrent head then corrects: the linear forecast of RLinear and xLSTM-Mixer,
+    strong over long inputs and horizons, refined by the recurrent network. `ensemble` > 1 trains that
+    many networks side by side, each from its own initial weights and on its own loss, and forecasts
+    their mean (a deep ensemble: steadier than one network, at K times the cost).
     """
 
     cell: str = "lstm"
@@ -262,6 +267,8 @@ class ModelConfig(_Config):
     coverage: tuple[float, ...] = (0.8, 0.9)
     series_embedding: int = 0
     decoder: str = "linear"
+    linear_skip: bool = False
+    ensemble: int = 1
 
     def __post_init__(self):
         _choice("cell", self.cell, CELLS)
@@ -277,6 +284,7 @@ class ModelConfig(_Config):
         _positive("hidden_size", self.hidden_size, int)
         _positive("num_layers", self.num_layers, int)
         _positive("segment_len", self.segment_len, int)
+        _positive("ensemble", self.ensemble, int)
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ForecastError(f"dropout must be in [0, 1), got {self.dropout}")
 

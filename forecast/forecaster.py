@@ -43,13 +43,13 @@ class Forecaster(pl.LightningModule):
     def _shared_step(self, batch, stage: str) -> torch.Tensor:
         x, y, *series = batch  # a panel's windows also carry their series
         series = series[0] if series else None
+        pred = self(x, series)  # an ensemble in training: every member's, (K, B, H, T[, Q])
         if self.model_cfg.quantiles:
-            pred = self(x, series)
-            if not self.net.level_targets:
-                pred, y = pred.cumsum(dim=1), y.cumsum(dim=1)
+            if not self.net.level_targets:  # cumulative over the horizon axis
+                pred, y = pred.cumsum(dim=-3), y.cumsum(dim=-2)
             loss = pinball_loss(pred, y, self.levels)
-        else:
-            loss = self.loss_fn(self(x, series), y)
+        else:  # the mean of the members' losses: each member learns from its own
+            loss = self.loss_fn(pred, y.expand_as(pred))
         # Epoch-level logging only: a per-step log would synchronise the device every batch.
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
                  batch_size=len(x), sync_dist=self._distributed())

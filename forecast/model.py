@@ -62,6 +62,8 @@ class RecurrentNet(nn.Module):
             self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, cfg.segment_len * per_step)
         else:
             self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, horizon * per_step)
+        # RLinear's forecast, one map shared by every target, from its own input window
+        self.skip = nn.Linear(seq_len, horizon) if cfg.linear_skip else None
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
@@ -75,6 +77,7 @@ class RecurrentNet(nn.Module):
         if self.cfg.instance_scale:
             spread = self._spread(x)  # (B, 1, C)
             x = x / spread
+        x_in = x  # (B, L, C), normalised
         if self.cfg.channel_independent:  # every column is its own series: (B * C, L, 1)
             x = x.permute(0, 2, 1).reshape(batch * channels, seq_len, 1)
         if self.embed is not None:  # (B', L / S, S * C') segments, embedded
@@ -99,6 +102,8 @@ class RecurrentNet(nn.Module):
             y = y.reshape(batch, channels, self.horizon, q).permute(0, 2, 1, 3)
         else:
             y = y.reshape(batch, self.horizon, self.n_targets, q)  # (B, H, T, Q)
+        if self.skip is not None:  # (B, L, T) -> (B, H, T, 1), the same shift for every quantile
+            y = y + self.skip(x_in[:, :, : self.n_targets].transpose(1, 2)).transpose(1, 2)[..., None]
         if not self.n_quantiles:
             y = y[..., 0]  # (B, H, T)
         else:
@@ -143,7 +148,25 @@ class RecurrentNet(nn.Module):
         return spread.clamp_min(1e-3)
 
 
-def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> RecurrentNet:
+class Ensemble(nn.Module):
+    """`cfg.ensemble` networks of the same shape, each from its own initial weights (a deep
+    ensemble). In training mode it returns every member's output stacked, (K, B, ...), so that each
+    member learns from its own loss; in evaluation mode their mean, shaped like one network's (a mean
+    of sorted quantiles is still sorted)."""
+
+    def __init__(self, nets: list[RecurrentNet]):
+        super().__init__()
+        self.members = nn.ModuleList(nets)
+        self.cfg, self.level_targets = nets[0].cfg, nets[0].level_targets
+
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        out = torch.stack([net(x, series) for net in self.members])
+        return out if self.training else out.mean(dim=0)
+
+
+def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> RecurrentNet | Ensemble:
     """The network for these data and model settings (as training and loading both build it)."""
-    return RecurrentNet(model, len(data.inputs), len(data.targets), data.seq_len, data.horizon,
-                        level_targets=data.transform != "log_return", n_series=n_series)
+    nets = [RecurrentNet(model, len(data.inputs), len(data.targets), data.seq_len, data.horizon,
+                         level_targets=data.transform != "log_return", n_series=n_series)
+            for _ in range(model.ensemble)]
+    return nets[0] if model.ensemble == 1 else Ensemble(nets)

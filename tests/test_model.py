@@ -103,3 +103,25 @@ def test_the_pmf_decoder_needs_segments():
     from forecast.config import check_compatible
     with pytest.raises(ForecastError, match="segment_len above 1"):
         check_compatible(DataConfig(), ModelConfig(decoder="pmf"))
+
+
+@pytest.mark.parametrize("options", [{}, {"channel_independent": True, "segment_len": 4},
+                                     {"instance_scale": True, "quantiles": (0.1, 0.9)}])
+def test_the_linear_skip_adds_a_linear_forecast_from_each_targets_own_window(options):
+    net = RecurrentNet(ModelConfig(hidden_size=8, linear_skip=True, **options), 2, 2, 12, 5)
+    with torch.no_grad():  # silence the recurrent head: what is left is the linear forecast alone
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+    x = torch.randn(3, 12, 2)
+    out = net(x)
+    last = x[:, -1:, :]
+    spread = (x.diff(dim=1).abs().mean(dim=1, keepdim=True).clamp_min(1e-3)
+              if net.cfg.instance_scale else torch.ones_like(last))
+    expected = net.skip(((x - last) / spread).transpose(1, 2)).transpose(1, 2) * spread + last
+    if net.n_quantiles:
+        assert torch.allclose(out, expected[..., None].expand_as(out), atol=1e-5)
+    else:
+        assert torch.allclose(out, expected, atol=1e-5)
+    other = x.clone()
+    other[:, :, 1] += torch.randn(3, 12)  # one target's forecast never reads the other's window
+    assert torch.allclose(net(other)[:, :, 0], out[:, :, 0], atol=1e-5)

@@ -192,3 +192,37 @@ def test_tunings_refit_calibrates_on_a_twin_that_never_trained_on_validation():
     joint = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False, fit_on="train+val")
     # same seed, same training span, same epochs: the twin is the plain fit's model
     np.testing.assert_allclose(joint.model.calibration.margin, fitted.model.calibration.margin, rtol=1e-6)
+
+
+@pytest.mark.parametrize("model", [ModelConfig(hidden_size=8, ensemble=3),
+                                   ModelConfig(hidden_size=8, ensemble=2, quantiles=(0.1, 0.9),
+                                               linear_skip=True)])
+def test_an_ensemble_trains_every_member_and_forecasts_their_mean(model, tmp_path):
+    from forecast.trained import load_model
+    result = fit(make_frame(n=400), DATA, model, FAST, quiet=True, refit=False)
+    net = result.evaluated.net
+    members = list(net.members)
+    assert len(members) == model.ensemble
+    x = torch.randn(5, 16, 1)
+    with torch.no_grad():
+        outputs = [m(x) for m in members]
+        assert not torch.allclose(outputs[0], outputs[1])  # each member from its own weights
+        torch.testing.assert_close(net(x), torch.stack(outputs).mean(dim=0))
+    loaded = load_model(result.evaluated.save(tmp_path / "e.safetensors"))
+    pd.testing.assert_frame_equal(loaded.predict(), result.evaluated.predict())
+
+
+def test_each_ensemble_member_learns_from_its_own_loss():
+    """Training steps every member on its own error, not the ensemble mean's: a member's gradient
+    is the one it would get alone (scaled by 1/K), whatever the other members predict."""
+    from forecast.forecaster import Forecaster
+    module = Forecaster(DATA.to_dict(), ModelConfig(hidden_size=8, ensemble=2).to_dict(), FAST.to_dict())
+    module.train()
+    x, y = torch.randn(8, 16, 1), torch.randn(8, 2, 1)
+    module.log = lambda *a, **k: None
+    module._shared_step((x, y), "train").backward()
+    joint = [p.grad.clone() for p in module.net.members[0].parameters()]
+    module.zero_grad()
+    (torch.nn.functional.mse_loss(module.net.members[0](x), y) / 2).backward()
+    for got, alone in zip(joint, module.net.members[0].parameters()):
+        torch.testing.assert_close(got, alone.grad)

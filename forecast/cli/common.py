@@ -96,6 +96,9 @@ MODEL = {
                                 "--channel-independent/--channels-mixed"),
     "quantiles": _opt(M, "quantiles", list[str], "Train a quantile head at these levels, e.g. 0.1,0.5,0.9 (the median is added; pinball loss)."),
     "decoder": _opt(M, "decoder", str, "Head: linear (every step from the last state) or pmf (SegRNN: one recurrent step per horizon segment)."),
+    "linear_skip": _opt(M, "linear_skip", bool, "Add a linear map from each target's input window to its forecast (refined by the RNN).",
+                        "--linear-skip/--no-linear-skip"),
+    "ensemble": _opt(M, "ensemble", int, "Train this many networks from different initial weights and forecast their mean."),
     "series_embedding": _opt(M, "series_embedding", int, "A panel's model learns a vector of this size per series (0: none)."),
     "coverage": _opt(M, "coverage", list[str], "Prediction intervals to calibrate on validation (conformal), e.g. 0.8,0.9."),
 }
