@@ -122,6 +122,16 @@ def test_fit_on_a_csv_with_features_and_predict_from_fresher_data(run, tmp_path)
     assert "2013-03-04" in pred.stdout  # after the fresh file's last day, not the training data's
 
 
+def test_several_targets_given_as_a_comma_list_or_repeated_are_the_same(run, tmp_path):
+    frame = pd.read_csv(SAMPLE)
+    frame[frame.Ticker == "IBM"].drop(columns="Ticker").tail(400).to_csv(tmp_path / "ibm.csv", index=False)
+    summaries = [run("data", "--csv", tmp_path / "ibm.csv", *targets)
+                 for targets in (["--target", "Close,Open"], ["--target", "Close", "--target", "Open"])]
+    assert summaries[0].returncode == 0, summaries[0].stderr
+    assert "Close, Open" in summaries[0].stdout
+    assert summaries[0].stdout == summaries[1].stdout
+
+
 def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     out = tmp_path / "clean.parquet"
     first = run("data", "--sample", "MSFT", "--output", out)

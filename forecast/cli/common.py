@@ -71,8 +71,8 @@ SOURCE = {
                      "--drop-bad/--no-drop-bad"),
 }
 DATA = {
-    "target": _opt(D, "targets", list[str], "Column to forecast; repeat for several."),
-    "features": _opt(None, "features", list[str], "Extra input column (covariate); repeatable."),
+    "target": _opt(D, "targets", list[str], "Column to forecast; several as A,B or repeated."),
+    "features": _opt(None, "features", list[str], "Extra input column (covariate); several as A,B or repeated."),
     "horizon": _opt(D, "horizon", int, "Steps to forecast at once."),
     "seq_len": _opt(D, "seq_len", int, "Input window length in steps."),
     "val_fraction": _opt(D, "val_fraction", float, "Share of rows for validation."),
@@ -157,9 +157,15 @@ def source_from(options: dict, base: SourceConfig = SourceConfig()) -> SourceCon
 
 def data_flags(options: dict) -> dict:
     flags = {k: options.get(k) for k in DATA if k != "target"}
-    flags["targets"] = tuple(options["target"]) if options.get("target") else None
-    flags["features"] = tuple(options["features"]) if options.get("features") else None
+    flags["targets"] = names(options.get("target"))
+    flags["features"] = names(options.get("features"))
     return flags
+
+
+def names(values: list[str] | None) -> tuple[str, ...] | None:
+    """`--target A,B` (or the option repeated) -> ("A", "B"); None when not given."""
+    split = tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
+    return split or None
 
 
 def levels(name: str, values: list[str] | None) -> tuple[float, ...] | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable,
-                                 configs_from, load, print_metrics, print_paths, print_report,
+                                 configs_from, load, names, print_metrics, print_paths, print_report,
                                  print_windows, run_folder, say, source_from, with_options)
 from forecast.errors import ForecastError
 
@@ -23,7 +23,7 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise ForecastError(f"--output must end in .csv or .parquet, not {output.suffix or 'nothing'}")
     check_new_file(output, force)
-    columns = (options["target"] or []) + (options["features"] or []) or None
+    columns = [*(names(options["target"]) or ()), *(names(options["features"]) or ())] or None
     frame, report = load(source_from(options), columns)
     print_report(report)
     say(frame.describe().T[["mean", "std", "min", "max"]].to_string(float_format=lambda v: f"{v:,.4f}"))
