@@ -13,6 +13,7 @@ the lower validation MSE (marked `*`), never by test. Last line: JSON with the f
                              [--set instance_scale=true linear_skip=true ...]
     python benchmarks/ett.py --tune 10      # tune on validation, then score the best once on test
     python benchmarks/ett.py --ablation     # what each design choice is worth, on validation only
+    python benchmarks/ett.py --pick A.log B.log   # per horizon, the table with the lower validation MSE
 """
 import argparse
 import json
@@ -156,11 +157,11 @@ def seeded(frame, mode, cell, horizon, args):
 def table(frame, args):
     """Every (mode, horizon) with each cell; the cell of a row is picked by the lower mean validation
     MSE, never by test. Ends with the average over the horizons of the picked rows."""
-    settings = ", ".join(f"{k}={v}" for k, v in args.set.items())
-    print(f"ETTh1, input {args.seq_len}, segment {args.segment_len}, hidden {args.hidden_size}, "
-          f"loss {args.loss}, lr {args.learning_rate}, batch {args.batch_size}, "
-          f"epochs <= {args.max_epochs} (patience {args.patience}), seeds {args.seeds}"
-          + (f"; {settings}" if settings else ""))
+    settings = {"seq_len": args.seq_len, "segment_len": args.segment_len, "hidden_size": args.hidden_size,
+                "dropout": args.dropout, "loss": args.loss, "learning_rate": args.learning_rate,
+                "batch_size": args.batch_size, "max_epochs": args.max_epochs, "patience": args.patience,
+                "schedule": args.schedule, **args.set}
+    print(f"ETTh1, seeds {args.seeds}: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     print(f"{'mode':6s} {'cell':5s} {'horizon':>7s} {'val MSE':>8s} {'val MAE':>8s} {'test MSE':>8s} "
           f"{'(sd)':>6s} {'test MAE':>8s} {'Repeat MSE':>10s} {'Repeat MAE':>10s} {'seconds':>8s}")
     rows = []
@@ -188,6 +189,40 @@ def table(frame, args):
               f"test MSE {average['mse']:.3f} / MAE {average['mae']:.3f} (mean of {len(args.seeds)} "
               f"seed(s)); {sum(r['seconds'] for r in picked) / len(args.seeds):.0f} s per seed", flush=True)
     return rows
+
+
+def pick(paths):
+    """Per (mode, horizon), the configuration with the lowest mean validation MSE among the tables
+    whose output (the JSON last line of `python benchmarks/ett.py ... > LOG`) is in `paths`; then
+    the average over horizons of the picked rows, and of each table alone where it has every horizon."""
+    tables = []
+    for path in paths:
+        out = json.loads(Path(path).read_text().strip().splitlines()[-1])
+        cfg = out["config"]
+        label = f"input {cfg['seq_len']}" + "".join(f", {k}={v}" for k, v in cfg["set"].items()
+                                                 if k != "seq_len")
+        tables.append((label, [r for r in out["rows"] if r["chosen_by_validation"]]))
+    print(f"{'mode':6s} {'horizon':>7s} {'val MSE':>8s} {'test MSE':>8s} {'test MAE':>8s}  configuration "
+          "(lowest validation MSE)")
+    for mode in ("multi", "uni"):
+        horizons = sorted({r["horizon"] for _, rows in tables for r in rows if r["mode"] == mode})
+        picked = []
+        for horizon in horizons:
+            candidates = [(r["val_mse"], label, r) for label, rows in tables for r in rows
+                          if (r["mode"], r["horizon"]) == (mode, horizon)]
+            val, label, row = min(candidates, key=lambda c: c[0])
+            picked.append(row)
+            others = "; ".join(f"{lb} {v:.3f}" for v, lb, _ in candidates if lb != label)
+            print(f"{mode:6s} {horizon:>7d} {val:>8.3f} {row['mse']:>8.3f} {row['mae']:>8.3f}  {label} "
+                  f"{row['cell']}" + (f"  (val of the others: {others})" if others else ""))
+        if picked:
+            print(f"  {mode}: picked on validation, average over {horizons}: test MSE "
+                  f"{np.mean([r['mse'] for r in picked]):.3f} / MAE {np.mean([r['mae'] for r in picked]):.3f}")
+        for label, rows in tables:
+            own = [r for r in rows if r["mode"] == mode]
+            if own and len(own) == len(horizons):
+                print(f"  {mode}, {label} alone: test MSE {np.mean([r['mse'] for r in own]):.3f} / MAE "
+                      f"{np.mean([r['mae'] for r in own]):.3f}")
 
 
 def setting(text):
@@ -227,10 +262,15 @@ def main():
     parser.add_argument("--ablation", action="store_true",
                         help="instead of the table: design ablations scored on validation")
     parser.add_argument("--only", nargs="*", type=int, default=[], help="ablation variants by number")
+    parser.add_argument("--pick", nargs="+", metavar="LOG", help="instead of the table: per horizon, "
+                        "the configuration with the lowest validation MSE among these tables' outputs")
     parser.add_argument("--tune", type=int, default=0, metavar="N",
                         help="instead of the table: run studies/etth1_multi96.yaml with N trials")
     args = parser.parse_args()
     args.set = dict(args.set)
+    if args.pick:
+        pick(args.pick)
+        return
     import logging
     import warnings
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
