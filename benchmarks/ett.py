@@ -187,7 +187,7 @@ def table(frame, args):
         average = {k: float(np.mean([r[k] for r in picked])) for k in ("val_mse", "mse", "mae")}
         print(f"  {mode} average over horizons {args.horizons}: val MSE {average['val_mse']:.3f}, "
               f"test MSE {average['mse']:.3f} / MAE {average['mae']:.3f} (mean of {len(args.seeds)} "
-              f"seed(s)); {sum(r['seconds'] for r in picked) / len(args.seeds):.0f} s per seed", flush=True)
+              f"seed(s)); {sum(r['seconds'] for r in picked):.0f} s of wall time per seed", flush=True)
     return rows
 
 
