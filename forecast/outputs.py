@@ -27,6 +27,18 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
     return write_atomically(Path(path), lambda tmp: pacsv.write_csv(table, str(tmp), options))
 
 
+CSV_ROWS = 1_000_000  # above this a table is written as Parquet: a CSV of ETTh1 at horizon 720 is 3.4 GB
+
+
+def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> Path:
+    """`stem.csv`, or `stem.parquet` (zstd) for a table of more than `CSV_ROWS` rows, which a CSV
+    would make gigabytes and minutes long."""
+    if len(frame) <= CSV_ROWS:
+        return write_csv(frame, folder / f"{stem}.csv")
+    return write_atomically(folder / f"{stem}.parquet",
+                            lambda tmp: frame.to_parquet(tmp, index=False, compression="zstd"))
+
+
 def test_table(result) -> pd.DataFrame:
     """Every test forecast of a `FitResult`: (series,) origin, target date, step, actual, model, the
     baselines, the model's intervals (and quantiles) and the naive intervals."""
@@ -75,12 +87,12 @@ def fit_summary(result) -> dict:
 
 
 def write_fit(result, folder: str | Path) -> dict[str, Path]:
-    """Model file, config.json, test_forecasts.csv and test.png in `folder` (and, for a panel,
+    """Model file, config.json, test_forecasts.csv (or .parquet) and test.png in `folder` (and, for a panel,
     series_metrics.csv: one row per series)."""
     folder = Path(folder)
     paths = {"model": result.save(folder / "model.safetensors"),
              "config": write_json(fit_summary(result), folder / "config.json"),
-             "test forecasts": write_csv(test_table(result), folder / "test_forecasts.csv"),
+             "test forecasts": write_table(test_table(result), folder, "test_forecasts"),
              "plot": save_figure(result.plot(), folder / "test.png")}
     if result.is_panel:
         table = pd.DataFrame.from_dict(result.metrics["series"], orient="index")
@@ -89,13 +101,13 @@ def write_fit(result, folder: str | Path) -> dict[str, Path]:
 
 
 def write_backtest(result, folder: str | Path, settings: dict | None = None) -> dict[str, Path]:
-    """backtest.csv (every forecast and interval), backtest.json (settings, metrics, tests and
+    """backtest.csv or .parquet (every forecast and interval), backtest.json (settings, metrics, tests and
     coverage per step) and three PNGs."""
     folder = Path(folder)
     metrics = result.metrics()
     summary = {**(settings or {}), "folds": result.folds, "seconds": round(result.seconds, 2),
                "skill": metrics["skill"], "metrics": metrics, "metrics_by_step": result.by_step()}
-    paths = {"forecasts": write_csv(result.table(), folder / "backtest.csv"),
+    paths = {"forecasts": write_table(result.table(), folder, "backtest"),
             "summary": write_json(summary, folder / "backtest.json"),
             "plot": save_figure(result.plot(), folder / "backtest_forecasts.png"),
             "error plot": save_figure(plot_error_by_step(result), folder / "backtest_error_by_step.png"),

@@ -87,6 +87,21 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
                               "--output", csv), "exists")
 
 
+def test_a_table_too_long_for_a_csv_is_written_as_parquet_with_the_same_rows(run, tmp_path, monkeypatch):
+    import forecast.outputs
+    args = ("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "20", "--no-refit", "--quiet")
+    assert run(*args, "--out", tmp_path / "small").returncode == 0
+    monkeypatch.setattr(forecast.outputs, "CSV_ROWS", 100)
+    fit = run(*args, "--out", tmp_path / "large")
+    assert fit.returncode == 0, fit.stderr
+    assert not (tmp_path / "large" / "test_forecasts.csv").exists()
+    small = pd.read_csv(tmp_path / "small" / "test_forecasts.csv", parse_dates=["origin", "target_date"])
+    large = pd.read_parquet(tmp_path / "large" / "test_forecasts.parquet")
+    assert len(large) > 100 and list(large.columns) == list(small.columns)
+    pd.testing.assert_frame_equal(large[["origin", "step", "actual"]], small[["origin", "step", "actual"]],
+                                  check_dtype=False)
+
+
 def test_fit_with_a_quantile_head_predicts_quantiles_and_intervals(run, tmp_path):
     fit = run("fit", "--sample", "MSFT", "--max-epochs", "1", "--seq-len", "20", "--quantiles", "0.1,0.9",
               "--coverage", "0.5", "--coverage", "0.95", "--out", tmp_path / "q")
