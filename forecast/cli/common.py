@@ -157,15 +157,19 @@ def source_from(options: dict, base: SourceConfig = SourceConfig()) -> SourceCon
 
 def data_flags(options: dict) -> dict:
     flags = {k: options.get(k) for k in DATA if k != "target"}
-    flags["targets"] = names(options.get("target"))
-    flags["features"] = names(options.get("features"))
+    flags["targets"] = names("target", options.get("target"))
+    flags["features"] = names("features", options.get("features"))
     return flags
 
 
-def names(values: list[str] | None) -> tuple[str, ...] | None:
+def names(option: str, values: list[str] | None) -> tuple[str, ...] | None:
     """`--target A,B` (or the option repeated) -> ("A", "B"); None when not given."""
-    split = tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
-    return split or None
+    if not values:
+        return None
+    split = tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+    if not split:
+        raise ForecastError(f"--{option}: no column name in {','.join(values)!r}")
+    return split
 
 
 def levels(name: str, values: list[str] | None) -> tuple[float, ...] | None:

@@ -23,7 +23,8 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise ForecastError(f"--output must end in .csv or .parquet, not {output.suffix or 'nothing'}")
     check_new_file(output, force)
-    columns = [*(names(options["target"]) or ()), *(names(options["features"]) or ())] or None
+    columns = [*(names("target", options["target"]) or ()),
+               *(names("features", options["features"]) or ())] or None
     frame, report = load(source_from(options), columns)
     print_report(report)
     say(frame.describe().T[["mean", "std", "min", "max"]].to_string(float_format=lambda v: f"{v:,.4f}"))
