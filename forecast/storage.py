@@ -56,7 +56,7 @@ def open_storage(url: str, grace: int = 60):
     """An RDB URL (sqlite, postgresql, mysql) or a journal file (`*.log`, `*.jsonl`).
 
     Workers write a heartbeat every `grace / 6` s; a RUNNING trial without one for `grace` s belongs
-    to a killed worker, and the next process that looks marks it failed.
+    to a killed worker, and the next process that looks marks it failed (see also `fail_orphans`).
     """
     if url.endswith((".log", ".jsonl")):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -107,3 +107,29 @@ def creation_lock(url: str, storage):
             yield
         finally:
             connection.execute(give)
+
+
+def fail_orphans(storage, study_name: str) -> int:
+    """Fail the RUNNING trials that never wrote a heartbeat; return how many. Optuna's grace period
+    never applies to them, so a worker killed between creating its trial and the first heartbeat
+    would leave the trial RUNNING for good (and counted against the study's total). Call it under
+    `creation_lock`: every process records its new trial's first heartbeat before releasing that
+    lock, so a heartbeat-less RUNNING trial seen there belongs to a process that died."""
+    engine = getattr(storage, "engine", None)
+    if engine is None:  # a journal file: no heartbeats
+        return 0
+    from sqlalchemy import text
+
+    study_id = storage.get_study_id_from_name(study_name)
+    with engine.connect() as connection:
+        orphans = connection.execute(text(
+            "SELECT t.trial_id FROM trials t LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
+            "WHERE t.study_id = :study AND t.state = 'RUNNING' AND h.trial_id IS NULL"),
+            {"study": study_id}).scalars().all()
+    for trial_id in orphans:
+        try:
+            storage.set_trial_user_attr(trial_id, "failure", "its worker died before the first heartbeat")
+            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another process failed it first
+            pass
+    return len(orphans)

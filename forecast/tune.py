@@ -22,7 +22,7 @@ import torch
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.panel import validate_panel
 from forecast.sources import validate_frame
-from forecast.storage import creation_lock, open_storage, retrying, storage_url
+from forecast.storage import creation_lock, fail_orphans, open_storage, retrying, storage_url
 from forecast.study import StudySpec, suggest
 from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
@@ -116,11 +116,16 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
 
     def ask_within_total(*args, **kwargs):
         # Count and create under one lock shared by every process on the storage: a process that
-        # joins late or finishes last never creates a trial beyond the study's total.
+        # joins late or finishes last never creates a trial beyond the study's total. The trial's
+        # first heartbeat is written before the lock is released (see `fail_orphans`).
         with creation_lock(url, storage):
+            fail_orphans(storage, spec.study_name)
             if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
                 raise _StudyFull
-            return ask(*args, **kwargs)
+            trial = ask(*args, **kwargs)
+            if getattr(storage, "engine", None) is not None:
+                storage.record_heartbeat(trial._trial_id)
+            return trial
     study.ask = ask_within_total
     with ctrl_c_remembered(armed=False) as ctrl_c:
         def run(trial):
@@ -172,6 +177,8 @@ def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> opt
     with warnings.catch_warnings():  # experimental in Optuna, and exactly what is needed here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of killed workers, past their grace period
+    with creation_lock(storage_url(spec), storage):  # and those killed before their first heartbeat
+        fail_orphans(storage, spec.study_name)
     done = finished_trials(study)
     running = len(study.get_trials(deepcopy=False, states=(RUNNING,)))
     remaining = max(0, spec.n_trials - done - running)

@@ -8,6 +8,7 @@ import pytest
 
 from forecast.errors import ForecastError
 from forecast.study import StudySpec, load_study_file, parse_range
+from forecast.storage import fail_orphans
 from forecast.tune import finished_trials, make_study, open_storage, run_study, tune
 from tests.conftest import make_frame
 
@@ -155,6 +156,29 @@ def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
     resumed = run_study(s.override(heartbeat_grace=2), SINE)
     assert resumed.trials[0].state == optuna.trial.TrialState.FAIL  # marked failed, not left running
     assert finished_trials(resumed) == 3 and len(resumed.trials) == 3  # counted right: no 4th trial
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_not_counted_forever(tmp_path):
+    s = spec(tmp_path, n_trials=2)
+    storage = open_storage(s.storage, s.heartbeat_grace)
+    study = make_study(s, storage)
+    orphan = study.ask()  # created, then the process died: no heartbeat was ever written
+    alive = study.ask()
+    storage.record_heartbeat(alive._trial_id)  # a live worker's trial, inside its grace period
+    assert fail_orphans(storage, "s") == 1
+    states = {t.number: t for t in optuna.load_study(study_name="s", storage=storage).trials}
+    assert states[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert "before the first heartbeat" in states[orphan.number].user_attrs["failure"]
+    assert states[alive.number].state == optuna.trial.TrialState.RUNNING
+    assert fail_orphans(storage, "s") == 0
+
+
+def test_a_resumed_study_fails_heartbeatless_trials_and_runs_its_full_total(tmp_path):
+    s = spec(tmp_path, n_trials=2)
+    make_study(s, open_storage(s.storage)).ask()  # a worker killed right after creating its trial
+    study = run_study(s, SINE)
+    assert [t.state for t in study.trials][0] == optuna.trial.TrialState.FAIL
+    assert finished_trials(study) == 2 and len(study.trials) == 2
 
 
 def test_study_file_and_flags(tmp_path):
