@@ -125,6 +125,8 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
     ("ensemble of 3 networks", {"ensemble": 3}),
     ("input 336, scale, skip, dropout 0.5",
      {"seq_len": 336, "instance_scale": True, "linear_skip": True, "dropout": 0.5}),
+    ("input 336 + scale + sparse skip (24)", {"seq_len": 336, "instance_scale": True, "skip_period": 24}),
+    ("input 720 + scale + sparse skip (24)", {"seq_len": 720, "instance_scale": True, "skip_period": 24}),
 ]
 
 

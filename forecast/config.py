@@ -250,7 +250,11 @@ class ModelConfig(_Config):
     state, its input a learned position (and channel) embedding, each step's output one segment.
     `linear_skip` adds a linear map from each target's (normalised) input window straight to its
     forecast, which the recurrent head then corrects: the linear forecast of RLinear and xLSTM-Mixer,
-    strong over long inputs and horizons, refined by the recurrent network. `ensemble` > 1 trains that
+    strong over long inputs and horizons, refined by the recurrent network. `skip_period` P > 0 makes
+    that map sparse (and turns it on), as in SparseTSF: the window, less its mean and smoothed over
+    about one period, is read every P-th value, and one small map from seq_len / P past values to
+    horizon / P future values serves all P phases (ETTh1 at input 720, P 24: 930 weights against the
+    dense map's 519,120), so the forecast repeats the period and can hardly overfit. `ensemble` > 1 trains that
     many networks side by side, each from its own initial weights and on its own loss, and forecasts
     their mean (a deep ensemble: steadier than one network, at K times the cost).
     """
@@ -268,6 +272,7 @@ class ModelConfig(_Config):
     series_embedding: int = 0
     decoder: str = "linear"
     linear_skip: bool = False
+    skip_period: int = 0  # > 0: the linear skip is sparse, one map per phase of this period
     ensemble: int = 1
 
     def __post_init__(self):
@@ -285,6 +290,12 @@ class ModelConfig(_Config):
         _positive("num_layers", self.num_layers, int)
         _positive("segment_len", self.segment_len, int)
         _positive("ensemble", self.ensemble, int)
+        if isinstance(self.skip_period, bool) or not isinstance(self.skip_period, int) \
+                or self.skip_period < 0 or self.skip_period == 1:
+            raise ForecastError(f"skip_period must be 0 (a dense skip) or a period of 2 or more, "
+                                f"got {self.skip_period!r}")
+        if self.skip_period:
+            object.__setattr__(self, "linear_skip", True)
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ForecastError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -353,6 +364,8 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
         raise ForecastError("decoder pmf decodes segments: give segment_len above 1")
     if data.seq_len % model.segment_len:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of segment_len {model.segment_len}")
+    if model.skip_period and data.seq_len % model.skip_period:
+        raise ForecastError(f"seq_len {data.seq_len} must be a multiple of skip_period {model.skip_period}")
     if model.channel_independent and data.features:
         raise ForecastError("channel_independent needs every input column to be a target; "
                             "drop the features or make them targets")

@@ -62,8 +62,9 @@ class RecurrentNet(nn.Module):
             self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, cfg.segment_len * per_step)
         else:
             self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, horizon * per_step)
-        # RLinear's forecast, one map shared by every target, from its own input window
-        self.skip = nn.Linear(seq_len, horizon) if cfg.linear_skip else None
+        # RLinear's (or SparseTSF's) forecast, one map shared by every target, from its own window
+        self.skip = None if not cfg.linear_skip else nn.Linear(seq_len, horizon) \
+            if not cfg.skip_period else SparseSkip(seq_len, horizon, cfg.skip_period)
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
@@ -146,6 +147,31 @@ class RecurrentNet(nn.Module):
             spread = torch.cat([x[:, :, : self.n_targets].abs().mean(dim=1, keepdim=True),
                                 spread[:, :, self.n_targets:]], dim=2)
         return spread.clamp_min(1e-3)
+
+
+class SparseSkip(nn.Module):
+    """SparseTSF's linear forecast (Lin et al., ICML 2024), (..., seq_len) -> (..., horizon): the
+    window less its mean, plus a learned smoothing over about one period; then every phase of the
+    period (every `period`-th value) is mapped by the same small linear map from its seq_len / period
+    past values to its horizon / period future ones, and the mean is added back."""
+
+    def __init__(self, seq_len: int, horizon: int, period: int):
+        super().__init__()
+        if seq_len % period:
+            raise ForecastError(f"seq_len {seq_len} must be a multiple of skip_period {period}")
+        self.period, self.horizon = period, horizon
+        self.smooth = nn.Conv1d(1, 1, 1 + 2 * (period // 2), padding=period // 2, bias=False)
+        self.map = nn.Linear(seq_len // period, -(-horizon // period))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape, seq_len = x.shape[:-1], x.shape[-1]
+        x = x.reshape(-1, seq_len)
+        mean = x.mean(dim=1, keepdim=True)
+        x = x - mean
+        x = x + self.smooth(x[:, None]).squeeze(1)
+        phases = x.reshape(x.shape[0], -1, self.period).transpose(1, 2)  # (N, P, L / P), phase p: p, p+P...
+        y = self.map(phases).transpose(1, 2).reshape(x.shape[0], -1)[:, : self.horizon]  # same phases
+        return (y + mean).reshape(*shape, self.horizon)
 
 
 class Ensemble(nn.Module):

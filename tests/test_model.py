@@ -106,7 +106,8 @@ def test_the_pmf_decoder_needs_segments():
 
 
 @pytest.mark.parametrize("options", [{}, {"channel_independent": True, "segment_len": 4},
-                                     {"instance_scale": True, "quantiles": (0.1, 0.9)}])
+                                     {"instance_scale": True, "quantiles": (0.1, 0.9)},
+                                     {"skip_period": 4, "channel_independent": True, "segment_len": 4}])
 def test_the_linear_skip_adds_a_linear_forecast_from_each_targets_own_window(options):
     net = RecurrentNet(ModelConfig(hidden_size=8, linear_skip=True, **options), 2, 2, 12, 5)
     with torch.no_grad():  # silence the recurrent head: what is left is the linear forecast alone
@@ -125,3 +126,30 @@ def test_the_linear_skip_adds_a_linear_forecast_from_each_targets_own_window(opt
     other = x.clone()
     other[:, :, 1] += torch.randn(3, 12)  # one target's forecast never reads the other's window
     assert torch.allclose(net(other)[:, :, 0], out[:, :, 0], atol=1e-5)
+
+
+def test_the_sparse_skip_maps_each_phase_of_the_period_to_the_same_phase_ahead():
+    from forecast.model import SparseSkip
+    skip = SparseSkip(seq_len=12, horizon=10, period=4)  # 3 past values per phase -> 3 future (cut to 10)
+    with torch.no_grad():
+        skip.smooth.weight.zero_()
+        skip.map.weight.zero_()
+        skip.map.bias.zero_()
+        skip.map.weight[:, -1] = 1.0  # every future period repeats the last past one
+    x = torch.tensor([5.0, 1, 2, 3] * 3)  # a period-4 pattern
+    x[8:] += torch.tensor([0.0, 10, 0, 0])  # the last period differs: phase 1 is 10 higher
+    out = skip(x[None, None])[0, 0]
+    last = x[8:]
+    assert torch.allclose(out, torch.cat([last, last, last[:2]]), atol=1e-5)
+
+
+def test_the_sparse_skip_has_few_weights_and_implies_the_skip():
+    cfg = ModelConfig(skip_period=24, segment_len=24, channel_independent=True)
+    assert cfg.linear_skip
+    net = RecurrentNet(cfg, 7, 7, 720, 720)
+    assert sum(p.numel() for p in net.skip.parameters()) == 30 * 30 + 30 + 25
+    with pytest.raises(ForecastError, match="skip_period must be 0"):
+        ModelConfig(skip_period=1)
+    from forecast.config import check_compatible
+    with pytest.raises(ForecastError, match="multiple of skip_period 24"):
+        check_compatible(DataConfig(seq_len=36), ModelConfig(skip_period=24))

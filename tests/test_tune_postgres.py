@@ -43,30 +43,46 @@ def test_three_tune_commands_share_one_postgres_study_exactly(postgres_url, tmp_
     assert sum("study three" in out for out, _ in outputs) == 3  # every command reported the study
 
 
+# `forecast tune` whose trials wait for a file named `gate` before training, so that a test can kill a
+# worker while it is inside a trial, whatever the machine's speed.
+GATED = ("import os, sys, time\n"
+         "import forecast.tune as t\n"
+         "train = t.train_network\n"
+         "def gated(*args, **kwargs):\n"
+         "    while not os.path.exists('gate'):\n"
+         "        time.sleep(0.1)\n"
+         "    return train(*args, **kwargs)\n"
+         "t.train_network = gated\n"
+         "from forecast.cli import main\n"
+         "main()\n")
+
+
 def test_a_killed_postgres_worker_is_failed_after_the_grace_period_and_a_rerun_resumes(postgres_url,
                                                                                          tmp_path):
-    args = tune_args(tmp_path, postgres_url, "killed", 6, epochs=12)
-    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = tune_args(tmp_path, postgres_url, "killed", 6)
+    gated = [sys.executable, "-c", GATED, *args[3:]]
+    procs = [subprocess.Popen(gated, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(3)]
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait until every worker is inside a trial
+    deadline, running = time.time() + 120, 0
+    while time.time() < deadline and running < 3:  # every worker is inside a trial, held at the gate
+        time.sleep(0.3)
         try:
-            if len(load(postgres_url, "killed").get_trials(states=(optuna.trial.TrialState.RUNNING,))) >= 3:
-                break
+            running = len(load(postgres_url, "killed").get_trials(states=(optuna.trial.TrialState.RUNNING,)))
         except KeyError:
             pass
-        time.sleep(0.3)
+    assert running == 3
     procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait()
+    (tmp_path / "gate").touch()
     for p in procs[1:]:
         assert p.wait(timeout=300) == 0
-    procs[0].wait()
     time.sleep(3.5)  # past the grace period
     rerun = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     study = load(postgres_url, "killed")
     states = [t.state for t in study.trials]
     assert optuna.trial.TrialState.RUNNING not in states
-    assert states.count(optuna.trial.TrialState.FAIL) >= 1  # the killed worker's trial
+    assert states.count(optuna.trial.TrialState.FAIL) == 1  # the killed worker's trial
     assert len(study.get_trials(states=FINISHED)) == 6 and len(study.trials) == 6
 
 

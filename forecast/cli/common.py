@@ -98,6 +98,7 @@ MODEL = {
     "decoder": _opt(M, "decoder", str, "Head: linear (every step from the last state) or pmf (SegRNN: one recurrent step per horizon segment)."),
     "linear_skip": _opt(M, "linear_skip", bool, "Add a linear map from each target's input window to its forecast (refined by the RNN).",
                         "--linear-skip/--no-linear-skip"),
+    "skip_period": _opt(M, "skip_period", int, "Make the linear skip sparse (SparseTSF): one small map per phase of this period, e.g. 24 for hourly data (0: dense)."),
     "ensemble": _opt(M, "ensemble", int, "Train this many networks from different initial weights and forecast their mean."),
     "series_embedding": _opt(M, "series_embedding", int, "A panel's model learns a vector of this size per series (0: none)."),
     "coverage": _opt(M, "coverage", list[str], "Prediction intervals to calibrate on validation (conformal), e.g. 0.8,0.9."),
