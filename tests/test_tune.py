@@ -158,6 +158,7 @@ def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
     assert finished_trials(resumed) == 3 and len(resumed.trials) == 3  # counted right: no 4th trial
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask() outside optimize()
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_not_counted_forever(tmp_path):
     s = spec(tmp_path, n_trials=2)
     storage = open_storage(s.storage, s.heartbeat_grace)
@@ -173,6 +174,7 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_not_coun
     assert fail_orphans(storage, "s") == 0
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # ask() outside optimize()
 def test_a_resumed_study_fails_heartbeatless_trials_and_runs_its_full_total(tmp_path):
     s = spec(tmp_path, n_trials=2)
     make_study(s, open_storage(s.storage)).ask()  # a worker killed right after creating its trial

@@ -1,0 +1,22 @@
+"""The README's ETTh1 figures come from the stored outputs of `benchmarks/ett.py`: picking per horizon
+on validation over `benchmarks/results/etth1/*.json` prints the averages the README reports."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_the_readme_reports_the_pick_over_the_stored_etth1_tables():
+    logs = sorted(str(p) for p in (ROOT / "benchmarks" / "results" / "etth1").glob("*.json"))
+    assert logs
+    out = subprocess.run([sys.executable, "benchmarks/ett.py", "--pick", *logs], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    picked = dict(re.findall(r"(multi|uni): picked on validation, average over \[96, 192, 336, 720\]: "
+                             r"test MSE (\d\.\d+ / MAE \d\.\d+)", out))
+    assert set(picked) == {"multi", "uni"}
+    section = (ROOT / "README.md").read_text().split("## Accuracy on ETTh1")[1].split("\n## ")[0]
+    for mode, figures in picked.items():
+        mse, mae = figures.split(" / MAE ")
+        assert f"{mse} / {mae}" in section.replace("*", ""), (mode, figures)
