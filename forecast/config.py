@@ -253,10 +253,11 @@ class ModelConfig(_Config):
     strong over long inputs and horizons, refined by the recurrent network. `skip_period` P > 0 makes
     that map sparse (and turns it on), as in SparseTSF: the window, less its mean and smoothed over
     about one period, is read every P-th value, and one small map from seq_len / P past values to
-    horizon / P future values serves all P phases (ETTh1 at input 720, P 24: 930 weights against the
-    dense map's 519,120): a forecast that follows the period, from few weights. `ensemble` > 1 trains that
-    many networks side by side, each from its own initial weights and on its own loss, and forecasts
-    their mean (a deep ensemble: steadier than one network, at K times the cost).
+    horizon / P future values serves all P phases (ETTh1 at input and horizon 720, P 24: 955
+    weights against the dense map's 519,120): a forecast that follows the period, from few weights.
+    `ensemble` > 1 trains that many networks side by side, each from its own initial weights and on
+    its own loss, and forecasts their mean (a deep ensemble: steadier than one network, at K times
+    the cost).
     """
 
     cell: str = "lstm"
