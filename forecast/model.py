@@ -35,9 +35,10 @@ class RecurrentNet(nn.Module):
         super().__init__()
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
-        if seq_len % cfg.segment_len or (cfg.channel_independent and n_inputs != n_targets):
-            raise ForecastError("seq_len must be a multiple of segment_len, and channel_independent "
-                                "needs no covariates (see forecast.config.check_compatible)")
+        if seq_len % cfg.segment_len or (cfg.skip_period and seq_len % cfg.skip_period) \
+                or (cfg.channel_independent and n_inputs != n_targets):
+            raise ForecastError("seq_len must be a multiple of segment_len and skip_period, and "
+                                "channel_independent needs no covariates (see forecast.config.check_compatible)")
         self.cfg, self.n_targets, self.horizon = cfg, n_targets, horizon
         self.level_targets = level_targets
         channels = 1 if cfg.channel_independent else n_inputs
@@ -157,8 +158,6 @@ class SparseSkip(nn.Module):
 
     def __init__(self, seq_len: int, horizon: int, period: int):
         super().__init__()
-        if seq_len % period:
-            raise ForecastError(f"seq_len {seq_len} must be a multiple of skip_period {period}")
         self.period, self.horizon = period, horizon
         self.smooth = nn.Conv1d(1, 1, 1 + 2 * (period // 2), padding=period // 2, bias=False)
         self.map = nn.Linear(seq_len // period, -(-horizon // period))

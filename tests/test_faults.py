@@ -109,6 +109,8 @@ BAD_INPUTS = [
     (["fit", "--quantiles", "0.1,x"], "--quantiles: 'x' is not a number"),
     (["fit", "--coverage", "90"], "coverage must be between 0 and 1"),
     (["fit", "--ensemble", "0"], "ensemble must be a positive whole number"),
+    (["fit", "--skip-period", "1"], "skip_period must be 0 (a dense skip) or a period of 2 or more"),
+    (["fit", "--skip-period", "7"], "must be a multiple of skip_period 7"),
     (["fit", "--target", ","], "--target: no column name in ','"),
     (["data", "--features", " , "], "--features: no column name"),
     (["backtest", "--intervals", "bands"], "unknown intervals 'bands'"),
