@@ -127,6 +127,10 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
      {"seq_len": 336, "instance_scale": True, "linear_skip": True, "dropout": 0.5}),
     ("input 336 + scale + sparse skip (24)", {"seq_len": 336, "instance_scale": True, "skip_period": 24}),
     ("input 720 + scale + sparse skip (24)", {"seq_len": 720, "instance_scale": True, "skip_period": 24}),
+    ("input 336 + solved linear skip", {"seq_len": 336, "fit_skip": True}),
+    ("input 336 + solved skip, MSE loss", {"seq_len": 336, "fit_skip": True, "loss": "mse"}),
+    ("input 720 + solved linear skip", {"seq_len": 720, "fit_skip": True}),
+    ("input 720 + solved skip, MSE loss", {"seq_len": 720, "fit_skip": True, "loss": "mse"}),
 ]
 
 

@@ -255,6 +255,11 @@ class ModelConfig(_Config):
     about one period, is read every P-th value, and one small map from seq_len / P past values to
     horizon / P future values serves all P phases (ETTh1 at input and horizon 720, P 24: 955
     weights against the dense map's 519,120): a forecast that follows the period, from few weights.
+    `fit_skip` solves the (dense) linear skip by ridge least squares on the training windows before
+    the network trains, and holds it fixed: the recurrent head starts silent and learns only what
+    the linear forecast misses (training cannot make the linear part worse than its best fit).
+    `skip_ridge` is its penalty per window; None picks it on the validation span among
+    1e-4 ... 10 (the value picked is saved with the model, and a refit uses it).
     `ensemble` > 1 trains that many networks side by side, each from its own initial weights and on
     its own loss, and forecasts their mean (a deep ensemble: steadier than one network, at K times
     the cost).
@@ -274,6 +279,8 @@ class ModelConfig(_Config):
     decoder: str = "linear"
     linear_skip: bool = False
     skip_period: int = 0  # > 0: the linear skip is sparse, one map per phase of this period
+    fit_skip: bool = False  # solve the linear skip by least squares first, then hold it fixed
+    skip_ridge: float | None = None  # its ridge penalty per window; None: picked on validation
     ensemble: int = 1
 
     def __post_init__(self):
@@ -295,7 +302,13 @@ class ModelConfig(_Config):
                 or self.skip_period < 0 or self.skip_period == 1:
             raise ForecastError(f"skip_period must be 0 (a dense skip) or a period of 2 or more, "
                                 f"got {self.skip_period!r}")
-        if self.skip_period:
+        if self.fit_skip and self.skip_period:
+            raise ForecastError("fit_skip solves the dense linear skip: drop skip_period")
+        if self.skip_ridge is not None and (isinstance(self.skip_ridge, bool)
+                                            or not isinstance(self.skip_ridge, (int, float))
+                                            or not 0 <= self.skip_ridge < float("inf")):
+            raise ForecastError(f"skip_ridge must be 0 or more, got {self.skip_ridge!r}")
+        if self.skip_period or self.fit_skip:
             object.__setattr__(self, "linear_skip", True)
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ForecastError(f"dropout must be in [0, 1), got {self.dropout}")

@@ -16,6 +16,11 @@ from forecast.errors import ForecastError
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
+# Ridge penalties per window row tried for a solved linear skip (`fit_skip`), the one used without validation
+RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+DEFAULT_RIDGE = 1e-2
+
+
 class RecurrentNet(nn.Module):
     """(B, seq_len, C) inputs -> (B, horizon, T) forecasts, or (B, horizon, T, Q) quantiles when
     `cfg.quantiles` is set; targets are the first T input columns.
@@ -66,19 +71,15 @@ class RecurrentNet(nn.Module):
         # RLinear's (or SparseTSF's) forecast, one map shared by every target, from its own window
         self.skip = None if not cfg.linear_skip else nn.Linear(seq_len, horizon) \
             if not cfg.skip_period else SparseSkip(seq_len, horizon, cfg.skip_period)
+        if cfg.fit_skip:  # the skip is solved before training (`fit_skip`) and held fixed; the
+            self.skip.requires_grad_(False)  # recurrent head starts silent and learns what it misses
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
         batch, seq_len, channels = x.shape
-        if self.cfg.instance_norm:
-            last = x[:, -1:, :]  # (B, 1, C)
-            if not self.level_targets:  # changes are not shifted: zero is "no change"
-                last = torch.cat([torch.zeros_like(last[:, :, : self.n_targets]),
-                                  last[:, :, self.n_targets:]], dim=2)
-            x = x - last
-        if self.cfg.instance_scale:
-            spread = self._spread(x)  # (B, 1, C)
-            x = x / spread
+        x, last, spread = self._normalise(x)
         x_in = x  # (B, L, C), normalised
         if self.cfg.channel_independent:  # every column is its own series: (B * C, L, 1)
             x = x.permute(0, 2, 1).reshape(batch * channels, seq_len, 1)
@@ -115,13 +116,71 @@ class RecurrentNet(nn.Module):
                 # sum is not the sum of quantiles); differencing them lets the decoder's cumulative
                 # sum return exactly those, still sorted.
                 y = torch.diff(y, dim=1, prepend=torch.zeros_like(y[:, :1]))
-        if self.cfg.instance_scale:
+        if spread is not None:
             factor = spread[:, :, : self.n_targets]
             y = y * (factor[..., None] if self.n_quantiles else factor)
-        if self.cfg.instance_norm:
+        if last is not None:
             shift = last[:, :, : self.n_targets]
             y = y + (shift[..., None] if self.n_quantiles else shift)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
+
+    def _normalise(self, x: torch.Tensor):
+        """(x, last, spread): the window shifted by its last value (`instance_norm`) and divided by
+        its spread (`instance_scale`); `last` and `spread` are (B, 1, C), None when not asked for."""
+        last = spread = None
+        if self.cfg.instance_norm:
+            last = x[:, -1:, :]  # (B, 1, C)
+            if not self.level_targets:  # changes are not shifted: zero is "no change"
+                last = torch.cat([torch.zeros_like(last[:, :, : self.n_targets]),
+                                  last[:, :, self.n_targets:]], dim=2)
+            x = x - last
+        if self.cfg.instance_scale:
+            spread = self._spread(x)  # (B, 1, C)
+            x = x / spread
+        return x, last, spread
+
+    def skip_rows(self, x: torch.Tensor, y: torch.Tensor):
+        """The linear skip's regression for a batch: (B * T, L) normalised input windows, one row
+        per target; (B * T, H) their normalised targets; (B * T, 1) each row's spread (the factor
+        back to the data's units)."""
+        x, last, spread = self._normalise(x)
+        t = self.n_targets
+        if last is not None:
+            y = y - last[:, :, :t]
+        scale = spread[:, :, :t] if spread is not None else torch.ones_like(y[:, :1])
+        rows = lambda v: v.transpose(1, 2).reshape(-1, v.shape[1])  # noqa: E731  (B, *, T) -> (B * T, *)
+        return rows(x[:, :, :t]), rows(y / scale), rows(scale)
+
+    @torch.no_grad()
+    def fit_skip(self, train, val=None, ridge: float | None = None) -> float:
+        """Solve the dense linear skip by ridge least squares over the `train` batches ((x, y, ...)
+        in the data's scaled units), with the penalty `ridge` per window row, or, when None, the one
+        of `RIDGES` with the lowest MSE of the skip's forecast over the `val` batches (without
+        them: `DEFAULT_RIDGE`). Returns the penalty used."""
+        seq_len = self.skip.in_features
+        gram = torch.zeros(seq_len + 1, seq_len + 1, dtype=torch.float64)
+        cross = torch.zeros(seq_len + 1, self.horizon, dtype=torch.float64)
+        n = 0
+        for x, y, *_ in train:
+            a, b, _ = (v.double().cpu() for v in self.skip_rows(x, y))
+            a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)  # the bias, never penalised
+            gram, cross, n = gram + a.T @ a, cross + a.T @ b, n + len(a)
+        penalty = torch.ones(seq_len + 1, dtype=torch.float64)
+        penalty[-1] = 0.0
+        ridges = (ridge,) if ridge is not None else RIDGES if val is not None else (DEFAULT_RIDGE,)
+        solutions = [torch.linalg.solve(gram + torch.diag(penalty * r * max(n, 1)), cross) for r in ridges]
+        if len(ridges) > 1:
+            errors = torch.zeros(len(ridges), dtype=torch.float64)
+            for x, y, *_ in val:
+                a, b, scale = (v.double().cpu() for v in self.skip_rows(x, y))
+                for i, w in enumerate(solutions):
+                    errors[i] += (((a @ w[:-1] + w[-1] - b) * scale) ** 2).sum()
+            best = int(errors.argmin())
+            ridges, solutions = (ridges[best],), [solutions[best]]
+        weights = solutions[0].to(self.skip.weight.dtype)
+        self.skip.weight.copy_(weights[:-1].T)
+        self.skip.bias.copy_(weights[-1])
+        return float(ridges[0])
 
     def _decode_segments(self, final, vectors, rows: int, channels: int) -> torch.Tensor:
         """Every horizon segment at once: the encoder's final state, one recurrent step per segment
@@ -187,6 +246,13 @@ class Ensemble(nn.Module):
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         out = torch.stack([net(x, series) for net in self.members])
         return out if self.training else out.mean(dim=0)
+
+    def fit_skip(self, train, val=None, ridge: float | None = None) -> float:
+        """Every member's skip solved (the same solution: it depends on the data only)."""
+        ridge = self.members[0].fit_skip(train, val, ridge)
+        for net in self.members[1:]:
+            net.skip.load_state_dict(self.members[0].skip.state_dict())
+        return ridge
 
 
 def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> RecurrentNet | Ensemble:

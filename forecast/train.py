@@ -31,7 +31,7 @@ from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import Member, TrainedModel
 from forecast.trainer import SpawnedDDP, ctrl_c_remembered, device_count, quiet_training, resolve_accelerator
-from forecast.windows import WindowDataModule
+from forecast.windows import WindowDataModule, batch_loader
 
 
 class BestWeights(pl.Callback):
@@ -114,6 +114,7 @@ class Trained:
     best_val: float
     best_epoch: int
     epochs: int
+    skip_ridge: float | None = None  # the penalty the solved linear skip used (`fit_skip`)
 
 
 def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
@@ -155,6 +156,11 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     n_series = len(dm.prepared.parts) if hasattr(dm.prepared, "parts") else 1
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), n_series)
     select = fit_on == "train"
+    ridge = model.skip_ridge
+    if model.fit_skip and not resume:  # a resumed fit has it in its checkpoint
+        with torch_threads(train.threads):
+            ridge = module.net.fit_skip(batch_loader(dm.dataset("train"), 4096),
+                                        batch_loader(dm.dataset("val"), 4096) if select else None, ridge)
     best = BestWeights()
     callbacks = [best, *(callbacks or [])]
     if train.patience and select:
@@ -193,7 +199,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     epochs = int(done["epochs_run"])
     best_epoch = int(done["best_epoch"]) if select and int(done["best_epoch"]) >= 0 else epochs - 1
     best_val = float(done["best_val"]) if select and int(done["best_epoch"]) >= 0 else float("nan")
-    return Trained(module.net.cpu().float().eval(), dm.prepared, best_val, best_epoch, epochs)
+    return Trained(module.net.cpu().float().eval(), dm.prepared, best_val, best_epoch, epochs, ridge)
 
 
 @dataclass
@@ -290,6 +296,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                             resume, callbacks, announce, drop_bad=source.drop_bad)
     parts = parts_of(trained.prepared, frames)
     epochs = trained.best_epoch + 1
+    model = model.override(skip_ridge=trained.skip_ridge)  # picked on validation: the refit uses it
     net = calibrating_net = trained.net
     calibrating = parts
     if fit_on != "train":  # validation was trained on: calibrate a twin that never saw it

@@ -111,6 +111,8 @@ BAD_INPUTS = [
     (["fit", "--ensemble", "0"], "ensemble must be a positive whole number"),
     (["fit", "--skip-period", "1"], "skip_period must be 0 (a dense skip) or a period of 2 or more"),
     (["fit", "--skip-period", "7"], "must be a multiple of skip_period 7"),
+    (["fit", "--fit-skip", "--skip-period", "4"], "fit_skip solves the dense linear skip: drop skip_period"),
+    (["fit", "--fit-skip", "--skip-ridge", "-1"], "skip_ridge must be 0 or more"),
     (["fit", "--target", ","], "--target: no column name in ','"),
     (["data", "--features", " , "], "--features: no column name"),
     (["backtest", "--intervals", "bands"], "unknown intervals 'bands'"),

@@ -153,3 +153,47 @@ def test_the_sparse_skip_has_few_weights_and_implies_the_skip():
     from forecast.config import check_compatible
     with pytest.raises(ForecastError, match="multiple of skip_period 24"):
         check_compatible(DataConfig(seq_len=36), ModelConfig(skip_period=24))
+
+
+@pytest.mark.parametrize("options", [{}, {"instance_scale": True, "channel_independent": True}])
+def test_the_solved_skip_is_the_ridge_least_squares_fit_of_the_normalised_windows(options):
+    import numpy as np
+    net = RecurrentNet(ModelConfig(hidden_size=8, fit_skip=True, **options), 2, 2, 12, 5)
+    x, y = torch.randn(64, 12, 2), torch.randn(64, 5, 2)
+    assert net.fit_skip([(x[:40], y[:40]), (x[40:], y[40:])], ridge=0.5) == 0.5
+    a, b, _ = (v.double().numpy() for v in net.skip_rows(x, y))  # 128 rows: 64 windows, 2 targets
+    a = np.hstack([a, np.ones((len(a), 1))])
+    w = np.linalg.solve(a.T @ a + np.diag([0.5 * len(a)] * 12 + [0.0]), a.T @ b)
+    np.testing.assert_allclose(net.skip.weight.numpy(), w[:-1].T, atol=1e-5)
+    np.testing.assert_allclose(net.skip.bias.numpy(), w[-1], atol=1e-5)
+    # the head starts silent, so the network's forecast is the solved linear one; training never moves it
+    last = x[:, -1:]
+    spread = x.diff(dim=1).abs().mean(dim=1, keepdim=True).clamp_min(1e-3) if net.cfg.instance_scale \
+        else torch.ones_like(last)
+    expected = net.skip(((x - last) / spread).transpose(1, 2)).transpose(1, 2) * spread + last
+    torch.testing.assert_close(net(x), expected)
+    assert not any(p.requires_grad for p in net.skip.parameters())
+
+
+def test_without_a_ridge_the_skip_takes_the_penalty_with_the_lowest_validation_error():
+    from forecast.model import RIDGES
+    torch.manual_seed(0)
+    net = RecurrentNet(ModelConfig(hidden_size=8, fit_skip=True), 1, 1, 24, 3)
+    x = torch.randn(30, 24, 1)  # few noisy windows, many weights: a strong penalty predicts better
+    y = torch.randn(30, 3, 1)
+    xv, yv = torch.randn(200, 24, 1), torch.randn(200, 3, 1)
+    errors = {}
+    for ridge in RIDGES:
+        net.fit_skip([(x, y)], ridge=ridge)
+        with torch.no_grad():
+            errors[ridge] = float(((net(xv) - yv) ** 2).mean())
+    assert net.fit_skip([(x, y)], val=[(xv, yv)]) == min(errors, key=errors.get)
+    assert len(set(errors.values())) == len(RIDGES)  # the penalties differ: the choice is real
+
+
+def test_the_solved_skip_needs_the_dense_skip_and_a_penalty_of_zero_or_more():
+    assert ModelConfig(fit_skip=True).linear_skip
+    with pytest.raises(ForecastError, match="drop skip_period"):
+        ModelConfig(fit_skip=True, skip_period=24)
+    with pytest.raises(ForecastError, match="skip_ridge must be 0 or more"):
+        ModelConfig(fit_skip=True, skip_ridge=-1.0)

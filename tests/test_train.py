@@ -226,3 +226,22 @@ def test_each_ensemble_member_learns_from_its_own_loss():
     (torch.nn.functional.mse_loss(module.net.members[0](x), y) / 2).backward()
     for got, alone in zip(joint, module.net.members[0].parameters()):
         torch.testing.assert_close(got, alone.grad)
+
+
+def test_the_solved_skip_reads_training_windows_for_its_fit_validation_for_its_penalty_never_test():
+    """The skip is solved before training and held fixed; its penalty, picked on validation, is
+    saved with the model and the refit uses it; poisoning the test span changes nothing."""
+    from forecast.model import RIDGES
+    frame = make_frame(n=400)
+    model = ModelConfig(hidden_size=8, fit_skip=True)
+    clean = fit(frame, DATA, model, FAST, quiet=True)
+    ridge = clean.evaluated.model.skip_ridge
+    assert ridge in RIDGES and clean.model.model.skip_ridge == ridge
+    poisoned = frame.copy()
+    poisoned.iloc[clean.prepared.val_end:, 0] = 1e6
+    dirty = fit(poisoned, DATA, model, FAST, quiet=True, refit=False)
+    torch.testing.assert_close(dirty.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
+    assert dirty.evaluated.model.skip_ridge == ridge
+    again = fit(frame, DATA, model.override(skip_ridge=10.0), FAST, quiet=True, refit=False)
+    assert again.evaluated.model.skip_ridge == 10.0
+    assert not torch.allclose(again.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
