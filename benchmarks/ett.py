@@ -131,6 +131,7 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
     ("input 336 + solved skip, MSE loss", {"seq_len": 336, "fit_skip": True, "loss": "mse"}),
     ("input 720 + solved linear skip", {"seq_len": 720, "fit_skip": True}),
     ("input 720 + solved skip, MSE loss", {"seq_len": 720, "fit_skip": True, "loss": "mse"}),
+    ("input 504 + solved skip, MSE loss", {"seq_len": 504, "fit_skip": True, "loss": "mse"}),
 ]
 
 

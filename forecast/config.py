@@ -255,11 +255,9 @@ class ModelConfig(_Config):
     about one period, is read every P-th value, and one small map from seq_len / P past values to
     horizon / P future values serves all P phases (ETTh1 at input and horizon 720, P 24: 955
     weights against the dense map's 519,120): a forecast that follows the period, from few weights.
-    `fit_skip` solves the (dense) linear skip by ridge least squares on the training windows before
-    the network trains, and holds it fixed: the recurrent head starts silent and learns only what
-    the linear forecast misses (training cannot make the linear part worse than its best fit).
-    `skip_ridge` is its penalty per window; None picks it on the validation span among
-    1e-4 ... 10 (the value picked is saved with the model, and a refit uses it).
+    `fit_skip` solves the dense skip by ridge least squares on the training windows first and holds
+    it fixed, so the head (starting silent) learns only what the linear forecast misses; its penalty
+    per window is `skip_ridge`, or, when None, picked on validation (saved with the model).
     `ensemble` > 1 trains that many networks side by side, each from its own initial weights and on
     its own loss, and forecasts their mean (a deep ensemble: steadier than one network, at K times
     the cost).

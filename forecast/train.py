@@ -157,7 +157,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), n_series)
     select = fit_on == "train"
     ridge = model.skip_ridge
-    if model.fit_skip and not resume:  # a resumed fit has it in its checkpoint
+    if model.fit_skip:  # solved again on resume: the same data give the checkpoint's (frozen) weights
         with torch_threads(train.threads):
             ridge = module.net.fit_skip(batch_loader(dm.dataset("train"), 4096),
                                         batch_loader(dm.dataset("val"), 4096) if select else None, ridge)

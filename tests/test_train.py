@@ -82,7 +82,8 @@ def test_when_accelerator_missing_then_error():
         fit(make_frame(), DataConfig(targets=("y",)), ModelConfig(), TrainConfig(accelerator="gpu"))
 
 
-def test_interrupted_fit_resumes_from_its_last_epoch(tmp_path):
+@pytest.mark.parametrize("model", [ModelConfig(hidden_size=8), ModelConfig(hidden_size=8, fit_skip=True)])
+def test_interrupted_fit_resumes_from_its_last_epoch(model, tmp_path):
     import signal
 
     import lightning.pytorch as pl
@@ -99,8 +100,7 @@ def test_interrupted_fit_resumes_from_its_last_epoch(tmp_path):
     handler = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(TrainingInterrupted, match="--resume"):
-            fit(frame, DATA, ModelConfig(hidden_size=8), train, out_dir=tmp_path, quiet=True,
-                callbacks=[CtrlC()])
+            fit(frame, DATA, model, train, out_dir=tmp_path, quiet=True, callbacks=[CtrlC()])
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
@@ -110,10 +110,14 @@ def test_interrupted_fit_resumes_from_its_last_epoch(tmp_path):
 
         def on_train_epoch_start(self, trainer, module):
             self.seen.append(trainer.current_epoch)
-    resumed = fit(frame, DATA, ModelConfig(hidden_size=8), train, out_dir=tmp_path, quiet=True,
+    resumed = fit(frame, DATA, model, train, out_dir=tmp_path, quiet=True,
                   resume=True, refit=False, callbacks=[Epochs()])
     # Epochs 0 and 1 were saved after they finished; epoch 2 was cut before its save and is redone.
     assert Epochs.seen == [2, 3, 4] and resumed.epochs == 5
+    if model.fit_skip:  # the solved skip and its penalty survive the interruption
+        fresh = fit(frame, DATA, model, train, quiet=True, refit=False)
+        assert resumed.evaluated.model.skip_ridge == fresh.evaluated.model.skip_ridge is not None
+        torch.testing.assert_close(resumed.evaluated.net.skip.weight, fresh.evaluated.net.skip.weight)
 
 
 def test_a_fresh_fit_never_resumes_from_an_old_checkpoint_folder(tmp_path):
