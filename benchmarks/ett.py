@@ -14,6 +14,7 @@ the lower validation MSE (marked `*`), never by test. Last line: JSON with the f
     python benchmarks/ett.py --tune 10      # tune on validation, then score the best once on test
     python benchmarks/ett.py --ablation     # what each design choice is worth, on validation only
     python benchmarks/ett.py --pick A.log B.log   # per horizon, the table with the lower validation MSE
+    python benchmarks/ett.py --linear --seq-len 336   # the linear forecast --fit-skip solves, alone
 """
 import argparse
 import json
@@ -37,7 +38,11 @@ def scaled_metrics(result, stage):
     """MSE and MAE of model and Repeat on standardised values (train statistics, as the protocol
     says), over all windows, steps and channels of `stage`."""
     ev = result.test if stage == "test" else evaluate(result.evaluated.net, result.prepared, stage)
-    pre = result.evaluated.preprocessor
+    return standardised(ev, result.evaluated.preprocessor)
+
+
+def standardised(ev, pre):
+    """`scaled_metrics` of one evaluation, standardised with the preprocessor `pre`."""
     mean, std = pre.mean[:pre.n_targets], pre.std[:pre.n_targets]
     actual, forecast, repeat = ((a - mean) / std for a in (ev.actual, ev.forecast, ev.naive))
     err, naive = forecast - actual, repeat - actual
@@ -133,6 +138,36 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
     ("input 720 + solved skip, MSE loss", {"seq_len": 720, "fit_skip": True, "loss": "mse"}),
     ("input 504 + solved skip, MSE loss", {"seq_len": 504, "fit_skip": True, "loss": "mse"}),
 ]
+
+
+def linear_only(frame, args):
+    """The linear forecast `--fit-skip` solves, alone (no network trained, the head silent): per
+    mode and horizon, at `--seq-len`, its validation and test MSE; what the recurrent head adds is
+    the difference to the table's rows with the same settings."""
+    from forecast.model import build_net
+    from forecast.windows import WindowDataModule, batch_loader
+
+    print(f"{'mode':6s} {'horizon':>7s} {'ridge':>7s} {'val MSE':>8s} {'test MSE':>8s} {'test MAE':>8s}")
+    rows = []
+    for mode, horizon in ((m, h) for m in args.modes for h in args.horizons):
+        columns = list(frame.columns) if mode == "multi" else ["OT"]
+        data = DataConfig(targets=tuple(columns), seq_len=args.seq_len, horizon=horizon,
+                          val_start=str(frame.index[8640]), test_start=str(frame.index[11520]))
+        model = ModelConfig(cell="gru", segment_len=args.segment_len, channel_independent=mode == "multi",
+                            fit_skip=True)
+        model = model.override(**{k: v for k, v in args.set.items() if hasattr(model, k)})
+        dm = WindowDataModule(frame[columns], data)
+        dm.setup()
+        net = build_net(data, model)
+        ridge = net.fit_skip(batch_loader(dm.dataset("train"), 4096), batch_loader(dm.dataset("val"), 4096))
+        net.eval()
+        f = {stage: standardised(evaluate(net, dm.prepared, stage), dm.prepared.preprocessor)
+             for stage in ("val", "test")}
+        rows.append({"mode": mode, "horizon": horizon, "ridge": ridge, "val_mse": f["val"]["mse"],
+                     "mse": f["test"]["mse"], "mae": f["test"]["mae"]})
+        print(f"{mode:6s} {horizon:>7d} {ridge:>7g} {f['val']['mse']:>8.3f} {f['test']['mse']:>8.3f} "
+              f"{f['test']['mae']:>8.3f}", flush=True)
+    return rows
 
 
 def ablation(frame, args):
@@ -269,6 +304,8 @@ def main():
     parser.add_argument("--only", nargs="*", type=int, default=[], help="ablation variants by number")
     parser.add_argument("--pick", nargs="+", metavar="LOG", help="instead of the table: per horizon, "
                         "the configuration with the lowest validation MSE among these tables' outputs")
+    parser.add_argument("--linear", action="store_true", help="instead of the table: the linear "
+                        "forecast --fit-skip solves, alone (what the recurrent head adds is the rest)")
     parser.add_argument("--tune", type=int, default=0, metavar="N",
                         help="instead of the table: run studies/etth1_multi96.yaml with N trials")
     args = parser.parse_args()
@@ -286,6 +323,9 @@ def main():
         return
     if args.ablation:
         print(json.dumps({"config": vars(args), "ablation": ablation(frame, args)}))
+        return
+    if args.linear:
+        print(json.dumps({"config": vars(args), "linear": linear_only(frame, args)}))
         return
     rows = table(frame, args)
     print("published, horizon 96 multivariate (MSE / MAE): " +
