@@ -147,6 +147,8 @@ class RecurrentNet(nn.Module):
         t = self.n_targets
         if last is not None:
             y = y - last[:, :, :t]
+        if self.n_quantiles and not self.level_targets:  # that head gives the changes summed up (forward)
+            y = y.cumsum(dim=1)
         scale = spread[:, :, :t] if spread is not None else torch.ones_like(y[:, :1])
         rows = lambda v: v.transpose(1, 2).reshape(-1, v.shape[1])  # noqa: E731  (B, *, T) -> (B * T, *)
         return rows(x[:, :, :t]), rows(y / scale), rows(scale)
@@ -168,7 +170,9 @@ class RecurrentNet(nn.Module):
         penalty = torch.ones(seq_len + 1, dtype=torch.float64)
         penalty[-1] = 0.0
         ridges = (ridge,) if ridge is not None else RIDGES if val is not None else (DEFAULT_RIDGE,)
-        solutions = [torch.linalg.solve(gram + torch.diag(penalty * r * max(n, 1)), cross) for r in ridges]
+        # gelsd: a least-squares solution even where the system is singular (a penalty of 0, few windows)
+        solutions = [torch.linalg.lstsq(gram + torch.diag(penalty * r * max(n, 1)), cross, driver="gelsd").solution
+                     for r in ridges]
         if len(ridges) > 1:
             errors = torch.zeros(len(ridges), dtype=torch.float64)
             for x, y, *_ in val:

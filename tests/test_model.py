@@ -197,3 +197,18 @@ def test_the_solved_skip_needs_the_dense_skip_and_a_penalty_of_zero_or_more():
         ModelConfig(fit_skip=True, skip_period=24)
     with pytest.raises(ForecastError, match="skip_ridge must be 0 or more"):
         ModelConfig(fit_skip=True, skip_ridge=-1.0)
+
+
+def test_a_solved_skip_under_a_quantile_head_of_changes_fits_the_changes_summed_up():
+    """That head's outputs are cumulative changes, differenced at the end: the skip added to them
+    must be fitted to cumulative changes too, or a linear process would not be recovered."""
+    torch.manual_seed(0)
+    net = RecurrentNet(ModelConfig(hidden_size=8, fit_skip=True, quantiles=(0.1, 0.9)), 1, 1, 12, 4,
+                       level_targets=False)
+    x = torch.randn(200, 12, 1)
+    weights = torch.randn(12, 4) / 4
+    y = torch.diff((x[:, :, 0] @ weights), dim=1, prepend=torch.zeros(200, 1))[..., None]  # (B, H, 1)
+    net.fit_skip([(x, y)], ridge=0.0)
+    with torch.no_grad():
+        out = net(x)  # (B, H, 1, Q), every quantile the skip's (the head is silent)
+    torch.testing.assert_close(out, y[..., None].expand_as(out), atol=1e-4, rtol=1e-4)
