@@ -51,11 +51,16 @@ def standardised(ev, pre):
             "windows": len(ev.index)}
 
 
+def protocol_data(frame, mode, horizon, seq_len):
+    """The columns of `mode` and the protocol's split: rows [0, 8640) train, then 2,880 + 2,880."""
+    columns = list(frame.columns) if mode == "multi" else ["OT"]
+    return columns, DataConfig(targets=tuple(columns), seq_len=seq_len, horizon=horizon,
+                               val_start=str(frame.index[8640]), test_start=str(frame.index[11520]))
+
+
 def run(frame, mode, cell, horizon, args, stages=("val", "test"), **changes):
     """Fit one configuration; its figures on each of `stages` (prefixed `val_` for validation)."""
-    columns = list(frame.columns) if mode == "multi" else ["OT"]
-    data = DataConfig(targets=tuple(columns), seq_len=args.seq_len, horizon=horizon,
-                      val_start=str(frame.index[8640]), test_start=str(frame.index[11520]))
+    columns, data = protocol_data(frame, mode, horizon, args.seq_len)
     model = ModelConfig(cell=cell, hidden_size=args.hidden_size, segment_len=args.segment_len,
                         instance_norm=True, channel_independent=mode == "multi",
                         dropout=args.dropout)
@@ -150,9 +155,7 @@ def linear_only(frame, args):
     print(f"{'mode':6s} {'horizon':>7s} {'ridge':>7s} {'val MSE':>8s} {'test MSE':>8s} {'test MAE':>8s}")
     rows = []
     for mode, horizon in ((m, h) for m in args.modes for h in args.horizons):
-        columns = list(frame.columns) if mode == "multi" else ["OT"]
-        data = DataConfig(targets=tuple(columns), seq_len=args.seq_len, horizon=horizon,
-                          val_start=str(frame.index[8640]), test_start=str(frame.index[11520]))
+        columns, data = protocol_data(frame, mode, horizon, args.seq_len)
         model = ModelConfig(cell="gru", segment_len=args.segment_len, channel_independent=mode == "multi",
                             fit_skip=True)
         model = model.override(**{k: v for k, v in args.set.items() if hasattr(model, k)})

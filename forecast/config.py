@@ -31,6 +31,12 @@ def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise ForecastError(f"unknown {name} {value!r}; choose one of: {', '.join(valid)}")
 
 
+def _non_negative(name: str, value) -> None:
+    """A finite number of 0 or more (bools and NaN are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ForecastError(f"{name} must be 0 or more, got {value!r}")
+
+
 def _positive(name: str, value, kind=(int, float)) -> None:
     """A positive, finite number of the given kind (bools and NaN are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or value == float("inf"):
@@ -257,7 +263,8 @@ class ModelConfig(_Config):
     weights against the dense map's 519,120): a forecast that follows the period, from few weights.
     `fit_skip` solves the dense skip by ridge least squares on the training windows first and holds
     it fixed, so the head (starting silent) learns only what the linear forecast misses; its penalty
-    per window is `skip_ridge`, or, when None, picked on validation (saved with the model).
+    per window is `skip_ridge`, or, when None, picked on validation (saved with the model; 0.01
+    when no validation span is held out, as in tuning's final refit on train + validation).
     `ensemble` > 1 trains that many networks side by side, each from its own initial weights and on
     its own loss, and forecasts their mean (a deep ensemble: steadier than one network, at K times
     the cost).
@@ -302,10 +309,8 @@ class ModelConfig(_Config):
                                 f"got {self.skip_period!r}")
         if self.fit_skip and self.skip_period:
             raise ForecastError("fit_skip solves the dense linear skip: drop skip_period")
-        if self.skip_ridge is not None and (isinstance(self.skip_ridge, bool)
-                                            or not isinstance(self.skip_ridge, (int, float))
-                                            or not 0 <= self.skip_ridge < float("inf")):
-            raise ForecastError(f"skip_ridge must be 0 or more, got {self.skip_ridge!r}")
+        if self.skip_ridge is not None:
+            _non_negative("skip_ridge", self.skip_ridge)
         if self.skip_period or self.fit_skip:
             object.__setattr__(self, "linear_skip", True)
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
@@ -348,9 +353,7 @@ class TrainConfig(_Config):
         _positive("batch_size", self.batch_size, int)
         _positive("max_epochs", self.max_epochs, int)
         for name in ("weight_decay", "gradient_clip", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ForecastError(f"{name} must be 0 or more, got {value!r}")
+            _non_negative(name, getattr(self, name))
         devices = str(self.devices)
         if devices != "auto" and not (devices.isdigit() and int(devices) > 0):
             raise ForecastError(f"devices must be auto or a positive count, got {self.devices!r}")

@@ -16,7 +16,7 @@ from forecast.errors import ForecastError
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-# Ridge penalties per window row tried for a solved linear skip (`fit_skip`), the one used without validation
+# Ridge penalties per window row tried for a solved linear skip (`fit_skip`); the one without validation
 RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 DEFAULT_RIDGE = 1e-2
 
@@ -171,8 +171,8 @@ class RecurrentNet(nn.Module):
         penalty[-1] = 0.0
         ridges = (ridge,) if ridge is not None else RIDGES if val is not None else (DEFAULT_RIDGE,)
         # gelsd: a least-squares solution even where the system is singular (a penalty of 0, few windows)
-        solutions = [torch.linalg.lstsq(gram + torch.diag(penalty * r * max(n, 1)), cross, driver="gelsd").solution
-                     for r in ridges]
+        solutions = [torch.linalg.lstsq(gram + torch.diag(penalty * r * max(n, 1)), cross,
+                                        driver="gelsd").solution for r in ridges]
         if len(ridges) > 1:
             errors = torch.zeros(len(ridges), dtype=torch.float64)
             for x, y, *_ in val:
