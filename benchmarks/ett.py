@@ -81,6 +81,8 @@ def run(frame, mode, cell, horizon, args, stages=("val", "test"), **changes):
         figures.update({prefix + k: v for k, v in scaled_metrics(result, stage).items()})
     figures.update(seconds=round(time.perf_counter() - started, 1), epochs=result.epochs,
                    best_epoch=result.best_epoch, val_loss=round(result.best_val, 4))
+    picked = {k: getattr(result.evaluated.model, k) for k in ("skip_ridge", "linear_weight")}
+    figures.update({k: v for k, v in picked.items() if v is not None})  # chosen on validation
     return figures
 
 

@@ -265,6 +265,14 @@ class ModelConfig(_Config):
     it fixed, so the head (starting silent) learns only what the linear forecast misses; its penalty
     per window is `skip_ridge`, or, when None, picked on validation (saved with the model; 0.01
     when no validation span is held out, as in tuning's final refit on train + validation).
+    `blend_linear` solves the same linear forecast but keeps it apart: the recurrent network trains
+    alone, on its own loss (not on the linear forecast's residuals), and the forecast is their blend,
+    `linear_weight` times the linear forecast plus the rest times the network's (for a quantile head,
+    its quantiles moved by that share of the gap between the linear forecast and its median). Two
+    forecasts that err differently average out: on ETTh1 the blend beats both on validation and test
+    (`benchmarks/ett.py`). `linear_weight` None picks it after training, the one of 0, 0.25, ..., 1
+    with the lowest validation MSE (saved with the model; 0.5 without a validation span); giving
+    it turns the blend on.
     `ensemble` > 1 trains that many networks side by side, each from its own initial weights and on
     its own loss, and forecasts their mean (a deep ensemble: steadier than one network, at K times
     the cost).
@@ -286,9 +294,13 @@ class ModelConfig(_Config):
     skip_period: int = 0  # > 0: the linear skip is sparse, one map per phase of this period
     fit_skip: bool = False  # solve the linear skip by least squares first, then hold it fixed
     skip_ridge: float | None = None  # its ridge penalty per window; None: picked on validation
+    blend_linear: bool = False  # forecast a blend of the network, trained alone, and the solved skip
+    linear_weight: float | None = None  # the linear forecast's share; None: picked on validation
     ensemble: int = 1
 
     def __post_init__(self):
+        if self.linear_weight is not None:  # a share of the linear forecast asks for the blend
+            object.__setattr__(self, "blend_linear", True)
         _choice("cell", self.cell, CELLS)
         _choice("decoder", self.decoder, DECODERS)
         if isinstance(self.series_embedding, bool) or not isinstance(self.series_embedding, int) \
@@ -307,14 +319,26 @@ class ModelConfig(_Config):
                 or self.skip_period < 0 or self.skip_period == 1:
             raise ForecastError(f"skip_period must be 0 (a dense skip) or a period of 2 or more, "
                                 f"got {self.skip_period!r}")
-        if self.fit_skip and self.skip_period:
-            raise ForecastError("fit_skip solves the dense linear skip: drop skip_period")
+        if self.fit_skip and self.blend_linear:
+            raise ForecastError("fit_skip (the network refines the linear forecast) and blend_linear "
+                                "(the network apart, then blended) exclude each other: pick one")
+        if (self.fit_skip or self.blend_linear) and self.skip_period:
+            raise ForecastError(f"{'fit_skip' if self.fit_skip else 'blend_linear'} solves the dense "
+                                "linear skip: drop skip_period")
         if self.skip_ridge is not None:
             _non_negative("skip_ridge", self.skip_ridge)
-        if self.skip_period or self.fit_skip:
+        if self.linear_weight is not None and (isinstance(self.linear_weight, bool) or not isinstance(
+                self.linear_weight, (int, float)) or not 0 <= self.linear_weight <= 1):
+            raise ForecastError(f"linear_weight must be in [0, 1], got {self.linear_weight!r}")
+        if self.skip_period or self.fit_skip or self.blend_linear:
             object.__setattr__(self, "linear_skip", True)
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ForecastError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def solves_skip(self) -> bool:
+        """The linear skip is solved by least squares before training, then held fixed."""
+        return self.fit_skip or self.blend_linear
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,14 @@ class Forecaster(pl.LightningModule):
         return self.net(x, series)
 
     def _shared_step(self, batch, stage: str) -> torch.Tensor:
+        loss = self.batch_loss(batch)
+        # Epoch-level logging only: a per-step log would synchronise the device every batch.
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
+                 batch_size=len(batch[0]), sync_dist=self._distributed())
+        return loss
+
+    def batch_loss(self, batch) -> torch.Tensor:
+        """The loss of one batch (x, y[, series])."""
         x, y, *series = batch  # a panel's windows also carry their series
         series = series[0] if series else None
         pred = self(x, series)  # an ensemble in training: every member's, (K, B, H, T[, Q])
@@ -50,9 +58,6 @@ class Forecaster(pl.LightningModule):
             loss = pinball_loss(pred, y, self.levels)
         else:  # the mean of the members' losses: each member learns from its own
             loss = self.loss_fn(pred, y.expand_as(pred))
-        # Epoch-level logging only: a per-step log would synchronise the device every batch.
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val",
-                 batch_size=len(x), sync_dist=self._distributed())
         return loss
 
     def _distributed(self) -> bool:

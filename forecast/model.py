@@ -19,6 +19,9 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # Ridge penalties per window row tried for a solved linear skip (`fit_skip`); the one without validation
 RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 DEFAULT_RIDGE = 1e-2
+# The linear forecast's shares tried for `blend_linear`; the one without validation
+BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_BLEND = 0.5
 
 
 class RecurrentNet(nn.Module):
@@ -71,10 +74,14 @@ class RecurrentNet(nn.Module):
         # RLinear's (or SparseTSF's) forecast, one map shared by every target, from its own window
         self.skip = None if not cfg.linear_skip else nn.Linear(seq_len, horizon) \
             if not cfg.skip_period else SparseSkip(seq_len, horizon, cfg.skip_period)
-        if cfg.fit_skip:  # the skip is solved before training (`fit_skip`) and held fixed; the
-            self.skip.requires_grad_(False)  # recurrent head starts silent and learns what it misses
+        if cfg.solves_skip:  # solved before training (`fit_skip`) and held fixed
+            self.skip.requires_grad_(False)
+        if cfg.fit_skip:  # the recurrent head starts silent and learns what the skip misses
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+        if cfg.blend_linear:  # the skip's share of the forecast; 0 while training picks it later
+            self.register_buffer("linear_weight", torch.tensor(float(cfg.linear_weight or 0.0)))
+        self.median = list(cfg.quantiles).index(0.5) if cfg.quantiles else 0
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
@@ -105,12 +112,17 @@ class RecurrentNet(nn.Module):
             y = y.reshape(batch, channels, self.horizon, q).permute(0, 2, 1, 3)
         else:
             y = y.reshape(batch, self.horizon, self.n_targets, q)  # (B, H, T, Q)
+        if self.n_quantiles:
+            y = y.sort(dim=-1).values  # non-crossing quantiles
         if self.skip is not None:  # (B, L, T) -> (B, H, T, 1), the same shift for every quantile
-            y = y + self.skip(x_in[:, :, : self.n_targets].transpose(1, 2)).transpose(1, 2)[..., None]
+            linear = self.skip(x_in[:, :, : self.n_targets].transpose(1, 2)).transpose(1, 2)[..., None]
+            if not self.cfg.blend_linear:
+                y = y + linear
+            elif not self.training:  # the network trains alone; it forecasts blended
+                y = y + self.linear_weight * (linear - y[..., self.median: self.median + 1])
         if not self.n_quantiles:
             y = y[..., 0]  # (B, H, T)
         else:
-            y = y.sort(dim=-1).values  # non-crossing quantiles
             if not self.level_targets:
                 # Changes: the head gives quantiles of the change up to each step (a quantile of a
                 # sum is not the sum of quantiles); differencing them lets the decoder's cumulative
@@ -257,6 +269,36 @@ class Ensemble(nn.Module):
         for net in self.members[1:]:
             net.skip.load_state_dict(self.members[0].skip.state_dict())
         return ridge
+
+
+@torch.no_grad()
+def blend_linear(net: RecurrentNet | Ensemble, val=None, weight: float | None = None) -> float:
+    """Set the linear forecast's share in the forecast of a `blend_linear` network (or ensemble):
+    `weight`, or, when None, the one of `BLENDS` whose blend has the lowest MSE of the point forecast
+    (the median of a quantile head) over the `val` batches ((x, y[, series]) in the data's scaled
+    units; without them `DEFAULT_BLEND`). Returns the share set."""
+    members = list(getattr(net, "members", [net]))
+
+    def use(share: float) -> None:
+        for member in members:
+            member.linear_weight.fill_(share)
+
+    if weight is None and val is None:
+        weight = DEFAULT_BLEND
+    if weight is None:
+        errors = torch.zeros(len(BLENDS), dtype=torch.float64)
+        net.eval()
+        for x, y, *series in val:
+            ends = []  # the forecast is linear in the share: its two ends give every blend
+            for share in (0.0, 1.0):
+                use(share)
+                out = net(x, series[0] if series else None)
+                ends.append((out[..., members[0].median] if members[0].n_quantiles else out).double())
+            for i, share in enumerate(BLENDS):
+                errors[i] += ((ends[0] + share * (ends[1] - ends[0]) - y.double()) ** 2).sum()
+        weight = BLENDS[int(errors.argmin())]
+    use(weight)
+    return float(weight)
 
 
 def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> RecurrentNet | Ensemble:

@@ -25,7 +25,7 @@ from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool, series_table
 from forecast.forecaster import Forecaster
-from forecast.model import RecurrentNet
+from forecast.model import RecurrentNet, blend_linear
 from forecast.panel import validate_panel
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
@@ -115,6 +115,7 @@ class Trained:
     best_epoch: int
     epochs: int
     skip_ridge: float | None = None  # the penalty the solved linear skip used (`fit_skip`)
+    linear_weight: float | None = None  # the linear forecast's share (`blend_linear`)
 
 
 def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
@@ -157,7 +158,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), n_series)
     select = fit_on == "train"
     ridge = model.skip_ridge
-    if model.fit_skip:  # solved again on resume: the same data give the checkpoint's (frozen) weights
+    if model.solves_skip:  # solved again on resume: the same data give the checkpoint's (frozen) weights
         with torch_threads(train.threads):
             ridge = module.net.fit_skip(batch_loader(dm.dataset("train"), 4096),
                                         batch_loader(dm.dataset("val"), 4096) if select else None, ridge)
@@ -199,7 +200,16 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     epochs = int(done["epochs_run"])
     best_epoch = int(done["best_epoch"]) if select and int(done["best_epoch"]) >= 0 else epochs - 1
     best_val = float(done["best_val"]) if select and int(done["best_epoch"]) >= 0 else float("nan")
-    return Trained(module.net.cpu().float().eval(), dm.prepared, best_val, best_epoch, epochs, ridge)
+    net = module.cpu().float().eval().net
+    share = None
+    if model.blend_linear:  # the linear forecast's share: picked on validation after training
+        val = batch_loader(dm.dataset("val"), 4096) if select else None
+        with torch_threads(train.threads), torch.no_grad():
+            share = blend_linear(net, val, model.linear_weight)
+            if select:  # what the blend forecasts, not the network alone, is what a study compares
+                sizes, losses = zip(*((len(b[0]), float(module.batch_loss(b))) for b in val))
+                best_val = float(np.average(losses, weights=sizes))
+    return Trained(net, dm.prepared, best_val, best_epoch, epochs, ridge, share)
 
 
 @dataclass
@@ -296,7 +306,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                             resume, callbacks, announce, drop_bad=source.drop_bad)
     parts = parts_of(trained.prepared, frames)
     epochs = trained.best_epoch + 1
-    model = model.override(skip_ridge=trained.skip_ridge)  # picked on validation: the refit uses it
+    # picked on validation: the refit (and the saved model) use them
+    model = model.override(skip_ridge=trained.skip_ridge, linear_weight=trained.linear_weight)
     net = calibrating_net = trained.net
     calibrating = parts
     if fit_on != "train":  # validation was trained on: calibrate a twin that never saw it

@@ -113,6 +113,8 @@ BAD_INPUTS = [
     (["fit", "--skip-period", "7"], "must be a multiple of skip_period 7"),
     (["fit", "--fit-skip", "--skip-period", "4"], "fit_skip solves the dense linear skip: drop skip_period"),
     (["fit", "--fit-skip", "--skip-ridge", "-1"], "skip_ridge must be 0 or more"),
+    (["fit", "--blend-linear", "--fit-skip"], "exclude each other: pick one"),
+    (["fit", "--blend-linear", "--linear-weight", "2"], "linear_weight must be in [0, 1], got 2.0"),
     (["fit", "--target", ","], "--target: no column name in ','"),
     (["data", "--features", " , "], "--features: no column name"),
     (["backtest", "--intervals", "bands"], "unknown intervals 'bands'"),

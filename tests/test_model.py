@@ -212,3 +212,66 @@ def test_a_solved_skip_under_a_quantile_head_of_changes_fits_the_changes_summed_
     with torch.no_grad():
         out = net(x)  # (B, H, 1, Q), every quantile the skip's (the head is silent)
     torch.testing.assert_close(out, y[..., None].expand_as(out), atol=1e-4, rtol=1e-4)
+
+
+def test_a_blended_network_trains_alone_and_forecasts_its_share_of_the_linear_forecast():
+    torch.manual_seed(0)
+    net = RecurrentNet(ModelConfig(hidden_size=8, blend_linear=True, linear_weight=0.25), 2, 2, 12, 5)
+    x, y = torch.randn(64, 12, 2), torch.randn(64, 5, 2)
+    net.fit_skip([(x, y)], ridge=0.5)
+    assert not any(p.requires_grad for p in net.skip.parameters())
+    assert any(p.requires_grad for p in net.head.parameters()) and net.head.weight.abs().sum() > 0
+    last = x[:, -1:]
+    linear = net.skip((x - last).transpose(1, 2)).transpose(1, 2) + last  # the solved forecast alone
+    with torch.no_grad():
+        blended = net.eval()(x)
+        alone = net.train()(x)  # trained on its own loss: the network without the linear forecast
+    torch.testing.assert_close(blended, 0.75 * alone + 0.25 * linear)
+
+
+def test_a_blended_quantile_head_moves_every_quantile_by_the_share_of_the_gap_to_its_median():
+    torch.manual_seed(0)
+    net = RecurrentNet(ModelConfig(hidden_size=8, blend_linear=True, linear_weight=0.5,
+                                   quantiles=(0.1, 0.9), instance_scale=False), 1, 1, 12, 4)
+    x = torch.randn(32, 12, 1)
+    with torch.no_grad():
+        net.skip.weight.normal_()
+        alone, blended = net.train()(x), net.eval()(x)  # (B, H, 1, 3)
+    linear = net.skip((x - x[:, -1:]).transpose(1, 2)).transpose(1, 2) + x[:, -1:]
+    torch.testing.assert_close(blended[..., 1], 0.5 * alone[..., 1] + 0.5 * linear)  # the median
+    torch.testing.assert_close(blended.diff(dim=-1), alone.diff(dim=-1))  # the widths kept
+
+
+def test_without_a_share_the_blend_takes_the_one_with_the_lowest_validation_error():
+    from forecast.model import BLENDS, Ensemble, blend_linear
+    torch.manual_seed(0)
+    net = Ensemble([RecurrentNet(ModelConfig(hidden_size=8, blend_linear=True, ensemble=2), 1, 1, 24, 3)
+                    for _ in range(2)])
+    x, y = torch.randn(200, 24, 1), torch.randn(200, 3, 1)
+    net.fit_skip([(x[:100], y[:100])], ridge=1.0)
+    # validation targets half way between the network and the linear forecast: 0.5 is best
+    with torch.no_grad():
+        for member in net.members:
+            member.linear_weight.fill_(0.5)
+        yv = net.eval()(x[100:]) + 0.01 * torch.randn(100, 3, 1)
+    errors = {}
+    for share in BLENDS:
+        assert blend_linear(net, weight=share) == share
+        with torch.no_grad():
+            errors[share] = float(((net(x[100:]) - yv) ** 2).mean())
+    assert blend_linear(net, [(x[100:150], yv[:50]), (x[150:], yv[50:])]) == min(errors, key=errors.get) == 0.5
+    assert all(float(m.linear_weight) == 0.5 for m in net.members)
+    assert blend_linear(net) == 0.5  # no validation: the default share
+    assert len(set(errors.values())) == len(BLENDS)
+
+
+def test_the_blend_excludes_the_refined_and_the_sparse_skip_and_takes_a_share_from_0_to_1():
+    assert ModelConfig(blend_linear=True).linear_skip and ModelConfig(blend_linear=True).solves_skip
+    assert ModelConfig(linear_weight=0.3).blend_linear  # a share asks for the blend
+    with pytest.raises(ForecastError, match="exclude each other"):
+        ModelConfig(blend_linear=True, fit_skip=True)
+    with pytest.raises(ForecastError, match="blend_linear solves the dense linear skip"):
+        ModelConfig(blend_linear=True, skip_period=24)
+    for bad in (1.5, -0.1, True, "x"):
+        with pytest.raises(ForecastError, match=r"linear_weight must be in \[0, 1\]"):
+            ModelConfig(blend_linear=True, linear_weight=bad)

@@ -249,3 +249,31 @@ def test_the_solved_skip_reads_training_windows_for_its_fit_validation_for_its_p
     again = fit(frame, DATA, model.override(skip_ridge=10.0), FAST, quiet=True, refit=False)
     assert again.evaluated.model.skip_ridge == 10.0
     assert not torch.allclose(again.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
+
+
+def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_model(tmp_path):
+    """The linear forecast's share is chosen after training on validation; poisoning the test span
+    changes neither it nor the solved skip; the refit and the saved model use it."""
+    from forecast import load_model
+    from forecast.model import BLENDS
+    frame = make_frame(n=400)
+    model = ModelConfig(hidden_size=8, blend_linear=True)
+    clean = fit(frame, DATA, model, FAST, quiet=True)
+    share = clean.evaluated.model.linear_weight
+    assert share in BLENDS and clean.model.model.linear_weight == share
+    assert float(clean.model.net.linear_weight) == share  # the refit forecasts with the same blend
+    from forecast.windows import stage_dataset
+    x, y = stage_dataset(clean.prepared, "val")[torch.arange(len(stage_dataset(clean.prepared, "val")))][:2]
+    with torch.no_grad():  # a study compares the blend's validation loss (MSE here), not the network's
+        assert clean.best_val == pytest.approx(float(((clean.evaluated.net(x) - y) ** 2).mean()), rel=1e-5)
+    poisoned = frame.copy()
+    poisoned.iloc[clean.prepared.val_end:, 0] = 1e6
+    dirty = fit(poisoned, DATA, model, FAST, quiet=True, refit=False)
+    torch.testing.assert_close(dirty.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
+    assert dirty.evaluated.model.linear_weight == share
+    path = clean.model.save(tmp_path / "m")
+    loaded = load_model(path)
+    assert loaded.model.linear_weight == share and float(loaded.net.linear_weight) == share
+    pd.testing.assert_frame_equal(loaded.predict(), clean.model.predict())
+    given = fit(frame, DATA, model.override(linear_weight=1.0), FAST, quiet=True, refit=False)
+    assert given.evaluated.model.linear_weight == 1.0
