@@ -246,3 +246,15 @@ def test_run_study_validates_the_frame_once_before_any_trial(tmp_path):
         run_study(spec(tmp_path), SINE.iloc[::-1])
     with pytest.raises(ForecastError, match="1 <= low"):
         parse_range("0,10", "seq_len")
+
+
+def test_the_final_refit_keeps_what_the_best_trial_picked_on_validation(tmp_path):
+    """Trained on train + validation, the refit has no validation to pick the blend's share or
+    the skip's penalty with: it takes the best trial's, not the defaults."""
+    s = spec(tmp_path, n_trials=2, model={"blend_linear": True})
+    result = tune(s, SINE)
+    best = result.study.best_trial
+    assert {"skip_ridge", "linear_weight"} <= set(best.user_attrs)
+    assert result.refit.model.model.linear_weight == best.user_attrs["linear_weight"]
+    assert result.refit.model.model.skip_ridge == best.user_attrs["skip_ridge"]
+    assert (best.user_attrs["linear_weight"], best.user_attrs["skip_ridge"]) != (0.5, 0.01)  # not the defaults
