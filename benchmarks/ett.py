@@ -146,6 +146,7 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
     ("input 504 + solved skip, MSE loss", {"seq_len": 504, "fit_skip": True, "loss": "mse"}),
     ("blended with the solved linear forecast", {"blend_linear": True}),
     ("input 336 + blended with the linear forecast", {"seq_len": 336, "blend_linear": True}),
+    ("input 720 + blended with the linear forecast", {"seq_len": 720, "blend_linear": True}),
 ]
 
 
