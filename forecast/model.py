@@ -114,12 +114,11 @@ class RecurrentNet(nn.Module):
             y = y.reshape(batch, self.horizon, self.n_targets, q)  # (B, H, T, Q)
         if self.n_quantiles:
             y = y.sort(dim=-1).values  # non-crossing quantiles
-        if self.skip is not None:  # (B, L, T) -> (B, H, T, 1), the same shift for every quantile
+        # (B, L, T) -> (B, H, T, 1), the same shift for every quantile; a blended network trains alone
+        if self.skip is not None and not (self.cfg.blend_linear and self.training):
             linear = self.skip(x_in[:, :, : self.n_targets].transpose(1, 2)).transpose(1, 2)[..., None]
-            if not self.cfg.blend_linear:
-                y = y + linear
-            elif not self.training:  # the network trains alone; it forecasts blended
-                y = y + self.linear_weight * (linear - y[..., self.median: self.median + 1])
+            y = y + (linear if not self.cfg.blend_linear
+                     else self.linear_weight * (linear - y[..., self.median: self.median + 1]))
         if not self.n_quantiles:
             y = y[..., 0]  # (B, H, T)
         else:
@@ -277,7 +276,7 @@ def blend_linear(net: RecurrentNet | Ensemble, val=None, weight: float | None = 
     `weight`, or, when None, the one of `BLENDS` whose blend has the lowest MSE of the point forecast
     (the median of a quantile head) over the `val` batches ((x, y[, series]) in the data's scaled
     units; without them `DEFAULT_BLEND`). Returns the share set."""
-    members = list(getattr(net, "members", [net]))
+    members = [m for m in net.modules() if isinstance(m, RecurrentNet)]  # one, or an ensemble's
 
     def use(share: float) -> None:
         for member in members:

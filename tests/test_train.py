@@ -263,7 +263,8 @@ def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_m
     assert share in BLENDS and clean.model.model.linear_weight == share
     assert float(clean.model.net.linear_weight) == share  # the refit forecasts with the same blend
     from forecast.windows import stage_dataset
-    x, y = stage_dataset(clean.prepared, "val")[torch.arange(len(stage_dataset(clean.prepared, "val")))][:2]
+    val = stage_dataset(clean.prepared, "val")
+    x, y = val[torch.arange(len(val))][:2]
     with torch.no_grad():  # a study compares the blend's validation loss (MSE here), not the network's
         assert clean.best_val == pytest.approx(float(((clean.evaluated.net(x) - y) ** 2).mean()), rel=1e-5)
     poisoned = frame.copy()
