@@ -8,9 +8,9 @@ can build and check configs before loading the heavy libraries.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass
 
+from forecast.checks import Settings, choice, date_like, levels, non_negative, positive
 from forecast.errors import ForecastError
 
 CELLS = ("rnn", "lstm", "gru")
@@ -26,53 +26,8 @@ DECODERS = ("linear", "pmf")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
-def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ForecastError(f"unknown {name} {value!r}; choose one of: {', '.join(valid)}")
-
-
-def _non_negative(name: str, value) -> None:
-    """A finite number of 0 or more (bools and NaN are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ForecastError(f"{name} must be 0 or more, got {value!r}")
-
-
-def _positive(name: str, value, kind=(int, float)) -> None:
-    """A positive, finite number of the given kind (bools and NaN are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or value == float("inf"):
-        raise ForecastError(f"{name} must be a positive {'whole number' if kind is int else 'number'}, "
-                            f"got {value!r}")
-
-
-class _Config:
-    """Round-trips through plain JSON-able dicts (tuples become lists)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        if not isinstance(d, dict):
-            raise ForecastError(f"{cls.__name__} settings must be a mapping of names to values, "
-                                f"got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ForecastError(f"unknown {cls.__name__} setting(s): {', '.join(sorted(unknown))}; "
-                                f"known: {', '.join(sorted(known))}")
-        try:
-            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-        except TypeError as e:  # e.g. a string where a number belongs
-            raise ForecastError(f"{cls.__name__}: {e}") from None
-
-    def override(self, **changes):
-        """A copy with the given fields replaced; None means "keep this config's value"."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return self.from_dict({**asdict(self), **changes}) if changes else self
-
-
 @dataclass(frozen=True)
-class SourceConfig(_Config):
+class SourceConfig(Settings):
     """Where the data comes from: a Yahoo `ticker`, a bundled `sample`, or a CSV/Parquet `path`
     (none of them: the bundled AAPL sample), and how it is read and repaired.
 
@@ -109,13 +64,13 @@ class SourceConfig(_Config):
         given = [n for n in ("ticker", "sample", "path") if getattr(self, n) is not None]
         if len(given) > 1:
             raise ForecastError(f"give one data source, not {' and '.join(given)}")
-        _choice("interval", self.interval, INTERVALS)
+        choice("interval", self.interval, INTERVALS)
         if not isinstance(self.max_gap, int) or self.max_gap < 0:
             raise ForecastError(f"max_gap must be 0 or more, got {self.max_gap}")
         for name in ("start", "end"):
             value = getattr(self, name)
             if value is not None:
-                _date(name, value)
+                date_like(name, value)
                 object.__setattr__(self, name, str(value))
         for name in ("path", "cache_dir"):
             if getattr(self, name) is not None:
@@ -168,17 +123,8 @@ class SourceConfig(_Config):
         return self.path is None
 
 
-def _date(name: str, value) -> None:
-    import pandas as pd
-
-    try:
-        pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ForecastError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from None
-
-
 @dataclass(frozen=True)
-class DataConfig(_Config):
+class DataConfig(Settings):
     """What to forecast from which columns, and how the series is split and scaled.
 
     Splits are chronological: the last `test_fraction` of rows is the test span, the `val_fraction`
@@ -208,11 +154,11 @@ class DataConfig(_Config):
         object.__setattr__(self, "features", tuple(f for f in self.features if f not in self.targets))
         if not self.targets:
             raise ForecastError("at least one target column is needed")
-        _positive("seq_len", self.seq_len, int)
-        _positive("horizon", self.horizon, int)
+        positive("seq_len", self.seq_len, int)
+        positive("horizon", self.horizon, int)
         for name in ("val_start", "test_start"):
             if getattr(self, name) is not None:
-                _date(name, getattr(self, name))
+                date_like(name, getattr(self, name))
                 object.__setattr__(self, name, str(getattr(self, name)))
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
@@ -220,8 +166,8 @@ class DataConfig(_Config):
                 raise ForecastError(f"{name} must be between 0 and 1, got {value}")
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ForecastError("val_fraction + test_fraction must leave at least 10% for training")
-        _choice("scaler", self.scaler, SCALERS)
-        _choice("transform", self.transform, TRANSFORMS)
+        choice("scaler", self.scaler, SCALERS)
+        choice("transform", self.transform, TRANSFORMS)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -230,7 +176,7 @@ class DataConfig(_Config):
 
 
 @dataclass(frozen=True)
-class ModelConfig(_Config):
+class ModelConfig(Settings):
     """The recurrent network.
 
     `instance_norm` shifts each input window by its own last value (subtracts it) and adds it back to
@@ -303,20 +249,20 @@ class ModelConfig(_Config):
     def __post_init__(self):
         if self.linear_weight is not None:  # a share of the linear forecast asks for the blend
             object.__setattr__(self, "blend_linear", True)
-        _choice("cell", self.cell, CELLS)
-        _choice("decoder", self.decoder, DECODERS)
+        choice("cell", self.cell, CELLS)
+        choice("decoder", self.decoder, DECODERS)
         if isinstance(self.series_embedding, bool) or not isinstance(self.series_embedding, int) \
                 or self.series_embedding < 0:
             raise ForecastError(f"series_embedding must be 0 (none) or a size, got {self.series_embedding!r}")
-        quantiles = _levels("quantiles", self.quantiles)
+        quantiles = levels("quantiles", self.quantiles)
         object.__setattr__(self, "quantiles", tuple(sorted({*quantiles, 0.5})) if quantiles else ())
-        object.__setattr__(self, "coverage", _levels("coverage", self.coverage))
+        object.__setattr__(self, "coverage", levels("coverage", self.coverage))
         if self.instance_scale is None:  # a quantile head's widths must follow the volatility
             object.__setattr__(self, "instance_scale", bool(self.quantiles))
-        _positive("hidden_size", self.hidden_size, int)
-        _positive("num_layers", self.num_layers, int)
-        _positive("segment_len", self.segment_len, int)
-        _positive("ensemble", self.ensemble, int)
+        positive("hidden_size", self.hidden_size, int)
+        positive("num_layers", self.num_layers, int)
+        positive("segment_len", self.segment_len, int)
+        positive("ensemble", self.ensemble, int)
         if isinstance(self.skip_period, bool) or not isinstance(self.skip_period, int) \
                 or self.skip_period < 0 or self.skip_period == 1:
             raise ForecastError(f"skip_period must be 0 (a dense skip) or a period of 2 or more, "
@@ -328,7 +274,7 @@ class ModelConfig(_Config):
             raise ForecastError(f"{'fit_skip' if self.fit_skip else 'blend_linear'} solves the dense "
                                 "linear skip: drop skip_period")
         if self.skip_ridge is not None:
-            _non_negative("skip_ridge", self.skip_ridge)
+            non_negative("skip_ridge", self.skip_ridge)
         if self.linear_weight is not None and (isinstance(self.linear_weight, bool) or not isinstance(
                 self.linear_weight, (int, float)) or not 0 <= self.linear_weight <= 1):
             raise ForecastError(f"linear_weight must be in [0, 1], got {self.linear_weight!r}")
@@ -344,7 +290,7 @@ class ModelConfig(_Config):
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Config):
+class TrainConfig(Settings):
     """Optimisation and the Lightning Trainer's settings.
 
     `threads` is how many CPU threads PyTorch uses while training and evaluating (restored after the
@@ -370,33 +316,24 @@ class TrainConfig(_Config):
     threads: int | None = None  # CPU threads for PyTorch; None: $FORECAST_THREADS, else every core
 
     def __post_init__(self):
-        _choice("loss", self.loss, LOSSES)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("accelerator", self.accelerator, ACCELERATORS)
-        _choice("strategy", self.strategy, STRATEGIES)
-        _positive("learning_rate", self.learning_rate)
-        _positive("batch_size", self.batch_size, int)
-        _positive("max_epochs", self.max_epochs, int)
+        choice("loss", self.loss, LOSSES)
+        choice("optimizer", self.optimizer, OPTIMIZERS)
+        choice("schedule", self.schedule, SCHEDULES)
+        choice("accelerator", self.accelerator, ACCELERATORS)
+        choice("strategy", self.strategy, STRATEGIES)
+        positive("learning_rate", self.learning_rate)
+        positive("batch_size", self.batch_size, int)
+        positive("max_epochs", self.max_epochs, int)
         for name in ("weight_decay", "gradient_clip", "patience"):
-            _non_negative(name, getattr(self, name))
+            non_negative(name, getattr(self, name))
         devices = str(self.devices)
         if devices != "auto" and not (devices.isdigit() and int(devices) > 0):
             raise ForecastError(f"devices must be auto or a positive count, got {self.devices!r}")
         object.__setattr__(self, "devices", devices)
         if self.threads is not None:
-            _positive("threads", self.threads, int)
+            positive("threads", self.threads, int)
         if self.precision not in PRECISIONS:
             raise ForecastError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-
-
-def _levels(name: str, values) -> tuple[float, ...]:
-    """Probabilities strictly between 0 and 1, sorted, each once."""
-    values = (values,) if isinstance(values, (int, float)) else tuple(values)
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
-            raise ForecastError(f"{name} must be between 0 and 1 (exclusive), got {v!r}")
-    return tuple(sorted({float(v) for v in values}))
 
 
 def check_compatible(data: DataConfig, model: ModelConfig) -> None:
@@ -417,7 +354,7 @@ BACKTEST_INTERVALS = ("split", "adaptive")
 
 
 @dataclass(frozen=True)
-class BacktestConfig(_Config):
+class BacktestConfig(Settings):
     """Walk-forward evaluation.
 
     Origins are the last `origins` points spaced `stride` steps apart (or every `stride`-th point whose
@@ -441,17 +378,17 @@ class BacktestConfig(_Config):
     gamma: float = 0.005
 
     def __post_init__(self):
-        _choice("intervals", self.intervals, BACKTEST_INTERVALS)
-        _positive("gamma", self.gamma)
+        choice("intervals", self.intervals, BACKTEST_INTERVALS)
+        positive("gamma", self.gamma)
         for name in ("origins", "stride", "ma_window"):
-            _positive(name, getattr(self, name), int)
+            positive(name, getattr(self, name), int)
         if self.season_length is not None:
-            _positive("season_length", self.season_length, int)
+            positive("season_length", self.season_length, int)
         for name in ("start", "end"):
             if getattr(self, name) is not None:
-                _date(name, getattr(self, name))
-        _choice("window", self.window, WINDOWS)
+                date_like(name, getattr(self, name))
+        choice("window", self.window, WINDOWS)
         if self.retrain_every < 0:
             raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")
         if self.train_size is not None:
-            _positive("train_size", self.train_size, int)
+            positive("train_size", self.train_size, int)

@@ -1,0 +1,73 @@
+"""The checks every settings dataclass in `config.py` runs on creation, and their JSON round trip.
+
+Each check raises one `ForecastError` that names the setting, the value given and what is allowed.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from forecast.errors import ForecastError
+
+
+def choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ForecastError(f"unknown {name} {value!r}; choose one of: {', '.join(valid)}")
+
+
+def non_negative(name: str, value) -> None:
+    """A finite number of 0 or more (bools and NaN are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ForecastError(f"{name} must be 0 or more, got {value!r}")
+
+
+def positive(name: str, value, kind=(int, float)) -> None:
+    """A positive, finite number of the given kind (bools and NaN are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or value == float("inf"):
+        raise ForecastError(f"{name} must be a positive {'whole number' if kind is int else 'number'}, "
+                            f"got {value!r}")
+
+
+class Settings:
+    """Round-trips through plain JSON-able dicts (tuples become lists)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        if not isinstance(d, dict):
+            raise ForecastError(f"{cls.__name__} settings must be a mapping of names to values, "
+                                f"got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ForecastError(f"unknown {cls.__name__} setting(s): {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(sorted(known))}")
+        try:
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        except TypeError as e:  # e.g. a string where a number belongs
+            raise ForecastError(f"{cls.__name__}: {e}") from None
+
+    def override(self, **changes):
+        """A copy with the given fields replaced; None means "keep this config's value"."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return self.from_dict({**asdict(self), **changes}) if changes else self
+
+
+def date_like(name: str, value) -> None:
+    import pandas as pd
+
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ForecastError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def levels(name: str, values) -> tuple[float, ...]:
+    """Probabilities strictly between 0 and 1, sorted, each once."""
+    values = (values,) if isinstance(values, (int, float)) else tuple(values)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+            raise ForecastError(f"{name} must be between 0 and 1 (exclusive), got {v!r}")
+    return tuple(sorted({float(v) for v in values}))
