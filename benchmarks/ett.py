@@ -147,6 +147,9 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
     ("blended with the solved linear forecast", {"blend_linear": True}),
     ("input 336 + blended with the linear forecast", {"seq_len": 336, "blend_linear": True}),
     ("input 720 + blended with the linear forecast", {"seq_len": 720, "blend_linear": True}),
+    ("cosine learning-rate schedule", {"schedule": "cosine"}),
+    ("input 336 + blended + cosine schedule", {"seq_len": 336, "blend_linear": True, "schedule": "cosine"}),
+    ("learning rate halved on a plateau", {"schedule": "plateau"}),
 ]
 
 
