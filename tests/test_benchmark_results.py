@@ -20,3 +20,5 @@ def test_the_readme_reports_the_pick_over_the_stored_etth1_tables():
     for mode, figures in picked.items():
         mse, mae = figures.split(" / MAE ")
         assert f"{mse} / {mae}" in section.replace("*", ""), (mode, figures)
+    bound = re.search(r"multi: lowest test MSE per horizon .*average (\d\.\d+)", out).group(1)
+    assert f"average {bound}" in section  # the bound no pick among these tables can beat
