@@ -11,6 +11,7 @@ from forecast.errors import ForecastError
 
 
 def choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+    """One of the `valid` names; the error lists them."""
     if value not in valid:
         raise ForecastError(f"unknown {name} {value!r}; choose one of: {', '.join(valid)}")
 
@@ -56,6 +57,7 @@ class Settings:
 
 
 def date_like(name: str, value) -> None:
+    """Anything pandas reads as one date (pandas imported here only, so the CLI starts fast)."""
     import pandas as pd
 
     try:
