@@ -32,6 +32,15 @@ def positive(name: str, value, kind=(int, float)) -> None:
 class Settings:
     """Round-trips through plain JSON-able dicts (tuples become lists)."""
 
+    def check_flags(self) -> None:
+        """Every field typed `bool` holds True or False (`bool | None` may also be None): a study
+        file's or config's "false" or 1 is refused instead of read as true."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("bool", "bool | None") and not isinstance(value, bool) \
+                    and not (value is None and f.type == "bool | None"):
+                raise ForecastError(f"{f.name} must be true or false, got {value!r}")
+
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 

@@ -61,6 +61,7 @@ class SourceConfig(Settings):
     drop_bad: bool = False
 
     def __post_init__(self):
+        self.check_flags()
         given = [n for n in ("ticker", "sample", "path") if getattr(self, n) is not None]
         if len(given) > 1:
             raise ForecastError(f"give one data source, not {' and '.join(given)}")
@@ -145,6 +146,7 @@ class DataConfig(Settings):
     transform: str = "none"
 
     def __post_init__(self):
+        self.check_flags()
         if isinstance(self.targets, str):
             object.__setattr__(self, "targets", (self.targets,))
         if isinstance(self.features, str):
@@ -247,6 +249,7 @@ class ModelConfig(Settings):
     ensemble: int = 1
 
     def __post_init__(self):
+        self.check_flags()
         if self.linear_weight is not None:  # a share of the linear forecast asks for the blend
             object.__setattr__(self, "blend_linear", True)
         choice("cell", self.cell, CELLS)
@@ -316,6 +319,7 @@ class TrainConfig(Settings):
     threads: int | None = None  # CPU threads for PyTorch; None: $FORECAST_THREADS, else every core
 
     def __post_init__(self):
+        self.check_flags()
         choice("loss", self.loss, LOSSES)
         choice("optimizer", self.optimizer, OPTIMIZERS)
         choice("schedule", self.schedule, SCHEDULES)
@@ -378,6 +382,7 @@ class BacktestConfig(Settings):
     gamma: float = 0.005
 
     def __post_init__(self):
+        self.check_flags()
         choice("intervals", self.intervals, BACKTEST_INTERVALS)
         positive("gamma", self.gamma)
         for name in ("origins", "stride", "ma_window"):

@@ -9,6 +9,7 @@ which are one choice). `suggest` is the one function that holds the search space
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -21,7 +22,9 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 # Searchable parameter -> kind: int/float ranges are [low, high]; choices are lists.
 SPACE = {"hidden_size": "int_log", "seq_len": "int", "cell": "choice", "num_layers": "int",
-         "dropout": "float", "learning_rate": "float_log", "batch_size": "choice"}
+         "dropout": "float", "learning_rate": "float_log", "batch_size": "choice",
+         "weight_decay": "float", "decoder": "choice", "instance_norm": "choice",
+         "instance_scale": "choice", "fit_skip": "choice", "blend_linear": "choice"}
 DEFAULT_SPACE = {"hidden_size": [8, 128], "seq_len": [10, 120]}
 CONFIGS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -102,15 +105,18 @@ class StudySpec:
         low, high = self.search["seq_len"]
         if -(-int(low) // step) * step > high:
             raise ForecastError(f"search seq_len {[low, high]} holds no multiple of segment_len {step}")
-        for corner in (0, -1):
-            params = {name: (values[corner] if SPACE[name] != "choice" else values[0])
-                      for name, values in self.search.items()}
+        chosen = {name: values for name, values in self.search.items() if SPACE[name] == "choice"}
+        for corner in (0, -1):  # the ends of every range, with every combination of the choices
+            params = {name: values[corner] for name, values in self.search.items() if name not in chosen}
             params["seq_len"] = max(step, -(-int(params["seq_len"]) // step) * step)
             params = {k: (int(v) if SPACE[k].startswith("int") else v) for k, v in params.items()}
-            self.configs(params)
-        for name in ("cell", "batch_size"):
-            for value in self.search.get(name, []):
-                self.configs({name: value})
+            for values in itertools.product(*chosen.values()):
+                combination = dict(zip(chosen, values))
+                try:
+                    self.configs({**params, **combination})
+                except ForecastError as e:
+                    drawn = ", ".join(f"{k}={v}" for k, v in combination.items())
+                    raise ForecastError(f"search {drawn}: {e}" if drawn else str(e)) from None
 
     def to_dict(self) -> dict:
         return {"study_name": self.study_name, **self.identity(), "n_trials": self.n_trials,
@@ -146,7 +152,7 @@ def _check_range(name: str, values) -> None:
                                        for v in values):
             raise ForecastError(f"search {name}: give low,high numbers, got {values}")
         low, high = values
-        smallest = 0 if name == "dropout" else (1 if SPACE[name].startswith("int") else 1e-12)
+        smallest = 0 if name in ("dropout", "weight_decay") else (1 if SPACE[name].startswith("int") else 1e-12)
         if not smallest <= low <= high < float("inf"):
             raise ForecastError(f"search {name}: need {smallest} <= low <= high, got {values}")
 

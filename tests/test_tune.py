@@ -206,6 +206,12 @@ def test_study_file_and_flags(tmp_path):
     ("model: {segment_len: 24}\nsearch: {seq_len: [10, 20]}\n", "no multiple of segment_len"),
     ("model: {channel_independent: true}\ndata: {features: [Volume]}\n", "channel_independent"),
     ("search: {cell: [lstm, cnn]}\n", "unknown cell"),
+    ("model: {fit_skip: 'false'}\n", "fit_skip must be true or false, got 'false'"),
+    ("source: {sample: AAPL, offline: 1}\n", "offline must be true or false"),
+    ("search: {fit_skip: [true, false], blend_linear: [true, false]}\n",
+     "search fit_skip=True, blend_linear=True: .*exclude each other"),
+    ("search: {blend_linear: [true, 'no']}\n", "search blend_linear=no: blend_linear must be true or false"),
+    ("search: {weight_decay: [-1, 0.1]}\n", "0 <= low"),
 ])
 def test_bad_study_files_give_clear_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -258,3 +264,21 @@ def test_the_final_refit_keeps_what_the_best_trial_picked_on_validation(tmp_path
     assert result.refit.model.model.linear_weight == best.user_attrs["linear_weight"]
     assert result.refit.model.model.skip_ridge == best.user_attrs["skip_ridge"]
     assert (best.user_attrs["linear_weight"], best.user_attrs["skip_ridge"]) != (0.5, 0.01)  # not the defaults
+
+
+def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
+    """`blend_linear`, `instance_scale` and `weight_decay` can be searched; what a trial drew is
+    what it trained (a blended trial picked a share on validation, a plain one did not)."""
+    s = spec(tmp_path, n_trials=5, sampler="random", search={
+        "hidden_size": [4, 8], "seq_len": [8, 16], "blend_linear": [True, False],
+        "instance_scale": [True, False], "weight_decay": [0.0, 0.01]})
+    result = tune(s, SINE)
+    trials = [t for t in result.study.trials if t.state.name == "COMPLETE"]
+    assert {t.params["blend_linear"] for t in trials} == {True, False}
+    for t in trials:
+        assert ("linear_weight" in t.user_attrs) == t.params["blend_linear"]
+        assert 0 <= t.params["weight_decay"] <= 0.01
+    best, model = result.study.best_trial, result.refit.model.model
+    assert (model.blend_linear, model.instance_scale) == (best.params["blend_linear"],
+                                                          best.params["instance_scale"])
+    assert result.refit.model.train.weight_decay == best.params["weight_decay"]
