@@ -15,9 +15,19 @@ import optuna
 from forecast.errors import ForecastError
 
 
+SQLITE_FILES = (".db", ".sqlite", ".sqlite3")
+
+
 def storage_url(spec) -> str:
-    """`spec.storage`, or a SQLite file in studies/ named after the study."""
-    return spec.storage or f"sqlite:///studies/{spec.study_name}.db"
+    """`spec.storage` (a URL, a journal file, or a SQLite file's path, made a URL), or a SQLite file
+    in studies/ named after the study."""
+    url = spec.storage or f"sqlite:///studies/{spec.study_name}.db"
+    if "://" in url or url.endswith((".log", ".jsonl")):
+        return url
+    if url.endswith(SQLITE_FILES):
+        return f"sqlite:///{url}"
+    raise ForecastError(f"storage {url!r} is neither a URL (sqlite:///file.db, postgresql://...) nor a "
+                        f"file ending in {', '.join(SQLITE_FILES)} (SQLite) or .log (a journal)")
 
 
 def _with_driver(url: str) -> str:

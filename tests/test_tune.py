@@ -282,3 +282,13 @@ def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
     assert (model.blend_linear, model.instance_scale) == (best.params["blend_linear"],
                                                           best.params["instance_scale"])
     assert result.refit.model.train.weight_decay == best.params["weight_decay"]
+
+
+def test_a_storage_given_as_a_sqlite_file_path_is_that_file_and_a_bare_name_is_refused(tmp_path):
+    from forecast.storage import storage_url
+    path = tmp_path / "sub" / "study.db"
+    assert storage_url(spec(tmp_path, storage=str(path))) == f"sqlite:///{path}"
+    run_study(spec(tmp_path, storage=str(path), n_trials=1), SINE)
+    assert path.is_file()
+    with pytest.raises(ForecastError, match="neither a URL"):
+        storage_url(spec(tmp_path, storage="studies"))
