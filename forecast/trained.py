@@ -227,8 +227,11 @@ class TrainedModel:
         from safetensors import safe_open
 
         path = Path(path)
-        if path.is_dir():
-            raise ForecastError(f"{path} is a folder; give the model file (model.safetensors) in it")
+        if path.is_dir():  # the run folder `fit` wrote: its model file
+            if not (path / "model.safetensors").is_file():
+                raise ForecastError(f"{path} is a folder without a model.safetensors; give a model file "
+                                    "or the folder `forecast fit` wrote")
+            path = path / "model.safetensors"
         if not path.is_file():
             raise ForecastError(f"model file not found: {path}")
         try:

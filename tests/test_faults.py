@@ -89,7 +89,7 @@ BAD_INPUTS = [
      "no rows between 2099-01-01"),
     (["fit", "--sample", "IBM", "--val-start", "2030-01-01"], "each span needs rows"),
     (["predict", "--model", "notmodel.safetensors"], "not a readable model file"),
-    (["predict", "--model", "."], "is a folder; give the model file"),
+    (["predict", "--model", "."], "is a folder without a model.safetensors"),
     (["fit", "--csv", "."], "is a folder; give a CSV or Parquet file"),
     (["data", "--sample", "IBM", "--output", "ibm.csv"], "exists"),
     (["tune", "study_list.yaml"], "must be a mapping"),

@@ -34,6 +34,8 @@ def test_fit_and_load_give_the_same_type_with_identical_forecasts(fitted, tmp_pa
     assert direct.index[0] == fitted.model.history.index[-1] + pd.Timedelta(days=1)
     assert loaded.info["test_metrics"]["skill"] == pytest.approx(fitted.metrics["skill"])
     assert loaded.info["trained_on"] == "all 300 rows"
+    fitted.save(tmp_path / "run" / "model.safetensors")  # the folder `forecast fit` writes loads too
+    pd.testing.assert_frame_equal(load_model(tmp_path / "run").predict(), direct)
 
 
 @pytest.mark.parametrize("transform", ["none", "log", "log_return"])

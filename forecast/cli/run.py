@@ -83,7 +83,7 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
 
 
 @with_options(SOURCE)
-def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`.")],
+def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast as CSV.")] = None,
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             force: Force = False, **options):
