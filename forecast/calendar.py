@@ -24,6 +24,12 @@ def _exchange(name: str, start: pd.Timestamp | None = None):
                             "B for business days, or a pandas frequency such as D, h or W-FRI") from None
 
 
+def check_calendar(name: str | None) -> None:
+    """An unknown calendar name fails when the data are loaded, not after training."""
+    if name not in (None, "auto") and _offset(name) is None:
+        _exchange(name)
+
+
 def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str:
     """A pandas offset alias for the series' step, or an exchange calendar name for trading days.
 
@@ -31,8 +37,7 @@ def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str
     days ("B") for daily data that never falls on a weekend.
     """
     if calendar not in (None, "auto"):
-        if _offset(calendar) is None:
-            _exchange(calendar)  # raises for an unknown name
+        check_calendar(calendar)
         return calendar
     tail = index[-200:]
     freq = pd.infer_freq(tail) if len(tail) >= 3 else None

@@ -392,6 +392,11 @@ class BacktestConfig(Settings):
         for name in ("start", "end"):
             if getattr(self, name) is not None:
                 date_like(name, getattr(self, name))
+        if self.start is not None and self.end is not None:
+            import pandas as pd
+
+            if pd.Timestamp(self.start) >= pd.Timestamp(self.end):
+                raise ForecastError(f"start (--from) {self.start} must come before end (--to) {self.end}")
         choice("window", self.window, WINDOWS)
         if self.retrain_every < 0:
             raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")

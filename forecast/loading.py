@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from forecast.calendar import check_calendar
 from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 from forecast.sources import DataReport, load_file, load_sample, validate_frame
@@ -21,6 +22,7 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
     """
     if frame is not None and (source.ticker or source.sample or source.path):
         raise ForecastError("give a frame or a source ticker/sample/path, not both")
+    check_calendar(source.calendar)
     calendar = None
     warnings: list[str] = []
     if source.ticker is not None:

@@ -121,15 +121,18 @@ BAD_INPUTS = [
     (["backtest", "--intervals", "adaptive", "--gamma", "-1"], "gamma must be a positive number"),
     (["backtest", "--window", "rolling"], "unknown window 'rolling'"),
     (["backtest", "--origins", "0"], "origins must be a positive whole number"),
-    (["backtest", "--from", "2030-01-01"], "no origin between 2030-01-01"),
+    (["backtest", "--from", "2030-01-01"], "no origin from 2030-01-01 leaves room for the horizon: the data run from 2000-03-01"),
     (["backtest", "--window", "sliding", "--train-size", "20", "--origins", "2"], "rows to train on"),
+    (["backtest", "--from", "2013-02-20", "--to", "2013-01-01"], "start (--from) 2013-02-20 must come before"),
 ]
 
 
 @pytest.mark.parametrize("args,message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
 def test_bad_input_gives_one_line(run, tmp_path, args, message):
     _files(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
     assert_one_line_error(run(*args), message)
+    assert sorted(tmp_path.rglob("*")) == before  # no empty run folder left behind
 
 
 def test_bad_input_postgres_url_without_a_driver_names_the_driver(run, monkeypatch):

@@ -17,7 +17,7 @@ from rich.markup import escape
 from forecast.cli import backtest as _backtest
 from forecast.cli import run as _run
 from forecast.cli import tune as _tune
-from forecast.cli.common import console, out
+from forecast.cli.common import MADE, console, out, remove_unused
 from forecast.errors import ForecastError, TrainingInterrupted
 
 app = typer.Typer(help="Forecast time series with RNN, LSTM and GRU networks.", add_completion=False,
@@ -58,13 +58,16 @@ def _quiet_libraries() -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    """One line, whatever the message holds (a parser's error may span several)."""
+    """One line, whatever the message holds (a parser's error may span several); the empty
+    folders the command made go."""
+    remove_unused()
     console.print(f"[bold red]error:[/] {escape(' '.join(str(message).split()))}", soft_wrap=True)
     sys.exit(code)
 
 
 def main() -> None:
     _quiet_libraries()
+    MADE.clear()
     try:
         app()
     except TrainingInterrupted as e:

@@ -219,12 +219,34 @@ def check_new_file(path: Path | None, force: bool) -> None:
     check_writable(path.parent)
 
 
+# Folders this command made: a command that fails removes those still empty (see `remove_unused`)
+MADE: list[Path] = []
+
+
+def _made(folder: Path) -> None:
+    """Note `folder` and each parent about to be made (outermost first)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    MADE.extend(reversed(missing))
+
+
+def remove_unused() -> None:
+    """Remove the folders this command made that are still empty, innermost first (a failed run
+    leaves no empty run folder behind; one holding a checkpoint to resume from stays)."""
+    for folder in reversed(MADE):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone
+            pass
+    MADE.clear()
+
+
 def check_writable(folder: Path) -> None:
     """Make `folder` (and its parents) or fail with one line, before loading data or training."""
     import os
     import tempfile
 
     try:
+        _made(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".forecast-write-test-"):
             pass
@@ -346,6 +368,7 @@ def run_folder(out_dir: Path | None, label: str, kind: str) -> Path:
     folder, n = stem, 1
     while True:
         try:
+            _made(folder)
             folder.mkdir(parents=True)  # atomic: two commands starting together get two folders
             return folder
         except FileExistsError:
