@@ -22,6 +22,7 @@ def test_the_verdict_is_against_the_best_baseline_and_significance_decides_it():
     assert s["best_baseline"] == "drift" and s["skill"] > 0 > s["skill_vs_best"]
     assert s["tests"]["dm_best"]["p_value"] < 0.05 and s["tests"]["dm_best"]["mean_diff"] > 0
     assert s["verdict"][0].startswith("The model does NOT beat the best baseline (drift)")
+    assert s["verdict"][0].endswith("For prices the random walk is hard to beat; do not trade on this model.")
     assert "better than naive at the 5% level" in s["verdict"][1]
 
 
@@ -44,3 +45,16 @@ def test_always_up_is_the_majority_direction_of_the_training_rows():
     anchor = np.array([[1.0, 5.0]] * 3)
     # moves: y up, down, flat (not counted); x down, up, down: calls right on y 1 of 2, x 2 of 3
     assert constant_direction(actual, anchor, call) == 60.0
+
+
+def test_when_a_seasonal_baseline_wins_then_the_verdict_says_nothing_of_prices_and_random_walks():
+    rng = np.random.default_rng(2)
+    actual = np.sin(np.arange(200) / 3.0)[:, None, None] + rng.normal(0, 0.05, (200, 1, 1))
+    seasonal = actual + rng.normal(0, 0.05, actual.shape)
+    model = actual + rng.normal(0, 0.5, actual.shape)
+    naive = actual + rng.normal(0, 1.0, actual.shape)
+    s = summarise(actual, {"model": model, "naive": naive, "seasonal_naive": seasonal}, actual[:, 0] * 0,
+                  np.ones(1), _intervals(actual), np.ones(1), lag=1)
+    assert s["best_baseline"] == "seasonal_naive"
+    assert s["verdict"][0].startswith("The model does NOT beat the best baseline (seasonal naive)")
+    assert "random walk" not in s["verdict"][0] and "trade" not in s["verdict"][0]

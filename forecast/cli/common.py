@@ -245,6 +245,8 @@ def check_writable(folder: Path) -> None:
     import os
     import tempfile
 
+    if folder.exists() and not folder.is_dir():
+        raise ForecastError(f"{folder} is a file, not a folder; choose another --out")
     try:
         _made(folder)
         folder.mkdir(parents=True, exist_ok=True)
