@@ -124,7 +124,7 @@ BAD_INPUTS = [
     (["backtest", "--from", "2030-01-01"], "no origin from 2030-01-01 leaves room for the horizon: the data run from 2000-03-01"),
     (["backtest", "--window", "sliding", "--train-size", "20", "--origins", "2"], "rows to train on"),
     (["backtest", "--from", "2013-02-20", "--to", "2013-01-01"], "start (--from) 2013-02-20 must come before"),
-    (["fit", "--out", "ibm.csv"], "ibm.csv is a file, not a folder; choose another --out"),
+    (["fit", "--out", "ibm.csv"], "cannot write to ibm.csv: it is a file, not a folder"),
 ]
 
 

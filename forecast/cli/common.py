@@ -246,7 +246,7 @@ def check_writable(folder: Path) -> None:
     import tempfile
 
     if folder.exists() and not folder.is_dir():
-        raise ForecastError(f"{folder} is a file, not a folder; choose another --out")
+        raise ForecastError(f"cannot write to {folder}: it is a file, not a folder")
     try:
         _made(folder)
         folder.mkdir(parents=True, exist_ok=True)
