@@ -46,8 +46,8 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
         if len(rows) == 0:
             span = " and ".join(f"{k} {v}" for k, v in (("from", bt.start), ("before", bt.end)) if v)
             raise ForecastError(f"no origin {span} leaves room for the horizon: the data run from "
-                                f"{index[0].date()} to {index[-1].date()}, and the last origin whose "
-                                f"{horizon} target(s) fit is {index[max(last, 0)].date()}")
+                                f"{index[0].date()} to {index[-1].date()}, and the latest --from with room "
+                                f"for {horizon} target(s) is {index[max(last, 0)].date()}")
         return rows
     return last - bt.stride * np.arange(bt.origins)[::-1]
 
