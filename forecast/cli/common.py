@@ -123,7 +123,7 @@ TRAIN = {
     "accelerator": _opt(T, "accelerator", str, "auto, cpu, gpu or mps."),
     "devices": _opt(T, "devices", str, "Devices (CPU processes or GPUs) to train one model on, data-parallel: auto (one) or a count."),
     "strategy": _opt(T, "strategy", str, "auto, or ddp (what several devices use: spawned processes, each its share of the batches)."),
-    "precision": _opt(T, "precision", str, "32-true, 16-mixed, bf16-mixed, ..."),
+    "precision": _opt(T, "precision", str, "32-true, 16-mixed, bf16-mixed or another Lightning precision"),
     "threads": _opt(None, "threads", int, "CPU threads for PyTorch (default $FORECAST_THREADS, else every core while other programs leave them free)."),
 }
 
