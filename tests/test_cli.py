@@ -155,6 +155,18 @@ def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     assert_one_line_error(run("data", "--output", out), "exists")
 
 
+def test_data_on_a_panel_summarises_each_series_and_writes_a_long_file_that_reads_back(run, tmp_path):
+    out = tmp_path / "panel.csv"
+    first = run("data", "--sample", "AAPL,MSFT", "--target", "Close", "--output", out)
+    assert first.returncode == 0, first.stderr
+    assert "AAPL   Close" in first.stdout and "MSFT   Close" in first.stdout
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["Date", "series", "Close"] and set(written.series) == {"AAPL", "MSFT"}
+    again = run("data", "--csv", out, "--series-col", "series")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split("rows:")[1] == first.stdout.split("rows:")[1].replace(f"wrote {out}\n", "")
+
+
 def test_an_unwritable_output_folder_fails_before_any_work(run, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -13,6 +13,7 @@ from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, che
 from forecast.errors import ForecastError
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
+SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
 
 
 @with_options(SOURCE, DATA, skip=("horizon", "seq_len", "val_fraction", "test_fraction", "val_start",
@@ -27,7 +28,19 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
                *(names("features", options["features"]) or ())] or None
     frame, report = load(source_from(options), columns)
     print_report(report)
-    say(frame.describe().T[["mean", "std", "min", "max"]].to_string(float_format=lambda v: f"{v:,.4f}"))
+    summary = lambda f: f.describe().T[["mean", "std", "min", "max"]]  # noqa: E731
+    if isinstance(frame, dict):  # a panel: one summary per series; written long (--series-col series)
+        import pandas as pd
+
+        shown = dict(list(frame.items())[:SHOWN])
+        say(pd.concat({name: summary(f) for name, f in shown.items()}, names=["series"])
+            .to_string(float_format=lambda v: f"{v:,.4f}"))
+        if len(frame) > SHOWN:
+            say(f"... and {len(frame) - SHOWN} more series")
+        frame = pd.concat(frame, names=["series", next(iter(frame.values())).index.name or "Date"])
+        frame = frame.reset_index(level="series")
+    else:
+        say(summary(frame).to_string(float_format=lambda v: f"{v:,.4f}"))
     if output is not None:
         from forecast.outputs import write_csv
         from forecast.files import write_atomically
