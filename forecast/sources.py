@@ -62,6 +62,10 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     if not isinstance(frame, pd.DataFrame):
         raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
     if not isinstance(frame.index, pd.DatetimeIndex):
+        if pd.api.types.is_numeric_dtype(frame.index):  # to_datetime reads 0, 1, 2 as nanoseconds of 1970
+            raise ForecastError(f"{source}: the index holds numbers ({frame.index[0]!r}, ...), not dates; "
+                                "set a date index, e.g. frame.set_index(pd.to_datetime(frame['date'])) or "
+                                "pd.date_range(start, periods=len(frame), freq='h')")
         try:
             frame = frame.set_axis(pd.DatetimeIndex(pd.to_datetime(frame.index)), axis=0)
         except (ValueError, TypeError) as e:

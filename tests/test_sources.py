@@ -24,6 +24,13 @@ def test_when_index_unsorted_then_error_says_sort(frame):
         validate_frame(frame.iloc[::-1])
 
 
+def test_when_index_holds_numbers_then_error_asks_for_dates_not_1970_nanoseconds(frame):
+    with pytest.raises(ForecastError, match=r"the index holds numbers \(0, ...\), not dates"):
+        validate_frame(frame.reset_index(drop=True))
+    clean, _ = validate_frame(frame.set_axis(frame.index.strftime("%Y-%m-%d"), axis=0))  # date text is read
+    assert clean.index.equals(frame.index.rename(clean.index.name))
+
+
 def test_when_timestamp_duplicated_then_error_names_it(frame):
     dup = pd.concat([frame.iloc[:5], frame.iloc[4:]])
     with pytest.raises(ForecastError, match="2020-01-05 appears more than once"):
