@@ -8,3 +8,11 @@ class ForecastError(ValueError):
 class TrainingInterrupted(ForecastError):
     """Ctrl-C: what was finished is saved (the last epoch, the finished trials); the CLI prints one
     line saying how to continue and exits 130."""
+
+
+class MissingColumns(ForecastError):
+    """Columns asked for that the data do not have (`missing`, among `available`)."""
+
+    def __init__(self, message: str, missing: list, available: list):
+        super().__init__(message)
+        self.missing, self.available = missing, available

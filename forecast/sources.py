@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.dates import looks_like_dates, parse_dates
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day")
@@ -90,9 +90,9 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     columns = list(dict.fromkeys(columns))
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ForecastError(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
-                            f"available: {', '.join(map(str, frame.columns))} "
-                            "(choose with --target and --features)")
+        raise MissingColumns(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
+                             f"available: {', '.join(map(str, frame.columns))} "
+                             "(choose with --target and --features)", missing, list(frame.columns))
     if list(frame.columns) != columns:  # selecting costs: thousands of series rarely need it
         frame = frame[columns]
     for c, dtype in frame.dtypes.items():

@@ -22,7 +22,7 @@ import torch
 
 from forecast.calendar import future_dates
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
 from forecast.model import RecurrentNet, build_net
@@ -155,8 +155,11 @@ class TrainedModel:
     def _predict_one(self, member: Member, history) -> pd.DataFrame:
         cfg = self.data
         history = member.history if history is None else history
-        history, _ = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
-                                    source="history")
+        try:
+            history, _ = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
+                                        source="history")
+        except MissingColumns as e:
+            raise lacking(e, "history") from None
         if len(history) < self.context_rows:
             raise ForecastError(f"history has {len(history)} rows; this model needs the last "
                                 f"{self.context_rows}")
@@ -312,6 +315,13 @@ def _upgrade_from_version_1(meta: dict) -> dict:
                              "transform": data.get("transform", "none"), **meta["scaler"]},
             "info": {"test_metrics": meta.get("metrics"), "epochs": meta.get("epochs"),
                      "source": meta.get("source"), "trained_on": "the training span (forecast 0.1)"}}
+
+
+def lacking(e: MissingColumns, source: str) -> ForecastError:
+    """Fresh data without a column the model was trained on: the model's columns are not the user's
+    to choose here (as --target is in `fit`), so the fix is to rename."""
+    return ForecastError(f"{source} lacks column(s) {', '.join(map(repr, e.missing))} this model was "
+                         f"trained on (it has: {', '.join(map(str, e.available))}); rename them to match")
 
 
 def load_model(path: str | Path) -> TrainedModel:

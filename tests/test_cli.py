@@ -135,6 +135,9 @@ def test_fit_on_a_csv_with_features_and_predict_from_fresher_data(run, tmp_path)
     pred = run("predict", "--model", tmp_path / "r" / "model.safetensors", "--csv", tmp_path / "fresh.csv")
     assert pred.returncode == 0, pred.stderr
     assert "2013-03-04" in pred.stdout  # after the fresh file's last day, not the training data's
+    ibm.tail(100).rename(columns={"Volume": "volume"}).to_csv(tmp_path / "renamed.csv", index=False)
+    assert_one_line_error(run("predict", "--model", tmp_path / "r", "--csv", tmp_path / "renamed.csv"),
+                          "lacks column(s) 'Volume' this model was trained on")
 
 
 def test_several_targets_given_as_a_comma_list_or_repeated_are_the_same(run, tmp_path):

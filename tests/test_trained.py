@@ -58,6 +58,12 @@ def test_predict_with_fresher_history_uses_its_end(fitted):
     assert forecast.index[0] == pd.Timestamp("2021-06-01") + pd.Timedelta(days=100)
 
 
+def test_predict_when_history_lacks_a_trained_column_then_error_says_rename(fitted):
+    with pytest.raises(ForecastError, match=r"history lacks column\(s\) 'x' this model was trained on "
+                                            r"\(it has: y, z\); rename them to match"):
+        fitted.model.predict(make_frame(n=100, cols=("y", "z")))
+
+
 def test_predict_when_history_too_short_then_error(fitted):
     with pytest.raises(ForecastError, match="needs the last 20"):
         fitted.model.predict(make_frame(n=10, cols=("y", "x")))

@@ -10,7 +10,7 @@ import typer
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable,
                                  configs_from, load, names, print_metrics, print_paths, print_report,
                                  print_windows, run_folder, say, source_from, with_options)
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, MissingColumns
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
 SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
@@ -102,14 +102,17 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
-    from forecast.trained import TrainedModel
+    from forecast.trained import TrainedModel, lacking
 
     trained = TrainedModel.load(model)
     names = [n.strip() for n in series.split(",") if n.strip()] if series else None
     history = None
     if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
         source = source_from(options, trained.source)
-        history, _ = load(source, list(trained.data.inputs))
+        try:
+            history, _ = load(source, list(trained.data.inputs))
+        except MissingColumns as e:
+            raise lacking(e, str(source.path or source.label)) from None
         if not isinstance(history, dict) and len(trained.members) > 1 and names is None:
             names = [source.label]  # one series' fresh data for a panel model
     else:
