@@ -30,6 +30,13 @@ def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
     return {name: frame[ids == name].drop(columns=series_col) for name in pd.unique(ids)}
 
 
+def to_long(frames: dict[str, pd.DataFrame], series_col: str = "series") -> pd.DataFrame:
+    """One frame per series -> a long frame (the inverse of `from_long`): their rows in turn, the
+    series' name in `series_col` beside the value columns, indexed by timestamp."""
+    index_name = next(iter(frames.values())).index.name or "Date"
+    return pd.concat(frames, names=[series_col, index_name]).reset_index(level=series_col)
+
+
 WIDE_VALUE = "value"  # the column name of a wide panel's series
 
 

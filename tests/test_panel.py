@@ -6,7 +6,7 @@ import torch
 
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
 from forecast.errors import ForecastError
-from forecast.panel import calendar_cut, from_long, from_wide, prepare_panel
+from forecast.panel import calendar_cut, from_long, from_wide, prepare_panel, to_long
 from forecast.windows import stage_dataset
 from tests.conftest import make_frame
 
@@ -85,6 +85,8 @@ def test_long_and_wide_inputs_give_identical_panels():
     assert list(from_l) == list(from_w) == ["a", "b"]
     a, b = prepare_panel(from_l, DATA), prepare_panel(from_w, DATA)
     assert torch.equal(a.values, b.values) and a.cfg == b.cfg
+    back = from_long(to_long(from_l, "id"), "id")  # to_long is from_long's inverse
+    assert list(back) == ["a", "b"] and all(back[n].equals(from_l[n]) for n in back)
 
 
 def test_a_series_too_short_for_the_cut_is_named_or_left_out_when_asked():

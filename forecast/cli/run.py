@@ -37,8 +37,9 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
             .to_string(float_format=lambda v: f"{v:,.4f}"))
         if len(frame) > SHOWN:
             say(f"... and {len(frame) - SHOWN} more series")
-        frame = pd.concat(frame, names=["series", next(iter(frame.values())).index.name or "Date"])
-        frame = frame.reset_index(level="series")
+        from forecast.panel import to_long
+
+        frame = to_long(frame)
     else:
         say(summary(frame).to_string(float_format=lambda v: f"{v:,.4f}"))
     if output is not None:
