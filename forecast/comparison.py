@@ -121,16 +121,18 @@ def verdict_lines(s: dict) -> list[str]:
     name = best.replace("_", " ")
     significant = dm["p_value"] == dm["p_value"] and dm["p_value"] < LEVEL
     # the random walk (naive last value, or with drift) as the yardstick: the case of prices
-    walk = " For prices the random walk is hard to beat" if best in ("naive", "drift") else ""
+    walk = best in ("naive", "drift")
     if gain > 0 and significant:
         head = (f"The model beats the best baseline ({name}): RMSE {100 * gain:.1f}% lower, "
                 f"{dm_sentence(dm, name, LEVEL)}.")
     elif gain > 0:
         head = (f"The model's RMSE is {100 * gain:.1f}% lower than the best baseline's ({name}), but "
-                f"{dm_sentence(dm, name, LEVEL)}: no real edge." + (walk and walk + "."))
+                f"{dm_sentence(dm, name, LEVEL)}: no real edge." +
+                (" For prices the random walk is hard to beat." if walk else ""))
     else:
         head = (f"The model does NOT beat the best baseline ({name}): RMSE {100 * -gain:.1f}% higher; "
-                f"{dm_sentence(dm, name, LEVEL)}." + (walk and walk + "; do not trade on this model."))
+                f"{dm_sentence(dm, name, LEVEL)}." +
+                (" For prices the random walk is hard to beat; do not trade on this model." if walk else ""))
     lines = [head]
     if best != "naive":
         lines.append(f"Against the naive last value: {dm_sentence(s['tests']['dm_naive'], 'naive', LEVEL)}.")

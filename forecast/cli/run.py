@@ -20,7 +20,7 @@ SHOWN = 20  # series summarised by `forecast data`; the file written holds them 
                                   "test_start", "transform", "scaler"))
 def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Force = False, **options):
-    """Load, validate and summarise a series; fetching a ticker also warms the cache for --offline."""
+    """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --offline."""
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise ForecastError(f"--output must end in .csv or .parquet, not {output.suffix or 'nothing'}")
     check_new_file(output, force)
