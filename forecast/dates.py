@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 
 from forecast.errors import ForecastError
@@ -100,4 +99,5 @@ def looks_like_dates(values: pd.Series) -> bool:
     if head.empty:
         return False
     parsed = pd.to_datetime(head, errors="coerce", format="mixed", utc=True)
-    return bool(parsed.notna().all()) and not np.all(head.str.fullmatch(r"[\d.\-+eE]+"))
+    numbers = pd.to_numeric(head, errors="coerce").notna()  # "20240131" or "1.5": not taken for dates
+    return bool(parsed.notna().all()) and not bool(numbers.all())

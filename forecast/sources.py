@@ -149,7 +149,7 @@ def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> s
         if str(c).strip().lower() in DATE_NAMES or pd.api.types.is_datetime64_any_dtype(frame[c]):
             return c
     first = frame.columns[0] if len(frame.columns) else None
-    if first is not None and frame[first].dtype == object and looks_like_dates(frame[first]):
+    if first is not None and pd.api.types.is_string_dtype(frame[first]) and looks_like_dates(frame[first]):
         return first
     raise ForecastError(f"{name}: no date column found; name it with --date-col "
                         f"(columns: {', '.join(map(str, frame.columns))})")

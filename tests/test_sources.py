@@ -96,6 +96,21 @@ def test_when_date_column_named_then_it_is_used(tmp_path, frame):
         load_file(path, date_col="nope")
 
 
+def test_when_first_column_holds_iso_dates_under_any_name_then_it_is_the_date_column(tmp_path):
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame({"month": ["2000-01-01", "2000-02-01", "2000-03-01"], "sales": [1.0, 2.0, 3.0]}).to_csv(
+        path, index=False)
+    loaded = load_file(path)
+    assert list(loaded.columns) == ["sales"] and loaded.index[1] == pd.Timestamp("2000-02-01")
+
+
+def test_when_first_column_holds_numbers_as_text_then_it_is_not_taken_for_dates(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("code,y\n20000101,1.0\n20000102x,2.0\n")  # text: one value is not a number
+    with pytest.raises(ForecastError, match="--date-col"):
+        load_file(path)
+
+
 def test_when_no_date_column_then_error_says_date_col(tmp_path):
     path = tmp_path / "s.csv"
     pd.DataFrame({"a": [1.0, 2.0]}).to_csv(path, index=False)
