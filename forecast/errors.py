@@ -11,8 +11,9 @@ class TrainingInterrupted(ForecastError):
 
 
 class MissingColumns(ForecastError):
-    """Columns asked for that the data do not have (`missing`, among `available`)."""
+    """Columns asked for that the data do not have (`missing`, among `available`, of which
+    `numeric` hold numbers)."""
 
-    def __init__(self, message: str, missing: list, available: list):
+    def __init__(self, message: str, missing: list, available: list, numeric: list = ()):
         super().__init__(message)
-        self.missing, self.available = missing, available
+        self.missing, self.available, self.numeric = missing, available, list(numeric)

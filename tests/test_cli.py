@@ -150,6 +150,21 @@ def test_several_targets_given_as_a_comma_list_or_repeated_are_the_same(run, tmp
     assert summaries[0].stdout == summaries[1].stdout
 
 
+def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_there_are_several(run, tmp_path):
+    frame = pd.read_csv(SAMPLE)
+    ibm = frame[frame.Ticker == "IBM"].tail(300)
+    ibm[["Date", "Close"]].rename(columns={"Date": "month", "Close": "sales"}).to_csv(tmp_path / "one.csv", index=False)
+    fit = run("fit", "--csv", tmp_path / "one.csv", "--max-epochs", "1", "--seq-len", "10", "--quiet",
+              "--out", tmp_path / "one")
+    assert fit.returncode == 0, fit.stderr
+    assert "target: sales, the file's only numeric column" in fit.stdout
+    assert json.loads((tmp_path / "one" / "config.json").read_text())["data"]["targets"] == ["sales"]
+    ibm[["Date", "Open", "Volume"]].to_csv(tmp_path / "two.csv", index=False)
+    assert_one_line_error(run("fit", "--csv", tmp_path / "two.csv", "--out", tmp_path / "two"),
+                          "which column to forecast? Name it with --target (numeric columns: Open, Volume)")
+    assert not (tmp_path / "two").exists()
+
+
 def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     out = tmp_path / "clean.parquet"
     first = run("data", "--sample", "MSFT", "--output", out)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, configs_from, fmt,
-                                 load, out, print_metrics, print_paths, run_folder, say, source_from,
+                                 load_inputs, out, print_metrics, print_paths, run_folder, say, source_from,
                                  with_options)
 from forecast.errors import ForecastError
 
@@ -67,7 +67,7 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
         raise ForecastError(f"{out_dir} already holds a backtest; choose another --out")
     folder = run_folder(out_dir, source.label, "backtest")
     check_writable(folder)
-    frame, report = load(source, list(data.inputs))
+    frame, report, data = load_inputs(source, data, bool(options.get("target")) or model is not None)
     say(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")
     from rich.progress import Progress
 

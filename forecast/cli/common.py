@@ -71,7 +71,7 @@ SOURCE = {
                      "--drop-bad/--no-drop-bad"),
 }
 DATA = {
-    "target": _opt(D, "targets", list[str], "Column to forecast; several as A,B or repeated."),
+    "target": _opt(D, "targets", list[str], "Column to forecast; several as A,B or repeated; a file without Close: its only numeric column."),
     "features": _opt(None, "features", list[str], "Extra input column (covariate); several as A,B or repeated."),
     "horizon": _opt(D, "horizon", int, "Steps to forecast at once."),
     "seq_len": _opt(D, "seq_len", int, "Input window length in steps."),
@@ -266,6 +266,26 @@ def load(source: SourceConfig, columns=None):
     for warning in report.warnings:
         warn(warning)
     return frame, report
+
+
+def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
+    """`load` of the columns `data` reads, and `data`. A file read without --target that lacks the
+    default target (Close) forecasts its one numeric column besides the features, and says so."""
+    from forecast.errors import MissingColumns
+
+    try:
+        return (*load(source, list(data.inputs)), data)
+    except MissingColumns as e:
+        if target_given or source.path is None or data.targets[0] not in e.missing:
+            raise
+        numeric = [c for c in e.numeric if c not in data.features]
+        if len(numeric) != 1:
+            raise ForecastError(f"{source.path}: which column to forecast? Name it with --target (numeric "
+                                f"columns: {', '.join(map(str, numeric)) or 'none'})") from None
+    data = data.override(targets=(numeric[0],))
+    say(f"target: {numeric[0]}, the file's only numeric column{' besides the features' if data.features else ''} "
+        "(--target picks another)")
+    return (*load(source, list(data.inputs)), data)
 
 
 def print_report(report) -> None:

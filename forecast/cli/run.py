@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable,
-                                 configs_from, load, names, print_metrics, print_paths, print_report,
-                                 print_windows, run_folder, say, source_from, with_options)
+                                 configs_from, load, load_inputs, names, print_metrics, print_paths,
+                                 print_report, print_windows, run_folder, say, source_from, with_options)
 from forecast.errors import ForecastError, MissingColumns
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
@@ -71,7 +71,7 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
     check_writable(folder)
     if source.wide and data_cfg.features:
         raise ForecastError("--wide makes each --target column a series; it takes no --features")
-    frame, report = load(source, list(data_cfg.inputs))
+    frame, report, data_cfg = load_inputs(source, data_cfg, bool(options.get("target")))
     if source.wide:  # the target columns were the series; each one's values are now "value"
         from forecast.panel import WIDE_VALUE
 
