@@ -138,14 +138,16 @@ def verdict_lines(s: dict) -> list[str]:
         lines.append(f"Against the naive last value: {dm_sentence(s['tests']['dm_naive'], 'naive', LEVEL)}.")
     pt, model_dir, always = s["tests"]["direction"], s["model"]["direction"], s["always"]
     if model_dir == model_dir:
+        always_call = ("each series' training majority direction" if always["call"] == "majority"
+                       else f"always {always['call']}")
         if pt["p_value"] == pt["p_value"]:
             judged = ("the calls carry information" if pt["p_value"] < LEVEL
                       else "no better than chance")
+            if pt["p_value"] < LEVEL and model_dir <= always["direction"]:
+                judged += f", yet {always_call} is right as often"
             test = f"Pesaran-Timmermann p={pt['p_value']:.3g} one step ahead: {judged}"
         else:
             test = "not testable: the model calls the same direction every time"
-        always_call = ("each series' training majority direction" if always["call"] == "majority"
-                       else f"always {always['call']}")
         lines.append(f"Direction: the model is right on {model_dir:.1f}% of its calls, {always_call} "
                      f"on {always['direction']:.1f}%; {test}.")
     return lines

@@ -1,7 +1,7 @@
 """The model beside its baselines: the best baseline is the yardstick, and tests decide the verdict."""
 import numpy as np
 
-from forecast.comparison import Intervals, summarise
+from forecast.comparison import Intervals, summarise, verdict_lines
 from forecast.metrics import constant_direction, direction_of_majority
 
 
@@ -58,3 +58,13 @@ def test_when_a_seasonal_baseline_wins_then_the_verdict_says_nothing_of_prices_a
     assert s["best_baseline"] == "seasonal_naive"
     assert s["verdict"][0].startswith("The model does NOT beat the best baseline (seasonal naive)")
     assert "random walk" not in s["verdict"][0] and "trade" not in s["verdict"][0]
+
+
+def test_informative_calls_right_less_often_than_always_up_are_not_left_looking_useful():
+    dm = {"p_value": 0.5, "statistic": 0.1, "n": 100}
+    s = {"best_baseline": "naive", "skill_vs_best": -0.01, "model": {"direction": 51.1},
+         "always": {"call": "up", "direction": 52.2},
+         "tests": {"dm_best": dm, "dm_naive": dm, "direction": {"p_value": 0.04}}}
+    assert verdict_lines(s)[-1].endswith("the calls carry information, yet always up is right as often.")
+    s["model"]["direction"] = 55.0
+    assert verdict_lines(s)[-1].endswith("the calls carry information.")

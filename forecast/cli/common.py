@@ -319,7 +319,7 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
 
     table = Table(title=title)
     table.add_column("forecast", no_wrap=True)
-    for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "direction %", "calls"):
+    for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "dir. %", "calls"):
         table.add_column(col, justify="right")
     for name in ("model", *BASELINES):
         m = summary.get(name)
