@@ -159,6 +159,10 @@ def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_th
     assert fit.returncode == 0, fit.stderr
     assert "target: sales, the file's only numeric column" in fit.stdout
     assert json.loads((tmp_path / "one" / "config.json").read_text())["data"]["targets"] == ["sales"]
+    tune = run("tune", "--csv", tmp_path / "one.csv", "--n-trials", "1", "--max-epochs", "1", "--seq-len", "5,10",
+               "--no-refit", "--storage", tmp_path / "t.db", "--out", tmp_path / "tune")
+    assert tune.returncode == 0, tune.stderr
+    assert "target: sales" in tune.stdout and "study one-" in tune.stdout
     ibm[["Date", "Open", "Volume"]].to_csv(tmp_path / "two.csv", index=False)
     assert_one_line_error(run("fit", "--csv", tmp_path / "two.csv", "--out", tmp_path / "two"),
                           "which column to forecast? Name it with --target (numeric columns: Open, Volume)")

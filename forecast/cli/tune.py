@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, data_flags, load, out,
+from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, data_flags, load_inputs, out,
                                  print_metrics, print_paths, run_folder, say, source_from, with_options)
 from forecast.errors import ForecastError
 
@@ -82,9 +82,12 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
         return
     if out_dir is not None and (out_dir / "model.safetensors").exists():
         raise ForecastError(f"{out_dir} already holds a model; choose another --out")
+    frame, report, data = load_inputs(spec.source, spec.data, bool(options.get("target")))
+    if data is not spec.data:  # the target inferred from the file: the study's name follows it
+        spec = spec.override(data={"targets": data.targets})
+        url = tuning.storage_url(spec)
     folder = run_folder(out_dir, spec.study_name, "tune")
     check_writable(folder)
-    frame, report = load(spec.source, list(spec.data.inputs))
     say(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")
     say(f"study {spec.study_name} in {url}: {spec.n_trials} trials in all, {jobs} worker(s), "
         f"sampler {spec.sampler}, pruner {spec.pruner}; search {json.dumps(spec.search)}")
