@@ -122,7 +122,9 @@ def verdict_lines(s: dict) -> list[str]:
     significant = dm["p_value"] == dm["p_value"] and dm["p_value"] < LEVEL
     # the random walk (naive last value, or with drift) as the yardstick: the case of prices
     walk = best in ("naive", "drift")
-    if gain > 0 and significant:
+    if gain != gain:  # the best baseline's RMSE is 0
+        head = f"The best baseline ({name}) is exact on these forecasts (RMSE 0): no model can beat it."
+    elif gain > 0 and significant:
         head = (f"The model beats the best baseline ({name}): RMSE {100 * gain:.1f}% lower, "
                 f"{dm_sentence(dm, name, LEVEL)}.")
     elif gain > 0:

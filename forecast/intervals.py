@@ -119,6 +119,11 @@ class Calibration:
         of windows with local scales `scale` (B, T)."""
         return bounds(point, quantiles, self.pairs, self.margin, scale)
 
+    def unbounded(self) -> list[float]:
+        """The coverages whose interval is infinite at some step: with n calibration windows a
+        coverage c needs n >= c / (1 - c) (9 windows for 90%)."""
+        return [c for k, c in enumerate(self.coverage) if np.isinf(self.margin[k]).any()]
+
     def to_dict(self) -> dict:
         return {"coverage": list(self.coverage), "pairs": [list(p) if p else None for p in self.pairs],
                 "margin": self.margin, "n": self.n}  # +inf is written as null

@@ -58,7 +58,8 @@ def interval_metrics(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, c
     alpha = 1 - coverage
     below, above = actual < lower, actual > upper
     width = upper - lower
-    score = width + (2 / alpha) * ((lower - actual) * below + (actual - upper) * above)
+    # np.where, not a product: an unbounded interval (too few calibration windows) has lower = -inf
+    score = width + (2 / alpha) * (np.where(below, lower - actual, 0) + np.where(above, actual - upper, 0))
     out = {"coverage": 100 * np.mean(~below & ~above, axis=axis), "width": np.mean(width, axis=axis),
            "winkler": np.mean(score, axis=axis)}
     return {k: (v.item() if np.ndim(v) == 0 else np.asarray(v)) for k, v in out.items()}

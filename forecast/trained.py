@@ -10,6 +10,7 @@ unpickles anything and needs no training data.
 """
 from __future__ import annotations
 
+import math
 import json
 import platform
 from dataclasses import dataclass, field, replace
@@ -104,6 +105,19 @@ class TrainedModel:
     @property
     def calibration(self) -> Calibration | None:
         return self._only().calibration
+
+    def unbounded_intervals(self) -> list[str]:
+        """One line per coverage whose calibrated interval is infinite (-inf to +inf) in some series:
+        too few validation windows to calibrate it."""
+        found: dict[float, list[int]] = {}
+        for m in self.members.values():
+            for c in m.calibration.unbounded() if m.calibration is not None else ():
+                found.setdefault(c, []).append(m.calibration.n)
+        return [f"the {100 * c:g}% interval is unbounded (-inf to inf)"
+                + (f" in {len(ns)} of {len(self.members)} series" if len(self.members) > 1 else "")
+                + f": {min(ns)} validation windows calibrate at most {100 * min(ns) / (min(ns) + 1):.0f}% and "
+                f"{100 * c:g}% needs {math.ceil(c / (1 - c) - 1e-9)}; give validation more rows "
+                "(--val-fraction) or ask for less (--coverage)" for c, ns in found.items()]
 
     def member(self, name: str) -> TrainedModel:
         """The model of one series (the same network)."""

@@ -293,3 +293,16 @@ def test_fit_on_a_long_file_and_on_a_wide_file_trains_one_model_for_every_series
                           "series column 'nope' not found")
     assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "north",
                               "--features", "south"), "takes no --features")
+
+
+def test_a_short_validation_span_names_the_unbounded_interval_and_an_exact_baseline_is_said_to_be_exact(run, tmp_path):
+    dates = pd.date_range("2020-01-05", periods=60, freq="W-SUN")
+    pd.DataFrame({"week": dates, "v": range(60)}).to_csv(tmp_path / "line.csv", index=False)
+    fit = run("fit", "--csv", tmp_path / "line.csv", "--seq-len", "10", "--max-epochs", "1", "--quiet",
+              "--out", tmp_path / "m")
+    assert fit.returncode == 0, fit.stderr
+    assert "The best baseline (drift) is exact on these forecasts (RMSE 0)" in fit.stdout
+    unbounded = "the 90% interval is unbounded (-inf to inf): 5 validation windows calibrate at most 83% and 90% needs 9"
+    assert unbounded in fit.stderr and "RuntimeWarning" not in fit.stderr
+    predicted = run("predict", "--model", tmp_path / "m")
+    assert predicted.returncode == 0 and unbounded in predicted.stderr

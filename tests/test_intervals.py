@@ -1,5 +1,7 @@
 """Conformal intervals: finite-sample quantiles, coverage on exchangeable data, CQR, adaptation,
 local scales, the naive interval, and the metrics that score intervals."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,20 @@ def test_interval_score_and_pinball_match_hand_computed_values():
     quantiles = np.stack([lower, upper], axis=-1)
     # levels 0.1 and 0.9: first row 0.1 * 1 + 0.1 * 1, second 0.1 * 4 + 0.9 * 2 = 2.2; mean over Q
     assert pinball(actual, quantiles, (0.1, 0.9)) == pytest.approx(((0.1 + 0.1) / 2 + 2.2 / 2) / 2)
+
+
+def test_too_few_calibration_windows_leave_an_interval_unbounded_and_it_is_named():
+    scores = np.abs(np.random.default_rng(0).normal(size=(5, 2, 1)))  # 5 windows: 80% needs 4, 90% needs 9
+    margin = np.stack([conformal_quantile(scores, c) for c in (0.8, 0.9)])
+    cal = Calibration((0.8, 0.9), (None, None), margin, 5)
+    assert np.isfinite(margin[0]).all() and np.isinf(margin[1]).all()
+    assert cal.unbounded() == [0.9]
+    assert Calibration((0.8, 0.9), (None, None), margin[:1].repeat(2, 0), 9).unbounded() == []
+
+
+def test_interval_score_of_an_unbounded_interval_is_infinite_without_a_numpy_warning():
+    actual = np.zeros((2, 1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = interval_metrics(actual, np.full_like(actual, -np.inf), np.full_like(actual, np.inf), 0.9)
+    assert m["coverage"] == 100 and np.isinf(m["width"]) and np.isinf(m["winkler"])

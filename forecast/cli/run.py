@@ -9,7 +9,7 @@ import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable,
                                  configs_from, load, load_inputs, names, print_metrics, print_paths,
-                                 print_report, print_windows, run_folder, say, source_from, with_options)
+                                 print_report, print_windows, run_folder, say, source_from, warn, with_options)
 from forecast.errors import ForecastError, MissingColumns
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
@@ -88,6 +88,8 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
     say(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
     print_metrics(result.metrics, "Test metrics (original units), model trained on "
                   f"{result.evaluated.info['trained_on']}")
+    for line in result.model.unbounded_intervals():
+        warn(line)
     if result.refit:
         say(f"saved model: retrained on {result.model.info['trained_on']} for {result.best_epoch + 1} epoch(s) "
             "(the test metrics above are those of the evaluated model)")
@@ -121,6 +123,8 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         say(f"using the history saved with the model (up to {last.date()}); give a source (--ticker, "
             "--csv, ...) for fresher data")
     table = trained.predict(history, series=names)
+    for line in trained.unbounded_intervals():
+        warn(line)
     say(table.to_string())
     if output is not None:
         from forecast.outputs import write_csv
