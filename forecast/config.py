@@ -118,11 +118,6 @@ class SourceConfig(Settings):
             return Path(self.path).stem
         return "AAPL"
 
-    @property
-    def is_prices(self) -> bool:
-        """Stock prices (ticker or sample): the default target is Close."""
-        return self.path is None
-
 
 @dataclass(frozen=True)
 class DataConfig(Settings):
