@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("mae", "rmse", "mape", "smape", "mase", "direction", "direction_calls")
-
 
 def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
             mase_scale: np.ndarray | float, axis=None) -> dict[str, float]:
