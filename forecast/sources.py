@@ -86,7 +86,10 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     if columns is None:
         columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
         if not columns:
-            raise ForecastError(f"{source}: no numeric columns")
+            shown = ", ".join(f"{c} (e.g. {frame[c].dropna().iloc[0]!r})" if frame[c].notna().any() else str(c)
+                              for c in frame.columns[:5])
+            raise ForecastError(f"{source}: no numeric columns (columns: {shown or 'none'}); write numbers "
+                                "like 12.5, 12,5 (decimal comma) or 1,234.5")
     columns = list(dict.fromkeys(columns))
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -165,11 +168,30 @@ def _separator(path: Path) -> str:
     return max(counts, key=counts.get) if max(counts.values()) else ","
 
 
+# Numbers written as text: with a decimal comma (12,5 in a file separated by ; or tab) or with
+# thousands commas (1,234.5, quoted in a comma-separated file)
+NUMBER_STYLES = ({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"), ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?")
+
+
+def _number_style(frame: pd.DataFrame, sep: str) -> dict:
+    """Options for `read_csv` that read the frame's text columns of numbers as numbers: a decimal
+    comma (not in comma-separated files) or thousands commas; {} when no text column is one."""
+    text = [v.str.strip() for v in (frame[c].dropna().astype(str).head(200) for c in frame.columns
+                                    if pd.api.types.is_string_dtype(frame[c])) if len(v)]
+    for options, pattern in NUMBER_STYLES:
+        if options.get("decimal") == sep:
+            continue
+        if any(v.str.contains(",").any() and v.str.fullmatch(pattern).all() for v in text):
+            return options
+    return {}
+
+
 def load_file(path: str | Path, date_col: str | None = None, date_format: str | None = None,
               dayfirst: bool | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
-    CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`. Dates are
+    CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; numbers
+    may have a decimal comma (12,5: not with `,` separators) or thousands commas (1,234.5). Dates are
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
     """
     path = Path(path)
@@ -182,8 +204,11 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
-            frame = pd.read_csv(path, sep=_separator(path) if suffix != ".gz" else ",",
-                                encoding="utf-8-sig")
+            sep = _separator(path) if suffix != ".gz" else ","
+            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
+            style = _number_style(frame, sep)
+            if style:
+                frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", **style)
         else:
             raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
     except ForecastError:

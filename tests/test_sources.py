@@ -111,6 +111,23 @@ def test_when_first_column_holds_numbers_as_text_then_it_is_not_taken_for_dates(
         load_file(path)
 
 
+def test_numbers_with_a_decimal_comma_or_thousands_commas_are_read_as_numbers(tmp_path):
+    (tmp_path / "euro.csv").write_text("Datum;Umsatz;Menge\n2020-01-01;12,5;3\n2020-01-02;-1013,25;4\n")
+    euro = load_file(tmp_path / "euro.csv")
+    assert euro["Umsatz"].tolist() == [12.5, -1013.25] and euro["Menge"].tolist() == [3, 4]
+    (tmp_path / "us.csv").write_text('date,sales\n2020-01-01,"1,234.5"\n2020-01-02,"12,000"\n')
+    assert load_file(tmp_path / "us.csv")["sales"].tolist() == [1234.5, 12000.0]
+    (tmp_path / "plain.csv").write_text('date,sales,note\n2020-01-01,1.5,"a,b"\n2020-01-02,2.5,c\n')
+    plain = load_file(tmp_path / "plain.csv")  # a text column with commas stays text
+    assert plain["sales"].tolist() == [1.5, 2.5] and plain["note"].tolist() == ["a,b", "c"]
+
+
+def test_when_no_column_holds_numbers_then_the_error_shows_what_they_hold(tmp_path):
+    (tmp_path / "t.csv").write_text("date,v\n2020-01-01,abc\n2020-01-02,def\n")
+    with pytest.raises(ForecastError, match=r"no numeric columns \(columns: v \(e.g. 'abc'\)\)"):
+        validate_frame(load_file(tmp_path / "t.csv"))
+
+
 def test_when_no_date_column_then_error_says_date_col(tmp_path):
     path = tmp_path / "s.csv"
     pd.DataFrame({"a": [1.0, 2.0]}).to_csv(path, index=False)
