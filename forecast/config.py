@@ -19,6 +19,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine", "plateau")
 SCALERS = ("standard", "none")
 TRANSFORMS = ("none", "log", "log_return")
+TIME_FEATURES = ("hour", "dayofweek", "day", "dayofyear", "month")  # calendar phases as inputs
 INTERVALS = ("1d", "1wk", "1mo", "1h")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
@@ -139,6 +140,7 @@ class DataConfig(Settings):
     test_start: str | None = None
     scaler: str = "standard"
     transform: str = "none"
+    time_features: tuple[str, ...] = ()
 
     def __post_init__(self):
         self.check_flags()
@@ -165,11 +167,20 @@ class DataConfig(Settings):
             raise ForecastError("val_fraction + test_fraction must leave at least 10% for training")
         choice("scaler", self.scaler, SCALERS)
         choice("transform", self.transform, TRANSFORMS)
+        names = (self.time_features,) if isinstance(self.time_features, str) else self.time_features
+        object.__setattr__(self, "time_features", tuple(dict.fromkeys(names)))
+        for name in self.time_features:
+            choice("time feature", name, TIME_FEATURES)
 
     @property
     def inputs(self) -> tuple[str, ...]:
         """Input columns: targets first (the model reads its targets' history), then covariates."""
         return self.targets + self.features
+
+    @property
+    def n_inputs(self) -> int:
+        """Values per input step: the input columns, then a sine and a cosine per time feature."""
+        return len(self.inputs) + 2 * len(self.time_features)
 
 
 @dataclass(frozen=True)
@@ -343,9 +354,9 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of segment_len {model.segment_len}")
     if model.skip_period and data.seq_len % model.skip_period:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of skip_period {model.skip_period}")
-    if model.channel_independent and data.features:
+    if model.channel_independent and (data.features or data.time_features):
         raise ForecastError("channel_independent needs every input column to be a target; "
-                            "drop the features or make them targets")
+                            "drop the features and time features, or make them targets")
 
 
 WINDOWS = ("expanding", "sliding")

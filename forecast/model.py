@@ -39,8 +39,9 @@ class RecurrentNet(nn.Module):
     """
 
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
-                 level_targets: bool = True, n_series: int = 1):
+                 level_targets: bool = True, n_series: int = 1, n_time: int = 0):
         super().__init__()
+        self.n_time = n_time  # the last input columns: calendar phases, never shifted or scaled
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
         if seq_len % cfg.segment_len or (cfg.skip_period and seq_len % cfg.skip_period) \
@@ -144,9 +145,13 @@ class RecurrentNet(nn.Module):
             if not self.level_targets:  # changes are not shifted: zero is "no change"
                 last = torch.cat([torch.zeros_like(last[:, :, : self.n_targets]),
                                   last[:, :, self.n_targets:]], dim=2)
+            if self.n_time:
+                last = torch.cat([last[:, :, : -self.n_time], torch.zeros_like(last[:, :, -self.n_time:])], dim=2)
             x = x - last
         if self.cfg.instance_scale:
             spread = self._spread(x)  # (B, 1, C)
+            if self.n_time:
+                spread = torch.cat([spread[:, :, : -self.n_time], torch.ones_like(spread[:, :, -self.n_time:])], dim=2)
             x = x / spread
         return x, last, spread
 
@@ -302,7 +307,8 @@ def blend_linear(net: RecurrentNet | Ensemble, val=None, weight: float | None = 
 
 def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> RecurrentNet | Ensemble:
     """The network for these data and model settings (as training and loading both build it)."""
-    nets = [RecurrentNet(model, len(data.inputs), len(data.targets), data.seq_len, data.horizon,
-                         level_targets=data.transform != "log_return", n_series=n_series)
+    nets = [RecurrentNet(model, data.n_inputs, len(data.targets), data.seq_len, data.horizon,
+                         level_targets=data.transform != "log_return", n_series=n_series,
+                         n_time=2 * len(data.time_features))
             for _ in range(model.ensemble)]
     return nets[0] if model.ensemble == 1 else Ensemble(nets)

@@ -49,18 +49,37 @@ def invert_transform(kind: str, values: np.ndarray, anchor: np.ndarray) -> np.nd
     raise ForecastError(f"unknown transform {kind!r}")
 
 
+def time_features(index: pd.DatetimeIndex, names) -> np.ndarray:
+    """(N, 2 * len(names)) the sine and cosine of each named calendar position's phase at every
+    timestamp (hour of the day, day of the week, of the month, of the year, month of the year): known
+    for any date, so a window's last step tells the network where in each cycle its forecast falls."""
+    index = pd.DatetimeIndex(index)
+    phases = {"hour": lambda: (index.hour + index.minute / 60) / 24,
+              "dayofweek": lambda: index.dayofweek / 7,
+              "day": lambda: (index.day - 1) / index.days_in_month,
+              "dayofyear": lambda: (index.dayofyear - 1) / (365 + index.is_leap_year),
+              "month": lambda: (index.month - 1) / 12}
+    columns = []
+    for name in names:
+        angle = 2 * np.pi * np.asarray(phases[name](), dtype=np.float64)
+        columns += [np.sin(angle), np.cos(angle)]
+    return np.stack(columns, axis=1) if columns else np.zeros((len(index), 0))
+
+
 class Preprocessor:
     """Target transform plus per-column scaling, fitted on training rows only.
 
     Columns are `columns` (targets first, then covariates). With `transform="log_return"` the target
     columns are scaled without centring, so that a scaled zero is a zero return: the naive forecast.
-    A constant column gets std 1 so nothing divides by zero.
+    A constant column gets std 1 so nothing divides by zero. Encoded values end with the sine and
+    cosine of each of `time_features` (see `time_features`), computed from the dates, never scaled.
     """
 
-    def __init__(self, columns, n_targets: int, transform: str, mean, std):
+    def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=()):
         self.columns = list(columns)
         self.n_targets = int(n_targets)
         self.transform = transform
+        self.time_features = tuple(time_features)
         self.mean = np.asarray(mean, dtype=np.float64)  # (C,)
         self.std = np.asarray(std, dtype=np.float64)  # (C,)
         if self.mean.shape != (len(self.columns),) or self.std.shape != self.mean.shape:
@@ -75,7 +94,7 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
-            train_rows: int | None = None) -> Preprocessor:
+            train_rows: int | None = None, time_features=()) -> Preprocessor:
         """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None);
         later rows are never read. `frame` holds targets first."""
         n_targets = len(list(targets))
@@ -92,14 +111,18 @@ class Preprocessor:
                 std[:n_targets] = np.sqrt(np.mean(fit_rows[:, :n_targets] ** 2, axis=0))
                 mean[:n_targets] = 0.0
             std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
-        return cls(frame.columns, n_targets, transform, mean, std)
+        return cls(frame.columns, n_targets, transform, mean, std, time_features)
 
     def encode(self, frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
-        """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values)."""
+        """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, then two
+        columns per time feature)."""
         if list(frame.columns) != self.columns:
             frame = frame[self.columns]
         transformed = apply_transform(self.transform, frame, self.targets)
-        return transformed.index, (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
+        values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
+        if self.time_features:
+            values = np.hstack([values, time_features(transformed.index, self.time_features)])
+        return transformed.index, values
 
     def decode(self, scaled: np.ndarray, anchor: np.ndarray) -> np.ndarray:
         """(B, H, T) network outputs, or (B, H, T, Q) quantiles, -> original units; `anchor` (B, T)
@@ -111,12 +134,13 @@ class Preprocessor:
 
     def to_dict(self) -> dict:
         return {"columns": self.columns, "n_targets": self.n_targets, "transform": self.transform,
-                "mean": self.mean.tolist(), "std": self.std.tolist()}
+                "mean": self.mean.tolist(), "std": self.std.tolist(), "time_features": list(self.time_features)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
         try:
-            return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"])
+            return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"],
+                       d.get("time_features", ()))  # model files before time features have none
         except ForecastError:
             raise
         except (KeyError, TypeError, ValueError) as e:

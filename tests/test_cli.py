@@ -169,6 +169,16 @@ def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_th
     assert not (tmp_path / "two").exists()
 
 
+def test_time_features_are_saved_with_the_model_and_computed_again_when_it_predicts(run, tmp_path):
+    fit = run("fit", "--time-features", "dayofweek,month", "--max-epochs", "1", "--seq-len", "10", "--quiet",
+              "--out", tmp_path / "m")
+    assert fit.returncode == 0, fit.stderr
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["data"]["time_features"] == ["dayofweek", "month"]
+    predicted = run("predict", "--model", tmp_path / "m", "--sample", "AAPL")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "2013-03-04" in predicted.stdout  # the trading day after the sample's last
+
+
 def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     out = tmp_path / "clean.parquet"
     first = run("data", "--sample", "MSFT", "--output", out)

@@ -40,6 +40,8 @@ def _files(tmp_path):
 
 BAD_INPUTS = [
     (["fit", "--cell", "transformer"], "unknown cell 'transformer'"),
+    (["fit", "--time-features", "hour,minute"], "unknown time feature 'minute'"),
+    (["fit", "--time-features", "hour", "--channel-independent"], "drop the features and time features"),
     (["fit", "--hidden-size", "-3"], "hidden_size must be a positive whole number"),
     (["fit", "--csv", "missing.csv", "--target", "y"], "file not found: missing.csv"),
     (["fit", "--target", "Nope"], "'Nope' not found"),

@@ -73,6 +73,7 @@ SOURCE = {
 DATA = {
     "target": _opt(D, "targets", list[str], "Column to forecast; several as A,B or repeated; a file without Close: its only numeric column."),
     "features": _opt(None, "features", list[str], "Extra input column (covariate); several as A,B or repeated."),
+    "time_features": _opt(None, "time_features", list[str], "Calendar inputs from the dates: hour, dayofweek, day, dayofyear, month; several as A,B."),
     "horizon": _opt(D, "horizon", int, "Steps to forecast at once."),
     "seq_len": _opt(D, "seq_len", int, "Input window length in steps."),
     "val_fraction": _opt(D, "val_fraction", float, "Share of rows for validation."),
@@ -166,6 +167,7 @@ def data_flags(options: dict) -> dict:
     flags = {k: options.get(k) for k in DATA if k != "target"}
     flags["targets"] = names("target", options.get("target"))
     flags["features"] = names("features", options.get("features"))
+    flags["time_features"] = names("time-features", options.get("time_features"))
     return flags
 
 

@@ -17,7 +17,7 @@ SHOWN = 20  # series summarised by `forecast data`; the file written holds them 
 
 
 @with_options(SOURCE, DATA, skip=("horizon", "seq_len", "val_fraction", "test_fraction", "val_start",
-                                  "test_start", "transform", "scaler"))
+                                  "test_start", "transform", "scaler", "time_features"))
 def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Force = False, **options):
     """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --offline."""
