@@ -127,7 +127,8 @@ class DataConfig(Settings):
     Splits are chronological: the last `test_fraction` of rows is the test span, the `val_fraction`
     before it the validation span (or from `val_start` / `test_start` dates when given). Validation
     and test *targets* start at their span's first row whatever `seq_len` is; their inputs may reach
-    back into the span before.
+    back into the span before. `time_features` (of `TIME_FEATURES`) add calendar inputs computed
+    from the dates (`forecast.preprocess.time_features`).
     """
 
     targets: tuple[str, ...] = ("Close",)
@@ -144,11 +145,9 @@ class DataConfig(Settings):
 
     def __post_init__(self):
         self.check_flags()
-        if isinstance(self.targets, str):
-            object.__setattr__(self, "targets", (self.targets,))
-        if isinstance(self.features, str):
-            object.__setattr__(self, "features", (self.features,))
-        object.__setattr__(self, "targets", tuple(self.targets))
+        for name in ("targets", "features", "time_features"):  # one name, or several, kept once each
+            value = getattr(self, name)
+            object.__setattr__(self, name, tuple(dict.fromkeys((value,) if isinstance(value, str) else value)))
         # A target is always an input too; listing it again as a feature would feed it twice.
         object.__setattr__(self, "features", tuple(f for f in self.features if f not in self.targets))
         if not self.targets:
@@ -167,8 +166,6 @@ class DataConfig(Settings):
             raise ForecastError("val_fraction + test_fraction must leave at least 10% for training")
         choice("scaler", self.scaler, SCALERS)
         choice("transform", self.transform, TRANSFORMS)
-        names = (self.time_features,) if isinstance(self.time_features, str) else self.time_features
-        object.__setattr__(self, "time_features", tuple(dict.fromkeys(names)))
         for name in self.time_features:
             choice("time feature", name, TIME_FEATURES)
 

@@ -35,7 +35,7 @@ class RecurrentNet(nn.Module):
     quantile widths follow the window's volatility. When the targets are changes already
     (`level_targets=False`, log returns scaled without centring) their columns are not shifted and a
     zero output is a zero change: the naive forecast again. The shift comes from the inputs only,
-    never the targets.
+    never the targets. The last `n_time` input columns (calendar phases) are neither shifted nor scaled.
     """
 
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
