@@ -145,6 +145,8 @@ class DataConfig(Settings):
 
     def __post_init__(self):
         self.check_flags()
+        if isinstance(self.time_features, str):  # "hour,dayofweek", as a study's choice; "" for none
+            object.__setattr__(self, "time_features", tuple(n.strip() for n in self.time_features.split(",") if n.strip()))
         for name in ("targets", "features", "time_features"):  # one name, or several, kept once each
             value = getattr(self, name)
             object.__setattr__(self, name, tuple(dict.fromkeys((value,) if isinstance(value, str) else value)))

@@ -212,6 +212,7 @@ def test_study_file_and_flags(tmp_path):
      "search fit_skip=True, blend_linear=True: .*exclude each other"),
     ("search: {blend_linear: [true, 'no']}\n", "search blend_linear=no: blend_linear must be true or false"),
     ("search: {weight_decay: [-1, 0.1]}\n", "0 <= low"),
+    ("search: {time_features: ['', 'hour,minute']}\n", "search time_features=hour,minute: unknown time feature 'minute'"),
 ])
 def test_bad_study_files_give_clear_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -267,11 +268,11 @@ def test_the_final_refit_keeps_what_the_best_trial_picked_on_validation(tmp_path
 
 
 def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
-    """`blend_linear`, `instance_scale` and `weight_decay` can be searched; what a trial drew is
+    """`blend_linear`, `instance_scale`, `weight_decay` and `time_features` can be searched; what a trial drew is
     what it trained (a blended trial picked a share on validation, a plain one did not)."""
-    s = spec(tmp_path, n_trials=5, sampler="random", search={
+    s = spec(tmp_path, n_trials=5, sampler="random", pruner="none", search={
         "hidden_size": [4, 8], "seq_len": [8, 16], "blend_linear": [True, False],
-        "instance_scale": [True, False], "weight_decay": [0.0, 0.01]})
+        "instance_scale": [True, False], "weight_decay": [0.0, 0.01], "time_features": ["", "dayofweek"]})
     result = tune(s, SINE)
     trials = [t for t in result.study.trials if t.state.name == "COMPLETE"]
     assert {t.params["blend_linear"] for t in trials} == {True, False}
@@ -282,6 +283,7 @@ def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
     assert (model.blend_linear, model.instance_scale) == (best.params["blend_linear"],
                                                           best.params["instance_scale"])
     assert result.refit.model.train.weight_decay == best.params["weight_decay"]
+    assert result.refit.model.data.time_features == tuple(filter(None, [best.params["time_features"]]))
 
 
 def test_a_storage_given_as_a_sqlite_file_path_is_that_file_and_a_bare_name_is_refused(tmp_path):
