@@ -153,9 +153,9 @@ def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> s
     for c in frame.columns:
         if str(c).strip().lower() in DATE_NAMES or pd.api.types.is_datetime64_any_dtype(frame[c]):
             return c
-    first = frame.columns[0] if len(frame.columns) else None
-    if first is not None and pd.api.types.is_string_dtype(frame[first]) and looks_like_dates(frame[first]):
-        return first
+    for c in frame.columns:  # else the first text column whose values all read as dates
+        if pd.api.types.is_string_dtype(frame[c]) and looks_like_dates(frame[c]):
+            return c
     raise ForecastError(f"{name}: no date column found; name it with --date-col "
                         f"(columns: {', '.join(map(str, frame.columns))})")
 
@@ -186,11 +186,16 @@ def _number_style(frame: pd.DataFrame, sep: str) -> dict:
     return {}
 
 
+def _is_row_number(values: pd.Series) -> bool:
+    return pd.api.types.is_integer_dtype(values) and bool((values.to_numpy() == np.arange(len(values))).all())
+
+
 def load_file(path: str | Path, date_col: str | None = None, date_format: str | None = None,
               dayfirst: bool | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
-    CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; numbers
+    CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; an unnamed
+    column of row numbers (a pandas index written with the data) is dropped; numbers
     may have a decimal comma (12,5: not with `,` separators) or thousands commas (1,234.5). Dates are
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
     """
@@ -209,6 +214,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             style = _number_style(frame, sep)
             if style:
                 frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", **style)
+            frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")
+                                        and _is_row_number(frame[c])])  # a pandas index written out
         else:
             raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
     except ForecastError:

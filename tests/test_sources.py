@@ -104,6 +104,14 @@ def test_when_first_column_holds_iso_dates_under_any_name_then_it_is_the_date_co
     assert list(loaded.columns) == ["sales"] and loaded.index[1] == pd.Timestamp("2000-02-01")
 
 
+def test_a_written_pandas_index_is_dropped_and_a_later_column_of_dates_is_found(tmp_path):
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "month": ["2000-01-01", "2000-02-01", "2000-03-01"],
+                          "sales": [1.0, 2.0, 3.0]})
+    frame.to_csv(tmp_path / "s.csv")  # with pandas' unnamed index column first
+    loaded = load_file(tmp_path / "s.csv")
+    assert list(loaded.columns) == ["id", "sales"] and loaded.index[2] == pd.Timestamp("2000-03-01")
+
+
 def test_when_first_column_holds_numbers_as_text_then_it_is_not_taken_for_dates(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("code,y\n20000101,1.0\n20000102x,2.0\n")  # text: one value is not a number
