@@ -168,12 +168,15 @@ class TrainedModel:
 
     def _predict_one(self, member: Member, history) -> pd.DataFrame:
         cfg = self.data
+        fresh = history is not None
         history = member.history if history is None else history
         try:
             history, _ = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
                                         source="history")
         except MissingColumns as e:
             raise lacking(e, "history") from None
+        if fresh:
+            _check_step(history.index, member.history.index)
         if len(history) < self.context_rows:
             raise ForecastError(f"history has {len(history)} rows; this model needs the last "
                                 f"{self.context_rows}")
@@ -329,6 +332,24 @@ def _upgrade_from_version_1(meta: dict) -> dict:
                              "transform": data.get("transform", "none"), **meta["scaler"]},
             "info": {"test_metrics": meta.get("metrics"), "epochs": meta.get("epochs"),
                      "source": meta.get("source"), "trained_on": "the training span (forecast 0.1)"}}
+
+
+def _check_step(fresh: pd.DatetimeIndex, trained: pd.DatetimeIndex) -> None:
+    """Fresh data must come at the step the model was trained on (hourly data for an hourly model):
+    the typical gap between rows may differ by a third at most (months, trading days)."""
+    step = lambda index: pd.Series(index).diff().median()  # noqa: E731
+    if len(fresh) > 1 and len(trained) > 1 and not 0.75 <= step(fresh) / step(trained) <= 4 / 3:
+        raise ForecastError(f"the history's rows are {_words(step(fresh))} apart, but this model was "
+                            f"trained on rows {_words(step(trained))} apart; give data at the model's step")
+
+
+def _words(step: pd.Timedelta) -> str:
+    for unit, size in (("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)),
+                       ("minute", pd.Timedelta(minutes=1))):
+        if step >= size:
+            n = step / size
+            return f"{n:g} {unit}{'' if n == 1 else 's'}"
+    return str(step)
 
 
 def lacking(e: MissingColumns, source: str) -> ForecastError:

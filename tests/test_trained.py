@@ -67,6 +67,14 @@ def test_predict_when_history_lacks_a_trained_column_then_error_says_rename(fitt
         fitted.model.predict(make_frame(n=100, cols=("y", "z")))
 
 
+def test_predict_from_fresh_data_at_another_step_than_the_model_was_trained_on_is_refused(fitted):
+    weekly = make_frame(n=100, cols=("y", "x"), freq="W")
+    with pytest.raises(ForecastError, match="rows are 7 days apart, but this model was trained on rows 1 day apart"):
+        fitted.model.predict(weekly)
+    business = make_frame(n=100, cols=("y", "x"), freq="B")  # weekends skipped: still a daily step
+    assert len(fitted.model.predict(business)) == 4
+
+
 def test_predict_when_history_too_short_then_error(fitted):
     with pytest.raises(ForecastError, match="needs the last 20"):
         fitted.model.predict(make_frame(n=10, cols=("y", "x")))
