@@ -128,7 +128,7 @@ class DataConfig(Settings):
     before it the validation span (or from `val_start` / `test_start` dates when given). Validation
     and test *targets* start at their span's first row whatever `seq_len` is; their inputs may reach
     back into the span before. `time_features` (of `TIME_FEATURES`) add calendar inputs computed
-    from the dates (`forecast.preprocess.time_features`).
+    from the dates (`forecast.preprocess.time_features_of`).
     """
 
     targets: tuple[str, ...] = ("Close",)

@@ -49,7 +49,7 @@ def invert_transform(kind: str, values: np.ndarray, anchor: np.ndarray) -> np.nd
     raise ForecastError(f"unknown transform {kind!r}")
 
 
-def time_features(index: pd.DatetimeIndex, names) -> np.ndarray:
+def time_features_of(index: pd.DatetimeIndex, names) -> np.ndarray:
     """(N, 2 * len(names)) the sine and cosine of each named calendar position's phase at every
     timestamp (hour of the day, day of the week, of the month, of the year, month of the year): known
     for any date, so a window's last step tells the network where in each cycle its forecast falls."""
@@ -72,7 +72,7 @@ class Preprocessor:
     Columns are `columns` (targets first, then covariates). With `transform="log_return"` the target
     columns are scaled without centring, so that a scaled zero is a zero return: the naive forecast.
     A constant column gets std 1 so nothing divides by zero. Encoded values end with the sine and
-    cosine of each of `time_features` (see `time_features`), computed from the dates, never scaled.
+    cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled.
     """
 
     def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=()):
@@ -102,6 +102,10 @@ class Preprocessor:
             frame_rows = frame.iloc[: train_rows + (1 if transform == "log_return" else 0)]
         else:
             frame_rows = frame
+        for name in time_features:
+            if np.ptp(time_features_of(frame_rows.index, (name,)), axis=0).max() < 1e-9:
+                raise ForecastError(f"time feature {name!r} is the same at every training row (e.g. the hour "
+                                    "of daily data): it tells the network nothing; drop it")
         fit_rows = apply_transform(transform, frame_rows, targets).to_numpy(dtype=np.float64)
         if scaler == "none":
             mean, std = np.zeros(fit_rows.shape[1]), np.ones(fit_rows.shape[1])
@@ -121,7 +125,7 @@ class Preprocessor:
         transformed = apply_transform(self.transform, frame, self.targets)
         values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
         if self.time_features:
-            values = np.hstack([values, time_features(transformed.index, self.time_features)])
+            values = np.hstack([values, time_features_of(transformed.index, self.time_features)])
         return transformed.index, values
 
     def decode(self, scaled: np.ndarray, anchor: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from forecast.config import DataConfig, ModelConfig
 from forecast.data import prepare
 from forecast.errors import ForecastError
 from forecast.model import build_net
-from forecast.preprocess import Preprocessor, time_features
+from forecast.preprocess import Preprocessor, time_features_of
 from forecast.windows import stage_dataset
 from tests.conftest import make_frame
 
@@ -80,7 +80,7 @@ def test_a_constant_column_gets_unit_spread():
 
 def test_time_features_are_the_sine_and_cosine_of_each_calendar_phase():
     index = pd.DatetimeIndex(["2024-01-01 06:00", "2024-03-01 18:00"])  # a Monday; a Friday in a leap year
-    values = time_features(index, ("hour", "dayofweek", "day", "dayofyear", "month"))
+    values = time_features_of(index, ("hour", "dayofweek", "day", "dayofyear", "month"))
     angle = 2 * np.pi * np.array([[6 / 24, 0 / 7, 0 / 31, 0 / 366, 0 / 12],
                                   [18 / 24, 4 / 7, 0 / 31, 60 / 366, 2 / 12]])
     np.testing.assert_allclose(values[:, 0::2], np.sin(angle), atol=1e-12)
@@ -92,7 +92,7 @@ def test_time_features_follow_the_scaled_columns_unscaled_and_survive_a_round_tr
     pre = Preprocessor.fit(frame, ["y"], "log_return", "standard", train_rows=20, time_features=("hour",))
     index, values = pre.encode(frame)
     assert values.shape == (29, 4)  # y, x, then sin and cos of the hour
-    np.testing.assert_allclose(values[:, 2:], time_features(index, ("hour",)))
+    np.testing.assert_allclose(values[:, 2:], time_features_of(index, ("hour",)))
     again = Preprocessor.from_dict(pre.to_dict())
     np.testing.assert_array_equal(again.encode(frame)[1], values)
     old = {k: v for k, v in pre.to_dict().items() if k != "time_features"}  # a model file from before
