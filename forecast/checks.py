@@ -80,5 +80,6 @@ def levels(name: str, values) -> tuple[float, ...]:
     values = (values,) if isinstance(values, (int, float)) else tuple(values)
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
-            raise ForecastError(f"{name} must be between 0 and 1 (exclusive), got {v!r}")
+            hint = f"; write {v / 100:g} for {v:g}%" if isinstance(v, (int, float)) and 1 < v < 100 else ""
+            raise ForecastError(f"{name} must be between 0 and 1 (exclusive), got {v!r}{hint}")
     return tuple(sorted({float(v) for v in values}))

@@ -41,6 +41,7 @@ def _files(tmp_path):
 BAD_INPUTS = [
     (["fit", "--cell", "transformer"], "unknown cell 'transformer'"),
     (["fit", "--time-features", "hour,minute"], "unknown time feature 'minute'"),
+    (["fit", "--coverage", "80,90"], "coverage must be between 0 and 1 (exclusive), got 80.0; write 0.8 for 80%"),
     (["fit", "--time-features", "dayofweek,hour", "--max-epochs", "1"], "time feature 'hour' is the same at every training row"),
     (["fit", "--time-features", "hour", "--channel-independent"], "drop the features and time features"),
     (["fit", "--hidden-size", "-3"], "hidden_size must be a positive whole number"),
