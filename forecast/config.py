@@ -407,3 +407,6 @@ class BacktestConfig(Settings):
             raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")
         if self.train_size is not None:
             positive("train_size", self.train_size, int)
+        if (self.window == "sliding") != (self.train_size is not None):  # one without the other
+            raise ForecastError("a sliding window trains each fold on its last train_size rows: give "
+                                "--window sliding with --train-size N (an expanding window takes every row)")

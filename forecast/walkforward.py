@@ -59,7 +59,7 @@ def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfi
     panel's union of dates); rows `[first, stop)` are the fold's test span, which no part of
     training sees. `frame` is one series or a panel (a dict of series), cut on the same dates."""
     index = frame.index if index is None else index
-    lo = 0 if bt.window == "expanding" else max(0, first - (bt.train_size or first))
+    lo = 0 if bt.window == "expanding" else max(0, first - bt.train_size)
     rows_before = first - lo
     val_rows = max(data.horizon, int(round(rows_before * val_fraction)))
     need = data.seq_len + 2 * data.horizon + val_rows

@@ -127,6 +127,8 @@ BAD_INPUTS = [
     (["backtest", "--origins", "0"], "origins must be a positive whole number"),
     (["backtest", "--from", "2030-01-01"], "no origin from 2030-01-01 leaves room for the horizon: the data run from 2000-03-01"),
     (["backtest", "--window", "sliding", "--train-size", "20", "--origins", "2"], "rows to train on"),
+    (["backtest", "--window", "sliding", "--origins", "2"], "give --window sliding with --train-size N"),
+    (["backtest", "--train-size", "200", "--origins", "2"], "give --window sliding with --train-size N"),
     (["backtest", "--from", "2013-02-20", "--to", "2013-01-01"], "start (--from) 2013-02-20 must come before"),
     (["fit", "--out", "ibm.csv"], "cannot write to ibm.csv: it is a file, not a folder"),
 ]
