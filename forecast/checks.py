@@ -65,12 +65,13 @@ class Settings:
         return self.from_dict({**asdict(self), **changes}) if changes else self
 
 
-def date_like(name: str, value) -> None:
-    """Anything pandas reads as one date (pandas imported here only, so the CLI starts fast)."""
+def date_like(name: str, value):
+    """Anything pandas reads as one date, as a Timestamp (pandas imported here only, so the CLI
+    starts fast)."""
     import pandas as pd
 
     try:
-        pd.Timestamp(value)
+        return pd.Timestamp(value)
     except (ValueError, TypeError):
         raise ForecastError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from None
 

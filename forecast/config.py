@@ -160,6 +160,9 @@ class DataConfig(Settings):
             if getattr(self, name) is not None:
                 date_like(name, getattr(self, name))
                 object.__setattr__(self, name, str(getattr(self, name)))
+        if self.val_start and self.test_start and date_like("val_start", self.val_start) >= date_like(
+                "test_start", self.test_start):
+            raise ForecastError(f"val_start {self.val_start} must come before test_start {self.test_start}")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 1:

@@ -34,8 +34,12 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
     if cfg.val_start is not None:
         train_end = int(index.searchsorted(pd.Timestamp(cfg.val_start)))
     if not 0 < train_end < val_end < n:
-        raise ForecastError(f"split dates give train {train_end} / validation {val_end - train_end} "
-                            f"/ test {n - val_end} rows of {n}; each span needs rows")
+        day = lambda t: t.date() if t == t.normalize() else t  # noqa: E731
+        given = " and ".join(f"{name} is {getattr(cfg, name)}" for name in ("val_start", "test_start")
+                             if getattr(cfg, name) is not None) or "the fractions leave no row"
+        raise ForecastError(f"the split leaves a span empty: the data run from {day(index[0])} to "
+                            f"{day(index[-1])} ({n} rows) and {given}; put each date inside the "
+                            "data, validation before test")
     need_train, need_eval = cfg.seq_len + cfg.horizon, cfg.horizon
     if train_end < need_train or val_end - train_end < need_eval or n - val_end < need_eval:
         raise ForecastError(
