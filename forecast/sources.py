@@ -95,7 +95,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     if missing:
         raise MissingColumns(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
                              f"available: {', '.join(map(str, frame.columns))} "
-                             "(choose with --target and --features)", missing, list(frame.columns),
+                             "(choose with --target and --features; in Python, DataConfig(targets=...))",
+                             missing, list(frame.columns),
                              [c for c, t in frame.dtypes.items()
                               if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)])
     if list(frame.columns) != columns:  # selecting costs: thousands of series rarely need it
