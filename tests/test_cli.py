@@ -173,6 +173,7 @@ def test_time_features_are_saved_with_the_model_and_computed_again_when_it_predi
     fit = run("fit", "--time-features", "dayofweek,month", "--max-epochs", "1", "--seq-len", "10", "--quiet",
               "--out", tmp_path / "m")
     assert fit.returncode == 0, fit.stderr
+    assert "time features: dayofweek, month" in fit.stdout
     assert json.loads((tmp_path / "m" / "config.json").read_text())["data"]["time_features"] == ["dayofweek", "month"]
     predicted = run("predict", "--model", tmp_path / "m", "--sample", "AAPL")
     assert predicted.returncode == 0, predicted.stderr

@@ -80,6 +80,8 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
 
     def announce(prepared):
         print_report(report)
+        if data_cfg.time_features:
+            say(f"time features: {', '.join(data_cfg.time_features)} (a sine and a cosine of each, from the dates)")
         print_windows(prepared)
 
     result = run_fit(frame, data_cfg, model_cfg, train_cfg, source=source, refit=refit, out_dir=folder,
