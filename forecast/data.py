@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
+from forecast.dates import stamp
 from forecast.errors import ForecastError
 from forecast.preprocess import Preprocessor
 
@@ -34,11 +35,10 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
     if cfg.val_start is not None:
         train_end = int(index.searchsorted(pd.Timestamp(cfg.val_start)))
     if not 0 < train_end < val_end < n:
-        day = lambda t: t.date() if t == t.normalize() else t  # noqa: E731
         given = " and ".join(f"{name} is {getattr(cfg, name)}" for name in ("val_start", "test_start")
                              if getattr(cfg, name) is not None) or "the fractions leave no row"
-        raise ForecastError(f"the split leaves a span empty: the data run from {day(index[0])} to "
-                            f"{day(index[-1])} ({n} rows) and {given}; put each date inside the "
+        raise ForecastError(f"the split leaves a span empty: the data run from {stamp(index[0])} to "
+                            f"{stamp(index[-1])} ({n} rows) and {given}; put each date inside the "
                             "data, validation before test")
     need_train, need_eval = cfg.seq_len + cfg.horizon, cfg.horizon
     if train_end < need_train or val_end - train_end < need_eval or n - val_end < need_eval:

@@ -101,3 +101,9 @@ def looks_like_dates(values: pd.Series) -> bool:
     parsed = pd.to_datetime(head, errors="coerce", format="mixed", utc=True)
     numbers = pd.to_numeric(head, errors="coerce").notna()  # "20240131" or "1.5": not taken for dates
     return bool(parsed.notna().all()) and not bool(numbers.all())
+
+
+def stamp(ts) -> str:
+    """A timestamp as text: the date alone at midnight, else the date and the time."""
+    ts = pd.Timestamp(ts)
+    return str(ts.date()) if ts == ts.normalize() else str(ts)

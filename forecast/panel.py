@@ -17,6 +17,7 @@ import torch
 
 from forecast.config import DataConfig
 from forecast.data import Prepared, prepare
+from forecast.dates import stamp
 from forecast.errors import ForecastError
 
 
@@ -67,7 +68,6 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
     train_end = val_end - int(round(n * cfg.val_fraction))
     if not 0 < train_end < val_end < n:
         raise ForecastError(f"the panel's {n} dates are too few to split")
-    stamp = lambda ts: str(ts.date()) if ts == ts.normalize() else str(ts)  # noqa: E731
     return replace(cfg, val_start=cfg.val_start or stamp(dates[train_end]),
                    test_start=cfg.test_start or stamp(dates[val_end]))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.dates import looks_like_dates, parse_dates
+from forecast.dates import looks_like_dates, parse_dates, stamp
 from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -39,11 +39,6 @@ class DataReport:
         out.append(f"gaps filled: {self.filled} missing values forward-filled, "
                    f"{self.dropped_leading} leading incomplete rows dropped")
         return out
-
-
-def _fmt(ts) -> str:
-    ts = pd.Timestamp(ts)
-    return str(ts.date()) if ts == ts.normalize() else str(ts)
 
 
 def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int = 5,
@@ -77,11 +72,11 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         raise ForecastError(f"{source}: some dates are missing or unreadable; remove those rows")
     if not frame.index.is_monotonic_increasing:
         pos = int(np.argmax(np.diff(frame.index.asi8) < 0)) + 1
-        raise ForecastError(f"{source}: dates are not in order ({_fmt(frame.index[pos])} comes after "
-                            f"{_fmt(frame.index[pos - 1])}); sort the rows by date first")
+        raise ForecastError(f"{source}: dates are not in order ({stamp(frame.index[pos])} comes after "
+                            f"{stamp(frame.index[pos - 1])}); sort the rows by date first")
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
-        raise ForecastError(f"{source}: timestamp {_fmt(dup)} appears more than once; "
+        raise ForecastError(f"{source}: timestamp {stamp(dup)} appears more than once; "
                             "keep one row per timestamp (e.g. frame[~frame.index.duplicated()])")
     if columns is None:
         columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
@@ -134,14 +129,14 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
             n = int(missing[col].iloc[row:].cummin().sum())
             raise ForecastError(
                 f"{report.source}: column {col!r} has {n} missing values in a row from "
-                f"{_fmt(frame.index[row])}, more than max_gap={max_gap} forward-fills; "
+                f"{stamp(frame.index[row])}, more than max_gap={max_gap} forward-fills; "
                 "fill or drop those rows, or raise --max-gap")
         report.filled = int(missing.to_numpy().sum())
         frame = frame.ffill()
     if frame.empty:
         raise ForecastError(f"{report.source}: no complete rows")
     report.rows = len(frame)
-    report.start, report.end = _fmt(frame.index[0]), _fmt(frame.index[-1])
+    report.start, report.end = stamp(frame.index[0]), stamp(frame.index[-1])
     return frame, report
 
 

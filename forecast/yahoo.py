@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.dates import stamp
 from forecast.errors import ForecastError
 from forecast.files import write_atomically
-from forecast.sources import SAMPLE_TICKERS, DataReport, _fmt, load_sample
+from forecast.sources import SAMPLE_TICKERS, DataReport, load_sample
 
 INTERVALS = {"1d": "daily", "1wk": "weekly", "1mo": "monthly", "1h": "hourly"}
 PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Volume"]
@@ -140,13 +141,13 @@ def load_yahoo(ticker: str, start=None, end=None, interval: str = "1d",
             frame, why = cached, f"download failed: {e}"
     if why is not None:
         if frame is not None:
-            report.source = f"cache {path} (up to {_fmt(frame.index[-1])})"
-            report.warnings.append(f"{why}; using cached {ticker} data up to {_fmt(frame.index[-1])}")
+            report.source = f"cache {path} (up to {stamp(frame.index[-1])})"
+            report.warnings.append(f"{why}; using cached {ticker} data up to {stamp(frame.index[-1])}")
         elif ticker in SAMPLE_TICKERS and interval == "1d":
             frame = load_sample(ticker)
             report.source = f"bundled sample {ticker} daily (2000-2013)"
             report.warnings.append(f"{why} and no cache for {ticker}; USING THE BUNDLED SAMPLE "
-                                   f"(ends {_fmt(frame.index[-1])}), not current prices")
+                                   f"(ends {stamp(frame.index[-1])}), not current prices")
         else:
             hint = "run it once online to fill the cache" if offline else "check the ticker and network"
             raise ForecastError(f"no data for {ticker} ({why}) and nothing cached; {hint}")

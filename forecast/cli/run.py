@@ -122,8 +122,9 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
             names = [source.label]  # one series' fresh data for a panel model
     else:
         last = max(m.history.index[-1] for m in trained.members.values())
-        shown = last.date() if last == last.normalize() else last  # hourly data: the hour too
-        say(f"using the history saved with the model (up to {shown}); give a source (--ticker, "
+        from forecast.dates import stamp
+
+        say(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
             "--csv, ...) for fresher data")
     table = trained.predict(history, series=names)
     for line in trained.unbounded_intervals():
