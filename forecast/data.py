@@ -42,11 +42,14 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
                             "data, validation before test")
     need_train, need_eval = cfg.seq_len + cfg.horizon, cfg.horizon
     if train_end < need_train or val_end - train_end < need_eval or n - val_end < need_eval:
+        fits = train_end - cfg.horizon  # the longest input that fits, when the horizon alone does
+        spans_fit = min(val_end - train_end, n - val_end) >= need_eval
+        hint = f" (at most {fits})" if fits >= 1 and spans_fit else ""
         raise ForecastError(
             f"series too short: {n} rows split into train {train_end} / validation "
             f"{val_end - train_end} / test {n - val_end}, but seq_len {cfg.seq_len} + horizon "
             f"{cfg.horizon} needs train >= {need_train} and validation, test >= {need_eval} rows; "
-            "use more data or a shorter seq_len/horizon")
+            f"use more data or a shorter seq_len{hint} or horizon")
     return train_end, val_end
 
 

@@ -48,6 +48,7 @@ BAD_INPUTS = [
     (["fit", "--csv", "missing.csv", "--target", "y"], "file not found: missing.csv"),
     (["fit", "--target", "Nope"], "'Nope' not found"),
     (["fit", "--seq-len", "5000"], "series too short"),
+    (["fit", "--sample", "IBM", "--seq-len", "2400"], "use more data or a shorter seq_len (at most 2285) or horizon"),
     (["fit", "--horizon", "0"], "horizon must be a positive whole number"),
     (["fit", "--ticker", "../../etc"], "invalid ticker"),
     (["fit", "--precision", "foo"], "unknown precision 'foo'"),
