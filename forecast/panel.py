@@ -47,7 +47,8 @@ def from_wide(frame: pd.DataFrame, columns, name: str = WIDE_VALUE) -> dict[str,
     a wide table start and end on different dates; the blanks around them are not gaps)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ForecastError(f"column(s) {', '.join(map(repr, missing))} not found for the wide panel")
+        raise ForecastError(f"column(s) {', '.join(map(repr, missing))} not found for the wide panel; --wide "
+                            f"makes each --target column a series (columns: {', '.join(map(str, frame.columns[:10]))})")
     out = {}
     for c in columns:
         values = frame[c]

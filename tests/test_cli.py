@@ -180,6 +180,20 @@ def test_time_features_are_saved_with_the_model_and_computed_again_when_it_predi
     assert "2013-03-04" in predicted.stdout  # the trading day after the sample's last
 
 
+def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_asks_for_targets(run, tmp_path):
+    dates = pd.date_range("2023-01-01", periods=200, freq="h")
+    long = pd.concat([pd.DataFrame({"when": dates, "site": site, "load": range(k, 200 + k)}) for site, k in
+                      ((1, 0), (2, 50))])  # a numeric series column is not a value column
+    long.to_csv(tmp_path / "sites.csv", index=False)
+    fit = run("fit", "--csv", tmp_path / "sites.csv", "--series-col", "site", "--seq-len", "10",
+              "--max-epochs", "1", "--quiet", "--out", tmp_path / "sites")
+    assert fit.returncode == 0, fit.stderr
+    assert "target: load, the file's only numeric column" in fit.stdout
+    long.pivot(index="when", columns="site", values="load").to_csv(tmp_path / "wide.csv")
+    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide"),
+                          "--wide makes each --target column a series (columns: 1, 2)")
+
+
 def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     out = tmp_path / "clean.parquet"
     first = run("data", "--sample", "MSFT", "--output", out)

@@ -278,7 +278,7 @@ def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
     try:
         return (*load(source, list(data.inputs)), data)
     except MissingColumns as e:
-        if target_given or source.path is None or data.targets != DataConfig().targets \
+        if target_given or source.path is None or source.wide or data.targets != DataConfig().targets \
                 or data.targets[0] not in e.missing:
             raise
         numeric = [c for c in e.numeric if c not in data.features]
