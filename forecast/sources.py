@@ -164,6 +164,7 @@ def _separator(path: Path) -> str:
     return max(counts, key=counts.get) if max(counts.values()) else ","
 
 
+MISSING = ["?", "-", "--"]  # missing values as some exports write them, beside pandas' own (NA, NaN, ...)
 # Numbers written as text: with a decimal comma (12,5 in a file separated by ; or tab) or with
 # thousands commas (1,234.5, quoted in a comma-separated file)
 NUMBER_STYLES = ({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"), ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?")
@@ -191,7 +192,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
     CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; an unnamed
-    column of row numbers (a pandas index written with the data) is dropped; numbers
+    column of row numbers (a pandas index written with the data) is dropped; `MISSING` marks are
+    missing values; numbers
     may have a decimal comma (12,5: not with `,` separators) or thousands commas (1,234.5). Dates are
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
     """
@@ -206,10 +208,10 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             frame = pd.read_parquet(path)
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
             sep = _separator(path) if suffix != ".gz" else ","
-            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
+            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING)
             style = _number_style(frame, sep)
             if style:
-                frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", **style)
+                frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, **style)
             frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")
                                         and _is_row_number(frame[c])])  # a pandas index written out
         else:

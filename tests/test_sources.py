@@ -130,6 +130,12 @@ def test_numbers_with_a_decimal_comma_or_thousands_commas_are_read_as_numbers(tm
     assert plain["sales"].tolist() == [1.5, 2.5] and plain["note"].tolist() == ["a,b", "c"]
 
 
+def test_question_marks_and_dashes_are_missing_values_that_validation_fills(tmp_path):
+    (tmp_path / "m.csv").write_text("Date;Power\n2020-01-01;1,5\n2020-01-02;?\n2020-01-03;-\n2020-01-04;2,5\n")
+    clean, report = validate_frame(load_file(tmp_path / "m.csv"))
+    assert clean["Power"].tolist() == [1.5, 1.5, 1.5, 2.5] and report.filled == 2
+
+
 def test_when_no_column_holds_numbers_then_the_error_shows_what_they_hold(tmp_path):
     (tmp_path / "t.csv").write_text("date,v\n2020-01-01,abc\n2020-01-02,def\n")
     with pytest.raises(ForecastError, match=r"no numeric columns \(columns: v \(e.g. 'abc'\)\)"):
