@@ -225,8 +225,21 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     if isinstance(frame.index, pd.DatetimeIndex) and date_col is None:
         return frame
     col = _find_date_column(frame, date_col, str(path))
-    index = parse_dates(frame[col], str(col), date_format, dayfirst)
-    return frame.drop(columns=[col]).set_index(index)
+    dates, used = frame[col], [col]
+    clock = _clock_column(frame, col) if not dates.astype(str).head(50).str.contains(":").any() else None
+    if clock is not None:  # a date column and a time-of-day column, as many meter exports write them
+        dates, used = dates.astype(str) + " " + frame[clock].astype(str), [col, clock]
+    index = parse_dates(dates, str(col), date_format, dayfirst)
+    return frame.drop(columns=used).set_index(index)
+
+
+def _clock_column(frame: pd.DataFrame, date_col) -> str | None:
+    """The column named `time` (any case) beside the date column when it holds times of day."""
+    for c in frame.columns:
+        if c != date_col and str(c).strip().lower() == "time" and pd.api.types.is_string_dtype(frame[c]):
+            if frame[c].dropna().astype(str).head(50).str.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?").all():
+                return c
+    return None
 
 
 def sample_path() -> Path:

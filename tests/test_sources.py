@@ -136,6 +136,15 @@ def test_question_marks_and_dashes_are_missing_values_that_validation_fills(tmp_
     assert clean["Power"].tolist() == [1.5, 1.5, 1.5, 2.5] and report.filled == 2
 
 
+def test_a_date_column_and_a_time_column_make_one_timestamp(tmp_path):
+    (tmp_path / "meter.csv").write_text("Date;Time;Global_active_power\n16/12/2006;17:24:00;4,216\n"
+                                        "16/12/2006;17:25:00;5,360\n17/12/2006;00:00:00;?\n")
+    loaded = load_file(tmp_path / "meter.csv")
+    assert list(loaded.columns) == ["Global_active_power"]
+    assert list(loaded.index) == [pd.Timestamp("2006-12-16 17:24"), pd.Timestamp("2006-12-16 17:25"),
+                                  pd.Timestamp("2006-12-17 00:00")]
+
+
 def test_when_no_column_holds_numbers_then_the_error_shows_what_they_hold(tmp_path):
     (tmp_path / "t.csv").write_text("date,v\n2020-01-01,abc\n2020-01-02,def\n")
     with pytest.raises(ForecastError, match=r"no numeric columns \(columns: v \(e.g. 'abc'\)\)"):
