@@ -22,6 +22,7 @@ from forecast.baselines import baselines, naive_bounds, season_of
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
+from forecast.dates import stamp
 from forecast.errors import ForecastError
 from forecast.evaluation import forecast_windows
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
@@ -46,8 +47,8 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
         if len(rows) == 0:
             span = " and ".join(f"{k} {v}" for k, v in (("from", bt.start), ("before", bt.end)) if v)
             raise ForecastError(f"no origin {span} leaves room for the horizon: the data run from "
-                                f"{index[0].date()} to {index[-1].date()}, and the latest --from with room "
-                                f"for {horizon} target(s) is {index[max(last, 0)].date()}")
+                                f"{stamp(index[0])} to {stamp(index[-1])}, and the latest --from with room "
+                                f"for {horizon} target(s) is {stamp(index[max(last, 0)])}")
         return rows
     return last - bt.stride * np.arange(bt.origins)[::-1]
 
@@ -65,7 +66,7 @@ def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfi
     need = data.seq_len + 2 * data.horizon + val_rows
     if rows_before < need:
         raise ForecastError(
-            f"the fold starting {index[first].date()} has {rows_before} rows to train on, but "
+            f"the fold starting {stamp(index[first])} has {rows_before} rows to train on, but "
             f"seq_len {data.seq_len} + horizon {data.horizon} and {val_rows} validation rows need "
             f"{need}; use fewer --origins, a larger --stride or --train-size, or a shorter --seq-len")
     if isinstance(frame, dict):

@@ -305,8 +305,9 @@ def print_windows(prepared) -> None:
         for name, why in prepared.dropped.items():
             warn(f"left out series {name}: {why}")
     else:
-        say(f"{counts} (test targets {prepared.index[prepared.val_end].date()} to "
-            f"{prepared.index[-1].date()})")
+        from forecast.dates import stamp
+
+        say(f"{counts} (test targets {stamp(prepared.index[prepared.val_end])} to {stamp(prepared.index[-1])})")
 
 
 def fmt(value) -> str:
