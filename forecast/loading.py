@@ -63,7 +63,8 @@ def _check_columns(raw: pd.DataFrame, columns, path: str, series_col: str) -> No
     if missing:
         numeric = [c for c, t in raw.dtypes.items() if c != series_col and pd.api.types.is_numeric_dtype(t)]
         raise MissingColumns(f"{path}: column(s) {', '.join(map(repr, missing))} not found; available: "
-                             f"{', '.join(map(str, raw.columns))} (choose with --target and --features)",
+                             f"{', '.join(map(str, raw.columns))} (choose with --target and --features; in Python, "
+                             "DataConfig(targets=...))",
                              missing, list(raw.columns), numeric)
 
 
