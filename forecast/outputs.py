@@ -27,6 +27,15 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
     return write_atomically(Path(path), lambda tmp: pacsv.write_csv(table, str(tmp), options))
 
 
+def write_frame(frame: pd.DataFrame, path: str | Path, index_label: str = "Date") -> Path:
+    """Parquet when `path` ends in .parquet or .pq, else CSV (`write_csv`); the index is a column
+    named `index_label` either way, atomically."""
+    path = Path(path)
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        return write_csv(frame, path, index_label=index_label)
+    return write_atomically(path, lambda tmp: frame.rename_axis(index_label).reset_index().to_parquet(tmp))
+
+
 CSV_ROWS = 1_000_000  # above this a table is written as Parquet: a CSV of ETTh1 at horizon 720 is 3.4 GB
 
 

@@ -85,6 +85,9 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     assert str(forecast["Date"].iloc[0].date()) == "2013-03-04"  # the Monday after the last day
     assert_one_line_error(run("predict", "--model", tmp_path / "run" / "model.safetensors",
                               "--output", csv), "exists")
+    parquet = tmp_path / "forecast.parquet"  # a Parquet file, not CSV text under that name
+    assert run("predict", "--model", tmp_path / "run", "--output", parquet).returncode == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet), forecast, check_dtype=False)
 
 
 def test_a_table_too_long_for_a_csv_is_written_as_parquet_with_the_same_rows(run, tmp_path, monkeypatch):
@@ -200,6 +203,8 @@ def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     assert first.returncode == 0 and "rows: 3270" in first.stdout and out.is_file()
     assert "columns: Open, High, Low, Close, Volume" in first.stdout
     assert_one_line_error(run("data", "--output", out), "exists")
+    back = run("data", "--parquet", out)  # reads back as it was written
+    assert back.returncode == 0 and "rows: 3270" in back.stdout and "columns: Open, High, Low, Close, Volume" in back.stdout
 
 
 def test_data_on_a_panel_summarises_each_series_and_writes_a_long_file_that_reads_back(run, tmp_path):

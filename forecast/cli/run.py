@@ -43,13 +43,9 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     else:
         say(summary(frame).to_string(float_format=lambda v: f"{v:,.4f}"))
     if output is not None:
-        from forecast.outputs import write_csv
-        from forecast.files import write_atomically
+        from forecast.outputs import write_frame
 
-        if output.suffix.lower() == ".csv":
-            write_csv(frame, output, index_label="Date")
-        else:
-            write_atomically(output, lambda tmp: frame.to_parquet(tmp))
+        write_frame(frame, output)
         say(f"wrote {output}")
 
 
@@ -102,7 +98,7 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
 
 @with_options(SOURCE)
 def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
-            output: Annotated[Optional[Path], typer.Option(help="Write the forecast as CSV.")] = None,
+            output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
@@ -131,7 +127,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         warn(line)
     say(table.to_string())
     if output is not None:
-        from forecast.outputs import write_csv
+        from forecast.outputs import write_frame
 
-        write_csv(table, output, index_label="Date")
+        write_frame(table, output)
         say(f"wrote {output}")
