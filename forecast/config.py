@@ -211,29 +211,19 @@ class ModelConfig(Settings):
     parallel multi-step decoding: one recurrent step per horizon segment from the encoder's final
     state, its input a learned position (and channel) embedding, each step's output one segment.
     `linear_skip` adds a linear map from each target's (normalised) input window straight to its
-    forecast, which the recurrent head then corrects: the linear forecast of RLinear and xLSTM-Mixer,
-    strong over long inputs and horizons, refined by the recurrent network. `skip_period` P > 0 makes
-    that map sparse (and turns it on), as in SparseTSF: the window, less its mean and smoothed over
-    about one period, is read every P-th value, and one small map from seq_len / P past values to
-    horizon / P future values serves all P phases (ETTh1 at input and horizon 720, P 24: 955
-    weights against the dense map's 519,120): a forecast that follows the period, from few weights.
-    `fit_skip` solves the dense skip by ridge least squares on the training windows first and holds
-    it fixed, so the head (starting silent) learns only what the linear forecast misses; its penalty
-    per window is `skip_ridge`, or, when None, picked on validation (saved with the model; 0.01
-    when no validation span is held out; tuning's final refit on train + validation takes the best
-    trial's).
-    `blend_linear` solves the same linear forecast but keeps it apart: the recurrent network trains
-    alone, on its own loss (not on the linear forecast's residuals), and the forecast is their blend,
-    `linear_weight` times the linear forecast plus the rest times the network's (for a quantile head,
-    its quantiles moved by that share of the gap between the linear forecast and its median). Two
-    forecasts that err differently average out: on ETTh1 at horizon 96 the blend beats both the
-    network alone and the refined linear forecast (`fit_skip`) on validation and test (README).
-    `linear_weight` None picks it after training, the one of 0, 0.25, ..., 1 with the lowest
-    validation MSE (saved with the model; 0.5 without a validation span, as in tuning's final refit,
-    which takes the best trial's instead); giving it turns the blend on.
-    `ensemble` > 1 trains that many networks side by side, each from its own initial weights and on
-    its own loss, and forecasts their mean (a deep ensemble: steadier than one network, at K times
-    the cost).
+    forecast, which the recurrent head then corrects (RLinear's forecast, refined); `skip_period`
+    P > 0 makes that map sparse as in SparseTSF (`model.SparseSkip`: one small map shared by the P
+    phases of the period) and turns it on. `fit_skip` solves the dense skip by ridge least squares
+    on the training windows first and holds it fixed, so the head (starting silent) learns only what
+    the linear forecast misses; the penalty is `skip_ridge`, or, when None, picked on validation.
+    `blend_linear` solves the same linear forecast but keeps it apart: the network trains alone on
+    its own loss, and the forecast is `linear_weight` times the linear forecast plus the rest times
+    the network's (a quantile head's quantiles moved by that share of the gap to its median);
+    `linear_weight` None picks it on validation from 0, 0.25, ..., 1 after training, giving it
+    turns the blend on. Both picks are saved with the model (0.01 and 0.5 without a validation span;
+    tuning's final refit on train + validation takes the best trial's). `ensemble` > 1 trains that
+    many networks side by side, each from its own initial weights and on its own loss, and forecasts
+    their mean (a deep ensemble, at K times the cost).
     """
 
     cell: str = "lstm"
