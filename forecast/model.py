@@ -233,7 +233,8 @@ class SparseSkip(nn.Module):
     """SparseTSF's linear forecast (Lin et al., ICML 2024), (..., seq_len) -> (..., horizon): the
     window less its mean, plus a learned smoothing over about one period; then every phase of the
     period (every `period`-th value) is mapped by the same small linear map from its seq_len / period
-    past values to its horizon / period future ones, and the mean is added back."""
+    past values to its horizon / period future ones, and the mean is added back (ETTh1 at input and
+    horizon 720, period 24: 955 weights against the dense map's 519,120)."""
 
     def __init__(self, seq_len: int, horizon: int, period: int):
         super().__init__()
