@@ -387,14 +387,10 @@ class BacktestConfig(Settings):
             positive(name, getattr(self, name), int)
         if self.season_length is not None:
             positive("season_length", self.season_length, int)
-        for name in ("start", "end"):
-            if getattr(self, name) is not None:
-                date_like(name, getattr(self, name))
-        if self.start is not None and self.end is not None:
-            import pandas as pd
-
-            if pd.Timestamp(self.start) >= pd.Timestamp(self.end):
-                raise ForecastError(f"start (--from) {self.start} must come before end (--to) {self.end}")
+        dates = {name: date_like(name, getattr(self, name)) for name in ("start", "end")
+                 if getattr(self, name) is not None}
+        if len(dates) == 2 and dates["start"] >= dates["end"]:
+            raise ForecastError(f"start (--from) {self.start} must come before end (--to) {self.end}")
         choice("window", self.window, WINDOWS)
         if self.retrain_every < 0:
             raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")

@@ -5,8 +5,8 @@ import pandas as pd
 
 from forecast.calendar import check_calendar
 from forecast.config import SourceConfig
-from forecast.errors import ForecastError, MissingColumns
-from forecast.sources import DataReport, load_file, load_sample, validate_frame
+from forecast.errors import ForecastError
+from forecast.sources import DataReport, check_columns, load_file, load_sample, validate_frame
 
 
 def load_source(source: SourceConfig = SourceConfig(), columns=None,
@@ -58,16 +58,6 @@ def _between(frame, start, end, source):
     return frame[keep]
 
 
-def _check_columns(raw: pd.DataFrame, columns, path: str, series_col: str) -> None:
-    missing = [c for c in columns if c not in raw.columns]
-    if missing:
-        numeric = [c for c, t in raw.dtypes.items() if c != series_col and pd.api.types.is_numeric_dtype(t)]
-        raise MissingColumns(f"{path}: column(s) {', '.join(map(repr, missing))} not found; available: "
-                             f"{', '.join(map(str, raw.columns))} (choose with --target and --features; in Python, "
-                             "DataConfig(targets=...))",
-                             missing, list(raw.columns), numeric)
-
-
 def load_panel(source: SourceConfig, columns=None) -> tuple[dict[str, pd.DataFrame], DataReport]:
     """Load and validate every series of a panel source: several tickers or samples ("all" for
     every bundled one), or a long file split by `source.series_col`. A series that cannot be loaded
@@ -82,7 +72,7 @@ def load_panel(source: SourceConfig, columns=None) -> tuple[dict[str, pd.DataFra
         raw = load_file(source.path, source.date_col, source.date_format, source.dayfirst)
         raw = _between(raw, source.start, source.end, source.path)
         if source.series_col is not None and columns:  # once for the file, not once per series
-            _check_columns(raw, columns, source.path, source.series_col)
+            check_columns(raw, columns, source.path, not_values=(source.series_col,))
         if source.wide:  # the columns asked for are the series; their values become WIDE_VALUE
             frames, columns = from_wide(raw, list(columns or raw.select_dtypes("number").columns)), [WIDE_VALUE]
         else:

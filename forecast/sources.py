@@ -41,6 +41,19 @@ class DataReport:
         return out
 
 
+def check_columns(frame: pd.DataFrame, columns, source: str, not_values=()) -> None:
+    """`MissingColumns` naming what `frame` lacks of `columns`, with its numeric columns (those in
+    `not_values`, such as a long file's series column, aside) for a caller that can pick one."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        numeric = [c for c, t in frame.dtypes.items() if c not in not_values
+                   and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)]
+        raise MissingColumns(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
+                             f"available: {', '.join(map(str, frame.columns))} "
+                             "(choose with --target and --features; in Python, DataConfig(targets=...))",
+                             missing, list(frame.columns), numeric)
+
+
 def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int = 5,
                    source: str = "DataFrame") -> tuple[pd.DataFrame, DataReport]:
     """Check and clean a frame; every problem raises one `ForecastError` that names the fix.
@@ -86,14 +99,7 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
             raise ForecastError(f"{source}: no numeric columns (columns: {shown or 'none'}); write numbers "
                                 "like 12.5, 12,5 (decimal comma) or 1,234.5")
     columns = list(dict.fromkeys(columns))
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise MissingColumns(f"{source}: column(s) {', '.join(map(repr, missing))} not found; "
-                             f"available: {', '.join(map(str, frame.columns))} "
-                             "(choose with --target and --features; in Python, DataConfig(targets=...))",
-                             missing, list(frame.columns),
-                             [c for c, t in frame.dtypes.items()
-                              if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)])
+    check_columns(frame, columns, source)
     if list(frame.columns) != columns:  # selecting costs: thousands of series rarely need it
         frame = frame[columns]
     for c, dtype in frame.dtypes.items():
@@ -193,8 +199,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
 
     CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; an unnamed
     column of row numbers (a pandas index written with the data) is dropped; `MISSING` marks are
-    missing values; numbers
-    may have a decimal comma (12,5: not with `,` separators) or thousands commas (1,234.5). Dates are
+    missing values; numbers may have a decimal comma (12,5: not with `,` separators) or thousands
+    commas (1,234.5); a date column beside a `Time` column of clock times makes one timestamp. Dates are
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
     """
     path = Path(path)

@@ -10,8 +10,8 @@ unpickles anything and needs no training data.
 """
 from __future__ import annotations
 
-import math
 import json
+import math
 import platform
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone

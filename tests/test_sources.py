@@ -112,11 +112,11 @@ def test_a_written_pandas_index_is_dropped_and_a_later_column_of_dates_is_found(
     assert list(loaded.columns) == ["id", "sales"] and loaded.index[2] == pd.Timestamp("2000-03-01")
 
 
-def test_when_first_column_holds_numbers_as_text_then_it_is_not_taken_for_dates(tmp_path):
-    path = tmp_path / "s.csv"
-    path.write_text("code,y\n20000101,1.0\n20000102x,2.0\n")  # text: one value is not a number
-    with pytest.raises(ForecastError, match="--date-col"):
-        load_file(path)
+def test_text_that_reads_as_numbers_is_not_taken_for_dates_but_iso_dates_are():
+    from forecast.dates import looks_like_dates
+
+    assert not looks_like_dates(pd.Series(["20000101", "20000102"]))  # dates to pandas, numbers first
+    assert looks_like_dates(pd.Series(["2000-01-01", "2000-02-01"]))  # digits and dashes, not a number
 
 
 def test_numbers_with_a_decimal_comma_or_thousands_commas_are_read_as_numbers(tmp_path):
