@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.dates import season_of_unit, step_unit
 from forecast.errors import ForecastError
 from forecast.metrics import naive_forecast
 
@@ -18,19 +19,7 @@ BASELINES = ("naive", "seasonal_naive", "drift", "moving_average")
 def season_of(index: pd.DatetimeIndex) -> int:
     """The seasonal naive's season, from the data's step: a week of trading days (5) or of days (7),
     a day of hours (24) or of any sub-daily step, a year of weeks (52), months (12) or quarters (4)."""
-    if len(index) < 3:
-        return 1
-    step = pd.Series(index).diff().median()
-    day = pd.Timedelta(days=1)
-    if step < day:
-        return max(1, round(day / step))
-    if step < pd.Timedelta(days=6):
-        return 7 if (index.dayofweek >= 5).any() else 5
-    if step < pd.Timedelta(days=27):
-        return 52
-    if step < pd.Timedelta(days=80):
-        return 12
-    return 4 if step < pd.Timedelta(days=300) else 1
+    return season_of_unit(step_unit(index)) if len(index) >= 3 else 1
 
 
 def baselines(raw: np.ndarray, starts: np.ndarray, horizon: int, season_length: int = 5,

@@ -44,7 +44,7 @@ def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str
     if freq is None:  # irregular gaps: use the most common step
         step = pd.Series(tail[1:] - tail[:-1]).mode().iloc[0]
         freq = pd.tseries.frequencies.to_offset(step).freqstr
-    if freq == "D" and len(tail) >= 10 and (tail.dayofweek < 5).all():
+    if freq == "D" and len(tail) >= 10 and (tail.day_of_week < 5).all():
         return "B"  # daily rows, never on a weekend: business days (stock prices from a file)
     return freq
 

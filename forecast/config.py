@@ -128,7 +128,9 @@ class DataConfig(Settings):
     before it the validation span (or from `val_start` / `test_start` dates when given). Validation
     and test *targets* start at their span's first row whatever `seq_len` is; their inputs may reach
     back into the span before. `time_features` (of `TIME_FEATURES`) add calendar inputs computed
-    from the dates (`forecast.preprocess.time_features_of`).
+    from the dates (`forecast.preprocess.time_features_of`). A `cycle` of N steps (24 for the day of
+    hourly data, 7 for the week of daily data) is taken out of the targets before the network and
+    added back to its forecast: the training targets' mean at each phase of it, as in CycleNet.
     """
 
     targets: tuple[str, ...] = ("Close",)
@@ -142,6 +144,7 @@ class DataConfig(Settings):
     scaler: str = "standard"
     transform: str = "none"
     time_features: tuple[str, ...] = ()
+    cycle: int = 0
 
     def __post_init__(self):
         self.check_flags()
@@ -173,6 +176,11 @@ class DataConfig(Settings):
         choice("transform", self.transform, TRANSFORMS)
         for name in self.time_features:
             choice("time feature", name, TIME_FEATURES)
+        if isinstance(self.cycle, bool) or not isinstance(self.cycle, int) or self.cycle < 0 or self.cycle == 1:
+            raise ForecastError(f"cycle must be 0 (none) or a whole number of steps from 2, e.g. 24 for the "
+                                f"day of hourly data, got {self.cycle!r}")
+        if self.cycle and self.transform == "log_return":
+            raise ForecastError("cycle works on levels: use --transform none or log with --cycle")
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -181,8 +189,8 @@ class DataConfig(Settings):
 
     @property
     def n_inputs(self) -> int:
-        """Values per input step: the input columns, then a sine and a cosine per time feature."""
-        return len(self.inputs) + 2 * len(self.time_features)
+        """Values per input step: the input columns, a sine and a cosine per time feature, the phase."""
+        return len(self.inputs) + 2 * len(self.time_features) + (1 if self.cycle else 0)
 
 
 @dataclass(frozen=True)

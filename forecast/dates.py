@@ -5,11 +5,13 @@ DatetimeIndex. ISO dates are read directly. Dates like `03/04/2020` are read day
 only when the column itself decides it (some first number above 12, or some second number above 12);
 when every value could be read both ways, or the column mixes formats, the error says which option
 decides it. Timestamps with UTC offsets (daylight saving changes them twice a year) become UTC.
+`step_unit` and `phase_of` say what step a series moves by and where in a cycle each date falls.
 """
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from forecast.errors import ForecastError
@@ -107,3 +109,47 @@ def stamp(ts) -> str:
     """A timestamp as text: the date alone at midnight, else the date and the time."""
     ts = pd.Timestamp(ts)
     return str(ts.date()) if ts == ts.normalize() else str(ts)
+
+
+# A Monday at midnight: the phase count starts here, so a period of 7 days or 168 hours starts on Mondays
+_MONDAY = pd.Timestamp("1970-01-05")
+_UNITS = {"B": 5, "D": 7, "W": 52, "M": 12, "Q": 4, "Y": 1}  # each step's usual season
+
+
+def step_unit(index: pd.DatetimeIndex) -> str:
+    """The data's step as a unit to count in: seconds (`"3600s"`) below a day, else `B` (trading
+    days: no weekend dates), `D`, `W`, `M`, `Q` or `Y`, from the median gap between timestamps."""
+    step = pd.Series(index).diff().median() if len(index) > 1 else pd.Timedelta(days=1)
+    if step < pd.Timedelta(days=1):
+        return f"{max(1, round(step.total_seconds()))}s"
+    if step < pd.Timedelta(days=6):
+        return "D" if (pd.DatetimeIndex(index).day_of_week >= 5).any() else "B"
+    for unit, below in (("W", 27), ("M", 80), ("Q", 300)):
+        if step < pd.Timedelta(days=below):
+            return unit
+    return "Y"
+
+
+def season_of_unit(unit: str) -> int:
+    """A day of steps below a day; a week of trading days (5) or days (7); a year of weeks, months,
+    quarters; 1 for years."""
+    if unit.endswith("s"):
+        return max(1, round(86400 / int(unit[:-1])))
+    return _UNITS[unit]
+
+
+def phase_of(index: pd.DatetimeIndex, period: int, unit: str) -> np.ndarray:
+    """(N,) each timestamp's place in a cycle of `period` steps of `unit` (see `step_unit`): the
+    steps counted from a Monday at midnight, modulo `period`. A period of 24 hours is the hour of the
+    day, of 5 trading days the weekday, of 12 months the month; gaps in the data do not shift it."""
+    index = pd.DatetimeIndex(index)
+    if unit.endswith("s"):
+        count = (index - _MONDAY) // pd.Timedelta(seconds=int(unit[:-1]))
+    elif unit == "B":
+        count = np.busday_count(_MONDAY.date(), index.values.astype("datetime64[D]"))
+    elif unit in ("D", "W"):
+        count = (index.normalize() - _MONDAY).days // (7 if unit == "W" else 1)
+    else:
+        months = index.year * 12 + index.month - 1
+        count = {"M": months, "Q": months // 3, "Y": index.year}[unit]
+    return np.mod(np.asarray(count, dtype=np.int64), period)

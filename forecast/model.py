@@ -36,12 +36,22 @@ class RecurrentNet(nn.Module):
     (`level_targets=False`, log returns scaled without centring) their columns are not shifted and a
     zero output is a zero change: the naive forecast again. The shift comes from the inputs only,
     never the targets. The last `n_time` input columns (calendar phases) are neither shifted nor scaled.
+
+    With a `cycle` of P steps the very last input column is each step's phase in it (0 to P - 1,
+    from the dates): the cycle's value at each phase (`profile`, the training targets' mean there,
+    set by `fit_cycle`) is taken from the target inputs before anything else and added back to the
+    forecast at the phases it covers, so the network forecasts what the cycle leaves (CycleNet's
+    residual cycle forecasting, Lin et al., NeurIPS 2024, with the cycle fixed instead of learned).
     """
 
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
-                 level_targets: bool = True, n_series: int = 1, n_time: int = 0):
+                 level_targets: bool = True, n_series: int = 1, n_time: int = 0, cycle: int = 0):
         super().__init__()
         self.n_time = n_time  # the last input columns: calendar phases, never shifted or scaled
+        self.period = cycle
+        if cycle:  # the phase column is read, never fed to the network
+            n_inputs -= 1
+            self.register_buffer("profile", torch.zeros(cycle, n_targets))
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
         if seq_len % cfg.segment_len or (cfg.skip_period and seq_len % cfg.skip_period) \
@@ -86,6 +96,9 @@ class RecurrentNet(nn.Module):
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
+        phase = None
+        if self.period:
+            x, phase = self._decycle(x)
         batch, seq_len, channels = x.shape
         x, last, spread = self._normalise(x)
         x_in = x  # (B, L, C), normalised
@@ -134,7 +147,40 @@ class RecurrentNet(nn.Module):
         if last is not None:
             shift = last[:, :, : self.n_targets]
             y = y + (shift[..., None] if self.n_quantiles else shift)
+        if phase is not None:
+            cycle = self._cycle(phase, 1, self.horizon)
+            y = y + (cycle[..., None] if self.n_quantiles else cycle)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
+
+    def _cycle(self, phase: torch.Tensor, first: int, steps: int) -> torch.Tensor:
+        """(B, steps, T) the cycle's values at `steps` steps from `first` steps after `phase` (B,)."""
+        at = phase[:, None] + torch.arange(first, first + steps, device=phase.device)
+        return self.profile[at % self.period]
+
+    def _decycle(self, x: torch.Tensor):
+        """(x without its phase column and with the cycle taken from its targets, (B,) the phase of
+        each window's last step)."""
+        phase = x[:, -1, -1].round().long()
+        x, t = x[..., :-1], self.n_targets
+        cycle = self._cycle(phase, 1 - x.shape[1], x.shape[1])
+        return torch.cat([x[..., :t] - cycle, x[..., t:]], dim=2), phase
+
+    @torch.no_grad()
+    def fit_cycle(self, train) -> None:
+        """Set the cycle to the mean of the targets of the `train` batches ((x, y, ...) in the data's
+        scaled units) at each of its phases."""
+        sums = torch.zeros_like(self.profile, dtype=torch.float64)
+        counts = torch.zeros(self.period, dtype=torch.float64)
+        for x, y, *_ in train:
+            phase = x[:, -1, -1].round().long().cpu()  # of each window's last input step
+            at = (phase[:, None] + torch.arange(1, y.shape[1] + 1)) % self.period  # (B, H)
+            sums.index_add_(0, at.reshape(-1), y.double().cpu().reshape(-1, y.shape[-1]))
+            counts.index_add_(0, at.reshape(-1), torch.ones(at.numel(), dtype=torch.float64))
+        if (counts == 0).any():
+            raise ForecastError(f"cycle {self.period}: no training target falls on phase "
+                                f"{int((counts == 0).nonzero()[0])} of it; give more training data "
+                                "or a shorter --cycle")
+        self.profile.copy_((sums / counts[:, None]).to(self.profile.dtype))
 
     def _normalise(self, x: torch.Tensor):
         """(x, last, spread): the window shifted by its last value (`instance_norm`) and divided by
@@ -159,6 +205,9 @@ class RecurrentNet(nn.Module):
         """The linear skip's regression for a batch: (B * T, L) normalised input windows, one row
         per target; (B * T, H) their normalised targets; (B * T, 1) each row's spread (the factor
         back to the data's units)."""
+        if self.period:
+            x, phase = self._decycle(x)
+            y = y - self._cycle(phase, 1, y.shape[1])
         x, last, spread = self._normalise(x)
         t = self.n_targets
         if last is not None:
@@ -268,6 +317,12 @@ class Ensemble(nn.Module):
         out = torch.stack([net(x, series) for net in self.members])
         return out if self.training else out.mean(dim=0)
 
+    def fit_cycle(self, train) -> None:
+        """Every member's cycle set (the same: it depends on the data only)."""
+        self.members[0].fit_cycle(train)
+        for net in self.members[1:]:
+            net.profile.copy_(self.members[0].profile)
+
     def fit_skip(self, train, val=None, ridge: float | None = None) -> float:
         """Every member's skip solved (the same solution: it depends on the data only)."""
         ridge = self.members[0].fit_skip(train, val, ridge)
@@ -310,6 +365,6 @@ def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> Recurr
     """The network for these data and model settings (as training and loading both build it)."""
     nets = [RecurrentNet(model, data.n_inputs, len(data.targets), data.seq_len, data.horizon,
                          level_targets=data.transform != "log_return", n_series=n_series,
-                         n_time=2 * len(data.time_features))
+                         n_time=2 * len(data.time_features), cycle=data.cycle)
             for _ in range(model.ensemble)]
     return nets[0] if model.ensemble == 1 else Ensemble(nets)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.dates import phase_of, step_unit
 from forecast.errors import ForecastError
 
 
@@ -55,9 +56,9 @@ def time_features_of(index: pd.DatetimeIndex, names) -> np.ndarray:
     for any date, so a window's last step tells the network where in each cycle its forecast falls."""
     index = pd.DatetimeIndex(index)
     phases = {"hour": lambda: (index.hour + index.minute / 60) / 24,
-              "dayofweek": lambda: index.dayofweek / 7,
+              "dayofweek": lambda: index.day_of_week / 7,
               "day": lambda: (index.day - 1) / index.days_in_month,
-              "dayofyear": lambda: (index.dayofyear - 1) / (365 + index.is_leap_year),
+              "dayofyear": lambda: (index.day_of_year - 1) / (365 + index.is_leap_year),
               "month": lambda: (index.month - 1) / 12}
     columns = []
     for name in names:
@@ -72,14 +73,18 @@ class Preprocessor:
     Columns are `columns` (targets first, then covariates). With `transform="log_return"` the target
     columns are scaled without centring, so that a scaled zero is a zero return: the naive forecast.
     A constant column gets std 1 so nothing divides by zero. Encoded values end with the sine and
-    cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled.
+    cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled,
+    and with a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
+    last column is each row's phase in it (`forecast.dates.phase_of`), which the network reads.
     """
 
-    def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=()):
+    def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=(),
+                 cycle: int = 0, cycle_unit: str = "D"):
         self.columns = list(columns)
         self.n_targets = int(n_targets)
         self.transform = transform
         self.time_features = tuple(time_features)
+        self.cycle, self.cycle_unit = int(cycle), str(cycle_unit)
         self.mean = np.asarray(mean, dtype=np.float64)  # (C,)
         self.std = np.asarray(std, dtype=np.float64)  # (C,)
         if self.mean.shape != (len(self.columns),) or self.std.shape != self.mean.shape:
@@ -94,7 +99,7 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
-            train_rows: int | None = None, time_features=()) -> Preprocessor:
+            train_rows: int | None = None, time_features=(), cycle: int = 0) -> Preprocessor:
         """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None);
         later rows are never read. `frame` holds targets first."""
         n_targets = len(list(targets))
@@ -106,6 +111,13 @@ class Preprocessor:
             if np.ptp(time_features_of(frame_rows.index, (name,)), axis=0).max() < 1e-9:
                 raise ForecastError(f"time feature {name!r} is the same at every training row (e.g. the hour "
                                     "of daily data): it tells the network nothing; drop it")
+        unit = step_unit(frame_rows.index)
+        if cycle:
+            missing = sorted(set(range(cycle)) - set(phase_of(frame_rows.index, cycle, unit)))
+            if missing:
+                raise ForecastError(f"cycle {cycle}: the training rows never reach phase {missing[0]} of it "
+                                    f"({len(missing)} of {cycle} phases missing); give more training "
+                                    "data or a shorter --cycle")
         fit_rows = apply_transform(transform, frame_rows, targets).to_numpy(dtype=np.float64)
         if scaler == "none":
             mean, std = np.zeros(fit_rows.shape[1]), np.ones(fit_rows.shape[1])
@@ -115,17 +127,19 @@ class Preprocessor:
                 std[:n_targets] = np.sqrt(np.mean(fit_rows[:, :n_targets] ** 2, axis=0))
                 mean[:n_targets] = 0.0
             std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
-        return cls(frame.columns, n_targets, transform, mean, std, time_features)
+        return cls(frame.columns, n_targets, transform, mean, std, time_features, cycle, unit)
 
     def encode(self, frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
         """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, then two
-        columns per time feature)."""
+        columns per time feature, then the phase in the cycle)."""
         if list(frame.columns) != self.columns:
             frame = frame[self.columns]
         transformed = apply_transform(self.transform, frame, self.targets)
         values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
         if self.time_features:
             values = np.hstack([values, time_features_of(transformed.index, self.time_features)])
+        if self.cycle:
+            values = np.hstack([values, phase_of(transformed.index, self.cycle, self.cycle_unit)[:, None]])
         return transformed.index, values
 
     def decode(self, scaled: np.ndarray, anchor: np.ndarray) -> np.ndarray:
@@ -138,13 +152,14 @@ class Preprocessor:
 
     def to_dict(self) -> dict:
         return {"columns": self.columns, "n_targets": self.n_targets, "transform": self.transform,
-                "mean": self.mean.tolist(), "std": self.std.tolist(), "time_features": list(self.time_features)}
+                "mean": self.mean.tolist(), "std": self.std.tolist(), "time_features": list(self.time_features),
+                "cycle": self.cycle, "cycle_unit": self.cycle_unit}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
         try:
             return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"],
-                       d.get("time_features", ()))  # model files before time features have none
+                       d.get("time_features", ()), d.get("cycle", 0), d.get("cycle_unit", "D"))  # older files: none
         except ForecastError:
             raise
         except (KeyError, TypeError, ValueError) as e:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,7 +82,7 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     pred = run("predict", "--model", tmp_path / "run" / "model.safetensors", "--output", csv)
     assert pred.returncode == 0, pred.stderr
     forecast = pd.read_csv(csv, parse_dates=["Date"])
-    assert len(forecast) == 5 and forecast["Date"].dt.dayofweek.max() < 5
+    assert len(forecast) == 5 and forecast["Date"].dt.day_of_week.max() < 5
     assert str(forecast["Date"].iloc[0].date()) == "2013-03-04"  # the Monday after the last day
     assert_one_line_error(run("predict", "--model", tmp_path / "run" / "model.safetensors",
                               "--output", csv), "exists")
@@ -181,6 +182,24 @@ def test_time_features_are_saved_with_the_model_and_computed_again_when_it_predi
     predicted = run("predict", "--model", tmp_path / "m", "--sample", "AAPL")
     assert predicted.returncode == 0, predicted.stderr
     assert "2013-03-04" in predicted.stdout  # the trading day after the sample's last
+
+
+def test_a_cycle_is_fitted_saved_and_used_again_when_the_model_predicts_from_fresh_data(run, tmp_path):
+    dates = pd.date_range("2023-01-02", periods=24 * 30, freq="h")
+    load = 50 + 10 * np.sin(2 * np.pi * dates.hour / 24) + np.random.default_rng(0).normal(0, 1, len(dates))
+    pd.DataFrame({"when": dates, "load": load}).to_csv(tmp_path / "load.csv", index=False)
+    fit = run("fit", "--csv", tmp_path / "load.csv", "--cycle", "24", "--seq-len", "48", "--horizon", "12",
+              "--max-epochs", "1", "--quiet", "--out", tmp_path / "m")
+    assert fit.returncode == 0, fit.stderr
+    assert "cycle: 24 steps, the training targets' mean at each phase" in fit.stdout
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["data"]["cycle"] == 24
+    pd.DataFrame({"when": dates[:-7], "load": load[:-7]}).to_csv(tmp_path / "fresh.csv", index=False)
+    predicted = run("predict", "--model", tmp_path / "m", "--csv", tmp_path / "fresh.csv", "--output",
+                    tmp_path / "p.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    forecast = pd.read_csv(tmp_path / "p.csv", index_col=0, parse_dates=True)["load"]
+    truth = pd.Series(load, index=dates).reindex(forecast.index[:7])
+    assert np.abs(forecast.iloc[:7].to_numpy() - truth.to_numpy()).mean() < 3  # the cycle, not a flat line (10)
 
 
 def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_asks_for_targets(run, tmp_path):

@@ -190,7 +190,7 @@ def test_max_gap_of_the_source_decides_what_is_filled(frame):
 def test_when_no_source_then_bundled_sample_with_trading_calendar():
     clean, report = load_source(columns=["Close"])
     assert report.calendar == "XNYS" and "bundled sample AAPL" in report.source
-    assert clean.index.dayofweek.max() < 5 and len(clean) == 3270
+    assert clean.index.day_of_week.max() < 5 and len(clean) == 3270
 
 
 def test_when_sample_ticker_unknown_then_error_lists_them():
@@ -278,7 +278,7 @@ def test_daily_data_without_weekends_forecasts_business_days():
     from forecast.calendar import future_dates, infer_frequency
     index = pd.bdate_range("2023-01-02", periods=60)
     assert infer_frequency(index) == "B"
-    assert future_dates(index[-1], 2, "B").dayofweek.max() < 5
+    assert future_dates(index[-1], 2, "B").day_of_week.max() < 5
     assert infer_frequency(pd.date_range("2023-01-01", periods=60)) == "D"
     assert infer_frequency(index, "XLON") == "XLON"
     with pytest.raises(ForecastError, match="unknown calendar"):

@@ -38,14 +38,15 @@ def test_fit_and_load_give_the_same_type_with_identical_forecasts(fitted, tmp_pa
     pd.testing.assert_frame_equal(load_model(tmp_path / "run").predict(), direct)
 
 
-@pytest.mark.parametrize("transform, time_features", [("none", ()), ("log", ()), ("log_return", ()),
-                                                      ("log_return", ("dayofweek", "month"))])
-def test_predict_from_the_history_ending_at_a_test_origin_equals_evaluate(transform, time_features, tmp_path):
+@pytest.mark.parametrize("transform, time_features, cycle", [
+    ("none", (), 0), ("log", (), 0), ("log_return", (), 0), ("log_return", ("dayofweek", "month"), 0),
+    ("log", ("month",), 7)])
+def test_predict_from_the_history_ending_at_a_test_origin_equals_evaluate(transform, time_features, cycle, tmp_path):
     frame = make_frame(n=260, cols=("y", "x"))
     result = fit(frame, DataConfig(targets=("y",), features=("x",), seq_len=12, horizon=3,
-                                   transform=transform, time_features=time_features),
+                                   transform=transform, time_features=time_features, cycle=cycle),
                  ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
-    # the saved model computes the time features again from the dates it is given
+    # the saved model computes the time features and the phases again from the dates it is given
     model = load_model(result.save(tmp_path / "m.safetensors")) if time_features else result.model
     for i in (0, 17, len(result.test.index) - 1):
         first_target = result.test.index[i]

@@ -268,11 +268,12 @@ def test_the_final_refit_keeps_what_the_best_trial_picked_on_validation(tmp_path
 
 
 def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
-    """`blend_linear`, `instance_scale`, `weight_decay` and `time_features` can be searched; what a trial drew is
-    what it trained (a blended trial picked a share on validation, a plain one did not)."""
+    """`blend_linear`, `instance_scale`, `weight_decay`, `time_features` and `cycle` can be searched; what a
+    trial drew is what it trained (a blended trial picked a share on validation, a plain one did not)."""
     s = spec(tmp_path, n_trials=5, sampler="random", pruner="none", search={
         "hidden_size": [4, 8], "seq_len": [8, 16], "blend_linear": [True, False],
-        "instance_scale": [True, False], "weight_decay": [0.0, 0.01], "time_features": ["", "dayofweek"]})
+        "instance_scale": [True, False], "weight_decay": [0.0, 0.01], "time_features": ["", "dayofweek"],
+        "cycle": [0, 7]})
     result = tune(s, SINE)
     trials = [t for t in result.study.trials if t.state.name == "COMPLETE"]
     assert {t.params["blend_linear"] for t in trials} == {True, False}
@@ -284,6 +285,8 @@ def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
                                                           best.params["instance_scale"])
     assert result.refit.model.train.weight_decay == best.params["weight_decay"]
     assert result.refit.model.data.time_features == tuple(filter(None, [best.params["time_features"]]))
+    assert result.refit.model.data.cycle == best.params["cycle"]
+    assert {t.params["cycle"] for t in trials} == {0, 7}
 
 
 def test_a_storage_given_as_a_sqlite_file_path_is_that_file_and_a_bare_name_is_refused(tmp_path):

@@ -74,6 +74,7 @@ DATA = {
     "target": _opt(D, "targets", list[str], "Column to forecast; several as A,B or repeated; a file without Close: its only numeric column."),
     "features": _opt(None, "features", list[str], "Extra input column (covariate); several as A,B or repeated."),
     "time_features": _opt(None, "time_features", list[str], "Calendar inputs from the dates: hour, dayofweek, day, dayofyear, month; several as A,B."),
+    "cycle": _opt(D, "cycle", int, "Take a cycle of this many steps (24: the day of hourly data) out of the targets and forecast what it leaves (0: none)."),
     "horizon": _opt(D, "horizon", int, "Steps to forecast at once."),
     "seq_len": _opt(D, "seq_len", int, "Input window length in steps."),
     "val_fraction": _opt(D, "val_fraction", float, "Share of rows for validation."),

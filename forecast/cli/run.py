@@ -17,7 +17,7 @@ SHOWN = 20  # series summarised by `forecast data`; the file written holds them 
 
 
 @with_options(SOURCE, DATA, skip=("horizon", "seq_len", "val_fraction", "test_fraction", "val_start",
-                                  "test_start", "transform", "scaler", "time_features"))
+                                  "test_start", "transform", "scaler", "time_features", "cycle"))
 def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Force = False, **options):
     """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --offline."""
@@ -78,6 +78,9 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
         print_report(report)
         if data_cfg.time_features:
             say(f"time features: {', '.join(data_cfg.time_features)} (a sine and a cosine of each, from the dates)")
+        if data_cfg.cycle:
+            say(f"cycle: {data_cfg.cycle} steps, the training targets' mean at each phase, taken out "
+                "before the network and added back to its forecast")
         print_windows(prepared)
 
     result = run_fit(frame, data_cfg, model_cfg, train_cfg, source=source, refit=refit, out_dir=folder,

@@ -1,0 +1,121 @@
+"""`--cycle`: each date's phase, the cycle fitted on training targets only, taken out and added back."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast.baselines import season_of
+from forecast.config import DataConfig, ModelConfig, TrainConfig
+from forecast.dates import phase_of, step_unit
+from forecast.errors import ForecastError
+from forecast.model import build_net
+from forecast.preprocess import Preprocessor
+from forecast.train import fit
+from forecast.windows import WindowDataModule, batch_loader
+from tests.conftest import make_frame
+
+FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
+
+
+@pytest.mark.parametrize("freq, unit, season", [("h", "3600s", 24), ("15min", "900s", 96), ("D", "D", 7),
+                                                ("B", "B", 5), ("W", "W", 52), ("MS", "M", 12), ("QS", "Q", 4)])
+def test_the_step_unit_of_each_kind_of_data_and_its_usual_season(freq, unit, season):
+    index = pd.date_range("2021-03-01", periods=40, freq=freq)
+    assert step_unit(index) == unit and season_of(index) == season
+
+
+def test_phases_are_the_hour_the_weekday_and_the_month_whatever_the_gaps():
+    hours = pd.date_range("2021-03-01", periods=500, freq="h").delete([5, 6, 7, 100])  # missing hours
+    assert (phase_of(hours, 24, "3600s") == hours.hour).all()
+    assert (phase_of(hours, 168, "3600s") == hours.day_of_week * 24 + hours.hour).all()  # from Monday 00:00
+    trading = pd.bdate_range("2021-03-01", periods=60).delete([10, 11])  # two holidays
+    assert (phase_of(trading, 5, "B") == trading.day_of_week).all()
+    days = pd.date_range("2021-03-01", periods=60, freq="D")
+    assert (phase_of(days, 7, "D") == days.day_of_week).all()
+    months = pd.date_range("2019-01-01", periods=30, freq="MS")
+    assert (phase_of(months, 12, "M") == months.month - 1).all()
+
+
+def test_the_phase_is_the_last_encoded_column_and_survives_a_round_trip():
+    frame = make_frame(n=60, cols=("y", "x"), freq="h")
+    pre = Preprocessor.fit(frame, ["y"], train_rows=40, time_features=("dayofweek",), cycle=24)
+    index, values = pre.encode(frame)
+    assert values.shape == (60, 5)  # y, x, sin and cos of the weekday, the phase
+    np.testing.assert_array_equal(values[:, -1], index.hour)
+    again = Preprocessor.from_dict(pre.to_dict())
+    np.testing.assert_array_equal(again.encode(frame)[1], values)
+    old = {k: v for k, v in pre.to_dict().items() if k not in ("cycle", "cycle_unit")}  # a file from before
+    assert Preprocessor.from_dict(old).encode(frame)[1].shape == (60, 4)
+
+
+def test_a_cycle_whose_phases_the_training_rows_do_not_all_reach_is_refused():
+    frame = make_frame(n=300, freq="h")
+    with pytest.raises(ForecastError, match="the training rows never reach phase 20 of it"):
+        Preprocessor.fit(frame, ["y"], train_rows=20, cycle=24)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"cycle": 1}, "cycle must be 0 \\(none\\) or a whole number of steps from 2"),
+    ({"cycle": -24}, "got -24"), ({"cycle": True}, "got True"), ({"cycle": 2.5}, "got 2.5"),
+    ({"cycle": 24, "transform": "log_return"}, "cycle works on levels")])
+def test_bad_cycles_are_refused(changes, message):
+    with pytest.raises(ForecastError, match=message):
+        DataConfig(**changes)
+
+
+def periodic(n=24 * 40, period=24, level=0.0):
+    index = pd.date_range("2021-03-01", periods=n, freq="h")
+    shape = np.sin(2 * np.pi * index.hour / period) + 0.5 * (index.hour == 7)
+    return pd.DataFrame({"y": 10 + shape + level, "z": 3 - 2 * shape}, index=index)
+
+
+def prepared(frame, data):
+    dm = WindowDataModule(frame, data, batch_size=64)
+    dm.setup()
+    return dm
+
+
+def test_a_network_that_says_nothing_forecasts_a_pure_cycle_exactly():
+    frame = periodic()
+    data = DataConfig(targets=("y", "z"), seq_len=24, horizon=30, cycle=24, val_fraction=0.2, test_fraction=0.2)
+    dm = prepared(frame, data)
+    net = build_net(data, ModelConfig(hidden_size=4, segment_len=1, fit_skip=True, linear_skip=True))
+    net.fit_cycle(batch_loader(dm.dataset("train"), 256))
+    net.fit_skip(batch_loader(dm.dataset("train"), 256), ridge=1e-3)  # the residual is zero: so is the skip
+    assert net.skip.weight.abs().max() < 1e-6 and net.skip.bias.abs().max() < 1e-6
+    net.eval()
+    for x, y in batch_loader(dm.dataset("test"), 256):  # the head starts silent: the cycle alone
+        torch.testing.assert_close(net(x), y, atol=1e-5, rtol=0)
+
+
+def test_the_cycle_is_the_mean_of_training_targets_only():
+    frame = periodic()
+    data = DataConfig(targets=("y", "z"), seq_len=24, horizon=6, cycle=24, val_fraction=0.2, test_fraction=0.2)
+    shifted = frame.copy()
+    later = shifted.index >= shifted.index[int(len(frame) * 0.6)]
+    shifted.loc[later] += 50.0  # validation and test move far away; training does not
+    profiles = []
+    for f in (frame, shifted):
+        net = build_net(data, ModelConfig(hidden_size=4))
+        net.fit_cycle(batch_loader(prepared(f, data).dataset("train"), 256))
+        profiles.append(net.profile.clone())
+    torch.testing.assert_close(profiles[0], profiles[1])
+    scaled = (frame - frame.iloc[: int(len(frame) * 0.6)].mean()) / frame.iloc[: int(len(frame) * 0.6)].std(ddof=0)
+    by_hour = scaled.iloc[: int(len(frame) * 0.6)].groupby(frame.index.hour[: int(len(frame) * 0.6)]).mean()
+    torch.testing.assert_close(profiles[0], torch.tensor(by_hour.to_numpy(), dtype=torch.float32), atol=1e-4, rtol=0)
+
+
+def test_fit_with_a_cycle_saves_it_and_forecasts_its_shape_at_a_new_level(tmp_path):
+    frame = periodic(n=24 * 60)
+    frame["y"] += np.random.default_rng(0).normal(0, 0.05, len(frame))
+    result = fit(frame[["y"]], DataConfig(targets=("y",), seq_len=48, horizon=24, cycle=24),
+                 ModelConfig(hidden_size=8, segment_len=24, ensemble=2), FAST, quiet=True)
+    from forecast.trained import load_model
+
+    model = load_model(result.save(tmp_path / "m.safetensors"))
+    assert model.data.cycle == 24
+    history = frame[["y"]].iloc[:-5] + 100.0  # instance norm: the level is the window's own
+    forecast = model.predict(history)["y"]
+    expected = periodic(n=24 * 60, level=100.0)["y"].iloc[-5:]
+    np.testing.assert_allclose(forecast.iloc[:5].to_numpy(), expected.to_numpy(), atol=0.4)
+    assert np.corrcoef(forecast, periodic(n=24 * 61)["y"].iloc[24 * 60 - 5: 24 * 60 + 19])[0, 1] > 0.95
