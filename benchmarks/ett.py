@@ -151,6 +151,13 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
     ("input 336 + blended + cosine schedule", {"seq_len": 336, "blend_linear": True, "schedule": "cosine"}),
     ("learning rate halved on a plateau", {"schedule": "plateau"}),
     ("input 336 + blended, ensemble of 3", {"seq_len": 336, "blend_linear": True, "ensemble": 3}),
+    ("daily cycle taken out (--cycle 24)", {"cycle": 24}),
+    ("blended + daily cycle", {"blend_linear": True, "cycle": 24}),
+    ("input 336 + blended + daily cycle", {"seq_len": 336, "blend_linear": True, "cycle": 24}),
+    ("input 336 + solved skip, MSE + daily cycle", {"seq_len": 336, "fit_skip": True, "loss": "mse", "cycle": 24}),
+    ("input 720 + solved skip, MSE + daily cycle", {"seq_len": 720, "fit_skip": True, "loss": "mse", "cycle": 24}),
+    ("weekly cycle taken out (--cycle 168)", {"cycle": 168}),
+    ("blended + weekly cycle", {"blend_linear": True, "cycle": 168}),
 ]
 
 
@@ -168,9 +175,12 @@ def linear_only(frame, args):
         model = ModelConfig(cell="gru", segment_len=args.segment_len, channel_independent=mode == "multi",
                             fit_skip=True)
         model = model.override(**{k: v for k, v in args.set.items() if hasattr(model, k)})
+        data = data.override(**{k: v for k, v in args.set.items() if hasattr(data, k)})
         dm = WindowDataModule(frame[columns], data)
         dm.setup()
         net = build_net(data, model)
+        if data.cycle:
+            net.fit_cycle(batch_loader(dm.dataset("train"), 4096))
         ridge = net.fit_skip(batch_loader(dm.dataset("train"), 4096), batch_loader(dm.dataset("val"), 4096))
         net.eval()
         f = {stage: standardised(evaluate(net, dm.prepared, stage), dm.prepared.preprocessor)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.dates import phase_of, step_unit
+from forecast.dates import phase_of, season_of_unit, step_unit
 from forecast.errors import ForecastError
 
 
@@ -116,8 +116,8 @@ class Preprocessor:
             missing = sorted(set(range(cycle)) - set(phase_of(frame_rows.index, cycle, unit)))
             if missing:
                 raise ForecastError(f"cycle {cycle}: the training rows never reach phase {missing[0]} of it "
-                                    f"({len(missing)} of {cycle} phases missing); give more training "
-                                    "data or a shorter --cycle")
+                                    f"({len(missing)} of {cycle} phases missing); give more training data or "
+                                    f"a shorter --cycle (this data's usual one: {season_of_unit(unit)})")
         fit_rows = apply_transform(transform, frame_rows, targets).to_numpy(dtype=np.float64)
         if scaler == "none":
             mean, std = np.zeros(fit_rows.shape[1]), np.ones(fit_rows.shape[1])

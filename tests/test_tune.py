@@ -213,6 +213,7 @@ def test_study_file_and_flags(tmp_path):
     ("search: {blend_linear: [true, 'no']}\n", "search blend_linear=no: blend_linear must be true or false"),
     ("search: {weight_decay: [-1, 0.1]}\n", "0 <= low"),
     ("search: {time_features: ['', 'hour,minute']}\n", "search time_features=hour,minute: unknown time feature 'minute'"),
+    ("search: {cycle: [0, 1]}\n", "search cycle=1: cycle must be 0 \\(none\\)"),
 ])
 def test_bad_study_files_give_clear_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
