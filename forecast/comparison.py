@@ -149,7 +149,7 @@ def verdict_lines(s: dict) -> list[str]:
                 judged += f", yet {always_call} is right as often"
             test = f"Pesaran-Timmermann p={pt['p_value']:.3g} one step ahead: {judged}"
         else:
-            test = "not testable: the model calls the same direction every time"
+            test = f"not testable: {pt.get('why', 'the calls or the outcomes never change')}"
         lines.append(f"Direction: the model is right on {model_dir:.1f}% of its calls, {always_call} "
                      f"on {always['direction']:.1f}%; {test}.")
     return lines

@@ -58,8 +58,9 @@ def pesaran_timmermann(actual_up: np.ndarray, forecast_up: np.ndarray) -> dict:
     Returns
     -------
     dict with `statistic` (standard normal under the null of independence), `p_value` (small: the
-    calls are better than chance), `n` and `hit_rate`. A forecaster that always calls the same way
-    cannot be tested (NaN): its hits are the base rate.
+    calls are better than chance), `n`, `hit_rate`, and `why` when it cannot be tested (NaN): fewer
+    than two cases, calls that always go the same way (their hits are the base rate), or outcomes
+    that do.
     """
     from scipy import stats
 
@@ -68,14 +69,18 @@ def pesaran_timmermann(actual_up: np.ndarray, forecast_up: np.ndarray) -> dict:
     nan = {"statistic": float("nan"), "p_value": float("nan"), "n": n,
            "hit_rate": float(np.mean(x == y)) if n else float("nan")}
     if n < 2:
-        return nan
+        return {**nan, "why": f"{n} one-step call(s)"}
+    if x.all() or not x.any():
+        return {**nan, "why": f"the model's one-step calls all go {'up' if x.all() else 'down'} ({n} origins)"}
+    if y.all() or not y.any():
+        return {**nan, "why": f"the one-step outcomes all go {'up' if y.all() else 'down'} ({n} origins)"}
     p_hat, py, px = float(np.mean(x == y)), float(y.mean()), float(x.mean())
     p_star = py * px + (1 - py) * (1 - px)
     var_p = p_star * (1 - p_star) / n
     var_star = ((2 * py - 1) ** 2 * px * (1 - px) / n + (2 * px - 1) ** 2 * py * (1 - py) / n
                 + 4 * py * px * (1 - py) * (1 - px) / n ** 2)
     if var_p - var_star <= 0:
-        return nan
+        return {**nan, "why": f"no spread to test ({n} origins)"}
     statistic = (p_hat - p_star) / math.sqrt(var_p - var_star)
     return {"statistic": float(statistic), "p_value": float(stats.norm.sf(statistic)), "n": n,
             "hit_rate": p_hat}

@@ -66,3 +66,6 @@ def test_pesaran_timmermann_tells_information_from_chance_and_refuses_a_constant
     assert pesaran_timmermann(up, informed)["p_value"] < 1e-6
     assert pesaran_timmermann(up, rng.random(400) < 0.5)["p_value"] > 0.01
     assert math.isnan(pesaran_timmermann(up, np.ones(400, bool))["p_value"])
+    assert pesaran_timmermann(up, np.ones(400, bool))["why"] == "the model's one-step calls all go up (400 origins)"
+    outcomes_down = pesaran_timmermann(np.zeros(5, bool), [True, False, True, True, False])
+    assert math.isnan(outcomes_down["p_value"]) and outcomes_down["why"] == "the one-step outcomes all go down (5 origins)"
