@@ -39,9 +39,10 @@ class RecurrentNet(nn.Module):
 
     With a `cycle` of P steps the very last input column is each step's phase in it (0 to P - 1,
     from the dates): the cycle's value at each phase (`profile`, the training targets' mean there,
-    set by `fit_cycle`) is taken from the target inputs before anything else and added back to the
-    forecast at the phases it covers, so the network forecasts what the cycle leaves (CycleNet's
-    residual cycle forecasting, Lin et al., NeurIPS 2024, with the cycle fixed instead of learned).
+    one cycle per series of a panel, set by `fit_cycle`) is taken from the target inputs before
+    anything else and added back to the forecast at the phases it covers, so the network forecasts
+    what the cycle leaves (CycleNet's residual cycle forecasting, Lin et al., NeurIPS 2024, with the
+    cycle fixed instead of learned).
     """
 
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
@@ -51,7 +52,7 @@ class RecurrentNet(nn.Module):
         self.period = cycle
         if cycle:  # the phase column is read, never fed to the network
             n_inputs -= 1
-            self.register_buffer("profile", torch.zeros(cycle, n_targets))
+            self.register_buffer("profile", torch.zeros(n_series, cycle, n_targets))
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
         if seq_len % cfg.segment_len or (cfg.skip_period and seq_len % cfg.skip_period) \
@@ -98,7 +99,7 @@ class RecurrentNet(nn.Module):
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
         phase = None
         if self.period:
-            x, phase = self._decycle(x)
+            x, phase = self._decycle(x, series)
         batch, seq_len, channels = x.shape
         x, last, spread = self._normalise(x)
         x_in = x  # (B, L, C), normalised
@@ -148,39 +149,44 @@ class RecurrentNet(nn.Module):
             shift = last[:, :, : self.n_targets]
             y = y + (shift[..., None] if self.n_quantiles else shift)
         if phase is not None:
-            cycle = self._cycle(phase, 1, self.horizon)
+            cycle = self._cycle(phase, series, 1, self.horizon)
             y = y + (cycle[..., None] if self.n_quantiles else cycle)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
 
-    def _cycle(self, phase: torch.Tensor, first: int, steps: int) -> torch.Tensor:
-        """(B, steps, T) the cycle's values at `steps` steps from `first` steps after `phase` (B,)."""
-        at = phase[:, None] + torch.arange(first, first + steps, device=phase.device)
-        return self.profile[at % self.period]
+    def _cycle(self, phase: torch.Tensor, series, first: int, steps: int) -> torch.Tensor:
+        """(B, steps, T) the cycle of each window's series (`series` (B,), None: the first) at
+        `steps` steps from `first` steps after `phase` (B,)."""
+        at = (phase[:, None] + torch.arange(first, first + steps, device=phase.device)) % self.period
+        ids = torch.zeros_like(phase) if series is None else series.to(phase.device)
+        return self.profile[ids[:, None], at]
 
-    def _decycle(self, x: torch.Tensor):
+    def _decycle(self, x: torch.Tensor, series=None):
         """(x without its phase column and with the cycle taken from its targets, (B,) the phase of
         each window's last step)."""
         phase = x[:, -1, -1].round().long()
         x, t = x[..., :-1], self.n_targets
-        cycle = self._cycle(phase, 1 - x.shape[1], x.shape[1])
+        cycle = self._cycle(phase, series, 1 - x.shape[1], x.shape[1])
         return torch.cat([x[..., :t] - cycle, x[..., t:]], dim=2), phase
 
     @torch.no_grad()
     def fit_cycle(self, train) -> None:
-        """Set the cycle to the mean of the targets of the `train` batches ((x, y, ...) in the data's
-        scaled units) at each of its phases."""
-        sums = torch.zeros_like(self.profile, dtype=torch.float64)
-        counts = torch.zeros(self.period, dtype=torch.float64)
-        for x, y, *_ in train:
+        """Set each series' cycle to the mean of its targets in the `train` batches ((x, y[, series])
+        in the data's scaled units) at each of its phases."""
+        n_series = self.profile.shape[0]
+        sums = torch.zeros(n_series * self.period, self.n_targets, dtype=torch.float64)
+        counts = torch.zeros(n_series * self.period, dtype=torch.float64)
+        for x, y, *series in train:
             phase = x[:, -1, -1].round().long().cpu()  # of each window's last input step
-            at = (phase[:, None] + torch.arange(1, y.shape[1] + 1)) % self.period  # (B, H)
+            ids = series[0].long().cpu() if series else torch.zeros_like(phase)
+            at = ids[:, None] * self.period + (phase[:, None] + torch.arange(1, y.shape[1] + 1)) % self.period
             sums.index_add_(0, at.reshape(-1), y.double().cpu().reshape(-1, y.shape[-1]))
             counts.index_add_(0, at.reshape(-1), torch.ones(at.numel(), dtype=torch.float64))
         if (counts == 0).any():
-            raise ForecastError(f"cycle {self.period}: no training target falls on phase "
-                                f"{int((counts == 0).nonzero()[0])} of it; give more training data "
-                                "or a shorter --cycle")
-        self.profile.copy_((sums / counts[:, None]).to(self.profile.dtype))
+            missing = int((counts == 0).nonzero()[0])
+            raise ForecastError(f"cycle {self.period}: no training target falls on phase {missing % self.period} "
+                                f"of it{f' in series {missing // self.period + 1}' if n_series > 1 else ''}; "
+                                "give more training data or a shorter --cycle")
+        self.profile.copy_((sums / counts[:, None]).reshape(self.profile.shape).to(self.profile.dtype))
 
     def _normalise(self, x: torch.Tensor):
         """(x, last, spread): the window shifted by its last value (`instance_norm`) and divided by
@@ -201,13 +207,13 @@ class RecurrentNet(nn.Module):
             x = x / spread
         return x, last, spread
 
-    def skip_rows(self, x: torch.Tensor, y: torch.Tensor):
-        """The linear skip's regression for a batch: (B * T, L) normalised input windows, one row
-        per target; (B * T, H) their normalised targets; (B * T, 1) each row's spread (the factor
-        back to the data's units)."""
+    def skip_rows(self, x: torch.Tensor, y: torch.Tensor, series=None):
+        """The linear skip's regression for a batch (of the panel's `series`): (B * T, L) normalised
+        input windows, one row per target; (B * T, H) their normalised targets; (B * T, 1) each row's
+        spread (the factor back to the data's units)."""
         if self.period:
-            x, phase = self._decycle(x)
-            y = y - self._cycle(phase, 1, y.shape[1])
+            x, phase = self._decycle(x, series)
+            y = y - self._cycle(phase, series, 1, y.shape[1])
         x, last, spread = self._normalise(x)
         t = self.n_targets
         if last is not None:
@@ -228,8 +234,8 @@ class RecurrentNet(nn.Module):
         gram = torch.zeros(seq_len + 1, seq_len + 1, dtype=torch.float64)
         cross = torch.zeros(seq_len + 1, self.horizon, dtype=torch.float64)
         n = 0
-        for x, y, *_ in train:
-            a, b, _ = (v.double().cpu() for v in self.skip_rows(x, y))
+        for x, y, *series in train:
+            a, b, _ = (v.double().cpu() for v in self.skip_rows(x, y, *series))
             a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)  # the bias, never penalised
             gram, cross, n = gram + a.T @ a, cross + a.T @ b, n + len(a)
         penalty = torch.ones(seq_len + 1, dtype=torch.float64)
@@ -240,8 +246,8 @@ class RecurrentNet(nn.Module):
                                         driver="gelsd").solution for r in ridges]
         if len(ridges) > 1:
             errors = torch.zeros(len(ridges), dtype=torch.float64)
-            for x, y, *_ in val:
-                a, b, scale = (v.double().cpu() for v in self.skip_rows(x, y))
+            for x, y, *series in val:
+                a, b, scale = (v.double().cpu() for v in self.skip_rows(x, y, *series))
                 for i, w in enumerate(solutions):
                     errors[i] += (((a @ w[:-1] + w[-1] - b) * scale) ** 2).sum()
             best = int(errors.argmin())

@@ -102,7 +102,26 @@ def test_the_cycle_is_the_mean_of_training_targets_only():
     torch.testing.assert_close(profiles[0], profiles[1])
     scaled = (frame - frame.iloc[: int(len(frame) * 0.6)].mean()) / frame.iloc[: int(len(frame) * 0.6)].std(ddof=0)
     by_hour = scaled.iloc[: int(len(frame) * 0.6)].groupby(frame.index.hour[: int(len(frame) * 0.6)]).mean()
-    torch.testing.assert_close(profiles[0], torch.tensor(by_hour.to_numpy(), dtype=torch.float32), atol=1e-4, rtol=0)
+    torch.testing.assert_close(profiles[0][0], torch.tensor(by_hour.to_numpy(), dtype=torch.float32), atol=1e-4, rtol=0)
+
+
+def test_each_series_of_a_panel_has_its_own_cycle():
+    late = periodic()
+    late.index = late.index + pd.Timedelta(hours=6)  # the same day, peaking 6 hours later
+    panel = {"early": periodic()[["y"]], "late": late[["y"]] * 3}
+    data = DataConfig(targets=("y",), seq_len=24, horizon=30, cycle=24, val_fraction=0.2, test_fraction=0.2)
+    dm = prepared(panel, data)
+    net = build_net(data, ModelConfig(hidden_size=4, segment_len=1, fit_skip=True, linear_skip=True), n_series=2)
+    net.fit_cycle(batch_loader(dm.dataset("train"), 256))
+    assert not torch.allclose(net.profile[0], net.profile[1], atol=0.1)
+    torch.testing.assert_close(net.profile[1], net.profile[0].roll(6, dims=0), atol=0.02, rtol=0)  # own scaling
+    net.fit_skip(batch_loader(dm.dataset("train"), 256), ridge=1e-3)
+    net.eval()
+    seen = set()
+    for x, y, series in batch_loader(dm.dataset("test"), 256):  # each series forecast by its own cycle
+        seen |= set(series.tolist())
+        torch.testing.assert_close(net(x, series), y, atol=1e-4, rtol=0)
+    assert seen == {0, 1}
 
 
 def test_fit_with_a_cycle_saves_it_and_forecasts_its_shape_at_a_new_level(tmp_path):
