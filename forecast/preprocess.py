@@ -111,7 +111,7 @@ class Preprocessor:
             if np.ptp(time_features_of(frame_rows.index, (name,)), axis=0).max() < 1e-9:
                 raise ForecastError(f"time feature {name!r} is the same at every training row (e.g. the hour "
                                     "of daily data): it tells the network nothing; drop it")
-        unit = step_unit(frame_rows.index)
+        unit = step_unit(frame_rows.index) if cycle else "D"  # the phases' step (unused without a cycle)
         if cycle:
             missing = sorted(set(range(cycle)) - set(phase_of(frame_rows.index, cycle, unit)))
             if missing:
