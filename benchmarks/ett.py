@@ -158,6 +158,11 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
     ("input 720 + solved skip, MSE + daily cycle", {"seq_len": 720, "fit_skip": True, "loss": "mse", "cycle": 24}),
     ("weekly cycle taken out (--cycle 168)", {"cycle": 168}),
     ("blended + weekly cycle", {"blend_linear": True, "cycle": 168}),
+    ("input 336 + solved skip, MSE, daily cycle, no instance norm",
+     {"seq_len": 336, "fit_skip": True, "loss": "mse", "cycle": 24, "instance_norm": False}),
+    ("input 336 + blended + daily cycle, no instance norm",
+     {"seq_len": 336, "blend_linear": True, "cycle": 24, "instance_norm": False}),
+    ("blended + daily cycle, no instance norm", {"blend_linear": True, "cycle": 24, "instance_norm": False}),
 ]
 
 

@@ -75,11 +75,13 @@ def prepared(frame, data):
     return dm
 
 
-def test_a_network_that_says_nothing_forecasts_a_pure_cycle_exactly():
+@pytest.mark.parametrize("instance_norm", [True, False])
+def test_a_network_that_says_nothing_forecasts_a_pure_cycle_exactly(instance_norm):
     frame = periodic()
     data = DataConfig(targets=("y", "z"), seq_len=24, horizon=30, cycle=24, val_fraction=0.2, test_fraction=0.2)
     dm = prepared(frame, data)
-    net = build_net(data, ModelConfig(hidden_size=4, segment_len=1, fit_skip=True, linear_skip=True))
+    net = build_net(data, ModelConfig(hidden_size=4, segment_len=1, fit_skip=True, linear_skip=True,
+                                      instance_norm=instance_norm))
     net.fit_cycle(batch_loader(dm.dataset("train"), 256))
     net.fit_skip(batch_loader(dm.dataset("train"), 256), ridge=1e-3)  # the residual is zero: so is the skip
     assert net.skip.weight.abs().max() < 1e-6 and net.skip.bias.abs().max() < 1e-6

@@ -27,6 +27,17 @@ def test_instance_norm_makes_output_shift_with_the_input_level():
     assert torch.allclose(net(x + 100.0), net(x) + 100.0, atol=1e-4)
 
 
+def test_without_instance_norm_a_silent_network_forecasts_the_solved_linear_map_of_the_levels():
+    net = RecurrentNet(ModelConfig(hidden_size=8, fit_skip=True, linear_skip=True, instance_norm=False),
+                       1, 1, 10, 3)
+    x = torch.randn(64, 10, 1)
+    y = x[:, -3:] * 0.5 + 2.0  # a map from the levels themselves, with an offset
+    net.fit_skip([(x, y)], ridge=0.0)
+    net.eval()
+    torch.testing.assert_close(net(x), y, atol=1e-4, rtol=0)
+    assert not torch.allclose(net(x + 100.0), net(x) + 100.0, atol=1.0)  # the level is not taken out
+
+
 def test_when_targets_are_log_returns_then_their_inputs_are_not_shifted():
     data = DataConfig(targets=("y",), features=("x",), seq_len=10, horizon=3, transform="log_return")
     net = build_net(data, ModelConfig(hidden_size=8))
