@@ -153,17 +153,25 @@ class RecurrentNet(nn.Module):
             y = y + (cycle[..., None] if self.n_quantiles else cycle)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
 
+    @staticmethod
+    def _last_phase(x: torch.Tensor) -> torch.Tensor:
+        """(B,) the phase of each window's last input step (its last column)."""
+        return x[:, -1, -1].round().long()
+
+    def _phases(self, phase: torch.Tensor, first: int, steps: int) -> torch.Tensor:
+        """(B, steps) the phases `first` to `first + steps - 1` steps after `phase` (B,)."""
+        return (phase[:, None] + torch.arange(first, first + steps, device=phase.device)) % self.period
+
     def _cycle(self, phase: torch.Tensor, series, first: int, steps: int) -> torch.Tensor:
         """(B, steps, T) the cycle of each window's series (`series` (B,), None: the first) at
         `steps` steps from `first` steps after `phase` (B,)."""
-        at = (phase[:, None] + torch.arange(first, first + steps, device=phase.device)) % self.period
         ids = torch.zeros_like(phase) if series is None else series.to(phase.device)
-        return self.profile[ids[:, None], at]
+        return self.profile[ids[:, None], self._phases(phase, first, steps)]
 
     def _decycle(self, x: torch.Tensor, series=None):
         """(x without its phase column and with the cycle taken from its targets, (B,) the phase of
         each window's last step)."""
-        phase = x[:, -1, -1].round().long()
+        phase = self._last_phase(x)
         x, t = x[..., :-1], self.n_targets
         cycle = self._cycle(phase, series, 1 - x.shape[1], x.shape[1])
         return torch.cat([x[..., :t] - cycle, x[..., t:]], dim=2), phase
@@ -176,9 +184,9 @@ class RecurrentNet(nn.Module):
         sums = torch.zeros(n_series * self.period, self.n_targets, dtype=torch.float64)
         counts = torch.zeros(n_series * self.period, dtype=torch.float64)
         for x, y, *series in train:
-            phase = x[:, -1, -1].round().long().cpu()  # of each window's last input step
+            phase = self._last_phase(x).cpu()
             ids = series[0].long().cpu() if series else torch.zeros_like(phase)
-            at = ids[:, None] * self.period + (phase[:, None] + torch.arange(1, y.shape[1] + 1)) % self.period
+            at = ids[:, None] * self.period + self._phases(phase, 1, y.shape[1])
             sums.index_add_(0, at.reshape(-1), y.double().cpu().reshape(-1, y.shape[-1]))
             counts.index_add_(0, at.reshape(-1), torch.ones(at.numel(), dtype=torch.float64))
         if (counts == 0).any():

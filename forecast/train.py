@@ -158,10 +158,10 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), n_series)
     select = fit_on == "train"
     ridge = model.skip_ridge
-    if data.cycle:  # before the skip is solved: it forecasts what the cycle leaves
-        module.net.fit_cycle(batch_loader(dm.dataset("train"), 4096))
-    if model.solves_skip:  # solved again on resume: the same data give the checkpoint's (frozen) weights
-        with torch_threads(train.threads):
+    with torch_threads(train.threads):
+        if data.cycle:  # before the skip is solved: it forecasts what the cycle leaves
+            module.net.fit_cycle(batch_loader(dm.dataset("train"), 4096))
+        if model.solves_skip:  # solved again on resume: the same data give the checkpoint's (frozen) weights
             ridge = module.net.fit_skip(batch_loader(dm.dataset("train"), 4096),
                                         batch_loader(dm.dataset("val"), 4096) if select else None, ridge)
     best = BestWeights()
