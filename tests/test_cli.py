@@ -173,6 +173,13 @@ def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_th
     assert not (tmp_path / "two").exists()
 
 
+def test_a_file_whose_only_column_holds_text_names_the_value_that_is_not_a_number(run, tmp_path):
+    (tmp_path / "typo.csv").write_text("date,value\n2020-01-01,1\n2020-01-02,x\n2020-01-03,3\n")
+    assert_one_line_error(run("fit", "--csv", tmp_path / "typo.csv", "--out", tmp_path / "m"),
+                          "typo.csv: column 'value' is not numeric (e.g. 'x')")
+    assert not (tmp_path / "m").exists()
+
+
 def test_time_features_are_saved_with_the_model_and_computed_again_when_it_predicts(run, tmp_path):
     fit = run("fit", "--time-features", "dayofweek,month", "--max-epochs", "1", "--seq-len", "10", "--quiet",
               "--out", tmp_path / "m")

@@ -283,11 +283,15 @@ def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
                 or data.targets[0] not in e.missing:
             raise
         numeric = [c for c in e.numeric if c not in data.features]
+        others = [c for c in e.available if c not in data.features]
+        kind = "numeric column" if numeric else "column"
+        if not numeric and len(others) == 1:  # one column, unreadable: say which value is not a number
+            numeric = others
         if len(numeric) != 1:
             raise ForecastError(f"{source.path}: which column to forecast? Name it with --target (numeric "
                                 f"columns: {', '.join(map(str, numeric)) or 'none'})") from None
     data = data.override(targets=(numeric[0],))
-    say(f"target: {numeric[0]}, the file's only numeric column{' besides the features' if data.features else ''} "
+    say(f"target: {numeric[0]}, the file's only {kind}{' besides the features' if data.features else ''} "
         "(--target picks another)")
     return (*load(source, list(data.inputs)), data)
 
