@@ -116,6 +116,16 @@ class Prepared:
         scale = np.mean(np.abs(np.diff(self.raw_targets[: self.fit_end], axis=0)), axis=0)
         return np.where(scale > 0, scale, np.nan)
 
+    def levels(self) -> dict[str, np.ndarray]:
+        """(T,) each target's mean over the validation and the test rows, less its mean over the
+        training rows, in the training rows' standard deviations: how far each span's level lies
+        from what training saw (and what a forecast that reverts to it drifts towards)."""
+        train = self.raw_targets[: self.train_end]
+        spread = np.where(train.std(axis=0) > 0, train.std(axis=0), np.nan)
+        spans = {"val": (self.train_end, self.val_end), "test": (self.val_end, len(self.index))}
+        return {stage: (self.raw_targets[lo:hi].mean(axis=0) - train.mean(axis=0)) / spread
+                for stage, (lo, hi) in spans.items()}
+
     def split_sizes(self) -> dict[str, int]:
         return {s: max(0, self.target_starts(s)[1] - self.target_starts(s)[0]) for s in STAGES}
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from forecast.cli import main
+from tests.conftest import make_frame
 
 SAMPLE = Path(__file__).parent.parent / "datasets" / "stocks_daily.csv"
 
@@ -173,6 +174,22 @@ def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_th
     assert not (tmp_path / "two").exists()
 
 
+def test_a_test_level_far_from_validations_is_shown_and_warned_of_only_without_instance_norm(run, tmp_path):
+    frame = make_frame(n=300, cols=("load",))
+    frame.iloc[240:] -= 3.0  # the test span (the last 20%) sits far below the rest
+    frame.to_csv(tmp_path / "load.csv")
+    args = ("fit", "--csv", tmp_path / "load.csv", "--target", "load", "--seq-len", "10", "--max-epochs", "1",
+            "--quiet", "--no-refit")
+    normed = run(*args, "--out", tmp_path / "a")
+    assert normed.returncode == 0, normed.stderr
+    assert "levels (each span's mean less the training mean, in training standard deviations): validation" \
+        in normed.stdout
+    assert "may not carry to test" not in normed.stderr
+    levels = run(*args, "--no-instance-norm", "--out", tmp_path / "b")
+    assert levels.returncode == 0, levels.stderr
+    assert "(load): what validation chose may not carry to test" in levels.stderr
+
+
 def test_a_file_whose_only_column_holds_text_names_the_value_that_is_not_a_number(run, tmp_path):
     (tmp_path / "typo.csv").write_text("date,value\n2020-01-01,1\n2020-01-02,x\n2020-01-03,3\n")
     assert_one_line_error(run("fit", "--csv", tmp_path / "typo.csv", "--out", tmp_path / "m"),
@@ -326,7 +343,6 @@ def test_backtest_from_a_saved_model_applies_the_options_given(run, tmp_path):
 
 
 def test_fit_on_a_long_file_and_on_a_wide_file_trains_one_model_for_every_series(run, tmp_path):
-    from tests.conftest import make_frame
     frames = {"north": make_frame(n=160, seed=1), "south": make_frame(n=140, seed=2, start="2020-01-15") + 2}
     long = pd.concat([f.assign(site=name) for name, f in frames.items()]).rename_axis("Date").reset_index()
     long.to_csv(tmp_path / "long.csv", index=False)

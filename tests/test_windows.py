@@ -114,6 +114,17 @@ def test_split_by_dates(frame2):
     assert str(p.index[p.val_end].date()) == "2020-06-01"
 
 
+def test_levels_put_each_span_against_the_training_rows_in_their_standard_deviations(frame2):
+    frame2.loc["2020-06-01":, "y"] -= 5.0  # the test span's level falls
+    p = prepare(frame2, cfg(val_start="2020-05-01", test_start="2020-06-01"))
+    y = frame2["y"].to_numpy()
+    train, val, test = y[: p.train_end], y[p.train_end: p.val_end], y[p.val_end:]
+    levels = p.levels()
+    assert levels["val"][0] == pytest.approx((val.mean() - train.mean()) / train.std())
+    assert levels["test"][0] == pytest.approx((test.mean() - train.mean()) / train.std())
+    assert levels["test"][0] < -5 < 0 < abs(levels["val"][0]) < 1
+
+
 def test_shuffled_loader_is_repeatable_for_a_seed_and_covers_every_window(frame2):
     ds = stage_dataset(prepare(frame2, cfg()), "train")
     order = lambda seed: torch.cat([y for _, y in batch_loader(ds, 16, True, seed)])  # noqa: E731

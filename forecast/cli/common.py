@@ -313,6 +313,20 @@ def print_windows(prepared) -> None:
         from forecast.dates import stamp
 
         say(f"{counts} (test targets {stamp(prepared.index[prepared.val_end])} to {stamp(prepared.index[-1])})")
+        say(level_line(prepared))
+
+
+def level_line(prepared) -> str:
+    """Where the validation and test levels lie against training's (`Prepared.levels`): every
+    target's when there are few, else the one whose two levels differ most."""
+    levels, names = prepared.levels(), prepared.cfg.targets
+    shown = range(len(names)) if len(names) <= 3 else \
+        [int(abs(levels["test"] - levels["val"]).argmax())]
+    parts = [f"{'' if len(names) == 1 else names[i] + ': '}validation {levels['val'][i]:+.2f}, "
+             f"test {levels['test'][i]:+.2f}" for i in shown]
+    widest = f" ({len(names)} targets; the one whose spans differ most)" if len(names) > 3 else ""
+    return ("levels (each span's mean less the training mean, in training standard deviations): "
+            f"{'; '.join(parts)}{widest}")
 
 
 def fmt(value) -> str:
