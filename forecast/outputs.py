@@ -79,13 +79,23 @@ def _series_table(ev, prepared, data) -> pd.DataFrame:
     return pd.concat(rows).sort_values(["origin", "target", "step"], ignore_index=True)
 
 
+def levels(prepared) -> dict | None:
+    """Each target's validation and test level against training's (`Prepared.levels`); None for a
+    panel."""
+    if hasattr(prepared, "parts"):
+        return None
+    return {stage: {name: round(float(v), 4) if v == v else None for name, v in zip(prepared.cfg.targets, values)}
+            for stage, values in prepared.levels().items()}
+
+
 def fit_summary(result) -> dict:
     """The resolved configuration, the data used, how it was trained and the test metrics."""
     m, report = result.model, result.report
     return {"source": m.source.to_dict(), "data": m.data.to_dict(), "model": m.model.to_dict(),
             "train": m.train.to_dict(), "data_used": {"source": report.source, "rows": report.rows,
                                                       "start": report.start, "end": report.end},
-            "split_windows": result.prepared.split_sizes(), "frequency": m.frequency,
+            "split_windows": result.prepared.split_sizes(), "levels": levels(result.prepared),
+            "frequency": m.frequency,
             "epochs_run": result.epochs, "best_epoch": result.best_epoch + 1,
             "best_val_loss": result.best_val, "seconds": round(result.seconds, 2),
             "evaluated_model": result.evaluated.info.get("trained_on"),

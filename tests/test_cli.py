@@ -185,6 +185,8 @@ def test_a_test_level_far_from_validations_is_shown_and_warned_of_only_without_i
     assert "levels (each span's mean less the training mean, in training standard deviations): validation" \
         in normed.stdout
     assert "may not carry to test" not in normed.stderr
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())["levels"]
+    assert saved["test"]["load"] < -2 < saved["val"]["load"] < 2
     levels = run(*args, "--no-instance-norm", "--out", tmp_path / "b")
     assert levels.returncode == 0, levels.stderr
     assert "(load): what validation chose may not carry to test" in levels.stderr
