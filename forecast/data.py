@@ -130,6 +130,20 @@ class Prepared:
         return {s: max(0, self.target_starts(s)[1] - self.target_starts(s)[0]) for s in STAGES}
 
 
+def span_levels(prepared) -> dict[str, tuple[float, float]]:
+    """(validation, test) level of every target of a series or of each series of a panel (see
+    `Prepared.levels`), keyed by target, series name, or `series:target` when a panel has several."""
+    parts = getattr(prepared, "parts", None)
+    named = zip(prepared.names, parts) if parts is not None else [(None, prepared)]
+    out = {}
+    for name, part in named:
+        levels, targets = part.levels(), part.cfg.targets
+        for i, target in enumerate(targets):
+            key = target if name is None else name if len(targets) == 1 else f"{name}:{target}"
+            out[key] = (float(levels["val"][i]), float(levels["test"][i]))
+    return out
+
+
 def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
             preprocessor: Preprocessor | None = None) -> Prepared:
     """Split and encode a validated frame (columns `cfg.inputs`).

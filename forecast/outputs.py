@@ -79,13 +79,14 @@ def _series_table(ev, prepared, data) -> pd.DataFrame:
     return pd.concat(rows).sort_values(["origin", "target", "step"], ignore_index=True)
 
 
-def levels(prepared) -> dict | None:
-    """Each target's validation and test level against training's (`Prepared.levels`); None for a
-    panel."""
-    if hasattr(prepared, "parts"):
-        return None
-    return {stage: {name: round(float(v), 4) if v == v else None for name, v in zip(prepared.cfg.targets, values)}
-            for stage, values in prepared.levels().items()}
+def levels(prepared) -> dict:
+    """Each target's (or series') validation and test level against training's
+    (`forecast.data.span_levels`)."""
+    from forecast.data import span_levels
+
+    pairs = span_levels(prepared)
+    return {stage: {name: round(pair[i], 4) if pair[i] == pair[i] else None for name, pair in pairs.items()}
+            for i, stage in enumerate(("val", "test"))}
 
 
 def fit_summary(result) -> dict:

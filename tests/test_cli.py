@@ -351,8 +351,11 @@ def test_fit_on_a_long_file_and_on_a_wide_file_trains_one_model_for_every_series
     result = run("fit", "--csv", tmp_path / "long.csv", "--series-col", "site", "--target", "y",
                  "--seq-len", "8", "--horizon", "2", "--max-epochs", "1", "--out", tmp_path / "long")
     assert result.returncode == 0, result.stderr
-    for text in ("2 series (north, south)", "Per series", "over 2 series", "of 2 series"):
+    for text in ("2 series (north, south)", "Per series", "over 2 series", "of 2 series",
+                 "in training standard deviations): north: validation"):
         assert text in result.stdout, result.stdout
+    levels = json.loads((tmp_path / "long" / "config.json").read_text())["levels"]
+    assert set(levels["val"]) == set(levels["test"]) == {"north", "south"}
     pred = run("predict", "--model", tmp_path / "long" / "model.safetensors", "--series", "south",
                "--output", tmp_path / "south.csv")
     assert pred.returncode == 0, pred.stderr

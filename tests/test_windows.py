@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from forecast.config import DataConfig
-from forecast.data import prepare
+from forecast.data import prepare, span_levels
 from forecast.errors import ForecastError
 from forecast.windows import WindowDataModule, batch_loader, stage_dataset
 from tests.conftest import make_frame
@@ -123,6 +123,7 @@ def test_levels_put_each_span_against_the_training_rows_in_their_standard_deviat
     assert levels["val"][0] == pytest.approx((val.mean() - train.mean()) / train.std())
     assert levels["test"][0] == pytest.approx((test.mean() - train.mean()) / train.std())
     assert levels["test"][0] < -5 < 0 < abs(levels["val"][0]) < 1
+    assert span_levels(p) == {"y": (levels["val"][0], levels["test"][0])}
 
 
 def test_shuffled_loader_is_repeatable_for_a_seed_and_covers_every_window(frame2):

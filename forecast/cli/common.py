@@ -313,18 +313,21 @@ def print_windows(prepared) -> None:
         from forecast.dates import stamp
 
         say(f"{counts} (test targets {stamp(prepared.index[prepared.val_end])} to {stamp(prepared.index[-1])})")
-        say(level_line(prepared))
+    say(level_line(prepared))
 
 
 def level_line(prepared) -> str:
-    """Where the validation and test levels lie against training's (`Prepared.levels`): every
-    target's when there are few, else the one whose two levels differ most."""
-    levels, names = prepared.levels(), prepared.cfg.targets
-    shown = range(len(names)) if len(names) <= 3 else \
-        [int(abs(levels["test"] - levels["val"]).argmax())]
-    parts = [f"{'' if len(names) == 1 else names[i] + ': '}validation {levels['val'][i]:+.2f}, "
-             f"test {levels['test'][i]:+.2f}" for i in shown]
-    widest = f" ({len(names)} targets; the one whose spans differ most)" if len(names) > 3 else ""
+    """Where the validation and test levels lie against training's (`forecast.data.span_levels`):
+    every target's (or series') when there are few, else the one whose two levels differ most."""
+    from forecast.data import span_levels
+
+    levels = span_levels(prepared)
+    shown = levels if len(levels) <= 3 else dict([max(levels.items(), key=lambda kv: abs(kv[1][1] - kv[1][0]))])
+    plain = len(levels) == 1 and not hasattr(prepared, "parts")
+    parts = [f"{'' if plain else name + ': '}validation {val:+.2f}, test {test:+.2f}"
+             for name, (val, test) in shown.items()]
+    what = "series" if hasattr(prepared, "parts") else "targets"
+    widest = f" ({len(levels)} {what}; the one whose spans differ most)" if len(levels) > 3 else ""
     return ("levels (each span's mean less the training mean, in training standard deviations): "
             f"{'; '.join(parts)}{widest}")
 

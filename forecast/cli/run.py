@@ -82,13 +82,14 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
             say(f"cycle: {data_cfg.cycle} steps, the training targets' mean at each phase, taken out "
                 "before the network and added back to its forecast")
         print_windows(prepared)
-        if not model_cfg.instance_norm and data_cfg.transform != "log_return" and not hasattr(prepared, "parts"):
-            levels = prepared.levels()
-            apart = abs(levels["test"] - levels["val"])
-            if apart.max() >= 1:
+        if not model_cfg.instance_norm and data_cfg.transform != "log_return":
+            from forecast.data import span_levels
+
+            name, (val, test) = max(span_levels(prepared).items(), key=lambda kv: abs(kv[1][1] - kv[1][0]))
+            if abs(test - val) >= 1:
                 warn(f"without instance normalisation the network forecasts levels, and the test span's level "
-                     f"lies {apart.max():.2f} training standard deviations from validation's "
-                     f"({data_cfg.targets[int(apart.argmax())]}): what validation chose may not carry to test")
+                     f"lies {abs(test - val):.2f} training standard deviations from validation's ({name}): "
+                     "what validation chose may not carry to test")
 
     result = run_fit(frame, data_cfg, model_cfg, train_cfg, source=source, refit=refit, out_dir=folder,
                      report=report, quiet=quiet or not sys.stderr.isatty(), resume=resume,
