@@ -23,6 +23,7 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
     value moved; `direction_calls` says how many such calls there were (NaN accuracy with none).
     """
     err = forecast - actual
+    abs_err = np.abs(err)  # once: five of the metrics read it (arrays of millions at long horizons)
     denom = np.abs(actual)
     valid = denom > 1e-12  # MAPE is undefined at zero; skip those points
     moved = np.sign(actual - anchor[:, None, :])
@@ -32,13 +33,11 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
     hits = np.sum(counted & (moved == called), axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {
-            "mae": np.mean(np.abs(err), axis=axis),
-            "rmse": np.sqrt(np.mean(err ** 2, axis=axis)),
-            "mape": 100 * np.nanmean(np.where(valid, np.abs(err) / np.where(valid, denom, 1), np.nan),
-                                     axis=axis),
-            "smape": 100 * np.mean(2 * np.abs(err) / np.maximum(np.abs(actual) + np.abs(forecast), 1e-12),
-                                   axis=axis),
-            "mase": np.mean(np.abs(err) / mase_scale, axis=axis),
+            "mae": np.mean(abs_err, axis=axis),
+            "rmse": np.sqrt(np.mean(np.square(err, out=err), axis=axis)),
+            "mape": 100 * np.nanmean(np.where(valid, abs_err / np.where(valid, denom, 1), np.nan), axis=axis),
+            "smape": 100 * np.mean(2 * abs_err / np.maximum(denom + np.abs(forecast), 1e-12), axis=axis),
+            "mase": np.mean(abs_err / mase_scale, axis=axis),
             "direction": np.where(calls > 0, 100 * hits / np.maximum(calls, 1), np.nan),
             "direction_calls": calls,
         }
@@ -69,9 +68,11 @@ def pinball(actual: np.ndarray, quantiles: np.ndarray, levels, mase_scale: np.nd
     (B, H, T). Divided by `mase_scale` (T,), it is the scaled quantile loss (M5's SPL with the
     one-step naive as the scale): 1 means as far off as the naive forecast is in-sample."""
     levels = np.asarray(levels, np.float64)
-    diff = actual[..., None] - quantiles
-    loss = np.maximum(levels * diff, (levels - 1) * diff).mean(axis=-1)
-    value = np.mean(loss / mase_scale, axis=axis)
+    loss = np.zeros(np.shape(actual))
+    for q, level in enumerate(levels):  # level by level: (B, H, T, Q) temporaries are gigabytes at horizon 720
+        diff = actual - quantiles[..., q]
+        loss += np.maximum(level * diff, (level - 1) * diff)
+    value = np.mean(loss / len(levels) / mase_scale, axis=axis)
     return value.item() if np.ndim(value) == 0 else value
 
 
