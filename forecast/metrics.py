@@ -23,7 +23,7 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
     value moved; `direction_calls` says how many such calls there were (NaN accuracy with none).
     """
     err = forecast - actual
-    abs_err = np.abs(err)  # once: five of the metrics read it (arrays of millions at long horizons)
+    abs_err = np.abs(err)  # once: four of the metrics read it (arrays of millions at long horizons)
     denom = np.abs(actual)
     valid = denom > 1e-12  # MAPE is undefined at zero; skip those points
     moved = np.sign(actual - anchor[:, None, :])
