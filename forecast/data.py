@@ -121,7 +121,8 @@ class Prepared:
         training rows, in the training rows' standard deviations: how far each span's level lies
         from what training saw (and what a forecast that reverts to it drifts towards)."""
         train = self.raw_targets[: self.train_end]
-        spread = np.where(train.std(axis=0) > 0, train.std(axis=0), np.nan)
+        spread = train.std(axis=0)
+        spread = np.where(spread > 0, spread, np.nan)
         spans = {"val": (self.train_end, self.val_end), "test": (self.val_end, len(self.index))}
         return {stage: (self.raw_targets[lo:hi].mean(axis=0) - train.mean(axis=0)) / spread
                 for stage, (lo, hi) in spans.items()}
@@ -142,6 +143,11 @@ def span_levels(prepared) -> dict[str, tuple[float, float]]:
             key = target if name is None else name if len(targets) == 1 else f"{name}:{target}"
             out[key] = (float(levels["val"][i]), float(levels["test"][i]))
     return out
+
+
+def widest_level(levels: dict[str, tuple[float, float]]) -> tuple[str, tuple[float, float]]:
+    """The entry of `span_levels` whose validation and test levels lie furthest apart."""
+    return max(levels.items(), key=lambda kv: abs(kv[1][1] - kv[1][0]))
 
 
 def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",

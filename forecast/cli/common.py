@@ -319,10 +319,10 @@ def print_windows(prepared) -> None:
 def level_line(prepared) -> str:
     """Where the validation and test levels lie against training's (`forecast.data.span_levels`):
     every target's (or series') when there are few, else the one whose two levels differ most."""
-    from forecast.data import span_levels
+    from forecast.data import span_levels, widest_level
 
     levels = span_levels(prepared)
-    shown = levels if len(levels) <= 3 else dict([max(levels.items(), key=lambda kv: abs(kv[1][1] - kv[1][0]))])
+    shown = levels if len(levels) <= 3 else dict([widest_level(levels)])
     plain = len(levels) == 1 and not hasattr(prepared, "parts")
     parts = [f"{'' if plain else name + ': '}validation {val:+.2f}, test {test:+.2f}"
              for name, (val, test) in shown.items()]

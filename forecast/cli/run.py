@@ -83,9 +83,9 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
                 "before the network and added back to its forecast")
         print_windows(prepared)
         if not model_cfg.instance_norm and data_cfg.transform != "log_return":
-            from forecast.data import span_levels
+            from forecast.data import span_levels, widest_level
 
-            name, (val, test) = max(span_levels(prepared).items(), key=lambda kv: abs(kv[1][1] - kv[1][0]))
+            name, (val, test) = widest_level(span_levels(prepared))
             if abs(test - val) >= 1:
                 warn(f"without instance normalisation the network forecasts levels, and the test span's level "
                      f"lies {abs(test - val):.2f} training standard deviations from validation's ({name}): "
