@@ -89,7 +89,7 @@ MODEL = {
     "hidden_size": _opt(M, "hidden_size", int, "Hidden units per layer."),
     "num_layers": _opt(M, "num_layers", int, "Stacked recurrent layers."),
     "dropout": _opt(M, "dropout", float, "Dropout between layers and before the head."),
-    "instance_norm": _opt(M, "instance_norm", bool, "Shift each window by its last value (zero output = naive).",
+    "instance_norm": _opt(M, "instance_norm", bool, "Shift each window by its last value (zero output = naive); off, the network forecasts levels and fit warns when test's level lies far from validation's.",
                           "--instance-norm/--no-instance-norm"),
     "instance_scale": _opt(None, "instance_scale", bool, "Also divide each window by its spread, so forecasts and quantile widths follow its volatility (default: on with --quantiles).",
                            "--instance-scale/--no-instance-scale"),
