@@ -30,6 +30,7 @@ class DataReport:
     columns: list[str] = field(default_factory=list)
     filled: int = 0
     dropped_leading: int = 0
+    dropped_trailing: int = 0
     calendar: str | None = None  # "XNYS" for stock prices: future dates are trading days
     warnings: list[str] = field(default_factory=list)
 
@@ -37,7 +38,7 @@ class DataReport:
         out = [f"source: {self.source}", f"rows: {self.rows} ({self.start} to {self.end})",
                f"columns: {', '.join(self.columns)}"]
         out.append(f"gaps filled: {self.filled} missing values forward-filled, "
-                   f"{self.dropped_leading} leading incomplete rows dropped")
+                   f"{self.dropped_leading} leading and {self.dropped_trailing} trailing incomplete rows dropped")
         return out
 
 
@@ -118,11 +119,17 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
 def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
     missing = frame.isna()
     if missing.to_numpy().any():
-        # Rows before every column has started (e.g. a ticker listed later) cannot be filled.
-        started = frame.notna().cummax().all(axis=1).to_numpy()
+        # Rows before every column has started (e.g. a ticker listed later) cannot be filled, and rows
+        # after a column's last value (today's not yet published) would be made-up actuals: a filled
+        # tail scores the naive forecast as perfect and forecasts from values nobody saw.
+        present = frame.notna()
+        started = present.cummax().all(axis=1).to_numpy()
+        going = present[::-1].cummax()[::-1].all(axis=1).to_numpy()
         lead = int(started.argmax()) if started.any() else len(frame)
-        frame, missing = frame.iloc[lead:], missing.iloc[lead:]
-        report.dropped_leading = lead
+        end = len(frame) - int(going[::-1].argmax()) if going.any() else lead
+        end = max(end, lead)
+        frame, missing = frame.iloc[lead:end], missing.iloc[lead:end]
+        report.dropped_leading, report.dropped_trailing = lead, len(present) - end
         too_long = pd.DataFrame(False, index=frame.index, columns=frame.columns)
         for c in frame.columns:
             m = missing[c]

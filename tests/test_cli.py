@@ -140,6 +140,13 @@ def test_fit_on_a_csv_with_features_and_predict_from_fresher_data(run, tmp_path)
     pred = run("predict", "--model", tmp_path / "r" / "model.safetensors", "--csv", tmp_path / "fresh.csv")
     assert pred.returncode == 0, pred.stderr
     assert "2013-03-04" in pred.stdout  # after the fresh file's last day, not the training data's
+    unpublished = ibm.tail(100).copy()
+    unpublished.iloc[-2:, unpublished.columns.get_loc("Close")] = np.nan  # 2013-02-28 and 03-01
+    unpublished.to_csv(tmp_path / "unpublished.csv", index=False)
+    pred = run("predict", "--model", tmp_path / "r", "--csv", tmp_path / "unpublished.csv")
+    assert pred.returncode == 0, pred.stderr
+    assert "2 rows at the end lack a value and were left out" in pred.stderr
+    assert "2013-02-28" in pred.stdout.splitlines()[2]  # forecast from the last real close, not a filled one
     ibm.tail(100).rename(columns={"Volume": "volume"}).to_csv(tmp_path / "renamed.csv", index=False)
     assert_one_line_error(run("predict", "--model", tmp_path / "r", "--csv", tmp_path / "renamed.csv"),
                           "lacks column(s) 'Volume' this model was trained on")

@@ -70,6 +70,16 @@ def test_when_column_starts_late_then_leading_rows_dropped(frame):
     assert report.dropped_leading == 30 and clean.index[0] == frame.index[30]
 
 
+def test_when_values_stop_before_the_last_rows_then_those_rows_are_dropped_not_filled(frame):
+    frame["x"] = frame["y"]
+    frame.iloc[-3:, 0] = np.nan  # the target's last values not yet published
+    frame.iloc[-4, 1] = np.nan  # an interior gap is still filled
+    clean, report = validate_frame(frame)
+    assert report.dropped_trailing == 3 and clean.index[-1] == frame.index[-4]
+    assert report.filled == 1 and clean.iloc[-1, 1] == frame.iloc[-5, 1]
+    assert "0 leading and 3 trailing incomplete rows dropped" in report.lines()[-1]
+
+
 def test_when_index_has_timezone_then_local_wall_time_kept(frame):
     clean, _ = validate_frame(frame.tz_localize("America/New_York"))
     assert clean.index.tz is None and clean.index[0] == frame.index[0]

@@ -122,9 +122,12 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
         source = source_from(options, trained.source)
         try:
-            history, _ = load(source, list(trained.data.inputs))
+            history, report = load(source, list(trained.data.inputs))
         except MissingColumns as e:
             raise lacking(e, str(source.path or source.label)) from None
+        if report.dropped_trailing:
+            warn(f"{report.source}: {report.dropped_trailing} rows at the end lack a value and were left out; "
+                 "the forecast starts after the last complete row")
         if not isinstance(history, dict) and len(trained.members) > 1 and names is None:
             names = [source.label]  # one series' fresh data for a panel model
     else:
