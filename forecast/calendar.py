@@ -2,6 +2,7 @@
 weekends, the data's own step otherwise; or whatever calendar the user names."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from forecast.errors import ForecastError
@@ -22,6 +23,15 @@ def _exchange(name: str, start: pd.Timestamp | None = None):
     except Exception:  # noqa: BLE001 - the package raises its own types for unknown names
         raise ForecastError(f"unknown calendar {name!r}: use auto, an exchange such as XNYS or XLON, "
                             "B for business days, or a pandas frequency such as D, h or W-FRI") from None
+
+
+def weekdays_only(dates) -> bool:
+    """Dates that never fall on a weekend and are under a week apart: trading days (prices, whose
+    verdict adds that the random walk is hard to beat), not a calendar series such as sales."""
+    dates = pd.DatetimeIndex(np.unique(np.asarray(dates, dtype="datetime64[ns]").ravel()))
+    if len(dates) < 10 or (dates.day_of_week >= 5).any():
+        return False
+    return bool(pd.Series(dates[1:] - dates[:-1]).mode().iloc[0] < pd.Timedelta(days=7))
 
 
 def check_calendar(name: str | None) -> None:

@@ -66,7 +66,7 @@ def label(coverage: float) -> str:
 
 
 def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals,
-              majority: np.ndarray, lag: int) -> dict:
+              majority: np.ndarray, lag: int, prices: bool = False) -> dict:
     """Every number the verdict rests on, for forecasts (B, H, T) of the model and the baselines.
 
     Parameters
@@ -75,6 +75,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     mase_scale : (T,) or (B, 1, T), also the scale of the per-origin losses the tests compare.
     majority : (T,) +1 or -1, the training span's majority direction.
     lag : how many origins apart forecasts stop overlapping (the horizon over the origin stride).
+    prices : the series are prices (trading days): the verdict says what a random walk means there.
     """
     out = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
     out["skill"] = skill(out["model"]["rmse"], out["naive"]["rmse"])
@@ -103,7 +104,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     out["tests"] = {"dm_naive": diebold_mariano(losses(forecasts["model"]), losses(forecasts["naive"]), lag),
                     "dm_best": diebold_mariano(losses(forecasts["model"]), losses(forecasts[best]), lag),
                     "direction": pesaran_timmermann(first_up[both] > 0, called[both] > 0)}
-    out["verdict"] = verdict_lines(out)
+    out["verdict"] = verdict_lines(out, prices)
     return out
 
 
@@ -114,14 +115,14 @@ def by_step(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale,
     return out
 
 
-def verdict_lines(s: dict) -> list[str]:
+def verdict_lines(s: dict, prices: bool = False) -> list[str]:
     """Plain sentences: the edge over the best baseline and whether it is real, then direction."""
     best, dm = s["best_baseline"], s["tests"]["dm_best"]
     gain = s["skill_vs_best"]
     name = best.replace("_", " ")
     significant = dm["p_value"] == dm["p_value"] and dm["p_value"] < LEVEL
     # the random walk (naive last value, or with drift) as the yardstick: the case of prices
-    walk = best in ("naive", "drift")
+    walk = prices and best in ("naive", "drift")
     if gain != gain:  # the best baseline's RMSE is 0
         head = f"The best baseline ({name}) is exact on these forecasts (RMSE 0): no model can beat it."
     elif gain > 0 and significant:
@@ -134,7 +135,8 @@ def verdict_lines(s: dict) -> list[str]:
     else:
         head = (f"The model does NOT beat the best baseline ({name}): RMSE {100 * -gain:.1f}% higher; "
                 f"{dm_sentence(dm, name, LEVEL)}." +
-                (" For prices the random walk is hard to beat; do not trade on this model." if walk else ""))
+                (" For prices the random walk is hard to beat; do not trade on this model." if walk
+                 else f" Forecast with {name} instead, or find a model that beats it."))
     lines = [head]
     if best != "naive":
         lines.append(f"Against the naive last value: {dm_sentence(s['tests']['dm_naive'], 'naive', LEVEL)}.")

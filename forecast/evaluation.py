@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from forecast.baselines import baselines, naive_bounds, season_of
+from forecast.calendar import weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise
 from forecast.data import Prepared
 from forecast.intervals import Calibration, calibrate
@@ -44,7 +45,7 @@ class Evaluation:
         """Metrics of the model and every baseline, interval scores, tests and the verdict
         (see `forecast.comparison.summarise`)."""
         return summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
-                         self.majority, lag=self.actual.shape[1])
+                         self.majority, lag=self.actual.shape[1], prices=weekdays_only(self.index))
 
     def by_step(self) -> dict:
         return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)

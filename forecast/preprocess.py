@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.dates import phase_of, season_of_unit, step_unit
+from forecast.dates import phase_of, season_of_unit, stamp, step_unit
 from forecast.errors import ForecastError
 
 
@@ -20,7 +20,7 @@ def _check_positive(kind: str, values: pd.DataFrame) -> None:
         col = values.columns[bad.any(axis=0).argmax()]
         first = values.index[(values[col] <= 0).to_numpy().argmax()]
         raise ForecastError(f"transform {kind!r} needs positive values, but {col!r} is "
-                            f"{values[col][first]} at {first}; use --transform none")
+                            f"{values[col][first]:g} at {stamp(first)}; use --transform none")
 
 
 def apply_transform(kind: str, frame: pd.DataFrame, targets) -> pd.DataFrame:

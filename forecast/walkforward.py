@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.baselines import baselines, naive_bounds, season_of
+from forecast.calendar import weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
@@ -113,7 +114,7 @@ class BacktestResult:
         `forecast.comparison.summarise`); for a panel pooled over every series, with a table per
         series and a verdict that counts them."""
         pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
-                           self.majority, self.lag)
+                           self.majority, self.lag, prices=weekdays_only(self.target_dates))
         if not self.is_panel:
             return pooled
         names = list(dict.fromkeys(self.series))

@@ -1,5 +1,6 @@
 """The model beside its baselines: the best baseline is the yardstick, and tests decide the verdict."""
 import numpy as np
+import pandas as pd
 
 from forecast.comparison import Intervals, summarise, verdict_lines
 from forecast.metrics import constant_direction, direction_of_majority
@@ -18,12 +19,26 @@ def test_the_verdict_is_against_the_best_baseline_and_significance_decides_it():
     model = actual + rng.normal(0, 0.9, actual.shape)  # better than naive, worse than drift
     drift = actual + rng.normal(0, 0.5, actual.shape)
     forecasts = {"model": model, "naive": anchor[:, None, :], "drift": drift}
-    s = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual), np.ones(1), lag=1)
+    s = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual), np.ones(1), lag=1, prices=True)
     assert s["best_baseline"] == "drift" and s["skill"] > 0 > s["skill_vs_best"]
     assert s["tests"]["dm_best"]["p_value"] < 0.05 and s["tests"]["dm_best"]["mean_diff"] > 0
     assert s["verdict"][0].startswith("The model does NOT beat the best baseline (drift)")
     assert s["verdict"][0].endswith("For prices the random walk is hard to beat; do not trade on this model.")
     assert "better than naive at the 5% level" in s["verdict"][1]
+    # the same figures for a series that is not prices (sales, GDP): no word of trading
+    other = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual), np.ones(1), lag=1)
+    assert other["verdict"][0].endswith("Forecast with drift instead, or find a model that beats it.")
+    assert "trade" not in other["verdict"][0] and "prices" not in other["verdict"][0]
+
+
+def test_only_dates_on_trading_days_are_taken_for_prices():
+    from forecast.calendar import weekdays_only
+
+    assert weekdays_only(pd.bdate_range("2020-01-01", periods=30))  # daily closes
+    assert weekdays_only(pd.bdate_range("2020-01-01", periods=30).to_numpy().reshape(10, 3))  # (B, H) dates
+    assert not weekdays_only(pd.date_range("2020-01-01", periods=30))  # daily sales, weekends too
+    assert not weekdays_only(pd.date_range("2020-01-06", periods=30, freq="W-MON"))  # weekly, on Mondays
+    assert not weekdays_only(pd.date_range("2020-01-01", periods=30, freq="MS"))  # monthly
 
 
 def test_a_tiny_edge_that_is_not_significant_is_called_no_real_edge():
