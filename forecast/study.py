@@ -77,6 +77,8 @@ class StudySpec:
             raise ForecastError("search must map parameter names to ranges or choices")
         self.search = {**DEFAULT_SPACE, **self.search}  # hidden_size and seq_len are always searched
         for name, values in self.search.items():
+            if SPACE.get(name, "choice") != "choice":
+                values = self.search[name] = _bounds(values)
             _check_range(name, values)
         self._named = self.study_name is not None  # given, not derived
         if self.study_name is None:
@@ -141,6 +143,19 @@ class StudySpec:
         if not name_given:
             merged["study_name"] = None  # derived again from what changed
         return StudySpec(**merged)
+
+
+def _bounds(values):
+    """A range as written in a study file: YAML reads 1e-3 as text (it wants 1.0e-3), and one number
+    (or a list of one) holds the setting fixed."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    for i, v in enumerate(values):
+        if isinstance(v, str):
+            try:
+                values[i] = float(v)
+            except ValueError:
+                pass
+    return values * 2 if len(values) == 1 else values
 
 
 def _check_range(name: str, values) -> None:
@@ -209,7 +224,8 @@ def load_study_file(path: str | Path) -> StudySpec:
 
 
 def parse_range(text: str | None, name: str):
-    """CLI text to a search entry: '8,128' -> [8, 128]; 'lstm,gru' -> ['lstm', 'gru']."""
+    """CLI text to a search entry: '8,128' -> [8, 128]; '24' -> [24, 24] (held fixed);
+    'lstm,gru' -> ['lstm', 'gru']."""
     if text is None:
         return None
     out = []
@@ -221,5 +237,7 @@ def parse_range(text: str | None, name: str):
                 out.append(float(p))
             except ValueError:
                 out.append(p)
+    if SPACE.get(name) not in (None, "choice"):
+        out = _bounds(out)
     _check_range(name, out)
     return out

@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from forecast.errors import ForecastError
-from forecast.study import StudySpec, load_study_file, parse_range
+from forecast.study import StudySpec, load_study_file, parse_range, suggest
 from forecast.storage import fail_orphans
 from forecast.tune import finished_trials, make_study, open_storage, run_study, tune
 from tests.conftest import make_frame
@@ -192,6 +192,17 @@ def test_study_file_and_flags(tmp_path):
     assert s.train.max_epochs == 30  # not given: the TrainConfig default, no hidden study default
     assert parse_range("8,64", "hidden_size") == [8, 64]
     assert parse_range("lstm,gru", "cell") == ["lstm", "gru"]
+
+
+def test_one_number_for_a_searched_range_holds_that_setting_fixed(tmp_path):
+    assert parse_range("24", "seq_len") == [24, 24]  # forecast tune --seq-len 24
+    path = tmp_path / "fixed.yaml"
+    path.write_text("source: {sample: MSFT}\nsearch: {seq_len: 30, hidden_size: [16], learning_rate: [1e-3, 1e-2]}\n")
+    s = load_study_file(path)
+    assert s.search["seq_len"] == [30, 30] and s.search["hidden_size"] == [16, 16]
+    assert s.search["learning_rate"] == [1e-3, 1e-2]
+    trial = optuna.trial.FixedTrial({"seq_len": 30, "hidden_size": 16, "learning_rate": 0.005})
+    assert suggest(trial, s.search)["seq_len"] == 30
 
 
 @pytest.mark.parametrize("text,message", [

@@ -13,7 +13,7 @@ from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, dat
 from forecast.errors import ForecastError
 
 SEARCHED = ("hidden_size", "seq_len", "cell", "num_layers", "dropout", "learning_rate", "batch_size")
-Range = Annotated[Optional[str], typer.Option(help="Search range 'low,high'.")]
+Range = Annotated[Optional[str], typer.Option(help="Search range 'low,high', or one value to hold it fixed.")]
 Choices = Annotated[Optional[str], typer.Option(help="Choices to search, comma-separated.")]
 
 
