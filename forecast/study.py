@@ -146,15 +146,8 @@ class StudySpec:
 
 
 def _bounds(values):
-    """A range as written in a study file: YAML reads 1e-3 as text (it wants 1.0e-3), and one number
-    (or a list of one) holds the setting fixed."""
+    """A range; one number (or a list of one) holds the setting fixed."""
     values = list(values) if isinstance(values, (list, tuple)) else [values]
-    for i, v in enumerate(values):
-        if isinstance(v, str):
-            try:
-                values[i] = float(v)
-            except ValueError:
-                pass
     return values * 2 if len(values) == 1 else values
 
 
@@ -193,6 +186,23 @@ def suggest(trial, search: dict, seq_len_step: int = 1) -> dict[str, Any]:
     return params
 
 
+def _loader():
+    """PyYAML's safe loader reading 1e-3 as a number, as YAML 1.2 does (1.1 wants 1.0e-3 and gives
+    the text '1e-3', which a learning rate then refuses)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"|[0-9][0-9_]*[eE][-+]?[0-9]+|\.(?:inf|Inf|INF)|[-+]\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+        list("-+0123456789."))
+    return Loader
+
+
 def load_study_file(path: str | Path) -> StudySpec:
     """Read a YAML study definition; its name defaults to the file's stem."""
     import yaml
@@ -201,7 +211,7 @@ def load_study_file(path: str | Path) -> StudySpec:
     if not path.is_file():
         raise ForecastError(f"study file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_loader()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

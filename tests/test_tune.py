@@ -200,7 +200,14 @@ def test_one_number_for_a_searched_range_holds_that_setting_fixed(tmp_path):
     path.write_text("source: {sample: MSFT}\nsearch: {seq_len: 30, hidden_size: [16], learning_rate: [1e-3, 1e-2]}\n")
     s = load_study_file(path)
     assert s.search["seq_len"] == [30, 30] and s.search["hidden_size"] == [16, 16]
-    assert s.search["learning_rate"] == [1e-3, 1e-2]
+    assert s.search["learning_rate"] == [1e-3, 1e-2]  # YAML 1.1 would read 1e-3 as text
+
+
+def test_a_study_file_reads_exponents_without_a_dot_as_numbers(tmp_path):
+    path = tmp_path / "lr.yaml"
+    path.write_text("source: {sample: MSFT}\ntrain: {learning_rate: 3e-4, weight_decay: 1E-5}\nmodel: {dropout: 1e-1}\n")
+    s = load_study_file(path)
+    assert (s.train.learning_rate, s.train.weight_decay, s.model.dropout) == (3e-4, 1e-5, 0.1)
     trial = optuna.trial.FixedTrial({"seq_len": 30, "hidden_size": 16, "learning_rate": 0.005})
     assert suggest(trial, s.search)["seq_len"] == 30
 
