@@ -125,6 +125,17 @@ def test_a_panel_fit_reports_each_series_and_predicts_each_its_own_future(tmp_pa
         _ = result.model.history
 
 
+def test_a_panel_left_with_one_series_after_dropping_the_bad_ones_writes_and_plots_like_one(tmp_path):
+    from forecast.config import SourceConfig as Source
+    from forecast.train import fit
+    frames = {"a": make_frame(n=200, seed=1, start="2020-01-01"), "tiny": make_frame(n=12, seed=4)}
+    result = fit(frames, DATA, ModelConfig(hidden_size=4), FAST, source=Source(drop_bad=True), quiet=True)
+    assert not result.is_panel and list(result.parts) == ["a"]
+    paths = result.write(tmp_path)
+    table = pd.read_csv(paths["test forecasts"])
+    assert len(table) == len(result.test.actual) * 3 and (tmp_path / "test.png").stat().st_size > 0
+
+
 def test_many_samples_load_as_one_panel():
     from forecast.loading import load_panel
     frames, report = load_panel(SourceConfig(sample="all"), ["Close"])
