@@ -5,6 +5,7 @@ line (exit 1, or 130 for Ctrl-C), never a traceback, and leave what was there us
 The figures for the closing note count the cases here: `pytest tests/test_faults.py -k bad_input`
 (bad inputs) and `-k fault` (faults).
 """
+import os
 import errno
 import json
 import signal
@@ -285,3 +286,16 @@ def test_fault_strict_json_never_holds_nan(run, tmp_path):
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "r" / "config.json").read_text()
     assert "NaN" not in text and json.loads(text)["metrics"]["naive"]["direction"] is None
+
+
+def test_files_written_atomically_get_the_usual_permissions_and_a_replaced_file_keeps_its_own(tmp_path):
+    from forecast.files import write_atomically
+    mask = os.umask(0o022)
+    try:
+        new = write_atomically(tmp_path / "model.safetensors", lambda tmp: tmp.write_bytes(b"x"))
+        assert new.stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0600: nobody else could read it
+        new.chmod(0o640)
+        write_atomically(new, lambda tmp: tmp.write_bytes(b"y"))
+        assert new.stat().st_mode & 0o777 == 0o640 and new.read_bytes() == b"y"
+    finally:
+        os.umask(mask)
