@@ -97,8 +97,10 @@ def _draw_test(ax, ev, prepared, data, m, target: int, title: str | None = None)
 
 
 def plot_forecast(history, forecast, name: str):
-    """The recent history of `name` and the forecast that follows it."""
+    """The recent history of `name` (its last four horizons, at least 60 rows) and the forecast that
+    follows it."""
     fig, ax = _figure((9, 4))
+    history = history.iloc[-max(4 * len(forecast), 60):]
     ax.plot(history.index, history[name], color="black", lw=1, label="history")
     joined = np.r_[history[name].iloc[-1], forecast[name].to_numpy()]
     ax.plot(history.index[-1:].append(forecast.index), joined, marker="o", ms=3, label="forecast",

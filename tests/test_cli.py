@@ -90,6 +90,10 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     parquet = tmp_path / "forecast.parquet"  # a Parquet file, not CSV text under that name
     assert run("predict", "--model", tmp_path / "run", "--output", parquet).returncode == 0
     pd.testing.assert_frame_equal(pd.read_parquet(parquet), forecast, check_dtype=False)
+    drawn = run("predict", "--model", tmp_path / "run", "--plot", tmp_path / "next.png")
+    assert drawn.returncode == 0 and (tmp_path / "next.png").read_bytes()[:4] == b"\x89PNG"
+    assert_one_line_error(run("predict", "--model", tmp_path / "run", "--plot", tmp_path / "next.png"),
+                          "exists")  # a plot is not overwritten either
 
 
 def test_a_table_too_long_for_a_csv_is_written_as_parquet_with_the_same_rows(run, tmp_path, monkeypatch):

@@ -118,6 +118,8 @@ def test_a_panel_fit_reports_each_series_and_predicts_each_its_own_future(tmp_pa
     loaded = load_model(result.save(tmp_path / "panel.safetensors"))
     pd.testing.assert_frame_equal(loaded.predict(), table)
     assert loaded.predict(series=["b"]).shape[0] == 3
+    line = loaded.plot(series="b").axes[0].lines[0]  # the history drawn is b's own, up to its end
+    assert pd.Timestamp(line.get_xdata()[-1]) == ragged()["b"].index[-1]
     paths = result.write(tmp_path / "out")
     assert "series metrics" in paths and len(pd.read_csv(paths["series metrics"])) == 3
     assert set(pd.read_csv(paths["test forecasts"])["series"]) == {"a", "b", "c"}

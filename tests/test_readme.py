@@ -89,7 +89,7 @@ def test_every_readme_command_runs(sandbox, monkeypatch, capsys):
         assert code == 0, f"{command}\n{captured.out[-1500:]}\n{captured.err[-1500:]}"
         assert "Traceback" not in captured.err, command
         print(f"{time.perf_counter() - started:6.1f} s  {command}", file=sys.__stderr__)
-    assert (sandbox / "next.csv").is_file() and (sandbox / "runs" / "msft" / "model.safetensors").is_file()
+    assert (sandbox / "next.png").is_file() and (sandbox / "next.csv").is_file() and (sandbox / "runs" / "msft" / "model.safetensors").is_file()
 
 
 def test_readme_python_example_runs(sandbox, capsys):

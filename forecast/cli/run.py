@@ -111,9 +111,11 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
 def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
+            plot: Annotated[Optional[Path], typer.Option(help="Draw the recent history and the forecast with its intervals (the first target; a panel's first series forecast) into this PNG.")] = None,
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
+    check_new_file(plot, force)
     from forecast.trained import TrainedModel, lacking
 
     trained = TrainedModel.load(model)
@@ -145,3 +147,10 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
 
         write_frame(table, output)
         say(f"wrote {output}")
+    if plot is not None:
+        from forecast.plot import save_figure
+
+        name = str(table["series"].iloc[0]) if "series" in table.columns else None
+        drawn = history.get(name) if isinstance(history, dict) else history
+        save_figure(trained.plot(drawn, series=name), plot)
+        say(f"plot: {plot}" + (f" (series {name}; --series picks another)" if name else ""))
