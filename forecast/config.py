@@ -128,13 +128,17 @@ class DataConfig(Settings):
     before it the validation span (or from `val_start` / `test_start` dates when given). Validation
     and test *targets* start at their span's first row whatever `seq_len` is; their inputs may reach
     back into the span before. `time_features` (of `TIME_FEATURES`) add calendar inputs computed
-    from the dates (`forecast.preprocess.time_features_of`). A `cycle` of N steps (24 for the day of
+    from the dates (`forecast.preprocess.time_features_of`). `known` columns are covariates whose
+    future values are known when forecasting (a holiday flag, a weather forecast, a planned price):
+    the network reads each one `horizon` steps ahead, so its input window ends with their values over
+    the forecast's own dates (`forecast.preprocess.lead_known`). A `cycle` of N steps (24 for the day of
     hourly data, 7 for the week of daily data) is taken out of the targets before the network and
     added back to its forecast: the training targets' mean at each phase of it, as in CycleNet.
     """
 
     targets: tuple[str, ...] = ("Close",)
     features: tuple[str, ...] = ()
+    known: tuple[str, ...] = ()
     seq_len: int = 60
     horizon: int = 5
     val_fraction: float = 0.15
@@ -150,13 +154,17 @@ class DataConfig(Settings):
         self.check_flags()
         if isinstance(self.time_features, str):  # "hour,dayofweek", as a study's choice; "" for none
             object.__setattr__(self, "time_features", tuple(n.strip() for n in self.time_features.split(",") if n.strip()))
-        for name in ("targets", "features", "time_features"):  # one name, or several, kept once each
+        for name in ("targets", "features", "known", "time_features"):  # one name, or several, kept once each
             value = getattr(self, name)
             object.__setattr__(self, name, tuple(dict.fromkeys((value,) if isinstance(value, str) else value)))
         # A target is always an input too; listing it again as a feature would feed it twice.
         object.__setattr__(self, "features", tuple(f for f in self.features if f not in self.targets))
         if not self.targets:
             raise ForecastError("at least one target column is needed")
+        twice = [c for c in self.known if c in self.targets or c in self.features]
+        if twice:
+            raise ForecastError(f"{twice[0]!r} is listed as known and as a target or feature; a known column is "
+                                "read over the horizon ahead, a feature over the past: list it once")
         positive("seq_len", self.seq_len, int)
         positive("horizon", self.horizon, int)
         for name in ("val_start", "test_start"):
@@ -184,8 +192,9 @@ class DataConfig(Settings):
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Input columns: targets first (the model reads its targets' history), then covariates."""
-        return self.targets + self.features
+        """Input columns: targets first (the model reads its targets' history), then covariates, then
+        the known ones (read `horizon` steps ahead)."""
+        return self.targets + self.features + self.known
 
     @property
     def n_inputs(self) -> int:
@@ -354,9 +363,9 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of segment_len {model.segment_len}")
     if model.skip_period and data.seq_len % model.skip_period:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of skip_period {model.skip_period}")
-    if model.channel_independent and (data.features or data.time_features):
+    if model.channel_independent and (data.features or data.known or data.time_features):
         raise ForecastError("channel_independent needs every input column to be a target; "
-                            "drop the features and time features, or make them targets")
+                            "drop the features, known columns and time features, or make them targets")
 
 
 WINDOWS = ("expanding", "sliding")

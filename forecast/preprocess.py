@@ -67,6 +67,25 @@ def time_features_of(index: pd.DatetimeIndex, names) -> np.ndarray:
     return np.stack(columns, axis=1) if columns else np.zeros((len(index), 0))
 
 
+def lead_known(frame: pd.DataFrame, n_known: int, lead: int, future=None) -> pd.DataFrame:
+    """`frame` with its last `n_known` columns (the known covariates) moved `lead` rows earlier: row t
+    holds their value at row t + lead, so an input window that ends at row t reads them over the
+    `lead` steps it forecasts. The last `lead` rows take theirs from `future` ((lead, n_known), the
+    values at the dates forecast after the frame's last row) when given, else repeat the last value:
+    no training or evaluation window reads those rows (its targets would lie past the data)."""
+    if not n_known or not lead:
+        return frame
+    columns = list(frame.columns[-n_known:])
+    ahead = frame[columns].to_numpy(dtype=np.float64)
+    ahead = np.concatenate([ahead[lead:], np.repeat(ahead[-1:], min(lead, len(ahead)), axis=0)])
+    if future is not None:
+        tail = min(lead, len(ahead))
+        ahead[len(ahead) - tail:] = np.asarray(future, dtype=np.float64).reshape(lead, n_known)[lead - tail:]
+    out = frame.copy()
+    out[columns] = ahead
+    return out
+
+
 class Preprocessor:
     """Target transform plus per-column scaling, fitted on training rows only.
 
@@ -75,13 +94,15 @@ class Preprocessor:
     A constant column gets std 1 so nothing divides by zero. Encoded values end with the sine and
     cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled,
     and with a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
-    last column is each row's phase in it (`forecast.dates.phase_of`), which the network reads.
+    last column is each row's phase in it (`forecast.dates.phase_of`), which the network reads. The
+    last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read.
     """
 
     def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=(),
-                 cycle: int = 0, cycle_unit: str = "D"):
+                 cycle: int = 0, cycle_unit: str = "D", n_known: int = 0, lead: int = 0):
         self.columns = list(columns)
         self.n_targets = int(n_targets)
+        self.n_known, self.lead = int(n_known), int(lead)
         self.transform = transform
         self.time_features = tuple(time_features)
         self.cycle, self.cycle_unit = int(cycle), str(cycle_unit)
@@ -99,10 +120,14 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
-            train_rows: int | None = None, time_features=(), cycle: int = 0) -> Preprocessor:
+            train_rows: int | None = None, time_features=(), cycle: int = 0, n_known: int = 0,
+            lead: int = 0) -> Preprocessor:
         """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None);
-        later rows are never read. `frame` holds targets first."""
+        later rows are never read, but for the known covariates' values up to `lead` rows on (what
+        those rows read; see `lead_known`). `frame` holds targets first, known columns last."""
         n_targets = len(list(targets))
+        columns = frame.columns
+        frame = lead_known(frame, n_known, lead)
         if train_rows is not None:  # only the rows it fits on (a log return also needs the row before)
             frame_rows = frame.iloc[: train_rows + (1 if transform == "log_return" else 0)]
         else:
@@ -127,13 +152,15 @@ class Preprocessor:
                 std[:n_targets] = np.sqrt(np.mean(fit_rows[:, :n_targets] ** 2, axis=0))
                 mean[:n_targets] = 0.0
             std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
-        return cls(frame.columns, n_targets, transform, mean, std, time_features, cycle, unit)
+        return cls(columns, n_targets, transform, mean, std, time_features, cycle, unit, n_known, lead)
 
-    def encode(self, frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    def encode(self, frame: pd.DataFrame, future=None) -> tuple[pd.DatetimeIndex, np.ndarray]:
         """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, then two
-        columns per time feature, then the phase in the cycle)."""
+        columns per time feature, then the phase in the cycle). `future`: the known columns' values
+        at the `lead` dates after the frame's last row (see `lead_known`)."""
         if list(frame.columns) != self.columns:
             frame = frame[self.columns]
+        frame = lead_known(frame, self.n_known, self.lead, future)
         transformed = apply_transform(self.transform, frame, self.targets)
         values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
         if self.time_features:
@@ -153,13 +180,14 @@ class Preprocessor:
     def to_dict(self) -> dict:
         return {"columns": self.columns, "n_targets": self.n_targets, "transform": self.transform,
                 "mean": self.mean.tolist(), "std": self.std.tolist(), "time_features": list(self.time_features),
-                "cycle": self.cycle, "cycle_unit": self.cycle_unit}
+                "cycle": self.cycle, "cycle_unit": self.cycle_unit, "n_known": self.n_known, "lead": self.lead}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
         try:
             return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"],
-                       d.get("time_features", ()), d.get("cycle", 0), d.get("cycle_unit", "D"))  # older files: none
+                       d.get("time_features", ()), d.get("cycle", 0), d.get("cycle_unit", "D"),
+                       d.get("n_known", 0), d.get("lead", 0))  # older files: none of these
         except ForecastError:
             raise
         except (KeyError, TypeError, ValueError) as e:

@@ -23,6 +23,7 @@ import torch
 
 from forecast.calendar import future_dates
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
+from forecast.dates import stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
@@ -130,7 +131,7 @@ class TrainedModel:
         """History rows one forecast needs: the input window plus what the transform consumes."""
         return self.data.seq_len + (1 if self.data.transform == "log_return" else 0)
 
-    def predict(self, history=None, series=None) -> pd.DataFrame:
+    def predict(self, history=None, series=None, future=None) -> pd.DataFrame:
         """The next `horizon` values of every target after the end of each series' history.
 
         Parameters
@@ -138,6 +139,8 @@ class TrainedModel:
         history : recent data holding the model's input columns (a dict of them, by series, for a
             panel); default: the history saved with the model.
         series : for a panel, the series to forecast (default all).
+        future : for a model with known columns (`DataConfig.known`), their values at the dates
+            forecast: a frame indexed by date (a dict of them, by series, for a panel).
 
         Returns
         -------
@@ -148,7 +151,7 @@ class TrainedModel:
         a first column `series` names the series of each row.
         """
         if len(self.members) == 1 and series is None and not isinstance(history, dict):
-            return self._predict_one(self._only(), history)
+            return self._predict_one(self._only(), history, future)
         names = list(series) if series is not None else self.series
         unknown = [n for n in names if n not in self.members]
         if unknown:
@@ -159,14 +162,19 @@ class TrainedModel:
                 raise ForecastError("this model forecasts several series: give the history as a dict "
                                     "by series name, or name the one series it belongs to")
             history = {names[0]: history}
+        if future is not None and not isinstance(future, dict):
+            if len(names) != 1:
+                raise ForecastError("this model forecasts several series: give the future values as a "
+                                    "dict by series name")
+            future = {names[0]: future}
         tables = []
         for name in names:
-            table = self._predict_one(self.members[name], (history or {}).get(name))
+            table = self._predict_one(self.members[name], (history or {}).get(name), (future or {}).get(name))
             table.insert(0, "series", name)
             tables.append(table)
         return pd.concat(tables)
 
-    def _predict_one(self, member: Member, history) -> pd.DataFrame:
+    def _predict_one(self, member: Member, history, future=None) -> pd.DataFrame:
         cfg = self.data
         fresh = history is not None
         history = member.history if history is None else history
@@ -181,7 +189,8 @@ class TrainedModel:
             raise ForecastError(f"history has {len(history)} rows; this model needs the last "
                                 f"{self.context_rows}")
         history = history.iloc[-self.context_rows:]
-        _, values = member.preprocessor.encode(history)
+        index = future_dates(history.index[-1], cfg.horizon, self.frequency)
+        _, values = member.preprocessor.encode(history, self._known_ahead(future, index))
         x = torch.from_numpy(values.astype(np.float32))[None]  # (1, L, C)
         anchor = history[list(cfg.targets)].to_numpy(dtype=np.float64)[-1:]  # (1, T)
         decoded = member.preprocessor.decode(predict_scaled(self.net, x, series=member.index),
@@ -199,17 +208,48 @@ class TrainedModel:
                 for k, c in enumerate(member.calibration.coverage):
                     columns[f"{name}_lower{100 * c:g}"] = lower[k, 0, :, t]
                     columns[f"{name}_upper{100 * c:g}"] = upper[k, 0, :, t]
-        index = future_dates(history.index[-1], cfg.horizon, self.frequency)
         return pd.DataFrame(columns, index=index)
 
-    def plot(self, history: pd.DataFrame | None = None, target: int = 0, series: str | None = None):
+    def _known_ahead(self, future, index: pd.DatetimeIndex) -> np.ndarray | None:
+        """(H, K) the known columns' values at the dates forecast, `index`, from `future`."""
+        known = list(self.data.known)
+        if not known:
+            return None
+        span = f"{stamp(index[0])} to {stamp(index[-1])}"
+        if future is None:
+            raise ForecastError(f"this model reads the future values of {', '.join(known)}: give them for the "
+                                f"{len(index)} dates forecast ({span}) with --future FILE (in Python, "
+                                "predict(future=frame))")
+        if isinstance(future, pd.Series):
+            future = future.to_frame()
+        lacks = [c for c in known if c not in future.columns]
+        if lacks:
+            raise ForecastError(f"the future values lack column(s) {', '.join(map(repr, lacks))}; "
+                                f"they have: {', '.join(map(str, future.columns))}")
+        try:
+            dates = pd.DatetimeIndex(pd.to_datetime(future.index))
+        except (ValueError, TypeError):
+            raise ForecastError("the future values must be indexed by date") from None
+        rows = future[known].apply(pd.to_numeric, errors="coerce")
+        rows = rows.set_axis(dates.tz_localize(None) if dates.tz else dates)
+        rows = rows[~rows.index.duplicated(keep="last")].reindex(index)
+        if rows.isna().to_numpy().any():
+            first = index[rows.isna().any(axis=1).to_numpy().argmax()]
+            raise ForecastError(f"the future values have no number for {', '.join(known)} at {stamp(first)}; "
+                                f"give every date forecast: {span}")
+        return rows.to_numpy(dtype=np.float64)
+
+    def plot(self, history: pd.DataFrame | None = None, target: int = 0, series: str | None = None,
+             future=None):
         """A matplotlib Figure: the recent history and the forecast that follows it (of `series`,
-        for a panel)."""
+        for a panel; `future` as for `predict`)."""
         from forecast.plot import plot_forecast
 
         one = self.member(series) if series is not None else self
         history = one.history if history is None else history
-        return plot_forecast(history, one.predict(history), self.data.targets[target])
+        if isinstance(future, dict):
+            future = future.get(series)
+        return plot_forecast(history, one.predict(history, future=future), self.data.targets[target])
 
     def metadata(self) -> dict:
         import lightning

@@ -394,3 +394,31 @@ def test_a_short_validation_span_names_the_unbounded_interval_and_an_exact_basel
     assert unbounded in fit.stderr and "RuntimeWarning" not in fit.stderr
     predicted = run("predict", "--model", tmp_path / "m")
     assert predicted.returncode == 0 and unbounded in predicted.stderr
+
+
+def test_a_known_column_is_fitted_with_known_and_its_future_values_given_to_predict_with_future(run, tmp_path):
+    n = 300
+    dates = pd.date_range("2022-01-01", periods=n, freq="D")
+    promo = (np.arange(n + 5) % 7 == 3).astype(int)
+    frame = pd.DataFrame({"date": dates, "sales": 50 + 8 * promo[:n], "promo": promo[:n]})
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    nxt = pd.DataFrame({"date": pd.date_range(dates[-1] + pd.Timedelta(days=1), periods=5), "promo": promo[n:]})
+    nxt.to_csv(tmp_path / "next.csv", index=False)
+    fit = run("fit", "--csv", tmp_path / "sales.csv", "--target", "sales", "--known", "promo", "--seq-len", "14",
+              "--horizon", "5", "--max-epochs", "1", "--quiet", "--out", tmp_path / "m")
+    assert fit.returncode == 0, fit.stderr
+    assert "columns: sales, promo" in fit.stdout
+    assert_one_line_error(run("predict", "--model", tmp_path / "m"),
+                          "reads the future values of promo: give them for the 5 dates forecast (2022-10-28 to")
+    pred = run("predict", "--model", tmp_path / "m", "--future", tmp_path / "next.csv", "--output",
+               tmp_path / "p.csv", "--plot", tmp_path / "p.png")
+    assert pred.returncode == 0, pred.stderr
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 5 and (tmp_path / "p.png").is_file()
+    nxt.iloc[:3].to_csv(tmp_path / "short.csv", index=False)
+    assert_one_line_error(run("predict", "--model", tmp_path / "m", "--future", tmp_path / "short.csv"),
+                          "no number for promo at 2022-10-31")
+    plain = run("fit", "--csv", tmp_path / "sales.csv", "--target", "sales", "--seq-len", "14", "--max-epochs", "1",
+                "--quiet", "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    assert_one_line_error(run("predict", "--model", tmp_path / "plain", "--future", tmp_path / "next.csv"),
+                          "--future is for a model fitted with --known")

@@ -44,7 +44,7 @@ BAD_INPUTS = [
     (["fit", "--time-features", "hour,minute"], "unknown time feature 'minute'"),
     (["fit", "--coverage", "80,90"], "coverage must be between 0 and 1 (exclusive), got 80.0; write 0.8 for 80%"),
     (["fit", "--time-features", "dayofweek,hour", "--max-epochs", "1"], "time feature 'hour' is the same at every training row"),
-    (["fit", "--time-features", "hour", "--channel-independent"], "drop the features and time features"),
+    (["fit", "--time-features", "hour", "--channel-independent"], "drop the features, known columns and time features"),
     (["fit", "--cycle", "1"], "cycle must be 0 (none) or a whole number of steps from 2"),
     (["fit", "--cycle", "5", "--transform", "log_return"], "cycle works on levels"),
     (["fit", "--cycle", "9000", "--max-epochs", "1"], "the training rows never reach phase"),

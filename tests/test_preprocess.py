@@ -106,3 +106,36 @@ def test_instance_norm_shifts_and_scales_the_data_but_never_the_calendar_phases(
     normalised, last, spread = net._normalise(x)
     assert torch.equal(normalised[..., 1:], x[..., 1:]) and not torch.allclose(normalised[..., 0], x[..., 0])
     assert net.rnn.input_size == 3 and data.n_inputs == 3
+
+
+def test_known_columns_are_led_by_the_horizon_so_a_window_ends_with_their_values_at_its_target_dates():
+    from forecast.preprocess import lead_known
+    frame = make_frame(n=120, cols=("y", "x", "k"))
+    led = lead_known(frame, n_known=1, lead=4)
+    np.testing.assert_array_equal(led["k"].to_numpy()[:-4], frame["k"].to_numpy()[4:])
+    assert (led["k"].iloc[-4:] == frame["k"].iloc[-1]).all()  # read by no window: the last value
+    assert led[["y", "x"]].equals(frame[["y", "x"]])
+    ahead = lead_known(frame, 1, 4, future=[[1.0], [2.0], [3.0], [4.0]])
+    assert ahead["k"].iloc[-4:].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+    cfg = DataConfig(targets=("y",), features=("x",), known=("k",), seq_len=10, horizon=4)
+    prepared = prepare(frame, cfg)
+    pre = prepared.preprocessor
+    for stage in ("train", "val", "test"):
+        dataset = stage_dataset(prepared, stage)
+        x, y, *_ = dataset[torch.arange(len(dataset))]
+        starts = dataset.starts.numpy()
+        for i, s in enumerate(starts):  # the last 4 input rows hold k at the 4 dates forecast, scaled
+            expected = (frame["k"].to_numpy()[s:s + 4] - pre.mean[2]) / pre.std[2]
+            np.testing.assert_allclose(x[i, -4:, 2].numpy(), expected, rtol=1e-5, atol=1e-6)
+            past = (frame["y"].to_numpy()[s - 10:s] - pre.mean[0]) / pre.std[0]  # targets: the past only
+            np.testing.assert_allclose(x[i, :, 0].numpy(), past, rtol=1e-5, atol=1e-6)
+    assert Preprocessor.from_dict(pre.to_dict()).lead == 4
+
+
+def test_a_known_column_cannot_also_be_a_target_or_feature_nor_join_channel_independence():
+    from forecast.config import check_compatible
+    with pytest.raises(ForecastError, match="listed as known and as a target or feature"):
+        DataConfig(targets=("y",), features=("k",), known=("k",))
+    with pytest.raises(ForecastError, match="channel_independent needs every input column to be a target"):
+        check_compatible(DataConfig(targets=("y",), known=("k",)), ModelConfig(channel_independent=True))

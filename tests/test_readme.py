@@ -44,6 +44,8 @@ def sandbox(tmp_path, monkeypatch):
     load = pd.DataFrame({"timestamp": stamps, "load": 50 + 10 * np.sin(np.arange(n) / 24 * 2 * np.pi),
                          "temperature": 15 + np.cos(np.arange(n) / 24 * 2 * np.pi)})
     load.to_csv(work / "my.csv", index=False)
+    ahead = pd.date_range(stamps[-1] + pd.Timedelta(hours=1), periods=24, freq="h")
+    pd.DataFrame({"timestamp": ahead, "temperature": 15.5}).to_csv(work / "temperature_next.csv", index=False)
     sites = pd.concat([load.assign(site=name, load=load["load"] + shift)
                        for name, shift in (("north", 0.0), ("south", 5.0))])
     sites.to_csv(work / "sites.csv", index=False)
@@ -89,6 +91,7 @@ def test_every_readme_command_runs(sandbox, monkeypatch, capsys):
         assert code == 0, f"{command}\n{captured.out[-1500:]}\n{captured.err[-1500:]}"
         assert "Traceback" not in captured.err, command
         print(f"{time.perf_counter() - started:6.1f} s  {command}", file=sys.__stderr__)
+    assert len(pd.read_csv(sandbox / "load_next.csv")) == 24
     assert (sandbox / "next.png").is_file() and (sandbox / "next.csv").is_file() and (sandbox / "runs" / "msft" / "model.safetensors").is_file()
 
 

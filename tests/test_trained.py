@@ -181,3 +181,39 @@ def test_a_model_file_of_format_3_loads_as_one_series(fitted, tmp_path):
     old = load_model(tmp_path / "v3.safetensors")
     assert old.series == [model.source.label]
     pd.testing.assert_frame_equal(old.predict(), model.predict())
+
+
+def test_a_model_with_known_columns_predicts_from_their_future_values_as_evaluate_did(tmp_path):
+    frame = make_frame(n=260, cols=("y", "x"))
+    result = fit(frame, DataConfig(targets=("y",), known=("x",), seq_len=12, horizon=3),
+                 ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
+    model = load_model(result.save(tmp_path / "m.safetensors"))
+    for i in (0, 17, len(result.test.index) - 1):
+        first_target = result.test.index[i]
+        history = frame[frame.index < first_target]
+        future = frame.loc[frame.index >= first_target, ["x"]].iloc[:3]  # x at the dates forecast
+        predicted = model.predict(history, future=future)
+        np.testing.assert_allclose(predicted["y"].to_numpy(), result.test.forecast[i, :, 0], rtol=1e-6)
+    other = model.predict(history, future=future * 0 + 100)
+    assert not np.allclose(other["y"], predicted["y"])  # the network reads them
+    with pytest.raises(ForecastError, match=r"reads the future values of x: give them for the 3 dates forecast"):
+        model.predict(history)
+    with pytest.raises(ForecastError, match=r"no number for x at"):
+        model.predict(history, future=future.iloc[:2])
+    with pytest.raises(ForecastError, match=r"lack column\(s\) 'x'"):
+        model.predict(history, future=future.rename(columns={"x": "z"}))
+
+
+def test_a_known_column_is_read_over_the_horizon_ahead_and_beats_the_same_column_read_as_a_feature():
+    rng = np.random.default_rng(0)
+    n = 700
+    promo = (rng.random(n) < 0.15).astype(float)  # announced ahead: sales jump on those days
+    frame = pd.DataFrame({"sales": 50 + rng.normal(0, 1, n) + 8 * promo, "promo": promo},
+                         index=pd.date_range("2020-01-01", periods=n, freq="D"))
+    train = TrainConfig(max_epochs=60, patience=10, learning_rate=1e-2, accelerator="cpu")
+    rmse = {}
+    for role in ("features", "known"):
+        data = DataConfig(targets=("sales",), seq_len=14, horizon=7, **{role: ("promo",)})
+        rmse[role] = fit(frame, data, ModelConfig(cell="gru", hidden_size=32), train, quiet=True,
+                         refit=False).metrics["model"]["rmse"]
+    assert rmse["known"] < 0.6 * rmse["features"], rmse  # a past promotion says nothing of the next

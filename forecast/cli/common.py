@@ -73,6 +73,7 @@ SOURCE = {
 DATA = {
     "target": _opt(D, "targets", list[str], "Column to forecast; several as A,B or repeated; a file without Close: its only numeric column."),
     "features": _opt(None, "features", list[str], "Extra input column (covariate); several as A,B or repeated."),
+    "known": _opt(None, "known", list[str], "Covariate whose future values are known (a holiday, a weather forecast), read over the horizon ahead; predict then needs --future."),
     "time_features": _opt(None, "time_features", list[str], "Calendar inputs from the dates: hour, dayofweek, day, dayofyear, month; several as A,B."),
     "cycle": _opt(D, "cycle", int, "Take a cycle of this many steps (24: the day of hourly data) out of the targets and forecast what it leaves (0: none)."),
     "horizon": _opt(D, "horizon", int, "Steps to forecast at once."),
@@ -168,6 +169,7 @@ def data_flags(options: dict) -> dict:
     flags = {k: options.get(k) for k in DATA if k != "target"}
     flags["targets"] = names("target", options.get("target"))
     flags["features"] = names("features", options.get("features"))
+    flags["known"] = names("known", options.get("known"))
     flags["time_features"] = names("time-features", options.get("time_features"))
     return flags
 
@@ -282,8 +284,8 @@ def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
         if target_given or source.path is None or source.wide or data.targets != DataConfig().targets \
                 or data.targets[0] not in e.missing:
             raise
-        numeric = [c for c in e.numeric if c not in data.features]
-        others = [c for c in e.available if c not in data.features]
+        numeric = [c for c in e.numeric if c not in data.features + data.known]
+        others = [c for c in e.available if c not in data.features + data.known]
         kind = "numeric column" if numeric else "column"
         if not numeric and len(others) == 1:  # one column, unreadable: say which value is not a number
             numeric = others

@@ -24,8 +24,8 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise ForecastError(f"--output must end in .csv or .parquet, not {output.suffix or 'nothing'}")
     check_new_file(output, force)
-    columns = [*(names("target", options["target"]) or ()),
-               *(names("features", options["features"]) or ())] or None
+    columns = [*(names("target", options["target"]) or ()), *(names("features", options["features"]) or ()),
+               *(names("known", options["known"]) or ())] or None
     frame, report = load(source_from(options), columns)
     print_report(report)
     summary = lambda f: f.describe().T[["mean", "std", "min", "max"]]  # noqa: E731
@@ -112,6 +112,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             plot: Annotated[Optional[Path], typer.Option(help="Draw the recent history and the forecast with its intervals (the first target; a panel's first series forecast) into this PNG.")] = None,
+            future: Annotated[Optional[Path], typer.Option(help="CSV or Parquet file of the known columns' values at the dates forecast (a model fitted with --known); a panel's with its series column.")] = None,
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
@@ -138,7 +139,8 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
 
         say(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
             "--csv, ...) for fresher data")
-    table = trained.predict(history, series=names)
+    ahead = known_future(future, trained) if future is not None else None
+    table = trained.predict(history, series=names, future=ahead)
     for line in trained.unbounded_intervals():
         warn(line)
     say(table.to_string())
@@ -152,5 +154,24 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
 
         name = str(table["series"].iloc[0]) if "series" in table.columns else None
         drawn = history.get(name) if isinstance(history, dict) else history
-        save_figure(trained.plot(drawn, series=name), plot)
+        save_figure(trained.plot(drawn, series=name, future=ahead), plot)
         say(f"plot: {plot}" + (f" (series {name}; --series picks another)" if name else ""))
+
+
+def known_future(path: Path, trained):
+    """The `--future` file: a frame by date, or for a panel's model a dict of them by series (the
+    file's column naming the series, as the model's source named it, or `series`)."""
+    from forecast.sources import load_file
+
+    if not trained.data.known:
+        raise ForecastError("--future is for a model fitted with --known; this one reads no future values")
+    frame = load_file(path)
+    if len(trained.members) == 1:
+        return frame
+    from forecast.panel import from_long
+
+    column = next((c for c in (trained.source.series_col, "series") if c and c in frame.columns), None)
+    if column is None:
+        raise ForecastError(f"{path}: this model forecasts {len(trained.members)} series; give the future "
+                            "values in a long file with a series column")
+    return from_long(frame, column)
