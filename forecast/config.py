@@ -167,6 +167,9 @@ class DataConfig(Settings):
                                 "read over the horizon ahead, a feature over the past: list it once")
         positive("seq_len", self.seq_len, int)
         positive("horizon", self.horizon, int)
+        if self.known and self.seq_len < self.horizon:
+            raise ForecastError(f"known columns are read over the horizon inside the input window: seq_len "
+                                f"{self.seq_len} must be at least the horizon {self.horizon}")
         for name in ("val_start", "test_start"):
             if getattr(self, name) is not None:
                 date_like(name, getattr(self, name))

@@ -137,5 +137,7 @@ def test_a_known_column_cannot_also_be_a_target_or_feature_nor_join_channel_inde
     from forecast.config import check_compatible
     with pytest.raises(ForecastError, match="listed as known and as a target or feature"):
         DataConfig(targets=("y",), features=("k",), known=("k",))
+    with pytest.raises(ForecastError, match="seq_len 12 must be at least the horizon 24"):
+        DataConfig(targets=("y",), known=("k",), seq_len=12, horizon=24)
     with pytest.raises(ForecastError, match="channel_independent needs every input column to be a target"):
         check_compatible(DataConfig(targets=("y",), known=("k",)), ModelConfig(channel_independent=True))
