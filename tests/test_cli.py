@@ -381,6 +381,11 @@ def test_fit_on_a_long_file_and_on_a_wide_file_trains_one_model_for_every_series
                           "series column 'nope' not found")
     assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "north",
                               "--features", "south"), "takes no --features")
+    wide.dropna().to_csv(tmp_path / "same_dates.csv", index=False)  # backtest origins: dates both series have
+    walked = run("backtest", "--csv", tmp_path / "same_dates.csv", "--wide", "--target", "north,south", "--seq-len", "8",
+                 "--horizon", "2", "--origins", "4", "--max-epochs", "1", "--out", tmp_path / "walk")
+    assert walked.returncode == 0, walked.stderr  # the columns are the series here too
+    assert "of 2 series" in walked.stdout and (tmp_path / "walk" / "series_metrics.csv").is_file()
 
 
 def test_a_short_validation_span_names_the_unbounded_interval_and_an_exact_baseline_is_said_to_be_exact(run, tmp_path):

@@ -275,8 +275,17 @@ def load(source: SourceConfig, columns=None):
 
 def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
     """`load` of the columns `data` reads, and `data`. A file read without --target that lacks the
-    default target (Close) forecasts its one numeric column besides the features, and says so."""
+    default target (Close) forecasts its one numeric column besides the features, and says so. A wide
+    file's target columns are its series, each forecasting its own values (`WIDE_VALUE`)."""
     from forecast.errors import MissingColumns
+
+    if source.wide:
+        from forecast.panel import WIDE_VALUE
+
+        if data.features or data.known:
+            raise ForecastError("--wide makes each --target column a series; it takes no --features or "
+                                "--known (a long file with --series-col does)")
+        return (*load(source, list(data.targets)), data.override(targets=(WIDE_VALUE,)))
 
     try:
         return (*load(source, list(data.inputs)), data)

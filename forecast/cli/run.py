@@ -65,13 +65,7 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
         raise ForecastError(f"{out_dir} already holds a model; choose another --out or pass --force")
     folder = run_folder(out_dir, source.label, model_cfg.cell)
     check_writable(folder)
-    if source.wide and data_cfg.features:
-        raise ForecastError("--wide makes each --target column a series; it takes no --features")
     frame, report, data_cfg = load_inputs(source, data_cfg, bool(options.get("target")))
-    if source.wide:  # the target columns were the series; each one's values are now "value"
-        from forecast.panel import WIDE_VALUE
-
-        data_cfg = data_cfg.override(targets=(WIDE_VALUE,))
     from forecast.train import fit as run_fit
 
     def announce(prepared):
