@@ -128,8 +128,7 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
             names.append(name)
         except ForecastError as e:
             dropped[name] = str(e)
-    split = (f"the common split (validation from {stamp(pd.Timestamp(cut.val_start))}, "
-             f"test from {stamp(pd.Timestamp(cut.test_start))})")
+    split = f"the common split (validation from {cut.val_start}, test from {cut.test_start})"
     if not parts:
         name, why = next(iter(dropped.items()))
         raise ForecastError(f"none of the {len(frames)} series can be used with {split}; the first, "
