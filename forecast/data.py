@@ -35,7 +35,8 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
     if cfg.val_start is not None:
         train_end = int(index.searchsorted(pd.Timestamp(cfg.val_start)))
     if not 0 < train_end < val_end < n:
-        given = " and ".join(f"{name} is {stamp(pd.Timestamp(getattr(cfg, name)))}" for name in ("val_start", "test_start")
+        given = " and ".join(f"{name} is {stamp(pd.Timestamp(getattr(cfg, name)))}"
+                             for name in ("val_start", "test_start")
                              if getattr(cfg, name) is not None) or "the fractions leave no row"
         raise ForecastError(f"the split leaves a span empty: the data run from {stamp(index[0])} to "
                             f"{stamp(index[-1])} ({n} rows) and {given}; put each date inside the "

@@ -169,7 +169,8 @@ class TrainedModel:
             future = {names[0]: future}
         tables = []
         for name in names:
-            table = self._predict_one(self.members[name], (history or {}).get(name), (future or {}).get(name))
+            table = self._predict_one(self.members[name], (history or {}).get(name),
+                                      (future or {}).get(name))
             table.insert(0, "series", name)
             tables.append(table)
         return pd.concat(tables)
