@@ -33,6 +33,7 @@ class DataReport:
     dropped_trailing: int = 0
     calendar: str | None = None  # "XNYS" for stock prices: future dates are trading days
     warnings: list[str] = field(default_factory=list)
+    after: pd.DataFrame | None = None  # the trailing rows dropped (a known column's future values)
 
     def lines(self) -> list[str]:
         out = [f"source: {self.source}", f"rows: {self.rows} ({self.start} to {self.end})",
@@ -128,6 +129,7 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
         lead = int(started.argmax()) if started.any() else len(frame)
         end = len(frame) - int(going[::-1].argmax()) if going.any() else lead
         end = max(end, lead)
+        report.after = frame.iloc[end:] if end < len(frame) else None
         frame, missing = frame.iloc[lead:end], missing.iloc[lead:end]
         report.dropped_leading, report.dropped_trailing = lead, len(present) - end
         too_long = pd.DataFrame(False, index=frame.index, columns=frame.columns)

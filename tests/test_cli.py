@@ -419,6 +419,12 @@ def test_a_known_column_is_fitted_with_known_and_its_future_values_given_to_pred
                tmp_path / "p.csv", "--plot", tmp_path / "p.png")
     assert pred.returncode == 0, pred.stderr
     assert len(pd.read_csv(tmp_path / "p.csv")) == 5 and (tmp_path / "p.png").is_file()
+    pd.concat([frame, nxt]).to_csv(tmp_path / "with_next.csv", index=False)  # the week ahead, sales blank
+    fresh = run("predict", "--model", tmp_path / "m", "--csv", tmp_path / "with_next.csv", "--output",
+                tmp_path / "q.csv")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "the last 5 rows have no sales yet; their promo values are the known future" in fresh.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "q.csv"), pd.read_csv(tmp_path / "p.csv"))
     nxt.iloc[:3].to_csv(tmp_path / "short.csv", index=False)
     assert_one_line_error(run("predict", "--model", tmp_path / "m", "--future", tmp_path / "short.csv"),
                           "no number for promo at 2022-10-31")

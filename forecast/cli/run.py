@@ -115,14 +115,18 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
 
     trained = TrainedModel.load(model)
     names = [n.strip() for n in series.split(",") if n.strip()] if series else None
-    history = None
+    history = ahead = None
     if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
         source = source_from(options, trained.source)
         try:
             history, report = load(source, list(trained.data.inputs))
         except MissingColumns as e:
             raise lacking(e, str(source.path or source.label)) from None
-        if report.dropped_trailing:
+        if future is None and trained.data.known and report.after is not None:
+            ahead = report.after  # a file whose last rows hold the known columns and no target yet
+            say(f"{report.source}: the last {len(ahead)} rows have no {', '.join(trained.data.targets)} yet; "
+                f"their {', '.join(trained.data.known)} values are the known future (--future gives others)")
+        elif report.dropped_trailing:
             warn(f"{report.source}: {report.dropped_trailing} rows at the end lack a value and were left out; "
                  "the forecast starts after the last complete row")
         if not isinstance(history, dict) and len(trained.members) > 1 and names is None:
@@ -133,7 +137,8 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
 
         say(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
             "--csv, ...) for fresher data")
-    ahead = known_future(future, trained) if future is not None else None
+    if future is not None:
+        ahead = known_future(future, trained)
     table = trained.predict(history, series=names, future=ahead)
     for line in trained.unbounded_intervals():
         warn(line)
