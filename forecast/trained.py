@@ -140,7 +140,8 @@ class TrainedModel:
             panel); default: the history saved with the model.
         series : for a panel, the series to forecast (default all).
         future : for a model with known columns (`DataConfig.known`), their values at the dates
-            forecast: a frame indexed by date (a dict of them, by series, for a panel).
+            forecast: a frame indexed by date (a dict of them, by series, for a panel); by default the
+            last rows of `history` that hold them with the targets still missing.
 
         Returns
         -------
@@ -180,10 +181,12 @@ class TrainedModel:
         fresh = history is not None
         history = member.history if history is None else history
         try:
-            history, _ = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
-                                        source="history")
+            history, report = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
+                                             source="history")
         except MissingColumns as e:
             raise lacking(e, "history") from None
+        if future is None and report.after is not None:
+            future = report.after  # last rows with the known columns and no target yet: their future
         if fresh:
             _check_step(history.index, member.history.index)
         if len(history) < self.context_rows:

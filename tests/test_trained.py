@@ -194,6 +194,8 @@ def test_a_model_with_known_columns_predicts_from_their_future_values_as_evaluat
         future = frame.loc[frame.index >= first_target, ["x"]].iloc[:3]  # x at the dates forecast
         predicted = model.predict(history, future=future)
         np.testing.assert_allclose(predicted["y"].to_numpy(), result.test.forecast[i, :, 0], rtol=1e-6)
+    ahead = pd.concat([history, future.assign(y=np.nan)])  # the dates forecast, y not known yet
+    pd.testing.assert_frame_equal(model.predict(ahead), predicted)
     other = model.predict(history, future=future * 0 + 100)
     assert not np.allclose(other["y"], predicted["y"])  # the network reads them
     with pytest.raises(ForecastError, match=r"reads the future values of x: give them for the 3 dates forecast"):
