@@ -325,7 +325,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep --gradient-clip on")
     metrics = test.table()
-    if panel:
+    if len(by_series) > 1:  # a panel that --drop-bad left with one series reports like one series
         metrics = with_series(metrics, series_table(by_series))
     kept = {n: frames[n] for n in parts}
     frequency = infer_frequency(next(iter(kept.values())).index, report.calendar)

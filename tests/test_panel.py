@@ -133,6 +133,7 @@ def test_a_panel_left_with_one_series_after_dropping_the_bad_ones_writes_and_plo
     frames = {"a": make_frame(n=200, seed=1, start="2020-01-01"), "tiny": make_frame(n=12, seed=4)}
     result = fit(frames, DATA, ModelConfig(hidden_size=4), FAST, source=Source(drop_bad=True), quiet=True)
     assert not result.is_panel and list(result.parts) == ["a"]
+    assert "series" not in result.metrics and "of 1 series" not in result.metrics["verdict"][0]
     paths = result.write(tmp_path)
     table = pd.read_csv(paths["test forecasts"])
     assert len(table) == len(result.test.actual) * 3 and (tmp_path / "test.png").stat().st_size > 0
