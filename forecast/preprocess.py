@@ -1,6 +1,7 @@
 """Encode frames for the network and decode its forecasts: the one place that knows transforms and scalers.
 
-On the way in: target transform (log, log returns) -> per-column standardisation. On the way out:
+On the way in: known covariates read `horizon` rows ahead (`lead_known`) -> target transform (log, log
+returns) -> per-column standardisation. On the way out:
 inverse standardisation of the target columns -> inverse transform, which for log returns needs the
 last observed value before the forecast (the anchor). Training, evaluation, backtests and `predict`
 all go through one fitted `Preprocessor`, which is saved in the model file.
