@@ -123,7 +123,7 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
         # Rows before every column has started (e.g. a ticker listed later) cannot be filled, and rows
         # after a column's last value (today's not yet published) would be made-up actuals: a filled
         # tail scores the naive forecast as perfect and forecasts from values nobody saw.
-        present = frame.notna()
+        present = ~missing
         started = present.cummax().all(axis=1).to_numpy()
         going = present[::-1].cummax()[::-1].all(axis=1).to_numpy()
         lead = int(started.argmax()) if started.any() else len(frame)

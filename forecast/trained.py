@@ -151,6 +151,9 @@ class TrainedModel:
         `TARGET_lowerPCT` / `TARGET_upperPCT` for each calibrated interval. A panel's table is long:
         a first column `series` names the series of each row.
         """
+        if future is not None and not self.data.known:
+            raise ForecastError("future values are for a model fitted with known columns (--known); "
+                                "this one reads none")
         if len(self.members) == 1 and series is None and not isinstance(history, dict):
             return self._predict_one(self._only(), history, future)
         names = list(series) if series is not None else self.series

@@ -432,4 +432,4 @@ def test_a_known_column_is_fitted_with_known_and_its_future_values_given_to_pred
                 "--quiet", "--out", tmp_path / "plain")
     assert plain.returncode == 0, plain.stderr
     assert_one_line_error(run("predict", "--model", tmp_path / "plain", "--future", tmp_path / "next.csv"),
-                          "--future is for a model fitted with --known")
+                          "future values are for a model fitted with known columns (--known)")

@@ -162,8 +162,6 @@ def known_future(path: Path, trained):
     file's column naming the series, as the model's source named it, or `series`)."""
     from forecast.sources import load_file
 
-    if not trained.data.known:
-        raise ForecastError("--future is for a model fitted with --known; this one reads no future values")
     frame = load_file(path)
     if len(trained.members) == 1:
         return frame
