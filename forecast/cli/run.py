@@ -106,7 +106,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             plot: Annotated[Optional[Path], typer.Option(help="Draw the recent history and the forecast with its intervals (the first target; a panel's first series forecast) into this PNG.")] = None,
-            future: Annotated[Optional[Path], typer.Option(help="CSV or Parquet file of the known columns' values at the dates forecast (a model fitted with --known); a panel's with its series column.")] = None,
+            future: Annotated[Optional[Path], typer.Option(help="CSV or Parquet file of the known columns' values at the dates forecast (a model fitted with --known), its dates read as --csv's; a panel's with its series column.")] = None,
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
@@ -138,7 +138,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         say(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
             "--csv, ...) for fresher data")
     if future is not None:
-        ahead = known_future(future, trained)
+        ahead = known_future(future, trained, options)
     table = trained.predict(history, series=names, future=ahead)
     for line in trained.unbounded_intervals():
         warn(line)
@@ -157,12 +157,13 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         say(f"plot: {plot}" + (f" (series {name}; --series picks another)" if name else ""))
 
 
-def known_future(path: Path, trained):
-    """The `--future` file: a frame by date, or for a panel's model a dict of them by series (the
-    file's column naming the series, as the model's source named it, or `series`)."""
+def known_future(path: Path, trained, options: dict):
+    """The `--future` file, its dates read as the source's are (`--date-col`, ...): a frame by date,
+    or for a panel's model a dict of them by series (the file's column naming the series, as the
+    model's source named it, or `series`)."""
     from forecast.sources import load_file
 
-    frame = load_file(path)
+    frame = load_file(path, options.get("date_col"), options.get("date_format"), options.get("dayfirst"))
     if len(trained.members) == 1:
         return frame
     from forecast.panel import from_long
