@@ -134,11 +134,15 @@ class DataConfig(Settings):
     the forecast's own dates (`forecast.preprocess.lead_known`). A `cycle` of N steps (24 for the day of
     hourly data, 7 for the week of daily data) is taken out of the targets before the network and
     added back to its forecast: the training targets' mean at each phase of it, as in CycleNet.
+    `static` columns describe each series of a panel and hold one value per series (a store's
+    region or size): text is one-hot encoded, numbers standardised across the series, and the
+    network reads them beside every input step (`forecast.static`).
     """
 
     targets: tuple[str, ...] = ("Close",)
     features: tuple[str, ...] = ()
     known: tuple[str, ...] = ()
+    static: tuple[str, ...] = ()
     seq_len: int = 60
     horizon: int = 5
     val_fraction: float = 0.15
@@ -154,7 +158,7 @@ class DataConfig(Settings):
         self.check_flags()
         if isinstance(self.time_features, str):  # "hour,dayofweek", as a study's choice; "" for none
             object.__setattr__(self, "time_features", tuple(n.strip() for n in self.time_features.split(",") if n.strip()))
-        for name in ("targets", "features", "known", "time_features"):  # one name, or several, kept once each
+        for name in ("targets", "features", "known", "static", "time_features"):  # one name, or several, once each
             value = getattr(self, name)
             object.__setattr__(self, name, tuple(dict.fromkeys((value,) if isinstance(value, str) else value)))
         # A target is always an input too; listing it again as a feature would feed it twice.
@@ -165,6 +169,10 @@ class DataConfig(Settings):
         if twice:
             raise ForecastError(f"{twice[0]!r} is listed as known and as a target or feature; a known column is "
                                 "read over the horizon ahead, a feature over the past: list it once")
+        twice = [c for c in self.static if c in self.inputs]
+        if twice:
+            raise ForecastError(f"{twice[0]!r} is listed as static and as an input; a static column holds one "
+                                "value per series, an input one per step: list it once")
         positive("seq_len", self.seq_len, int)
         positive("horizon", self.horizon, int)
         if self.known and self.seq_len < self.horizon:
@@ -366,9 +374,9 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of segment_len {model.segment_len}")
     if model.skip_period and data.seq_len % model.skip_period:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of skip_period {model.skip_period}")
-    if model.channel_independent and (data.features or data.known or data.time_features):
-        raise ForecastError("channel_independent needs every input column to be a target; "
-                            "drop the features, known columns and time features, or make them targets")
+    if model.channel_independent and (data.features or data.known or data.time_features or data.static):
+        raise ForecastError("channel_independent needs every input column to be a target; drop the "
+                            "features, known, static columns and time features, or make them targets")
 
 
 WINDOWS = ("expanding", "sliding")

@@ -152,14 +152,18 @@ def widest_level(levels: dict[str, tuple[float, float]]) -> tuple[str, tuple[flo
 
 
 def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
-            preprocessor: Preprocessor | None = None) -> Prepared:
+            preprocessor: Preprocessor | None = None, static=None) -> Prepared:
     """Split and encode a validated frame (columns `cfg.inputs`).
 
     `fit_on` names the rows training uses (see `FIT_SPANS`); the preprocessor is fitted on exactly
-    those, unless a fitted one is given (prediction, fine-tuning).
+    those, unless a fitted one is given (prediction, fine-tuning). `static`: a panel's series'
+    (encoded names, vector) of its static columns (see `forecast.panel.prepare_panel`).
     """
     if fit_on not in FIT_SPANS:
         raise ForecastError(f"unknown fit span {fit_on!r}; choose one of: {', '.join(FIT_SPANS)}")
+    if cfg.static and static is None and preprocessor is None:
+        raise ForecastError("static columns describe each series of a panel (a long file with --series-col, "
+                            "or a dict of frames); one series has no use for them: drop --static")
     if list(frame.columns) != list(cfg.inputs):  # selecting columns costs; a panel's series often need none
         frame = frame[list(cfg.inputs)]
     lost = 1 if cfg.transform == "log_return" else 0  # a log return needs the previous value
@@ -180,7 +184,7 @@ def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
                             "there is nothing to learn")
     if preprocessor is None:
         preprocessor = Preprocessor.fit(frame, cfg.targets, cfg.transform, cfg.scaler, fit_end,
-                                        cfg.time_features, cfg.cycle, len(cfg.known), cfg.horizon)
+                                        cfg.time_features, cfg.cycle, len(cfg.known), cfg.horizon, static)
     _, values = preprocessor.encode(frame)
     return Prepared(cfg, index, torch.from_numpy(values.astype(np.float32)), raw, train_end, val_end,
                     fit_end, preprocessor)

@@ -28,11 +28,11 @@ class Forecaster(pl.LightningModule):
     cumulative change up to each step when the targets are changes, which is what its head gives).
     """
 
-    def __init__(self, data: dict, model: dict, train: dict, n_series: int = 1):
+    def __init__(self, data: dict, model: dict, train: dict, n_series: int = 1, n_static: int = 0):
         super().__init__()
         self.save_hyperparameters()
         self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
-        self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series)
+        self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series, n_static)
         self.loss_fn = LOSSES[self.train_cfg.loss]
         self.register_buffer("levels", torch.tensor(self.model_cfg.quantiles, dtype=torch.float32),
                              persistent=False)

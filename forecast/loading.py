@@ -58,10 +58,11 @@ def _between(frame, start, end, source):
     return frame[keep]
 
 
-def load_panel(source: SourceConfig, columns=None) -> tuple[dict[str, pd.DataFrame], DataReport]:
+def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str, pd.DataFrame], DataReport]:
     """Load and validate every series of a panel source: several tickers or samples ("all" for
-    every bundled one), or a long file split by `source.series_col`. A series that cannot be loaded
-    or used is named in the error, or left out with `source.drop_bad` (listed in the warnings)."""
+    every bundled one), or a long file split by `source.series_col`, whose `static` columns hold
+    one value per series (see `forecast.static`). A series that cannot be loaded or used is named in
+    the error, or left out with `source.drop_bad` (listed in the warnings)."""
     from forecast.panel import WIDE_VALUE, from_long, from_wide, validate_panel
     from forecast.sources import SAMPLE_TICKERS
 
@@ -72,7 +73,7 @@ def load_panel(source: SourceConfig, columns=None) -> tuple[dict[str, pd.DataFra
         raw = load_file(source.path, source.date_col, source.date_format, source.dayfirst)
         raw = _between(raw, source.start, source.end, source.path)
         if source.series_col is not None and columns:  # once for the file, not once per series
-            check_columns(raw, columns, source.path, not_values=(source.series_col,))
+            check_columns(raw, [*columns, *static], source.path, not_values=(source.series_col,))
         if source.wide:  # the columns asked for are the series; their values become WIDE_VALUE
             frames, columns = from_wide(raw, list(columns or raw.select_dtypes("number").columns)), [WIDE_VALUE]
         else:
@@ -92,7 +93,10 @@ def load_panel(source: SourceConfig, columns=None) -> tuple[dict[str, pd.DataFra
         if failed and not (source.drop_bad and frames):
             raise ForecastError(f"{len(failed)} of {len(names)} series could not be loaded: "
                                 + "; ".join(f"{n}: {why}" for n, why in list(failed.items())[:3]))
-    clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label)
+    if static and source.series_col is None:
+        raise ForecastError("static columns are read from a long file (--series-col), one value per series; "
+                            "this panel has none")
+    clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label, static)
     if source.series_col is None and not source.wide:
         report.warnings = warnings + [f"left out series {n}: {why}" for n, why in failed.items()] + report.warnings
         report.calendar = calendars[0] if calendars else None  # the first series' (auto or as given)

@@ -35,7 +35,8 @@ class RecurrentNet(nn.Module):
     quantile widths follow the window's volatility. When the targets are changes already
     (`level_targets=False`, log returns scaled without centring) their columns are not shifted and a
     zero output is a zero change: the naive forecast again. The shift comes from the inputs only,
-    never the targets. The last `n_time` input columns (calendar phases) are neither shifted nor scaled.
+    never the targets. The last `n_time` input columns (calendar phases, static values) are neither
+    shifted nor scaled.
 
     With a `cycle` of P steps the very last input column is each step's phase in it (0 to P - 1,
     from the dates): the cycle's value at each phase (`profile`, the training targets' mean there,
@@ -375,10 +376,12 @@ def blend_linear(net: RecurrentNet | Ensemble, val=None, weight: float | None = 
     return float(weight)
 
 
-def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1) -> RecurrentNet | Ensemble:
-    """The network for these data and model settings (as training and loading both build it)."""
-    nets = [RecurrentNet(model, data.n_inputs, len(data.targets), data.seq_len, data.horizon,
+def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static: int = 0) -> RecurrentNet | Ensemble:
+    """The network for these data and model settings (as training and loading both build it);
+    `n_static`: a panel's encoded static columns (see `forecast.static`), read unshifted like the
+    calendar's."""
+    nets = [RecurrentNet(model, data.n_inputs + n_static, len(data.targets), data.seq_len, data.horizon,
                          level_targets=data.transform != "log_return", n_series=n_series,
-                         n_time=2 * len(data.time_features), cycle=data.cycle)
+                         n_time=2 * len(data.time_features) + n_static, cycle=data.cycle)
             for _ in range(model.ensemble)]
     return nets[0] if model.ensemble == 1 else Ensemble(nets)

@@ -120,9 +120,15 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
         raise ForecastError("the panel holds no series")
     cut = calendar_cut(frames, cfg) if fit_on != "all" else cfg
     names, parts, dropped = [], [], {}
+    static = None
+    if cfg.static:  # one encoding for the panel: categories and spreads across its series
+        from forecast.static import encode_static, static_table
+
+        static_names, vectors = encode_static(static_table(frames, cfg.static))
+        static = dict(zip(frames, vectors))
     for name, frame in frames.items():
         try:
-            part = prepare(frame, cut, fit_on)
+            part = prepare(frame, cut, fit_on, static=None if static is None else (static_names, static[name]))
             part.series = len(parts)
             parts.append(part)
             names.append(name)
@@ -144,15 +150,21 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
 
 
 def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = False,
-                   source: str = "panel"):
+                   source: str = "panel", static=()):
     """Validate every series on its own; a bad one is named in the error, or left out (and listed
-    in the report's warnings) with `drop_bad`. Returns the clean frames and one report."""
+    in the report's warnings) with `drop_bad`. Returns the clean frames and one report. The `static`
+    columns (see `forecast.static`) are checked to hold one value per series and kept, after
+    `columns`, on every row of the clean frame."""
     from forecast.sources import DataReport, validate_frame
+    from forecast.static import static_values
 
     clean, reports, bad = {}, [], {}
     for name, frame in frames.items():
         try:
+            values = static_values(frame, static, f"series {name}") if static else {}
             clean[name], report = validate_frame(frame, columns, max_gap=max_gap, source=f"series {name}")
+            if values:
+                clean[name] = clean[name].assign(**values)
             reports.append(report)
         except ForecastError as e:
             bad[name] = str(e)

@@ -94,14 +94,21 @@ class Preprocessor:
     columns are scaled without centring, so that a scaled zero is a zero return: the naive forecast.
     A constant column gets std 1 so nothing divides by zero. Encoded values end with the sine and
     cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled,
-    and with a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
+    then a panel series' encoded `static` vector (`static_names`, see `forecast.static`) on every
+    row, and with a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
     last column is each row's phase in it (`forecast.dates.phase_of`), which the network reads. The
     last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read.
     """
 
     def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=(),
-                 cycle: int = 0, cycle_unit: str = "D", n_known: int = 0, lead: int = 0):
+                 cycle: int = 0, cycle_unit: str = "D", n_known: int = 0, lead: int = 0,
+                 static_names=(), static=()):
         self.columns = list(columns)
+        self.static_names = [str(n) for n in static_names]
+        self.static = np.asarray(static, dtype=np.float64).reshape(-1)  # (K,)
+        if self.static.shape != (len(self.static_names),) or not np.isfinite(self.static).all():
+            raise ForecastError(f"{self.static.size} static values for {len(self.static_names)} static "
+                                "columns; the model file is damaged")
         self.n_targets = int(n_targets)
         self.n_known, self.lead = int(n_known), int(lead)
         self.transform = transform
@@ -122,10 +129,11 @@ class Preprocessor:
     @classmethod
     def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
             train_rows: int | None = None, time_features=(), cycle: int = 0, n_known: int = 0,
-            lead: int = 0) -> Preprocessor:
+            lead: int = 0, static=None) -> Preprocessor:
         """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None);
         later rows are never read, but for the known covariates' values up to `lead` rows on (what
-        those rows read; see `lead_known`). `frame` holds targets first, known columns last."""
+        those rows read; see `lead_known`). `frame` holds targets first, known columns last.
+        `static`: (encoded names, vector) of a panel series' static columns, appended as given."""
         n_targets = len(list(targets))
         columns = frame.columns
         frame = lead_known(frame, n_known, lead)
@@ -153,11 +161,13 @@ class Preprocessor:
                 std[:n_targets] = np.sqrt(np.mean(fit_rows[:, :n_targets] ** 2, axis=0))
                 mean[:n_targets] = 0.0
             std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
-        return cls(columns, n_targets, transform, mean, std, time_features, cycle, unit, n_known, lead)
+        names, vector = static if static is not None else ((), ())
+        return cls(columns, n_targets, transform, mean, std, time_features, cycle, unit, n_known, lead,
+                   names, vector)
 
     def encode(self, frame: pd.DataFrame, future=None) -> tuple[pd.DatetimeIndex, np.ndarray]:
         """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, then two
-        columns per time feature, then the phase in the cycle). `future`: the known columns' values
+        columns per time feature, then the static vector, then the phase in the cycle). `future`: the known columns' values
         at the `lead` dates after the frame's last row (see `lead_known`)."""
         if list(frame.columns) != self.columns:
             frame = frame[self.columns]
@@ -166,6 +176,8 @@ class Preprocessor:
         values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
         if self.time_features:
             values = np.hstack([values, time_features_of(transformed.index, self.time_features)])
+        if self.static.size:
+            values = np.hstack([values, np.broadcast_to(self.static, (len(values), self.static.size))])
         if self.cycle:
             values = np.hstack([values, phase_of(transformed.index, self.cycle, self.cycle_unit)[:, None]])
         return transformed.index, values
@@ -181,14 +193,16 @@ class Preprocessor:
     def to_dict(self) -> dict:
         return {"columns": self.columns, "n_targets": self.n_targets, "transform": self.transform,
                 "mean": self.mean.tolist(), "std": self.std.tolist(), "time_features": list(self.time_features),
-                "cycle": self.cycle, "cycle_unit": self.cycle_unit, "n_known": self.n_known, "lead": self.lead}
+                "cycle": self.cycle, "cycle_unit": self.cycle_unit, "n_known": self.n_known, "lead": self.lead,
+                "static_names": self.static_names, "static": self.static.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
         try:
             return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"],
                        d.get("time_features", ()), d.get("cycle", 0), d.get("cycle_unit", "D"),
-                       d.get("n_known", 0), d.get("lead", 0))  # older files: none of these
+                       d.get("n_known", 0), d.get("lead", 0), d.get("static_names", ()),
+                       d.get("static", ()))  # older files: none of these
         except ForecastError:
             raise
         except (KeyError, TypeError, ValueError) as e:

@@ -154,8 +154,9 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     dm.setup()
     if announce is not None:
         announce(dm.prepared)
-    n_series = len(dm.prepared.parts) if hasattr(dm.prepared, "parts") else 1
-    module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), n_series)
+    parts = getattr(dm.prepared, "parts", [dm.prepared])
+    module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), len(parts),
+                        parts[0].preprocessor.static.size)
     select = fit_on == "train"
     ridge = model.skip_ridge
     with torch_threads(train.threads):
@@ -298,7 +299,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
     panel = isinstance(frame, dict)
     if panel:
-        frames, checked = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad)
+        frames, checked = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad,
+                                         static=data.static)
     else:
         one, checked = validate_frame(frame, list(data.inputs), max_gap=source.max_gap,
                                       source=report.source if report else "DataFrame")
@@ -337,7 +339,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
 
     def make(network, preprocessors, extra):
-        members = {n: Member(preprocessors[n], kept[n].iloc[-context:], calibrations[n], i)
+        members = {n: Member(preprocessors[n], kept[n][list(data.inputs)].iloc[-context:], calibrations[n], i)
                    for i, n in enumerate(kept)}
         return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra})
 

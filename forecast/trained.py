@@ -331,7 +331,8 @@ class TrainedModel:
     @classmethod
     def _from_parts(cls, meta: dict, tensors: dict) -> TrainedModel:
         data, model = DataConfig.from_dict(meta["data"]), ModelConfig.from_dict(meta["model"])
-        net = build_net(data, model, n_series=len(meta["members"]))
+        net = build_net(data, model, n_series=len(meta["members"]),
+                        n_static=len(meta["members"][0]["preprocessor"].get("static_names", ())))
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         try:
             net.load_state_dict(state)

@@ -175,7 +175,8 @@ def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> opt
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
     if isinstance(frame, dict):  # validated once
-        frame, _ = validate_panel(frame, list(spec.data.inputs), spec.source.max_gap, spec.source.drop_bad)
+        frame, _ = validate_panel(frame, list(spec.data.inputs), spec.source.max_gap, spec.source.drop_bad,
+                                  static=spec.data.static)
     else:
         frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)
     storage = open_storage(storage_url(spec), spec.heartbeat_grace)

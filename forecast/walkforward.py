@@ -176,7 +176,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     started = time.perf_counter()
     check_compatible(data, model)
     if isinstance(frame, dict):
-        frame, _ = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad)
+        frame, _ = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad, static=data.static)
         index = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frame.values()])))
         series = frame
     else:

@@ -37,6 +37,10 @@ def _files(tmp_path):
     (tmp_path / "study_key.yaml").write_text("trials: 3\n")
     (tmp_path / "study_bad.yaml").write_text("search: {hidden_size: [64, 8]}\n")
     (tmp_path / "study_yaml.yaml").write_text("search: [unclosed\n")
+    stores = "".join(f"2020-01-{d:02d},{s},{d % 5 + 3 * s},{k}\n" for s, k in ((1, "a"), (2, "b")) for d in range(1, 29))
+    (tmp_path / "stores.csv").write_text("date,store,y,kind\n" + stores)
+    (tmp_path / "stores_one_kind.csv").write_text("date,store,y,kind\n" + stores.replace(",b\n", ",a\n"))
+    (tmp_path / "stores_changing.csv").write_text("date,store,y,kind\n" + stores.replace("2020-01-09,2,10,b", "2020-01-09,2,10,c"))
 
 
 BAD_INPUTS = [
@@ -44,8 +48,16 @@ BAD_INPUTS = [
     (["fit", "--time-features", "hour,minute"], "unknown time feature 'minute'"),
     (["fit", "--coverage", "80,90"], "coverage must be between 0 and 1 (exclusive), got 80.0; write 0.8 for 80%"),
     (["fit", "--time-features", "dayofweek,hour", "--max-epochs", "1"], "time feature 'hour' is the same at every training row"),
-    (["fit", "--time-features", "hour", "--channel-independent"], "drop the features, known columns and time features"),
+    (["fit", "--time-features", "hour", "--channel-independent"], "drop the features, known, static columns and time features"),
     (["fit", "--cycle", "1"], "cycle must be 0 (none) or a whole number of steps from 2"),
+    (["fit", "--static", "kind"], "--static describes each series of a panel: give a long file with --series-col"),
+    (["fit", "--static", "Close", "--series-col", "Ticker"], "'Close' is listed as static and as an input"),
+    (["fit", "--sample", "IBM,MSFT", "--static", "kind"], "static columns are read from a long file"),
+    (["fit", "--csv", "stores.csv", "--series-col", "store", "--target", "y", "--static", "size"], "'size' not found"),
+    (["fit", "--csv", "stores_one_kind.csv", "--series-col", "store", "--target", "y", "--static", "kind",
+      "--seq-len", "3", "--horizon", "1"], "static column 'kind' is 'a' for every series: it tells the model nothing"),
+    (["fit", "--csv", "stores_changing.csv", "--series-col", "store", "--target", "y", "--static", "kind",
+      "--seq-len", "3", "--horizon", "1"], "series 2: static column 'kind' changes from 'b' to 'c' at 2020-01-09"),
     (["fit", "--cycle", "5", "--transform", "log_return"], "cycle works on levels"),
     (["fit", "--cycle", "9000", "--max-epochs", "1"], "the training rows never reach phase"),
     (["fit", "--hidden-size", "-3"], "hidden_size must be a positive whole number"),

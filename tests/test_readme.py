@@ -46,8 +46,8 @@ def sandbox(tmp_path, monkeypatch):
     load.to_csv(work / "my.csv", index=False)
     ahead = pd.date_range(stamps[-1] + pd.Timedelta(hours=1), periods=24, freq="h")
     pd.DataFrame({"timestamp": ahead, "temperature": 15.5}).to_csv(work / "temperature_next.csv", index=False)
-    sites = pd.concat([load.assign(site=name, load=load["load"] + shift)
-                       for name, shift in (("north", 0.0), ("south", 5.0))])
+    sites = pd.concat([load.assign(site=name, load=load["load"] + shift, region=region)
+                       for name, shift, region in (("north", 0.0, "coast"), ("south", 5.0, "inland"))])
     sites.to_csv(work / "sites.csv", index=False)
     prices = pd.read_csv(ROOT / "datasets" / "stocks_daily.csv").pivot(index="Date", columns="Ticker",
                                                                        values="Close")

@@ -74,6 +74,7 @@ DATA = {
     "target": _opt(D, "targets", list[str], "Column to forecast; several as A,B or repeated; a file without Close: its only numeric column."),
     "features": _opt(None, "features", list[str], "Extra input column (covariate); several as A,B or repeated."),
     "known": _opt(None, "known", list[str], "Covariate whose future values are known (a holiday, a weather forecast), read over the horizon ahead; predict then needs --future."),
+    "static": _opt(None, "static", list[str], "Column of a long file (--series-col) describing each series, one value per series (a store's region or size): text one-hot, numbers standardised."),
     "time_features": _opt(None, "time_features", list[str], "Calendar inputs from the dates: hour, dayofweek, day, dayofyear, month; several as A,B."),
     "cycle": _opt(D, "cycle", int, "Take a cycle of this many steps (24: the day of hourly data) out of the targets and forecast what it leaves (0: none)."),
     "horizon": _opt(D, "horizon", int, "Steps to forecast at once."),
@@ -170,6 +171,7 @@ def data_flags(options: dict) -> dict:
     flags["targets"] = names("target", options.get("target"))
     flags["features"] = names("features", options.get("features"))
     flags["known"] = names("known", options.get("known"))
+    flags["static"] = names("static", options.get("static"))
     flags["time_features"] = names("time-features", options.get("time_features"))
     return flags
 
@@ -263,11 +265,13 @@ def check_writable(folder: Path) -> None:
         raise ForecastError(f"cannot write to {folder}: permission denied")
 
 
-def load(source: SourceConfig, columns=None):
+def load(source: SourceConfig, columns=None, static=()):
     """Load and validate the source (a dict of frames for a panel); print its warnings."""
     from forecast.loading import load_panel, load_source
 
-    frame, report = (load_panel if source.is_panel else load_source)(source, columns)
+    if static and not source.is_panel:
+        raise ForecastError("--static describes each series of a panel: give a long file with --series-col")
+    frame, report = load_panel(source, columns, static) if source.is_panel else load_source(source, columns)
     for warning in report.warnings:
         warn(warning)
     return frame, report
@@ -282,13 +286,13 @@ def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
     if source.wide:
         from forecast.panel import WIDE_VALUE
 
-        if data.features or data.known:
-            raise ForecastError("--wide makes each --target column a series; it takes no --features or "
-                                "--known (a long file with --series-col does)")
+        if data.features or data.known or data.static:
+            raise ForecastError("--wide makes each --target column a series; it takes no --features, "
+                                "--known or --static (a long file with --series-col does)")
         return (*load(source, list(data.targets)), data.override(targets=(WIDE_VALUE,)))
 
     try:
-        return (*load(source, list(data.inputs)), data)
+        return (*load(source, list(data.inputs), data.static), data)
     except MissingColumns as e:
         if target_given or source.path is None or source.wide or data.targets != DataConfig().targets \
                 or data.targets[0] not in e.missing:
@@ -304,7 +308,7 @@ def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
     data = data.override(targets=(numeric[0],))
     say(f"target: {numeric[0]}, the file's only {kind}{' besides the features' if data.features else ''} "
         "(--target picks another)")
-    return (*load(source, list(data.inputs)), data)
+    return (*load(source, list(data.inputs), data.static), data)
 
 
 def print_report(report) -> None:

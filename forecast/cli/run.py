@@ -26,9 +26,16 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     check_new_file(output, force)
     columns = [*(names("target", options["target"]) or ()), *(names("features", options["features"]) or ()),
                *(names("known", options["known"]) or ())] or None
-    frame, report = load(source_from(options), columns)
+    static = names("static", options["static"]) or ()
+    frame, report = load(source_from(options), columns, static)
     print_report(report)
-    summary = lambda f: f.describe().T[["mean", "std", "min", "max"]]  # noqa: E731
+    if static:
+        from forecast.static import static_table
+
+        table = static_table(frame, static)
+        say("static: " + "; ".join(f"{c}: {table[c].nunique()} value(s) over {len(table)} series"
+                                   for c in static))
+    summary = lambda f: f.drop(columns=list(static)).describe().T[["mean", "std", "min", "max"]]  # noqa: E731
     if isinstance(frame, dict):  # a panel: one summary per series; written long (--series-col series)
         import pandas as pd
 

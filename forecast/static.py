@@ -1,0 +1,67 @@
+"""Static covariates: what describes each series of a panel and never changes (a store's region and
+size, a sensor's model), so one model can tell series apart by what they are, not only by their past.
+
+A static column holds one value per series (a long file repeats it on every row). Text columns are
+one-hot encoded over the panel's categories; numeric ones are standardised across the series. Each
+series' encoded vector goes into its preprocessor, which appends it to every encoded row (see
+`forecast.preprocess.Preprocessor`), so training, evaluation, backtests, tuning and `predict` all read
+it through the one encode path; the network reads those columns unshifted, like calendar inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.dates import stamp
+from forecast.errors import ForecastError
+
+
+def static_values(frame: pd.DataFrame, static, source: str) -> dict:
+    """The one value of each `static` column of `frame` (a series), checked present and constant."""
+    missing = [c for c in static if c not in frame.columns]
+    if missing:
+        raise ForecastError(f"{source}: static column(s) {', '.join(map(repr, missing))} not found; "
+                            f"columns are: {', '.join(map(str, frame.columns))}")
+    values = {}
+    for c in static:
+        column = frame[c]
+        if column.isna().any():
+            raise ForecastError(f"{source}: static column {c!r} is blank at {stamp(column.index[column.isna().argmax()])}; "
+                                "a static column holds the series' one value on every row")
+        changed = column.ne(column.iloc[0]).to_numpy()
+        if changed.any():
+            at = int(changed.argmax())
+            raise ForecastError(f"{source}: static column {c!r} changes from {column.iloc[0]!r} to "
+                                f"{column.iloc[at]!r} at {stamp(column.index[at])}; a static column holds one "
+                                "value per series (a value that changes over time is a --features column)")
+        values[c] = column.iloc[0] if len(column) else None
+    return values
+
+
+def encode_static(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """(series x static columns) values -> (encoded column names, (S, K) float64 vectors): a text
+    column becomes one 0/1 column per category (`column=category`, sorted), a numeric column is
+    standardised across the series. A column with one value for every series tells the model
+    nothing and is refused."""
+    names, blocks = [], []
+    for c in table.columns:
+        column = table[c]
+        if column.nunique() < 2:
+            raise ForecastError(f"static column {c!r} is {column.iloc[0]!r} for every series: it tells the "
+                                "model nothing; drop it")
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype=np.float64)
+            blocks.append(((values - values.mean()) / values.std())[:, None])
+            names.append(str(c))
+        else:
+            categories = sorted(column.astype(str).unique())
+            blocks.append((column.astype(str).to_numpy()[:, None] == np.array(categories)).astype(np.float64))
+            names += [f"{c}={k}" for k in categories]
+    return names, np.hstack(blocks)
+
+
+def static_table(frames: dict[str, pd.DataFrame], static) -> pd.DataFrame:
+    """One row per series (in the panel's order), its static values, read from its frame."""
+    rows = {name: static_values(frame, static, f"series {name}") for name, frame in frames.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(static))
+    return table.infer_objects()

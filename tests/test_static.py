@@ -1,0 +1,101 @@
+"""Static covariates: one value per series of a panel, encoded once for the panel, read on every step."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast.config import DataConfig, ModelConfig, TrainConfig
+from forecast.errors import ForecastError
+from forecast.panel import prepare_panel, validate_panel
+from forecast.static import encode_static, static_table, static_values
+from forecast.windows import stage_dataset
+from tests.conftest import make_frame
+
+FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
+DATA = DataConfig(targets=("y",), static=("kind", "size"), seq_len=8, horizon=3)
+
+
+def stores(n_series=4, n=120) -> dict:
+    """Series whose `kind` and `size` repeat on every row, as a long file gives them."""
+    return {f"s{i}": make_frame(n=n, seed=i).assign(kind="mall" if i % 2 else "office", size=100.0 + 10 * i)
+            for i in range(n_series)}
+
+
+def test_text_is_one_hot_over_sorted_categories_and_numbers_are_standardised_across_series():
+    table = pd.DataFrame({"kind": ["office", "mall", "office"], "size": [1.0, 2.0, 6.0]}, index=["a", "b", "c"])
+    names, vectors = encode_static(table)
+    assert names == ["kind=mall", "kind=office", "size"]
+    np.testing.assert_array_equal(vectors[:, :2], [[0, 1], [1, 0], [0, 1]])
+    np.testing.assert_allclose(vectors[:, 2], (np.array([1, 2, 6]) - 3) / np.std([1, 2, 6]))
+
+
+def test_a_static_column_that_changes_is_blank_or_the_same_everywhere_is_refused():
+    frame = stores()["s1"]
+    changed = frame.assign(kind=["mall"] * 60 + ["office"] * 60)
+    with pytest.raises(ForecastError, match=r"series s1: static column 'kind' changes from 'mall' to 'office' at 2020-03-01"):
+        static_values(changed, ("kind",), "series s1")
+    with pytest.raises(ForecastError, match="'size' is blank at 2020-01-01"):
+        static_values(frame.assign(size=[np.nan] + [1.0] * 119), ("size",), "series s1")
+    same = {name: f.assign(kind="mall") for name, f in stores().items()}
+    with pytest.raises(ForecastError, match="'kind' is 'mall' for every series: it tells the model nothing"):
+        encode_static(static_table(same, ("kind",)))
+    with pytest.raises(ForecastError, match="one series has no use for them"):
+        from forecast.train import fit
+        fit(stores()["s1"], DATA, ModelConfig(hidden_size=4), FAST, quiet=True)
+
+
+def test_every_input_row_of_a_window_ends_with_its_own_series_static_vector():
+    frames, _ = validate_panel(stores(), ["y"], static=DATA.static)
+    assert list(frames["s1"].columns) == ["y", "kind", "size"]
+    panel = prepare_panel(frames, DATA)
+    names, vectors = encode_static(static_table(frames, DATA.static))
+    for stage in ("train", "val", "test"):
+        dataset = stage_dataset(panel, stage)
+        x, _, series = dataset[torch.arange(len(dataset))]
+        expected = torch.tensor(vectors, dtype=torch.float32)[series]  # (B, K), the window's own series
+        assert torch.equal(x[:, :, -len(names):], expected[:, None, :].expand(-1, 8, -1))
+        assert torch.equal(x[:, :, :1], torch.cat([p.values[:, :1] for p in panel.parts])[
+            (torch.as_tensor(panel.stage_starts(stage))[:, None] + torch.arange(-8, 0))])
+
+
+def test_the_network_reads_static_values_unshifted_and_a_saved_model_keeps_them(tmp_path):
+    from dataclasses import replace
+
+    from forecast.train import fit
+    from forecast.trained import load_model
+    result = fit(stores(), DATA, ModelConfig(hidden_size=8, cell="gru"), FAST, quiet=True, refit=False)
+    pre = result.model.members["s1"].preprocessor
+    assert pre.static_names == ["kind=mall", "kind=office", "size"] and pre.static[:2].tolist() == [1.0, 0.0]
+    loaded = load_model(result.save(tmp_path / "m.safetensors"))
+    pd.testing.assert_frame_equal(loaded.predict(), result.model.predict())
+    # the same history read as another kind of store forecasts otherwise: the network uses it
+    one = loaded.member("s1")
+    member = one.members["s1"]
+    as_office = replace(one, members={"s1": replace(member, preprocessor=type(pre).from_dict(
+        {**pre.to_dict(), "static": [0.0, 1.0, pre.static[2]]}))})
+    assert not np.allclose(one.predict()["y"], as_office.predict()["y"])
+    # fresh history need not carry the static columns: the model's own values are used
+    fresh = {name: f[["y"]] for name, f in stores().items()}
+    pd.testing.assert_frame_equal(loaded.predict(fresh), loaded.predict())
+
+
+def drifting(n_series=16, n=160) -> dict:
+    """Random walks that drift up or down by their kind; a 2-step window barely shows which."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for i in range(n_series):
+        drift = 1.0 if i % 2 else -1.0
+        y = 100 + np.cumsum(drift + rng.standard_normal(n))
+        out[f"s{i}"] = pd.DataFrame({"y": y, "kind": "up" if i % 2 else "down"},
+                                    index=pd.date_range("2020-01-01", periods=n, freq="D"))
+    return out
+
+
+def test_a_static_kind_tells_the_model_what_a_short_window_cannot():
+    from forecast.train import fit
+    data = DataConfig(targets=("y",), seq_len=2, horizon=4)
+    model, train = ModelConfig(hidden_size=16, cell="gru"), TrainConfig(max_epochs=15, accelerator="cpu", seed=1)
+    without = fit(drifting(), data, model, train, quiet=True, refit=False).metrics["model"]["rmse"]
+    with_kind = fit(drifting(), data.override(static=("kind",)), model, train, quiet=True,
+                    refit=False).metrics["model"]["rmse"]
+    assert with_kind < 0.85 * without, (with_kind, without)
