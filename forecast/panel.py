@@ -9,7 +9,7 @@ windows start and end inside that series.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -81,6 +81,7 @@ class PanelPrepared:
     values : (sum of rows, C) the parts' encoded values, concatenated.
     offsets : (S,) the first row of each series in `values`.
     dropped : series left out (with the reason), when the caller asked to drop bad ones.
+    static_encoding : how the static columns were encoded (see `forecast.static.static_encoding`).
     """
 
     cfg: DataConfig
@@ -89,6 +90,7 @@ class PanelPrepared:
     values: torch.Tensor
     offsets: np.ndarray
     dropped: dict[str, str]
+    static_encoding: dict = field(default_factory=dict)
 
     @property
     def n_targets(self) -> int:
@@ -120,11 +122,11 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
         raise ForecastError("the panel holds no series")
     cut = calendar_cut(frames, cfg) if fit_on != "all" else cfg
     names, parts, dropped = [], [], {}
-    static = None
+    static, encoding = None, {}
     if cfg.static:  # one encoding for the panel: categories and spreads across its series
         from forecast.static import encode_static, static_table
 
-        static_names, vectors = encode_static(static_table(frames, cfg.static))
+        static_names, vectors, encoding = encode_static(static_table(frames, cfg.static))
         static = dict(zip(frames, vectors))
     for name, frame in frames.items():
         try:
@@ -146,7 +148,8 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
                             f"{listed}{more}; leave them out with --drop-bad, or change the dates")
     sizes = np.array([len(part.values) for part in parts])
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    return PanelPrepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped)
+    return PanelPrepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped,
+                         encoding)
 
 
 def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = False,

@@ -87,6 +87,37 @@ def lead_known(frame: pd.DataFrame, n_known: int, lead: int, future=None) -> pd.
     return out
 
 
+def known_ahead(future, known, index: pd.DatetimeIndex) -> np.ndarray | None:
+    """(H, K) the `known` columns' values at the dates forecast, `index`, from `future` (a frame by
+    date): what `lead_known` puts in the last rows of the window a forecast starts from."""
+    known = list(known)
+    if not known:
+        return None
+    span = f"{stamp(index[0])} to {stamp(index[-1])}"
+    if future is None:
+        raise ForecastError(f"this model reads the future values of {', '.join(known)}: give them for the "
+                            f"{len(index)} dates forecast ({span}) with --future FILE (in Python, "
+                            "predict(future=frame))")
+    if isinstance(future, pd.Series):
+        future = future.to_frame()
+    lacks = [c for c in known if c not in future.columns]
+    if lacks:
+        raise ForecastError(f"the future values lack column(s) {', '.join(map(repr, lacks))}; "
+                            f"they have: {', '.join(map(str, future.columns))}")
+    try:
+        dates = pd.DatetimeIndex(pd.to_datetime(future.index))
+    except (ValueError, TypeError):
+        raise ForecastError("the future values must be indexed by date") from None
+    rows = future[known].apply(pd.to_numeric, errors="coerce")
+    rows = rows.set_axis(dates.tz_localize(None) if dates.tz else dates)
+    rows = rows[~rows.index.duplicated(keep="last")].reindex(index)
+    if rows.isna().to_numpy().any():
+        first = index[rows.isna().any(axis=1).to_numpy().argmax()]
+        raise ForecastError(f"the future values have no number for {', '.join(known)} at {stamp(first)}; "
+                            f"give every date forecast: {span}")
+    return rows.to_numpy(dtype=np.float64)
+
+
 class Preprocessor:
     """Target transform plus per-column scaling, fitted on training rows only.
 

@@ -38,12 +38,11 @@ def static_values(frame: pd.DataFrame, static, source: str) -> dict:
     return values
 
 
-def encode_static(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """(series x static columns) values -> (encoded column names, (S, K) float64 vectors): a text
-    column becomes one 0/1 column per category (`column=category`, sorted), a numeric column is
-    standardised across the series. A column with one value for every series tells the model
-    nothing and is refused."""
-    names, blocks = [], []
+def static_encoding(table: pd.DataFrame) -> dict:
+    """How to encode the static columns of a panel's (series x columns) `table`: a text column's
+    sorted categories, a numeric column's mean and spread across the series. A column with one value
+    for every series tells the model nothing and is refused."""
+    encoding = {}
     for c in table.columns:
         column = table[c]
         if column.nunique() < 2:
@@ -51,13 +50,39 @@ def encode_static(table: pd.DataFrame) -> tuple[list[str], np.ndarray]:
                                 "model nothing; drop it")
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             values = column.to_numpy(dtype=np.float64)
-            blocks.append(((values - values.mean()) / values.std())[:, None])
-            names.append(str(c))
+            encoding[str(c)] = {"mean": float(values.mean()), "std": float(values.std())}
         else:
-            categories = sorted(column.astype(str).unique())
-            blocks.append((column.astype(str).to_numpy()[:, None] == np.array(categories)).astype(np.float64))
-            names += [f"{c}={k}" for k in categories]
-    return names, np.hstack(blocks)
+            encoding[str(c)] = {"categories": sorted(column.astype(str).unique())}
+    return encoding
+
+
+def apply_static(encoding: dict, values: dict, source: str = "series") -> tuple[list[str], np.ndarray]:
+    """One series' static `values` (column -> value) -> (encoded column names, (K,) vector): one 0/1
+    column per category (`column=category`) of a text column, a number standardised."""
+    names, vector = [], []
+    for c, how in encoding.items():
+        value = values[c]
+        if "categories" in how:
+            if str(value) not in how["categories"]:
+                raise ForecastError(f"{source}: static column {c!r} is {value!r}, which the model never saw; "
+                                    f"it knows: {', '.join(how['categories'])}")
+            names += [f"{c}={k}" for k in how["categories"]]
+            vector += [float(str(value) == k) for k in how["categories"]]
+        else:
+            number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+            if not np.isfinite(number):
+                raise ForecastError(f"{source}: static column {c!r} is {value!r}, not a number as in training")
+            names.append(c)
+            vector.append((float(number) - how["mean"]) / how["std"])
+    return names, np.array(vector, dtype=np.float64)
+
+
+def encode_static(table: pd.DataFrame) -> tuple[list[str], np.ndarray, dict]:
+    """(series x static columns) values -> (encoded column names, (S, K) vectors, the encoding):
+    see `static_encoding` and `apply_static`."""
+    encoding = static_encoding(table)
+    encoded = [apply_static(encoding, row.to_dict(), f"series {name}") for name, row in table.iterrows()]
+    return encoded[0][0], np.stack([vector for _, vector in encoded]), encoding
 
 
 def static_table(frames: dict[str, pd.DataFrame], static) -> pd.DataFrame:

@@ -338,18 +338,19 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
             "best_val_loss": trained.best_val, "source": report.source}
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
 
-    def make(network, preprocessors, extra):
+    def make(network, prepared, extra):
+        preprocessors = {n: p.preprocessor for n, p in parts_of(prepared, kept).items()}
         members = {n: Member(preprocessors[n], kept[n][list(data.inputs)].iloc[-context:], calibrations[n], i)
                    for i, n in enumerate(kept)}
-        return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra})
+        return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra},
+                            getattr(prepared, "static_encoding", {}))
 
-    evaluated = make(net, {n: p.preprocessor for n, p in parts.items()},
-                     {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
+    evaluated = make(net, trained.prepared, {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
     if refit:
         again = train_network(kept if panel else one, data, model,
                               replace(train, max_epochs=epochs, patience=0), "all", quiet=quiet)
-        final = make(again.net, {n: p.preprocessor for n, p in parts_of(again.prepared, kept).items()},
+        final = make(again.net, again.prepared,
                      {"evaluated": False, "trained_on": f"all {n_rows} rows", "trained_on_rows": n_rows})
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
                      test=test, metrics=metrics, epochs=trained.epochs, best_epoch=trained.best_epoch,

@@ -23,12 +23,11 @@ import torch
 
 from forecast.calendar import future_dates
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
-from forecast.dates import stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
 from forecast.model import RecurrentNet, build_net
-from forecast.preprocess import Preprocessor
+from forecast.preprocess import Preprocessor, known_ahead
 from forecast.sources import validate_frame
 
 FORMAT, VERSION = "forecast-model", 4  # 3: quantiles and calibration; 4: several series
@@ -74,6 +73,7 @@ class TrainedModel:
     each member has its own preprocessing, history and calibration.
     frequency : a pandas offset alias, or an exchange calendar name ("XNYS") for trading days.
     info : what is known about how it was made: rows trained on, epochs, test metrics, versions.
+    static_encoding : how a panel's static columns are encoded (what a new series' values need).
     """
 
     net: RecurrentNet
@@ -84,6 +84,7 @@ class TrainedModel:
     members: dict[str, Member]
     frequency: str
     info: dict = field(default_factory=dict)
+    static_encoding: dict = field(default_factory=dict)  # a panel's (see `forecast.static`)
 
     @property
     def series(self) -> list[str]:
@@ -120,6 +121,14 @@ class TrainedModel:
                 f"{100 * c:g}% needs {math.ceil(c / (1 - c) - 1e-9)}; give validation more rows "
                 "(--val-fraction) or ask for less (--coverage)" for c, ns in found.items()]
 
+    def add_series(self, histories: dict) -> TrainedModel:
+        """This model with series it did not train on, each forecast from its own history (a dict of
+        frames by name, holding the input and static columns; see `forecast.newseries`)."""
+        from forecast.newseries import new_member
+
+        added = {n: new_member(self, n, h) for n, h in histories.items() if n not in self.members}
+        return replace(self, members={**self.members, **added})
+
     def member(self, name: str) -> TrainedModel:
         """The model of one series (the same network)."""
         if name not in self.members:
@@ -131,7 +140,7 @@ class TrainedModel:
         """History rows one forecast needs: the input window plus what the transform consumes."""
         return self.data.seq_len + (1 if self.data.transform == "log_return" else 0)
 
-    def predict(self, history=None, series=None, future=None) -> pd.DataFrame:
+    def predict(self, history=None, series=None, future=None, new: bool = False) -> pd.DataFrame:
         """The next `horizon` values of every target after the end of each series' history.
 
         Parameters
@@ -142,6 +151,8 @@ class TrainedModel:
         future : for a model with known columns (`DataConfig.known`), their values at the dates
             forecast: a frame indexed by date (a dict of them, by series, for a panel); by default the
             last rows of `history` that hold them with the targets still missing.
+        new : also forecast the series of a `history` dict that the model did not train on, each
+            from its own history (see `add_series`); without, they are an error.
 
         Returns
         -------
@@ -156,11 +167,16 @@ class TrainedModel:
                                 "this one reads none")
         if len(self.members) == 1 and series is None and not isinstance(history, dict):
             return self._predict_one(self._only(), history, future)
+        fresh = [n for n in history if n not in self.members] if isinstance(history, dict) else []
+        if new and fresh:
+            return self.add_series({n: history[n] for n in fresh}).predict(history, series, future)
         names = list(series) if series is not None else self.series
         unknown = [n for n in names if n not in self.members]
-        if unknown:
-            raise ForecastError(f"no series {', '.join(map(repr, unknown))} in this model; it has: "
-                                f"{', '.join(self.members)}")
+        if unknown or fresh:
+            raise ForecastError(f"no series {', '.join(map(repr, unknown or fresh))} in this model; it has: "
+                                f"{', '.join(list(self.members)[:10])}{', ...' if len(self.members) > 10 else ''}"
+                                + ("; forecast a new series from its own history with --new-series "
+                                   "(in Python, predict(new=True))" if fresh or isinstance(history, dict) else ""))
         if isinstance(history, (pd.DataFrame, pd.Series)):
             if len(names) != 1:
                 raise ForecastError("this model forecasts several series: give the history as a dict "
@@ -197,7 +213,7 @@ class TrainedModel:
                                 f"{self.context_rows}")
         history = history.iloc[-self.context_rows:]
         index = future_dates(history.index[-1], cfg.horizon, self.frequency)
-        _, values = member.preprocessor.encode(history, self._known_ahead(future, index))
+        _, values = member.preprocessor.encode(history, known_ahead(future, self.data.known, index))
         x = torch.from_numpy(values.astype(np.float32))[None]  # (1, L, C)
         anchor = history[list(cfg.targets)].to_numpy(dtype=np.float64)[-1:]  # (1, T)
         decoded = member.preprocessor.decode(predict_scaled(self.net, x, series=member.index),
@@ -216,35 +232,6 @@ class TrainedModel:
                     columns[f"{name}_lower{100 * c:g}"] = lower[k, 0, :, t]
                     columns[f"{name}_upper{100 * c:g}"] = upper[k, 0, :, t]
         return pd.DataFrame(columns, index=index)
-
-    def _known_ahead(self, future, index: pd.DatetimeIndex) -> np.ndarray | None:
-        """(H, K) the known columns' values at the dates forecast, `index`, from `future`."""
-        known = list(self.data.known)
-        if not known:
-            return None
-        span = f"{stamp(index[0])} to {stamp(index[-1])}"
-        if future is None:
-            raise ForecastError(f"this model reads the future values of {', '.join(known)}: give them for the "
-                                f"{len(index)} dates forecast ({span}) with --future FILE (in Python, "
-                                "predict(future=frame))")
-        if isinstance(future, pd.Series):
-            future = future.to_frame()
-        lacks = [c for c in known if c not in future.columns]
-        if lacks:
-            raise ForecastError(f"the future values lack column(s) {', '.join(map(repr, lacks))}; "
-                                f"they have: {', '.join(map(str, future.columns))}")
-        try:
-            dates = pd.DatetimeIndex(pd.to_datetime(future.index))
-        except (ValueError, TypeError):
-            raise ForecastError("the future values must be indexed by date") from None
-        rows = future[known].apply(pd.to_numeric, errors="coerce")
-        rows = rows.set_axis(dates.tz_localize(None) if dates.tz else dates)
-        rows = rows[~rows.index.duplicated(keep="last")].reindex(index)
-        if rows.isna().to_numpy().any():
-            first = index[rows.isna().any(axis=1).to_numpy().argmax()]
-            raise ForecastError(f"the future values have no number for {', '.join(known)} at {stamp(first)}; "
-                                f"give every date forecast: {span}")
-        return rows.to_numpy(dtype=np.float64)
 
     def plot(self, history: pd.DataFrame | None = None, target: int = 0, series: str | None = None,
              future=None):
@@ -272,7 +259,7 @@ class TrainedModel:
             "source": self.source.to_dict(), "data": self.data.to_dict(), "model": self.model.to_dict(),
             "train": self.train.to_dict(), "members": members, "frequency": self.frequency,
             "last_timestamp": max(m.history.index[-1] for m in self.members.values()).isoformat(),
-            "seed": self.train.seed, "info": self.info,
+            "seed": self.train.seed, "info": self.info, "static_encoding": self.static_encoding,
             "versions": {"forecast": __version__, "torch": torch.__version__,
                          "lightning": lightning.__version__, "python": platform.python_version()},
         })
@@ -353,7 +340,8 @@ class TrainedModel:
             members[str(m["name"])] = Member(preprocessor, pd.DataFrame(history, columns=list(data.inputs),
                                                                         index=index), calibration, i)
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
-                   TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {})
+                   TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {},
+                   meta.get("static_encoding") or {})
 
 
 def _one_member(meta: dict, tensors: dict) -> tuple[dict, dict]:

@@ -49,6 +49,8 @@ def sandbox(tmp_path, monkeypatch):
     sites = pd.concat([load.assign(site=name, load=load["load"] + shift, region=region)
                        for name, shift, region in (("north", 0.0, "coast"), ("south", 5.0, "inland"))])
     sites.to_csv(work / "sites.csv", index=False)
+    east = load.assign(site="east", load=load["load"] + 2.0, region="coast")  # a site opened later
+    pd.concat([sites, east]).to_csv(work / "sites_new.csv", index=False)
     prices = pd.read_csv(ROOT / "datasets" / "stocks_daily.csv").pivot(index="Date", columns="Ticker",
                                                                        values="Close")
     prices.to_csv(work / "prices.csv")
@@ -92,6 +94,7 @@ def test_every_readme_command_runs(sandbox, monkeypatch, capsys):
         assert "Traceback" not in captured.err, command
         print(f"{time.perf_counter() - started:6.1f} s  {command}", file=sys.__stderr__)
     assert len(pd.read_csv(sandbox / "load_next.csv")) == 24
+    assert pd.read_csv(sandbox / "sites_next.csv").series.unique().tolist() == ["north", "south", "east"]
     assert (sandbox / "next.png").is_file() and (sandbox / "next.csv").is_file() and (sandbox / "runs" / "msft" / "model.safetensors").is_file()
 
 

@@ -10,6 +10,7 @@ from forecast.panel import prepare_panel, validate_panel
 from forecast.static import encode_static, static_table, static_values
 from forecast.windows import stage_dataset
 from tests.conftest import make_frame
+from tests.test_cli import run  # noqa: F401 - the CLI fixture
 
 FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
 DATA = DataConfig(targets=("y",), static=("kind", "size"), seq_len=8, horizon=3)
@@ -23,7 +24,7 @@ def stores(n_series=4, n=120) -> dict:
 
 def test_text_is_one_hot_over_sorted_categories_and_numbers_are_standardised_across_series():
     table = pd.DataFrame({"kind": ["office", "mall", "office"], "size": [1.0, 2.0, 6.0]}, index=["a", "b", "c"])
-    names, vectors = encode_static(table)
+    names, vectors, _ = encode_static(table)
     assert names == ["kind=mall", "kind=office", "size"]
     np.testing.assert_array_equal(vectors[:, :2], [[0, 1], [1, 0], [0, 1]])
     np.testing.assert_allclose(vectors[:, 2], (np.array([1, 2, 6]) - 3) / np.std([1, 2, 6]))
@@ -48,7 +49,7 @@ def test_every_input_row_of_a_window_ends_with_its_own_series_static_vector():
     frames, _ = validate_panel(stores(), ["y"], static=DATA.static)
     assert list(frames["s1"].columns) == ["y", "kind", "size"]
     panel = prepare_panel(frames, DATA)
-    names, vectors = encode_static(static_table(frames, DATA.static))
+    names, vectors, _ = encode_static(static_table(frames, DATA.static))
     for stage in ("train", "val", "test"):
         dataset = stage_dataset(panel, stage)
         x, _, series = dataset[torch.arange(len(dataset))]
@@ -99,3 +100,54 @@ def test_a_static_kind_tells_the_model_what_a_short_window_cannot():
     with_kind = fit(drifting(), data.override(static=("kind",)), model, train, quiet=True,
                     refit=False).metrics["model"]["rmse"]
     assert with_kind < 0.85 * without, (with_kind, without)
+
+
+def test_a_new_series_with_a_trained_series_history_and_kind_is_forecast_as_that_series(tmp_path):
+    from forecast.train import fit
+    from forecast.trained import load_model
+    frames = stores()
+    model = fit(frames, DATA, ModelConfig(hidden_size=8, cell="gru"), FAST, quiet=True).model  # refit: all rows
+    twin = {"opened": frames["s1"]}  # s1's rows, kind and size under a new name
+    both = model.predict({**frames, **twin}, series=["s1", "opened"], new=True)
+    np.testing.assert_allclose(both[both.series == "opened"]["y"], both[both.series == "s1"]["y"], rtol=1e-6)
+    as_office = model.predict({"opened": frames["s1"].assign(kind="office")}, series=["opened"], new=True)
+    assert not np.allclose(as_office["y"], both[both.series == "opened"]["y"])
+    # its intervals are the trained series' median widths; the extended model saves and loads
+    extended = model.add_series(twin)
+    margins = np.stack([m.calibration.margin for name, m in model.members.items()])
+    np.testing.assert_allclose(extended.members["opened"].calibration.margin, np.median(margins, axis=0))
+    loaded = load_model(extended.save(tmp_path / "x.safetensors"))
+    pd.testing.assert_frame_equal(loaded.predict(series=["opened"]), extended.predict(series=["opened"]))
+
+
+def test_a_new_series_needs_new_true_known_values_and_a_model_without_per_series_parts():
+    from forecast.train import fit
+    frames = stores()
+    model = fit(frames, DATA, ModelConfig(hidden_size=4), FAST, quiet=True, refit=False).model
+    with pytest.raises(ForecastError, match=r"no series 'opened' in this model.*--new-series"):
+        model.predict({"opened": frames["s1"]})
+    with pytest.raises(ForecastError, match="'kind' is 'kiosk', which the model never saw; it knows: mall, office"):
+        model.predict({"opened": frames["s1"].assign(kind="kiosk")}, new=True)
+    with pytest.raises(ForecastError, match="'size' is 'big', not a number as in training"):
+        model.predict({"opened": frames["s1"].assign(size="big")}, new=True)
+    embedded = fit(frames, DATA, ModelConfig(hidden_size=4, series_embedding=2), FAST, quiet=True, refit=False).model
+    with pytest.raises(ForecastError, match="learned a vector for each series it trained on"):
+        embedded.predict({"opened": frames["s1"]}, new=True)
+
+
+def test_the_cli_fits_with_static_columns_and_forecasts_a_new_store_only_when_asked(run, tmp_path):
+    from forecast.panel import to_long
+    frames = stores()
+    to_long({n: f for n, f in frames.items() if n != "s3"}, "store").to_csv(tmp_path / "old.csv")
+    to_long(frames, "store").to_csv(tmp_path / "all.csv")
+    fitted = run("fit", "--csv", "old.csv", "--series-col", "store", "--target", "y", "--static", "kind,size",
+                 "--seq-len", "8", "--horizon", "3", "--max-epochs", "1", "--quiet", "--out", "m")
+    assert fitted.returncode == 0, fitted.stderr
+    left_out = run("predict", "--model", "m", "--csv", "all.csv", "--series-col", "store")
+    assert left_out.returncode == 0 and "1 series of the fresh data are not in the model (s3)" in left_out.stderr
+    assert "s3" not in left_out.stdout
+    added = run("predict", "--model", "m", "--csv", "all.csv", "--series-col", "store", "--new-series",
+                "--output", "next.csv")
+    assert added.returncode == 0 and "new series (not trained on): s3" in added.stdout, added.stderr
+    table = pd.read_csv(tmp_path / "next.csv")
+    assert table.series.value_counts().to_dict() == {"s0": 3, "s1": 3, "s2": 3, "s3": 3}

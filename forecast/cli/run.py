@@ -114,6 +114,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             plot: Annotated[Optional[Path], typer.Option(help="Draw the recent history and the forecast with its intervals (the first target; a panel's first series forecast) into this PNG.")] = None,
             future: Annotated[Optional[Path], typer.Option(help="CSV or Parquet file of the known columns' values at the dates forecast (a model fitted with --known), its dates read as --csv's; a panel's with its series column.")] = None,
+            new_series: Annotated[bool, typer.Option("--new-series", help="Also forecast the fresh data's series that a panel's model did not train on, each from its own history (and its --static columns).")] = False,
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
@@ -126,9 +127,11 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
         source = source_from(options, trained.source)
         try:
-            history, report = load(source, list(trained.data.inputs))
+            history, report = load(source, list(trained.data.inputs), trained.data.static if new_series else ())
         except MissingColumns as e:
             raise lacking(e, str(source.path or source.label)) from None
+        if isinstance(history, dict):
+            trained, history = new_in(trained, history, new_series)
         if future is None and trained.data.known and report.after is not None:
             ahead = report.after  # a file whose last rows hold the known columns and no target yet
             say(f"{report.source}: the last {len(ahead)} rows have no {', '.join(trained.data.targets)} yet; "
@@ -138,6 +141,9 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
                  "the forecast starts after the last complete row")
         if not isinstance(history, dict) and len(trained.members) > 1 and names is None:
             names = [source.label]  # one series' fresh data for a panel model
+    elif new_series:
+        raise ForecastError("--new-series forecasts series of fresh data: give them with --csv or --parquet "
+                            "(and --series-col)")
     else:
         last = max(m.history.index[-1] for m in trained.members.values())
         from forecast.dates import stamp
@@ -162,6 +168,21 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         drawn = history.get(name) if isinstance(history, dict) else history
         save_figure(trained.plot(drawn, series=name, future=ahead), plot)
         say(f"plot: {plot}" + (f" (series {name}; --series picks another)" if name else ""))
+
+
+def new_in(trained, history: dict, add: bool):
+    """The model with the fresh data's new series added (`add`), or without them in the history."""
+    fresh = [n for n in history if n not in trained.members]
+    if not fresh:
+        return trained, history
+    listed = ", ".join(fresh[:5]) + (f" and {len(fresh) - 5} more" if len(fresh) > 5 else "")
+    if not add:
+        warn(f"{len(fresh)} series of the fresh data are not in the model ({listed}); left out "
+             "(--new-series forecasts them from their own history)")
+        return trained, {n: h for n, h in history.items() if n in trained.members}
+    say(f"new series (not trained on): {listed}; each scaled on its own history, its intervals the trained "
+        "series' median widths (no coverage guarantee)")
+    return trained.add_series({n: history[n] for n in fresh}), history
 
 
 def known_future(path: Path, trained, options: dict):
