@@ -182,7 +182,8 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
         end=max(r.end for r in reports), columns=reports[0].columns,
         filled=sum(r.filled for r in reports), dropped_leading=sum(r.dropped_leading for r in reports),
         dropped_trailing=sum(r.dropped_trailing for r in reports),
-        warnings=[f"left out series {name}: {why}" for name, why in bad.items()])
+        warnings=[f"left out {why}" if why.startswith(f"series {name}: ") else f"left out series {name}: {why}"
+                  for name, why in bad.items()])
     return clean, report
 
 

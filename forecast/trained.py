@@ -152,7 +152,8 @@ class TrainedModel:
             forecast: a frame indexed by date (a dict of them, by series, for a panel); by default the
             last rows of `history` that hold them with the targets still missing.
         new : also forecast the series of a `history` dict that the model did not train on, each
-            from its own history (see `add_series`); without, they are an error.
+            from its own history (see `add_series`; one frame with one name in `series` is one new
+            series); without, they are an error.
 
         Returns
         -------
@@ -167,6 +168,8 @@ class TrainedModel:
                                 "this one reads none")
         if len(self.members) == 1 and series is None and not isinstance(history, dict):
             return self._predict_one(self._only(), history, future)
+        if new and isinstance(history, (pd.DataFrame, pd.Series)) and series is not None and len(series) == 1:
+            history = {series[0]: history}  # one new series' history, named by `series`
         fresh = [n for n in history if n not in self.members] if isinstance(history, dict) else []
         if new and fresh:
             return self.add_series({n: history[n] for n in fresh}).predict(history, series, future)
@@ -176,7 +179,7 @@ class TrainedModel:
             raise ForecastError(f"no series {', '.join(map(repr, unknown or fresh))} in this model; it has: "
                                 f"{', '.join(list(self.members)[:10])}{', ...' if len(self.members) > 10 else ''}"
                                 + ("; forecast a new series from its own history with --new-series "
-                                   "(in Python, predict(new=True))" if fresh or isinstance(history, dict) else ""))
+                                   "(in Python, predict(new=True))" if history is not None else ""))
         if isinstance(history, (pd.DataFrame, pd.Series)):
             if len(names) != 1:
                 raise ForecastError("this model forecasts several series: give the history as a dict "

@@ -151,3 +151,14 @@ def test_the_cli_fits_with_static_columns_and_forecasts_a_new_store_only_when_as
     assert added.returncode == 0 and "new series (not trained on): s3" in added.stdout, added.stderr
     table = pd.read_csv(tmp_path / "next.csv")
     assert table.series.value_counts().to_dict() == {"s0": 3, "s1": 3, "s2": 3, "s3": 3}
+
+
+def test_one_new_series_can_be_given_as_a_frame_named_by_series_and_its_history_must_be_long_enough():
+    from forecast.train import fit
+    frames = {n: f.drop(columns=["kind", "size"]) for n, f in stores().items()}
+    model = fit(frames, DataConfig(targets=("y",), seq_len=8, horizon=3), ModelConfig(hidden_size=4), FAST,
+                quiet=True, refit=False).model
+    one = model.predict(frames["s2"], series=["opened"], new=True)
+    assert one.series.unique().tolist() == ["opened"] and len(one) == 3
+    with pytest.raises(ForecastError, match="series opened: 5 rows of history; this model needs at least 8"):
+        model.predict(frames["s2"].iloc[:5], series=["opened"], new=True)

@@ -130,8 +130,6 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
             history, report = load(source, list(trained.data.inputs), trained.data.static if new_series else ())
         except MissingColumns as e:
             raise lacking(e, str(source.path or source.label)) from None
-        if isinstance(history, dict):
-            trained, history = new_in(trained, history, new_series)
         if future is None and trained.data.known and report.after is not None:
             ahead = report.after  # a file whose last rows hold the known columns and no target yet
             say(f"{report.source}: the last {len(ahead)} rows have no {', '.join(trained.data.targets)} yet; "
@@ -139,8 +137,11 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         elif report.dropped_trailing:
             warn(f"{report.source}: {report.dropped_trailing} rows at the end lack a value and were left out; "
                  "the forecast starts after the last complete row")
-        if not isinstance(history, dict) and len(trained.members) > 1 and names is None:
-            names = [source.label]  # one series' fresh data for a panel model
+        if not isinstance(history, dict) and len(trained.members) > 1:  # one series' fresh data, a panel model
+            names = names or [source.label]
+            history = {source.label: history} if new_series else history
+        if isinstance(history, dict):
+            trained, history = new_in(trained, history, new_series)
     elif new_series:
         raise ForecastError("--new-series forecasts series of fresh data: give them with --csv or --parquet "
                             "(and --series-col)")
