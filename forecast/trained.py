@@ -170,7 +170,8 @@ class TrainedModel:
             return self._predict_one(self._only(), history, future)
         if new and isinstance(history, (pd.DataFrame, pd.Series)) and series is not None and len(series) == 1:
             history = {series[0]: history}  # one new series' history, named by `series`
-        fresh = [n for n in history if n not in self.members] if isinstance(history, dict) else []
+        fresh = [n for n in history if n not in self.members and (series is None or n in series)] \
+            if isinstance(history, dict) else []
         if new and fresh:
             return self.add_series({n: history[n] for n in fresh}).predict(history, series, future)
         names = list(series) if series is not None else self.series

@@ -141,7 +141,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
             names = names or [source.label]
             history = {source.label: history} if new_series else history
         if isinstance(history, dict):
-            trained, history = new_in(trained, history, new_series)
+            trained, history = new_in(trained, history, new_series, names)
     elif new_series:
         raise ForecastError("--new-series forecasts series of fresh data: give them with --csv or --parquet "
                             "(and --series-col)")
@@ -171,13 +171,16 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         say(f"plot: {plot}" + (f" (series {name}; --series picks another)" if name else ""))
 
 
-def new_in(trained, history: dict, add: bool):
-    """The model with the fresh data's new series added (`add`), or without them in the history."""
-    fresh = [n for n in history if n not in trained.members]
+def new_in(trained, history: dict, add: bool, names=None):
+    """The model with the fresh data's new series (those in `names`, when given) added (`add`), or
+    without them in the history."""
+    fresh = [n for n in history if n not in trained.members and (names is None or n in names)]
     if not fresh:
         return trained, history
     listed = ", ".join(fresh[:5]) + (f" and {len(fresh) - 5} more" if len(fresh) > 5 else "")
     if not add:
+        if names is not None:  # asked for by name: predict's error names them
+            return trained, history
         warn(f"{len(fresh)} series of the fresh data are not in the model ({listed}); left out "
              "(--new-series forecasts them from their own history)")
         return trained, {n: h for n, h in history.items() if n in trained.members}
