@@ -34,11 +34,12 @@ FORMAT, VERSION = "forecast-model", 4  # 3: quantiles and calibration; 4: severa
 
 
 def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,
-                   series: int | None = None) -> np.ndarray:
+                   series: int | torch.Tensor | None = None) -> np.ndarray:
     """Run `net` over windows -> (B, H, T[, Q]) outputs in encoded units.
 
-    `inputs` is a (B, L, C) tensor (of the series numbered `series` in a panel's model) or a
-    `WindowDataset` (batches gathered straight from its views, with their series).
+    `inputs` is a (B, L, C) tensor (of the series numbered `series` in a panel's model, or (B,) the
+    series of each window) or a `WindowDataset` (batches gathered straight from its views, with
+    their series).
     """
     device = next(net.parameters()).device
     net.eval()
@@ -49,7 +50,8 @@ def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,
             if isinstance(item, tuple):  # a dataset gives (inputs, targets[, series])
                 x, ids = item[0], (item[2] if len(item) == 3 else None)
             else:
-                x, ids = item, (torch.full((len(idx),), series) if series is not None else None)
+                x, ids = item, (None if series is None else series[idx] if torch.is_tensor(series)
+                                else torch.full((len(idx),), series))
             outputs.append(net(x.to(device), None if ids is None else ids.to(device)).float())
     return torch.cat(outputs).cpu().numpy()
 
@@ -191,26 +193,41 @@ class TrainedModel:
                 raise ForecastError("this model forecasts several series: give the future values as a "
                                     "dict by series name")
             future = {names[0]: future}
-        tables = []
-        for name in names:
-            table = self._predict_one(self.members[name], (history or {}).get(name),
-                                      (future or {}).get(name))
-            table.insert(0, "series", name)
-            tables.append(table)
-        return pd.concat(tables)
+        members = [self.members[name] for name in names]
+        windows = [self._window(m, (history or {}).get(name), (future or {}).get(name))
+                   for name, m in zip(names, members)]
+        # one forward pass for every series (a panel's thousands would each pay a call's overhead)
+        scaled = predict_scaled(self.net, torch.cat([x for x, _, _ in windows]),
+                                series=torch.tensor([m.index for m in members]))
+        columns = [self._columns(m, scaled[i: i + 1], recent) for i, (m, (_, recent, _)) in
+                   enumerate(zip(members, windows))]
+        if any(c.keys() != columns[0].keys() for c in columns):  # some series without intervals
+            return pd.concat([pd.DataFrame({"series": name, **c}, index=w[2])
+                              for name, c, w in zip(names, columns, windows)])
+        index = windows[0][2] if len(windows) == 1 else pd.DatetimeIndex(
+            np.concatenate([w[2].to_numpy() for w in windows]), name=windows[0][2].name)
+        return pd.DataFrame({"series": np.repeat(np.array(names, dtype=object), self.data.horizon),
+                             **{k: np.concatenate([c[k] for c in columns]) for k in columns[0]}}, index=index)
 
     def _predict_one(self, member: Member, history, future=None) -> pd.DataFrame:
+        x, recent, index = self._window(member, history, future)
+        return pd.DataFrame(self._columns(member, predict_scaled(self.net, x, series=member.index), recent),
+                            index=index)
+
+    def _window(self, member: Member, history, future=None) -> tuple[torch.Tensor, pd.DataFrame, pd.DatetimeIndex]:
+        """The (1, L, C) encoded input window a forecast from `history` (default: the saved one)
+        reads, the history's last rows and the dates forecast."""
         cfg = self.data
-        fresh = history is not None
-        history = member.history if history is None else history
-        try:
-            history, report = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
-                                             source="history")
-        except MissingColumns as e:
-            raise lacking(e, "history") from None
-        if future is None and report.after is not None:
-            future = report.after  # last rows with the known columns and no target yet: their future
-        if fresh:
+        if history is None:  # the saved rows: validated when the model was made
+            history = member.history
+        else:
+            try:
+                history, report = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
+                                                 source="history")
+            except MissingColumns as e:
+                raise lacking(e, "history") from None
+            if future is None and report.after is not None:
+                future = report.after  # last rows with the known columns and no target yet: their future
             _check_step(history.index, member.history.index)
         if len(history) < self.context_rows:
             raise ForecastError(f"history has {len(history)} rows; this model needs the last "
@@ -218,10 +235,13 @@ class TrainedModel:
         history = history.iloc[-self.context_rows:]
         index = future_dates(history.index[-1], cfg.horizon, self.frequency)
         _, values = member.preprocessor.encode(history, known_ahead(future, self.data.known, index))
-        x = torch.from_numpy(values.astype(np.float32))[None]  # (1, L, C)
+        return torch.from_numpy(values.astype(np.float32))[None], history, index  # (1, L, C)
+
+    def _columns(self, member: Member, scaled: np.ndarray, history: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The forecast table's (H,) columns for one series from the network's (1, H, T[, Q]) outputs."""
+        cfg = self.data
         anchor = history[list(cfg.targets)].to_numpy(dtype=np.float64)[-1:]  # (1, T)
-        decoded = member.preprocessor.decode(predict_scaled(self.net, x, series=member.index),
-                                             anchor)  # (1, H, T[, Q])
+        decoded = member.preprocessor.decode(scaled, anchor)  # (1, H, T[, Q])
         levels = self.model.quantiles
         point = decoded[..., levels.index(0.5)] if levels else decoded
         columns = {name: point[0, :, t] for t, name in enumerate(cfg.targets)}
@@ -235,7 +255,7 @@ class TrainedModel:
                 for k, c in enumerate(member.calibration.coverage):
                     columns[f"{name}_lower{100 * c:g}"] = lower[k, 0, :, t]
                     columns[f"{name}_upper{100 * c:g}"] = upper[k, 0, :, t]
-        return pd.DataFrame(columns, index=index)
+        return columns
 
     def plot(self, history: pd.DataFrame | None = None, target: int = 0, series: str | None = None,
              future=None):

@@ -209,3 +209,18 @@ def test_tickers_can_come_from_a_file(tmp_path, monkeypatch):
     assert list(frames) == ["IBM", "MSFT", "GOOG"]
     with pytest.raises(ForecastError, match="ticker file not found"):
         _ = SourceConfig(ticker="@missing.txt").names
+
+
+def test_a_panel_is_forecast_in_one_pass_with_the_numbers_each_series_gets_alone():
+    from forecast.train import fit
+    model = fit(ragged(), DATA, ModelConfig(hidden_size=8, quantiles=(0.1, 0.9)), FAST, quiet=True,
+                refit=False).model
+    fresh = {name: frame.iloc[:-7] for name, frame in ragged().items()}  # each series' own last date
+    for history in (None, fresh):
+        together = model.predict(history)
+        alone = pd.concat([model.member(n).predict(None if history is None else history[n]).assign(series=n)
+                           for n in model.series])
+        assert together.series.tolist() == alone.series.tolist()
+        assert (together.index == alone.index).all() and list(together.columns) == ["series", *alone.columns[:-1]]
+        np.testing.assert_allclose(together.drop(columns="series").to_numpy(),
+                                   alone.drop(columns="series").to_numpy(), rtol=1e-5, atol=1e-6)
