@@ -2,9 +2,10 @@
 
 A GRU of 32 (one short epoch: the weights do not matter here) on 2,000 synthetic daily series of 200
 points, seq_len 28, horizon 7, 80% and 90% intervals. Each round times `model.predict()` (every
-series from its saved history: one batched pass through the network) and the same forecasts made
-series by series (`model.member(name).predict()`, one network call each, what `predict` did before),
-alternately, with the same threads; it checks that both give the same numbers. Last line: JSON.
+series from its saved history: one batched pass through the network, one table) and the same
+forecasts made series by series (`model.member(name).predict()`: a network call and a table each,
+as `predict` made them before), alternately, with the same threads; it checks that both give the
+same numbers. Last line: JSON.
 
     python benchmarks/predict_panel.py [--series 2000] [--rounds 3]
 """
