@@ -50,7 +50,13 @@ def parse_dates(column: pd.Series, name: str = "date", date_format: str | None =
     if pd.api.types.is_datetime64_any_dtype(column):
         index = pd.DatetimeIndex(column)
         return index.tz_convert(None) if index.tz is not None else index
-    values = column.astype(str).str.strip()
+    # A long file repeats each date once per series: read every distinct text once
+    codes, texts = pd.factorize(column.astype(str).str.strip())
+    index = _parse_texts(pd.Series(texts), name, date_format, dayfirst)
+    return index if len(texts) == len(column) else index[codes]
+
+
+def _parse_texts(values: pd.Series, name: str, date_format: str | None, dayfirst: bool | None) -> pd.DatetimeIndex:
     utc = bool(values.str.contains(_OFFSET).any())
     try:
         if date_format is not None:

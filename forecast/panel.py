@@ -28,7 +28,8 @@ def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
         raise ForecastError(f"series column {series_col!r} not found; columns are: "
                             f"{', '.join(map(str, frame.columns))}")
     ids = frame[series_col].astype(str)
-    return {name: frame[ids == name].drop(columns=series_col) for name in pd.unique(ids)}
+    # one pass over the rows (a mask per series would read the whole file once per series)
+    return {str(name): rows.drop(columns=series_col) for name, rows in frame.groupby(ids, sort=False)}
 
 
 def to_long(frames: dict[str, pd.DataFrame], series_col: str = "series") -> pd.DataFrame:
