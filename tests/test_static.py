@@ -162,3 +162,16 @@ def test_one_new_series_can_be_given_as_a_frame_named_by_series_and_its_history_
     assert one.series.unique().tolist() == ["opened"] and len(one) == 3
     with pytest.raises(ForecastError, match="series opened: 5 rows of history; this model needs at least 8"):
         model.predict(frames["s2"].iloc[:5], series=["opened"], new=True)
+
+
+def test_a_study_tunes_a_panel_with_static_columns_and_its_refit_keeps_them(tmp_path):
+    from forecast.study import StudySpec
+    from forecast.tune import tune
+    spec = StudySpec(study_name="stores", storage=f"sqlite:///{tmp_path}/s.db",
+                     data={"targets": ["y"], "static": ["kind", "size"], "horizon": 3},
+                     train={"max_epochs": 1, "accelerator": "cpu"},
+                     search={"hidden_size": [4, 8], "seq_len": [8, 16]}, n_trials=2)
+    result = tune(spec, stores())
+    assert result.refit.model.data.static == ("kind", "size")
+    assert result.refit.model.members["s1"].preprocessor.static_names == ["kind=mall", "kind=office", "size"]
+    assert result.refit.model.static_encoding["kind"] == {"categories": ["mall", "office"]}
