@@ -96,6 +96,9 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
     if static and source.series_col is None:
         raise ForecastError("static columns are read from a long file (--series-col), one value per series; "
                             "this panel has none")
+    if source.series_col in static:
+        raise ForecastError(f"{source.series_col!r} names the series, so it cannot be a static column; "
+                            "--series-embedding gives each series a learned vector")
     clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label, static)
     if source.series_col is None and not source.wide:
         report.warnings = warnings + [f"left out series {n}: {why}" for n, why in failed.items()] + report.warnings

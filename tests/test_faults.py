@@ -54,6 +54,8 @@ BAD_INPUTS = [
     (["fit", "--static", "Close", "--series-col", "Ticker"], "'Close' is listed as static and as an input"),
     (["fit", "--sample", "IBM,MSFT", "--static", "kind"], "static columns are read from a long file"),
     (["fit", "--csv", "stores.csv", "--series-col", "store", "--target", "y", "--static", "size"], "'size' not found"),
+    (["fit", "--csv", "stores.csv", "--series-col", "store", "--target", "y", "--static", "store"],
+     "'store' names the series, so it cannot be a static column"),
     (["fit", "--csv", "stores_one_kind.csv", "--series-col", "store", "--target", "y", "--static", "kind",
       "--seq-len", "3", "--horizon", "1"], "static column 'kind' is 'a' for every series: it tells the model nothing"),
     (["fit", "--csv", "stores_changing.csv", "--series-col", "store", "--target", "y", "--static", "kind",
