@@ -17,6 +17,8 @@ _EXPORTS = {
     "load_source": "forecast.loading",
     "load_panel": "forecast.loading",
     "prepare_panel": "forecast.panel",
+    "from_long": "forecast.panel",
+    "to_long": "forecast.panel",
     "load_file": "forecast.sources",
     "load_sample": "forecast.sources",
     "load_yahoo": "forecast.yahoo",
