@@ -15,6 +15,9 @@ import pandas as pd
 from forecast.dates import stamp
 from forecast.errors import ForecastError
 
+# One-hot columns are inputs at every step of every window: more categories than this would swamp them
+MAX_CATEGORIES = 100
+
 
 def static_values(frame: pd.DataFrame, static, source: str) -> dict:
     """The one value of each `static` column of `frame` (a series), checked present and constant."""
@@ -52,7 +55,12 @@ def static_encoding(table: pd.DataFrame) -> dict:
             values = column.to_numpy(dtype=np.float64)
             encoding[str(c)] = {"mean": float(values.mean()), "std": float(values.std())}
         else:
-            encoding[str(c)] = {"categories": sorted(column.astype(str).unique())}
+            categories = sorted(column.astype(str).unique())
+            if len(categories) > MAX_CATEGORIES:
+                raise ForecastError(f"static column {c!r} has {len(categories):,} categories; one-hot, each would be "
+                                    f"an input at every step (at most {MAX_CATEGORIES}): group them (a region for a "
+                                    "postcode), or give each series a learned vector with --series-embedding")
+            encoding[str(c)] = {"categories": categories}
     return encoding
 
 

@@ -40,6 +40,9 @@ def test_a_static_column_that_changes_is_blank_or_the_same_everywhere_is_refused
     same = {name: f.assign(kind="mall") for name, f in stores().items()}
     with pytest.raises(ForecastError, match="'kind' is 'mall' for every series: it tells the model nothing"):
         encode_static(static_table(same, ("kind",)))
+    many = pd.DataFrame({"postcode": [f"p{i}" for i in range(101)]})
+    with pytest.raises(ForecastError, match="'postcode' has 101 categories; one-hot, each would be an input"):
+        encode_static(many)
     with pytest.raises(ForecastError, match="one series has no use for them"):
         from forecast.train import fit
         fit(stores()["s1"], DATA, ModelConfig(hidden_size=4), FAST, quiet=True)
