@@ -380,6 +380,23 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
 
 
 WINDOWS = ("expanding", "sliding")
+
+
+def _check_new_series(spec: str) -> None:
+    """A share must lie between 0 and 100%, a count be 1 or more; names are checked against the data."""
+    text = spec.strip()
+    number = text.removesuffix("%")
+    try:
+        value = float(number)
+    except ValueError:
+        if not text.strip(", ") or text.endswith("%"):
+            raise ForecastError(f"new_series (--new-series) must be names (a,b), a share (20%) or a count "
+                                f"(5), got {spec!r}") from None
+        return
+    if text.endswith("%") and not 0 < value < 100:
+        raise ForecastError(f"new_series (--new-series) {spec}: a share lies between 0% and 100%")
+    if not text.endswith("%") and (value < 1 or value != int(value)):
+        raise ForecastError(f"new_series (--new-series) {spec}: a count of series is a whole number, 1 or more")
 BACKTEST_INTERVALS = ("split", "adaptive")
 
 
@@ -393,6 +410,9 @@ class BacktestConfig(Settings):
     first target (`expanding`) or on the last `train_size` rows of it (`sliding`).
     Intervals are calibrated on each fold's validation span (`split` conformal), or start there and
     adapt as each outcome is observed (`adaptive` conformal inference with step size `gamma`).
+    `new_series` holds series of a panel out of training and forecasts them at every origin as new
+    ones, from their own history (see `forecast.newseries`): their names ("a,b"), a share ("20%") or a
+    count ("5") drawn at random with the training seed.
     """
 
     origins: int = 250
@@ -406,10 +426,13 @@ class BacktestConfig(Settings):
     ma_window: int = 20
     intervals: str = "split"
     gamma: float = 0.005
+    new_series: str | None = None
 
     def __post_init__(self):
         self.check_flags()
         choice("intervals", self.intervals, BACKTEST_INTERVALS)
+        if self.new_series is not None:
+            _check_new_series(self.new_series)
         positive("gamma", self.gamma)
         for name in ("origins", "stride", "ma_window"):
             positive(name, getattr(self, name), int)

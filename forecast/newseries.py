@@ -13,11 +13,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.config import DataConfig, ModelConfig
 from forecast.errors import ForecastError
 from forecast.intervals import Calibration
 from forecast.preprocess import Preprocessor
 from forecast.sources import validate_frame
 from forecast.static import apply_static, static_values
+
+
+def refusal(data: DataConfig, model: ModelConfig) -> str | None:
+    """Why a model of these settings cannot forecast a series it did not train on, or None."""
+    return ("learned a vector for each series it trained on (--series-embedding)" if model.series_embedding
+            else "fitted a cycle to each series' training rows (--cycle)" if data.cycle else None)
+
+
+def new_preprocessor(cfg: DataConfig, history: pd.DataFrame, static=None) -> Preprocessor:
+    """A new series' preprocessing, fitted on all of its `history` (its only rows before the forecast)."""
+    return Preprocessor.fit(history, cfg.targets, cfg.transform, cfg.scaler, None, cfg.time_features, 0,
+                            len(cfg.known), cfg.horizon, static)
 
 
 def pooled_calibration(calibrations: list[Calibration | None]) -> Calibration | None:
@@ -35,8 +48,7 @@ def new_member(model, name: str, frame: pd.DataFrame):
     from forecast.trained import Member
 
     cfg = model.data
-    why = ("learned a vector for each series it trained on (--series-embedding)" if model.model.series_embedding
-           else "fitted a cycle to each series' training rows (--cycle)" if cfg.cycle else None)
+    why = refusal(cfg, model.model)
     if why:
         raise ForecastError(f"series {name!r} is not in this model, which {why}: a new series has none; "
                             "forecast it with a model fitted without it, or one fitted with the series")
@@ -46,7 +58,34 @@ def new_member(model, name: str, frame: pd.DataFrame):
         raise ForecastError(f"series {name}: {len(frame)} rows of history; this model needs at least "
                             f"{model.context_rows}")
     static = apply_static(model.static_encoding, values, f"series {name}") if cfg.static else None
-    preprocessor = Preprocessor.fit(frame, cfg.targets, cfg.transform, cfg.scaler, None, cfg.time_features,
-                                    0, len(cfg.known), cfg.horizon, static)
+    preprocessor = new_preprocessor(cfg, frame, static)
     calibration = pooled_calibration([m.calibration for m in model.members.values()])
     return Member(preprocessor, frame.iloc[-model.context_rows:], calibration, 0)
+
+
+def held_out(names: list[str], spec: str, seed: int) -> list[str]:
+    """The series a backtest holds out of training (see `BacktestConfig.new_series`): `spec` names
+    them ("a,b"), or gives a share ("20%") or a count ("5") drawn at random with `seed`; in the
+    panel's order."""
+    if len(names) < 2:
+        raise ForecastError("--new-series holds series out of a panel's training; these data are one series")
+    wanted = [w.strip() for w in spec.split(",") if w.strip()]
+    if not all(w in names for w in wanted):
+        number = spec.strip().removesuffix("%")
+        if len(wanted) > 1 or not number.replace(".", "", 1).isdigit():
+            missing = [w for w in wanted if w not in names]
+            raise ForecastError(f"--new-series: no series {', '.join(map(repr, missing))} in these data; "
+                                f"give names among {_some(names)}, a share (20%) or a count (5)")
+        share = spec.strip().endswith("%")
+        count = max(1, round(len(names) * float(number) / 100)) if share else int(float(number))
+        rng = np.random.default_rng(seed)
+        wanted = rng.choice(np.array(names, dtype=object), min(count, len(names)), replace=False).tolist()
+    if len(set(wanted)) >= len(names):
+        raise ForecastError(f"--new-series {spec} holds out every one of the {len(names)} series; "
+                            "at least one must train the model")
+    return [n for n in names if n in set(wanted)]
+
+
+def _some(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(map(repr, names[:limit]))
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")

@@ -142,7 +142,7 @@ def write_backtest(result, folder: str | Path, settings: dict | None = None) -> 
             "error plot": save_figure(plot_error_by_step(result), folder / "backtest_error_by_step.png"),
             "coverage plot": save_figure(plot_coverage_by_step(result),
                                          folder / "backtest_coverage_by_step.png")}
-    if result.is_panel:
+    if "series" in metrics:  # a panel's (or its held-out series', when more than one)
         table = pd.DataFrame.from_dict(metrics["series"], orient="index")
         paths["series metrics"] = write_csv(table, folder / "series_metrics.csv", index_label="series")
     return paths

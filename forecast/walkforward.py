@@ -8,6 +8,10 @@ calibrated on each fold's validation span (split conformal), or adapt to the mis
 walk goes on (adaptive conformal inference); the naive interval comes from the fold's training rows.
 A panel walks forward on the union of its series' dates: each fold trains one model on every series
 before the same date, and each series is scored at the origins it has data for, then pooled.
+With `new_series`, some series never train: at each fold they are forecast as new ones from their own
+history (preprocessing fitted on it, intervals from the trained series' median margins, as
+`predict --new-series` does), which measures how well the model forecasts a series it never saw;
+the metrics are theirs, beside the trained series' skill.
 """
 from __future__ import annotations
 
@@ -23,13 +27,16 @@ from forecast.calendar import weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
+from forecast.data import prepare
 from forecast.dates import stamp
 from forecast.errors import ForecastError
 from forecast.evaluation import forecast_windows
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
 from forecast.metrics import direction_of_majority
+from forecast.newseries import held_out, new_preprocessor, refusal
 from forecast.panel import validate_panel
 from forecast.sources import validate_frame
+from forecast.static import apply_static, static_encoding, static_table, static_values
 from forecast.threads import torch_threads
 from forecast.train import Trained, parts_of, train_network
 
@@ -54,6 +61,11 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
     return last - bt.stride * np.arange(bt.origins)[::-1]
 
 
+def fold_start(first: int, bt: BacktestConfig) -> int:
+    """The first row a fold trains on, for a fold whose first target is row `first`."""
+    return 0 if bt.window == "expanding" else max(0, first - bt.train_size)
+
+
 def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfig,
                train: TrainConfig, bt: BacktestConfig, val_fraction: float,
                index: pd.DatetimeIndex | None = None, drop_bad: bool = False) -> Trained:
@@ -61,7 +73,7 @@ def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfi
     panel's union of dates); rows `[first, stop)` are the fold's test span, which no part of
     training sees. `frame` is one series or a panel (a dict of series), cut on the same dates."""
     index = frame.index if index is None else index
-    lo = 0 if bt.window == "expanding" else max(0, first - bt.train_size)
+    lo = fold_start(first, bt)
     rows_before = first - lo
     val_rows = max(data.horizon, int(round(rows_before * val_fraction)))
     need = data.seq_len + 2 * data.horizon + val_rows
@@ -96,10 +108,15 @@ class BacktestResult:
     folds: int
     seconds: float
     series: np.ndarray | None = None  # (B,) the series of each forecast (a panel's)
+    new: tuple[str, ...] = ()  # series held out of training, forecast as new ones (`new_series`)
 
     @property
     def is_panel(self) -> bool:
         return self.series is not None and len(set(self.series)) > 1
+
+    def _held_out(self, held: bool) -> BacktestResult:
+        """The forecasts of the held-out series (or of the trained ones), as a result of their own."""
+        return replace(self.subset(np.isin(self.series, self.new) == held), new=())
 
     def subset(self, keep: np.ndarray) -> BacktestResult:
         """The forecasts at `keep` (a boolean mask or indices over B), e.g. one series'."""
@@ -112,7 +129,10 @@ class BacktestResult:
     def metrics(self) -> dict:
         """Every forecaster's metrics, interval scores, tests and the verdict (see
         `forecast.comparison.summarise`); for a panel pooled over every series, with a table per
-        series and a verdict that counts them."""
+        series and a verdict that counts them. With held-out series (`new`), theirs, with the trained
+        series' skill beside them under "trained"."""
+        if self.new:
+            return _beside_trained(self._held_out(True).metrics(), self._held_out(False).metrics())
         pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
                            self.majority, self.lag, prices=weekdays_only(self.target_dates))
         if not self.is_panel:
@@ -121,7 +141,10 @@ class BacktestResult:
         return with_series(pooled, series_rows({n: self.subset(self.series == n).metrics() for n in names}))
 
     def by_step(self) -> dict:
-        """Point metrics of every forecaster and interval metrics, per horizon step."""
+        """Point metrics of every forecaster and interval metrics, per horizon step (of the held-out
+        series when some are)."""
+        if self.new:
+            return self._held_out(True).by_step()
         return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)
 
     def plot(self, target: int = 0, series: str | None = None):
@@ -130,8 +153,9 @@ class BacktestResult:
         from forecast.plot import plot_backtest
 
         if self.is_panel:
-            name = series or self.series[0]
-            return plot_backtest(self.subset(self.series == name), target, name)
+            name = series or (self.new or self.series)[0]
+            label = f"{name} (new)" if name in self.new else name
+            return plot_backtest(self.subset(self.series == name), target, label)
         return plot_backtest(self, target)
 
     def write(self, folder, settings: dict | None = None) -> dict:
@@ -147,6 +171,8 @@ class BacktestResult:
         """One row per origin, step and target: actual, every forecast and every interval."""
         b, h, t = self.actual.shape
         cols = {"series": np.repeat(self.series, h * t)} if self.is_panel else {}
+        if self.new:
+            cols["new"] = np.repeat(np.isin(self.series, self.new), h * t)
         cols.update({"origin": np.repeat(self.origins, h * t),
                 "target_date": np.repeat(self.target_dates.ravel(), t),
                 "step": np.tile(np.repeat(np.arange(1, h + 1), t), b),
@@ -175,11 +201,21 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     """
     started = time.perf_counter()
     check_compatible(data, model)
+    new = []
     if isinstance(frame, dict):
         frame, _ = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad, static=data.static)
         index = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frame.values()])))
         series = frame
+        if bt.new_series is not None:
+            new = held_out(list(frame), bt.new_series, train.seed)
+            if refusal(data, model):
+                raise ForecastError(f"--new-series: this model {refusal(data, model)}, which a new series "
+                                    "cannot have; drop that option to measure new series")
+            if data.static:
+                _check_static({n: f for n, f in frame.items() if n not in new}, {n: frame[n] for n in new}, data)
     else:
+        if bt.new_series is not None:
+            raise ForecastError("--new-series holds series out of a panel's training; these data are one series")
         frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
         index, series = frame.index, {source.label: frame}
     starts = origin_starts(index, data.horizon, bt)
@@ -194,22 +230,82 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
                             f"{starts[0]}; use fewer origins or a shorter --ma-window/--season-length")
     walks = {name: _Walk() for name in series}
+    trains = {name: f for name, f in series.items() if name not in new} if new else frame
     for i, fold in enumerate(folds):
-        stop = int(fold[-1]) + data.horizon
-        trained = train_fold(frame, int(fold[0]), stop, data, model, train, bt, data.val_fraction,
-                             index, source.drop_bad)
-        parts = parts_of(trained.prepared, series)
+        first, stop = int(fold[0]), int(fold[-1]) + data.horizon
+        trained = train_fold(trains, first, stop, data, model, train, bt, data.val_fraction, index,
+                             source.drop_bad)
+        parts = parts_of(trained.prepared, trains if new else series)
         with torch_threads(train.threads):
-            for name, part in parts.items():
-                walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window)
+            scores = [walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window)
+                      for name, part in parts.items()]
+            pooled = _pooled([s for s in scores if s is not None], model)
+            for name in new:
+                part = _new_part(series[name], index[fold_start(first, bt)], index[first], index[stop - 1],
+                                 trained.prepared, name)
+                if part is not None and pooled is not None:
+                    walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window, pooled)
         if progress is not None:
             progress(i + 1, len(folds))
     done = {name: walk.result(name, data, model, bt) for name, walk in walks.items() if walk.points}
     if not done:
         raise ForecastError("no series has data at any origin")
+    if new and not any(name in done for name in new):
+        raise ForecastError(f"no held-out series ({', '.join(new)}) has the {data.seq_len} rows of history an "
+                            "origin needs; hold out others, or use fewer --origins")
     results = list(done.values())
     pooled = results[0] if len(results) == 1 else _concatenate(results)
-    return replace(pooled, folds=len(folds), seconds=time.perf_counter() - started)
+    return replace(pooled, folds=len(folds), seconds=time.perf_counter() - started,
+                   new=tuple(n for n in new if n in done))
+
+
+def _check_static(trains: dict, held: dict, data: DataConfig) -> None:
+    """Before any training: the series left to train can encode the static columns, and every
+    held-out series' values are among theirs."""
+    try:
+        encoding = static_encoding(static_table(trains, data.static))
+    except ForecastError as e:
+        raise ForecastError(f"--new-series leaves {len(trains)} series to train on: {e}") from None
+    for name, frame in held.items():
+        _static_of(frame, encoding, data, name)
+
+
+def _static_of(frame: pd.DataFrame, encoding: dict, data: DataConfig, name: str):
+    """A held-out series' encoded static values (see `forecast.static.apply_static`)."""
+    try:
+        return apply_static(encoding, static_values(frame, data.static, f"series {name}"), f"held-out series {name}")
+    except ForecastError as e:
+        raise ForecastError(f"{e}; a held-out series' static values must be among the trained series': "
+                            "hold out others with --new-series NAMES") from None
+
+
+def _pooled(scores: list[np.ndarray], model: ModelConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """What a new series is calibrated with at a fold: the trained series' (K, n, H, T) validation
+    scores pooled (where adaptive intervals start) and the median of their margins (split intervals,
+    as `forecast.newseries.pooled_calibration`)."""
+    if not scores:
+        return None
+    margins = [np.stack([conformal_quantile(s[k], c) for k, c in enumerate(model.coverage)]) for s in scores]
+    return np.concatenate(scores, axis=1), np.median(np.stack(margins), axis=0)
+
+
+def _new_part(frame: pd.DataFrame, lo, first, last, prepared, name: str):
+    """A held-out series' data at a fold, as a new series would be forecast: rows from `lo` to `last`,
+    preprocessing fitted on those before `first` (the fold's first target date); None when it has
+    too few rows before `first` to be forecast."""
+    cfg = prepared.cfg
+    cut = frame[(frame.index >= lo) & (frame.index <= last)]
+    history = cut[cut.index < first]
+    lost = 1 if cfg.transform == "log_return" else 0
+    if len(history) < cfg.seq_len + lost or len(cut) < cfg.seq_len + cfg.horizon + lost:
+        return None
+    static = _static_of(frame, prepared.static_encoding, cfg, name) if cfg.static else None
+    try:
+        part = prepare(cut, cfg, "all", new_preprocessor(cfg, history[list(cfg.inputs)], static))
+    except ForecastError as e:
+        raise ForecastError(f"held-out series {name}: {e}") from None
+    row = int(part.index.searchsorted(first))
+    return replace(part, train_end=row, val_end=row, fit_end=row)
 
 
 class _Walk:
@@ -218,19 +314,25 @@ class _Walk:
     def __init__(self):
         self.points, self.quantiles, self.actual, self.anchor, self.origins, self.dates = [], [], [], [], [], []
         self.scales, self.local, self.calibration, self.naive_lo, self.naive_hi = [], [], [], [], []
-        self.majority, self.baselines, self.fold_of = [], [], []
+        self.majority, self.baselines, self.fold_of, self.margins = [], [], [], []
 
     def add(self, net, part, target_dates, data: DataConfig, model: ModelConfig, season: int,
-            ma_window: int) -> None:
+            ma_window: int, calibration: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+        """Forecast the fold's origins of this series; return its validation windows' conformity scores
+        (K, n, H, T), None when it has no origin in the fold. A new series is given its `calibration`
+        (scores and margins: see `_pooled`)."""
         rows = part.index.get_indexer(target_dates)  # positions after any transform; -1: no data
         rows = rows[(rows >= data.seq_len) & (rows + data.horizon <= len(part.index))]
         if not len(rows):
-            return
+            return None
         coverage, pairs = model.coverage, pick_pairs(model.quantiles, model.coverage)
-        val = part.stage_starts("val").numpy()
         point, q = forecast_windows(net, part, rows)
-        val_point, val_q = forecast_windows(net, part, val)
-        self.calibration.append(conformity(part.actuals(val), val_point, val_q, pairs, part.scales(val)))
+        if calibration is None:
+            val = part.stage_starts("val").numpy()
+            val_point, val_q = forecast_windows(net, part, val)
+            calibration = conformity(part.actuals(val), val_point, val_q, pairs, part.scales(val)), None
+        self.calibration.append(calibration[0])
+        self.margins.append(calibration[1])
         fold_train = part.raw_targets[: part.fit_end]
         lo, hi = naive_bounds(fold_train, part.anchors(rows), data.horizon, coverage)
         n = len(rows)
@@ -247,6 +349,7 @@ class _Walk:
         self.majority.append(np.repeat(direction_of_majority(fold_train)[None, None, :], n, axis=0))
         self.baselines.append(baselines(part.raw_targets, rows, data.horizon, season, ma_window))
         self.fold_of.append(np.full(n, len(self.calibration) - 1))
+        return self.calibration[-1]
 
     def result(self, name: str, data: DataConfig, model: ModelConfig, bt: BacktestConfig) -> BacktestResult:
         coverage, pairs = model.coverage, pick_pairs(model.quantiles, model.coverage)
@@ -262,7 +365,8 @@ class _Walk:
                                       coverage, bt.gamma)
         else:
             margin = np.stack([np.stack([conformal_quantile(scores[k], c) for k, c in enumerate(coverage)])
-                               for scores in self.calibration])[fold_of].swapaxes(0, 1)  # (K, B, H, T)
+                               if fixed is None else fixed
+                               for scores, fixed in zip(self.calibration, self.margins)])[fold_of].swapaxes(0, 1)
         lower, upper = bounds(point, quantiles, pairs, margin, local)
         intervals = Intervals(coverage, lower, upper, np.concatenate(self.naive_lo, axis=1),
                               np.concatenate(self.naive_hi, axis=1), quantiles, model.quantiles)
@@ -274,6 +378,19 @@ class _Walk:
             mase_scale=np.concatenate(self.scales), intervals=intervals,
             majority=np.concatenate(self.majority), lag=math.ceil(data.horizon / bt.stride), folds=0,
             seconds=0.0, series=np.full(len(point), name, dtype=object))
+
+
+def _beside_trained(held: dict, trained: dict) -> dict:
+    """The held-out series' summary, with the trained series' skill beside it (what being new costs)."""
+    rows = trained.get("series")
+    count = len(rows) if rows else 1
+    beside = {"series": count, "skill": trained["skill"], "mase": trained["model"]["mase"],
+              "naive_mase": trained["naive"]["mase"]}
+    n_new = len(held["series"]) if "series" in held else 1
+    line = (f"Held out of training: {n_new} series, each forecast as new from its own history at every "
+            f"origin (below). On the {count} series it trained on: skill {100 * trained['skill']:+.1f}%, "
+            f"MASE {trained['model']['mase']:.3f} (here {held['model']['mase']:.3f}).")
+    return {**held, "trained": beside, "verdict": [line, *held["verdict"]]}
 
 
 def _concatenate(results: list[BacktestResult]) -> BacktestResult:

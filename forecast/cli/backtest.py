@@ -17,6 +17,8 @@ def _print(result) -> None:
 
     where = (f"{len(set(result.origins))} origins x {len(set(result.series))} series" if result.is_panel
              else f"{len(result.origins)} origins")
+    if result.new:
+        where += f", scored on the {len(result.new)} held out of training"
     print_metrics(result.metrics(), f"Walk-forward backtest: {where}, {result.folds} fold(s), "
                   f"horizon {result.actual.shape[1]}")
     per_step = result.by_step()
@@ -45,6 +47,7 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
              ma_window: Annotated[Optional[int], typer.Option(help="Window of the moving-average baseline (default 20).", show_default=False)] = None,
              intervals: Annotated[Optional[str], typer.Option(help="Intervals: split (calibrated on each fold's validation span) or adaptive (adaptive conformal inference: widen after misses) (default split).", show_default=False)] = None,
              gamma: Annotated[Optional[float], typer.Option(help="Step size of adaptive intervals (default 0.005).", show_default=False)] = None,
+             new_series: Annotated[Optional[str], typer.Option(help="Hold these series of a panel out of training and forecast them as new ones at every origin: names (a,b), a share (20%) or a count (5) drawn with the seed.", show_default=False)] = None,
              out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-backtest-TIME).")] = None,
              **options):
     """Walk-forward backtest of the model beside naive, seasonal naive, drift and moving average."""
@@ -53,7 +56,7 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
     bt = BacktestConfig().override(origins=origins, stride=stride, start=from_date, end=to_date,
                                    window=window, train_size=train_size, retrain_every=retrain_every,
                                    season_length=season_length, ma_window=ma_window,
-                                   intervals=intervals, gamma=gamma)
+                                   intervals=intervals, gamma=gamma, new_series=new_series)
     source = source_from(options)
     if model is not None:
         from forecast.trained import TrainedModel
