@@ -5,7 +5,7 @@ standard deviation 4. The kind fixes the week's shape; one week of a store's own
 it poorly, so a model that knows the kind should forecast better, and a learned vector per series
 (`--series-embedding`) has only each store's few training months to learn it from.
 
-A second table asks what a new store gets (`predict(new=True)`, `--new-series`): a model fitted on 40
+A second table asks what a new store gets (`forecast backtest --new-series`): a model fitted on 40
 of the stores forecasts the other 20, each from its own history up to every test origin, beside a
 model that trained on all 60 forecasting the same 20 at the same origins, without and with the kind.
 
@@ -20,11 +20,13 @@ the noise alone gives 4. The last line is JSON with every figure.
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from forecast import DataConfig, ModelConfig, TrainConfig, fit
+from forecast import BacktestConfig, DataConfig, ModelConfig, TrainConfig, backtest, fit
+from forecast.panel import calendar_cut
 
 KINDS = {"office": [4, 4, 4, 4, 4, -10, -10], "mall": [-4, -4, -4, -2, 2, 6, 6],
          "station": [6, -3, -3, -3, 6, -2, -1]}
@@ -56,29 +58,27 @@ def run(seed: int, data_role: dict, model_role: dict) -> dict:
             "baseline_rmse": m[m["best_baseline"]]["rmse"], "seconds": time.perf_counter() - started}
 
 
-def unseen_rmse(model, frames: dict, test_start: str, horizon: int = 7, new: bool = False) -> float:
-    """Test RMSE of `model` on `frames` from every origin in the test span, each forecast from the
-    store's history up to that origin (scaled on that history when the store is new to the model)."""
-    errors = []
-    for name, frame in frames.items():
-        first = int(frame.index.searchsorted(pd.Timestamp(test_start)))
-        for origin in range(first, len(frame) - horizon + 1):
-            forecast = model.predict({name: frame.iloc[:origin]}, series=[name], new=new)
-            errors.append(forecast["sales"].to_numpy() - frame["sales"].to_numpy()[origin:origin + horizon])
-    return float(np.sqrt(np.mean(np.square(errors))))
-
-
 def run_new(seed: int, data_role: dict) -> dict:
-    data = DataConfig(targets=("sales",), seq_len=7, horizon=7, time_features=("dayofweek",), **data_role)
-    train = TrainConfig(max_epochs=60, patience=10, learning_rate=1e-2, seed=seed, accelerator="cpu")
+    """The last 20 stores' test RMSE from every test origin: `forecast backtest --new-series` (a model
+    of the other 40, each new store scaled on its own history up to the origins) beside the same
+    backtest with every store trained on."""
     frames = panel(seed)
-    held = dict(list(frames.items())[40:])
+    test_start = calendar_cut(frames, DataConfig(targets=("sales",), val_fraction=0.15, test_fraction=0.15)).test_start
+    # one fold before the test span, its validation the same 15% of the rows as in `run`
+    data = DataConfig(targets=("sales",), seq_len=7, horizon=7, time_features=("dayofweek",),
+                      val_fraction=0.15 / 0.85, **data_role)
+    train = TrainConfig(max_epochs=60, patience=10, learning_rate=1e-2, seed=seed, accelerator="cpu")
     model = ModelConfig(cell="gru", hidden_size=32)
-    everyone = fit(frames, data, model, train, quiet=True, refit=False)
-    others = fit(dict(list(frames.items())[:40]), data, model, train, quiet=True, refit=False)
-    test_start = everyone.prepared.cfg.test_start
-    return {"trained on them": unseen_rmse(everyone.model, held, test_start),
-            "new to the model": unseen_rmse(others.model, held, test_start, new=True)}
+    held = list(frames)[40:]
+    bt = BacktestConfig(start=test_start)
+    out = {}
+    for name, new_series in (("trained on them", None), ("new to the model", ",".join(held))):
+        result = backtest(frames, data, model, train, replace(bt, new_series=new_series))
+        ours = np.isin(result.series, held)
+        actual, iv = result.actual[ours], result.intervals.take(ours)
+        out[name] = float(np.sqrt(np.mean(np.square(result.forecasts["model"][ours] - actual))))
+        out[f"{name}: 80% coverage"] = float(np.mean((iv.lower[0] <= actual) & (actual <= iv.upper[0])))
+    return out
 
 
 def main() -> None:
@@ -94,12 +94,13 @@ def main() -> None:
         out[name] = row
         print(f"{name:<36} {row['rmse']:>10.3f} {row['best_baseline'] + ' ' + format(row['baseline_rmse'], '.3f'):>22} "
               f"{row['seconds']:>10.1f}", flush=True)
-    print(f"\n{'the 20 held-out stores':<36} {'trained on them':>16} {'new to the model':>17}")
+    print(f"\n{'the 20 held-out stores (RMSE, 80% cover)':<42} {'trained on them':>16} {'new to the model':>17}")
     new = {}
     for name in ("none", "--static kind"):
         runs = [run_new(seed, ROLES[name][0]) for seed in args.seeds]
-        new[name] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-        print(f"{name:<36} {new[name]['trained on them']:>16.3f} {new[name]['new to the model']:>17.3f}", flush=True)
+        new[name] = row = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+        cells = [f"{row[k]:.3f}, {100 * row[k + ': 80% coverage']:.1f}%" for k in ("trained on them", "new to the model")]
+        print(f"{name:<42} {cells[0]:>16} {cells[1]:>17}", flush=True)
     print(json.dumps({"seeds": args.seeds, "results": out, "new_series": new}))
 
 
