@@ -7,18 +7,25 @@ fitted on its training windows (`--cycle`), so models with either refuse; and in
 its own validation windows. A new series' intervals take the trained series' median margins
 (in units of a window's local scale, see `forecast.intervals`): a reasonable width, without the
 coverage guarantee of a series that was validated.
+
+A backtest can hold series out of training and forecast them this way at every origin
+(`BacktestConfig.new_series`, `forecast backtest --new-series`): the helpers at the end build what
+each fold needs.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig, ModelConfig
+from forecast.data import prepare
 from forecast.errors import ForecastError
-from forecast.intervals import Calibration
+from forecast.intervals import Calibration, conformal_quantile
 from forecast.preprocess import Preprocessor
 from forecast.sources import validate_frame
-from forecast.static import apply_static, static_values
+from forecast.static import apply_static, static_encoding, static_table, static_values
 
 
 def refusal(data: DataConfig, model: ModelConfig) -> str | None:
@@ -89,3 +96,54 @@ def held_out(names: list[str], spec: str, seed: int) -> list[str]:
 def _some(names: list[str], limit: int = 6) -> str:
     shown = ", ".join(map(repr, names[:limit]))
     return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
+# What a backtest that holds series out of training (`BacktestConfig.new_series`) needs at each fold
+
+def check_static(trains: dict, held: dict, data: DataConfig) -> None:
+    """Before any training: the series left to train can encode the static columns, and every
+    held-out series' values are among theirs."""
+    try:
+        encoding = static_encoding(static_table(trains, data.static))
+    except ForecastError as e:
+        raise ForecastError(f"--new-series leaves {len(trains)} series to train on: {e}") from None
+    for name, frame in held.items():
+        static_of(frame, encoding, data, name)
+
+
+def static_of(frame: pd.DataFrame, encoding: dict, data: DataConfig, name: str):
+    """A held-out series' encoded static values (see `forecast.static.apply_static`)."""
+    try:
+        return apply_static(encoding, static_values(frame, data.static, f"series {name}"), f"held-out series {name}")
+    except ForecastError as e:
+        raise ForecastError(f"{e}; a held-out series' static values must be among the trained series': "
+                            "hold out others with --new-series NAMES") from None
+
+
+def pooled_scores(scores: list[np.ndarray], model: ModelConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """What a new series is calibrated with at a fold: the trained series' (K, n, H, T) validation
+    scores pooled (where adaptive intervals start) and the median of their margins (split intervals,
+    as `pooled_calibration`)."""
+    if not scores:
+        return None
+    margins = [np.stack([conformal_quantile(s[k], c) for k, c in enumerate(model.coverage)]) for s in scores]
+    return np.concatenate(scores, axis=1), np.median(np.stack(margins), axis=0)
+
+
+def new_part(frame: pd.DataFrame, lo, first, last, prepared, name: str):
+    """A held-out series' data at a fold, as a new series would be forecast: rows from `lo` to `last`,
+    preprocessing fitted on those before `first` (the fold's first target date); None when it has
+    too few rows before `first` to be forecast."""
+    cfg = prepared.cfg
+    cut = frame[(frame.index >= lo) & (frame.index <= last)]
+    history = cut[cut.index < first]
+    lost = 1 if cfg.transform == "log_return" else 0
+    if len(history) < cfg.seq_len + lost or len(cut) < cfg.seq_len + cfg.horizon + lost:
+        return None
+    static = static_of(frame, prepared.static_encoding, cfg, name) if cfg.static else None
+    try:
+        part = prepare(cut, cfg, "all", new_preprocessor(cfg, history[list(cfg.inputs)], static))
+    except ForecastError as e:
+        raise ForecastError(f"held-out series {name}: {e}") from None
+    row = int(part.index.searchsorted(first))
+    return replace(part, train_end=row, val_end=row, fit_end=row)

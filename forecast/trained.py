@@ -27,10 +27,9 @@ from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
 from forecast.model import RecurrentNet, build_net
+from forecast.modelfile import FORMAT, VERSION
 from forecast.preprocess import Preprocessor, known_ahead
 from forecast.sources import validate_frame
-
-FORMAT, VERSION = "forecast-model", 4  # 3: quantiles and calibration; 4: several series
 
 
 def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,
@@ -302,36 +301,10 @@ class TrainedModel:
     @classmethod
     def load(cls, path: str | Path) -> TrainedModel:
         """Rebuild a model from its file; a missing, corrupt or foreign file raises `ForecastError`."""
-        from safetensors import safe_open
+        from forecast.modelfile import read_model_file
 
-        path = Path(path)
-        if path.is_dir():  # the run folder `fit` wrote: its model file
-            if not (path / "model.safetensors").is_file():
-                raise ForecastError(f"{path} is a folder without a model.safetensors; give a model file "
-                                    "or the folder `forecast fit` wrote")
-            path = path / "model.safetensors"
-        if not path.is_file():
-            raise ForecastError(f"model file not found: {path}")
+        path, meta, tensors = read_model_file(path)
         try:
-            with safe_open(str(path), framework="pt") as f:
-                header = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e:  # safetensors raises several types for damaged files
-            raise ForecastError(f"{path} is not a readable model file ({type(e).__name__}: {e})") from None
-        try:
-            meta = json.loads(header["forecast"])
-            if meta.get("format") != FORMAT:
-                raise KeyError("format")
-        except (KeyError, json.JSONDecodeError, TypeError, AttributeError):
-            raise ForecastError(f"{path} is a safetensors file but not a forecast model") from None
-        if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
-            raise ForecastError(f"{path} was written by a newer forecast (format {meta.get('version')}); "
-                                "upgrade forecast to read it")
-        try:
-            if meta["version"] == 1:
-                meta = _upgrade_from_version_1(meta)
-            if meta["version"] < 4:
-                meta, tensors = _one_member(meta, tensors)
             return cls._from_parts(meta, tensors)
         except ForecastError as e:
             raise ForecastError(f"{path}: {e}") from None
@@ -366,32 +339,6 @@ class TrainedModel:
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
                    TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {},
                    meta.get("static_encoding") or {})
-
-
-def _one_member(meta: dict, tensors: dict) -> tuple[dict, dict]:
-    """Model files before format 4 held one series at the top level."""
-    name = SourceConfig.from_dict(meta["source"]).label
-    member = {"name": name, "preprocessor": meta["preprocessor"], "history_index": meta["history_index"],
-              "calibration": meta.get("calibration")}
-    tensors = {**tensors, "history.0": tensors["history"]}
-    return {**meta, "members": [member]}, tensors
-
-
-def _upgrade_from_version_1(meta: dict) -> dict:
-    """Model files of forecast 0.1: a bare scaler and `max_gap` inside the data settings. Their
-    networks work unchanged, except with log returns, whose scaling and instance normalisation
-    changed meaning (a zero output now is a zero return)."""
-    data = {k: v for k, v in meta["data"].items() if k not in ("max_gap", "train_through_val")}
-    if data.get("transform") == "log_return":
-        raise ForecastError("a forecast 0.1 model with --transform log_return cannot be used by this "
-                            "version (its scaling changed); fit it again")
-    inputs = list(data.get("targets", [])) + [f for f in data.get("features", [])
-                                              if f not in data.get("targets", [])]
-    return {**meta, "data": data, "source": {"max_gap": meta["data"].get("max_gap", 5)},
-            "preprocessor": {"columns": inputs, "n_targets": meta["n_targets"],
-                             "transform": data.get("transform", "none"), **meta["scaler"]},
-            "info": {"test_metrics": meta.get("metrics"), "epochs": meta.get("epochs"),
-                     "source": meta.get("source"), "trained_on": "the training span (forecast 0.1)"}}
 
 
 def _check_step(fresh: pd.DatetimeIndex, trained: pd.DatetimeIndex) -> None:

@@ -27,16 +27,14 @@ from forecast.calendar import weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
-from forecast.data import prepare
 from forecast.dates import stamp
 from forecast.errors import ForecastError
 from forecast.evaluation import forecast_windows
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
 from forecast.metrics import direction_of_majority
-from forecast.newseries import held_out, new_preprocessor, refusal
+from forecast.newseries import check_static, held_out, new_part, pooled_scores, refusal
 from forecast.panel import validate_panel
 from forecast.sources import validate_frame
-from forecast.static import apply_static, static_encoding, static_table, static_values
 from forecast.threads import torch_threads
 from forecast.train import Trained, parts_of, train_network
 
@@ -212,7 +210,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
                 raise ForecastError(f"--new-series: this model {refusal(data, model)}, which a new series "
                                     "cannot have; drop that option to measure new series")
             if data.static:
-                _check_static({n: f for n, f in frame.items() if n not in new}, {n: frame[n] for n in new}, data)
+                check_static({n: f for n, f in frame.items() if n not in new}, {n: frame[n] for n in new}, data)
     else:
         if bt.new_series is not None:
             raise ForecastError("--new-series holds series out of a panel's training; these data are one series")
@@ -239,9 +237,9 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
         with torch_threads(train.threads):
             scores = [walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window)
                       for name, part in parts.items()]
-            pooled = _pooled([s for s in scores if s is not None], model)
+            pooled = pooled_scores([s for s in scores if s is not None], model)
             for name in new:
-                part = _new_part(series[name], index[fold_start(first, bt)], index[first], index[stop - 1],
+                part = new_part(series[name], index[fold_start(first, bt)], index[first], index[stop - 1],
                                  trained.prepared, name)
                 if part is not None and pooled is not None:
                     walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window, pooled)
@@ -259,55 +257,6 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
                    new=tuple(n for n in new if n in done))
 
 
-def _check_static(trains: dict, held: dict, data: DataConfig) -> None:
-    """Before any training: the series left to train can encode the static columns, and every
-    held-out series' values are among theirs."""
-    try:
-        encoding = static_encoding(static_table(trains, data.static))
-    except ForecastError as e:
-        raise ForecastError(f"--new-series leaves {len(trains)} series to train on: {e}") from None
-    for name, frame in held.items():
-        _static_of(frame, encoding, data, name)
-
-
-def _static_of(frame: pd.DataFrame, encoding: dict, data: DataConfig, name: str):
-    """A held-out series' encoded static values (see `forecast.static.apply_static`)."""
-    try:
-        return apply_static(encoding, static_values(frame, data.static, f"series {name}"), f"held-out series {name}")
-    except ForecastError as e:
-        raise ForecastError(f"{e}; a held-out series' static values must be among the trained series': "
-                            "hold out others with --new-series NAMES") from None
-
-
-def _pooled(scores: list[np.ndarray], model: ModelConfig) -> tuple[np.ndarray, np.ndarray] | None:
-    """What a new series is calibrated with at a fold: the trained series' (K, n, H, T) validation
-    scores pooled (where adaptive intervals start) and the median of their margins (split intervals,
-    as `forecast.newseries.pooled_calibration`)."""
-    if not scores:
-        return None
-    margins = [np.stack([conformal_quantile(s[k], c) for k, c in enumerate(model.coverage)]) for s in scores]
-    return np.concatenate(scores, axis=1), np.median(np.stack(margins), axis=0)
-
-
-def _new_part(frame: pd.DataFrame, lo, first, last, prepared, name: str):
-    """A held-out series' data at a fold, as a new series would be forecast: rows from `lo` to `last`,
-    preprocessing fitted on those before `first` (the fold's first target date); None when it has
-    too few rows before `first` to be forecast."""
-    cfg = prepared.cfg
-    cut = frame[(frame.index >= lo) & (frame.index <= last)]
-    history = cut[cut.index < first]
-    lost = 1 if cfg.transform == "log_return" else 0
-    if len(history) < cfg.seq_len + lost or len(cut) < cfg.seq_len + cfg.horizon + lost:
-        return None
-    static = _static_of(frame, prepared.static_encoding, cfg, name) if cfg.static else None
-    try:
-        part = prepare(cut, cfg, "all", new_preprocessor(cfg, history[list(cfg.inputs)], static))
-    except ForecastError as e:
-        raise ForecastError(f"held-out series {name}: {e}") from None
-    row = int(part.index.searchsorted(first))
-    return replace(part, train_end=row, val_end=row, fit_end=row)
-
-
 class _Walk:
     """One series' forecasts, fold by fold, and its intervals once the walk is over."""
 
@@ -320,7 +269,7 @@ class _Walk:
             ma_window: int, calibration: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
         """Forecast the fold's origins of this series; return its validation windows' conformity scores
         (K, n, H, T), None when it has no origin in the fold. A new series is given its `calibration`
-        (scores and margins: see `_pooled`)."""
+        (scores and margins: see `forecast.newseries.pooled_scores`)."""
         rows = part.index.get_indexer(target_dates)  # positions after any transform; -1: no data
         rows = rows[(rows >= data.seq_len) & (rows + data.horizon <= len(part.index))]
         if not len(rows):

@@ -1,0 +1,79 @@
+"""The model file: safetensors holding the network's weights and each series' history tail, with a JSON
+header (key "forecast") that says everything else (see `forecast.trained`). Here: finding and reading
+a file, refusing what is not one, and bringing older formats up to the current one.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from forecast.config import SourceConfig
+from forecast.errors import ForecastError
+
+FORMAT, VERSION = "forecast-model", 4  # 3: quantiles and calibration; 4: several series
+
+
+def read_model_file(path: str | Path) -> tuple[Path, dict, dict]:
+    """(the file's path, its header in the current format, its tensors by name) of a model file, or
+    of the run folder `forecast fit` wrote; a missing, corrupt or foreign file raises `ForecastError`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.is_dir():  # the run folder `fit` wrote: its model file
+        if not (path / "model.safetensors").is_file():
+            raise ForecastError(f"{path} is a folder without a model.safetensors; give a model file "
+                                "or the folder `forecast fit` wrote")
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise ForecastError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises several types for damaged files
+        raise ForecastError(f"{path} is not a readable model file ({type(e).__name__}: {e})") from None
+    try:
+        meta = json.loads(header["forecast"])
+        if meta.get("format") != FORMAT:
+            raise KeyError("format")
+    except (KeyError, json.JSONDecodeError, TypeError, AttributeError):
+        raise ForecastError(f"{path} is a safetensors file but not a forecast model") from None
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise ForecastError(f"{path} was written by a newer forecast (format {meta.get('version')}); "
+                            "upgrade forecast to read it")
+    try:
+        if meta["version"] == 1:
+            meta = _upgrade_from_version_1(meta)
+        if meta["version"] < 4:
+            meta, tensors = _one_member(meta, tensors)
+    except ForecastError as e:
+        raise ForecastError(f"{path}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ForecastError(f"{path}: the model file is damaged or incomplete ({type(e).__name__}: {e})") from None
+    return path, meta, tensors
+
+
+def _one_member(meta: dict, tensors: dict) -> tuple[dict, dict]:
+    """Model files before format 4 held one series at the top level."""
+    name = SourceConfig.from_dict(meta["source"]).label
+    member = {"name": name, "preprocessor": meta["preprocessor"], "history_index": meta["history_index"],
+              "calibration": meta.get("calibration")}
+    tensors = {**tensors, "history.0": tensors["history"]}
+    return {**meta, "members": [member]}, tensors
+
+
+def _upgrade_from_version_1(meta: dict) -> dict:
+    """Model files of forecast 0.1: a bare scaler and `max_gap` inside the data settings. Their
+    networks work unchanged, except with log returns, whose scaling and instance normalisation
+    changed meaning (a zero output now is a zero return)."""
+    data = {k: v for k, v in meta["data"].items() if k not in ("max_gap", "train_through_val")}
+    if data.get("transform") == "log_return":
+        raise ForecastError("a forecast 0.1 model with --transform log_return cannot be used by this "
+                            "version (its scaling changed); fit it again")
+    inputs = list(data.get("targets", [])) + [f for f in data.get("features", [])
+                                              if f not in data.get("targets", [])]
+    return {**meta, "data": data, "source": {"max_gap": meta["data"].get("max_gap", 5)},
+            "preprocessor": {"columns": inputs, "n_targets": meta["n_targets"],
+                             "transform": data.get("transform", "none"), **meta["scaler"]},
+            "info": {"test_metrics": meta.get("metrics"), "epochs": meta.get("epochs"),
+                     "source": meta.get("source"), "trained_on": "the training span (forecast 0.1)"}}
