@@ -52,10 +52,7 @@ def naive_bounds(train: np.ndarray, anchor: np.ndarray, horizon: int, coverage):
     changes = [level[h:] - level[:-h] for h in range(1, horizon + 1)]  # H x (N - h, T)
     start = (np.log(anchor) if log else anchor)[:, None, :]  # (B, 1, T)
     back = np.exp if log else (lambda v: v)
-    lows, highs = [], []
-    for c in coverage:
-        lo = np.stack([np.quantile(ch, (1 - c) / 2, axis=0) for ch in changes])  # (H, T)
-        hi = np.stack([np.quantile(ch, (1 + c) / 2, axis=0) for ch in changes])
-        lows.append(back(start + lo))
-        highs.append(back(start + hi))
-    return np.stack(lows), np.stack(highs)
+    k = len(coverage)
+    levels = [(1 - c) / 2 for c in coverage] + [(1 + c) / 2 for c in coverage]
+    q = np.stack([np.quantile(ch, levels, axis=0) for ch in changes], axis=1)[:, None]  # (2K, 1, H, T)
+    return back(start[None] + q[:k]), back(start[None] + q[k:])

@@ -17,3 +17,11 @@ class MissingColumns(ForecastError):
     def __init__(self, message: str, missing: list, available: list, numeric: list = ()):
         super().__init__(message)
         self.missing, self.available, self.numeric = missing, available, list(numeric)
+
+
+class UnusableSeries(ForecastError):
+    """Series of a panel that cannot be used with its split (`names`): too short for it, constant."""
+
+    def __init__(self, message: str, names: list):
+        super().__init__(message)
+        self.names = list(names)

@@ -130,20 +130,21 @@ def pooled_scores(scores: list[np.ndarray], model: ModelConfig) -> tuple[np.ndar
     return np.concatenate(scores, axis=1), np.median(np.stack(margins), axis=0)
 
 
-def new_part(frame: pd.DataFrame, lo, first, last, prepared, name: str):
-    """A held-out series' data at a fold, as a new series would be forecast: rows from `lo` to `last`,
-    preprocessing fitted on those before `first` (the fold's first target date); None when it has
-    too few rows before `first` to be forecast."""
+def new_parts(frame: pd.DataFrame, lo, dates, last, prepared, name: str):
+    """A held-out series at each origin of a fold, as `predict --new-series` would forecast it there:
+    yields (the origin's first target date, the series' rows from `lo` to that forecast's last target,
+    preprocessing fitted on the rows before that date), for each of `dates` with enough rows before it
+    (`seq_len`). `last` is the fold's last target date."""
     cfg = prepared.cfg
-    cut = frame[(frame.index >= lo) & (frame.index <= last)]
-    history = cut[cut.index < first]
+    cut = frame.loc[(frame.index >= lo) & (frame.index <= last), list(cfg.inputs)]
     lost = 1 if cfg.transform == "log_return" else 0
-    if len(history) < cfg.seq_len + lost or len(cut) < cfg.seq_len + cfg.horizon + lost:
-        return None
     static = static_of(frame, prepared.static_encoding, cfg, name) if cfg.static else None
-    try:
-        part = prepare(cut, cfg, "all", new_preprocessor(cfg, history[list(cfg.inputs)], static))
-    except ForecastError as e:
-        raise ForecastError(f"held-out series {name}: {e}") from None
-    row = int(part.index.searchsorted(first))
-    return replace(part, train_end=row, val_end=row, fit_end=row)
+    for date, row in zip(dates, cut.index.get_indexer(dates)):  # -1: no row on that date
+        if row < cfg.seq_len + lost or row + cfg.horizon > len(cut):
+            continue
+        try:
+            fitted = new_preprocessor(cfg, cut.iloc[:row], static)
+            part = prepare(cut.iloc[:row + cfg.horizon], cfg, "all", fitted)
+        except ForecastError as e:
+            raise ForecastError(f"held-out series {name}: {e}") from None
+        yield date, replace(part, train_end=row - lost, val_end=row - lost, fit_end=row - lost)

@@ -18,7 +18,7 @@ import torch
 from forecast.config import DataConfig
 from forecast.data import Prepared, prepare
 from forecast.dates import stamp
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, UnusableSeries
 
 
 def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
@@ -145,8 +145,8 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     if dropped and not drop_bad:
         listed = "; ".join(f"{name}: {why}" for name, why in list(dropped.items())[:3])
         more = f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else ""
-        raise ForecastError(f"{len(dropped)} of {len(frames)} series cannot be used with {split}: "
-                            f"{listed}{more}; leave them out with --drop-bad, or change the dates")
+        raise UnusableSeries(f"{len(dropped)} of {len(frames)} series cannot be used with {split}: "
+                             f"{listed}{more}; leave them out with --drop-bad, or change the dates", list(dropped))
     sizes = np.array([len(part.values) for part in parts])
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     return PanelPrepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped,

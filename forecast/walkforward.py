@@ -8,10 +8,10 @@ calibrated on each fold's validation span (split conformal), or adapt to the mis
 walk goes on (adaptive conformal inference); the naive interval comes from the fold's training rows.
 A panel walks forward on the union of its series' dates: each fold trains one model on every series
 before the same date, and each series is scored at the origins it has data for, then pooled.
-With `new_series`, some series never train: at each fold they are forecast as new ones from their own
-history (preprocessing fitted on it, intervals from the trained series' median margins, as
-`predict --new-series` does), which measures how well the model forecasts a series it never saw;
-the metrics are theirs, beside the trained series' skill.
+With `new_series`, some series never train: at each origin they are forecast as new ones from their
+own history up to it (preprocessing fitted on that history, intervals from the trained series' median
+margins, as `predict --new-series` does), which measures how well the model forecasts a series it
+never saw, from its first `seq_len` rows on; the metrics are theirs, beside the trained series' skill.
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ from forecast.comparison import Intervals, by_step, series_rows, summarise, with
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
 from forecast.dates import stamp
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, UnusableSeries
 from forecast.evaluation import forecast_windows
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
 from forecast.metrics import direction_of_majority
-from forecast.newseries import check_static, held_out, new_part, pooled_scores, refusal
+from forecast.newseries import check_static, held_out, new_parts, pooled_scores, refusal
 from forecast.panel import validate_panel
 from forecast.sources import validate_frame
 from forecast.threads import torch_threads
@@ -85,8 +85,13 @@ def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfi
         fold = {name: f[(f.index >= index[lo]) & (f.index <= last)] for name, f in frame.items()}
     else:
         fold = frame.iloc[lo:stop]
-    fold_data = replace(data, val_start=str(index[first - val_rows]), test_start=str(index[first]))
-    return train_network(fold, fold_data, model, train, drop_bad=drop_bad)
+    fold_data = replace(data, val_start=stamp(index[first - val_rows]), test_start=stamp(index[first]))
+    try:
+        return train_network(fold, fold_data, model, train, drop_bad=drop_bad)
+    except UnusableSeries as e:  # series too young for the fold: a backtest can score them as new
+        names = ",".join(e.names[:5])
+        raise ForecastError(f"{e}; or score them as series the model never trained on with --new-series "
+                            f"{names}") from None
 
 
 @dataclass
@@ -238,11 +243,11 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
             scores = [walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window)
                       for name, part in parts.items()]
             pooled = pooled_scores([s for s in scores if s is not None], model)
-            for name in new:
-                part = new_part(series[name], index[fold_start(first, bt)], index[first], index[stop - 1],
-                                 trained.prepared, name)
-                if part is not None and pooled is not None:
-                    walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window, pooled)
+            for name in new if pooled is not None else ():  # each origin as new: its own scaling
+                for date, part in new_parts(series[name], index[fold_start(first, bt)], index[fold],
+                                            index[stop - 1], trained.prepared, name):
+                    walks[name].add(trained.net, part, pd.DatetimeIndex([date]), data, model, season,
+                                    bt.ma_window, pooled)
         if progress is not None:
             progress(i + 1, len(folds))
     done = {name: walk.result(name, data, model, bt) for name, walk in walks.items() if walk.points}

@@ -121,3 +121,18 @@ def test_a_held_out_category_the_trained_series_lack_is_named():
         run(frames, data=data)
     frames["s1"]["kind"] = "a"
     assert run(frames, data=data).new == ("s1",)
+
+
+def test_a_series_that_starts_within_the_fold_is_forecast_from_its_first_full_window_on():
+    frames = panel()
+    end = frames["s0"].index[-1]
+    frames["late"] = make_frame(n=20, seed=9, start=str((end - pd.Timedelta(days=19)).date())) + 50
+    with pytest.raises(ForecastError, match="late: the split leaves a span empty.*with --new-series late$"):
+        run(frames, BacktestConfig(origins=16))  # too young to train: the error says how to score it
+    result = run(frames, BacktestConfig(origins=16, new_series="late"))
+    late = result.table()
+    late = late[(late.series == "late") & (late.step == 1)]
+    history = frames["late"].index
+    # origins before the series' 8th row cannot be forecast; every later one is
+    expected = [d for d in history[DATA.seq_len - 1:-DATA.horizon] if d >= result.origins.min()]
+    assert list(late.origin) == expected and len(expected) == 20 - DATA.seq_len - DATA.horizon + 1
