@@ -142,16 +142,17 @@ def test_the_cli_fits_with_static_columns_and_forecasts_a_new_store_only_when_as
     from forecast.panel import to_long
     frames = stores()
     to_long({n: f for n, f in frames.items() if n != "s3"}, "store").to_csv(tmp_path / "old.csv")
-    to_long(frames, "store").to_csv(tmp_path / "all.csv")
+    to_long({**frames, "young": frames["s3"].iloc[-5:]}, "store").to_csv(tmp_path / "all.csv")
     fitted = run("fit", "--csv", "old.csv", "--series-col", "store", "--target", "y", "--static", "kind,size",
                  "--seq-len", "8", "--horizon", "3", "--max-epochs", "1", "--quiet", "--out", "m")
     assert fitted.returncode == 0, fitted.stderr
     left_out = run("predict", "--model", "m", "--csv", "all.csv", "--series-col", "store")
-    assert left_out.returncode == 0 and "1 series of the fresh data are not in the model (s3)" in left_out.stderr
+    assert left_out.returncode == 0 and "2 series of the fresh data are not in the model (s3, young)" in left_out.stderr
     assert "s3" not in left_out.stdout
     added = run("predict", "--model", "m", "--csv", "all.csv", "--series-col", "store", "--new-series",
                 "--output", "next.csv")
-    assert added.returncode == 0 and "new series (not trained on): s3" in added.stdout, added.stderr
+    assert added.returncode == 0 and "new series (not trained on): s3;" in added.stdout, added.stderr
+    assert "1 new series have fewer than the 8 rows of history a forecast needs (young); left out" in added.stderr
     table = pd.read_csv(tmp_path / "next.csv")
     assert table.series.value_counts().to_dict() == {"s0": 3, "s1": 3, "s2": 3, "s3": 3}
 

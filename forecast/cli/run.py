@@ -184,6 +184,14 @@ def new_in(trained, history: dict, add: bool, names=None):
         warn(f"{len(fresh)} series of the fresh data are not in the model ({listed}); left out "
              "(--new-series forecasts them from their own history)")
         return trained, {n: h for n, h in history.items() if n in trained.members}
+    short = [n for n in fresh if names is None and len(history[n]) < trained.context_rows]
+    if short:  # a store opened days ago must not stop the forecasts of the others
+        warn(f"{len(short)} new series have fewer than the {trained.context_rows} rows of history a forecast "
+             f"needs ({', '.join(short[:5])}{' ...' if len(short) > 5 else ''}); left out")
+        fresh, history = [n for n in fresh if n not in short], {n: h for n, h in history.items() if n not in short}
+        if not fresh:
+            return trained, history
+        listed = ", ".join(fresh[:5]) + (f" and {len(fresh) - 5} more" if len(fresh) > 5 else "")
     say(f"new series (not trained on): {listed}; each scaled on its own history, its intervals the trained "
         "series' median widths (no coverage guarantee)")
     return trained.add_series({n: history[n] for n in fresh}), history
