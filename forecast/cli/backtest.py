@@ -6,9 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, configs_from, fmt,
-                                 load_inputs, out, print_metrics, print_paths, run_folder, say, source_from,
-                                 with_options)
+from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, configs_from, load_inputs, out,
+                                 run_folder, say, source_from, with_options)
+from forecast.cli.printing import fmt, print_metrics, print_paths
 from forecast.errors import ForecastError
 
 

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable,
-                                 configs_from, load, load_inputs, names, print_metrics, print_paths,
-                                 print_report, print_windows, run_folder, say, source_from, warn, with_options)
+from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable, configs_from,
+                                 load, load_inputs, names, run_folder, say, source_from, warn, with_options)
+from forecast.cli.printing import print_metrics, print_paths, print_report, print_windows
 from forecast.errors import ForecastError, MissingColumns
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, data_flags, load_inputs, out,
-                                 print_metrics, print_paths, run_folder, say, source_from, with_options)
+                                 run_folder, say, source_from, with_options)
+from forecast.cli.printing import print_metrics, print_paths
 from forecast.errors import ForecastError
 
 SEARCHED = ("hidden_size", "seq_len", "cell", "num_layers", "dropout", "learning_rate", "batch_size")
