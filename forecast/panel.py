@@ -74,6 +74,21 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
                    test_start=cfg.test_start or stamp(dates[val_end]))
 
 
+def unusable(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> tuple[DataConfig, dict[str, str]]:
+    """The panel's common cut (see `calendar_cut`) and the series that cannot be split on it with
+    `cfg`'s window (a series that starts after validation does, or ends before test), with why."""
+    from forecast.data import split_rows
+
+    cut = calendar_cut(frames, cfg)
+    why = {}
+    for name, frame in frames.items():
+        try:
+            split_rows(frame.index, cut)
+        except ForecastError as e:
+            why[name] = str(e)
+    return cut, why
+
+
 @dataclass
 class PanelPrepared:
     """Every series ready for windowing, on one calendar cut.

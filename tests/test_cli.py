@@ -275,6 +275,18 @@ def test_data_on_a_panel_summarises_each_series_and_writes_a_long_file_that_read
     assert again.stdout.split("rows:")[1] == first.stdout.split("rows:")[1].replace(f"wrote {out}\n", "")
 
 
+def test_data_on_a_panel_gives_each_series_span_and_names_one_too_young_for_the_common_split(run, tmp_path):
+    prices = pd.read_csv(SAMPLE)
+    young = prices[prices.Ticker == "MSFT"].tail(100).assign(Ticker="NEW")
+    pd.concat([prices, young]).to_csv(tmp_path / "p.csv", index=False)
+    shown = run("data", "--csv", "p.csv", "--series-col", "Ticker", "--target", "Close")
+    assert shown.returncode == 0, shown.stderr
+    line = next(row for row in shown.stdout.splitlines() if row.startswith("NEW "))
+    assert line.split()[-3:] == ["100", str(young.Date.iloc[0])[:10], str(young.Date.iloc[-1])[:10]]
+    assert "1 of 5 series cannot be split like the others" in shown.stderr and "NEW: " in shown.stderr
+    assert "predict --new-series and backtest --new-series" in shown.stderr
+
+
 def test_an_unwritable_output_folder_fails_before_any_work(run, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

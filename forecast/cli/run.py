@@ -39,11 +39,15 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     if isinstance(frame, dict):  # a panel: one summary per series; written long (--series-col series)
         import pandas as pd
 
+        from forecast.dates import stamp
+
+        spans = lambda f: summary(f).assign(rows=len(f), first=stamp(f.index[0]), last=stamp(f.index[-1]))  # noqa: E731
         shown = dict(list(frame.items())[:SHOWN])
-        say(pd.concat({name: summary(f) for name, f in shown.items()}, names=["series"])
+        say(pd.concat({name: spans(f) for name, f in shown.items()}, names=["series"])
             .to_string(float_format=lambda v: f"{v:,.4f}"))
         if len(frame) > SHOWN:
             say(f"... and {len(frame) - SHOWN} more series")
+        print_unusable(frame)
         from forecast.panel import to_long
 
         frame = to_long(frame)
@@ -54,6 +58,23 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
 
         write_frame(frame, output)
         say(f"wrote {output}")
+
+
+def print_unusable(frames: dict) -> None:
+    """Which series of a panel the default split cannot use, and what a user can do about them."""
+    from forecast.config import DataConfig
+    from forecast.panel import unusable
+
+    try:
+        cut, why = unusable(frames, DataConfig())
+    except ForecastError:  # too few dates to split at all: fit says so
+        return
+    if why:
+        listed = "; ".join(f"{n}: {w}" for n, w in list(why.items())[:3]) + (" ..." if len(why) > 3 else "")
+        warn(f"{len(why)} of {len(frames)} series cannot be split like the others (validation from "
+             f"{cut.val_start}, test from {cut.test_start}, with the default --seq-len and --horizon): {listed}. "
+             "fit --drop-bad leaves them out; predict --new-series and backtest --new-series forecast them "
+             "from their own history")
 
 
 @with_options(SOURCE, DATA, MODEL, TRAIN)
