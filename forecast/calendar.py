@@ -51,9 +51,9 @@ def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str
         return calendar
     tail = index[-200:]
     freq = pd.infer_freq(tail) if len(tail) >= 3 else None
-    if freq is None:  # irregular gaps: use the most common step
+    if freq is None:  # irregular gaps (trading days skip holidays): use the most common step
         step = pd.Series(tail[1:] - tail[:-1]).mode().iloc[0]
-        freq = pd.tseries.frequencies.to_offset(step).freqstr
+        freq = "D" if step == pd.Timedelta(days=1) else pd.tseries.frequencies.to_offset(step).freqstr
     if freq == "D" and len(tail) >= 10 and (tail.day_of_week < 5).all():
         return "B"  # daily rows, never on a weekend: business days (stock prices from a file)
     return freq

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -291,5 +292,8 @@ def test_daily_data_without_weekends_forecasts_business_days():
     assert future_dates(index[-1], 2, "B").day_of_week.max() < 5
     assert infer_frequency(pd.date_range("2023-01-01", periods=60)) == "D"
     assert infer_frequency(index, "XLON") == "XLON"
+    trading = pd.DatetimeIndex(pd.read_csv(Path(__file__).parents[1] / "datasets" / "stocks_daily.csv").query("Ticker == 'IBM'").Date)
+    assert infer_frequency(trading) == "B"  # holidays make the steps irregular: still no weekend forecast
+    assert infer_frequency(pd.date_range("2023-01-01", periods=60).delete([5, 20])) == "D"
     with pytest.raises(ForecastError, match="unknown calendar"):
         infer_frequency(index, "NOPE")
