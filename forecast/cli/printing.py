@@ -19,6 +19,9 @@ def print_windows(prepared) -> None:
             f"test from {prepared.cfg.test_start}, the same dates for every series)")
         for name, why in prepared.dropped.items():
             warn(f"left out series {name}: {why}")
+        if prepared.dropped and not prepared.cfg.cycle:
+            say("series left out of training can still be forecast from their own history: predict "
+                "--new-series (not with --series-embedding)")
     else:
         from forecast.dates import stamp
 
