@@ -124,7 +124,8 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
     # the random walk (naive last value, or with drift) as the yardstick: the case of prices
     walk = prices and best in ("naive", "drift")
     if gain != gain:  # the best baseline's RMSE is 0
-        head = f"The best baseline ({name}) is exact on these forecasts (RMSE 0): no model can beat it."
+        head = (f"The best baseline ({name}) is exact on these forecasts (RMSE {s[best]['rmse']:.2g}): no model "
+                "can beat it.")
     elif gain > 0 and significant:
         head = (f"The model beats the best baseline ({name}): RMSE {100 * gain:.1f}% lower, "
                 f"{dm_sentence(dm, name, LEVEL)}.")

@@ -96,5 +96,7 @@ def naive_forecast(anchor: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def skill(model_rmse: float, naive_rmse: float) -> float:
-    """1 - RMSE_model / RMSE_naive: above 0 the model beats the naive forecast."""
-    return float(1 - model_rmse / naive_rmse) if naive_rmse > 0 else float("nan")
+    """1 - RMSE_model / RMSE_naive: above 0 the model beats the naive forecast; NaN when the naive
+    RMSE is 0, or rounding error beside the model's (an exact baseline: a ratio would be noise)."""
+    exact = naive_rmse <= 1e-9 * abs(model_rmse) or not naive_rmse > 0
+    return float("nan") if exact else float(1 - model_rmse / naive_rmse)

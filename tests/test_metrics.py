@@ -42,3 +42,8 @@ def test_per_step_metrics_keep_the_step_axis():
 
 def test_skill_is_positive_only_when_the_model_beats_naive():
     assert skill(1.0, 2.0) == pytest.approx(0.5) and skill(2.0, 1.0) < 0 and np.isnan(skill(1.0, 0.0))
+
+
+def test_a_baseline_exact_up_to_rounding_has_no_skill_ratio_not_a_ratio_of_noise():
+    assert np.isnan(skill(1.0, 5.9e-14))  # a sine that repeats exactly: seasonal naive's rounding error
+    assert skill(1.0, 1e-6) == pytest.approx(1 - 1e6)  # small, but real
