@@ -76,6 +76,9 @@ class StudySpec:
         if not isinstance(self.search, dict):
             raise ForecastError("search must map parameter names to ranges or choices")
         self.search = {**DEFAULT_SPACE, **self.search}  # hidden_size and seq_len are always searched
+        if self.data.known and list(self.search["seq_len"]) == DEFAULT_SPACE["seq_len"]:
+            # known columns are read over the horizon inside the inputs: the default range starts there
+            self.search["seq_len"] = [max(v, self.data.horizon) for v in DEFAULT_SPACE["seq_len"]]
         for name, values in self.search.items():
             if SPACE.get(name, "choice") != "choice":
                 values = self.search[name] = _bounds(values)
@@ -118,8 +121,8 @@ class StudySpec:
                 try:
                     self.configs({**params, **combination})
                 except ForecastError as e:
-                    drawn = ", ".join(f"{k}={v}" for k, v in combination.items())
-                    raise ForecastError(f"search {drawn}: {e}" if drawn else str(e)) from None
+                    drawn = ", ".join(f"{k}={v}" for k, v in (combination or params).items())
+                    raise ForecastError(f"search {drawn}: {e}") from None
 
     def to_dict(self) -> dict:
         return {"study_name": self.study_name, **self.identity(), "n_trials": self.n_trials,

@@ -232,12 +232,22 @@ def test_a_study_file_reads_exponents_without_a_dot_as_numbers(tmp_path):
     ("search: {weight_decay: [-1, 0.1]}\n", "0 <= low"),
     ("search: {time_features: ['', 'hour,minute']}\n", "search time_features=hour,minute: unknown time feature 'minute'"),
     ("search: {cycle: [0, 1]}\n", "search cycle=1: cycle must be 0 \\(none\\)"),
+    ("data: {known: [Volume], horizon: 12}\nsearch: {seq_len: [6, 30]}\n",
+     "search hidden_size=8, seq_len=6: known columns .* seq_len 6 must be at least the horizon 12"),
 ])
 def test_bad_study_files_give_clear_errors(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(ForecastError, match=message):
         load_study_file(path)
+
+
+def test_with_known_columns_the_default_input_range_starts_at_the_horizon(tmp_path):
+    path = tmp_path / "known.yaml"
+    path.write_text("data: {known: [Volume], horizon: 12}\n")
+    assert load_study_file(path).search["seq_len"] == [12, 120]  # inputs must span the known horizon
+    path.write_text("data: {horizon: 12}\n")
+    assert load_study_file(path).search["seq_len"] == [10, 120]
 
 
 def test_shipped_example_study_is_valid():
