@@ -295,5 +295,18 @@ def test_daily_data_without_weekends_forecasts_business_days():
     trading = pd.DatetimeIndex(pd.read_csv(Path(__file__).parents[1] / "datasets" / "stocks_daily.csv").query("Ticker == 'IBM'").Date)
     assert infer_frequency(trading) == "B"  # holidays make the steps irregular: still no weekend forecast
     assert infer_frequency(pd.date_range("2023-01-01", periods=60).delete([5, 20])) == "D"
+
+
+@pytest.mark.parametrize("freq,next_dates", [
+    ("MS", ["2022-07-01", "2022-08-01", "2022-09-01"]), ("ME", ["2022-07-31", "2022-08-31", "2022-09-30"]),
+    ("W-FRI", ["2020-10-02", "2020-10-09", "2020-10-16"]), ("QS", ["2025-01-01", "2025-04-01", "2025-07-01"]),
+])
+def test_a_missing_row_does_not_turn_months_into_31_day_steps(freq, next_dates):
+    from forecast.calendar import future_dates, infer_frequency
+    start = {"MS": "2010-01-01", "ME": "2010-01-31", "W-FRI": "2015-01-02", "QS": "2010-01-01"}[freq]
+    index = pd.date_range(start, periods={"QS": 60}.get(freq, 150 if freq != "W-FRI" else 300), freq=freq)
+    index = index.delete(len(index) // 2)  # one month (week, quarter) missing from the file
+    dates = future_dates(index[-1], 3, infer_frequency(index))
+    assert list(dates.strftime("%Y-%m-%d")) == next_dates
     with pytest.raises(ForecastError, match="unknown calendar"):
         infer_frequency(index, "NOPE")
