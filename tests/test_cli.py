@@ -445,3 +445,18 @@ def test_a_known_column_is_fitted_with_known_and_its_future_values_given_to_pred
     assert plain.returncode == 0, plain.stderr
     assert_one_line_error(run("predict", "--model", tmp_path / "plain", "--future", tmp_path / "next.csv"),
                           "future values are for a model fitted with known columns (--known)")
+
+
+def test_when_the_seasonal_naive_wins_fit_says_how_to_hand_the_season_over_and_to_choose_on_validation(run, tmp_path):
+    months = pd.date_range("2010-01-01", periods=120, freq="MS")
+    sales = 100 + 10 * np.sin(np.arange(120) * 2 * np.pi / 12) + np.random.default_rng(0).normal(0, 0.5, 120)
+    pd.DataFrame({"month": months, "sales": sales}).to_csv(tmp_path / "m.csv", index=False)
+    fitted = run("fit", "--csv", "m.csv", "--seq-len", "12", "--horizon", "3", "--max-epochs", "1", "--quiet",
+                 "--out", "plain")
+    assert fitted.returncode == 0, fitted.stderr
+    assert "validation loss" in fitted.stdout.split("trained 1 epochs")[1].splitlines()[0]
+    assert "hint: the seasonal naive repeats the last 12 steps and wins here; --cycle 12" in fitted.stdout
+    assert "lower validation loss, not the better test table" in fitted.stdout
+    cycled = run("fit", "--csv", "m.csv", "--seq-len", "12", "--horizon", "3", "--max-epochs", "1", "--quiet",
+                 "--cycle", "12", "--out", "cycled")
+    assert cycled.returncode == 0 and "hint:" not in cycled.stdout

@@ -116,9 +116,12 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
     result = run_fit(frame, data_cfg, model_cfg, train_cfg, source=source, refit=refit, out_dir=folder,
                      report=report, quiet=quiet or not sys.stderr.isatty(), resume=resume,
                      announce=announce)
-    say(f"trained {result.epochs} epochs in {result.seconds:.1f} s")
+    chosen = (f"; validation loss {result.best_val:.4g} at the best epoch, {result.best_epoch + 1} (what to compare "
+              "fits of other settings by)" if result.best_val == result.best_val else "")
+    say(f"trained {result.epochs} epochs in {result.seconds:.1f} s{chosen}")
     print_metrics(result.metrics, "Test metrics (original units), model trained on "
                   f"{result.evaluated.info['trained_on']}")
+    seasonal_hint(result, data_cfg)
     for line in result.model.unbounded_intervals():
         warn(line)
     if result.refit:
@@ -127,6 +130,21 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
     else:
         say("saved model: the evaluated model (--no-refit)")
     print_paths(result.write(folder))
+
+
+def seasonal_hint(result, data) -> None:
+    """When the seasonal naive beats the model, the series has a season the model missed: say how to
+    hand it over, and to choose on validation, not on the test table just read."""
+    m = result.metrics
+    if m["best_baseline"] != "seasonal_naive" or not m["skill_vs_best"] < 0 or data.cycle \
+            or data.transform == "log_return":
+        return
+    from forecast.baselines import season_of
+
+    season = season_of(next(iter(result.parts.values())).index)
+    say(f"hint: the seasonal naive repeats the last {season} steps and wins here; --cycle {season} takes that "
+        "season out before the network (or try --blend-linear). Keep whichever has the lower validation loss, "
+        "not the better test table")
 
 
 @with_options(SOURCE)
