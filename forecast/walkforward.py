@@ -135,7 +135,7 @@ class BacktestResult:
         series and a verdict that counts them. With held-out series (`new`), theirs, with the trained
         series' skill beside them under "trained"."""
         if self.new:
-            return _beside_trained(self._held_out(True).metrics(), self._held_out(False).metrics())
+            return _beside_trained(self._held_out(True).metrics(), self._held_out(False).metrics(), self.new)
         pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
                            self.majority, self.lag, prices=weekdays_only(self.target_dates))
         if not self.is_panel:
@@ -334,17 +334,18 @@ class _Walk:
             seconds=0.0, series=np.full(len(point), name, dtype=object))
 
 
-def _beside_trained(held: dict, trained: dict) -> dict:
-    """The held-out series' summary, with the trained series' skill beside it (what being new costs)."""
+def _beside_trained(held: dict, trained: dict, names: tuple[str, ...]) -> dict:
+    """The held-out series' summary (of `names`), with the trained series' skill beside it (what being
+    new costs)."""
     rows = trained.get("series")
     count = len(rows) if rows else 1
     beside = {"series": count, "skill": trained["skill"], "mase": trained["model"]["mase"],
               "naive_mase": trained["naive"]["mase"]}
-    n_new = len(held["series"]) if "series" in held else 1
-    line = (f"Held out of training: {n_new} series, each forecast as new from its own history at every "
-            f"origin (below). On the {count} series it trained on: skill {100 * trained['skill']:+.1f}%, "
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    line = (f"Held out of training: {len(names)} series ({listed}), each forecast as new from its own history "
+            f"at every origin (below). On the {count} series it trained on: skill {100 * trained['skill']:+.1f}%, "
             f"MASE {trained['model']['mase']:.3f} (here {held['model']['mase']:.3f}).")
-    return {**held, "trained": beside, "verdict": [line, *held["verdict"]]}
+    return {**held, "trained": beside, "new_series": list(names), "verdict": [line, *held["verdict"]]}
 
 
 def _concatenate(results: list[BacktestResult]) -> BacktestResult:
