@@ -59,6 +59,29 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
     return last - bt.stride * np.arange(bt.origins)[::-1]
 
 
+DEFAULT_ORIGINS = 250  # a trading year of daily prices: enough origins for the significance tests
+
+
+def default_origins(n_rows: int, data: DataConfig, bt: BacktestConfig, season: int) -> int:
+    """Origins when none are asked for: 250, or on shorter data the last quarter of the rows (the
+    first fold trains on the rest), or fewer if the first fold could not train on the rest."""
+    share = max(1, n_rows // (4 * bt.stride))
+    fits = fitting_origins(n_rows, data, bt, season)
+    return min(DEFAULT_ORIGINS, share, fits) if fits else DEFAULT_ORIGINS  # none fit: its error says why
+
+
+def fitting_origins(n_rows: int, data: DataConfig, bt: BacktestConfig, season: int) -> int:
+    """How many origins `bt.stride` apart the data allow: the first fold must hold what training
+    (inputs, targets and validation rows, see `train_fold`) and the baselines need before it."""
+    lost = 1 if data.transform == "log_return" else 0  # a log return needs the row before
+    for first in range(1, n_rows):
+        rows = (first if bt.window == "expanding" else min(first, bt.train_size)) - lost
+        val_rows = max(data.horizon, int(round(rows * data.val_fraction)))
+        if rows >= data.seq_len + 2 * data.horizon + val_rows and first > max(season, bt.ma_window):
+            return max(0, (n_rows - data.horizon - first) // bt.stride + 1)
+    return 0
+
+
 def fold_start(first: int, bt: BacktestConfig) -> int:
     """The first row a fold trains on, for a fold whose first target is row `first`."""
     return 0 if bt.window == "expanding" else max(0, first - bt.train_size)
@@ -221,13 +244,15 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
             raise ForecastError("--new-series holds series out of a panel's training; these data are one series")
         frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
         index, series = frame.index, {source.label: frame}
+    season = bt.season_length or season_of(index)
+    if bt.origins is None:
+        bt = replace(bt, origins=default_origins(len(index), data, bt, season))
     starts = origin_starts(index, data.horizon, bt)
     if starts[0] < 1:
         raise ForecastError(f"--origins {bt.origins} with stride {bt.stride} reaches before the first row "
                             f"of {len(index)}; use fewer origins")
     chunk = bt.retrain_every or len(starts)
     folds = [starts[i:i + chunk] for i in range(0, len(starts), chunk)]
-    season = bt.season_length or season_of(index)
     need = max(season, bt.ma_window) + 1
     if starts[0] < need:
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "

@@ -111,6 +111,17 @@ def test_bad_options_give_clear_errors(bt, message):
                  ModelConfig(hidden_size=4), FAST, bt)
 
 
+def test_without_origins_a_short_series_walks_its_last_quarter_and_a_long_one_250():
+    from forecast.walkforward import default_origins
+    data = DataConfig(targets=("y",), seq_len=24, horizon=6)
+    assert default_origins(150, data, BacktestConfig(), 12) == 37  # the first fold keeps 113 rows
+    assert default_origins(3000, data, BacktestConfig(), 5) == 250
+    assert default_origins(60, data, BacktestConfig(), 12) == 13  # 60 // 4 = 15 would leave too few to train on
+    short = backtest(make_frame(n=160), DataConfig(targets=("y",), seq_len=12, horizon=2),
+                     ModelConfig(hidden_size=4), FAST, BacktestConfig())
+    assert len(short.origins) == 40
+
+
 @pytest.mark.parametrize("bad", [dict(origins=0), dict(stride=0), dict(window="rolling"),
                                  dict(retrain_every=-1)])
 def test_invalid_backtest_config(bad):

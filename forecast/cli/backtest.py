@@ -36,7 +36,7 @@ def _print(result) -> None:
 
 @with_options(SOURCE, DATA, MODEL, TRAIN)
 def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a saved model's settings (retrained per fold); other options given here override them.")] = None,
-             origins: Annotated[Optional[int], typer.Option(help="Walk forward over the last K origins (default 250: enough for the significance tests).", show_default=False)] = None,
+             origins: Annotated[Optional[int], typer.Option(help="Walk forward over the last K origins (default 250, enough for the significance tests; on shorter data the last quarter of the rows).", show_default=False)] = None,
              stride: Annotated[Optional[int], typer.Option(help="Steps between origins (default 1).", show_default=False)] = None,
              from_date: Annotated[Optional[str], typer.Option("--from", help="Origins with targets from this date...")] = None,
              to_date: Annotated[Optional[str], typer.Option("--to", help="...up to before this date (instead of --origins).")] = None,
@@ -74,6 +74,7 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
     say(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")
     from rich.progress import Progress
 
+    from forecast.walkforward import DEFAULT_ORIGINS
     from forecast.walkforward import backtest as run_backtest
 
     with Progress(console=out, transient=True) as bar:
@@ -81,6 +82,10 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
         result = run_backtest(frame, data, net, train, bt, source=source,
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
     say(f"{result.folds} fold(s) trained and forecast in {result.seconds:.1f} s")
+    walked = len(set(result.origins))
+    if origins is None and from_date is None and to_date is None and walked < DEFAULT_ORIGINS:
+        say(f"{walked} origins: the last quarter of the data, or as many as leave the first fold enough rows to "
+            f"train on (--origins defaults to {DEFAULT_ORIGINS} where the data allow)")
     _print(result)
     settings = {"source": source.to_dict(), "data": data.to_dict(), "model": net.to_dict(),
                 "train": train.to_dict(), "backtest": bt.to_dict(), "data_used": report.source}
