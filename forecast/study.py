@@ -76,13 +76,12 @@ class StudySpec:
         if not isinstance(self.search, dict):
             raise ForecastError("search must map parameter names to ranges or choices")
         self.search = {**DEFAULT_SPACE, **self.search}  # hidden_size and seq_len are always searched
-        if self.data.known and list(self.search["seq_len"]) == DEFAULT_SPACE["seq_len"]:
-            # known columns are read over the horizon inside the inputs: the default range starts there
-            self.search["seq_len"] = [max(v, self.data.horizon) for v in DEFAULT_SPACE["seq_len"]]
         for name, values in self.search.items():
             if SPACE.get(name, "choice") != "choice":
                 values = self.search[name] = _bounds(values)
             _check_range(name, values)
+        if list(self.search["seq_len"]) == DEFAULT_SPACE["seq_len"]:
+            self.search["seq_len"] = default_seq_len(self.data)
         self._named = self.study_name is not None  # given, not derived
         if self.study_name is None:
             self.study_name = f"{self.source.label.lower()}-{self.fingerprint()[:8]}"
@@ -146,6 +145,31 @@ class StudySpec:
         if not name_given:
             merged["study_name"] = None  # derived again from what changed
         return StudySpec(**merged)
+
+
+def default_seq_len(data: DataConfig) -> list[int]:
+    """The input lengths searched when none are given: 10 to 120, from the horizon on with known
+    columns (they are read over the horizon inside the inputs)."""
+    return [max(v, data.horizon) for v in DEFAULT_SPACE["seq_len"]] if data.known else DEFAULT_SPACE["seq_len"]
+
+
+def fit_search(spec: StudySpec, frame) -> StudySpec:
+    """`spec` with the default input-length range cut to what one series' training span can take
+    (150 monthly rows cannot train on 120 inputs: those trials would only fail). A range the user
+    gave, or a panel's (whose series differ), is kept."""
+    low, high = spec.search["seq_len"]
+    if isinstance(frame, dict) or [low, high] != default_seq_len(spec.data):
+        return spec
+    from forecast.data import split_rows
+
+    try:
+        train_end, _ = split_rows(frame.index, spec.data.override(seq_len=1))
+    except ForecastError:  # too short for any input: the trials say so
+        return spec
+    longest = train_end - spec.data.horizon - (1 if spec.data.transform == "log_return" else 0)
+    if longest >= high or longest < 1:
+        return spec
+    return spec.override(search={"seq_len": [min(low, longest), longest]})
 
 
 def _bounds(values):

@@ -23,7 +23,7 @@ from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.panel import validate_panel
 from forecast.sources import validate_frame
 from forecast.storage import creation_lock, fail_orphans, open_storage, retrying, storage_url
-from forecast.study import StudySpec, suggest
+from forecast.study import StudySpec, fit_search, suggest
 from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
 from forecast.trainer import ctrl_c_remembered
@@ -304,8 +304,10 @@ def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True
          quiet: bool = True) -> TuneResult:
     """Run the study to `spec.n_trials` finished trials, summarise it and retrain the best.
 
-    Raises `ForecastError` with the first failure's message when no trial completed.
+    Raises `ForecastError` with the first failure's message when no trial completed. The default
+    input-length range is first cut to what the data can train on (see `fit_search`).
     """
+    spec = fit_search(spec, frame)
     study = run_study(spec, frame, jobs)
     s = summary(study)
     if s["best"] is None:

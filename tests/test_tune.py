@@ -326,3 +326,18 @@ def test_a_storage_given_as_a_sqlite_file_path_is_that_file_and_a_bare_name_is_r
     assert path.is_file()
     with pytest.raises(ForecastError, match="neither a URL"):
         storage_url(spec(tmp_path, storage="studies"))
+
+
+def test_the_default_input_range_is_cut_to_what_a_short_series_can_train_on():
+    from forecast.study import fit_search
+    short = make_frame(n=150)
+    spec = StudySpec(data={"targets": ["y"], "horizon": 5})
+    fitted = fit_search(spec, short)
+    assert fitted.search["seq_len"] == [10, 101]  # 106 training rows less the horizon
+    assert fitted.study_name != spec.study_name  # another search, another study
+    assert fit_search(fitted, short) is fitted  # cut once
+    given = StudySpec(data={"targets": ["y"], "horizon": 5}, search={"seq_len": [10, 120]}).override(
+        search={"seq_len": [12, 120]})
+    assert fit_search(given, short).search["seq_len"] == [12, 120]  # a range the user gave is theirs
+    assert fit_search(spec, make_frame(n=2000)).search["seq_len"] == [10, 120]
+    assert fit_search(spec, {"a": short, "b": short}) is spec

@@ -56,7 +56,7 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
          out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/STUDY-tune-TIME).")] = None,
          **options):
     """Search hidden size, sequence length and more with Optuna; pruned, resumable, parallel."""
-    from forecast.study import StudySpec, load_study_file, parse_range
+    from forecast.study import StudySpec, fit_search, load_study_file, parse_range
 
     search = {name: parse_range(value, name) for name, value in
               [("hidden_size", hidden_size), ("seq_len", seq_len), ("cell", cell),
@@ -86,7 +86,8 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
     frame, report, data = load_inputs(spec.source, spec.data, bool(options.get("target")))
     if data is not spec.data:  # the target inferred from the file: the study's name follows it
         spec = spec.override(data={"targets": data.targets})
-        url = tuning.storage_url(spec)
+    spec = fit_search(spec, frame)
+    url = tuning.storage_url(spec)
     folder = run_folder(out_dir, spec.study_name, "tune")
     check_writable(folder)
     say(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")
