@@ -221,6 +221,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
+            if not isinstance(frame.index, pd.RangeIndex):  # df.to_parquet keeps a date index as the index
+                frame = frame.reset_index()
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
             sep = _separator(path) if suffix != ".gz" else ","
             frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING)

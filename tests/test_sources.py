@@ -107,6 +107,17 @@ def test_when_date_column_named_then_it_is_used(tmp_path, frame):
         load_file(path, date_col="nope")
 
 
+@pytest.mark.parametrize("name,text", [("when", False), (None, False), ("Date", True)])
+def test_a_parquet_file_whose_dates_are_its_index_loads_as_written_by_to_parquet(tmp_path, frame, name, text):
+    path = tmp_path / "indexed.parquet"
+    indexed = frame.rename_axis(name)
+    if text:  # e.g. a pivot of a CSV: the dates are strings in the index
+        indexed.index = indexed.index.strftime("%Y-%m-%d").rename(name)
+    indexed.to_parquet(path)  # the index is stored as the file's index
+    loaded = load_file(path)
+    assert loaded.index.equals(frame.index.rename(loaded.index.name)) and list(loaded.columns) == ["y"]
+
+
 def test_when_first_column_holds_iso_dates_under_any_name_then_it_is_the_date_column(tmp_path):
     path = tmp_path / "monthly.csv"
     pd.DataFrame({"month": ["2000-01-01", "2000-02-01", "2000-03-01"], "sales": [1.0, 2.0, 3.0]}).to_csv(
