@@ -267,12 +267,12 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
         with torch_threads(train.threads):
             scores = [walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window)
                       for name, part in parts.items()]
-            pooled = pooled_scores([s for s in scores if s is not None], model)
-            for name in new if pooled is not None else ():  # each origin as new: its own scaling
+            calibration = pooled_scores([s for s in scores if s is not None], model)
+            for name in new if calibration is not None else ():  # each origin as new: its own scaling
                 for date, part in new_parts(series[name], index[fold_start(first, bt)], index[fold],
                                             index[stop - 1], trained.prepared, name):
                     walks[name].add(trained.net, part, pd.DatetimeIndex([date]), data, model, season,
-                                    bt.ma_window, pooled)
+                                    bt.ma_window, calibration)
         if progress is not None:
             progress(i + 1, len(folds))
     done = {name: walk.result(name, data, model, bt) for name, walk in walks.items() if walk.points}
