@@ -96,9 +96,9 @@ def _draw_test(ax, ev, prepared, data, m, target: int, title: str | None = None)
                  f"{m['naive']['rmse']:.4g} (skill {100 * m['skill']:+.1f}%)")
 
 
-def plot_forecast(history, forecast, name: str):
+def plot_forecast(history, forecast, name: str, series: str | None = None):
     """The recent history of `name` (its last four horizons, at least 60 rows) and the forecast that
-    follows it."""
+    follows it (of a panel's `series`, named in the title)."""
     fig, ax = _figure((9, 4))
     history = history.iloc[-max(4 * len(forecast), 60):]
     ax.plot(history.index, history[name], color="black", lw=1, label="history")
@@ -111,7 +111,7 @@ def plot_forecast(history, forecast, name: str):
         pct = lower.removeprefix(f"{name}_lower")
         ax.fill_between(forecast.index, forecast[lower], forecast[f"{name}_upper{pct}"], color="tab:blue",
                         alpha=0.12 + 0.1 * rank, lw=0, zorder=1, label=f"{pct}% interval")
-    ax.set_title(f"{name}: next {len(forecast)} steps")
+    ax.set_title(f"{series + ' ' if series else ''}{name}: next {len(forecast)} steps")
     return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
 
 

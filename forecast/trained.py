@@ -266,7 +266,8 @@ class TrainedModel:
         history = one.history if history is None else history
         if isinstance(future, dict):
             future = future.get(series)
-        return plot_forecast(history, one.predict(history, future=future), self.data.targets[target])
+        return plot_forecast(history, one.predict(history, future=future), self.data.targets[target],
+                             series if len(self.members) > 1 else None)
 
     def metadata(self) -> dict:
         import lightning

@@ -195,6 +195,7 @@ def test_a_series_embedding_is_learned_per_series_saved_and_used_when_predicting
     a = loaded.member("a")
     as_b = replace(a, members={"a": replace(a.members["a"], index=1)})
     assert not np.allclose(a.predict()["y"].to_numpy(), as_b.predict()["y"].to_numpy())
+    assert loaded.plot(series="b").axes[0].get_title() == "b y: next 3 steps"  # whose forecast it is
     b = loaded.member("b")  # a one-series view keeps b's row of the embedding
     assert b.members["b"].index == 1
     pd.testing.assert_frame_equal(b.predict(), loaded.predict(series=["b"]).drop(columns="series"))
