@@ -1,28 +1,41 @@
-# `make run`: set up .venv and train on the bundled sample. `make test`: set up if needed, run the tests.
+# `make run`: set up .venv and train on the bundled sample. `make test`: set up if needed, run every test tier.
 # CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-fast docs check bench clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,docs]"
 	touch $@
 
 run: setup
 	$(VENV)/bin/forecast fit
 
+# every tier: the fast one, then slow (processes, kills, DDP, the docs' commands) and integration (PostgreSQL)
 test: setup
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 0 -m "slow or integration or gpu"
+
+# the default tier alone: in-process, tiny fixtures, about a minute
+test-fast: setup
+	$(PY) -m pytest -q
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
+
+check: setup
+	$(VENV)/bin/ruff check forecast tests benchmarks docs
+	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
 
 bench: setup
 	$(PY) benchmarks/windows.py
 
 clean:
-	rm -rf $(VENV) runs lightning_logs
+	rm -rf $(VENV) runs lightning_logs site

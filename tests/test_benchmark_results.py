@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
+
+pytestmark = pytest.mark.slow  # a benchmark script in its own process
 
 
 def test_the_readme_reports_the_pick_over_the_stored_etth1_tables():

@@ -47,6 +47,7 @@ def assert_one_line_error(result, message, code=1):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+@pytest.mark.slow
 def test_help_does_not_import_torch():
     code = ("import sys; from forecast.cli import app; from typer.testing import CliRunner; "
             "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
@@ -57,6 +58,7 @@ def test_help_does_not_import_torch():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     fit = run("fit", "--max-epochs", "2", "--seq-len", "20", "--quiet", "--out", tmp_path / "run")
     assert fit.returncode == 0, fit.stderr
@@ -96,6 +98,7 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
                           "exists")  # a plot is not overwritten either
 
 
+@pytest.mark.slow
 def test_a_table_too_long_for_a_csv_is_written_as_parquet_with_the_same_rows(run, tmp_path, monkeypatch):
     import forecast.outputs
     args = ("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "20", "--no-refit", "--quiet")
@@ -111,6 +114,7 @@ def test_a_table_too_long_for_a_csv_is_written_as_parquet_with_the_same_rows(run
                                   check_dtype=False)
 
 
+@pytest.mark.slow
 def test_fit_with_a_quantile_head_predicts_quantiles_and_intervals(run, tmp_path):
     fit = run("fit", "--sample", "MSFT", "--max-epochs", "1", "--seq-len", "20", "--quantiles", "0.1,0.9",
               "--coverage", "0.5", "--coverage", "0.95", "--out", tmp_path / "q")
@@ -123,6 +127,7 @@ def test_fit_with_a_quantile_head_predicts_quantiles_and_intervals(run, tmp_path
                        "Close_upper50", "Close_lower95", "Close_upper95"]
 
 
+@pytest.mark.slow
 def test_fit_without_refit_saves_the_evaluated_model(run, tmp_path):
     result = run("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "10", "--no-refit",
                  "--out", tmp_path / "r")
@@ -166,6 +171,7 @@ def test_several_targets_given_as_a_comma_list_or_repeated_are_the_same(run, tmp
     assert summaries[0].stdout == summaries[1].stdout
 
 
+@pytest.mark.slow
 def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_there_are_several(run, tmp_path):
     frame = pd.read_csv(SAMPLE)
     ibm = frame[frame.Ticker == "IBM"].tail(300)
@@ -210,6 +216,7 @@ def test_a_file_whose_only_column_holds_text_names_the_value_that_is_not_a_numbe
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_time_features_are_saved_with_the_model_and_computed_again_when_it_predicts(run, tmp_path):
     fit = run("fit", "--time-features", "dayofweek,month", "--max-epochs", "1", "--seq-len", "10", "--quiet",
               "--out", tmp_path / "m")
@@ -316,6 +323,7 @@ def test_help_shows_the_config_defaults(run):
     assert result.returncode == 0 and "(default 60)" in text and "(default lstm)" in text
 
 
+@pytest.mark.slow
 def test_tune_then_show(run, tmp_path):
     frame = pd.read_csv(SAMPLE)
     frame[frame.Ticker == "MSFT"].drop(columns="Ticker").tail(500).to_csv(tmp_path / "m.csv", index=False)
@@ -355,6 +363,7 @@ def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     assert_one_line_error(run("backtest", "--horizon", "0"), "horizon must be a positive whole number")
 
 
+@pytest.mark.slow
 def test_backtest_from_a_saved_model_applies_the_options_given(run, tmp_path):
     fit = run("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "12", "--hidden-size", "6",
               "--no-refit", "--out", tmp_path / "m")
@@ -367,6 +376,7 @@ def test_backtest_from_a_saved_model_applies_the_options_given(run, tmp_path):
     assert "IBM" in summary["data_used"]
 
 
+@pytest.mark.slow
 def test_fit_on_a_long_file_and_on_a_wide_file_trains_one_model_for_every_series(run, tmp_path):
     frames = {"north": make_frame(n=160, seed=1), "south": make_frame(n=140, seed=2, start="2020-01-15") + 2}
     long = pd.concat([f.assign(site=name) for name, f in frames.items()]).rename_axis("Date").reset_index()
@@ -413,6 +423,7 @@ def test_a_short_validation_span_names_the_unbounded_interval_and_an_exact_basel
     assert predicted.returncode == 0 and unbounded in predicted.stderr
 
 
+@pytest.mark.slow
 def test_a_known_column_is_fitted_with_known_and_its_future_values_given_to_predict_with_future(run, tmp_path):
     n = 300
     dates = pd.date_range("2022-01-01", periods=n, freq="D")

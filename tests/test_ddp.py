@@ -51,6 +51,7 @@ class RecordBatches(pl.Callback):
                                                     "world": trainer.world_size}))
 
 
+@pytest.mark.slow
 def test_a_two_process_fit_sees_the_training_set_once_per_epoch_and_writes_one_model(tmp_path):
     frame = make_frame(n=500)
     data = DataConfig(targets=("y",), seq_len=16, horizon=2)

@@ -198,6 +198,7 @@ FIT = ["fit", "--sample", "IBM", "--seq-len", "10", "--hidden-size", "8", "--pat
        "--no-refit", "--quiet"]
 
 
+@pytest.mark.slow
 def test_fault_ctrl_c_during_fit_exits_130_and_resume_continues(run, tmp_path):
     out = tmp_path / "run"
     proc = _start([*FIT, "--max-epochs", "300", "--out", out], tmp_path)
@@ -217,6 +218,7 @@ def test_fault_ctrl_c_during_fit_exits_130_and_resume_continues(run, tmp_path):
     assert f"trained {done + 2} epochs" in resumed.stdout and (out / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_fault_sigkill_during_fit_leaves_a_checkpoint_that_resumes(run, tmp_path):
     out = tmp_path / "run"
     proc = _start([*FIT, "--max-epochs", "300", "--out", out], tmp_path)
@@ -231,6 +233,7 @@ def test_fault_sigkill_during_fit_leaves_a_checkpoint_that_resumes(run, tmp_path
     assert f"trained {epoch + 2} epochs" in resumed.stdout
 
 
+@pytest.mark.slow
 def test_fault_ctrl_c_during_tune_exits_130_and_leaves_a_consistent_study(tmp_path):
     db = tmp_path / "t.db"
     args = ["tune", "--sample", "IBM", "--n-trials", "40", "--max-epochs", "40", "--seq-len", "8,16",

@@ -22,6 +22,8 @@ from tests.test_yahoo import yahoo_frame
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
 
+pytestmark = pytest.mark.slow  # every command trains, evaluates and writes
+
 
 def readme_commands() -> list[str]:
     blocks = re.findall(r"```bash\n(.*?)```", README, re.S)

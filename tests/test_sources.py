@@ -230,6 +230,7 @@ def test_sample_has_the_documented_tickers_and_columns():
     assert aapl["2000-06-21"] / aapl["2000-06-20"] > 0.8
 
 
+@pytest.mark.slow
 def test_when_installed_from_wheel_then_sample_found(tmp_path):
     """A regular (non-editable) install carries the sample inside the package."""
     root = __import__("pathlib").Path(__file__).resolve().parent.parent

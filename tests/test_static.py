@@ -95,6 +95,7 @@ def drifting(n_series=16, n=160) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_a_static_kind_tells_the_model_what_a_short_window_cannot():
     from forecast.train import fit
     data = DataConfig(targets=("y",), seq_len=2, horizon=4)

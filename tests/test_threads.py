@@ -28,6 +28,7 @@ def test_every_core_while_others_leave_them_free_one_thread_otherwise():
     assert choose(None, 4) == 4 and choose(3.0, 1) == 1
 
 
+@pytest.mark.slow
 def test_the_meter_sees_another_busy_process_and_not_its_own_work():
     import subprocess
     import sys

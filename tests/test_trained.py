@@ -206,6 +206,7 @@ def test_a_model_with_known_columns_predicts_from_their_future_values_as_evaluat
         model.predict(history, future=future.rename(columns={"x": "z"}))
 
 
+@pytest.mark.slow
 def test_a_known_column_is_read_over_the_horizon_ahead_and_beats_the_same_column_read_as_a_feature():
     rng = np.random.default_rng(0)
     n = 700

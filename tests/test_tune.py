@@ -23,6 +23,7 @@ def spec(tmp_path, name="s", **kw):
     return StudySpec(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_tiny_study_completes_and_the_refit_is_tested_then_saved(tmp_path):
     s = spec(tmp_path)
     result = tune(s, SINE)
@@ -36,6 +37,7 @@ def test_tiny_study_completes_and_the_refit_is_tested_then_saved(tmp_path):
                                                  "model.safetensors", "config.json"}
 
 
+@pytest.mark.slow
 def test_pruning_stops_a_bad_trial(tmp_path):
     s = spec(tmp_path, search={"hidden_size": [8, 8], "seq_len": [16, 16],
                                "learning_rate": [1e-9, 1e-1]},
@@ -51,6 +53,7 @@ def test_pruning_stops_a_bad_trial(tmp_path):
     assert len(study.trials[3].intermediate_values) < 4  # stopped before its last epoch
 
 
+@pytest.mark.slow
 def test_running_again_continues_up_to_the_total(tmp_path):
     run_study(spec(tmp_path, n_trials=2), SINE)
     study = run_study(spec(tmp_path, n_trials=3), SINE)
@@ -101,6 +104,7 @@ def test_default_study_names_differ_when_data_or_space_differ():
     assert StudySpec(source={"sample": "AAPL"}, search={"hidden_size": [8, 16]}).study_name != a.study_name
 
 
+@pytest.mark.slow
 def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path):
     # A continuous learning rate: two samplers with different seeds never propose the same point.
     s = spec(tmp_path, n_trials=4, search={"hidden_size": [4, 16], "seq_len": [8, 24],
@@ -119,6 +123,7 @@ def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path):
     assert len(set(params)) == 4  # the two commands' samplers did not propose the same points
 
 
+@pytest.mark.slow
 def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
     study = run_study(spec(tmp_path, n_trials=4, search={"hidden_size": [4, 16], "seq_len": [8, 24],
                                                          "learning_rate": [1e-4, 1e-2]}), SINE, jobs=2)
@@ -128,6 +133,7 @@ def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
     assert len(params) == 4  # the workers' samplers did not propose the same points
 
 
+@pytest.mark.slow
 def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
     s = spec(tmp_path, n_trials=3)
     # The worker's first trial hangs (as a long one would) until it is killed.
@@ -284,6 +290,7 @@ def test_run_study_validates_the_frame_once_before_any_trial(tmp_path):
         parse_range("0,10", "seq_len")
 
 
+@pytest.mark.slow
 def test_the_final_refit_keeps_what_the_best_trial_picked_on_validation(tmp_path):
     """Trained on train + validation, the refit has no validation to pick the blend's share or
     the skip's penalty with: it takes the best trial's, not the defaults."""
@@ -296,6 +303,7 @@ def test_the_final_refit_keeps_what_the_best_trial_picked_on_validation(tmp_path
     assert (best.user_attrs["linear_weight"], best.user_attrs["skip_ridge"]) != (0.5, 0.01)  # not the defaults
 
 
+@pytest.mark.slow
 def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
     """`blend_linear`, `instance_scale`, `weight_decay`, `time_features` and `cycle` can be searched; what a
     trial drew is what it trained (a blended trial picked a share on validation, a plain one did not)."""

@@ -12,6 +12,8 @@ import pytest
 
 from tests.test_cli import SAMPLE
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
 

@@ -104,6 +104,7 @@ def test_when_offline_fallback_has_nothing_in_the_range_then_the_error_says_why(
         load_yahoo("AAPL", start="2015-01-01", cache=tmp_path)
 
 
+@pytest.mark.slow
 def test_two_processes_refreshing_one_cache_file_do_not_collide(tmp_path):
     """Each writer has its own temporary file; the cache is always one whole Parquet file."""
     import subprocess
