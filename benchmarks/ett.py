@@ -92,7 +92,7 @@ def tune_then_test(frame, n_trials):
     import tempfile
 
     from forecast.study import load_study_file
-    from forecast.tune import run_study
+    from forecast.tuning import run_study
 
     spec = load_study_file(Path(__file__).resolve().parent.parent / "studies" / "etth1_multi96.yaml")
     started = time.perf_counter()

@@ -14,7 +14,7 @@ from pathlib import Path
 from forecast.config import SourceConfig
 from forecast.loading import load_source
 from forecast.study import load_study_file
-from forecast.tune import run_study
+from forecast.tuning import run_study
 
 STUDY = Path(__file__).resolve().parent.parent / "studies" / "aapl_sample.yaml"
 

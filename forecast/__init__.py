@@ -42,9 +42,9 @@ _EXPORTS = {
     "BacktestResult": "forecast.walkforward",
     "StudySpec": "forecast.study",
     "load_study_file": "forecast.study",
-    "tune": "forecast.tune",
-    "run_study": "forecast.tune",
-    "TuneResult": "forecast.tune",
+    "tune": "forecast.tuning",
+    "run_study": "forecast.tuning",
+    "TuneResult": "forecast.tuning",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -26,8 +26,24 @@ def storage_url(spec) -> str:
         return url
     if url.endswith(SQLITE_FILES):
         return f"sqlite:///{url}"
-    raise ForecastError(f"storage {url!r} is neither a URL (sqlite:///file.db, postgresql://...) nor a "
+    raise ForecastError(f"storage {masked(url)!r} is neither a URL (sqlite:///file.db, postgresql://...) nor a "
                         f"file ending in {', '.join(SQLITE_FILES)} (SQLite) or .log (a journal)")
+
+
+def masked(url: str) -> str:
+    """The URL as it may be shown or saved: a password in it becomes `***` (SQLAlchemy's own
+    rendering). Leave passwords out of URLs: PostgreSQL's driver reads `PGPASSWORD` or `~/.pgpass`."""
+    if "://" not in url or url.startswith("sqlite:"):
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a database URL: hide whatever stands between : and @
+        scheme, _, rest = url.partition("://")
+        user, at, host = rest.rpartition("@")
+        return f"{scheme}://{user.split(':')[0]}:***@{host}" if at and ":" in user else url
 
 
 def _with_driver(url: str) -> str:
@@ -58,8 +74,15 @@ def retrying(what: str, action, attempts: int = 6):
             racing = any(word in str(e).lower() for word in
                          ("already exists", "unique constraint", "duplicate", "database is locked"))
             if not racing or attempt == attempts - 1:
-                raise ForecastError(f"cannot open {what}: {str(e).splitlines()[0]}") from None
+                raise ForecastError(f"cannot open {what}: {_without_secrets(str(e).splitlines()[0])}") from None
             time.sleep(0.2 + random.random() * 0.3 * (attempt + 1))
+
+
+def _without_secrets(text: str) -> str:
+    """A driver's message with any `user:password@` in it masked."""
+    import re
+
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", text)
 
 
 def open_storage(url: str, grace: int = 60):
@@ -81,7 +104,7 @@ def open_storage(url: str, grace: int = 60):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(_with_driver(url), grace_period=grace,
                                               heartbeat_interval=max(1, grace // 6))
-    return retrying(f"study storage {url!r}", connect)
+    return retrying(f"study storage {masked(url)!r}", connect)
 
 
 @contextlib.contextmanager

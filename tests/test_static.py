@@ -10,7 +10,6 @@ from forecast.panel import prepare_panel, validate_panel
 from forecast.static import encode_static, static_table, static_values
 from forecast.windows import stage_dataset
 from tests.conftest import make_frame
-from tests.test_cli import run  # noqa: F401 - the CLI fixture
 
 FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
 DATA = DataConfig(targets=("y",), static=("kind", "size"), seq_len=8, horizon=3)
@@ -171,7 +170,7 @@ def test_one_new_series_can_be_given_as_a_frame_named_by_series_and_its_history_
 
 def test_a_study_tunes_a_panel_with_static_columns_and_its_refit_keeps_them(tmp_path):
     from forecast.study import StudySpec
-    from forecast.tune import tune
+    from forecast.tuning import tune
     spec = StudySpec(study_name="stores", storage=f"sqlite:///{tmp_path}/s.db",
                      data={"targets": ["y"], "static": ["kind", "size"], "horizon": 3},
                      train={"max_epochs": 1, "accelerator": "cpu"},

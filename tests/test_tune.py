@@ -9,7 +9,7 @@ import pytest
 from forecast.errors import ForecastError
 from forecast.study import StudySpec, load_study_file, parse_range, suggest
 from forecast.storage import fail_orphans
-from forecast.tune import finished_trials, make_study, open_storage, run_study, tune
+from forecast.tuning import finished_trials, make_study, open_storage, run_study, tune
 from tests.conftest import make_frame
 
 SINE = make_frame(n=400)
@@ -73,7 +73,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
 
 
 def test_an_unexpected_error_stops_the_study_instead_of_failing_trials(tmp_path, monkeypatch):
-    import forecast.tune as tuning
+    import forecast.tuning as tuning
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug, not a bad trial")
@@ -109,7 +109,7 @@ def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path):
     # A continuous learning rate: two samplers with different seeds never propose the same point.
     s = spec(tmp_path, n_trials=4, search={"hidden_size": [4, 16], "seq_len": [8, 24],
                                            "learning_rate": [1e-4, 1e-2]})
-    code = ("from forecast.study import StudySpec; from forecast.tune import run_study; "
+    code = ("from forecast.study import StudySpec; from forecast.tuning import run_study; "
             "from tests.conftest import make_frame; import json, sys; "
             "run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
     import json
@@ -137,7 +137,7 @@ def test_two_worker_processes_share_the_trials_without_duplicates(tmp_path):
 def test_killed_worker_leaves_a_readable_resumable_study(tmp_path):
     s = spec(tmp_path, n_trials=3)
     # The worker's first trial hangs (as a long one would) until it is killed.
-    code = ("from forecast.study import StudySpec; import forecast.tune as t; import time; "
+    code = ("from forecast.study import StudySpec; import forecast.tuning as t; import time; "
             "t.train_network = lambda *a, **k: time.sleep(300); "
             "from tests.conftest import make_frame; import json, sys; "
             "t.run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
@@ -349,3 +349,46 @@ def test_the_default_input_range_is_cut_to_what_a_short_series_can_train_on():
     assert fit_search(given, short).search["seq_len"] == [12, 120]  # a range the user gave is theirs
     assert fit_search(spec, make_frame(n=2000)).search["seq_len"] == [10, 120]
     assert fit_search(spec, {"a": short, "b": short}) is spec
+
+
+def test_every_public_name_is_what_it_names_even_after_every_module_is_imported():
+    """`from forecast import tune` is the function, not the module that once bore its name (a
+    package's submodule becomes its attribute when imported, shadowing a lazy export)."""
+    import importlib
+    import pkgutil
+    import types
+
+    import forecast
+    for module in pkgutil.iter_modules(forecast.__path__):
+        if module.name != "__main__":  # that one runs the command line
+            importlib.import_module(f"forecast.{module.name}")
+    shadowed = [n for n in forecast.__all__ if isinstance(getattr(forecast, n), types.ModuleType)]
+    assert shadowed == []
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("postgresql://me:s3cret@db.example:5432/forecast", "postgresql://me:***@db.example:5432/forecast"),
+    ("postgresql+psycopg://me:p%40ss@10.0.0.1/f", "postgresql+psycopg://me:***@10.0.0.1/f"),
+    ("mysql://root:hunter2@localhost/optuna", "mysql://root:***@localhost/optuna"),
+    ("postgresql://me@db/forecast", "postgresql://me@db/forecast"),
+    ("sqlite:///studies/a.db", "sqlite:///studies/a.db"),
+])
+def test_a_storage_password_is_masked_wherever_the_url_is_shown(url, shown):
+    from forecast.storage import masked
+    assert masked(url) == shown
+
+
+def test_a_storage_password_never_reaches_an_error_line_or_study_json(tmp_path):
+    from forecast.errors import ForecastError
+    from forecast.storage import open_storage, retrying
+    from forecast.tuning import TuneResult
+    with pytest.raises(ForecastError) as error:  # nothing listens on that port
+        open_storage("postgresql://me:s3cret@127.0.0.1:1/forecast")
+    assert "s3cret" not in str(error.value) and "me:***@" in str(error.value)
+    with pytest.raises(ForecastError) as error:  # a driver's message that repeats the URL
+        retrying("x", lambda: (_ for _ in ()).throw(RuntimeError("bad postgresql://me:s3cret@h/db")))
+    assert "s3cret" not in str(error.value)
+    spec = StudySpec(study_name="s", storage="postgresql://me:s3cret@127.0.0.1:1/forecast")
+    TuneResult(study=optuna.create_study(), summary={"best": None}, spec=spec).write(tmp_path)
+    saved = (tmp_path / "study.json").read_text()
+    assert "s3cret" not in saved and "me:***@127.0.0.1:1/forecast" in saved

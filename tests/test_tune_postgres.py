@@ -48,7 +48,7 @@ def test_three_tune_commands_share_one_postgres_study_exactly(postgres_url, tmp_
 # `forecast tune` whose trials wait for a file named `gate` before training, so that a test can kill a
 # worker while it is inside a trial, whatever the machine's speed.
 GATED = ("import os, sys, time\n"
-         "import forecast.tune as t\n"
+         "import forecast.tuning as t\n"
          "train = t.train_network\n"
          "def gated(*args, **kwargs):\n"
          "    while not os.path.exists('gate'):\n"

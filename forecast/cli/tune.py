@@ -1,4 +1,4 @@
-"""`forecast tune`: parse, one library call (`forecast.tune.tune`), print."""
+"""`forecast tune`: parse, one library call (`forecast.tuning.tune`), print."""
 from __future__ import annotations
 
 import json
@@ -74,7 +74,8 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
                          heartbeat_grace=heartbeat_grace)
     import optuna
 
-    from forecast import tune as tuning
+    from forecast import tuning
+    from forecast.storage import masked
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the CLI prints its own lines per trial
     url = tuning.storage_url(spec)
@@ -87,7 +88,7 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
     if data is not spec.data:  # the target inferred from the file: the study's name follows it
         spec = spec.override(data={"targets": data.targets})
     spec = fit_search(spec, frame)
-    url = tuning.storage_url(spec)
+    url = masked(tuning.storage_url(spec))  # what is shown: never a password
     folder = run_folder(out_dir, spec.study_name, "tune")
     check_writable(folder)
     say(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")

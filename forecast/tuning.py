@@ -22,7 +22,7 @@ import torch
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.panel import validate_panel
 from forecast.sources import validate_frame
-from forecast.storage import creation_lock, fail_orphans, open_storage, retrying, storage_url
+from forecast.storage import creation_lock, fail_orphans, masked, open_storage, retrying, storage_url
 from forecast.study import StudySpec, fit_search, suggest
 from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
@@ -232,7 +232,7 @@ def load_existing(spec: StudySpec) -> optuna.Study:
     url = storage_url(spec)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file() or \
             url.endswith((".log", ".jsonl")) and not Path(url).is_file():
-        raise ForecastError(f"no study storage at {url}")
+        raise ForecastError(f"no study storage at {masked(url)}")
     try:
         return optuna.load_study(study_name=spec.study_name, storage=open_storage(url, spec.heartbeat_grace))
     except KeyError:
@@ -280,7 +280,10 @@ class TuneResult:
         from forecast.plot import save_figure
 
         folder = Path(folder)
-        paths = {"study": write_json({"spec": self.spec.to_dict(), **self.summary}, folder / "study.json"),
+        spec = self.spec.to_dict()
+        if spec.get("storage"):  # never a password on disk
+            spec["storage"] = masked(spec["storage"])
+        paths = {"study": write_json({"spec": spec, **self.summary}, folder / "study.json"),
                  "history plot": save_figure(self.plot(), folder / "optimization_history.png")}
         if self.refit is not None:
             paths.update(self.refit.write(folder))
@@ -306,6 +309,15 @@ def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True
 
     Raises `ForecastError` with the first failure's message when no trial completed. The default
     input-length range is first cut to what the data can train on (see `fit_search`).
+
+    Examples
+    --------
+    >>> from forecast import StudySpec, load_sample, tune
+    >>> spec = StudySpec(study_name="doc", storage="sqlite:///doc.db", n_trials=2, train={"max_epochs": 1},
+    ...                  search={"hidden_size": [4, 16], "seq_len": [10, 20]})
+    >>> result = tune(spec, load_sample("IBM").tail(400))
+    >>> result.study.best_trial.params["seq_len"] in range(10, 21)
+    True
     """
     spec = fit_search(spec, frame)
     study = run_study(spec, frame, jobs)
