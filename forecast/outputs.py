@@ -13,16 +13,42 @@ from forecast.files import write_atomically, write_json
 from forecast.plot import plot_coverage_by_step, plot_error_by_step, save_figure
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """A text cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
+    tab or a carriage return) gets a leading `'`, as OWASP's CSV-injection rule says; numbers
+    written as text (`-1.5`) are left alone."""
+    if not isinstance(text, str) or not text.startswith(FORMULA_START):
+        return text
+    try:
+        float(text)
+        return text
+    except ValueError:
+        return "'" + text
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = None) -> Path:
     """CSV through Arrow's writer (ten times faster than pandas' for millions of rows), timestamps to
-    the second, atomically; `index_label` writes the index as the first column under that name."""
+    the second, atomically; `index_label` writes the index as the first column under that name.
+    Text cells and column names that a spreadsheet would read as formulas are neutralised
+    (`safe_cell`): series ids and column names come from the user's files."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     if index_label is not None:
         frame = frame.rename_axis(index_label).reset_index()
-    columns = {c: (frame[c].astype("datetime64[s]") if pd.api.types.is_datetime64_any_dtype(frame[c])
-                   else frame[c]) for c in frame.columns}
+
+    def column(c):
+        values = frame[c]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            return values.astype("datetime64[s]")
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype) \
+                or isinstance(values.dtype, pd.CategoricalDtype):
+            return values.astype(object).map(safe_cell)
+        return values
+    columns = {safe_cell(str(c)): column(c) for c in frame.columns}
     table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
     options = pacsv.WriteOptions(quoting_style="needed")
     return write_atomically(Path(path), lambda tmp: pacsv.write_csv(table, str(tmp), options))

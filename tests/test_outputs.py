@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from forecast.outputs import _series_table
 
@@ -31,3 +32,24 @@ def test_the_table_puts_every_value_of_every_array_on_its_origin_target_and_step
                                  "model_upper80": iv.upper[0][at], "naive_lower80": iv.naive_lower[0][at],
                                  "naive_upper80": iv.naive_upper[0][at]})
     pd.testing.assert_frame_equal(table, pd.DataFrame(expected), check_dtype=False)
+
+
+@pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1+cmd", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)",
+                                  "\tx", "\r=1"])
+def test_a_text_cell_that_starts_like_a_formula_is_written_inert(cell, tmp_path):
+    from forecast.outputs import write_csv
+    frame = pd.DataFrame({"series": [cell, "store 1"], cell: [1.5, -2.0]},
+                         index=pd.Index([cell, "b"], name="id"))
+    written = pd.read_csv(write_csv(frame, tmp_path / "t.csv", index_label="id"), dtype=str,
+                          keep_default_na=False)
+    for text in (*written.columns, *written["id"], *written["series"]):
+        assert not text.startswith(("=", "+", "-", "@", "\t", "\r")), text
+    assert written["series"].tolist() == ["'" + cell, "store 1"]
+    assert [float(v) for v in written.iloc[:, 2]] == [1.5, -2.0]  # numbers stay numbers, negatives too
+
+
+def test_numbers_written_as_text_and_plain_names_are_left_alone(tmp_path):
+    from forecast.outputs import write_csv
+    frame = pd.DataFrame({"series": ["-1.5", "north"], "value": [1, 2]})
+    written = pd.read_csv(write_csv(frame, tmp_path / "t.csv"), dtype=str)
+    assert written["series"].tolist() == ["-1.5", "north"] and list(written.columns) == ["series", "value"]
