@@ -4,7 +4,9 @@
 DatetimeIndex. ISO dates are read directly. Dates like `03/04/2020` are read day-first or month-first
 only when the column itself decides it (some first number above 12, or some second number above 12);
 when every value could be read both ways, or the column mixes formats, the error says which option
-decides it. Timestamps with UTC offsets (daylight saving changes them twice a year) become UTC.
+decides it. Timestamps with UTC offsets (daylight saving changes them twice a year) become UTC, except
+dates at local midnight (daily or coarser data written with an offset, `2024-01-02T00:00:00-05:00`):
+those keep their own calendar day, which UTC would move to the evening before.
 `step_unit` and `phase_of` say what step a series moves by and where in a cycle each date falls.
 """
 from __future__ import annotations
@@ -48,8 +50,7 @@ def parse_dates(column: pd.Series, name: str = "date", date_format: str | None =
                 dayfirst: bool | None = None) -> pd.DatetimeIndex:
     """Parse one date column into a naive DatetimeIndex; see the module docstring."""
     if pd.api.types.is_datetime64_any_dtype(column):
-        index = pd.DatetimeIndex(column)
-        return index.tz_convert(None) if index.tz is not None else index
+        return _naive(pd.DatetimeIndex(column))
     # A long file repeats each date once per series: read every distinct text once
     codes, texts = pd.factorize(column.astype(str).str.strip())
     index = _parse_texts(pd.Series(texts), name, date_format, dayfirst)
@@ -77,8 +78,29 @@ def _parse_texts(values: pd.Series, name: str, date_format: str | None, dayfirst
         hint = "check --date-format" if date_format else "give --date-format, e.g. --date-format %Y-%m-%d"
         raise ForecastError(f"date column {name!r} does not hold readable dates ({str(e).splitlines()[0]}); "
                             f"{hint}") from None
-    index = pd.DatetimeIndex(index, name="Date")
-    return index.tz_convert(None) if index.tz is not None else index
+    if utc:
+        local = _local_midnights(values)
+        if local is not None:
+            return local
+    return _naive(pd.DatetimeIndex(index, name="Date"))
+
+
+def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Timezone-naive: instants in UTC, but dates at local midnight keep their local day."""
+    if index.tz is None:
+        return index
+    local = index.tz_localize(None)
+    return local if (local == local.normalize()).all() else index.tz_convert(None)
+
+
+def _local_midnights(values: pd.Series) -> pd.DatetimeIndex | None:
+    """The local calendar days of texts that all stand at midnight before their UTC offset, else None
+    (several offsets in one column are daylight saving, not a reason to move a day)."""
+    local = pd.to_datetime(values.str.replace(_OFFSET, "", regex=True).str.strip(), format="mixed",
+                           errors="coerce")
+    if local.isna().any() or not (local == local.dt.normalize()).all():
+        return None
+    return pd.DatetimeIndex(local, name="Date")
 
 
 def _one_format(values: pd.Series, name: str, utc: bool) -> pd.DatetimeIndex:

@@ -70,7 +70,8 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
         if source.path is None or (source.series_col is not None and source.wide):
             raise ForecastError("--series-col (a long file) or --wide (a column per series) needs a "
                                 "file, --csv or --parquet, and only one of the two")
-        raw = load_file(source.path, source.date_col, source.date_format, source.dayfirst)
+        raw = load_file(source.path, source.date_col, source.date_format, source.dayfirst,
+                        text_cols=(source.series_col,) if source.series_col else ())
         raw = _between(raw, source.start, source.end, source.path)
         if source.series_col is not None and columns:  # once for the file, not once per series
             check_columns(raw, [*columns, *static], source.path, not_values=(source.series_col,))

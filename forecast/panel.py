@@ -27,7 +27,13 @@ def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
     if series_col not in frame.columns:
         raise ForecastError(f"series column {series_col!r} not found; columns are: "
                             f"{', '.join(map(str, frame.columns))}")
-    ids = frame[series_col].astype(str)
+    ids = frame[series_col]
+    blank = ids.isna() | ids.astype(str).str.strip().eq("")
+    if blank.any():
+        where = frame.index[blank.to_numpy()]
+        raise ForecastError(f"{int(blank.sum())} row(s) have no series id in {series_col!r} (the first dated "
+                            f"{where[0]}); give each row its series, or remove those rows")
+    ids = ids.astype(str)
     # one pass over the rows (a mask per series would read the whole file once per series)
     return {str(name): rows.drop(columns=series_col) for name, rows in frame.groupby(ids, sort=False)}
 

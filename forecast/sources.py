@@ -203,7 +203,7 @@ def _is_row_number(values: pd.Series) -> bool:
 
 
 def load_file(path: str | Path, date_col: str | None = None, date_format: str | None = None,
-              dayfirst: bool | None = None) -> pd.DataFrame:
+              dayfirst: bool | None = None, text_cols: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
     CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; an unnamed
@@ -211,6 +211,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     missing values; numbers may have a decimal comma (12,5: not with `,` separators) or thousands
     commas (1,234.5); a date column beside a `Time` column of clock times makes one timestamp. Dates are
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
+    `text_cols` are read as written (series ids: `01` and `1` are two series, not one number). A
+    header that names a column twice is refused: which of the two was meant cannot be known.
     """
     path = Path(path)
     if path.is_dir():
@@ -225,10 +227,12 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
                 frame = frame.reset_index()
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
             sep = _separator(path) if suffix != ".gz" else ","
-            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING)
+            text = {c: str for c in text_cols}
+            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text)
+            _check_header(path, sep, frame)
             style = _number_style(frame, sep)
             if style:
-                frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, **style)
+                frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text, **style)
             frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")
                                         and _is_row_number(frame[c])])  # a pandas index written out
         else:
@@ -248,6 +252,25 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
         dates, used = dates.astype(str) + " " + frame[clock].astype(str), [col, clock]
     index = parse_dates(dates, str(col), date_format, dayfirst)
     return frame.drop(columns=used).set_index(index)
+
+
+def _check_header(path: Path, sep: str, frame: pd.DataFrame) -> None:
+    """pandas renames a repeated column name (`A`, `A.1`); the header as written says which repeat."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f, delimiter=sep), [])
+    if len(header) != len(frame.columns):
+        return
+    seen: dict[str, int] = {}
+    for name in header:
+        seen[name.strip()] = seen.get(name.strip(), 0) + 1
+    twice = [f"{name!r} ({n} times)" for name, n in seen.items() if n > 1 and name]
+    if twice:
+        raise ForecastError(f"{path}: the header names {', '.join(twice)}; rename the columns so that each "
+                            "name is used once (which one was meant cannot be known)")
 
 
 def _clock_column(frame: pd.DataFrame, date_col) -> str | None:

@@ -322,3 +322,50 @@ def test_a_missing_row_does_not_turn_months_into_31_day_steps(freq, next_dates):
     assert list(dates.strftime("%Y-%m-%d")) == next_dates
     with pytest.raises(ForecastError, match="unknown calendar"):
         infer_frequency(index, "NOPE")
+
+
+def test_ids_that_differ_only_as_text_stay_two_series(tmp_path):
+    from forecast.config import SourceConfig
+    from forecast.loading import load_panel
+    rows = [f"2024-01-{d:02d},{sid},{v}" for sid, v in (("01", 1.0), ("1", 50.0), ("001", 9.0))
+            for d in range(1, 31)]
+    (tmp_path / "ids.csv").write_text("date,store,y\n" + "\n".join(rows) + "\n")
+    frames, _ = load_panel(SourceConfig(path=str(tmp_path / "ids.csv"), series_col="store", max_gap=0), ["y"])
+    assert list(frames) == ["01", "1", "001"]
+    assert frames["1"]["y"].eq(50.0).all() and len(frames["01"]) == 30
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "NA"])
+def test_rows_without_a_series_id_are_refused_with_their_count_not_dropped(tmp_path, blank):
+    from forecast.config import SourceConfig
+    from forecast.loading import load_panel
+    rows = [f"2024-01-{d:02d},{sid},{d}" for sid in ("a", "c") for d in range(1, 31)]
+    rows += [f"2024-01-{d:02d},{blank},{d}" for d in range(1, 4)]
+    (tmp_path / "blank.csv").write_text("date,store,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ForecastError, match=r"3 row\(s\) have no series id in 'store' \(the first dated 2024-01-01"):
+        load_panel(SourceConfig(path=str(tmp_path / "blank.csv"), series_col="store"), ["y"])
+
+
+@pytest.mark.parametrize("header", ["date,A,B,A", "date;A;B;A", "date,A,A,A"])
+def test_a_header_that_names_a_column_twice_is_refused(tmp_path, header):
+    sep = ";" if ";" in header else ","
+    body = "\n".join(sep.join([f"2024-01-{d:02d}", "1", "2", "3"]) for d in range(1, 11))
+    (tmp_path / "dup.csv").write_text(header + "\n" + body + "\n")
+    with pytest.raises(ForecastError, match=r"the header names 'A' \([23] times\)"):
+        load_file(tmp_path / "dup.csv")
+
+
+@pytest.mark.parametrize("offset", ["-05:00", "+09:00", "Z"])
+def test_daily_dates_with_a_utc_offset_keep_their_own_day(offset):
+    from forecast.dates import parse_dates
+    days = pd.bdate_range("2024-01-01", periods=10)  # Monday to Friday
+    index = parse_dates(pd.Series([f"{d:%Y-%m-%d}T00:00:00{offset}" for d in days]))
+    assert list(index) == list(days) and set(index.dayofweek) <= set(range(5))
+
+
+def test_a_tz_aware_daily_index_keeps_its_days_and_an_hourly_one_becomes_utc():
+    from forecast.dates import parse_dates
+    daily = pd.date_range("2024-03-08", periods=5, freq="D", tz="America/New_York")  # across DST
+    assert list(parse_dates(pd.Series(daily))) == list(pd.date_range("2024-03-08", periods=5, freq="D"))
+    hourly = pd.date_range("2024-01-01 09:00", periods=3, freq="h", tz="America/New_York")
+    assert parse_dates(pd.Series(hourly))[0] == pd.Timestamp("2024-01-01 14:00")

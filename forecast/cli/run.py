@@ -245,7 +245,9 @@ def known_future(path: Path, trained, options: dict):
     model's source named it, or `series`)."""
     from forecast.sources import load_file
 
-    frame = load_file(path, options.get("date_col"), options.get("date_format"), options.get("dayfirst"))
+    ids = tuple(c for c in (trained.source.series_col, "series") if c)
+    frame = load_file(path, options.get("date_col"), options.get("date_format"), options.get("dayfirst"),
+                      text_cols=ids)
     if len(trained.members) == 1:
         return frame
     from forecast.panel import from_long
