@@ -83,8 +83,44 @@ class LastCheckpoint(pl.callbacks.Checkpoint):
 RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy")
 
 
-def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig) -> None:
-    """Refuse to continue an interrupted fit with settings other than the ones it was started with."""
+def data_fingerprint(frame: pd.DataFrame | dict) -> str:
+    """A digest of the rows a fit trains on (dates, columns, values; each series of a panel): a
+    checkpoint resumes only on the data it was started on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, part in sorted(frame.items()) if isinstance(frame, dict) else [("", frame)]:
+        digest.update(str(name).encode() + repr(list(part.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _earlier_log(log: Path, done: int) -> pd.DataFrame | None:
+    """The training log of the epochs a resumed fit keeps (Lightning's CSV logger starts its file
+    afresh); None when there is none."""
+    if not log.is_file():
+        return None
+    try:
+        rows = pd.read_csv(log)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return None
+    return rows[rows["epoch"] < done] if "epoch" in rows.columns else None
+
+
+def _merge_log(log: Path, earlier: pd.DataFrame | None) -> None:
+    """The kept epochs' rows, then the resumed run's, in one file (written atomically)."""
+    if earlier is None or earlier.empty:
+        return
+    from forecast.files import write_atomically
+
+    later = pd.read_csv(log) if log.is_file() else earlier.iloc[:0]
+    merged = pd.concat([earlier, later], ignore_index=True)
+    write_atomically(log, lambda tmp: merged.to_csv(tmp, index=False))
+
+
+def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig) -> int:
+    """Refuse to continue an interrupted fit with settings other than the ones it was started with;
+    the number of epochs it finished."""
     try:
         checkpoint = torch.load(last, map_location="cpu", weights_only=True)
         saved, done = checkpoint.get("hyper_parameters") or {}, int(checkpoint.get("epoch", 0)) + 1
@@ -103,6 +139,7 @@ def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: Train
     if train.max_epochs <= done:
         raise ForecastError(f"--resume: the interrupted fit already finished {done} epochs; give "
                             f"--max-epochs above {done} to train more")
+    return done
 
 
 @dataclass
@@ -169,16 +206,27 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     callbacks = [best, *(callbacks or [])]
     if train.patience and select:
         callbacks.append(pl.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience))
-    last = None
+    last, earlier = None, None
     if out_dir is not None:
         checkpoints = Path(out_dir) / "checkpoints"
         last = checkpoints / "last.ckpt"
         if resume and not last.is_file():
             raise ForecastError(f"--resume: no interrupted fit in {out_dir} (missing {last})")
+        stamp, fingerprint = checkpoints / "data.sha256", data_fingerprint(frame)
         if resume:
-            _check_resume(last, data, model, train)
+            done = _check_resume(last, data, model, train)
+            if not stamp.is_file() or stamp.read_text().strip() != fingerprint:
+                raise ForecastError(f"--resume: the interrupted fit in {out_dir} was started on other data "
+                                    "(other rows, dates or values); give the same data, or fit afresh "
+                                    "into another --out")
+            earlier = _earlier_log(Path(out_dir) / "logs" / "metrics.csv", done)
         if not resume and checkpoints.exists():
             shutil.rmtree(checkpoints)  # a fresh fit never resumes from someone else's epochs
+        if not resume:
+            from forecast.files import write_atomically
+
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            write_atomically(stamp, lambda tmp: Path(tmp).write_text(fingerprint + "\n"))
         callbacks.append(LastCheckpoint(last))
     with quiet_training(quiet), torch_threads(train.threads) as meter:
         if meter is not None and devices == 1:  # no fixed count: follow what else the machine runs
@@ -196,6 +244,9 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
                             "--resume to continue" if last else "nothing was saved"
                     raise TrainingInterrupted(f"training interrupted; {where}") from None
                 raise
+            finally:  # the epochs before an interruption stay in the log, however this run ends
+                if earlier is not None:
+                    _merge_log(Path(out_dir) / "logs" / "metrics.csv", earlier)
     if trainer.interrupted:
         raise TrainingInterrupted("training interrupted; nothing was saved")
     # BestWeights restored the best epoch (in this process or in rank 0, whose weights came back)
@@ -291,6 +342,17 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     out_dir : where checkpoints and training logs go (nothing is written when None).
     resume : continue from `out_dir/checkpoints/last.ckpt` if an earlier fit was interrupted.
     announce : called with the `Prepared` data before training starts (the CLI prints it).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from forecast import DataConfig, ModelConfig, TrainConfig, fit
+    >>> index = pd.date_range("2024-01-01", periods=400, freq="h")
+    >>> load = pd.Series(50 + 10 * np.sin(np.arange(400) * 2 * np.pi / 24), index=index, name="load")
+    >>> result = fit(load, DataConfig(targets=["load"], seq_len=24, horizon=6),
+    ...              ModelConfig(cell="gru", hidden_size=8), TrainConfig(max_epochs=2), quiet=True)
+    >>> len(result.model.predict()), "naive" in result.metrics, "verdict" in result.metrics
+    (6, True, True)
     """
     started = time.perf_counter()
     check_compatible(data, model)

@@ -278,3 +278,23 @@ def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_m
     pd.testing.assert_frame_equal(loaded.predict(), clean.model.predict())
     given = fit(frame, DATA, model.override(linear_weight=1.0), FAST, quiet=True, refit=False)
     assert given.evaluated.model.linear_weight == 1.0
+
+
+def test_a_resumed_fit_keeps_the_log_of_the_epochs_before_it(tmp_path):
+    frame = make_frame(200)
+    data, model = DataConfig(targets=["y"], seq_len=10, horizon=2), ModelConfig(hidden_size=4)
+    train = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
+    fit(frame, data, model, train, out_dir=tmp_path, refit=False, quiet=True)
+    fit(frame, data, model, train.override(max_epochs=4), out_dir=tmp_path, refit=False, quiet=True, resume=True)
+    log = pd.read_csv(tmp_path / "logs" / "metrics.csv")
+    assert sorted(log.dropna(subset=["val_loss"])["epoch"].astype(int)) == [0, 1, 2, 3]
+
+
+def test_a_checkpoint_of_other_data_is_refused_on_resume(tmp_path):
+    data, model = DataConfig(targets=["y"], seq_len=10, horizon=2), ModelConfig(hidden_size=4)
+    train = TrainConfig(max_epochs=1, batch_size=32, accelerator="cpu", patience=0)
+    fit(make_frame(200), data, model, train, out_dir=tmp_path, refit=False, quiet=True)
+    for other in (make_frame(200, seed=1), make_frame(201), make_frame(200, start="2021-01-01")):
+        with pytest.raises(ForecastError, match="was started on other data"):
+            fit(other, data, model, train.override(max_epochs=3), out_dir=tmp_path, refit=False, quiet=True,
+                resume=True)
