@@ -286,6 +286,8 @@ class ModelConfig(Settings):
         quantiles = levels("quantiles", self.quantiles)
         object.__setattr__(self, "quantiles", tuple(sorted({*quantiles, 0.5})) if quantiles else ())
         object.__setattr__(self, "coverage", levels("coverage", self.coverage))
+        if not self.coverage:  # `--coverage ,`: every model gets its intervals
+            raise ForecastError("coverage needs at least one level, e.g. 0.8 or 0.8,0.9")
         if self.instance_scale is None:  # a quantile head's widths must follow the volatility
             object.__setattr__(self, "instance_scale", bool(self.quantiles))
         positive("hidden_size", self.hidden_size, int)

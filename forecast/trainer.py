@@ -7,8 +7,10 @@ Lightning's banners, tips and warnings off the screen for one call and restores 
 """
 from __future__ import annotations
 
+
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -60,6 +62,10 @@ def device_count(train: TrainConfig) -> int:
     gpus = torch.cuda.device_count() if accelerator in ("gpu", "auto") else 0
     if n > 1 and accelerator == "gpu" and gpus < n:
         raise ForecastError(f"--devices {n}: this machine has {gpus} CUDA GPU(s)")
+    cores = os.cpu_count() or 1
+    if n > cores and (accelerator == "cpu" or (accelerator == "auto" and gpus == 0)):
+        raise ForecastError(f"--devices {n}: this machine has {cores} CPU cores, and more CPU processes "
+                            f"than cores only wait for each other; give --devices {cores} or fewer")
     return n
 
 

@@ -18,7 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.test_cli import assert_one_line_error, run  # noqa: F401 - `run` is the CLI fixture
+from tests.test_cli import assert_one_line_error
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "datasets" / "stocks_daily.csv"
@@ -47,6 +47,10 @@ BAD_INPUTS = [
     (["fit", "--cell", "transformer"], "unknown cell 'transformer'"),
     (["fit", "--time-features", "hour,minute"], "unknown time feature 'minute'"),
     (["fit", "--coverage", "80,90"], "coverage must be between 0 and 1 (exclusive), got 80.0; write 0.8 for 80%"),
+    (["fit", "--coverage", ","], "coverage needs at least one level"),
+    (["backtest", "--coverage", " , "], "coverage needs at least one level"),
+    (["fit", "--devices", "999", "--accelerator", "cpu"], "--devices 999: this machine has"),
+    (["backtest", "--devices", "512", "--accelerator", "cpu"], "CPU cores, and more CPU processes than cores"),
     (["fit", "--time-features", "dayofweek,hour", "--max-epochs", "1"], "time feature 'hour' is the same at every training row"),
     (["fit", "--time-features", "hour", "--channel-independent"], "drop the features, known, static columns and time features"),
     (["fit", "--cycle", "1"], "cycle must be 0 (none) or a whole number of steps from 2"),
