@@ -77,3 +77,38 @@ def _upgrade_from_version_1(meta: dict) -> dict:
                              "transform": data.get("transform", "none"), **meta["scaler"]},
             "info": {"test_metrics": meta.get("metrics"), "epochs": meta.get("epochs"),
                      "source": meta.get("source"), "trained_on": "the training span (forecast 0.1)"}}
+
+
+def check_contents(meta: dict, tensors: dict, data, model) -> None:
+    """Refuse a damaged or tampered file before anything is built from it: no series, numbers that are
+    not finite, interval margins of the wrong shape or that would invert an interval."""
+    import numpy as np
+
+    members = meta.get("members")
+    if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+        raise ForecastError("it holds no series (its 'members' are empty or not a list)")
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise ForecastError(f"tensor {name!r} holds values that are not finite numbers")
+    for i, m in enumerate(members):
+        if f"history.{i}" not in tensors or "preprocessor" not in m or "history_index" not in m:
+            raise ForecastError(f"series {i} lacks its history or preprocessing")
+        if m.get("calibration"):
+            _check_calibration(m["calibration"], m.get("name", i), data, model, np)
+
+
+def _check_calibration(calibration: dict, name, data, model, np) -> None:
+    coverage = [float(c) for c in calibration.get("coverage", [])]
+    if coverage != list(model.coverage):
+        raise ForecastError(f"series {name!r}: intervals for {coverage}, settings for {list(model.coverage)}")
+    margin = np.array([[[np.inf if v is None else v for v in row] for row in step]
+                       for step in calibration.get("margin", [])], dtype=np.float64)
+    expected = (len(coverage), data.horizon, len(data.targets))
+    if margin.shape != expected or np.isnan(margin).any():
+        raise ForecastError(f"series {name!r}: interval margins of shape {margin.shape}, expected {expected}")
+    quantiles = len(model.quantiles)  # the median is among them
+    for k, pair in enumerate(calibration.get("pairs", [])):
+        if pair is None and (margin[k] < 0).any():
+            raise ForecastError(f"series {name!r}: a negative margin would invert the {coverage[k]:.0%} interval")
+        if pair is not None and not (0 <= pair[0] < pair[1] < max(quantiles, 1)):
+            raise ForecastError(f"series {name!r}: the {coverage[k]:.0%} interval names quantiles {pair}")

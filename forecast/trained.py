@@ -315,10 +315,19 @@ class TrainedModel:
 
     @classmethod
     def _from_parts(cls, meta: dict, tensors: dict) -> TrainedModel:
+        from forecast.modelfile import check_contents
+
         data, model = DataConfig.from_dict(meta["data"]), ModelConfig.from_dict(meta["model"])
-        net = build_net(data, model, n_series=len(meta["members"]),
-                        n_static=len(meta["members"][0]["preprocessor"].get("static_names", ())))
+        check_contents(meta, tensors, data, model)
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
+        n_static = len(meta["members"][0]["preprocessor"].get("static_names", ()))
+        with torch.device("meta"):  # the shapes the settings ask for, before any memory is allocated
+            shapes = {k: tuple(v.shape) for k, v in build_net(data, model, n_series=len(meta["members"]),
+                                                              n_static=n_static).state_dict().items()}
+        wrong = sorted(set(shapes) ^ set(state)) or [k for k in shapes if shapes[k] != tuple(state[k].shape)]
+        if wrong:
+            raise ForecastError(f"weights do not match the saved configuration ({', '.join(wrong[:3])})")
+        net = build_net(data, model, n_series=len(meta["members"]), n_static=n_static)
         try:
             net.load_state_dict(state)
         except RuntimeError as e:
@@ -329,6 +338,13 @@ class TrainedModel:
             preprocessor = Preprocessor.from_dict(m["preprocessor"])
             if preprocessor.columns != list(data.inputs) or preprocessor.transform != data.transform:
                 raise ForecastError("preprocessing columns or transform do not match the data settings")
+            if preprocessor.n_targets != len(data.targets):
+                raise ForecastError(f"the preprocessing has {preprocessor.n_targets} targets, the settings "
+                                    f"{len(data.targets)}")
+            stats = np.concatenate([np.ravel(preprocessor.mean), np.ravel(preprocessor.std)])
+            if not np.isfinite(stats).all() or not (np.ravel(preprocessor.std) > 0).all():
+                raise ForecastError(f"series {m['name']!r}: its scaler statistics are not finite, positive "
+                                    "numbers")
             history = tensors[f"history.{i}"].numpy()
             if history.ndim != 2 or history.shape != (len(m["history_index"]), len(data.inputs)):
                 raise ForecastError(f"the saved history has shape {history.shape}, expected "

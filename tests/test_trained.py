@@ -119,7 +119,16 @@ def _rewrite(fitted, path, change_meta=None, drop=None):
     (lambda m: m["members"][0]["preprocessor"].update(columns=["y", "z"]), None, "columns or transform"),
     (lambda m: m["members"][0].update(history_index=m["members"][0]["history_index"][:3]), None,
      "saved history has shape"),
-    (None, ["history.0"], "damaged or incomplete"),
+    (None, ["history.0"], "series 0 lacks its history"),
+    (lambda m: m.update(members=[]), None, "holds no series"),
+    (lambda m: m["members"][0]["calibration"].update(margin=[[[1.0]]]), None, "interval margins of shape"),
+    (lambda m: m["members"][0]["calibration"].update(
+        margin=[[[-abs(v or 1.0) for v in row] for row in k] for k in m["members"][0]["calibration"]["margin"]]),
+     None, "negative margin would invert"),
+    (lambda m: m["members"][0]["calibration"].update(coverage=[0.5, 0.9]), None, "intervals for"),
+    (lambda m: m["members"][0]["preprocessor"].update(std=[0.0, 1.0]), None, "scaler statistics are not finite"),
+    (lambda m: m["members"][0]["preprocessor"].update(n_targets=2), None, "has 2 targets"),
+    (lambda m: m["model"].update(hidden_size=200_000), None, "weights do not match"),  # 160 GB if built
     (lambda m: m.update(version=99), None, "newer forecast"),
     (lambda m: m["model"].update(hidden_size=7), None, "weights do not match"),
 ])
@@ -127,6 +136,22 @@ def test_when_model_metadata_is_damaged_then_one_clear_error(fitted, tmp_path, c
     path = _rewrite(fitted, tmp_path / "bad.safetensors", change, drop)
     with pytest.raises(ForecastError, match=message):
         load_model(path)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_weight_or_history_that_is_not_a_finite_number_is_refused(fitted, tmp_path, value):
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+    good = fitted.save(tmp_path / "good.safetensors")
+    with safe_open(str(good), framework="pt") as f:
+        header = f.metadata()
+    for name in ("history.0", next(k for k in load_file(str(good)) if k.startswith("net."))):
+        tensors = load_file(str(good))
+        tensors[name] = tensors[name].clone().reshape(-1).index_fill(0, torch.tensor([0]), value).reshape(
+            tensors[name].shape)
+        save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=header)
+        with pytest.raises(ForecastError, match=f"tensor '{name}' holds values that are not finite"):
+            load_model(tmp_path / "bad.safetensors")
 
 
 def test_a_save_is_atomic_and_leaves_no_temporary_file(fitted, tmp_path):
