@@ -150,11 +150,12 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
                       else "no better than chance")
             if pt["p_value"] < LEVEL and model_dir <= always["direction"]:
                 judged += f", yet {always_call} is right as often"
-            test = f"Pesaran-Timmermann p={pt['p_value']:.3g} one step ahead: {judged}"
-        else:
-            test = f"not testable: {pt.get('why', 'the calls or the outcomes never change')}"
-        lines.append(f"Direction: the model is right on {model_dir:.1f}% of its calls, {always_call} "
-                     f"on {always['direction']:.1f}%; {test}.")
+            test = f"Pesaran-Timmermann p={pt['p_value']:.3g}: {judged}"
+        else:  # a call that never changes says nothing, whatever share of the calls it gets right
+            test = (f"{pt.get('why', 'the calls or the outcomes never change')}: a call that never "
+                    "changes carries no information, whatever its hit rate")
+        lines.append(f"Direction, over every step: the model is right on {model_dir:.1f}% of its calls, "
+                     f"{always_call} on {always['direction']:.1f}%. One step ahead: {test}.")
     return lines
 
 

@@ -83,3 +83,16 @@ def test_informative_calls_right_less_often_than_always_up_are_not_left_looking_
     assert verdict_lines(s)[-1].endswith("the calls carry information, yet always up is right as often.")
     s["model"]["direction"] = 55.0
     assert verdict_lines(s)[-1].endswith("the calls carry information.")
+
+
+def test_a_model_whose_one_step_calls_never_change_is_not_credited_with_its_hit_rate():
+    rng = np.random.default_rng(3)
+    b = 200
+    actual = np.cumsum(rng.normal(0, 1, b))[:, None, None] + 100
+    anchor = actual[:, 0, :] + rng.normal(0, 1, (b, 1))
+    model = np.repeat(anchor[:, None, :] - 0.5, 1, axis=1)  # always calls down, one step
+    s = summarise(actual, {"model": model, "naive": anchor[:, None, :]}, anchor, np.ones(1),
+                  _intervals(actual), np.ones(1), lag=1)
+    line = s["verdict"][-1]
+    assert line.startswith("Direction, over every step: the model is right on")
+    assert "calls all go down" in line and "carries no information, whatever its hit rate" in line
