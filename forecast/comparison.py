@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecast.metrics import constant_direction, interval_metrics, metrics, pinball, skill
-from forecast.significance import diebold_mariano, pesaran_timmermann, verdict as dm_sentence
+from forecast.significance import coverage_shortfall, diebold_mariano, pesaran_timmermann
+from forecast.significance import verdict as dm_sentence
 
 LEVEL = 0.05  # significance level of every verdict
 
@@ -103,7 +104,10 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     both = (first_up != 0) & (called != 0)
     out["tests"] = {"dm_naive": diebold_mariano(losses(forecasts["model"]), losses(forecasts["naive"]), lag),
                     "dm_best": diebold_mariano(losses(forecasts["model"]), losses(forecasts[best]), lag),
-                    "direction": pesaran_timmermann(first_up[both] > 0, called[both] > 0)}
+                    "direction": pesaran_timmermann(first_up[both] > 0, called[both] > 0),
+                    "coverage": {label(c): coverage_shortfall((intervals.lower[k] <= actual)
+                                                              & (actual <= intervals.upper[k]), c, lag)
+                                 for k, c in enumerate(intervals.coverage)}}
     out["verdict"] = verdict_lines(out, prices)
     return out
 
@@ -156,6 +160,14 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
                     "changes carries no information, whatever its hit rate")
         lines.append(f"Direction, over every step: the model is right on {model_dir:.1f}% of its calls, "
                      f"{always_call} on {always['direction']:.1f}%. One step ahead: {test}.")
+    short = [(name, t) for name, t in s["tests"].get("coverage", {}).items()
+             if t["p_value"] == t["p_value"] and t["p_value"] < LEVEL]
+    if short:
+        said = "; ".join(f"the {name} interval covered {100 * t['coverage']:.1f}% (p={t['p_value']:.2g})"
+                         for name, t in short)
+        lines.append(f"Intervals short of their promise: {said}, over {short[0][1]['n']} origins. The future "
+                     "was wilder than the calibration span: calibrate on a longer or later span, or, in a "
+                     "backtest, use --intervals adaptive.")
     return lines
 
 

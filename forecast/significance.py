@@ -1,4 +1,5 @@
-"""Is an edge real or luck? Diebold-Mariano for accuracy, Pesaran-Timmermann for direction.
+"""Is an edge real or luck? Diebold-Mariano for accuracy, Pesaran-Timmermann for direction, and a
+test of whether an interval covers less often than it promised.
 
 Both take plain arrays and return a small dict (statistic, p-value, n); `verdict` turns a test into
 the sentence every command prints.
@@ -84,6 +85,44 @@ def pesaran_timmermann(actual_up: np.ndarray, forecast_up: np.ndarray) -> dict:
     statistic = (p_hat - p_star) / math.sqrt(var_p - var_star)
     return {"statistic": float(statistic), "p_value": float(stats.norm.sf(statistic)), "n": n,
             "hit_rate": p_hat}
+
+
+def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1) -> dict:
+    """One-sided test that an interval covers less often than its nominal coverage.
+
+    Parameters
+    ----------
+    hits : (n, ...) whether each outcome fell inside its interval, origins first, in time order; the
+        outcomes of one origin (its steps and targets) are averaged into one value per origin.
+    nominal : the promised coverage, e.g. 0.8.
+    h : forecast horizon in origins: windows made at consecutive origins share outcomes, so the
+        per-origin shares are autocorrelated up to lag h-1, which the variance includes (Bartlett
+        weights, always positive). Counting every outcome as independent would call a shortfall
+        significant far too often.
+
+    Returns
+    -------
+    dict with `coverage` (the observed share), `p_value` (small: significantly below the promise),
+    `n` origins and `nominal`.
+    """
+    from scipy import stats
+
+    share = np.asarray(hits, np.float64).reshape(len(hits), -1).mean(axis=1)
+    n = len(share)
+    observed = float(share.mean()) if n else float("nan")
+    out = {"coverage": observed, "p_value": float("nan"), "n": n, "nominal": nominal}
+    if n < 3:
+        return out
+    centred = share - observed
+    lags = min(h, n - 1)
+    gamma = [centred[k:] @ centred[: n - k] / n for k in range(lags)]
+    variance = gamma[0] + 2 * sum((1 - k / lags) * g for k, g in enumerate(gamma[1:], start=1))
+    per_origin = np.asarray(hits).size // n
+    # at least the spread of independent outcomes under the promise: a share that never varies
+    # (every outcome missed) is not infinitely certain
+    variance = max(variance, nominal * (1 - nominal) / per_origin)
+    out["p_value"] = float(stats.norm.cdf((observed - nominal) / math.sqrt(variance / n)))
+    return out
 
 
 def verdict(test: dict, other: str = "naive", level: float = 0.05) -> str:

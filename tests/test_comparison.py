@@ -96,3 +96,19 @@ def test_a_model_whose_one_step_calls_never_change_is_not_credited_with_its_hit_
     line = s["verdict"][-1]
     assert line.startswith("Direction, over every step: the model is right on")
     assert "calls all go down" in line and "carries no information, whatever its hit rate" in line
+
+
+def test_intervals_that_fall_far_short_of_their_promise_are_named_in_the_verdict_with_what_to_do():
+    rng = np.random.default_rng(4)
+    actual = rng.normal(size=(120, 3, 1))
+    anchor = actual[:, 0, :] * 0
+    narrow = np.stack([actual + 0.1, actual + 0.1])  # the outcome is always just below: never covered
+    wide = np.stack([actual - 1, actual - 2]), np.stack([actual + 1, actual + 2])
+    forecasts = {"model": actual + 0.1, "naive": np.repeat(anchor[:, None, :], 3, axis=1)}
+    s = summarise(actual, forecasts, anchor, np.ones(1), Intervals((0.8, 0.9), narrow, narrow + 0.5, *wide),
+                  np.ones(1), lag=3)
+    line = s["verdict"][-1]
+    assert line.startswith("Intervals short of their promise: the 80% interval covered 0.0%")
+    assert "the 90% interval covered 0.0%" in line and "--intervals adaptive" in line
+    fine = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual[..., :]), np.ones(1), lag=3)
+    assert not any(v.startswith("Intervals short") for v in fine["verdict"])

@@ -69,3 +69,30 @@ def test_pesaran_timmermann_tells_information_from_chance_and_refuses_a_constant
     assert pesaran_timmermann(up, np.ones(400, bool))["why"] == "the model's one-step calls all go up (400 origins)"
     outcomes_down = pesaran_timmermann(np.zeros(5, bool), [True, False, True, True, False])
     assert math.isnan(outcomes_down["p_value"]) and outcomes_down["why"] == "the one-step outcomes all go down (5 origins)"
+
+
+def test_a_coverage_far_below_its_promise_is_called_short_and_one_near_it_is_not():
+    from forecast.significance import coverage_shortfall
+    rng = np.random.default_rng(0)
+    short = rng.random((50, 5, 1)) < 0.476  # the audit's 47.6% for a promised 80%
+    assert coverage_shortfall(short, 0.8, h=5)["p_value"] < 0.001
+    near = rng.random((486, 5, 1)) < 0.79
+    assert coverage_shortfall(near, 0.8, h=5)["p_value"] > 0.05
+    over = rng.random((100, 5, 1)) < 0.95  # too wide is not a broken promise
+    assert coverage_shortfall(over, 0.8, h=5)["p_value"] > 0.5
+
+
+def test_overlapping_windows_make_a_shortfall_harder_to_call_significant():
+    from forecast.significance import coverage_shortfall
+    rng = np.random.default_rng(1)
+    # a miss lasts 10 origins (a volatile spell seen by overlapping windows): 72% for a promised 80%
+    spells = np.repeat(rng.random(30) < 0.72, 10)[:, None, None]
+    independent = coverage_shortfall(spells, 0.8, h=1)["p_value"]
+    overlapping = coverage_shortfall(spells, 0.8, h=10)["p_value"]
+    assert overlapping > 1000 * independent  # ten times fewer independent outcomes than rows
+
+
+def test_every_outcome_missed_is_certain_but_not_infinitely_so():
+    from forecast.significance import coverage_shortfall
+    t = coverage_shortfall(np.zeros((20, 3, 1), bool), 0.8, h=3)
+    assert t["coverage"] == 0 and 0 <= t["p_value"] < 1e-6
