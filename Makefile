@@ -28,10 +28,13 @@ test-fast: setup
 	$(PY) -m pytest -q
 
 docs: setup
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict
 
+# lint, then audit the installed dependencies against known vulnerabilities (PyPI's advisory
+# database: needs the network)
 check: setup
 	$(VENV)/bin/ruff check forecast tests benchmarks docs
+	$(PY) -m pip install -q pip-audit
 	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
 
 bench: setup

@@ -224,6 +224,18 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     is forecast at each origin it has data for. `progress(done, total)` is called after each fold.
     The validation share of each fold's training rows (for early stopping and interval calibration)
     is `data.val_fraction`. Nothing is written to disk.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from forecast import BacktestConfig, DataConfig, ModelConfig, TrainConfig, backtest
+    >>> index = pd.date_range("2024-01-01", periods=300, freq="D")
+    >>> sales = pd.Series(20 + 5 * np.sin(np.arange(300) * 2 * np.pi / 7), index=index, name="sales")
+    >>> result = backtest(sales, DataConfig(targets=["sales"], seq_len=14, horizon=7),
+    ...                   ModelConfig(hidden_size=8), TrainConfig(max_epochs=1),
+    ...                   BacktestConfig(origins=10, stride=2))
+    >>> len(result.table()) == 10 * 7  # every origin, every step
+    True
     """
     started = time.perf_counter()
     check_compatible(data, model)

@@ -20,6 +20,35 @@ def frame():
     return make_frame()
 
 
+class Result:
+    """What a command left: exit status, stdout, stderr."""
+
+    def __init__(self, code, out, err):
+        self.returncode, self.stdout, self.stderr = code, out, err
+
+
+@pytest.fixture
+def run(capsys, monkeypatch, tmp_path):
+    """Run `forecast ARGS` in-process through the real entry point, from `cwd` (default: a fresh
+    folder)."""
+    import sys
+
+    from forecast.cli import main
+
+    def invoke(*args, cwd=None):
+        monkeypatch.chdir(cwd or tmp_path)
+        monkeypatch.setattr(sys, "argv", ["forecast", *map(str, args)])
+        capsys.readouterr()
+        code = 0
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+    return invoke
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """No test touches the user's real cache directory, and no test depends on the machine's load:

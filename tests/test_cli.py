@@ -12,32 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.cli import main
 from tests.conftest import make_frame
 
 SAMPLE = Path(__file__).parent.parent / "datasets" / "stocks_daily.csv"
-
-
-class Result:
-    def __init__(self, code, out, err):
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
-@pytest.fixture
-def run(capsys, monkeypatch, tmp_path):
-    """Run `forecast ARGS` in-process from `cwd` (default: a fresh folder)."""
-    def invoke(*args, cwd=None):
-        monkeypatch.chdir(cwd or tmp_path)
-        monkeypatch.setattr(sys, "argv", ["forecast", *map(str, args)])
-        capsys.readouterr()
-        code = 0
-        try:
-            main()
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-    return invoke
 
 
 def assert_one_line_error(result, message, code=1):

@@ -79,3 +79,11 @@ def main() -> None:
     except OSError as e:  # disk full, read-only folder, permission denied
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         fail(f"{e.strerror or e}{where}")
+
+
+def __getattr__(name: str):
+    """`forecast.cli.click_app`: the app as a plain click command, which the docs' reference reads
+    (mkdocs-click); built on demand so that `--help` does not pay for it."""
+    if name == "click_app":
+        return typer.main.get_command(app)
+    raise AttributeError(f"module 'forecast.cli' has no attribute {name!r}")

@@ -1,0 +1,31 @@
+"""What the package promises about its dependencies: no floor admits a version with a known
+vulnerability that the project's code paths reach."""
+import re
+import tomllib
+from pathlib import Path
+
+from packaging.version import Version
+
+ROOT = Path(__file__).parent.parent
+KNOWN = {  # package: first fixed version (advisory)
+    "pyarrow": "14.0.1",    # CVE-2023-47248: arbitrary code on reading IPC/Parquet
+    "torch": "2.6",         # CVE-2025-32434: torch.load(weights_only=True) could run code
+    "lightning": "2.3.3",   # CVE-2024-5452: deepdiff-based remote code execution
+}
+
+
+def floors() -> dict[str, Version]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    found = {}
+    for requirement in project["dependencies"]:
+        match = re.match(r"([A-Za-z0-9_.\[\]-]+)\s*>=\s*([0-9.]+)", requirement)
+        if match:
+            found[match.group(1).split("[")[0].lower()] = Version(match.group(2))
+    return found
+
+
+def test_no_dependency_floor_admits_a_known_vulnerable_version():
+    have = floors()
+    for package, fixed in KNOWN.items():
+        assert package in have, f"{package} has no floor"
+        assert have[package] >= Version(fixed), f"{package}>={have[package]} admits a version before {fixed}"
