@@ -1,0 +1,212 @@
+"""M4 Hourly as the M4 organisers scored it: sMAPE, MASE and OWA against Naive2, beside the seasonal
+naive, Naive2 and Theta, and the project's global model through the public API.
+
+    python benchmarks/m4.py --baselines-only          # the scorer and the baselines (seconds)
+    python benchmarks/m4.py --seeds 1 2 3              # one global model per seed, then the table
+
+The scorer follows the organisers' R code (`Benchmarks and Evaluation.R` in `Mcompetitions/M4-methods`):
+sMAPE and MASE per step and series, averaged over all of them; MASE scaled by each series' mean
+absolute 24-step difference over its training part; Naive2 is the naive forecast of the series
+deseasonalised by classical multiplicative decomposition when a 90% autocorrelation test at lag 24
+finds a season. A test (tests/test_m4.py) checks that it reproduces the published Naive2 and seasonal
+naive figures to the third decimal. The data (414 series, 700-960 hours each, 48 to forecast) are in
+`../shared/data/m4/`; see `../shared/data/README.md` for their source.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEASON, HORIZON = 24, 48
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "m4"
+RESULTS = Path(__file__).resolve().parent / "results" / "m4"
+PUBLISHED = {  # sMAPE, MASE, OWA on M4 Hourly ("Evaluation and Ranks", M4-methods)
+    "Naive2": (18.383, 2.395, 1.0), "seasonal naive": (13.912, 1.193, 0.627), "Theta": (18.138, 2.455, 1.006),
+    "ES-RNN (winner)": (9.328, 0.893, 0.440), "best entry on Hourly": (float("nan"), float("nan"), 0.410),
+}
+
+
+def load(folder: Path = DATA) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
+    """The training frames by series (through the public loader) and the 48 test values of each."""
+    from forecast import SourceConfig, load_panel
+
+    train, _ = load_panel(SourceConfig(path=str(folder / "hourly_train.csv"), series_col="series", max_gap=0),
+                          ["value"])
+    test = pd.read_csv(folder / "hourly_test.csv", dtype={"series": str})
+    actual = {name: rows["value"].to_numpy(np.float64) for name, rows in test.groupby("series", sort=False)}
+    return train, actual
+
+
+# --- the organisers' scores ---------------------------------------------------------------------
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """Per step: 200 |y - f| / (|y| + |f|)."""
+    return 200 * np.abs(actual - forecast) / (np.abs(actual) + np.abs(forecast))
+
+
+def mase(history: np.ndarray, actual: np.ndarray, forecast: np.ndarray, season: int = SEASON) -> np.ndarray:
+    """Per step: |y - f| over the mean absolute `season`-step difference of the training part."""
+    return np.abs(actual - forecast) / np.mean(np.abs(history[season:] - history[:-season]))
+
+
+def score(histories: dict, actual: dict, forecasts: dict) -> tuple[float, float]:
+    """(sMAPE, MASE): means over every step of every series."""
+    s = np.concatenate([smape(actual[n], forecasts[n]) for n in actual])
+    m = np.concatenate([mase(histories[n], actual[n], forecasts[n]) for n in actual])
+    return float(s.mean()), float(m.mean())
+
+
+def owa(smape_value: float, mase_value: float, naive2: tuple[float, float]) -> float:
+    return 0.5 * (smape_value / naive2[0] + mase_value / naive2[1])
+
+
+# --- the organisers' statistical benchmarks -----------------------------------------------------
+
+def _acf(x: np.ndarray, lags: int) -> np.ndarray:
+    """Autocorrelations at lags 1..`lags`, as R's `acf` computes them (one mean, one denominator)."""
+    centred = x - x.mean()
+    denominator = centred @ centred
+    return np.array([centred[k:] @ centred[:-k] / denominator for k in range(1, lags + 1)])
+
+
+def seasonal(x: np.ndarray, season: int = SEASON) -> bool:
+    """The 90% test of the M4 benchmarks: is the autocorrelation at lag `season` outside its band?"""
+    if len(x) < 3 * season:
+        return False
+    r = _acf(x, season)
+    limit = 1.645 / np.sqrt(len(x)) * np.sqrt(1 + 2 * np.sum(r[:-1] ** 2))
+    return bool(abs(r[-1]) > limit)
+
+
+def seasonal_indices(x: np.ndarray, season: int = SEASON) -> np.ndarray:
+    """Classical multiplicative decomposition (R's `decompose`): the mean ratio of the series to its
+    centred moving average at each position of the cycle, normalised to mean 1; (season,)."""
+    weights = np.r_[0.5, np.ones(season - 1), 0.5] / season if season % 2 == 0 else np.ones(season) / season
+    half = len(weights) // 2
+    trend = np.full(len(x), np.nan)
+    trend[half:len(x) - half] = np.convolve(x, weights, mode="valid")
+    ratio = x / trend
+    figure = np.array([np.nanmean(ratio[i::season]) for i in range(season)])
+    return figure / figure.mean()
+
+
+def naive2(x: np.ndarray, horizon: int = HORIZON, season: int = SEASON) -> np.ndarray:
+    if not seasonal(x, season):
+        return np.full(horizon, x[-1])
+    figure = seasonal_indices(x, season)
+    position = np.arange(len(x), len(x) + horizon) % season
+    return x[-1] / figure[(len(x) - 1) % season] * figure[position]
+
+
+def seasonal_naive(x: np.ndarray, horizon: int = HORIZON, season: int = SEASON) -> np.ndarray:
+    return np.resize(x[-season:], horizon)
+
+
+def theta(x: np.ndarray, horizon: int = HORIZON, season: int = SEASON) -> np.ndarray:
+    """The classic Theta method (statsmodels' ThetaModel) on the series deseasonalised as for Naive2,
+    the season put back; negative forecasts become 0, as in the organisers' code."""
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    if seasonal(x, season):
+        figure = seasonal_indices(x, season)
+        index = figure[np.arange(len(x)) % season]
+        ahead = figure[np.arange(len(x), len(x) + horizon) % season]
+    else:
+        index, ahead = np.ones(len(x)), np.ones(horizon)
+    fitted = ThetaModel(x / index, period=1, deseasonalize=False).fit()
+    return np.maximum(np.asarray(fitted.forecast(horizon)) * ahead, 0)
+
+
+def baselines(histories: dict, include_theta: bool = True) -> dict[str, dict]:
+    methods = {"Naive2": naive2, "seasonal naive": seasonal_naive, **({"Theta": theta} if include_theta else {})}
+    return {name: {n: method(x) for n, x in histories.items()} for name, method in methods.items()}
+
+
+# --- the project's model ------------------------------------------------------------------------
+
+def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict]:
+    """One global model on every series' training part (validation cut from its end, never the test
+    hours), forecasting the 48 hours after it; its stages' seconds."""
+    from forecast import DataConfig, ModelConfig, TrainConfig, fit
+
+    started = time.perf_counter()
+    data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, val_fraction=args.val_fraction,
+                      test_fraction=0.0 if args.no_test else args.val_fraction)
+    result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size),
+                 TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed,
+                             accelerator="cpu"), quiet=True)
+    fitted = time.perf_counter()
+    predicted = result.model.predict()
+    out = {name: rows["value"].to_numpy(np.float64)[:HORIZON] for name, rows in predicted.groupby("series")}
+    times = {"fit": fitted - started, "predict": time.perf_counter() - fitted,
+             "validation loss": result.evaluated.info.get("best_val")}
+    return out, times
+
+
+def table(rows: dict[str, tuple[float, float, float]]) -> str:
+    lines = [f"{'method':<28} {'sMAPE':>8} {'MASE':>8} {'OWA':>8}"]
+    for name, (s, m, o) in rows.items():
+        lines.append(f"{name:<28} {s:8.3f} {m:8.3f} {o:8.3f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA, help="folder of hourly_train.csv and hourly_test.csv")
+    parser.add_argument("--baselines-only", action="store_true", help="score the baselines, train nothing")
+    parser.add_argument("--no-theta", action="store_true", help="leave out Theta (a minute of statsmodels fits)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--seq-len", type=int, default=168)
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--cell", default="gru")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--max-epochs", type=int, default=8)
+    parser.add_argument("--val-fraction", type=float, default=0.05, help="of each series' training hours")
+    parser.add_argument("--no-test", action="store_true", help="no test span cut from the training part")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
+    args = parser.parse_args()
+    if not (args.data / "hourly_train.csv").is_file():
+        sys.exit(f"M4 Hourly not found in {args.data} (hourly_train.csv, hourly_test.csv); "
+                 "see ../shared/data/README.md for where it comes from")
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    train, actual = load(args.data)
+    histories = {n: f["value"].to_numpy(np.float64) for n, f in train.items()}
+    rows, seconds = {}, {"load": time.perf_counter() - started}
+    scored = {name: score(histories, actual, fc) for name, fc in baselines(histories, not args.no_theta).items()}
+    reference = scored["Naive2"]
+    for name, (s, m) in scored.items():
+        rows[name] = (s, m, owa(s, m, reference))
+    runs = []
+    if not args.baselines_only:
+        for seed in args.seeds:
+            forecasts, times = model_forecasts(train, seed, args)
+            s, m = score(histories, actual, forecasts)
+            runs.append({"seed": seed, "smape": s, "mase": m, "owa": owa(s, m, reference), **times})
+            print(f"seed {seed}: sMAPE {s:.3f} MASE {m:.3f} OWA {owa(s, m, reference):.3f} "
+                  f"({times['fit']:.0f} s fit, {times['predict']:.1f} s predict)", flush=True)
+        mean = [float(np.mean([r[k] for r in runs])) for k in ("smape", "mase", "owa")]
+        rows[f"forecast ({len(runs)} seed(s), mean)"] = tuple(mean)
+    seconds["total"] = time.perf_counter() - started
+    print(table(rows))
+    print("published:\n" + table(PUBLISHED))
+    print(f"load before the run {load_before:.2f}, after {os.getloadavg()[0]:.2f}; {seconds['total']:.0f} s")
+    record = {"rows": rows, "runs": runs, "seconds": seconds, "load": [load_before, os.getloadavg()[0]],
+              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    if runs:
+        args.out.mkdir(parents=True, exist_ok=True)
+        name = f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_s{'-'.join(map(str, args.seeds))}"
+        (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The M4 benchmark's scorer reproduces the organisers' published figures on M4 Hourly exactly, so the
+project's row beside them means what it says (benchmarks/m4.py)."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parent.parent
+DATA = ROOT.parent / "shared" / "data" / "m4"
+
+
+def m4():
+    spec = importlib.util.spec_from_file_location("m4_benchmark", ROOT / "benchmarks" / "m4.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow  # reads 353,500 rows and decomposes 414 series
+@pytest.mark.skipif(not (DATA / "hourly_train.csv").is_file(),
+                    reason="M4 Hourly is not beside the project (../shared/data/m4); see ../shared/data/README.md")
+def test_the_scorer_reproduces_the_published_naive2_and_seasonal_naive_figures():
+    bench = m4()
+    train, actual = bench.load(DATA)
+    assert len(train) == 414 and all(len(v) == 48 for v in actual.values())
+    histories = {n: f["value"].to_numpy(np.float64) for n, f in train.items()}
+    scored = {name: bench.score(histories, actual, fc)
+              for name, fc in bench.baselines(histories, include_theta=False).items()}
+    assert [round(v, 3) for v in scored["Naive2"]] == [18.383, 2.395]
+    assert [round(v, 3) for v in scored["seasonal naive"]] == [13.912, 1.193]
+
+
+def test_the_seasonality_test_and_decomposition_follow_the_organisers_code():
+    bench = m4()
+    t = np.arange(24 * 30)
+    daily = 100 + 20 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(0).normal(0, 1, len(t))
+    assert bench.seasonal(daily)
+    noise = [bench.seasonal(np.random.default_rng(s).normal(100, 1, len(t))) for s in range(100)]
+    assert sum(noise) < 20  # a 90% test: about one white noise in ten is called seasonal
+    figure = bench.seasonal_indices(daily)
+    assert figure.shape == (24,) and abs(figure.mean() - 1) < 1e-12
+    assert np.argmax(figure) == 6  # the sine's peak: hour 6 of each day
+    forecast = bench.naive2(daily)  # the last value, deseasonalised, then the cycle put back
+    assert np.allclose(forecast / figure[np.arange(len(t), len(t) + 48) % 24],
+                       daily[-1] / figure[(len(t) - 1) % 24])
+    assert bench.smape(np.array([100.0]), np.array([50.0]))[0] == pytest.approx(200 * 50 / 150)
