@@ -80,9 +80,13 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     """
     out = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
     out["skill"] = skill(out["model"]["rmse"], out["naive"]["rmse"])
-    rivals = [n for n in forecasts if n != "model" and math.isfinite(out[n]["rmse"])]
-    best = min(rivals, key=lambda n: out[n]["rmse"])
-    out["best_baseline"], out["skill_vs_best"] = best, skill(out["model"]["rmse"], out[best]["rmse"])
+    # Several series pooled (a scale per window): RMSE would be decided by the largest series, so the
+    # yardstick is scale-free, MASE (each series' errors in units of its own one-step change).
+    yardstick = "mase" if np.ndim(mase_scale) == 3 and len(np.unique(mase_scale)) > 1 else "rmse"
+    rivals = [n for n in forecasts if n != "model" and math.isfinite(out[n][yardstick])]
+    best = min(rivals, key=lambda n: out[n][yardstick])
+    out["yardstick"] = yardstick
+    out["best_baseline"], out["skill_vs_best"] = best, skill(out["model"][yardstick], out[best][yardstick])
     calls = "up" if (majority > 0).all() else "down" if (majority < 0).all() else "majority"
     out["always"] = {"call": calls, "direction": constant_direction(actual, anchor, majority)}
 
@@ -124,21 +128,22 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
     best, dm = s["best_baseline"], s["tests"]["dm_best"]
     gain = s["skill_vs_best"]
     name = best.replace("_", " ")
+    yard = s.get("yardstick", "rmse").upper()
     significant = dm["p_value"] == dm["p_value"] and dm["p_value"] < LEVEL
     # the random walk (naive last value, or with drift) as the yardstick: the case of prices
     walk = prices and best in ("naive", "drift")
-    if gain != gain:  # the best baseline's RMSE is 0
-        head = (f"The best baseline ({name}) is exact on these forecasts (RMSE {s[best]['rmse']:.2g}): no model "
-                "can beat it.")
+    if gain != gain:  # the best baseline's error is 0
+        head = (f"The best baseline ({name}) is exact on these forecasts ({yard} "
+                f"{s[best][yard.lower()]:.2g}): no model can beat it.")
     elif gain > 0 and significant:
-        head = (f"The model beats the best baseline ({name}): RMSE {100 * gain:.1f}% lower, "
+        head = (f"The model beats the best baseline ({name}): {yard} {100 * gain:.1f}% lower, "
                 f"{dm_sentence(dm, name, LEVEL)}.")
     elif gain > 0:
-        head = (f"The model's RMSE is {100 * gain:.1f}% lower than the best baseline's ({name}), but "
+        head = (f"The model's {yard} is {100 * gain:.1f}% lower than the best baseline's ({name}), but "
                 f"{dm_sentence(dm, name, LEVEL)}: no real edge." +
                 (" For prices the random walk is hard to beat." if walk else ""))
     else:
-        head = (f"The model does NOT beat the best baseline ({name}): RMSE {100 * -gain:.1f}% higher; "
+        head = (f"The model does NOT beat the best baseline ({name}): {yard} {100 * -gain:.1f}% higher; "
                 f"{dm_sentence(dm, name, LEVEL)}." +
                 (" For prices the random walk is hard to beat; do not trade on this model." if walk
                  else f" Forecast with {name} instead, or find a model that beats it."))
@@ -176,23 +181,53 @@ def series_rows(summaries: dict[str, dict]) -> dict:
     Diebold-Mariano p against naive, and the coverage of each interval."""
     rows = {}
     for name, s in summaries.items():
-        dm = s["tests"]["dm_naive"]
+        dm, own = s["tests"]["dm_naive"], s["tests"]["dm_best"]
         rows[name] = {"rmse": s["model"]["rmse"], "naive_rmse": s["naive"]["rmse"],
                       "mase": s["model"]["mase"], "naive_mase": s["naive"]["mase"], "skill": s["skill"],
                       "dm_p_naive": dm["p_value"], "better": s["skill"] > 0,
                       "significant": bool(dm["p_value"] < LEVEL and dm["mean_diff"] < 0),
                       "best_baseline": s["best_baseline"], "skill_vs_best": s["skill_vs_best"],
+                      "dm_p_best": own["p_value"], "beats_best": bool(s["skill_vs_best"] > 0),
+                      "dm_diff_best": own["mean_diff"],
                       **{f"coverage{k[:-1]}": v["model"]["coverage"] for k, v in s["intervals"].items()}}
     return rows
 
 
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of several p-values (NaN stays NaN): with many series, some
+    p < 0.05 by luck alone; the adjusted ones keep the chance of any false "significant" below 5%."""
+    p = np.asarray(p_values, np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested])]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def with_series(pooled: dict, rows: dict) -> dict:
-    """The pooled summary of a panel, its per-series table, and a verdict that counts series."""
+    """The pooled summary of a panel, its per-series table, and a verdict that counts series: against
+    naive and against each series' own best baseline, significance adjusted for the number of series
+    (Holm)."""
+    names = list(rows)
+    for key, test in (("dm_p_naive", "holm_p_naive"), ("dm_p_best", "holm_p_best")):
+        for name, p in zip(names, holm([rows[n][key] for n in names])):
+            rows[name][test] = float(p)
     better = sum(r["better"] for r in rows.values())
-    significant = sum(r["significant"] for r in rows.values())
+    significant = sum(bool(r["holm_p_naive"] < LEVEL) and r["better"] for r in rows.values())
+    beats_own = sum(r["beats_best"] for r in rows.values())
+    own_significant = sum(bool(r["holm_p_best"] < LEVEL) and r["beats_best"] for r in rows.values())
+    own_worse = sum(bool(r["holm_p_best"] < LEVEL) and not r["beats_best"] for r in rows.values())
     mean_skill = float(np.mean([r["skill"] for r in rows.values()]))
-    line = (f"The model beats the naive forecast on {better} of {len(rows)} series (significantly, "
-            f"DM p < {LEVEL:g}, on {significant}); mean skill {100 * mean_skill:+.1f}%. Pooled over "
-            "every series:")
+    lines = [f"The model beats the naive forecast on {better} of {len(rows)} series (significantly, DM "
+             f"p < {LEVEL:g} after Holm's adjustment for {len(rows)} tests, on {significant}); mean skill "
+             f"{100 * mean_skill:+.1f}%.",
+             f"Against each series' own best baseline it is better on {beats_own} of {len(rows)} "
+             f"(significantly on {own_significant}, significantly worse on {own_worse}). Pooled over every "
+             "series, scale-free:"]
     return {**pooled, "series": rows, "mean_skill": mean_skill, "series_beating_naive": better,
-            "series_beating_naive_significantly": significant, "verdict": [line, *pooled["verdict"]]}
+            "series_beating_naive_significantly": significant, "series_beating_own_best": beats_own,
+            "series_beating_own_best_significantly": own_significant,
+            "verdict": [*lines, *pooled["verdict"]]}

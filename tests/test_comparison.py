@@ -112,3 +112,44 @@ def test_intervals_that_fall_far_short_of_their_promise_are_named_in_the_verdict
     assert "the 90% interval covered 0.0%" in line and "--intervals adaptive" in line
     fine = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual[..., :]), np.ones(1), lag=3)
     assert not any(v.startswith("Intervals short") for v in fine["verdict"])
+
+
+def test_a_pooled_panel_is_judged_scale_free_not_by_its_largest_series():
+    """The M4 case: pooled RMSE said the model won because it won on the largest series, while on
+    every smaller one the baseline was better."""
+    rng = np.random.default_rng(5)
+    n = 200
+    actual, model, naive, scales = [], [], [], []
+    for scale, model_sd, naive_sd in ((100.0, 90.0, 100.0), (1.0, 2.0, 1.0), (1.0, 2.0, 1.0), (1.0, 2.0, 1.0)):
+        a = rng.normal(0, scale, (n, 1, 1))
+        actual.append(a)
+        model.append(a + rng.normal(0, model_sd, a.shape))
+        naive.append(a + rng.normal(0, naive_sd, a.shape))
+        scales.append(np.full((n, 1, 1), scale))
+    actual, model, naive, scales = map(np.concatenate, (actual, model, naive, scales))
+    k = np.stack([actual - 1e9, actual - 1e9])
+    s = summarise(actual, {"model": model, "naive": naive}, naive[:, 0, :], scales,
+                  Intervals((0.8, 0.9), k, k + 2e9, k, k + 2e9), np.ones((len(actual), 1, 1)), lag=1)
+    assert s["model"]["rmse"] < s["naive"]["rmse"]  # what the old verdict went by
+    assert s["yardstick"] == "mase" and s["model"]["mase"] > s["naive"]["mase"]
+    assert s["verdict"][0].startswith("The model does NOT beat the best baseline (naive): MASE")
+
+
+def test_holm_matches_the_reference_adjustment_and_leaves_untested_series_alone():
+    from statsmodels.stats.multitest import multipletests
+
+    from forecast.comparison import holm
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, 0.5])
+    assert np.allclose(holm(p), multipletests(p, method="holm")[1])
+    with_nan = holm([0.01, np.nan, 0.04])
+    assert np.isnan(with_nan[1]) and np.allclose(with_nan[[0, 2]], [0.02, 0.04])
+
+
+def test_a_panel_verdict_counts_series_against_their_own_best_baseline_after_holm():
+    from forecast.comparison import with_series
+    rows = {f"s{i}": {"better": True, "skill": 0.01, "dm_p_naive": p, "dm_p_best": p, "beats_best": True}
+            for i, p in enumerate([0.001, 0.02, 0.03, 0.04, 0.5])}  # four p < 0.05 before adjustment
+    out = with_series({"verdict": ["pooled"]}, rows)
+    assert out["series_beating_naive_significantly"] == 1 and out["series_beating_own_best_significantly"] == 1
+    assert "significantly, DM p < 0.05 after Holm's adjustment for 5 tests, on 1" in out["verdict"][0]
+    assert out["verdict"][1].startswith("Against each series' own best baseline it is better on 5 of 5")
