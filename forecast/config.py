@@ -145,8 +145,10 @@ class DataConfig(Settings):
     static: tuple[str, ...] = ()
     seq_len: int = 60
     horizon: int = 5
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    val_fraction: float | None = None  # None: 0.15 of a single series' rows; a panel splits in steps
+    test_fraction: float | None = None
+    val_steps: int | None = None  # None: see `steps`
+    test_steps: int | None = None
     val_start: str | None = None
     test_start: str | None = None
     scaler: str = "standard"
@@ -187,9 +189,16 @@ class DataConfig(Settings):
             raise ForecastError(f"val_start {self.val_start} must come before test_start {self.test_start}")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
-            if not 0 < value < 1:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value < 1):
                 raise ForecastError(f"{name} must be between 0 and 1, got {value}")
-        if self.val_fraction + self.test_fraction >= 0.9:
+        for name in ("val_steps", "test_steps"):
+            if getattr(self, name) is not None:
+                positive(name, getattr(self, name), int)
+        for span in ("val", "test"):
+            if getattr(self, f"{span}_steps") is not None and getattr(self, f"{span}_fraction") is not None:
+                raise ForecastError(f"give {span}_steps or {span}_fraction, not both")
+        if sum(self.fractions) >= 0.9:
             raise ForecastError("val_fraction + test_fraction must leave at least 10% for training")
         choice("scaler", self.scaler, SCALERS)
         choice("transform", self.transform, TRANSFORMS)
@@ -200,6 +209,30 @@ class DataConfig(Settings):
                                 f"day of hourly data, got {self.cycle!r}")
         if self.cycle and self.transform == "log_return":
             raise ForecastError("cycle works on levels: use --transform none or log with --cycle")
+
+    @property
+    def fractions(self) -> tuple[float, float]:
+        """(validation, test) shares of the rows when the split is by fractions (0.15 each unless given)."""
+        return (0.15 if self.val_fraction is None else self.val_fraction,
+                0.15 if self.test_fraction is None else self.test_fraction)
+
+    def steps(self, typical_rows: int | None = None) -> tuple[int, int]:
+        """(validation, test) steps when the split counts from the end: as given, else four horizons
+        and at least 20 windows each (so that 90% intervals can be calibrated on every series), but no
+        more than 15% of a typical series' `typical_rows` (the median length of a panel's series) and
+        no fewer than one horizon."""
+        default = max(4 * self.horizon, self.horizon + 19)
+        if typical_rows is not None:
+            default = max(self.horizon, min(default, int(round(0.15 * typical_rows))))
+        return self.val_steps or default, self.test_steps or default
+
+    def by_steps(self, panel: bool) -> bool:
+        """Whether the split counts steps from the end: when steps are given, or, for a panel whose
+        series end together and whose fractions are not given, by default (its series may start
+        anywhere; fractions of all their dates would give the young ones nothing to train on)."""
+        if self.val_steps is not None or self.test_steps is not None:
+            return True
+        return panel and self.val_fraction is None and self.test_fraction is None
 
     @property
     def inputs(self) -> tuple[str, ...]:

@@ -26,10 +26,17 @@ FIT_SPANS = ("train", "train+val", "all")
 
 
 def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
-    """Return `(train_end, val_end)` row positions, by dates when given, else by fractions."""
+    """Return `(train_end, val_end)` row positions: by dates when given, else by steps from the end
+    when asked (`DataConfig.by_steps`), else by fractions."""
     n = len(index)
-    val_end = n - int(round(n * cfg.test_fraction))
-    train_end = val_end - int(round(n * cfg.val_fraction))
+    if cfg.by_steps(panel=False):
+        val_steps, test_steps = cfg.steps(n)
+        val_end = n - test_steps
+        train_end = val_end - val_steps
+    else:
+        val_fraction, test_fraction = cfg.fractions
+        val_end = n - int(round(n * test_fraction))
+        train_end = val_end - int(round(n * val_fraction))
     if cfg.test_start is not None:
         val_end = int(index.searchsorted(pd.Timestamp(cfg.test_start)))
     if cfg.val_start is not None:
@@ -37,7 +44,9 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
     if not 0 < train_end < val_end < n:
         given = " and ".join(f"{name} is {stamp(pd.Timestamp(getattr(cfg, name)))}"
                              for name in ("val_start", "test_start")
-                             if getattr(cfg, name) is not None) or "the fractions leave no row"
+                             if getattr(cfg, name) is not None) or \
+            (f"the last {sum(cfg.steps(n))} steps are validation and test" if cfg.by_steps(False)
+             else "the fractions leave no row")
         raise ForecastError(f"the split leaves a span empty: the data run from {stamp(index[0])} to "
                             f"{stamp(index[-1])} ({n} rows) and {given}; put each date inside the "
                             "data, validation before test")

@@ -66,18 +66,49 @@ def from_wide(frame: pd.DataFrame, columns, name: str = WIDE_VALUE) -> dict[str,
 
 
 def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig:
-    """`cfg` with validation and test start dates shared by every series: the given ones, or the
-    fractions of the union of all series' dates."""
+    """`cfg` with validation and test start dates shared by every series: the given ones, or, by
+    default, the last `cfg.steps` (validation, test) steps of the panel's dates counted back from its
+    last date, or the fractions of all its dates when they are given.
+
+    One calendar cut for every series, so no series' future reaches training through another:
+    when the series end together, the steps are each series' own last steps. When they end on
+    different dates, the default is the fractions of all dates (steps counted from the panel's last
+    date would leave the series that end earlier no test span); given steps count from the panel's
+    last date all the same."""
     if cfg.val_start is not None and cfg.test_start is not None:
         return cfg
     dates = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frames.values()])))
     n = len(dates)
-    val_end = n - int(round(n * cfg.test_fraction))
-    train_end = val_end - int(round(n * cfg.val_fraction))
+    together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
+    steps = cfg.val_steps is not None or cfg.test_steps is not None or (cfg.by_steps(panel=True) and together)
+    if steps:
+        val_steps, test_steps = cfg.steps(int(np.median([len(f) for f in frames.values()])))
+        val_end = n - test_steps
+        train_end = val_end - val_steps
+    else:
+        val_fraction, test_fraction = cfg.fractions
+        val_end = n - int(round(n * test_fraction))
+        train_end = val_end - int(round(n * val_fraction))
     if not 0 < train_end < val_end < n:
-        raise ForecastError(f"the panel's {n} dates are too few to split")
+        how = f"its last {val_steps} validation and {test_steps} test steps" if steps else "the fractions"
+        raise ForecastError(f"the panel's {n} dates are too few to split into training, then {how}; give "
+                            "--val-steps and --test-steps (or dates) that leave rows to train on")
     return replace(cfg, val_start=cfg.val_start or stamp(dates[train_end]),
                    test_start=cfg.test_start or stamp(dates[val_end]))
+
+
+def split_rule(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> str:
+    """In words, how `calendar_cut` splits this panel."""
+    if cfg.val_start is not None and cfg.test_start is not None:
+        return "the dates given"
+    together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
+    if cfg.val_steps is not None or cfg.test_steps is not None or (cfg.by_steps(panel=True) and together):
+        val, test = cfg.steps(int(np.median([len(f) for f in frames.values()])))
+        return (f"the last {val} validation and {test} test steps counted back from the panel's last date"
+                + (" (its series end together)" if together else ""))
+    val, test = cfg.fractions
+    return (f"{val:.0%} validation and {test:.0%} test of all the panel's dates"
+            + ("" if together else " (its series end on different dates; --test-steps counts from the last)"))
 
 
 def unusable(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> tuple[DataConfig, dict[str, str]]:
@@ -157,7 +188,7 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
             parts.append(part)
             names.append(name)
         except ForecastError as e:
-            dropped[name] = str(e)
+            dropped[name] = _too_short(frame, cut) or str(e)
     split = f"the common split (validation from {cut.val_start}, test from {cut.test_start})"
     if not parts:
         name, why = next(iter(dropped.items()))
@@ -172,6 +203,21 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     return PanelPrepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped,
                          encoding)
+
+
+def _too_short(frame: pd.DataFrame, cut: DataConfig) -> str | None:
+    """Why a series is too short for the common cut, with its length and what it would need; None when
+    that is not why it failed."""
+    if cut.val_start is None or not len(frame):
+        return None
+    before = int((frame.index < pd.Timestamp(cut.val_start)).sum())
+    need = cut.seq_len + cut.horizon
+    if before >= need:
+        return None
+    after = len(frame) - before
+    return (f"series too short: {len(frame)} rows from {stamp(frame.index[0])}, {before} of them before "
+            f"validation starts ({cut.val_start}); training needs {need} (input window {cut.seq_len} + horizon "
+            f"{cut.horizon}), so {need + after} rows in all")
 
 
 def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = False,

@@ -76,7 +76,7 @@ def fitting_origins(n_rows: int, data: DataConfig, bt: BacktestConfig, season: i
     lost = 1 if data.transform == "log_return" else 0  # a log return needs the row before
     for first in range(1, n_rows):
         rows = (first if bt.window == "expanding" else min(first, bt.train_size)) - lost
-        val_rows = max(data.horizon, int(round(rows * data.val_fraction)))
+        val_rows = max(data.horizon, int(round(rows * data.fractions[0])))
         if rows >= data.seq_len + 2 * data.horizon + val_rows and first > max(season, bt.ma_window):
             return max(0, (n_rows - data.horizon - first) // bt.stride + 1)
     return 0
@@ -199,7 +199,8 @@ class BacktestResult:
         cols = {"series": np.repeat(self.series, h * t)} if self.is_panel else {}
         if self.new:
             cols["new"] = np.repeat(np.isin(self.series, self.new), h * t)
-        cols.update({"origin": np.repeat(self.origins, h * t),
+        # `cutoff` is Nixtla's name for the same date (the last one observed), for their readers
+        cols.update({"origin": np.repeat(self.origins, h * t), "cutoff": np.repeat(self.origins, h * t),
                 "target_date": np.repeat(self.target_dates.ravel(), t),
                 "step": np.tile(np.repeat(np.arange(1, h + 1), t), b),
                 "target": np.tile(self.targets, b * h), "actual": self.actual.ravel()})
@@ -273,7 +274,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     trains = {name: f for name, f in series.items() if name not in new} if new else frame
     for i, fold in enumerate(folds):
         first, stop = int(fold[0]), int(fold[-1]) + data.horizon
-        trained = train_fold(trains, first, stop, data, model, train, bt, data.val_fraction, index,
+        trained = train_fold(trains, first, stop, data, model, train, bt, data.fractions[0], index,
                              source.drop_bad)
         parts = parts_of(trained.prepared, trains if new else series)
         with torch_threads(train.threads):

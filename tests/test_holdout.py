@@ -127,7 +127,7 @@ def test_a_series_that_starts_within_the_fold_is_forecast_from_its_first_full_wi
     frames = panel()
     end = frames["s0"].index[-1]
     frames["late"] = make_frame(n=20, seed=9, start=str((end - pd.Timedelta(days=19)).date())) + 50
-    with pytest.raises(ForecastError, match="late: the split leaves a span empty.*with --new-series late$"):
+    with pytest.raises(ForecastError, match="late: series too short: .* rows from .*with --new-series late$"):
         run(frames, BacktestConfig(origins=16))  # too young to train: the error says how to score it
     result = run(frames, BacktestConfig(origins=16, new_series="late"))
     late = result.table()

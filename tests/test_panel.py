@@ -225,3 +225,67 @@ def test_a_panel_is_forecast_in_one_pass_with_the_numbers_each_series_gets_alone
         assert (together.index == alone.index).all() and list(together.columns) == ["series", *alone.columns[:-1]]
         np.testing.assert_allclose(together.drop(columns="series").to_numpy(),
                                    alone.drop(columns="series").to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def ragged_ending_together(lengths=(80, 150, 400, 1200, 2600)) -> dict:
+    """Series of very different lengths that all end on the same day (stores opened years apart)."""
+    end = pd.Timestamp("2024-06-30")
+    return {f"s{n}": make_frame(n=n, seed=n, start=str((end - pd.Timedelta(days=n - 1)).date())) for n in lengths}
+
+
+def test_a_ragged_panel_that_ends_together_is_split_in_steps_from_the_end_and_every_series_takes_part():
+    frames = ragged_ending_together()
+    data = DataConfig(targets=("y",), seq_len=14, horizon=7)
+    panel = prepare_panel(frames, data)
+    assert panel.names == list(frames) and not panel.dropped
+    val, test = data.steps(int(np.median([len(f) for f in frames.values()])))
+    assert (val, test) == (28, 28)  # four horizons, at least 20 windows, at most 15% of a typical series
+    for part in panel.parts:  # each series' own last steps: the same for all, the young ones too
+        assert len(part.index) - part.val_end == test and part.val_end - part.train_end == val
+    fractions = DataConfig(targets=("y",), seq_len=14, horizon=7, val_fraction=0.15, test_fraction=0.15)
+    with pytest.raises(ForecastError, match="cannot be used with the common split.*s80"):
+        prepare_panel(frames, fractions)  # 15% of 2,600 dates twice: the young series have no training rows
+
+
+def test_a_split_in_steps_leaks_no_later_value_into_training_or_scaling():
+    frames = ragged_ending_together()
+    data = DataConfig(targets=("y",), seq_len=14, horizon=7, val_steps=30, test_steps=21)
+    clean = prepare_panel(frames, data)
+    poisoned = {n: f.assign(y=np.where(f.index >= pd.Timestamp(clean.cfg.val_start), 1e9, f["y"]))
+                for n, f in frames.items()}
+    dirty = prepare_panel(poisoned, data)
+    for a, b in zip(clean.parts, dirty.parts):
+        np.testing.assert_array_equal(a.preprocessor.mean, b.preprocessor.mean)
+    x1, y1, _ = stage_dataset(clean, "train")[torch.arange(len(stage_dataset(clean, "train")))]
+    x2, y2, _ = stage_dataset(dirty, "train")[torch.arange(len(stage_dataset(dirty, "train")))]
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert all(len(p.index) - p.val_end == 21 and p.val_end - p.train_end == 30 for p in clean.parts)
+
+
+def test_steps_split_one_series_too_and_cannot_be_given_beside_a_fraction():
+    from forecast.data import split_rows
+    index = pd.date_range("2024-01-01", periods=300, freq="D")
+    assert split_rows(index, DataConfig(targets=("y",), val_steps=40, test_steps=30)) == (230, 270)
+    assert split_rows(index, DataConfig(targets=("y",))) == (210, 255)  # one series: 15% each, as before
+    with pytest.raises(ForecastError, match="give test_steps or test_fraction, not both"):
+        DataConfig(targets=("y",), test_steps=30, test_fraction=0.2)
+    with pytest.raises(ForecastError, match="val_steps must be a positive whole number"):
+        DataConfig(targets=("y",), val_steps=0)
+
+
+def test_a_series_too_young_for_the_steps_is_named_with_its_length_and_left_out_when_asked():
+    frames = {**ragged_ending_together(), "new": make_frame(n=40, seed=9, start="2024-05-22")}
+    data = DataConfig(targets=("y",), seq_len=14, horizon=7)
+    with pytest.raises(ForecastError, match=r"1 of 6 series cannot be used.*new: series too short: 40 rows"):
+        prepare_panel(frames, data)
+    panel = prepare_panel(frames, data, drop_bad=True)
+    assert "new" in panel.dropped and len(panel.names) == 5
+
+
+def test_series_that_end_on_different_dates_keep_the_fractions_of_all_dates_unless_steps_are_given():
+    from forecast.panel import split_rule
+    frames = ragged()  # they end in July and August
+    assert split_rule(frames, DATA).startswith("15% validation and 15% test of all the panel's dates")
+    stepped = DataConfig(targets=("y",), seq_len=8, horizon=3, val_steps=10, test_steps=10)
+    assert split_rule(frames, stepped).startswith("the last 10 validation and 10 test steps counted back")
+    assert calendar_cut(frames, stepped).test_start == "2020-08-07"  # the last 10 days of c, the panel's last

@@ -137,3 +137,21 @@ def test_invalid_backtest_config(bad):
 def test_the_seasonal_naive_season_follows_the_data_step(dates, season):
     from forecast.baselines import season_of
     assert season_of(dates) == season
+
+
+def test_a_panel_backtest_counts_its_origins_back_from_the_common_end_and_writes_the_cutoff():
+    """Nixtla's cross_validation(n_windows=origins, step_size=stride): every series that ends on the
+    common last date is forecast at the same last `origins` cutoffs, each the last date it saw."""
+    end = pd.Timestamp("2024-06-30")
+    frames = {f"s{n}": make_frame(n=n, seed=n, start=str((end - pd.Timedelta(days=n - 1)).date()))
+              for n in (90, 300)}
+    result = backtest(frames, DataConfig(targets=("y",), seq_len=10, horizon=3), ModelConfig(hidden_size=4),
+                      TrainConfig(max_epochs=1, accelerator="cpu", patience=0), BacktestConfig(origins=6, stride=4))
+    table = result.table()
+    assert (table["cutoff"] == table["origin"]).all()
+    for _, rows in table.groupby("series"):
+        cutoffs = sorted(rows["cutoff"].unique())
+        assert len(cutoffs) == 6 and cutoffs[-1] == end - pd.Timedelta(days=3)  # the last full horizon
+        assert all(b - a == pd.Timedelta(days=4) for a, b in zip(cutoffs, cutoffs[1:]))
+        first = rows[rows["step"] == 1]
+        assert (pd.to_datetime(first["target_date"]) - pd.to_datetime(first["cutoff"]) == pd.Timedelta(days=1)).all()

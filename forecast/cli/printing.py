@@ -15,8 +15,15 @@ def print_windows(prepared) -> None:
     sizes = prepared.split_sizes()
     counts = f"windows: train {sizes['train']} / validation {sizes['val']} / test {sizes['test']}"
     if hasattr(prepared, "parts"):  # a panel: one calendar cut for every series
+        import numpy as np
+
         say(f"{counts} over {len(prepared.parts)} series (validation from {prepared.cfg.val_start}, "
             f"test from {prepared.cfg.test_start}, the same dates for every series)")
+        each = [part.split_sizes() for part in prepared.parts]
+        held = " / ".join(str(sum(s[stage] > 0 for s in each)) for stage in ("train", "val", "test"))
+        train = np.array([s["train"] for s in each])
+        say(f"series with train / validation / test windows: {held}; training windows per series: min "
+            f"{train.min()}, median {int(np.median(train))}, max {train.max()}")
         for name, why in prepared.dropped.items():
             warn(f"left out series {name}: {why}")
         if prepared.dropped and not prepared.cfg.cycle:

@@ -16,8 +16,8 @@ Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
 SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
 
 
-@with_options(SOURCE, DATA, skip=("horizon", "seq_len", "val_fraction", "test_fraction", "val_start",
-                                  "test_start", "transform", "scaler", "time_features", "cycle"))
+@with_options(SOURCE, DATA, skip=("horizon", "seq_len", "val_fraction", "test_fraction", "val_steps", "test_steps",
+                                  "val_start", "test_start", "transform", "scaler", "time_features", "cycle"))
 def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Force = False, **options):
     """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --offline."""
@@ -63,12 +63,14 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
 def print_unusable(frames: dict) -> None:
     """Which series of a panel the default split cannot use, and what a user can do about them."""
     from forecast.config import DataConfig
-    from forecast.panel import unusable
+    from forecast.panel import split_rule, unusable
 
     try:
         cut, why = unusable(frames, DataConfig())
     except ForecastError:  # too few dates to split at all: fit says so
         return
+    say(f"default split: {split_rule(frames, DataConfig())} (validation from {cut.val_start}, test from "
+        f"{cut.test_start}); {len(frames) - len(why)} of {len(frames)} series can be split on it")
     if why:
         listed = "; ".join(f"{n}: {w}" for n, w in list(why.items())[:3]) + (" ..." if len(why) > 3 else "")
         warn(f"{len(why)} of {len(frames)} series cannot be split like the others (validation from "
