@@ -137,16 +137,15 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict]:
     from forecast import DataConfig, ModelConfig, TrainConfig, fit
 
     started = time.perf_counter()
-    data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, val_fraction=args.val_fraction,
-                      test_fraction=0.0 if args.no_test else args.val_fraction)
+    data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON)  # the panel's default split
     result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed,
-                             accelerator="cpu"), quiet=True)
+                             accelerator="cpu", sampling=args.sampling), quiet=True)
     fitted = time.perf_counter()
     predicted = result.model.predict()
     out = {name: rows["value"].to_numpy(np.float64)[:HORIZON] for name, rows in predicted.groupby("series")}
     times = {"fit": fitted - started, "predict": time.perf_counter() - fitted,
-             "validation loss": result.evaluated.info.get("best_val")}
+             "validation loss": result.evaluated.info.get("best_val_loss")}
     return out, times
 
 
@@ -169,8 +168,7 @@ def main() -> None:
     parser.add_argument("--cell", default="gru")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--max-epochs", type=int, default=8)
-    parser.add_argument("--val-fraction", type=float, default=0.05, help="of each series' training hours")
-    parser.add_argument("--no-test", action="store_true", help="no test span cut from the training part")
+    parser.add_argument("--sampling", default="windows", help="windows (each once per epoch) or series")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
     args = parser.parse_args()
     if not (args.data / "hourly_train.csv").is_file():
@@ -203,7 +201,8 @@ def main() -> None:
               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     if runs:
         args.out.mkdir(parents=True, exist_ok=True)
-        name = f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_s{'-'.join(map(str, args.seeds))}"
+        name = (f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_{args.sampling}"
+                f"_s{'-'.join(map(str, args.seeds))}")
         (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(record))
 

@@ -22,6 +22,7 @@ TRANSFORMS = ("none", "log", "log_return")
 TIME_FEATURES = ("hour", "dayofweek", "day", "dayofyear", "month")  # calendar phases as inputs
 INTERVALS = ("1d", "1wk", "1mo", "1h")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+SAMPLINGS = ("windows", "series")  # every window once per epoch, or each series equally often
 STRATEGIES = ("auto", "ddp")
 DECODERS = ("linear", "pmf")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
@@ -378,6 +379,7 @@ class TrainConfig(Settings):
     strategy: str = "auto"
     precision: str = "32-true"
     threads: int | None = None  # CPU threads for PyTorch; None: $FORECAST_THREADS, else every core
+    sampling: str = "windows"  # "series": each series of a panel weighs the same per epoch
 
     def __post_init__(self):
         self.check_flags()
@@ -386,6 +388,7 @@ class TrainConfig(Settings):
         choice("schedule", self.schedule, SCHEDULES)
         choice("accelerator", self.accelerator, ACCELERATORS)
         choice("strategy", self.strategy, STRATEGIES)
+        choice("sampling", self.sampling, SAMPLINGS)
         positive("learning_rate", self.learning_rate)
         positive("batch_size", self.batch_size, int)
         positive("max_epochs", self.max_epochs, int)

@@ -187,7 +187,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     devices = device_count(train)
     pl.seed_everything(train.seed, workers=True, verbose=False)
     dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed, fit_on=fit_on,
-                          drop_bad=drop_bad)
+                          drop_bad=drop_bad, sampling=train.sampling)
     dm.setup()
     if announce is not None:
         announce(dm.prepared)

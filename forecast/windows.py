@@ -59,15 +59,19 @@ class ShardedBatches(Sampler):
     every process runs the same number of steps (DDP synchronises gradients at each one).
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 weights: torch.Tensor | None = None):
         self.n, self.seed, self.rank, self.world, self.epoch = n, seed, rank, world, 0
+        self.weights = weights  # (n,): draw n windows with these odds instead of a permutation
         self.batches = world * max(1, -(-n // (batch_size * world)))  # ceil, a multiple of world
 
     def set_epoch(self, epoch: int) -> None:  # Lightning calls this before every epoch
         self.epoch = epoch
 
     def __iter__(self):
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.n, generator=generator) if self.weights is None else \
+            torch.multinomial(self.weights, self.n, replacement=True, generator=generator)
         yield from order.tensor_split(self.batches)[self.rank::self.world]
 
     def __len__(self) -> int:
@@ -75,12 +79,14 @@ class ShardedBatches(Sampler):
 
 
 def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool = False,
-                 seed: int | None = None, rank: int = 0, world: int = 1) -> DataLoader:
+                 seed: int | None = None, rank: int = 0, world: int = 1,
+                 weights: torch.Tensor | None = None) -> DataLoader:
     """Whole-batch loader; with `shuffle`, the order is fixed by `seed` (new each epoch); with
-    `world` > 1 processes, this one's share of every epoch (see `ShardedBatches`)."""
-    if shuffle and world > 1:
-        return DataLoader(dataset, sampler=ShardedBatches(len(dataset), batch_size, seed or 0, rank, world),
-                          batch_size=None)
+    `world` > 1 processes, this one's share of every epoch (see `ShardedBatches`); with `weights`
+    (n,), as many windows as there are, drawn with those odds (with replacement)."""
+    if shuffle and (world > 1 or weights is not None):
+        return DataLoader(dataset, sampler=ShardedBatches(len(dataset), batch_size, seed or 0, rank, world,
+                                                          weights), batch_size=None)
     if shuffle:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         sampler = RandomSampler(dataset, generator=generator)
@@ -105,9 +111,10 @@ class WindowDataModule(pl.LightningDataModule):
 
     def __init__(self, frame: pd.DataFrame | dict, cfg: DataConfig, batch_size: int = 64, seed: int = 42,
                  eval_batch_size: int = 1024, device: str | torch.device | None = None,
-                 fit_on: str = "train", drop_bad: bool = False):
+                 fit_on: str = "train", drop_bad: bool = False, sampling: str = "windows"):
         super().__init__()
         self.frame, self.cfg, self.fit_on, self.drop_bad = frame, cfg, fit_on, drop_bad
+        self.sampling = sampling  # "series": each series of a panel drawn equally often per epoch
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.device = device  # hold the whole series on this device: batches are then gathered there
         self.prepared = None  # Prepared, or PanelPrepared for a panel
@@ -131,7 +138,17 @@ class WindowDataModule(pl.LightningDataModule):
         trainer = self.trainer  # set while a Trainer uses this module
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         return batch_loader(self.dataset("train"), self.batch_size, shuffle=True, seed=self.seed,
-                            rank=rank, world=world)
+                            rank=rank, world=world, weights=self.window_weights())
+
+    def window_weights(self) -> torch.Tensor | None:
+        """(training windows,) odds of drawing each window, or None for every window once: with
+        `sampling="series"` each series of a panel gets the same total, shared by its windows, so a
+        series 30 times longer is not seen 30 times as often."""
+        parts = getattr(self.prepared, "parts", None)
+        if self.sampling != "series" or parts is None:
+            return None
+        counts = [part.split_sizes()["train"] for part in parts]  # the windows `dataset("train")` holds
+        return torch.cat([torch.full((n,), 1.0 / n) for n in counts if n])
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self.dataset("val"), self.eval_batch_size)

@@ -289,3 +289,20 @@ def test_series_that_end_on_different_dates_keep_the_fractions_of_all_dates_unle
     stepped = DataConfig(targets=("y",), seq_len=8, horizon=3, val_steps=10, test_steps=10)
     assert split_rule(frames, stepped).startswith("the last 10 validation and 10 test steps counted back")
     assert calendar_cut(frames, stepped).test_start == "2020-08-07"  # the last 10 days of c, the panel's last
+
+
+def test_windows_sampled_per_series_give_each_series_the_same_share_of_an_epoch():
+    from forecast.windows import WindowDataModule
+    frames = ragged_ending_together((80, 400, 2600))
+    data = DataConfig(targets=("y",), seq_len=14, horizon=7)
+    dm = WindowDataModule(frames, data, batch_size=256, seed=1, sampling="series")
+    dm.setup()
+    drawn = torch.cat(list(dm.train_dataloader().sampler))  # the window indices of one epoch
+    series = dm.prepared.row_series()[dm.dataset("train").starts[drawn]]
+    shares = torch.bincount(series, minlength=3).double() / len(drawn)
+    assert len(drawn) == len(dm.dataset("train"))  # an epoch is as long as before
+    assert torch.allclose(shares, torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.03)
+    plain = WindowDataModule(frames, data, batch_size=256, seed=1)
+    plain.setup()
+    every = torch.tensor([i for batch in plain.train_dataloader().sampler for i in batch])
+    assert sorted(every.tolist()) == list(range(len(plain.dataset("train"))))  # each window once

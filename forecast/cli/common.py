@@ -131,6 +131,7 @@ TRAIN = {
     "strategy": _opt(T, "strategy", str, "auto, or ddp (what several devices use: spawned processes, each its share of the batches)."),
     "precision": _opt(T, "precision", str, "32-true, 16-mixed, bf16-mixed or another Lightning precision"),
     "threads": _opt(None, "threads", int, "CPU threads for PyTorch (default $FORECAST_THREADS, else every core while other programs leave them free)."),
+    "sampling": _opt(T, "sampling", str, "Training windows per epoch: windows (each once) or series (each series of a panel equally often)."),
 }
 
 
