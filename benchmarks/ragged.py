@@ -28,7 +28,7 @@ def panel(n_series: int = 40, shortest: int = 80, longest: int = 2600, seed: int
     frames = {}
     for i, n in enumerate(lengths):
         dates = pd.date_range(end=end, periods=n, freq="D")
-        weekly = shapes[i % 3][dates.dayofweek] * rng.uniform(0.5, 2)
+        weekly = shapes[i % 3][dates.day_of_week] * rng.uniform(0.5, 2)
         noise = np.zeros(n)
         for t in range(1, n):  # AR(1) noise: something to forecast beyond the week
             noise[t] = 0.7 * noise[t - 1] + rng.normal(0, 1)

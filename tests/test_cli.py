@@ -449,3 +449,21 @@ def test_when_the_seasonal_naive_wins_fit_says_how_to_hand_the_season_over_and_t
     cycled = run("fit", "--csv", "m.csv", "--seq-len", "12", "--horizon", "3", "--max-epochs", "1", "--quiet",
                  "--cycle", "12", "--out", "cycled")
     assert cycled.returncode == 0 and "seasonal naive repeats" not in cycled.stdout
+
+
+@pytest.mark.slow  # a fit, two forecasts and an exchange calendar
+def test_predict_with_a_calendar_forecasts_its_days_instead_of_the_saved_step(run, tmp_path):
+    frame = pd.read_csv(SAMPLE)
+    ibm = frame[frame.Ticker == "IBM"].drop(columns="Ticker").tail(300)
+    ibm.to_csv(tmp_path / "ibm.csv", index=False)  # a file: its step is read as business days
+    assert run("fit", "--csv", tmp_path / "ibm.csv", "--target", "Close", "--max-epochs", "1", "--seq-len", "10",
+               "--no-refit", "--quiet", "--out", tmp_path / "m").returncode == 0
+    last = "2012-12-21"  # the Friday before Christmas: XNYS is closed on the 25th
+    ibm[ibm.Date <= last].to_csv(tmp_path / "fresh.csv", index=False)
+    plain = run("predict", "--model", tmp_path / "m", "--csv", tmp_path / "fresh.csv", "--output", tmp_path / "b.csv")
+    nyse = run("predict", "--model", tmp_path / "m", "--csv", tmp_path / "fresh.csv", "--calendar", "XNYS",
+               "--output", tmp_path / "x.csv")
+    assert plain.returncode == 0 and nyse.returncode == 0, nyse.stderr
+    days = lambda name: [d[:10] for d in pd.read_csv(tmp_path / name)["Date"]]  # noqa: E731
+    assert "2012-12-25" in days("b.csv") and "2012-12-25" not in days("x.csv")
+    assert_one_line_error(run("predict", "--model", tmp_path / "m", "--calendar", "NOPE"), "NOPE")

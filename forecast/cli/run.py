@@ -166,6 +166,13 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     from forecast.trained import TrainedModel, lacking
 
     trained = TrainedModel.load(model)
+    if options.get("calendar") not in (None, "auto"):  # the dates forecast follow it, not the saved step
+        from dataclasses import replace
+
+        from forecast.calendar import check_calendar
+
+        check_calendar(options["calendar"])
+        trained = replace(trained, frequency=options["calendar"])
     names = [n.strip() for n in series.split(",") if n.strip()] if series else None
     history = ahead = None
     if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
