@@ -87,11 +87,13 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         raise ForecastError(f"{source}: some dates are missing or unreadable; remove those rows")
     if not frame.index.is_monotonic_increasing:
         pos = int(np.argmax(np.diff(frame.index.asi8) < 0)) + 1
-        raise ForecastError(f"{source}: dates are not in order ({stamp(frame.index[pos])} comes after "
+        raise ForecastError(_series_hint(frame, source) or
+                            f"{source}: dates are not in order ({stamp(frame.index[pos])} comes after "
                             f"{stamp(frame.index[pos - 1])}); sort the rows by date first")
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
-        raise ForecastError(f"{source}: timestamp {stamp(dup)} appears more than once; "
+        raise ForecastError(_series_hint(frame, source) or
+                            f"{source}: timestamp {stamp(dup)} appears more than once; "
                             "keep one row per timestamp (e.g. frame[~frame.index.duplicated()])")
     if columns is None:
         columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
@@ -200,6 +202,23 @@ def _number_style(frame: pd.DataFrame, sep: str) -> dict:
 
 def _is_row_number(values: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(values) and bool((values.to_numpy() == np.arange(len(values))).all())
+
+
+def _series_hint(frame: pd.DataFrame, source: str) -> str | None:
+    """A frame whose dates repeat once per value of a text column is a long file of several series:
+    say which column names them, rather than asking to sort or de-duplicate the dates."""
+    repeats = frame.index.value_counts().median()
+    for c in frame.columns:
+        values = frame[c]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_integer_dtype(values):
+            continue
+        kinds = values.nunique(dropna=True)
+        if 1 < kinds <= len(frame) // 2 and abs(kinds - repeats) <= max(1, 0.2 * kinds) and \
+                not frame.assign(_date=frame.index).duplicated(["_date", c]).any():
+            return (f"{source}: its dates repeat once per value of column {c!r} ({kinds} values, e.g. "
+                    f"{values.dropna().iloc[0]!r}): a long file of several series; name that column with "
+                    f"--series-col {c} (in Python, forecast.from_long(frame, {c!r}))")
+    return None
 
 
 def load_file(path: str | Path, date_col: str | None = None, date_format: str | None = None,

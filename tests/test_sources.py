@@ -12,6 +12,7 @@ from forecast.errors import ForecastError
 from forecast.config import SourceConfig
 from forecast.loading import load_source
 from forecast.sources import load_file, load_sample, validate_frame
+from tests.conftest import make_frame
 
 
 def test_when_frame_is_clean_then_it_passes_unchanged(frame):
@@ -369,3 +370,18 @@ def test_a_tz_aware_daily_index_keeps_its_days_and_an_hourly_one_becomes_utc():
     assert list(parse_dates(pd.Series(daily))) == list(pd.date_range("2024-03-08", periods=5, freq="D"))
     hourly = pd.date_range("2024-01-01 09:00", periods=3, freq="h", tz="America/New_York")
     assert parse_dates(pd.Series(hourly))[0] == pd.Timestamp("2024-01-01 14:00")
+
+
+@pytest.mark.parametrize("column,ids", [("store", ["a", "b", "c"]), ("sensor_id", [101, 202]), ("site", ["x", "y"])])
+def test_a_long_file_without_series_col_is_told_which_column_names_its_series(tmp_path, column, ids):
+    rows = [f"2024-01-{d:02d},{sid},{d}" for sid in ids for d in range(1, 21)]
+    (tmp_path / "long.csv").write_text(f"date,{column},y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ForecastError, match=f"a long file of several series; name that column with --series-col {column}"):
+        load_source(SourceConfig(path=str(tmp_path / "long.csv")), ["y"])
+
+
+def test_true_duplicate_dates_in_one_series_still_ask_for_one_row_per_timestamp():
+    frame = make_frame(20)
+    frame = pd.concat([frame, frame.iloc[[5]]]).sort_index()
+    with pytest.raises(ForecastError, match="appears more than once"):
+        validate_frame(frame)
