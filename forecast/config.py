@@ -217,14 +217,19 @@ class DataConfig(Settings):
         return (0.15 if self.val_fraction is None else self.val_fraction,
                 0.15 if self.test_fraction is None else self.test_fraction)
 
-    def steps(self, typical_rows: int | None = None) -> tuple[int, int]:
-        """(validation, test) steps when the split counts from the end: as given, else four horizons
-        and at least 20 windows each (so that 90% intervals can be calibrated on every series), but no
-        more than 15% of a typical series' `typical_rows` (the median length of a panel's series) and
-        no fewer than one horizon."""
-        default = max(4 * self.horizon, self.horizon + 19)
+    def steps(self, typical_rows: int | None = None, shortest_rows: int | None = None) -> tuple[int, int]:
+        """(validation, test) steps when the split counts from the end: as given, else for a panel
+        of series whose median length is `typical_rows` and shortest `shortest_rows`: as many steps
+        as the shortest series can give beside one input window and horizon of training, at most 15%
+        of a typical series, but at least four horizons and 20 windows when that 15% allows (so that
+        90% intervals can be calibrated on every series; a series too young for that is named rather
+        than every span shrunk); never less than one horizon."""
+        floor = max(4 * self.horizon, self.horizon + 19)
+        default = floor
         if typical_rows is not None:
-            default = max(self.horizon, min(default, int(round(0.15 * typical_rows))))
+            cap = int(round(0.15 * typical_rows))
+            room = (shortest_rows - self.seq_len - self.horizon) // 2 if shortest_rows else cap
+            default = max(min(cap, room), min(floor, cap), self.horizon)
         return self.val_steps or default, self.test_steps or default
 
     def by_steps(self, panel: bool) -> bool:

@@ -82,7 +82,7 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
     together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
     steps = cfg.val_steps is not None or cfg.test_steps is not None or (cfg.by_steps(panel=True) and together)
     if steps:
-        val_steps, test_steps = cfg.steps(int(np.median([len(f) for f in frames.values()])))
+        val_steps, test_steps = cfg.steps(*_lengths(frames))
         val_end = n - test_steps
         train_end = val_end - val_steps
     else:
@@ -97,13 +97,19 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
                    test_start=cfg.test_start or stamp(dates[val_end]))
 
 
+def _lengths(frames: dict[str, pd.DataFrame]) -> tuple[int, int]:
+    """(median, shortest) series length of a panel."""
+    lengths = [len(f) for f in frames.values()]
+    return int(np.median(lengths)), min(lengths)
+
+
 def split_rule(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> str:
     """In words, how `calendar_cut` splits this panel."""
     if cfg.val_start is not None and cfg.test_start is not None:
         return "the dates given"
     together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
     if cfg.val_steps is not None or cfg.test_steps is not None or (cfg.by_steps(panel=True) and together):
-        val, test = cfg.steps(int(np.median([len(f) for f in frames.values()])))
+        val, test = cfg.steps(*_lengths(frames))
         return (f"the last {val} validation and {test} test steps counted back from the panel's last date"
                 + (" (its series end together)" if together else ""))
     val, test = cfg.fractions

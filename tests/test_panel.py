@@ -238,8 +238,8 @@ def test_a_ragged_panel_that_ends_together_is_split_in_steps_from_the_end_and_ev
     data = DataConfig(targets=("y",), seq_len=14, horizon=7)
     panel = prepare_panel(frames, data)
     assert panel.names == list(frames) and not panel.dropped
-    val, test = data.steps(int(np.median([len(f) for f in frames.values()])))
-    assert (val, test) == (28, 28)  # four horizons, at least 20 windows, at most 15% of a typical series
+    val, test = data.steps(int(np.median([len(f) for f in frames.values()])), 80)
+    assert (val, test) == (29, 29)  # what the 80-step series can give beside 14 + 7 training rows
     for part in panel.parts:  # each series' own last steps: the same for all, the young ones too
         assert len(part.index) - part.val_end == test and part.val_end - part.train_end == val
     fractions = DataConfig(targets=("y",), seq_len=14, horizon=7, val_fraction=0.15, test_fraction=0.15)
@@ -260,6 +260,14 @@ def test_a_split_in_steps_leaks_no_later_value_into_training_or_scaling():
     x2, y2, _ = stage_dataset(dirty, "train")[torch.arange(len(stage_dataset(dirty, "train")))]
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert all(len(p.index) - p.val_end == 21 and p.val_end - p.train_end == 30 for p in clean.parts)
+
+
+def test_the_default_steps_are_the_most_every_series_can_give_within_15_percent_of_a_typical_one():
+    data = DataConfig(targets=("y",), seq_len=30, horizon=5)
+    assert data.steps(3270, 2066) == (490, 490)  # the bundled stocks: 15%, as the fractions gave
+    assert data.steps(400, 80) == (24, 24)  # a young series: four horizons and 20 windows when it can
+    assert data.steps(400, 60) == (24, 24)  # not below that: a series too young for it is named instead
+    assert DataConfig(targets=("y",), seq_len=3, horizon=1).steps(28, 28) == (4, 4)  # a tiny panel: 15%
 
 
 def test_steps_split_one_series_too_and_cannot_be_given_beside_a_fraction():
