@@ -32,6 +32,25 @@ def write_atomically(path: str | Path, write) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: str | Path, older_than: float = 600.0) -> tuple[int, int]:
+    """Remove the hidden temporary files (`.NAME.*.tmp`) that a process killed while writing left in
+    `folder` and below it, once they are `older_than` seconds old (a write still going on touches
+    its file); (files, bytes) removed."""
+    import time
+
+    removed, size = 0, 0
+    now = time.time()
+    for tmp in Path(folder).rglob(".*.tmp"):
+        try:
+            stat = tmp.stat()
+            if tmp.is_file() and now - stat.st_mtime > older_than:
+                tmp.unlink()
+                removed, size = removed + 1, size + stat.st_size
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed, size
+
+
 def _umask() -> int:
     """The process's umask: read from /proc where there is one (setting it to read it, elsewhere,
     would change it for other threads for a moment)."""

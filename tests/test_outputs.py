@@ -53,3 +53,35 @@ def test_numbers_written_as_text_and_plain_names_are_left_alone(tmp_path):
     frame = pd.DataFrame({"series": ["-1.5", "north"], "value": [1, 2]})
     written = pd.read_csv(write_csv(frame, tmp_path / "t.csv"), dtype=str)
     assert written["series"].tolist() == ["-1.5", "north"] and list(written.columns) == ["series", "value"]
+
+
+def test_temporary_files_an_interrupted_write_left_are_removed_on_the_next_run_and_fresh_ones_kept(tmp_path):
+    import os
+    import time
+
+    from forecast.files import remove_stale_temporaries
+    old = [tmp_path / ".model.safetensors.abc123.tmp", tmp_path / "checkpoints" / ".last.ckpt.tmp"]
+    for path in old:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    fresh = tmp_path / ".config.json.def456.tmp"  # another process may be writing it now
+    fresh.write_text("{}")
+    keep = tmp_path / "notes.tmp"  # not one of ours: not hidden
+    keep.write_text("mine")
+    os.utime(keep, (time.time() - 3600, time.time() - 3600))
+    assert remove_stale_temporaries(tmp_path) == (2, 2000)
+    assert not any(p.exists() for p in old) and fresh.exists() and keep.exists()
+
+
+def test_a_run_folder_with_leftovers_is_cleaned_and_says_so(run, tmp_path):
+    import os
+    import time
+    out = tmp_path / "r"
+    out.mkdir()
+    stale = out / ".test_forecasts.csv.x1.tmp"
+    stale.write_bytes(b"x" * 2_000_000)
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    result = run("data", "--sample", "IBM", "--output", out / "ibm.csv")
+    assert result.returncode == 0, result.stderr
+    assert not stale.exists() and "removed 1 temporary file(s) (2.0 MB)" in result.stderr

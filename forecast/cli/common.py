@@ -266,6 +266,11 @@ def check_writable(folder: Path) -> None:
         raise ForecastError(f"cannot write to {folder}: {e.strerror or e}") from None
     if not os.access(folder, os.W_OK):
         raise ForecastError(f"cannot write to {folder}: permission denied")
+    from forecast.files import remove_stale_temporaries
+
+    removed, size = remove_stale_temporaries(folder)
+    if removed:
+        warn(f"removed {removed} temporary file(s) ({size / 1e6:.1f} MB) that an interrupted write left in {folder}")
 
 
 def load(source: SourceConfig, columns=None, static=()):
