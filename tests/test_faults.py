@@ -326,3 +326,14 @@ def test_files_written_atomically_get_the_usual_permissions_and_a_replaced_file_
         assert new.stat().st_mode & 0o777 == 0o640 and new.read_bytes() == b"y"
     finally:
         os.umask(mask)
+
+
+@pytest.mark.slow
+def test_fault_a_reader_that_closes_the_pipe_stops_the_printing_not_the_fit(tmp_path):
+    """`forecast fit ... | head -1`: the model is saved and the command ends as it would have."""
+    proc = _start([*FIT, "--max-epochs", "1", "--out", tmp_path / "run"], tmp_path)
+    proc.stdout.readline()
+    proc.stdout.close()  # head has what it wanted
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and (tmp_path / "run" / "model.safetensors").is_file()

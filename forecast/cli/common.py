@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
@@ -20,8 +21,42 @@ from rich.markup import escape
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
 from forecast.errors import ForecastError
 
+class _Stdout:
+    """Whatever `sys.stdout` is now, except that a reader who went away (`forecast fit | head`) stops
+    the printing, not the work: the rest goes to the null device and the model is still saved."""
+
+    gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return sys.stdout.write(text)
+            except BrokenPipeError:
+                self._away()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                self._away()
+
+    def _away(self) -> None:
+        import os
+
+        self.gone = True
+        try:  # the interpreter flushes stdout at exit too: point it at the null device (Python's advice)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):  # isatty, fileno, encoding: the real stdout's
+        return getattr(sys.stdout, name)
+
+
 console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+out = Console(file=_Stdout(), highlight=False)
 
 
 def say(text: str, style: str | None = None) -> None:
