@@ -139,3 +139,32 @@ def ctrl_c_remembered(armed: bool = True):
         sys.unraisablehook = hook
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+class ProgressLines(pl.Callback):
+    """Says through `report`, at most every `every` seconds and after the last epoch, which epoch a
+    long run is at, its losses, the time so far and at most how long is left: what a log file or a
+    pipe gets instead of a progress bar (which only a terminal shows). Only the first process speaks."""
+
+    def __init__(self, report, every: float = 30.0, stage: str = "training"):
+        self.report, self.every, self.stage = report, every, stage
+        self.started = self.said = 0.0
+
+    def on_fit_start(self, trainer, module):
+        import time
+
+        self.started = self.said = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module):
+        import time
+
+        now, done = time.perf_counter(), trainer.current_epoch + 1
+        if not trainer.is_global_zero or (now - self.said < self.every and done < trainer.max_epochs):
+            return
+        self.said = now
+        losses = ", ".join(f"{name.replace('_', ' ')} {float(value):.4g}"
+                           for name, value in sorted(trainer.callback_metrics.items())
+                           if name in ("train_loss", "val_loss"))
+        left = (now - self.started) / done * (trainer.max_epochs - done)
+        self.report(f"{self.stage}: epoch {done} of at most {trainer.max_epochs}, {losses}; "
+                    f"{now - self.started:.0f} s so far, at most about {left:.0f} s left")

@@ -467,3 +467,20 @@ def test_predict_with_a_calendar_forecasts_its_days_instead_of_the_saved_step(ru
     days = lambda name: [d[:10] for d in pd.read_csv(tmp_path / name)["Date"]]  # noqa: E731
     assert "2012-12-25" in days("b.csv") and "2012-12-25" not in days("x.csv")
     assert_one_line_error(run("predict", "--model", tmp_path / "m", "--calendar", "NOPE"), "NOPE")
+
+
+@pytest.mark.slow  # three fits on the bundled sample
+def test_a_fit_whose_output_is_not_a_terminal_says_where_it_is_at_a_steady_pace(run, tmp_path, monkeypatch):
+    import forecast.cli.run
+    from forecast.cli.common import say
+    from forecast.trainer import ProgressLines
+    monkeypatch.setattr(forecast.cli.run, "progress_lines", lambda: ProgressLines(say, every=0.0))  # each epoch
+    result = run("fit", "--sample", "IBM", "--max-epochs", "3", "--seq-len", "10", "--hidden-size", "4",
+                 "--patience", "0", "--no-refit", "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("training: epoch")]
+    assert [line.split(",")[0] for line in lines] == [f"training: epoch {i} of at most 3" for i in (1, 2, 3)]
+    assert "val loss" in lines[0] and "train loss" in lines[0] and "s left" in lines[-1]
+    quiet = run("fit", "--sample", "IBM", "--max-epochs", "2", "--seq-len", "10", "--hidden-size", "4",
+                "--no-refit", "--quiet", "--out", tmp_path / "q")
+    assert "training: epoch" not in quiet.stdout

@@ -124,3 +124,11 @@ def print_intervals(summary: dict) -> None:
 def print_paths(paths: dict) -> None:
     for what, path in paths.items():
         say(f"{what}: {path}")
+
+
+
+def progress_lines():
+    """Lines at a steady pace for a run whose output is not a terminal (see `forecast.trainer.ProgressLines`)."""
+    from forecast.trainer import ProgressLines
+
+    return ProgressLines(say)

@@ -9,7 +9,7 @@ import typer
 
 from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable, configs_from,
                                  load, load_inputs, names, run_folder, say, source_from, warn, with_options)
-from forecast.cli.printing import print_metrics, print_paths, print_report, print_windows
+from forecast.cli.printing import print_metrics, print_paths, print_report, print_windows, progress_lines
 from forecast.errors import ForecastError, MissingColumns
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
@@ -115,9 +115,11 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
                      f"lies {abs(test - val):.2f} training standard deviations from validation's ({name}): "
                      "what validation chose may not carry to test")
 
+    # no terminal (a log file, a pipe, a job scheduler): lines at a steady pace instead of a progress bar
+    progress = [] if quiet or sys.stdout.isatty() else [progress_lines()]
     result = run_fit(frame, data_cfg, model_cfg, train_cfg, source=source, refit=refit, out_dir=folder,
                      report=report, quiet=quiet or not sys.stderr.isatty(), resume=resume,
-                     announce=announce)
+                     announce=announce, callbacks=progress)
     chosen = (f"; validation loss {result.best_val:.4g} at the best epoch, {result.best_epoch + 1} (what to compare "
               "fits of other settings by)" if result.best_val == result.best_val else "")
     say(f"trained {result.epochs} epochs in {result.seconds:.1f} s{chosen}")
