@@ -477,6 +477,9 @@ class BacktestConfig(Settings):
         if self.new_series is not None:
             _check_new_series(self.new_series)
         positive("gamma", self.gamma)
+        if self.gamma > 0.2:  # each miss would move the level aimed at by more than the 80% interval's 0.2
+            raise ForecastError(f"gamma {self.gamma:g} is the step of adaptive intervals: above 0.2 one miss "
+                                "moves them to unbounded; Gibbs and Candes use 0.005 (the default) to 0.05")
         for name in ("stride", "ma_window"):
             positive(name, getattr(self, name), int)
         if self.origins is not None:

@@ -48,6 +48,8 @@ BAD_INPUTS = [
     (["fit", "--time-features", "hour,minute"], "unknown time feature 'minute'"),
     (["fit", "--coverage", "80,90"], "coverage must be between 0 and 1 (exclusive), got 80.0; write 0.8 for 80%"),
     (["fit", "--coverage", ","], "coverage needs at least one level"),
+    (["backtest", "--intervals", "adaptive", "--gamma", "1e9"], "gamma 1e+09 is the step of adaptive intervals"),
+    (["backtest", "--intervals", "adaptive", "--gamma", "0.5"], "above 0.2 one miss moves them to unbounded"),
     (["backtest", "--coverage", " , "], "coverage needs at least one level"),
     (["fit", "--devices", "999", "--accelerator", "cpu"], "--devices 999: this machine has"),
     (["backtest", "--devices", "512", "--accelerator", "cpu"], "CPU cores, and more CPU processes than cores"),
