@@ -114,9 +114,31 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
                                 "pick numeric columns or clean that one")
     values = frame.to_numpy(dtype=np.float64, copy=True)
     values[~np.isfinite(values)] = np.nan  # inf is treated as a missing value
+    check_magnitudes(values, columns, source)
     frame = pd.DataFrame(values, index=frame.index, columns=columns)
     report = DataReport(source=source, columns=columns)
     return _repair_gaps(frame, max_gap, report)
+
+
+LARGEST, SMALLEST = 1e30, 1e-30  # the network computes in float32 (3.4e38 to 1.2e-38)
+
+
+def check_magnitudes(values: np.ndarray, columns, source: str) -> None:
+    """(rows, columns) values the network can compute with: none beyond 1e30 (float32 tops out at 3.4e38,
+    and sums and squares overflow long before) and not all of a column's non-zero values below 1e-30
+    (float32 cannot tell them from 0, and every scaled error would be astronomical)."""
+    with np.errstate(invalid="ignore"):
+        size = np.abs(values)
+    for j, c in enumerate(columns):
+        column = size[:, j][np.isfinite(size[:, j])]
+        if column.size and column.max() > LARGEST:
+            raise ForecastError(f"{source}: column {c!r} holds {column.max():.3g}, beyond what the network "
+                                f"computes with (about {LARGEST:g}); rescale it (in thousands, millions, ...)")
+        nonzero = column[column > 0]
+        if nonzero.size and nonzero.max() < SMALLEST:
+            raise ForecastError(f"{source}: column {c!r} holds values no larger than {nonzero.max():.3g}, too "
+                                f"small for the network to tell from 0 (below {SMALLEST:g}); rescale it "
+                                "(multiply by a power of 10)")
 
 
 def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):

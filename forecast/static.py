@@ -53,6 +53,9 @@ def static_encoding(table: pd.DataFrame) -> dict:
                                 "model nothing; drop it")
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             values = column.to_numpy(dtype=np.float64)
+            from forecast.sources import check_magnitudes
+
+            check_magnitudes(values[:, None], [c], "static columns")
             encoding[str(c)] = {"mean": float(values.mean()), "std": float(values.std())}
         else:
             categories = sorted(column.astype(str).unique())

@@ -1,4 +1,5 @@
 """Validation of frames and files: every bad input gives one ForecastError that names the fix."""
+import re
 import subprocess
 import sys
 import zipfile
@@ -385,3 +386,29 @@ def test_true_duplicate_dates_in_one_series_still_ask_for_one_row_per_timestamp(
     frame = pd.concat([frame, frame.iloc[[5]]]).sort_index()
     with pytest.raises(ForecastError, match="appears more than once"):
         validate_frame(frame)
+
+
+@pytest.mark.parametrize("value,message", [
+    (1e308, "holds 1e+308, beyond what the network computes with"),
+    (-5e35, "holds 5e+35, beyond what the network computes with"),
+])
+def test_a_value_beyond_what_the_network_computes_with_is_refused_with_how_to_rescale(value, message):
+    frame = make_frame(50)
+    frame.iloc[10, 0] = value
+    with pytest.raises(ForecastError, match=re.escape(message) + r".*rescale it"):
+        validate_frame(frame)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-40])
+def test_values_too_small_to_tell_from_zero_are_refused_not_scored_with_an_astronomical_mase(scale):
+    frame = make_frame(50) * scale
+    with pytest.raises(ForecastError, match="too small for the network to tell from 0"):
+        validate_frame(frame)
+    validate_frame(make_frame(50) * 1e-6)  # small but fine
+
+
+def test_a_huge_static_number_is_refused_instead_of_becoming_a_useless_column():
+    from forecast.static import static_encoding
+    table = pd.DataFrame({"size": [1e308, 1.0, 2.0]}, index=["a", "b", "c"])
+    with pytest.raises(ForecastError, match="static columns: column 'size' holds 1e\\+308"):
+        static_encoding(table)
