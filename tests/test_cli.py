@@ -40,6 +40,7 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     fit = run("fit", "--max-epochs", "2", "--seq-len", "20", "--quiet", "--out", tmp_path / "run")
     assert fit.returncode == 0, fit.stderr
     for text in ("bundled sample AAPL", "rows: 3270", "windows: train", "naive (last value)", "skill",
+                 "compare MASE between the forecasts above, not with 1",
                  "model trained on first", "saved model: retrained on all 3270 rows"):
         assert text in fit.stdout, fit.stdout
     assert fit.stderr == ""  # no banners, tips or warnings

@@ -80,6 +80,11 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
     table.add_row("majority direction" if always["call"] == "majority" else f"always {always['call']}",
                   *(["-"] * 5), fmt(always["direction"]), "all")
     out.print(table)
+    naive_mase = summary["naive"]["mase"]
+    if naive_mase == naive_mase and naive_mase > 2:
+        say(f"MASE is each error in units of the training span's mean one-step change; an h-step forecast of a "
+            f"trending or wandering series (prices) is far above 1 even for the naive forecast ({naive_mase:.3g} "
+            "here): compare MASE between the forecasts above, not with 1.")
     if "series" in summary:
         print_series(summary["series"])
     print_intervals(summary)
