@@ -224,7 +224,7 @@ def test_a_cycle_is_fitted_saved_and_used_again_when_the_model_predicts_from_fre
     assert np.abs(forecast.iloc[:7].to_numpy() - truth.to_numpy()).mean() < 3  # the cycle, not a flat line (10)
 
 
-def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_asks_for_targets(run, tmp_path):
+def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_all_its_columns(run, tmp_path):
     dates = pd.date_range("2023-01-01", periods=200, freq="h")
     long = pd.concat([pd.DataFrame({"when": dates, "site": site, "load": range(k, 200 + k)}) for site, k in
                       ((1, 0), (2, 50))])  # a numeric series column is not a value column
@@ -234,8 +234,12 @@ def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_ask
     assert fit.returncode == 0, fit.stderr
     assert "target: load, the file's only numeric column" in fit.stdout
     long.pivot(index="when", columns="site", values="load").to_csv(tmp_path / "wide.csv")
-    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide"),
-                          "--wide makes each --target column a series (columns: 1, 2)")
+    wide = run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--seq-len", "10", "--max-epochs", "1", "--quiet",
+               "--out", tmp_path / "wide")  # every column a series, as `forecast data --wide` reads it
+    assert wide.returncode == 0, wide.stderr
+    assert "2 series (1, 2)" in wide.stdout
+    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "3"),
+                          "column(s) '3' not found for the wide panel; --wide makes each --target column a series (columns: 1, 2)")
 
 
 def test_data_summarises_and_writes_without_overwriting(run, tmp_path):

@@ -332,7 +332,8 @@ def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool):
         if data.features or data.known or data.static:
             raise ForecastError("--wide makes each --target column a series; it takes no --features, "
                                 "--known or --static (a long file with --series-col does)")
-        return (*load(source, list(data.targets)), data.override(targets=(WIDE_VALUE,)))
+        # without --target every numeric column is a series, as `forecast data --wide` reads it
+        return (*load(source, list(data.targets) if target_given else None), data.override(targets=(WIDE_VALUE,)))
 
     try:
         return (*load(source, list(data.inputs), data.static), data)
