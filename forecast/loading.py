@@ -19,6 +19,18 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
         (AAPL, MSFT, IBM, GOOG), or a CSV/Parquet path; plus dates, interval, cache and `max_gap`.
     columns : columns to keep, targets first; all numeric columns when None.
     frame : a DataFrame or Series indexed by timestamps, instead of the source's ticker/sample/path.
+
+    Returns
+    -------
+    The validated frame (sorted unique dates, float columns, short gaps filled) and a `DataReport`
+    of what was read and repaired.
+
+    Examples
+    --------
+    >>> from forecast import SourceConfig, load_source
+    >>> frame, report = load_source(SourceConfig(sample="IBM"), ["Close"])
+    >>> report.rows, list(frame.columns)
+    (3270, ['Close'])
     """
     if frame is not None and (source.ticker or source.sample or source.path):
         raise ForecastError("give a frame or a source ticker/sample/path, not both")

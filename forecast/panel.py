@@ -23,7 +23,17 @@ from forecast.errors import ForecastError, UnusableSeries
 
 def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
     """A long frame (timestamps, a series-id column, value columns) -> one frame per series, in the
-    order the ids first appear."""
+    order the ids first appear; a row without a series id is refused (with how many there are).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from forecast import from_long
+    >>> long = pd.DataFrame({"store": ["a", "a", "b"], "sales": [1.0, 2.0, 5.0]},
+    ...                     index=pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"]))
+    >>> {name: len(frame) for name, frame in from_long(long, "store").items()}
+    {'a': 2, 'b': 1}
+    """
     if series_col not in frame.columns:
         raise ForecastError(f"series column {series_col!r} not found; columns are: "
                             f"{', '.join(map(str, frame.columns))}")

@@ -75,6 +75,18 @@ class TrainedModel:
     frequency : a pandas offset alias, or an exchange calendar name ("XNYS") for trading days.
     info : what is known about how it was made: rows trained on, epochs, test metrics, versions.
     static_encoding : how a panel's static columns are encoded (what a new series' values need).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from forecast import DataConfig, TrainConfig, TrainedModel, fit
+    >>> index = pd.date_range("2024-01-01", periods=300, freq="h")
+    >>> load = pd.Series(50 + 10 * np.sin(np.arange(300) * 2 * np.pi / 24), index=index, name="load")
+    >>> model = fit(load, DataConfig(targets=["load"], seq_len=24, horizon=6), train=TrainConfig(max_epochs=1),
+    ...             quiet=True).model
+    >>> path = model.save("load.safetensors")
+    >>> TrainedModel.load(path).predict().columns.tolist()[:3]
+    ['load', 'load_lower80', 'load_upper80']
     """
 
     net: RecurrentNet

@@ -4,15 +4,19 @@ import doctest
 
 import pytest
 
+import forecast.loading
+import forecast.panel
 import forecast.train
+import forecast.trained
 import forecast.tuning
 import forecast.walkforward
 
 pytestmark = pytest.mark.slow  # each example trains small models
 
 
-@pytest.mark.parametrize("function", [forecast.train.fit, forecast.walkforward.backtest, forecast.tuning.tune],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("function", [forecast.train.fit, forecast.walkforward.backtest, forecast.tuning.tune,
+                                      forecast.loading.load_source, forecast.panel.from_long,
+                                      forecast.trained.TrainedModel], ids=lambda f: f.__name__)
 def test_the_docstring_example_runs_and_prints_what_it_shows(function, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     finder = doctest.DocTestFinder(recurse=False)
