@@ -95,13 +95,13 @@ def test_the_postgres_url_picks_the_installed_driver(postgres_url):
     assert _with_driver("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
 
 
-def test_the_readme_recipe_for_several_machines_runs_against_a_real_server(postgres_url, tmp_path):
+def test_the_docs_recipe_for_several_machines_runs_against_a_real_server(postgres_url, tmp_path):
     import re
     import shlex
     import shutil
     from pathlib import Path
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    line = next(line for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+    guide = (Path(__file__).parent.parent / "docs" / "guides" / "tuning.md").read_text()
+    line = next(line for block in re.findall(r"```bash\n(.*?)```", guide, re.S)
                 for line in block.splitlines() if "postgresql://" in line)
     args = shlex.split(re.sub(r"postgresql://\S+", postgres_url, line))
     (tmp_path / "studies").mkdir()
