@@ -166,7 +166,10 @@ def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: in
 
 
 def finished_trials(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count toward `n_trials`: complete, pruned or failed for a reason of their own; one
+    that Ctrl-C interrupted ran no test of its settings, so the study runs another in its place."""
+    return sum(t.user_attrs.get("failure") != "interrupted"
+               for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> optuna.Study:

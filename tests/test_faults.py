@@ -261,6 +261,9 @@ def test_fault_ctrl_c_during_tune_exits_130_and_leaves_a_consistent_study(tmp_pa
     study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     assert len(study.trials) < 40  # it stopped, it did not run on to the end
+    from forecast.tuning import finished_trials
+    cut = [t for t in study.trials if t.user_attrs.get("failure") == "interrupted"]
+    assert finished_trials(study) == len([t for t in study.trials if t.state.is_finished()]) - len(cut)
 
 
 def test_fault_disk_full_while_writing_outputs_gives_one_line_and_no_half_files(run, tmp_path,

@@ -392,3 +392,16 @@ def test_a_storage_password_never_reaches_an_error_line_or_study_json(tmp_path):
     TuneResult(study=optuna.create_study(), summary={"best": None}, spec=spec).write(tmp_path)
     saved = (tmp_path / "study.json").read_text()
     assert "s3cret" not in saved and "me:***@127.0.0.1:1/forecast" in saved
+
+
+def test_a_trial_that_ctrl_c_interrupted_does_not_count_toward_the_total():
+    study = optuna.create_study()
+    for value in (1.0, 2.0):
+        study.tell(study.ask(), value)
+    failed = study.ask()
+    failed.set_user_attr("failure", "ValueError: a bad combination")
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)  # a failure of its own: it counts
+    cut = study.ask()
+    cut.set_user_attr("failure", "interrupted")
+    study.tell(cut, state=optuna.trial.TrialState.FAIL)
+    assert finished_trials(study) == 3 and len(study.trials) == 4
