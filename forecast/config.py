@@ -232,6 +232,16 @@ class DataConfig(Settings):
             default = max(min(cap, room), min(floor, cap), self.horizon)
         return self.val_steps or default, self.test_steps or default
 
+    def span_ends(self, n: int, steps: bool, typical_rows: int | None = None,
+                  shortest_rows: int | None = None) -> tuple[int, int]:
+        """(train_end, val_end) of `n` rows cut in steps from the end (see `steps`) or by fractions."""
+        if steps:
+            val_steps, test_steps = self.steps(typical_rows, shortest_rows)
+            return n - test_steps - val_steps, n - test_steps
+        val_fraction, test_fraction = self.fractions
+        val_end = n - int(round(n * test_fraction))
+        return val_end - int(round(n * val_fraction)), val_end
+
     def by_steps(self, panel: bool) -> bool:
         """Whether the split counts steps from the end: when steps are given, or, for a panel whose
         series end together and whose fractions are not given, by default (its series may start

@@ -29,14 +29,7 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
     """Return `(train_end, val_end)` row positions: by dates when given, else by steps from the end
     when asked (`DataConfig.by_steps`), else by fractions."""
     n = len(index)
-    if cfg.by_steps(panel=False):
-        val_steps, test_steps = cfg.steps(n)
-        val_end = n - test_steps
-        train_end = val_end - val_steps
-    else:
-        val_fraction, test_fraction = cfg.fractions
-        val_end = n - int(round(n * test_fraction))
-        train_end = val_end - int(round(n * val_fraction))
+    train_end, val_end = cfg.span_ends(n, cfg.by_steps(panel=False), n)
     if cfg.test_start is not None:
         val_end = int(index.searchsorted(pd.Timestamp(cfg.test_start)))
     if cfg.val_start is not None:

@@ -91,15 +91,9 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
     n = len(dates)
     together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
     steps = cfg.val_steps is not None or cfg.test_steps is not None or (cfg.by_steps(panel=True) and together)
-    if steps:
-        val_steps, test_steps = cfg.steps(*_lengths(frames))
-        val_end = n - test_steps
-        train_end = val_end - val_steps
-    else:
-        val_fraction, test_fraction = cfg.fractions
-        val_end = n - int(round(n * test_fraction))
-        train_end = val_end - int(round(n * val_fraction))
+    train_end, val_end = cfg.span_ends(n, steps, *_lengths(frames))
     if not 0 < train_end < val_end < n:
+        val_steps, test_steps = cfg.steps(*_lengths(frames))
         how = f"its last {val_steps} validation and {test_steps} test steps" if steps else "the fractions"
         raise ForecastError(f"the panel's {n} dates are too few to split into training, then {how}; give "
                             "--val-steps and --test-steps (or dates) that leave rows to train on")
