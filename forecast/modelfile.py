@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 
@@ -82,8 +84,6 @@ def _upgrade_from_version_1(meta: dict) -> dict:
 def check_contents(meta: dict, tensors: dict, data, model) -> None:
     """Refuse a damaged or tampered file before anything is built from it: no series, numbers that are
     not finite, interval margins of the wrong shape or that would invert an interval."""
-    import numpy as np
-
     members = meta.get("members")
     if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
         raise ForecastError("it holds no series (its 'members' are empty or not a list)")
@@ -94,10 +94,10 @@ def check_contents(meta: dict, tensors: dict, data, model) -> None:
         if f"history.{i}" not in tensors or "preprocessor" not in m or "history_index" not in m:
             raise ForecastError(f"series {i} lacks its history or preprocessing")
         if m.get("calibration"):
-            _check_calibration(m["calibration"], m.get("name", i), data, model, np)
+            _check_calibration(m["calibration"], m.get("name", i), data, model)
 
 
-def _check_calibration(calibration: dict, name, data, model, np) -> None:
+def _check_calibration(calibration: dict, name, data, model) -> None:
     coverage = [float(c) for c in calibration.get("coverage", [])]
     if coverage != list(model.coverage):
         raise ForecastError(f"series {name!r}: intervals for {coverage}, settings for {list(model.coverage)}")
