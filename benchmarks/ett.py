@@ -10,11 +10,14 @@ the lower validation MSE (marked `*`), never by test. Last line: JSON with the f
 
     python benchmarks/ett.py [--modes multi uni] [--horizons 96 192 336 720] [--cells lstm gru]
                              [--seq-len 96] [--segment-len 24] [--hidden-size 256] [--seeds 1 2 3]
-                             [--set instance_scale=true linear_skip=true ...]
+                             [--set normalize=last+scale blend_linear=true ...]
     python benchmarks/ett.py --tune 10      # tune on validation, then score the best once on test
     python benchmarks/ett.py --ablation     # what each design choice is worth, on validation only
     python benchmarks/ett.py --pick A.log B.log   # per horizon, the table with the lower validation MSE
-    python benchmarks/ett.py --linear --seq-len 336   # the linear forecast --fit-skip solves, alone
+    python benchmarks/ett.py --linear --seq-len 336   # the solved linear forecast alone
+
+The switches the ETTh1 experiments had when they were the product's (`blend_linear`, `fit_skip`, ...)
+are read by `--set` and mapped to the networks of `benchmarks/heads.py` on fit's `net=` extension point.
 """
 import argparse
 import json
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import DataConfig, ModelConfig, TrainConfig, evaluate, fit
+from heads import EnsembleNet, LinearSkipNet, SegmentDecoderNet, solve_skip
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"
 # Published test MSE / MAE, horizon 96 multivariate (../shared/data/README.md).
@@ -58,31 +62,67 @@ def protocol_data(frame, mode, horizon, seq_len):
                                val_start=str(frame.index[8640]), test_start=str(frame.index[11520]))
 
 
+# The switches these experiments had when they were the product's (the stored results and the docs
+# name them so), and how each maps to a network of heads.py on fit's extension point (`net=`)
+SKIP_SWITCHES = {"linear_skip": ("skip", lambda v: "learned" if v else None),
+                 "skip_period": ("period", lambda v: v or None),
+                 "fit_skip": ("skip", lambda v: "solved" if v else None),
+                 "skip_ridge": ("ridge", lambda v: v),
+                 "blend_linear": ("skip", lambda v: "blend" if v else None),
+                 "linear_weight": ("weight", lambda v: v)}
+
+
+def network(changes: dict) -> tuple[dict, type | None, dict]:
+    """(the settings `changes` less the switches that moved to heads.py, then fit's `net` and
+    `net_options` for those); `instance_norm` and `instance_scale` become `normalize`."""
+    changes, options = dict(changes), {}
+    norm, scale = changes.pop("instance_norm", True), changes.pop("instance_scale", None)
+    if norm is False or scale is not None:
+        changes.setdefault("normalize", "none" if not norm else "last+scale" if scale else "last")
+    for name, (option, value) in SKIP_SWITCHES.items():
+        if name in changes and value(changes[name]) is not None:
+            options[option] = value(changes[name])
+        changes.pop(name, None)
+    if "period" in options:
+        options["skip"] = "sparse"
+    if "weight" in options:  # a share asks for the blend
+        options["skip"] = "blend"
+    if options.get("skip") not in ("solved", "blend"):
+        options.pop("ridge", None)
+    net = LinearSkipNet if options else None
+    if changes.pop("decoder", "linear") == "pmf":
+        net = SegmentDecoderNet
+    members = changes.pop("ensemble", 1)
+    if members > 1:
+        net, options = EnsembleNet, {"members": members, **options}
+    return changes, net, options
+
+
 def run(frame, mode, cell, horizon, args, stages=("val", "test"), **changes):
     """Fit one configuration; its figures on each of `stages` (prefixed `val_` for validation)."""
     columns, data = protocol_data(frame, mode, horizon, args.seq_len)
     model = ModelConfig(cell=cell, hidden_size=args.hidden_size, segment_len=args.segment_len,
-                        instance_norm=True, channel_independent=mode == "multi",
-                        dropout=args.dropout)
+                        channel_independent=mode == "multi", dropout=args.dropout)
     train = TrainConfig(loss=args.loss, learning_rate=args.learning_rate, batch_size=args.batch_size,
                         max_epochs=args.max_epochs, patience=args.patience, schedule=args.schedule,
                         seed=args.seeds[0], accelerator=args.accelerator)
-    changes = {**args.set, **changes}
+    changes, net, options = network({**args.set, **changes})
     unknown = [k for k in changes if not any(hasattr(c, k) for c in (data, model, train))]
     if unknown:
         raise SystemExit(f"unknown setting(s): {', '.join(unknown)}")
     data, model, train = (c.override(**{k: v for k, v in changes.items() if hasattr(c, k)})
                           for c in (data, model, train))
     started = time.perf_counter()
-    result = fit(frame[columns], data, model, train, quiet=True, refit=False)
+    result = fit(frame[columns], data, model, train, quiet=True, refit=False, net=net, net_options=options)
     figures = {}
     for stage in stages:
         prefix = "val_" if stage == "val" else ""
         figures.update({prefix + k: v for k, v in scaled_metrics(result, stage).items()})
     figures.update(seconds=round(time.perf_counter() - started, 1), epochs=result.epochs,
                    best_epoch=result.best_epoch, val_loss=round(result.best_val, 4))
-    picked = {k: getattr(result.evaluated.model, k) for k in ("skip_ridge", "linear_weight")}
-    figures.update({k: v for k, v in picked.items() if v is not None})  # chosen on validation
+    picked = (result.evaluated.net_spec or {}).get("options", {})  # chosen on validation
+    figures.update({name: picked[k] for k, name in (("ridge", "skip_ridge"), ("weight", "linear_weight"))
+                    if picked.get(k) is not None})
     return figures
 
 
@@ -167,26 +207,26 @@ ABLATIONS = [  # each row changes one thing, or the combination it names, of the
 
 
 def linear_only(frame, args):
-    """The linear forecast `--fit-skip` solves, alone (no network trained, the head silent): per
+    """The linear forecast heads.LinearSkipNet's solved skip gives, alone (no network trained, the head silent): per
     mode and horizon, at `--seq-len`, its validation and test MSE; what the recurrent head adds is
     the difference to the table's rows with the same settings."""
-    from forecast.model import build_net
+    from forecast.model import build_net, net_spec
     from forecast.windows import WindowDataModule, batch_loader
 
     print(f"{'mode':6s} {'horizon':>7s} {'ridge':>7s} {'val MSE':>8s} {'test MSE':>8s} {'test MAE':>8s}")
     rows = []
     for mode, horizon in ((m, h) for m in args.modes for h in args.horizons):
         columns, data = protocol_data(frame, mode, horizon, args.seq_len)
-        model = ModelConfig(cell="gru", segment_len=args.segment_len, channel_independent=mode == "multi",
-                            fit_skip=True)
-        model = model.override(**{k: v for k, v in args.set.items() if hasattr(model, k)})
-        data = data.override(**{k: v for k, v in args.set.items() if hasattr(data, k)})
+        model = ModelConfig(cell="gru", segment_len=args.segment_len, channel_independent=mode == "multi")
+        changes, _, _ = network(args.set)
+        model = model.override(**{k: v for k, v in changes.items() if hasattr(model, k)})
+        data = data.override(**{k: v for k, v in changes.items() if hasattr(data, k)})
         dm = WindowDataModule(frame[columns], data)
         dm.setup()
-        net = build_net(data, model)
+        net = build_net(data, model, net=net_spec(LinearSkipNet, {"skip": "solved"}))
         if data.cycle:
             net.fit_cycle(batch_loader(dm.dataset("train"), 4096))
-        ridge = net.fit_skip(batch_loader(dm.dataset("train"), 4096), batch_loader(dm.dataset("val"), 4096))
+        ridge = solve_skip(net, batch_loader(dm.dataset("train"), 4096), batch_loader(dm.dataset("val"), 4096))
         net.eval()
         f = {stage: standardised(evaluate(net, dm.prepared, stage), dm.prepared.preprocessor)
              for stage in ("val", "test")}
@@ -329,14 +369,16 @@ def main():
                         "means over these seeds (the ablation uses the first)")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", type=setting,
-                        help="any DataConfig/ModelConfig/TrainConfig field, e.g. instance_scale=true")
+                        help="any DataConfig/ModelConfig/TrainConfig field, e.g. normalize=last+scale, or a "
+                        "switch of heads.py's networks: linear_skip, skip_period, fit_skip, skip_ridge, "
+                        "blend_linear, linear_weight, decoder=pmf, ensemble")
     parser.add_argument("--ablation", action="store_true",
                         help="instead of the table: design ablations scored on validation")
     parser.add_argument("--only", nargs="*", type=int, default=[], help="ablation variants by number")
     parser.add_argument("--pick", nargs="+", metavar="LOG", help="instead of the table: per horizon, "
                         "the configuration with the lowest validation MSE among these tables' outputs")
     parser.add_argument("--linear", action="store_true", help="instead of the table: the linear "
-                        "forecast --fit-skip solves, alone (what the recurrent head adds is the rest)")
+                        "forecast of the solved skip, alone (what the recurrent head adds is the rest)")
     parser.add_argument("--tune", type=int, default=0, metavar="N",
                         help="instead of the table: run studies/etth1_multi96.yaml with N trials")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
 For ETTh1 `OT` (standard split: rows [0, 8640) train, [8640, 11520) validation, [11520, 14400) test;
 horizon 24, input 96) and the 4 bundled tickers (horizon 5, default settings), a point model and a
-quantile model (levels 0.05, 0.1, 0.5, 0.9, 0.95), without and with `instance_scale` (the window
+quantile model (levels 0.05, 0.1, 0.5, 0.9, 0.95), without and with `normalize="last+scale"` (the window
 divided by its own spread, so quantile widths follow its volatility), are fitted through the public
 API; their 80% and
 90% intervals are calibrated on validation (conformal) and scored once on test beside the naive
@@ -24,7 +24,7 @@ from forecast import BacktestConfig, DataConfig, ModelConfig, TrainConfig, backt
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"
 LEVELS = (0.05, 0.1, 0.5, 0.9, 0.95)
-VARIANTS = (((), False), ((), True), (LEVELS, False), (LEVELS, True))  # (quantiles, instance_scale)
+VARIANTS = (((), False), ((), True), (LEVELS, False), (LEVELS, True))  # (quantiles, windows scaled by their spread)
 
 
 def figures(summary: dict) -> dict:
@@ -46,7 +46,7 @@ def figures(summary: dict) -> dict:
 def run_fit(name, frame, data, model, train):
     started = time.perf_counter()
     result = fit(frame, data, model, train, quiet=True, refit=False)
-    head = ("quantile" if model.quantiles else "point") + ("+scale" if model.instance_scale else "")
+    head = ("quantile" if model.quantiles else "point") + ("+scale" if model.normalize == "last+scale" else "")
     row = {"series": name, "head": head,
            **figures(result.metrics), "seconds": round(time.perf_counter() - started, 1)}
     print(f"{name:>6} {row['head']:>14}: cover80 {row['model_cover80']:5.1f} (naive {row['naive_cover80']:5.1f}) "
@@ -73,13 +73,13 @@ def main():
         train = TrainConfig(loss="mae", batch_size=256, max_epochs=20, patience=3, accelerator="cpu").override(**cap)
         for quantiles, scale in VARIANTS:
             model = ModelConfig(cell="gru", hidden_size=256, segment_len=24, quantiles=quantiles,
-                                instance_scale=scale)
+                                normalize="last+scale" if scale else "last")
             rows.append(run_fit("ETTh1", ett.iloc[:14400], data, model, train))
     for ticker in args.tickers:
         frame = load_sample(ticker)[["Close"]]
         train = TrainConfig(accelerator="cpu").override(**cap)
         for quantiles, scale in VARIANTS:
-            model = ModelConfig(quantiles=quantiles, instance_scale=scale)
+            model = ModelConfig(quantiles=quantiles, normalize="last+scale" if scale else "last")
             rows.append(run_fit(ticker, frame, DataConfig(), model, train))
         for kind in ("split", "adaptive"):
             started = time.perf_counter()

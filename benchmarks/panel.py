@@ -57,7 +57,7 @@ def library_epoch(panel, starts, threads):
     torch.set_num_threads(threads)
     dataset = WindowDataset(panel.values, 1, SEQ_LEN, HORIZON, starts)
     data = DataConfig(targets=("y",), seq_len=SEQ_LEN, horizon=HORIZON)
-    model = ModelConfig(cell="lstm", hidden_size=HIDDEN, instance_norm=False)
+    model = ModelConfig(cell="lstm", hidden_size=HIDDEN, normalize="none")
     train = TrainConfig(learning_rate=LR, batch_size=BATCH, gradient_clip=0.0, max_epochs=1)
     pl.seed_everything(0, verbose=False)
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict())

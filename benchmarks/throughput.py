@@ -52,7 +52,7 @@ def project(frame, data, cell, epochs, device, precision, threads=None):
 
 
 def _project(frame, data, cell, epochs, device, precision, meter=None):
-    model = ModelConfig(cell=cell, hidden_size=HIDDEN, instance_norm=False)
+    model = ModelConfig(cell=cell, hidden_size=HIDDEN, normalize="none")
     train = TrainConfig(learning_rate=LR, batch_size=BATCH, gradient_clip=0.0, max_epochs=epochs)
     pl.seed_everything(0, verbose=False)
     dm = WindowDataModule(frame, data, batch_size=BATCH, seed=0, device=device)

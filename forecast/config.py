@@ -24,7 +24,7 @@ INTERVALS = ("1d", "1wk", "1mo", "1h")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SAMPLINGS = ("windows", "series")  # every window once per epoch, or each series equally often
 STRATEGIES = ("auto", "ddp")
-DECODERS = ("linear", "pmf")
+NORMALIZE = ("none", "last", "last+scale")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
@@ -264,19 +264,20 @@ class DataConfig(Settings):
 
 @dataclass(frozen=True)
 class ModelConfig(Settings):
-    """The recurrent network.
+    """The recurrent network: ten settings.
 
-    `instance_norm` shifts each input window by its own last value (subtracts it) and adds it back to
-    the output, so the network predicts changes from now: a zero output is the naive forecast and a
-    model trained at one price level works at another. With `transform="log_return"` the targets are
-    changes already; their inputs are not shifted and a zero output is a zero return, again the naive
-    forecast. `instance_scale` also divides each window by its own spread (the mean absolute one-step
-    change over its inputs; for log-return targets the mean absolute return) and multiplies the
-    output back: forecasts, and a quantile head's widths, follow the volatility of the window (a
-    RevIN-style normalisation with the last value as the centre); by default it is on for a quantile
-    head, whose fixed widths would otherwise be too narrow wherever the series got more volatile than
-    in training (`benchmarks/intervals.py`). `segment_len` > 1 feeds the RNN
-    non-overlapping segments of the input instead of single steps (fewer, richer steps).
+    `normalize` "last" shifts each input window by its own last value (subtracts it) and adds it
+    back to the output, so the network predicts changes from now: a zero output is the naive
+    forecast and a model trained at one price level works at another. With
+    `transform="log_return"` the targets are changes already; their inputs are not shifted and a
+    zero output is a zero return, again the naive forecast. "last+scale" also divides each window by
+    its own spread (the mean absolute one-step change over its inputs; for log-return targets the
+    mean absolute return) and multiplies the output back: forecasts, and a quantile head's widths,
+    follow the volatility of the window (RevIN-style, with the last value as the centre). None (the
+    default) is "last+scale" for a quantile head, whose fixed widths would otherwise be too narrow
+    wherever the series got more volatile than in training (`benchmarks/intervals.py`), and "last"
+    for a point forecast; "none" feeds the scaled levels as they are. `segment_len` > 1 feeds the
+    RNN non-overlapping segments of the input instead of single steps (fewer, richer steps).
     `channel_independent` runs every column through the same network as its own univariate series.
 
     `quantiles` (e.g. 0.1, 0.5, 0.9) trains a quantile head with the pinball loss instead of a point
@@ -284,51 +285,25 @@ class ModelConfig(Settings):
     prediction intervals every model gets, calibrated on the validation span (conformal).
     `series_embedding` > 0 gives a panel's model a learned vector of that size per series, read by
     the head beside the last hidden state (series identity beyond each series' own history).
-    `decoder` "linear" maps the last hidden state to every horizon step at once; "pmf" is SegRNN's
-    parallel multi-step decoding: one recurrent step per horizon segment from the encoder's final
-    state, its input a learned position (and channel) embedding, each step's output one segment.
-    `linear_skip` adds a linear map from each target's (normalised) input window straight to its
-    forecast, which the recurrent head then corrects (RLinear's forecast, refined); `skip_period`
-    P > 0 makes that map sparse as in SparseTSF (`model.SparseSkip`: one small map shared by the P
-    phases of the period) and turns it on. `fit_skip` solves the dense skip by ridge least squares
-    on the training windows first and holds it fixed, so the head (starting silent) learns only what
-    the linear forecast misses; the penalty is `skip_ridge`, or, when None, picked on validation.
-    `blend_linear` solves the same linear forecast but keeps it apart: the network trains alone on
-    its own loss, and the forecast is `linear_weight` times the linear forecast plus the rest times
-    the network's (a quantile head's quantiles moved by that share of the gap to its median);
-    `linear_weight` None picks it on validation from 0, 0.25, ..., 1 after training, giving it
-    turns the blend on. Both picks are saved with the model (0.01 and 0.5 without a validation span;
-    tuning's final refit on train + validation takes the best trial's). `ensemble` > 1 trains that
-    many networks side by side, each from its own initial weights and on its own loss, and forecasts
-    their mean (a deep ensemble, at K times the cost).
+
+    Other networks (the ETTh1 experiments: linear skips, SegRNN's pmf decoder, blends, ensembles)
+    live in `benchmarks/heads.py` on the `net=` extension point of `fit` (see `forecast.model`).
     """
 
     cell: str = "lstm"
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
-    instance_norm: bool = True
-    instance_scale: bool | None = None  # None: on for a quantile head, off for a point forecast
+    normalize: str | None = None  # "none", "last", "last+scale"; None: last+scale for quantiles, else last
     segment_len: int = 1
     channel_independent: bool = False
     quantiles: tuple[float, ...] = ()
     coverage: tuple[float, ...] = (0.8, 0.9)
     series_embedding: int = 0
-    decoder: str = "linear"
-    linear_skip: bool = False
-    skip_period: int = 0  # > 0: the linear skip is sparse, one map per phase of this period
-    fit_skip: bool = False  # solve the linear skip by least squares first, then hold it fixed
-    skip_ridge: float | None = None  # its ridge penalty per window; None: picked on validation
-    blend_linear: bool = False  # forecast a blend of the network, trained alone, and the solved skip
-    linear_weight: float | None = None  # the linear forecast's share; None: picked on validation
-    ensemble: int = 1
 
     def __post_init__(self):
         self.check_flags()
-        if self.linear_weight is not None:  # a share of the linear forecast asks for the blend
-            object.__setattr__(self, "blend_linear", True)
         choice("cell", self.cell, CELLS)
-        choice("decoder", self.decoder, DECODERS)
         if isinstance(self.series_embedding, bool) or not isinstance(self.series_embedding, int) \
                 or self.series_embedding < 0:
             raise ForecastError(f"series_embedding must be 0 (none) or a size, got {self.series_embedding!r}")
@@ -337,36 +312,14 @@ class ModelConfig(Settings):
         object.__setattr__(self, "coverage", levels("coverage", self.coverage))
         if not self.coverage:  # `--coverage ,`: every model gets its intervals
             raise ForecastError("coverage needs at least one level, e.g. 0.8 or 0.8,0.9")
-        if self.instance_scale is None:  # a quantile head's widths must follow the volatility
-            object.__setattr__(self, "instance_scale", bool(self.quantiles))
+        if self.normalize is None:  # a quantile head's widths must follow the volatility
+            object.__setattr__(self, "normalize", "last+scale" if self.quantiles else "last")
+        choice("normalize", self.normalize, NORMALIZE)
         positive("hidden_size", self.hidden_size, int)
         positive("num_layers", self.num_layers, int)
         positive("segment_len", self.segment_len, int)
-        positive("ensemble", self.ensemble, int)
-        if isinstance(self.skip_period, bool) or not isinstance(self.skip_period, int) \
-                or self.skip_period < 0 or self.skip_period == 1:
-            raise ForecastError(f"skip_period must be 0 (a dense skip) or a period of 2 or more, "
-                                f"got {self.skip_period!r}")
-        if self.fit_skip and self.blend_linear:
-            raise ForecastError("fit_skip (the network refines the linear forecast) and blend_linear "
-                                "(the network apart, then blended) exclude each other: pick one")
-        if (self.fit_skip or self.blend_linear) and self.skip_period:
-            raise ForecastError(f"{'fit_skip' if self.fit_skip else 'blend_linear'} solves the dense "
-                                "linear skip: drop skip_period")
-        if self.skip_ridge is not None:
-            non_negative("skip_ridge", self.skip_ridge)
-        if self.linear_weight is not None and (isinstance(self.linear_weight, bool) or not isinstance(
-                self.linear_weight, (int, float)) or not 0 <= self.linear_weight <= 1):
-            raise ForecastError(f"linear_weight must be in [0, 1], got {self.linear_weight!r}")
-        if self.skip_period or self.fit_skip or self.blend_linear:
-            object.__setattr__(self, "linear_skip", True)
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ForecastError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def solves_skip(self) -> bool:
-        """The linear skip is solved by least squares before training, then held fixed."""
-        return self.fit_skip or self.blend_linear
 
 
 @dataclass(frozen=True)
@@ -421,12 +374,8 @@ class TrainConfig(Settings):
 
 def check_compatible(data: DataConfig, model: ModelConfig) -> None:
     """Settings that are fine alone but not together."""
-    if model.decoder == "pmf" and model.segment_len < 2:
-        raise ForecastError("decoder pmf decodes segments: give segment_len above 1")
     if data.seq_len % model.segment_len:
         raise ForecastError(f"seq_len {data.seq_len} must be a multiple of segment_len {model.segment_len}")
-    if model.skip_period and data.seq_len % model.skip_period:
-        raise ForecastError(f"seq_len {data.seq_len} must be a multiple of skip_period {model.skip_period}")
     if model.channel_independent and (data.features or data.known or data.time_features or data.static):
         raise ForecastError("channel_independent needs every input column to be a target; drop the "
                             "features, known, static columns and time features, or make them targets")

@@ -22,17 +22,19 @@ def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, levels: torch.Te
 
 
 class Forecaster(pl.LightningModule):
-    """Loss, optimiser and logging around a `RecurrentNet`; logs `train_loss` and `val_loss`.
+    """Loss, optimiser and logging around a `RecurrentNet` (or the custom network `net`, a
+    `forecast.model.net_spec`); logs `train_loss` and `val_loss`.
 
     A point network is trained with `train.loss`; a quantile network with the pinball loss (on the
     cumulative change up to each step when the targets are changes, which is what its head gives).
     """
 
-    def __init__(self, data: dict, model: dict, train: dict, n_series: int = 1, n_static: int = 0):
+    def __init__(self, data: dict, model: dict, train: dict, n_series: int = 1, n_static: int = 0,
+                 net: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
-        self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series, n_static)
+        self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series, n_static, net)
         self.loss_fn = LOSSES[self.train_cfg.loss]
         self.register_buffer("levels", torch.tensor(self.model_cfg.quantiles, dtype=torch.float32),
                              persistent=False)
@@ -51,12 +53,12 @@ class Forecaster(pl.LightningModule):
         """The loss of one batch (x, y[, series])."""
         x, y, *series = batch  # a panel's windows also carry their series
         series = series[0] if series else None
-        pred = self(x, series)  # an ensemble in training: every member's, (K, B, H, T[, Q])
+        pred = self(x, series)  # a custom net may give K stacked outputs in training, (K, B, H, T[, Q])
         if self.model_cfg.quantiles:
             if not self.net.level_targets:  # cumulative over the horizon axis
                 pred, y = pred.cumsum(dim=-3), y.cumsum(dim=-2)
             loss = pinball_loss(pred, y, self.levels)
-        else:  # the mean of the members' losses: each member learns from its own
+        else:  # stacked outputs: the mean of their losses, so each learns from its own
             loss = self.loss_fn(pred, y.expand_as(pred))
         return loss
 

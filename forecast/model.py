@@ -4,8 +4,14 @@ One `RecurrentNet` serves `rnn` (Keras' SimpleRNN: tanh), `lstm` and `gru`, pick
 `CELLS`. A direct multi-step head maps the last hidden state to every horizon step of every target
 at once, so errors do not compound as in step-by-step recursion. With quantile levels the head
 gives every step Q values, sorted so that quantiles never cross.
+
+Extension point: `fit(..., net=MyNet)` (or `net="package.module:MyNet"`) trains another network in
+its place, built with the same arguments as `RecurrentNet` plus the JSON-able `net_options`. The
+model file saves its importable name and options, never pickled code; see `resolve_net`.
 """
 from __future__ import annotations
+
+from importlib import import_module
 
 import torch
 from torch import nn
@@ -16,23 +22,15 @@ from forecast.errors import ForecastError
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-# Ridge penalties per window row tried for a solved linear skip (`fit_skip`); the one without validation
-RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
-DEFAULT_RIDGE = 1e-2
-# The linear forecast's shares tried for `blend_linear`; the one without validation
-BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
-DEFAULT_BLEND = 0.5
-
-
 class RecurrentNet(nn.Module):
     """(B, seq_len, C) inputs -> (B, horizon, T) forecasts, or (B, horizon, T, Q) quantiles when
     `cfg.quantiles` is set; targets are the first T input columns.
 
-    With `instance_norm`, each window is shifted by its own last value and the shift added back to
-    the output: the network predicts changes from now, so a zero output is the naive forecast and a
-    model trained at one level works at another. With `instance_scale` each window is also divided by
-    its own spread (mean absolute one-step change) and the output multiplied back, so forecasts and
-    quantile widths follow the window's volatility. When the targets are changes already
+    `cfg.normalize` "last" shifts each window by its own last value and adds the shift back to the
+    output: the network predicts changes from now, so a zero output is the naive forecast and a
+    model trained at one level works at another. "last+scale" also divides each window by its own
+    spread (mean absolute one-step change) and multiplies the output back, so forecasts and quantile
+    widths follow the window's volatility. When the targets are changes already
     (`level_targets=False`, log returns scaled without centring) their columns are not shifted and a
     zero output is a zero change: the naive forecast again. The shift comes from the inputs only,
     never the targets. The last `n_time` input columns (calendar phases, static values) are neither
@@ -44,6 +42,11 @@ class RecurrentNet(nn.Module):
     anything else and added back to the forecast at the phases it covers, so the network forecasts
     what the cycle leaves (CycleNet's residual cycle forecasting, Lin et al., NeurIPS 2024, with the
     cycle fixed instead of learned).
+
+    A subclass (see `benchmarks/heads.py`) may replace `_make_head` and `decode` (how the last
+    states become forecasts) and `refine` (a change to the normalised forecast), and define
+    `prepare(train, val)` (called before training), `finish(val) -> bool` (after it; True when the
+    forecast changed) and `picked` (options chosen on validation, which a refit reuses).
     """
 
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
@@ -56,11 +59,10 @@ class RecurrentNet(nn.Module):
             self.register_buffer("profile", torch.zeros(n_series, cycle, n_targets))
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
-        if seq_len % cfg.segment_len or (cfg.skip_period and seq_len % cfg.skip_period) \
-                or (cfg.channel_independent and n_inputs != n_targets):
-            raise ForecastError("seq_len must be a multiple of segment_len and skip_period, and "
-                                "channel_independent needs no covariates (see forecast.config.check_compatible)")
-        self.cfg, self.n_targets, self.horizon = cfg, n_targets, horizon
+        if seq_len % cfg.segment_len or (cfg.channel_independent and n_inputs != n_targets):
+            raise ForecastError("seq_len must be a multiple of segment_len, and channel_independent needs "
+                                "no covariates (see forecast.config.check_compatible)")
+        self.cfg, self.n_inputs, self.n_targets, self.horizon = cfg, n_inputs, n_targets, horizon
         self.level_targets = level_targets
         channels = 1 if cfg.channel_independent else n_inputs
         step = channels * cfg.segment_len  # features per RNN step
@@ -71,30 +73,13 @@ class RecurrentNet(nn.Module):
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(cfg.dropout)
         self.n_quantiles = len(cfg.quantiles)
-        per_step = (1 if cfg.channel_independent else n_targets) * max(self.n_quantiles, 1)
         self.embedding = nn.Embedding(n_series, cfg.series_embedding) if cfg.series_embedding else None
-        if cfg.decoder == "pmf":  # SegRNN's parallel multi-step decoding, one segment per position
-            if self.embed is None:
-                raise ForecastError("decoder pmf decodes segments: give segment_len above 1")
-            self.n_segments = -(-horizon // cfg.segment_len)
-            half = cfg.hidden_size // 2
-            self.position = nn.Parameter(torch.randn(self.n_segments, half) * 0.02)
-            self.channel = nn.Parameter(torch.randn(n_inputs if cfg.channel_independent else 1,
-                                                    cfg.hidden_size - half) * 0.02)
-            self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, cfg.segment_len * per_step)
-        else:
-            self.head = nn.Linear(cfg.hidden_size + cfg.series_embedding, horizon * per_step)
-        # RLinear's (or SparseTSF's) forecast, one map shared by every target, from its own window
-        self.skip = None if not cfg.linear_skip else nn.Linear(seq_len, horizon) \
-            if not cfg.skip_period else SparseSkip(seq_len, horizon, cfg.skip_period)
-        if cfg.solves_skip:  # solved before training (`fit_skip`) and held fixed
-            self.skip.requires_grad_(False)
-        if cfg.fit_skip:  # the recurrent head starts silent and learns what the skip misses
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
-        if cfg.blend_linear:  # the skip's share of the forecast; 0 while training picks it later
-            self.register_buffer("linear_weight", torch.tensor(float(cfg.linear_weight or 0.0)))
+        self.head = self._make_head((1 if cfg.channel_independent else n_targets) * max(self.n_quantiles, 1))
         self.median = list(cfg.quantiles).index(0.5) if cfg.quantiles else 0
+
+    def _make_head(self, per_step: int) -> nn.Module:
+        """The map from the last hidden state (and series vector) to `per_step` values per horizon step."""
+        return nn.Linear(self.cfg.hidden_size + self.cfg.series_embedding, self.horizon * per_step)
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
@@ -116,13 +101,7 @@ class RecurrentNet(nn.Module):
             vectors = self.embedding(ids)  # (B, E)
             if self.cfg.channel_independent:
                 vectors = vectors.repeat_interleave(channels, dim=0)  # (B * C, E)
-        if self.cfg.decoder == "pmf":
-            y = self._decode_segments(final, vectors, out.shape[0], channels)
-        else:
-            state = self.dropout(out[:, -1])  # (B', hidden)
-            if vectors is not None:
-                state = torch.cat([state, vectors], dim=1)
-            y = self.head(state)  # (B', horizon * T' * Q)
+        y = self.decode(out, final, vectors, channels)  # (B', horizon * T' * Q)
         q = max(self.n_quantiles, 1)
         if self.cfg.channel_independent:
             y = y.reshape(batch, channels, self.horizon, q).permute(0, 2, 1, 3)
@@ -130,19 +109,14 @@ class RecurrentNet(nn.Module):
             y = y.reshape(batch, self.horizon, self.n_targets, q)  # (B, H, T, Q)
         if self.n_quantiles:
             y = y.sort(dim=-1).values  # non-crossing quantiles
-        # (B, L, T) -> (B, H, T, 1), the same shift for every quantile; a blended network trains alone
-        if self.skip is not None and not (self.cfg.blend_linear and self.training):
-            linear = self.skip(x_in[:, :, : self.n_targets].transpose(1, 2)).transpose(1, 2)[..., None]
-            y = y + (linear if not self.cfg.blend_linear
-                     else self.linear_weight * (linear - y[..., self.median: self.median + 1]))
+        y = self.refine(y, x_in)
         if not self.n_quantiles:
             y = y[..., 0]  # (B, H, T)
-        else:
-            if not self.level_targets:
-                # Changes: the head gives quantiles of the change up to each step (a quantile of a
-                # sum is not the sum of quantiles); differencing them lets the decoder's cumulative
-                # sum return exactly those, still sorted.
-                y = torch.diff(y, dim=1, prepend=torch.zeros_like(y[:, :1]))
+        elif not self.level_targets:
+            # Changes: the head gives quantiles of the change up to each step (a quantile of a sum
+            # is not the sum of quantiles); differencing them lets the decoder's cumulative sum
+            # return exactly those, still sorted.
+            y = torch.diff(y, dim=1, prepend=torch.zeros_like(y[:, :1]))
         if spread is not None:
             factor = spread[:, :, : self.n_targets]
             y = y * (factor[..., None] if self.n_quantiles else factor)
@@ -153,6 +127,18 @@ class RecurrentNet(nn.Module):
             cycle = self._cycle(phase, series, 1, self.horizon)
             y = y + (cycle[..., None] if self.n_quantiles else cycle)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
+
+    def decode(self, out: torch.Tensor, final, vectors: torch.Tensor | None, channels: int) -> torch.Tensor:
+        """(B', horizon * T' * Q) from the top layer's outputs `out` (B', steps, hidden), the final
+        state and each row's series vector (or None)."""
+        state = self.dropout(out[:, -1])  # (B', hidden)
+        if vectors is not None:
+            state = torch.cat([state, vectors], dim=1)
+        return self.head(state)
+
+    def refine(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The normalised forecast (B, H, T, Q), changed or not, given the normalised inputs (B, L, C)."""
+        return y
 
     @staticmethod
     def _last_phase(x: torch.Tensor) -> torch.Tensor:
@@ -198,10 +184,10 @@ class RecurrentNet(nn.Module):
         self.profile.copy_((sums / counts[:, None]).reshape(self.profile.shape).to(self.profile.dtype))
 
     def _normalise(self, x: torch.Tensor):
-        """(x, last, spread): the window shifted by its last value (`instance_norm`) and divided by
-        its spread (`instance_scale`); `last` and `spread` are (B, 1, C), None when not asked for."""
+        """(x, last, spread): the window shifted by its last value (`normalize` "last") and divided by
+        its spread ("last+scale"); `last` and `spread` are (B, 1, C), None when not asked for."""
         last = spread = None
-        if self.cfg.instance_norm:
+        if self.cfg.normalize != "none":
             last = x[:, -1:, :]  # (B, 1, C)
             if not self.level_targets:  # changes are not shifted: zero is "no change"
                 last = torch.cat([torch.zeros_like(last[:, :, : self.n_targets]),
@@ -209,78 +195,12 @@ class RecurrentNet(nn.Module):
             if self.n_time:
                 last = torch.cat([last[:, :, : -self.n_time], torch.zeros_like(last[:, :, -self.n_time:])], dim=2)
             x = x - last
-        if self.cfg.instance_scale:
+        if self.cfg.normalize == "last+scale":
             spread = self._spread(x)  # (B, 1, C)
             if self.n_time:
                 spread = torch.cat([spread[:, :, : -self.n_time], torch.ones_like(spread[:, :, -self.n_time:])], dim=2)
             x = x / spread
         return x, last, spread
-
-    def skip_rows(self, x: torch.Tensor, y: torch.Tensor, series=None):
-        """The linear skip's regression for a batch (of the panel's `series`): (B * T, L) normalised
-        input windows, one row per target; (B * T, H) their normalised targets; (B * T, 1) each row's
-        spread (the factor back to the data's units)."""
-        if self.period:
-            x, phase = self._decycle(x, series)
-            y = y - self._cycle(phase, series, 1, y.shape[1])
-        x, last, spread = self._normalise(x)
-        t = self.n_targets
-        if last is not None:
-            y = y - last[:, :, :t]
-        if self.n_quantiles and not self.level_targets:  # that head gives the changes summed up (forward)
-            y = y.cumsum(dim=1)
-        scale = spread[:, :, :t] if spread is not None else torch.ones_like(y[:, :1])
-        rows = lambda v: v.transpose(1, 2).reshape(-1, v.shape[1])  # noqa: E731  (B, *, T) -> (B * T, *)
-        return rows(x[:, :, :t]), rows(y / scale), rows(scale)
-
-    @torch.no_grad()
-    def fit_skip(self, train, val=None, ridge: float | None = None) -> float:
-        """Solve the dense linear skip by ridge least squares over the `train` batches ((x, y, ...)
-        in the data's scaled units), with the penalty `ridge` per window row, or, when None, the one
-        of `RIDGES` with the lowest MSE of the skip's forecast over the `val` batches (without
-        them: `DEFAULT_RIDGE`). Returns the penalty used."""
-        seq_len = self.skip.in_features
-        gram = torch.zeros(seq_len + 1, seq_len + 1, dtype=torch.float64)
-        cross = torch.zeros(seq_len + 1, self.horizon, dtype=torch.float64)
-        n = 0
-        for x, y, *series in train:
-            a, b, _ = (v.double().cpu() for v in self.skip_rows(x, y, *series))
-            a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)  # the bias, never penalised
-            gram, cross, n = gram + a.T @ a, cross + a.T @ b, n + len(a)
-        penalty = torch.ones(seq_len + 1, dtype=torch.float64)
-        penalty[-1] = 0.0
-        ridges = (ridge,) if ridge is not None else RIDGES if val is not None else (DEFAULT_RIDGE,)
-        # gelsd: a least-squares solution even where the system is singular (a penalty of 0, few windows)
-        solutions = [torch.linalg.lstsq(gram + torch.diag(penalty * r * max(n, 1)), cross,
-                                        driver="gelsd").solution for r in ridges]
-        if len(ridges) > 1:
-            errors = torch.zeros(len(ridges), dtype=torch.float64)
-            for x, y, *series in val:
-                a, b, scale = (v.double().cpu() for v in self.skip_rows(x, y, *series))
-                for i, w in enumerate(solutions):
-                    errors[i] += (((a @ w[:-1] + w[-1] - b) * scale) ** 2).sum()
-            best = int(errors.argmin())
-            ridges, solutions = (ridges[best],), [solutions[best]]
-        weights = solutions[0].to(self.skip.weight.dtype)
-        self.skip.weight.copy_(weights[:-1].T)
-        self.skip.bias.copy_(weights[-1])
-        return float(ridges[0])
-
-    def _decode_segments(self, final, vectors, rows: int, channels: int) -> torch.Tensor:
-        """Every horizon segment at once: the encoder's final state, one recurrent step per segment
-        whose input is that segment's position (and channel) embedding -> (B', horizon * T' * Q)."""
-        m = self.n_segments
-        channel = self.channel[torch.arange(rows, device=self.channel.device) % self.channel.shape[0]]
-        steps = torch.cat([self.position.unsqueeze(0).expand(rows, -1, -1),
-                           channel.unsqueeze(1).expand(-1, m, -1)], dim=2)  # (B', M, hidden)
-        repeat = lambda h: h.repeat_interleave(m, dim=1)  # noqa: E731  (layers, B' * M, hidden)
-        start = tuple(map(repeat, final)) if isinstance(final, tuple) else repeat(final)
-        out, _ = self.rnn(steps.reshape(rows * m, 1, -1), start)  # (B' * M, 1, hidden)
-        state = self.dropout(out[:, 0])
-        if vectors is not None:
-            state = torch.cat([state, vectors.repeat_interleave(m, dim=0)], dim=1)
-        y = self.head(state).reshape(rows, m * self.cfg.segment_len, -1)[:, : self.horizon]
-        return y.reshape(rows, -1)
 
     def _spread(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, C) scale of each window from its inputs: the mean absolute one-step change of a
@@ -293,95 +213,54 @@ class RecurrentNet(nn.Module):
         return spread.clamp_min(1e-3)
 
 
-class SparseSkip(nn.Module):
-    """SparseTSF's linear forecast (Lin et al., ICML 2024), (..., seq_len) -> (..., horizon): the
-    window less its mean, plus a learned smoothing over about one period; then every phase of the
-    period (every `period`-th value) is mapped by the same small linear map from its seq_len / period
-    past values to its horizon / period future ones, and the mean is added back (ETTh1 at input and
-    horizon 720, period 24: 955 weights against the dense map's 519,120)."""
-
-    def __init__(self, seq_len: int, horizon: int, period: int):
-        super().__init__()
-        self.period, self.horizon = period, horizon
-        self.smooth = nn.Conv1d(1, 1, 1 + 2 * (period // 2), padding=period // 2, bias=False)
-        self.map = nn.Linear(seq_len // period, -(-horizon // period))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape, seq_len = x.shape[:-1], x.shape[-1]
-        x = x.reshape(-1, seq_len)
-        mean = x.mean(dim=1, keepdim=True)
-        x = x - mean
-        x = x + self.smooth(x[:, None]).squeeze(1)
-        phases = x.reshape(x.shape[0], -1, self.period).transpose(1, 2)  # (N, P, L / P), phase p: p, p+P...
-        y = self.map(phases).transpose(1, 2).reshape(x.shape[0], -1)[:, : self.horizon]  # same phases
-        return (y + mean).reshape(*shape, self.horizon)
 
 
-class Ensemble(nn.Module):
-    """`cfg.ensemble` networks of the same shape, each from its own initial weights (a deep
-    ensemble). In training mode it returns every member's output stacked, (K, B, ...), so that each
-    member learns from its own loss; in evaluation mode their mean, shaped like one network's (a mean
-    of sorted quantiles is still sorted)."""
-
-    def __init__(self, nets: list[RecurrentNet]):
-        super().__init__()
-        self.members = nn.ModuleList(nets)
-        self.cfg, self.level_targets = nets[0].cfg, nets[0].level_targets
-
-    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
-        out = torch.stack([net(x, series) for net in self.members])
-        return out if self.training else out.mean(dim=0)
-
-    def fit_cycle(self, train) -> None:
-        """Every member's cycle set (the same: it depends on the data only)."""
-        self.members[0].fit_cycle(train)
-        for net in self.members[1:]:
-            net.profile.copy_(self.members[0].profile)
-
-    def fit_skip(self, train, val=None, ridge: float | None = None) -> float:
-        """Every member's skip solved (the same solution: it depends on the data only)."""
-        ridge = self.members[0].fit_skip(train, val, ridge)
-        for net in self.members[1:]:
-            net.skip.load_state_dict(self.members[0].skip.state_dict())
-        return ridge
+def resolve_net(name: str) -> type[nn.Module]:
+    """The network class saved as "package.module:QualName" (imported, never unpickled)."""
+    module, _, qualname = name.partition(":")
+    try:
+        found = import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ForecastError(f"network {name!r} cannot be imported ({e}); install or put on PYTHONPATH "
+                            "the module that defines it") from None
+    if not (isinstance(found, type) and issubclass(found, nn.Module)):
+        raise ForecastError(f"network {name!r} is not a torch.nn.Module class")
+    return found
 
 
-@torch.no_grad()
-def blend_linear(net: RecurrentNet | Ensemble, val=None, weight: float | None = None) -> float:
-    """Set the linear forecast's share in the forecast of a `blend_linear` network (or ensemble):
-    `weight`, or, when None, the one of `BLENDS` whose blend has the lowest MSE of the point forecast
-    (the median of a quantile head) over the `val` batches ((x, y[, series]) in the data's scaled
-    units; without them `DEFAULT_BLEND`). Returns the share set."""
-    members = [m for m in net.modules() if isinstance(m, RecurrentNet)]  # one, or an ensemble's
-
-    def use(share: float) -> None:
-        for member in members:
-            member.linear_weight.fill_(share)
-
-    if weight is None and val is None:
-        weight = DEFAULT_BLEND
-    if weight is None:
-        errors = torch.zeros(len(BLENDS), dtype=torch.float64)
-        net.eval()
-        for x, y, *series in val:
-            ends = []  # the forecast is linear in the share: its two ends give every blend
-            for share in (0.0, 1.0):
-                use(share)
-                out = net(x, series[0] if series else None)
-                ends.append((out[..., members[0].median] if members[0].n_quantiles else out).double())
-            for i, share in enumerate(BLENDS):
-                errors[i] += ((ends[0] + share * (ends[1] - ends[0]) - y.double()) ** 2).sum()
-        weight = BLENDS[int(errors.argmin())]
-    use(weight)
-    return float(weight)
+def net_spec(net: type | str | None, options: dict | None = None) -> dict | None:
+    """{"class": "package.module:QualName", "options": {...}} for a network class (or its name) and
+    its options, as the model file saves it; None for the built-in `RecurrentNet`."""
+    if net is None or net is RecurrentNet:
+        if options:
+            raise ForecastError("net_options are for a custom network (net=...); RecurrentNet takes none")
+        return None
+    if isinstance(net, str):
+        resolve_net(net)
+        return {"class": net, "options": dict(options or {})}
+    name = f"{net.__module__}:{net.__qualname__}"
+    try:
+        found = resolve_net(name)
+    except ForecastError:
+        found = None
+    if found is not net:  # defined in a function or replaced since: a model file could not name it
+        raise ForecastError(f"network {net.__qualname__} must be importable as {name} to be saved and loaded; "
+                            "define it at the top level of a module")
+    return {"class": name, "options": dict(options or {})}
 
 
-def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static: int = 0) -> RecurrentNet | Ensemble:
+def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static: int = 0,
+              net: dict | None = None) -> nn.Module:
     """The network for these data and model settings (as training and loading both build it);
     `n_static`: a panel's encoded static columns (see `forecast.static`), read unshifted like the
-    calendar's."""
-    nets = [RecurrentNet(model, data.n_inputs + n_static, len(data.targets), data.seq_len, data.horizon,
-                         level_targets=data.transform != "log_return", n_series=n_series,
-                         n_time=2 * len(data.time_features) + n_static, cycle=data.cycle)
-            for _ in range(model.ensemble)]
-    return nets[0] if model.ensemble == 1 else Ensemble(nets)
+    calendar's; `net`: a custom network's `net_spec` (None: `RecurrentNet`)."""
+    cls = RecurrentNet if net is None else resolve_net(net["class"])
+    try:
+        return cls(model, data.n_inputs + n_static, len(data.targets), data.seq_len, data.horizon,
+                   level_targets=data.transform != "log_return", n_series=n_series,
+                   n_time=2 * len(data.time_features) + n_static, cycle=data.cycle,
+                   **(net or {}).get("options", {}))
+    except TypeError as e:
+        raise ForecastError(f"network {cls.__name__} cannot be built with these options ({e})") from None

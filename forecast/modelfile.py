@@ -12,7 +12,12 @@ import numpy as np
 from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 
-FORMAT, VERSION = "forecast-model", 4  # 3: quantiles and calibration; 4: several series
+FORMAT, VERSION = "forecast-model", 5  # 3: quantiles and calibration; 4: several series; 5: net, normalize
+
+# The model settings format 4 had and format 5 dropped (they moved to benchmarks/heads.py), with the
+# value that meant "not used"
+DROPPED = {"decoder": "linear", "linear_skip": False, "skip_period": 0, "fit_skip": False, "skip_ridge": None,
+           "blend_linear": False, "linear_weight": None, "ensemble": 1}
 
 
 def read_model_file(path: str | Path) -> tuple[Path, dict, dict]:
@@ -48,6 +53,8 @@ def read_model_file(path: str | Path) -> tuple[Path, dict, dict]:
             meta = _upgrade_from_version_1(meta)
         if meta["version"] < 4:
             meta, tensors = _one_member(meta, tensors)
+        if meta["version"] < 5:
+            meta = _ten_settings(meta)
     except ForecastError as e:
         raise ForecastError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError) as e:
@@ -62,6 +69,23 @@ def _one_member(meta: dict, tensors: dict) -> tuple[dict, dict]:
               "calibration": meta.get("calibration")}
     tensors = {**tensors, "history.0": tensors["history"]}
     return {**meta, "members": [member]}, tensors
+
+
+def _ten_settings(meta: dict) -> dict:
+    """Format 4 had two normalisation switches and eight experimental ones, which moved to
+    benchmarks/heads.py: a model that used one cannot be rebuilt by the product."""
+    model = dict(meta["model"])
+    used = [k for k, unused in DROPPED.items() if model.pop(k, unused) != unused]
+    if used:
+        raise ForecastError(f"this model uses {', '.join(used)}, which left the product in forecast 0.3 "
+                            "(see benchmarks/heads.py); fit it again, or read it with forecast 0.2")
+    if "instance_norm" in model or "instance_scale" in model:
+        norm, scale = model.pop("instance_norm", True), model.pop("instance_scale", False)
+        if scale and not norm:
+            raise ForecastError("this model scales windows without shifting them (instance_scale without "
+                                "instance_norm), which forecast 0.3 no longer offers; fit it again")
+        model["normalize"] = "last+scale" if scale else "last" if norm else "none"
+    return {**meta, "model": model}
 
 
 def _upgrade_from_version_1(meta: dict) -> dict:

@@ -23,9 +23,7 @@ PRUNERS = ("median", "hyperband", "none")
 # Searchable parameter -> kind: int/float ranges are [low, high]; choices are lists.
 SPACE = {"hidden_size": "int_log", "seq_len": "int", "cell": "choice", "num_layers": "int",
          "dropout": "float", "learning_rate": "float_log", "batch_size": "choice",
-         "weight_decay": "float", "decoder": "choice", "instance_norm": "choice",
-         "instance_scale": "choice", "fit_skip": "choice", "blend_linear": "choice", "time_features": "choice",
-         "cycle": "choice"}
+         "weight_decay": "float", "normalize": "choice", "time_features": "choice", "cycle": "choice"}
 DEFAULT_SPACE = {"hidden_size": [8, 128], "seq_len": [10, 120]}
 CONFIGS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 

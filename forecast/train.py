@@ -25,7 +25,7 @@ from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool, series_table
 from forecast.forecaster import Forecaster
-from forecast.model import RecurrentNet, blend_linear
+from forecast.model import net_spec
 from forecast.panel import validate_panel
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
@@ -118,7 +118,8 @@ def _merge_log(log: Path, earlier: pd.DataFrame | None) -> None:
     write_atomically(log, lambda tmp: merged.to_csv(tmp, index=False))
 
 
-def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig) -> int:
+def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig,
+                  net: dict | None = None) -> int:
     """Refuse to continue an interrupted fit with settings other than the ones it was started with;
     the number of epochs it finished."""
     try:
@@ -132,6 +133,8 @@ def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: Train
                for group, settings in requested.items() for key, value in settings.items()
                if not (group == "train" and key in RESUMABLE_CHANGES)
                and saved.get(group, {}).get(key) != value]
+    if saved.get("net") != net:
+        changed.append(f"net {saved.get('net')!r} -> {net!r}")
     if changed:
         raise ForecastError("--resume: the interrupted fit was started with other settings ("
                             + ", ".join(changed) + "); give the same settings, or fit afresh into "
@@ -146,13 +149,11 @@ def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: Train
 class Trained:
     """A trained network with its data; `best_val` is the best validation loss (encoded units)."""
 
-    net: RecurrentNet
+    net: torch.nn.Module
     prepared: Prepared
     best_val: float
     best_epoch: int
     epochs: int
-    skip_ridge: float | None = None  # the penalty the solved linear skip used (`fit_skip`)
-    linear_weight: float | None = None  # the linear forecast's share (`blend_linear`)
 
 
 def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
@@ -174,12 +175,14 @@ def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: l
 def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConfig, train: TrainConfig,
                   fit_on: str = "train", out_dir: str | Path | None = None, quiet: bool = True,
                   resume: bool = False, callbacks: list | None = None, announce=None,
-                  drop_bad: bool = False) -> Trained:
+                  drop_bad: bool = False, net: dict | None = None) -> Trained:
     """Train on a validated frame; restore the best epoch when validation can choose one.
 
     `fit_on="train"` trains on the training span, validates every epoch, stops early and keeps the
     best epoch. With `"train+val"` or `"all"` those rows are training data too: no validation and no
     early stopping; the last epoch is kept (`train.max_epochs` fixes how many).
+    `net` is a custom network's `forecast.model.net_spec` (None: `RecurrentNet`); its `prepare` and
+    `finish` hooks, when it has them, run before and after training.
     With `out_dir`, `out_dir/checkpoints/last.ckpt` is written after every epoch and `resume`
     continues from it; without, nothing is written to disk.
     """
@@ -193,15 +196,17 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
         announce(dm.prepared)
     parts = getattr(dm.prepared, "parts", [dm.prepared])
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), len(parts),
-                        parts[0].preprocessor.static.size)
+                        parts[0].preprocessor.static.size, net)
     select = fit_on == "train"
-    ridge = model.skip_ridge
+    val = (lambda: batch_loader(dm.dataset("val"), 4096)) if select else (lambda: None)
+    if data.cycle and not hasattr(module.net, "fit_cycle"):
+        raise ForecastError(f"cycle needs a network with fit_cycle (RecurrentNet's); "
+                            f"{type(module.net).__name__} has none")
     with torch_threads(train.threads):
-        if data.cycle:  # before the skip is solved: it forecasts what the cycle leaves
+        if data.cycle:  # before a custom net's `prepare`: it sees what the cycle leaves
             module.net.fit_cycle(batch_loader(dm.dataset("train"), 4096))
-        if model.solves_skip:  # solved again on resume: the same data give the checkpoint's (frozen) weights
-            ridge = module.net.fit_skip(batch_loader(dm.dataset("train"), 4096),
-                                        batch_loader(dm.dataset("val"), 4096) if select else None, ridge)
+        if hasattr(module.net, "prepare"):  # again on resume: the same data give the same result
+            module.net.prepare(batch_loader(dm.dataset("train"), 4096), val())
     best = BestWeights()
     callbacks = [best, *(callbacks or [])]
     if train.patience and select:
@@ -214,7 +219,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
             raise ForecastError(f"--resume: no interrupted fit in {out_dir} (missing {last})")
         stamp, fingerprint = checkpoints / "data.sha256", data_fingerprint(frame)
         if resume:
-            done = _check_resume(last, data, model, train)
+            done = _check_resume(last, data, model, train, net)
             if not stamp.is_file() or stamp.read_text().strip() != fingerprint:
                 raise ForecastError(f"--resume: the interrupted fit in {out_dir} was started on other data "
                                     "(other rows, dates or values); give the same data, or fit afresh "
@@ -255,15 +260,12 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     best_epoch = int(done["best_epoch"]) if select and int(done["best_epoch"]) >= 0 else epochs - 1
     best_val = float(done["best_val"]) if select and int(done["best_epoch"]) >= 0 else float("nan")
     net = module.cpu().float().eval().net
-    share = None
-    if model.blend_linear:  # the linear forecast's share: picked on validation after training
-        val = batch_loader(dm.dataset("val"), 4096) if select else None
+    if hasattr(net, "finish"):
         with torch_threads(train.threads), torch.no_grad():
-            share = blend_linear(net, val, model.linear_weight)
-            if select:  # what the blend forecasts, not the network alone, is what a study compares
-                sizes, losses = zip(*((len(b[0]), float(module.batch_loss(b))) for b in val))
+            if net.finish(val()) and select:  # the forecast changed: a study compares what it is now
+                sizes, losses = zip(*((len(b[0]), float(module.batch_loss(b))) for b in val()))
                 best_val = float(np.average(losses, weights=sizes))
-    return Trained(net, dm.prepared, best_val, best_epoch, epochs, ridge, share)
+    return Trained(net, dm.prepared, best_val, best_epoch, epochs)
 
 
 @dataclass
@@ -323,7 +325,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(), *,
         source: SourceConfig = SourceConfig(), refit: bool = True, fit_on: str = "train",
         out_dir: str | Path | None = None, report: DataReport | None = None, quiet: bool = False,
-        resume: bool = False, callbacks: list | None = None, announce=None) -> FitResult:
+        resume: bool = False, callbacks: list | None = None, announce=None,
+        net: type | str | None = None, net_options: dict | None = None) -> FitResult:
     """Train on `frame`, evaluate on its test span beside the baselines, then refit on all rows.
 
     Prediction intervals are calibrated on the validation span by a model that did not train on it
@@ -342,6 +345,9 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     out_dir : where checkpoints and training logs go (nothing is written when None).
     resume : continue from `out_dir/checkpoints/last.ckpt` if an earlier fit was interrupted.
     announce : called with the `Prepared` data before training starts (the CLI prints it).
+    net, net_options : another network in place of `RecurrentNet` (the extension point): a
+        `torch.nn.Module` class, or its "package.module:QualName", built with `RecurrentNet`'s
+        arguments and `**net_options` (JSON-able); the model file saves both, never pickled code.
 
     Examples
     --------
@@ -357,6 +363,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     started = time.perf_counter()
     check_compatible(data, model)
     device_count(train)
+    spec = net_spec(net, net_options)
     if fit_on not in ("train", "train+val"):
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
     panel = isinstance(frame, dict)
@@ -369,17 +376,17 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         frames = {source.label: one}
     report = report or checked
     trained = train_network(frames if panel else one, data, model, train, fit_on, out_dir, quiet,
-                            resume, callbacks, announce, drop_bad=source.drop_bad)
+                            resume, callbacks, announce, drop_bad=source.drop_bad, net=spec)
     parts = parts_of(trained.prepared, frames)
     epochs = trained.best_epoch + 1
-    # picked on validation: the refit (and the saved model) use them
-    model = model.override(skip_ridge=trained.skip_ridge, linear_weight=trained.linear_weight)
+    if spec is not None:  # what a custom net picked on validation: the refit (and the saved model) reuse it
+        spec = {**spec, "options": {**spec["options"], **getattr(trained.net, "picked", {})}}
     net = calibrating_net = trained.net
     calibrating = parts
     if fit_on != "train":  # validation was trained on: calibrate a twin that never saw it
         twin = train_network(frames if panel else one, data, model,
                              replace(train, max_epochs=epochs, patience=0), "train", quiet=quiet,
-                             drop_bad=source.drop_bad)
+                             drop_bad=source.drop_bad, net=spec)
         calibrating_net, calibrating = twin.net, parts_of(twin.prepared, frames)
     with torch_threads(train.threads):
         calibrations = {n: calibrate_on_validation(calibrating_net, p) for n, p in calibrating.items()}
@@ -405,13 +412,13 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         members = {n: Member(preprocessors[n], kept[n][list(data.inputs)].iloc[-context:], calibrations[n], i)
                    for i, n in enumerate(kept)}
         return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra},
-                            getattr(prepared, "static_encoding", {}))
+                            getattr(prepared, "static_encoding", {}), spec)
 
     evaluated = make(net, trained.prepared, {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
     if refit:
         again = train_network(kept if panel else one, data, model,
-                              replace(train, max_epochs=epochs, patience=0), "all", quiet=quiet)
+                              replace(train, max_epochs=epochs, patience=0), "all", quiet=quiet, net=spec)
         final = make(again.net, again.prepared,
                      {"evaluated": False, "trained_on": f"all {n_rows} rows", "trained_on_rows": n_rows})
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,

@@ -26,7 +26,7 @@ from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
-from forecast.model import RecurrentNet, build_net
+from forecast.model import build_net
 from forecast.modelfile import FORMAT, VERSION
 from forecast.preprocess import Preprocessor, known_ahead
 from forecast.sources import validate_frame
@@ -89,7 +89,7 @@ class TrainedModel:
     ['load', 'load_lower80', 'load_upper80']
     """
 
-    net: RecurrentNet
+    net: torch.nn.Module
     source: SourceConfig
     data: DataConfig
     model: ModelConfig
@@ -98,6 +98,7 @@ class TrainedModel:
     frequency: str
     info: dict = field(default_factory=dict)
     static_encoding: dict = field(default_factory=dict)  # a panel's (see `forecast.static`)
+    net_spec: dict | None = None  # a custom network's name and options (`forecast.model.net_spec`)
 
     @property
     def series(self) -> list[str]:
@@ -296,6 +297,7 @@ class TrainedModel:
             "train": self.train.to_dict(), "members": members, "frequency": self.frequency,
             "last_timestamp": max(m.history.index[-1] for m in self.members.values()).isoformat(),
             "seed": self.train.seed, "info": self.info, "static_encoding": self.static_encoding,
+            "net": self.net_spec,
             "versions": {"forecast": __version__, "torch": torch.__version__,
                          "lightning": lightning.__version__, "python": platform.python_version()},
         })
@@ -333,13 +335,17 @@ class TrainedModel:
         check_contents(meta, tensors, data, model)
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         n_static = len(meta["members"][0]["preprocessor"].get("static_names", ()))
+        spec = meta.get("net")
+        if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("class"), str)
+                                     and isinstance(spec.get("options"), dict)):
+            raise ForecastError("its 'net' names no network class and options")
         with torch.device("meta"):  # the shapes the settings ask for, before any memory is allocated
-            shapes = {k: tuple(v.shape) for k, v in build_net(data, model, n_series=len(meta["members"]),
-                                                              n_static=n_static).state_dict().items()}
+            shapes = {k: tuple(v.shape) for k, v in build_net(data, model, len(meta["members"]), n_static,
+                                                              spec).state_dict().items()}
         wrong = sorted(set(shapes) ^ set(state)) or [k for k in shapes if shapes[k] != tuple(state[k].shape)]
         if wrong:
             raise ForecastError(f"weights do not match the saved configuration ({', '.join(wrong[:3])})")
-        net = build_net(data, model, n_series=len(meta["members"]), n_static=n_static)
+        net = build_net(data, model, len(meta["members"]), n_static, spec)
         try:
             net.load_state_dict(state)
         except RuntimeError as e:
@@ -367,7 +373,7 @@ class TrainedModel:
                                                                         index=index), calibration, i)
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
                    TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {},
-                   meta.get("static_encoding") or {})
+                   meta.get("static_encoding") or {}, spec)
 
 
 def _check_step(fresh: pd.DatetimeIndex, trained: pd.DatetimeIndex) -> None:

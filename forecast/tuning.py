@@ -85,10 +85,6 @@ def _claim(spec: StudySpec, storage) -> bool:
     return retrying(f"study {spec.study_name!r}", create)
 
 
-# What a trial picks on validation beside its epoch: the solved skip's penalty, the blend's share
-PICKED = ("skip_ridge", "linear_weight")
-
-
 def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict) -> float:
     """Train one configuration; return its best validation loss (over every series' validation
     windows for a panel). A NaN loss fails the trial."""
@@ -107,9 +103,6 @@ def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict) 
         trial.set_user_attr("failure", f"{type(e).__name__}: {e}")  # shown instead of a traceback
         raise
     trial.set_user_attr("best_epoch", trained.best_epoch)
-    for name in PICKED:  # chosen on validation, which the final refit trains on: it reuses them
-        if getattr(trained, name) is not None:
-            trial.set_user_attr(name, getattr(trained, name))
     return trained.best_val
 
 
@@ -301,7 +294,6 @@ def refit_best(spec: StudySpec, study: optuna.Study, frame: pd.DataFrame, report
     data, model, train = spec.configs(best.params)
     epochs = int(best.user_attrs.get("best_epoch", train.max_epochs - 1)) + 1
     train = train.override(max_epochs=epochs, patience=0)
-    model = model.override(**{k: best.user_attrs[k] for k in PICKED if k in best.user_attrs})
     return fit(frame, data, model, train, source=spec.source, fit_on="train+val", report=report,
                quiet=quiet)
 

@@ -169,7 +169,7 @@ def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_th
     assert not (tmp_path / "two").exists()
 
 
-def test_a_test_level_far_from_validations_is_shown_and_warned_of_only_without_instance_norm(run, tmp_path):
+def test_a_test_level_far_from_validations_is_shown_and_warned_of_only_without_normalisation(run, tmp_path):
     frame = make_frame(n=300, cols=("load",))
     frame.iloc[240:] -= 3.0  # the test span (the last 20%) sits far below the rest
     frame.to_csv(tmp_path / "load.csv")
@@ -182,7 +182,7 @@ def test_a_test_level_far_from_validations_is_shown_and_warned_of_only_without_i
     assert "may not carry to test" not in normed.stderr
     saved = json.loads((tmp_path / "a" / "config.json").read_text())["levels"]
     assert saved["test"]["load"] < -2 < saved["val"]["load"] < 2
-    levels = run(*args, "--no-instance-norm", "--out", tmp_path / "b")
+    levels = run(*args, "--normalize", "none", "--out", tmp_path / "b")
     assert levels.returncode == 0, levels.stderr
     assert "(load): what validation chose may not carry to test" in levels.stderr
 

@@ -49,7 +49,7 @@ def test_log_returns_are_scaled_without_centring_so_zero_stays_zero():
 def test_a_network_that_outputs_zero_gives_the_naive_forecast_for_every_transform(transform):
     frame = make_frame(n=200, cols=("y", "x"))
     data = DataConfig(targets=("y",), features=("x",), seq_len=10, horizon=5, transform=transform)
-    net = build_net(data, ModelConfig(hidden_size=4, instance_norm=True))
+    net = build_net(data, ModelConfig(hidden_size=4, normalize="last"))
     with torch.no_grad():  # the head's output is zero whatever the input
         net.head.weight.zero_()
         net.head.bias.zero_()
@@ -99,9 +99,9 @@ def test_time_features_follow_the_scaled_columns_unscaled_and_survive_a_round_tr
     assert Preprocessor.from_dict(old).encode(frame)[1].shape == (29, 2)
 
 
-def test_instance_norm_shifts_and_scales_the_data_but_never_the_calendar_phases():
+def test_normalisation_shifts_and_scales_the_data_but_never_the_calendar_phases():
     data = DataConfig(targets=("y",), seq_len=8, horizon=2, time_features=("hour",))
-    net = build_net(data, ModelConfig(hidden_size=4, instance_scale=True))
+    net = build_net(data, ModelConfig(hidden_size=4, normalize="last+scale"))
     x = torch.randn(3, 8, 3) * 5 + 10
     normalised, last, spread = net._normalise(x)
     assert torch.equal(normalised[..., 1:], x[..., 1:]) and not torch.allclose(normalised[..., 0], x[..., 0])

@@ -1,5 +1,7 @@
 """Training: it learns, it repeats, it refits on all rows, it resumes, it fails in one clear line."""
 import logging
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,8 @@ from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 from forecast.train import fit
 from tests.conftest import make_frame
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))  # heads.py
 
 FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
 DATA = DataConfig(targets=("y",), seq_len=16, horizon=2)
@@ -82,8 +86,11 @@ def test_when_accelerator_missing_then_error():
         fit(make_frame(), DataConfig(targets=("y",)), ModelConfig(), TrainConfig(accelerator="gpu"))
 
 
-@pytest.mark.parametrize("model", [ModelConfig(hidden_size=8), ModelConfig(hidden_size=8, fit_skip=True)])
-def test_interrupted_fit_resumes_from_its_last_epoch(model, tmp_path):
+SOLVED = {"net": "heads:LinearSkipNet", "net_options": {"skip": "solved"}}
+
+
+@pytest.mark.parametrize("custom", [{}, SOLVED])
+def test_interrupted_fit_resumes_from_its_last_epoch(custom, tmp_path):
     import signal
 
     import lightning.pytorch as pl
@@ -96,11 +103,12 @@ def test_interrupted_fit_resumes_from_its_last_epoch(model, tmp_path):
                 raise KeyboardInterrupt
 
     frame = make_frame(n=250)
+    model = ModelConfig(hidden_size=8)
     train = TrainConfig(max_epochs=5, patience=0, accelerator="cpu")
     handler = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(TrainingInterrupted, match="--resume"):
-            fit(frame, DATA, model, train, out_dir=tmp_path, quiet=True, callbacks=[CtrlC()])
+            fit(frame, DATA, model, train, out_dir=tmp_path, quiet=True, callbacks=[CtrlC()], **custom)
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
@@ -111,13 +119,16 @@ def test_interrupted_fit_resumes_from_its_last_epoch(model, tmp_path):
         def on_train_epoch_start(self, trainer, module):
             self.seen.append(trainer.current_epoch)
     resumed = fit(frame, DATA, model, train, out_dir=tmp_path, quiet=True,
-                  resume=True, refit=False, callbacks=[Epochs()])
+                  resume=True, refit=False, callbacks=[Epochs()], **custom)
     # Epochs 0 and 1 were saved after they finished; epoch 2 was cut before its save and is redone.
     assert Epochs.seen == [2, 3, 4] and resumed.epochs == 5
-    if model.fit_skip:  # the solved skip and its penalty survive the interruption
-        fresh = fit(frame, DATA, model, train, quiet=True, refit=False)
-        assert resumed.evaluated.model.skip_ridge == fresh.evaluated.model.skip_ridge is not None
+    if custom:  # a custom net's `prepare` (the solved skip and its penalty) survives the interruption
+        fresh = fit(frame, DATA, model, train, quiet=True, refit=False, **custom)
+        assert resumed.evaluated.net_spec == fresh.evaluated.net_spec
+        assert resumed.evaluated.net_spec["options"]["ridge"] is not None
         torch.testing.assert_close(resumed.evaluated.net.skip.weight, fresh.evaluated.net.skip.weight)
+        with pytest.raises(ForecastError, match="other settings.*net"):  # not resumed as another network
+            fit(frame, DATA, model, train, out_dir=tmp_path, quiet=True, resume=True)
 
 
 def test_a_fresh_fit_never_resumes_from_an_old_checkpoint_folder(tmp_path):
@@ -196,88 +207,6 @@ def test_tunings_refit_calibrates_on_a_twin_that_never_trained_on_validation():
     joint = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False, fit_on="train+val")
     # same seed, same training span, same epochs: the twin is the plain fit's model
     np.testing.assert_allclose(joint.model.calibration.margin, fitted.model.calibration.margin, rtol=1e-6)
-
-
-@pytest.mark.parametrize("model", [ModelConfig(hidden_size=8, ensemble=3),
-                                   ModelConfig(hidden_size=8, ensemble=2, quantiles=(0.1, 0.9),
-                                               linear_skip=True)])
-def test_an_ensemble_trains_every_member_and_forecasts_their_mean(model, tmp_path):
-    from forecast.trained import load_model
-    result = fit(make_frame(n=400), DATA, model, FAST, quiet=True, refit=False)
-    net = result.evaluated.net
-    members = list(net.members)
-    assert len(members) == model.ensemble
-    x = torch.randn(5, 16, 1)
-    with torch.no_grad():
-        outputs = [m(x) for m in members]
-        assert not torch.allclose(outputs[0], outputs[1])  # each member from its own weights
-        torch.testing.assert_close(net(x), torch.stack(outputs).mean(dim=0))
-    loaded = load_model(result.evaluated.save(tmp_path / "e.safetensors"))
-    pd.testing.assert_frame_equal(loaded.predict(), result.evaluated.predict())
-
-
-def test_each_ensemble_member_learns_from_its_own_loss():
-    """Training steps every member on its own error, not the ensemble mean's: a member's gradient
-    is the one it would get alone (scaled by 1/K), whatever the other members predict."""
-    from forecast.forecaster import Forecaster
-    module = Forecaster(DATA.to_dict(), ModelConfig(hidden_size=8, ensemble=2).to_dict(), FAST.to_dict())
-    module.train()
-    x, y = torch.randn(8, 16, 1), torch.randn(8, 2, 1)
-    module.log = lambda *a, **k: None
-    module._shared_step((x, y), "train").backward()
-    joint = [p.grad.clone() for p in module.net.members[0].parameters()]
-    module.zero_grad()
-    (torch.nn.functional.mse_loss(module.net.members[0](x), y) / 2).backward()
-    for got, alone in zip(joint, module.net.members[0].parameters()):
-        torch.testing.assert_close(got, alone.grad)
-
-
-def test_the_solved_skip_reads_training_windows_for_its_fit_validation_for_its_penalty_never_test():
-    """The skip is solved before training and held fixed; its penalty, picked on validation, is
-    saved with the model and the refit uses it; poisoning the test span changes nothing."""
-    from forecast.model import RIDGES
-    frame = make_frame(n=400)
-    model = ModelConfig(hidden_size=8, fit_skip=True)
-    clean = fit(frame, DATA, model, FAST, quiet=True)
-    ridge = clean.evaluated.model.skip_ridge
-    assert ridge in RIDGES and clean.model.model.skip_ridge == ridge
-    poisoned = frame.copy()
-    poisoned.iloc[clean.prepared.val_end:, 0] = 1e6
-    dirty = fit(poisoned, DATA, model, FAST, quiet=True, refit=False)
-    torch.testing.assert_close(dirty.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
-    assert dirty.evaluated.model.skip_ridge == ridge
-    again = fit(frame, DATA, model.override(skip_ridge=10.0), FAST, quiet=True, refit=False)
-    assert again.evaluated.model.skip_ridge == 10.0
-    assert not torch.allclose(again.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
-
-
-def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_model(tmp_path):
-    """The linear forecast's share is chosen after training on validation; poisoning the test span
-    changes neither it nor the solved skip; the refit and the saved model use it."""
-    from forecast import load_model
-    from forecast.model import BLENDS
-    frame = make_frame(n=400)
-    model = ModelConfig(hidden_size=8, blend_linear=True)
-    clean = fit(frame, DATA, model, FAST, quiet=True)
-    share = clean.evaluated.model.linear_weight
-    assert share in BLENDS and clean.model.model.linear_weight == share
-    assert float(clean.model.net.linear_weight) == share  # the refit forecasts with the same blend
-    from forecast.windows import stage_dataset
-    val = stage_dataset(clean.prepared, "val")
-    x, y = val[torch.arange(len(val))][:2]
-    with torch.no_grad():  # a study compares the blend's validation loss (MSE here), not the network's
-        assert clean.best_val == pytest.approx(float(((clean.evaluated.net(x) - y) ** 2).mean()), rel=1e-5)
-    poisoned = frame.copy()
-    poisoned.iloc[clean.prepared.val_end:, 0] = 1e6
-    dirty = fit(poisoned, DATA, model, FAST, quiet=True, refit=False)
-    torch.testing.assert_close(dirty.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
-    assert dirty.evaluated.model.linear_weight == share
-    path = clean.model.save(tmp_path / "m")
-    loaded = load_model(path)
-    assert loaded.model.linear_weight == share and float(loaded.net.linear_weight) == share
-    pd.testing.assert_frame_equal(loaded.predict(), clean.model.predict())
-    given = fit(frame, DATA, model.override(linear_weight=1.0), FAST, quiet=True, refit=False)
-    assert given.evaluated.model.linear_weight == 1.0
 
 
 def test_a_resumed_fit_keeps_the_log_of_the_epochs_before_it(tmp_path):

@@ -208,6 +208,33 @@ def test_a_model_file_of_format_3_loads_as_one_series(fitted, tmp_path):
     pd.testing.assert_frame_equal(old.predict(), model.predict())
 
 
+@pytest.mark.parametrize("switches,normalize", [({"instance_norm": True, "instance_scale": False}, "last"),
+                                                ({"instance_norm": False, "instance_scale": False}, "none"),
+                                                ({"instance_norm": True, "instance_scale": True}, "last+scale")])
+def test_a_model_file_of_format_4_loads_with_its_normalisation_switches_as_one_setting(switches, normalize,
+                                                                                     tmp_path):
+    """Format 4 had instance_norm / instance_scale and eight experimental switches, all saved."""
+    from safetensors.torch import save_file
+    result = fit(make_frame(n=300), DataConfig(targets=("y",), seq_len=20, horizon=3),
+                 ModelConfig(hidden_size=8, normalize=normalize), FAST, quiet=True, refit=False)
+    meta = result.model.metadata()
+    meta["version"] = 4
+    meta.pop("net")
+    meta["model"].pop("normalize")
+    meta["model"].update(switches, decoder="linear", linear_skip=False, skip_period=0, fit_skip=False,
+                         skip_ridge=None, blend_linear=False, linear_weight=None, ensemble=1)
+    tensors = {f"net.{k}": v.contiguous() for k, v in result.model.net.state_dict().items()}
+    tensors["history.0"] = torch.tensor(np.ascontiguousarray(result.model.history.to_numpy()))
+    save_file(tensors, str(tmp_path / "v4.safetensors"), metadata={"forecast": json.dumps(meta)})
+    old = load_model(tmp_path / "v4.safetensors")
+    assert old.model.normalize == normalize
+    pd.testing.assert_frame_equal(old.predict(), result.model.predict())
+    meta["model"].update(blend_linear=True, linear_weight=0.5)  # a model of a switch that left the product
+    save_file(tensors, str(tmp_path / "blend.safetensors"), metadata={"forecast": json.dumps(meta)})
+    with pytest.raises(ForecastError, match="uses blend_linear, linear_weight, which left the product"):
+        load_model(tmp_path / "blend.safetensors")
+
+
 def test_a_model_with_known_columns_predicts_from_their_future_values_as_evaluate_did(tmp_path):
     frame = make_frame(n=260, cols=("y", "x"))
     result = fit(frame, DataConfig(targets=("y",), known=("x",), seq_len=12, horizon=3),

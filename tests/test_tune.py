@@ -41,7 +41,7 @@ def test_tiny_study_completes_and_the_refit_is_tested_then_saved(tmp_path):
 def test_pruning_stops_a_bad_trial(tmp_path):
     s = spec(tmp_path, search={"hidden_size": [8, 8], "seq_len": [16, 16],
                                "learning_rate": [1e-9, 1e-1]},
-             model={"instance_norm": False},
+             model={"normalize": "none"},
              train={"max_epochs": 4, "accelerator": "cpu", "patience": 0}, n_trials=4)
     study = make_study(s, open_storage(s.storage))
     for lr in (1e-2, 1e-2, 1e-2, 1e-9):  # three good trials, then one that cannot learn
@@ -230,11 +230,10 @@ def test_a_study_file_reads_exponents_without_a_dot_as_numbers(tmp_path):
     ("model: {segment_len: 24}\nsearch: {seq_len: [10, 20]}\n", "no multiple of segment_len"),
     ("model: {channel_independent: true}\ndata: {features: [Volume]}\n", "channel_independent"),
     ("search: {cell: [lstm, cnn]}\n", "unknown cell"),
-    ("model: {fit_skip: 'false'}\n", "fit_skip must be true or false, got 'false'"),
+    ("model: {channel_independent: 'false'}\n", "channel_independent must be true or false, got 'false'"),
     ("source: {sample: AAPL, offline: 1}\n", "offline must be true or false"),
-    ("search: {fit_skip: [true, false], blend_linear: [true, false]}\n",
-     "search fit_skip=True, blend_linear=True: .*exclude each other"),
-    ("search: {blend_linear: [true, 'no']}\n", "search blend_linear=no: blend_linear must be true or false"),
+    ("search: {normalize: [last, revin]}\n", "search normalize=revin: unknown normalize 'revin'"),
+    ("model: {fit_skip: true}\n", "unknown ModelConfig setting\\(s\\): fit_skip"),
     ("search: {weight_decay: [-1, 0.1]}\n", "0 <= low"),
     ("search: {time_features: ['', 'hour,minute']}\n", "search time_features=hour,minute: unknown time feature 'minute'"),
     ("search: {cycle: [0, 1]}\n", "search cycle=1: cycle must be 0 \\(none\\)"),
@@ -291,35 +290,20 @@ def test_run_study_validates_the_frame_once_before_any_trial(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_final_refit_keeps_what_the_best_trial_picked_on_validation(tmp_path):
-    """Trained on train + validation, the refit has no validation to pick the blend's share or
-    the skip's penalty with: it takes the best trial's, not the defaults."""
-    s = spec(tmp_path, n_trials=2, model={"blend_linear": True})
-    result = tune(s, SINE)
-    best = result.study.best_trial
-    assert {"skip_ridge", "linear_weight"} <= set(best.user_attrs)
-    assert result.refit.model.model.linear_weight == best.user_attrs["linear_weight"]
-    assert result.refit.model.model.skip_ridge == best.user_attrs["skip_ridge"]
-    assert (best.user_attrs["linear_weight"], best.user_attrs["skip_ridge"]) != (0.5, 0.01)  # not the defaults
-
-
-@pytest.mark.slow
 def test_searched_switches_reach_each_trial_and_the_refit(tmp_path):
-    """`blend_linear`, `instance_scale`, `weight_decay`, `time_features` and `cycle` can be searched; what a
-    trial drew is what it trained (a blended trial picked a share on validation, a plain one did not)."""
+    """`normalize`, `weight_decay`, `time_features` and `cycle` can be searched; what a trial drew is
+    what it trained, and the refit trains the best trial's."""
     s = spec(tmp_path, n_trials=5, sampler="random", pruner="none", search={
-        "hidden_size": [4, 8], "seq_len": [8, 16], "blend_linear": [True, False],
-        "instance_scale": [True, False], "weight_decay": [0.0, 0.01], "time_features": ["", "dayofweek"],
+        "hidden_size": [4, 8], "seq_len": [8, 16], "normalize": ["last", "last+scale"],
+        "weight_decay": [0.0, 0.01], "time_features": ["", "dayofweek"],
         "cycle": [0, 7]})
     result = tune(s, SINE)
     trials = [t for t in result.study.trials if t.state.name == "COMPLETE"]
-    assert {t.params["blend_linear"] for t in trials} == {True, False}
+    assert {t.params["normalize"] for t in trials} == {"last", "last+scale"}
     for t in trials:
-        assert ("linear_weight" in t.user_attrs) == t.params["blend_linear"]
         assert 0 <= t.params["weight_decay"] <= 0.01
     best, model = result.study.best_trial, result.refit.model.model
-    assert (model.blend_linear, model.instance_scale) == (best.params["blend_linear"],
-                                                          best.params["instance_scale"])
+    assert model.normalize == best.params["normalize"]
     assert result.refit.model.train.weight_decay == best.params["weight_decay"]
     assert result.refit.model.data.time_features == tuple(filter(None, [best.params["time_features"]]))
     assert result.refit.model.data.cycle == best.params["cycle"]

@@ -106,12 +106,12 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
             say(f"cycle: {data_cfg.cycle} steps, the training targets' mean at each phase, taken out "
                 "before the network and added back to its forecast")
         print_windows(prepared)
-        if not model_cfg.instance_norm and data_cfg.transform != "log_return":
+        if model_cfg.normalize == "none" and data_cfg.transform != "log_return":
             from forecast.data import span_levels, widest_level
 
             name, (val, test) = widest_level(span_levels(prepared))
             if abs(test - val) >= 1:
-                warn(f"without instance normalisation the network forecasts levels, and the test span's level "
+                warn(f"with --normalize none the network forecasts levels, and the test span's level "
                      f"lies {abs(test - val):.2f} training standard deviations from validation's ({name}): "
                      "what validation chose may not carry to test")
 
@@ -150,7 +150,7 @@ def seasonal_hint(result, data) -> None:
 
     season = season_of(next(iter(result.parts.values())).index)
     say(f"hint: the seasonal naive repeats the last {season} steps and wins here; --cycle {season} takes that "
-        "season out before the network (or try --blend-linear). Keep whichever has the lower validation loss, "
+        "season out before the network. Keep whichever has the lower validation loss, "
         "not the better test table")
 
 
