@@ -28,7 +28,7 @@ def panel(n_series: int = 50, n: int = 700) -> dict:
 def seconds(frames: dict, new_series: str | None) -> float:
     started = time.perf_counter()
     backtest(frames, DataConfig(targets=("y",), seq_len=28, horizon=7), ModelConfig(cell="gru", hidden_size=16),
-             TrainConfig(max_epochs=1, threads=2, accelerator="cpu"), BacktestConfig(origins=250, new_series=new_series))
+             TrainConfig(max_epochs=1, threads=2, accelerator="cpu"), BacktestConfig(origins=250, hold_out=new_series))
     return time.perf_counter() - started
 
 

@@ -83,7 +83,7 @@ def main():
             rows.append(run_fit(ticker, frame, DataConfig(), model, train))
         for kind in ("split", "adaptive"):
             started = time.perf_counter()
-            result = backtest(frame, DataConfig(), ModelConfig(), train, BacktestConfig(intervals=kind))
+            result = backtest(frame, DataConfig(), ModelConfig(), train, BacktestConfig(calibration=kind))
             row = {"series": ticker, "intervals": kind, **figures(result.metrics()),
                    "seconds": round(time.perf_counter() - started, 1)}
             print(f"{ticker:>6} backtest {kind:>8}: cover80 {row['model_cover80']:5.1f} cover90 "

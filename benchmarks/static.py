@@ -70,7 +70,7 @@ def run_new(seed: int, data_role: dict) -> dict:
     train = TrainConfig(max_epochs=60, patience=10, learning_rate=1e-2, seed=seed, accelerator="cpu")
     model = ModelConfig(cell="gru", hidden_size=32)
     held = list(frames)[40:]
-    bt = BacktestConfig(start=test_start)
+    bt = BacktestConfig(origins_from=test_start)
     out = {}
     for name, new_series in (("trained on them", None), ("new to the model", ",".join(held))):
         result = backtest(frames, data, model, train, replace(bt, new_series=new_series))

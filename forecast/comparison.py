@@ -172,7 +172,7 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
                          for name, t in short)
         lines.append(f"Intervals short of their promise: {said}, over {short[0][1]['n']} origins. The future "
                      "was wilder than the calibration span: calibrate on a longer or later span, or, in a "
-                     "backtest, use --intervals adaptive.")
+                     "backtest, use --calibration adaptive.")
     return lines
 
 

@@ -384,7 +384,7 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
 WINDOWS = ("expanding", "sliding")
 
 
-def _check_new_series(spec: str) -> None:
+def _check_hold_out(spec: str) -> None:
     """A share must lie between 0 and 100%, a count be 1 or more; names are checked against the data."""
     text = spec.strip()
     number = text.removesuffix("%")
@@ -392,14 +392,14 @@ def _check_new_series(spec: str) -> None:
         value = float(number)
     except ValueError:
         if not text.strip(", ") or text.endswith("%"):
-            raise ForecastError(f"new_series (--new-series) must be names (a,b), a share (20%) or a count "
+            raise ForecastError(f"hold_out (--hold-out) must be names (a,b), a share (20%) or a count "
                                 f"(5), got {spec!r}") from None
         return
     if text.endswith("%") and not 0 < value < 100:
-        raise ForecastError(f"new_series (--new-series) {spec}: a share lies between 0% and 100%")
+        raise ForecastError(f"hold_out (--hold-out) {spec}: a share lies between 0% and 100%")
     if not text.endswith("%") and (value < 1 or value != int(value)):
-        raise ForecastError(f"new_series (--new-series) {spec}: a count of series is a whole number, 1 or more")
-BACKTEST_INTERVALS = ("split", "adaptive")
+        raise ForecastError(f"hold_out (--hold-out) {spec}: a count of series is a whole number, 1 or more")
+CALIBRATIONS = ("split", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -407,34 +407,34 @@ class BacktestConfig(Settings):
     """Walk-forward evaluation.
 
     Origins are the last `origins` points spaced `stride` steps apart (or every `stride`-th point whose
-    first target falls in `[start, end)`). The model is retrained every `retrain_every` origins (0:
+    first target falls in `[origins_from, origins_to)`). The model is retrained every `retrain_every` origins (0:
     trained once before the first origin, then only rolled forward), on all data before the fold's
     first target (`expanding`) or on the last `train_size` rows of it (`sliding`).
-    Intervals are calibrated on each fold's validation span (`split` conformal), or start there and
-    adapt as each outcome is observed (`adaptive` conformal inference with step size `gamma`).
-    `new_series` holds series of a panel out of training and forecasts them at every origin as new
+    Intervals are calibrated on each fold's validation span (`calibration` "split": split conformal),
+    or start there and adapt as each outcome is observed ("adaptive": adaptive conformal inference
+    with step size `gamma`). `hold_out` holds series of a panel out of training and forecasts them at every origin as new
     ones, from their own history (see `forecast.newseries`): their names ("a,b"), a share ("20%") or a
     count ("5") drawn at random with the training seed.
     """
 
     origins: int | None = None  # None: 250 (enough for the significance tests), or a quarter of shorter data
     stride: int = 1
-    start: str | None = None
-    end: str | None = None
+    origins_from: str | None = None
+    origins_to: str | None = None
     window: str = "expanding"
     train_size: int | None = None
     retrain_every: int = 0
     season_length: int | None = None  # None: from the data's step (see baselines.season_of)
     ma_window: int = 20
-    intervals: str = "split"
+    calibration: str = "split"
     gamma: float = 0.005
-    new_series: str | None = None
+    hold_out: str | None = None
 
     def __post_init__(self):
         self.check_flags()
-        choice("intervals", self.intervals, BACKTEST_INTERVALS)
-        if self.new_series is not None:
-            _check_new_series(self.new_series)
+        choice("calibration", self.calibration, CALIBRATIONS)
+        if self.hold_out is not None:
+            _check_hold_out(self.hold_out)
         positive("gamma", self.gamma)
         if self.gamma > 0.2:  # each miss would move the level aimed at by more than the 80% interval's 0.2
             raise ForecastError(f"gamma {self.gamma:g} is the step of adaptive intervals: above 0.2 one miss "
@@ -445,10 +445,10 @@ class BacktestConfig(Settings):
             positive("origins", self.origins, int)
         if self.season_length is not None:
             positive("season_length", self.season_length, int)
-        dates = {name: date_like(name, getattr(self, name)) for name in ("start", "end")
+        dates = {name: date_like(name, getattr(self, name)) for name in ("origins_from", "origins_to")
                  if getattr(self, name) is not None}
-        if len(dates) == 2 and dates["start"] >= dates["end"]:
-            raise ForecastError(f"start (--from) {self.start} must come before end (--to) {self.end}")
+        if len(dates) == 2 and dates["origins_from"] >= dates["origins_to"]:
+            raise ForecastError(f"--origins-from {self.origins_from} must come before --origins-to {self.origins_to}")
         choice("window", self.window, WINDOWS)
         if self.retrain_every < 0:
             raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")

@@ -32,7 +32,7 @@ def _day_or_month_first(values: pd.Series, name: str, dayfirst: bool | None) -> 
     if day_first_needed and month_first_needed:
         raise ForecastError(f"date column {name!r} mixes day-first ({values[first > 12].iloc[0]!r}) "
                             f"and month-first ({values[second > 12].iloc[0]!r}) dates; "
-                            "give --date-format, e.g. --date-format %d/%m/%Y")
+                            "give their format, e.g. --set source.date_format=%d/%m/%Y")
     if day_first_needed or month_first_needed:
         if dayfirst is not None and dayfirst != day_first_needed:
             example = values[(first > 12) if day_first_needed else (second > 12)].iloc[0]
@@ -41,8 +41,8 @@ def _day_or_month_first(values: pd.Series, name: str, dayfirst: bool | None) -> 
         return bool(day_first_needed)
     if dayfirst is None:
         raise ForecastError(f"date column {name!r}: every date (e.g. {values.iloc[0]!r}) reads both "
-                            "day-first and month-first; say which with --dayfirst or --monthfirst "
-                            "(or --date-format %d/%m/%Y)")
+                            "day-first and month-first; say which with --set source.dayfirst=true or false "
+                            "(or --set source.date_format=%d/%m/%Y)")
     return dayfirst
 
 
@@ -75,7 +75,7 @@ def _parse_texts(values: pd.Series, name: str, date_format: str | None, dayfirst
             else:
                 index = _one_format(values, name, utc)
     except (ValueError, TypeError) as e:
-        hint = "check --date-format" if date_format else "give --date-format, e.g. --date-format %Y-%m-%d"
+        hint = "check source.date_format" if date_format else "give their format, e.g. --set source.date_format=%Y-%m-%d"
         raise ForecastError(f"date column {name!r} does not hold readable dates ({str(e).splitlines()[0]}); "
                             f"{hint}") from None
     if utc:
@@ -118,7 +118,7 @@ def _one_format(values: pd.Series, name: str, utc: bool) -> pd.DatetimeIndex:
             other = values[~values.str.len().eq(len(first))]
             example = other.iloc[0] if len(other) else values.iloc[-1]
             raise ForecastError(f"date column {name!r} mixes date formats (e.g. {first!r} and "
-                                f"{example!r}); give --date-format") from None
+                                f"{example!r}); give --set source.date_format=...") from None
         bad = values[mixed.isna()].iloc[0]
         raise ForecastError(f"date column {name!r}: {bad!r} is not a date") from None
 

@@ -80,7 +80,7 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
 
     if source.series_col is not None or source.wide:
         if source.path is None or (source.series_col is not None and source.wide):
-            raise ForecastError("--series-col (a long file) or --wide (a column per series) needs a "
+            raise ForecastError("--series-col (a long file) or source.wide (a column per series) needs a "
                                 "file, --csv or --parquet, and only one of the two")
         raw = load_file(source.path, source.date_col, source.date_format, source.dayfirst,
                         text_cols=(source.series_col,) if source.series_col else ())
@@ -111,7 +111,7 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
                             "this panel has none")
     if source.series_col in static:
         raise ForecastError(f"{source.series_col!r} names the series, so it cannot be a static column; "
-                            "--series-embedding gives each series a learned vector")
+                            "model.series_embedding gives each series a learned vector")
     clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label, static)
     if source.series_col is None and not source.wide:
         report.warnings = warnings + [f"left out series {n}: {why}" for n, why in failed.items()] + report.warnings

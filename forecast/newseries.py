@@ -2,14 +2,14 @@
 history: the network is shared, so all a new series needs is its own preprocessing, fitted on the
 history given, and, with static columns, its static values encoded as in training.
 
-What a trained series has and a new one cannot: a learned vector (`--series-embedding`) and a cycle
+What a trained series has and a new one cannot: a learned vector (`model.series_embedding`) and a cycle
 fitted on its training windows (`--cycle`), so models with either refuse; and intervals calibrated on
 its own validation windows. A new series' intervals take the trained series' median margins
 (in units of a window's local scale, see `forecast.intervals`): a reasonable width, without the
 coverage guarantee of a series that was validated.
 
 A backtest can hold series out of training and forecast them this way at every origin
-(`BacktestConfig.new_series`, `forecast backtest --new-series`): the helpers at the end build what
+(`BacktestConfig.hold_out`, `forecast backtest --hold-out`): the helpers at the end build what
 each fold needs.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from forecast.static import apply_static, static_encoding, static_table, static_
 
 def refusal(data: DataConfig, model: ModelConfig) -> str | None:
     """Why a model of these settings cannot forecast a series it did not train on, or None."""
-    return ("learned a vector for each series it trained on (--series-embedding)" if model.series_embedding
+    return ("learned a vector for each series it trained on (model.series_embedding)" if model.series_embedding
             else "fitted a cycle to each series' training rows (--cycle)" if data.cycle else None)
 
 
@@ -71,24 +71,24 @@ def new_member(model, name: str, frame: pd.DataFrame):
 
 
 def held_out(names: list[str], spec: str, seed: int) -> list[str]:
-    """The series a backtest holds out of training (see `BacktestConfig.new_series`): `spec` names
+    """The series a backtest holds out of training (see `BacktestConfig.hold_out`): `spec` names
     them ("a,b"), or gives a share ("20%") or a count ("5") drawn at random with `seed`; in the
     panel's order."""
     if len(names) < 2:
-        raise ForecastError("--new-series holds series out of a panel's training; these data are one series")
+        raise ForecastError("--hold-out holds series out of a panel's training; these data are one series")
     wanted = [w.strip() for w in spec.split(",") if w.strip()]
     if not all(w in names for w in wanted):
         number = spec.strip().removesuffix("%")
         if len(wanted) > 1 or not number.replace(".", "", 1).isdigit():
             missing = [w for w in wanted if w not in names]
-            raise ForecastError(f"--new-series: no series {', '.join(map(repr, missing))} in these data; "
+            raise ForecastError(f"--hold-out: no series {', '.join(map(repr, missing))} in these data; "
                                 f"give names among {_some(names)}, a share (20%) or a count (5)")
         share = spec.strip().endswith("%")
         count = max(1, round(len(names) * float(number) / 100)) if share else int(float(number))
         rng = np.random.default_rng(seed)
         wanted = rng.choice(np.array(names, dtype=object), min(count, len(names)), replace=False).tolist()
     if len(set(wanted)) >= len(names):
-        raise ForecastError(f"--new-series {spec} holds out every one of the {len(names)} series; "
+        raise ForecastError(f"--hold-out {spec} holds out every one of the {len(names)} series; "
                             "at least one must train the model")
     return [n for n in names if n in set(wanted)]
 
@@ -98,7 +98,7 @@ def _some(names: list[str], limit: int = 6) -> str:
     return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
 
 
-# What a backtest that holds series out of training (`BacktestConfig.new_series`) needs at each fold
+# What a backtest that holds series out of training (`BacktestConfig.hold_out`) needs at each fold
 
 def check_static(trains: dict, held: dict, data: DataConfig) -> None:
     """Before any training: the series left to train can encode the static columns, and every
@@ -106,7 +106,7 @@ def check_static(trains: dict, held: dict, data: DataConfig) -> None:
     try:
         encoding = static_encoding(static_table(trains, data.static))
     except ForecastError as e:
-        raise ForecastError(f"--new-series leaves {len(trains)} series to train on: {e}") from None
+        raise ForecastError(f"--hold-out leaves {len(trains)} series to train on: {e}") from None
     for name, frame in held.items():
         static_of(frame, encoding, data, name)
 
@@ -117,7 +117,7 @@ def static_of(frame: pd.DataFrame, encoding: dict, data: DataConfig, name: str):
         return apply_static(encoding, static_values(frame, data.static, f"series {name}"), f"held-out series {name}")
     except ForecastError as e:
         raise ForecastError(f"{e}; a held-out series' static values must be among the trained series': "
-                            "hold out others with --new-series NAMES") from None
+                            "hold out others with --hold-out NAMES") from None
 
 
 def pooled_scores(scores: list[np.ndarray], model: ModelConfig) -> tuple[np.ndarray, np.ndarray] | None:

@@ -64,7 +64,7 @@ def from_wide(frame: pd.DataFrame, columns, name: str = WIDE_VALUE) -> dict[str,
     a wide table start and end on different dates; the blanks around them are not gaps)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ForecastError(f"column(s) {', '.join(map(repr, missing))} not found for the wide panel; --wide "
+        raise ForecastError(f"column(s) {', '.join(map(repr, missing))} not found for the wide panel; source.wide "
                             f"makes each --target column a series (columns: {', '.join(map(str, frame.columns[:10]))})")
     out = {}
     for c in columns:
@@ -96,7 +96,7 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
         val_steps, test_steps = cfg.steps(*_lengths(frames))
         how = f"its last {val_steps} validation and {test_steps} test steps" if steps else "the fractions"
         raise ForecastError(f"the panel's {n} dates are too few to split into training, then {how}; give "
-                            "--val-steps and --test-steps (or dates) that leave rows to train on")
+                            "--split VAL,TEST steps (or dates) that leave rows to train on")
     return replace(cfg, val_start=cfg.val_start or stamp(dates[train_end]),
                    test_start=cfg.test_start or stamp(dates[val_end]))
 
@@ -118,7 +118,7 @@ def split_rule(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> str:
                 + (" (its series end together)" if together else ""))
     val, test = cfg.fractions
     return (f"{val:.0%} validation and {test:.0%} test of all the panel's dates"
-            + ("" if together else " (its series end on different dates; --test-steps counts from the last)"))
+            + ("" if together else " (its series end on different dates; --split's steps count from the last)"))
 
 
 def unusable(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> tuple[DataConfig, dict[str, str]]:

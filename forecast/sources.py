@@ -169,7 +169,7 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
             raise ForecastError(
                 f"{report.source}: column {col!r} has {n} missing values in a row from "
                 f"{stamp(frame.index[row])}, more than max_gap={max_gap} forward-fills; "
-                "fill or drop those rows, or raise --max-gap")
+                "fill or drop those rows, or raise source.max_gap (--set source.max_gap=N)")
         report.filled = int(missing.to_numpy().sum())
         frame = frame.ffill()
     if frame.empty:
@@ -191,7 +191,7 @@ def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> s
     for c in frame.columns:  # else the first text column whose values all read as dates
         if pd.api.types.is_string_dtype(frame[c]) and looks_like_dates(frame[c]):
             return c
-    raise ForecastError(f"{name}: no date column found; name it with --date-col "
+    raise ForecastError(f"{name}: no date column found; name it with --set source.date_col=NAME "
                         f"(columns: {', '.join(map(str, frame.columns))})")
 
 

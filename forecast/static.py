@@ -62,7 +62,7 @@ def static_encoding(table: pd.DataFrame) -> dict:
             if len(categories) > MAX_CATEGORIES:
                 raise ForecastError(f"static column {c!r} has {len(categories):,} categories; one-hot, each would be "
                                     f"an input at every step (at most {MAX_CATEGORIES}): group them (a region for a "
-                                    "postcode), or give each series a learned vector with --series-embedding")
+                                    "postcode), or give each series a learned vector with --set model.series_embedding=8")
             encoding[str(c)] = {"categories": categories}
     return encoding
 

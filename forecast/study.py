@@ -67,10 +67,10 @@ class StudySpec:
             raise ForecastError(f"heartbeat_grace must be 2 seconds or more, got {self.heartbeat_grace!r}")
         if self.source.wide:
             raise ForecastError("tuning reads panels from several tickers or samples or a long file "
-                                "(--series-col), not --wide yet; melt the file to long format")
+                                "(--series-col), not source.wide yet; melt the file to long format")
         if self.train.devices not in ("auto", "1") or self.train.strategy != "auto":
             raise ForecastError("a study trains each trial on one device; run trials side by side with "
-                                "--jobs N (or one worker per GPU) instead of --devices/--strategy")
+                                "--jobs N (or one worker per GPU) instead of train.devices / train.strategy")
         if not isinstance(self.search, dict):
             raise ForecastError("search must map parameter names to ranges or choices")
         self.search = {**DEFAULT_SPACE, **self.search}  # hidden_size and seq_len are always searched
@@ -228,13 +228,24 @@ def _loader():
     return Loader
 
 
-def load_study_file(path: str | Path) -> StudySpec:
-    """Read a YAML study definition; its name defaults to the file's stem."""
+# A settings file's sections (`--config FILE`): fit, backtest and tune read the ones they use
+SECTIONS = ("source", "data", "model", "train", "backtest")
+# What `forecast fit` and `forecast backtest` write beside the settings in config.json: read and ignored,
+# so that a run's config.json replays it
+RESULTS = frozenset({"data_used", "split_windows", "levels", "frequency", "epochs_run", "best_epoch",
+                     "best_val_loss", "seconds", "evaluated_model", "saved_model", "metrics",
+                     "metrics_by_step", "calibration"})
+
+
+def read_config(path: str | Path) -> dict:
+    """A settings file: YAML (or JSON) whose sections `source`, `data`, `model`, `train` and
+    `backtest` hold fields of the settings dataclasses, beside a study's keys (`search`, `n_trials`,
+    `sampler`, ...). A study file and the config.json that `fit` writes are both such files."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise ForecastError(f"study file not found: {path}")
+        raise ForecastError(f"settings file not found: {path}")
     try:
         raw = yaml.load(path.read_text(), Loader=_loader()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -242,18 +253,25 @@ def load_study_file(path: str | Path) -> StudySpec:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ForecastError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
     if not isinstance(raw, dict):
-        raise ForecastError(f"{path}: expected a mapping of study settings")
-    known = {f.name for f in fields(StudySpec)}
-    unknown = set(raw) - known
+        raise ForecastError(f"{path}: expected a mapping of settings")
+    known = {f.name for f in fields(StudySpec)} | set(SECTIONS)
+    unknown = set(raw) - known - RESULTS
     if unknown:
         raise ForecastError(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                             f"use: {', '.join(sorted(known))}")
-    raw.setdefault("study_name", path.stem)
+    for name in SECTIONS:
+        if name in raw and not isinstance(raw[name], dict):
+            raise ForecastError(f"{path}: {name} must be a mapping of settings, got {type(raw[name]).__name__}")
+    return {k: v for k, v in raw.items() if k not in RESULTS}
+
+
+def load_study_file(path: str | Path) -> StudySpec:
+    """A study from a settings file (see `read_config`); its name defaults to the file's stem."""
+    raw = {k: v for k, v in read_config(path).items() if k != "backtest"}
+    raw.setdefault("study_name", Path(path).stem)
     try:
         spec = StudySpec(**raw)
-    except ForecastError as e:
-        raise ForecastError(f"{path}: {e}") from None
-    except TypeError as e:
+    except (ForecastError, TypeError) as e:
         raise ForecastError(f"{path}: {e}") from None
     return spec
 

@@ -394,7 +394,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     test = pool(by_series) if panel else by_series[source.label]
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
-                            "--learning-rate or keep --gradient-clip on")
+                            "--learning-rate or keep train.gradient_clip on")
     metrics = test.table()
     if len(by_series) > 1:  # a panel that --drop-bad left with one series reports like one series
         metrics = with_series(metrics, series_table(by_series))

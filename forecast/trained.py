@@ -133,7 +133,7 @@ class TrainedModel:
                 + (f" in {len(ns)} of {len(self.members)} series" if len(self.members) > 1 else "")
                 + f": {min(ns)} validation windows calibrate at most {100 * min(ns) / (min(ns) + 1):.0f}% and "
                 f"{100 * c:g}% needs {math.ceil(c / (1 - c) - 1e-9)}; give validation more rows "
-                "(--val-fraction) or ask for less (--coverage)" for c, ns in found.items()]
+                "(--split) or ask for less (--coverage)" for c, ns in found.items()]
 
     def add_series(self, histories: dict) -> TrainedModel:
         """This model with series it did not train on, each forecast from its own history (a dict of

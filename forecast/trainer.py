@@ -58,14 +58,14 @@ def device_count(train: TrainConfig) -> int:
     n = 1 if train.devices == "auto" else int(train.devices)
     accelerator = resolve_accelerator(train.accelerator)
     if n > 1 and accelerator == "mps":
-        raise ForecastError(f"--devices {n}: Apple's MPS is one device; use --devices 1 or --accelerator cpu")
+        raise ForecastError(f"train.devices {n}: Apple's MPS is one device; use devices 1 or accelerator cpu")
     gpus = torch.cuda.device_count() if accelerator in ("gpu", "auto") else 0
     if n > 1 and accelerator == "gpu" and gpus < n:
-        raise ForecastError(f"--devices {n}: this machine has {gpus} CUDA GPU(s)")
+        raise ForecastError(f"train.devices {n}: this machine has {gpus} CUDA GPU(s)")
     cores = os.cpu_count() or 1
     if n > cores and (accelerator == "cpu" or (accelerator == "auto" and gpus == 0)):
-        raise ForecastError(f"--devices {n}: this machine has {cores} CPU cores, and more CPU processes "
-                            f"than cores only wait for each other; give --devices {cores} or fewer")
+        raise ForecastError(f"train.devices {n}: this machine has {cores} CPU cores, and more CPU processes "
+                            f"than cores only wait for each other; give devices {cores} or fewer")
     return n
 
 
@@ -95,9 +95,9 @@ class SpawnedDDP(DDPStrategy):
 def resolve_accelerator(name: str) -> str:
     """Fail early, in plain words, when the requested device is not there."""
     if name in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ForecastError(f"--accelerator {name}: no CUDA GPU is available here; use cpu or auto")
+        raise ForecastError(f"train.accelerator {name}: no CUDA GPU is available here; use cpu or auto")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ForecastError("--accelerator mps: Apple's MPS is not available here; use cpu or auto")
+        raise ForecastError("train.accelerator mps: Apple's MPS is not available here; use cpu or auto")
     return "gpu" if name == "cuda" else name
 
 

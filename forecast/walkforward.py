@@ -8,7 +8,7 @@ calibrated on each fold's validation span (split conformal), or adapt to the mis
 walk goes on (adaptive conformal inference); the naive interval comes from the fold's training rows.
 A panel walks forward on the union of its series' dates: each fold trains one model on every series
 before the same date, and each series is scored at the origins it has data for, then pooled.
-With `new_series`, some series never train: at each origin they are forecast as new ones from their
+With `hold_out`, some series never train: at each origin they are forecast as new ones from their
 own history up to it (preprocessing fitted on that history, intervals from the trained series' median
 margins, as `predict --new-series` does), which measures how well the model forecasts a series it
 never saw, from its first `seq_len` rows on; the metrics are theirs, beside the trained series' skill.
@@ -42,18 +42,18 @@ from forecast.train import Trained, parts_of, train_network
 def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> np.ndarray:
     """Rows where each origin's targets start, ascending; the last one's targets end at the data's end."""
     last = len(index) - horizon
-    if bt.start is not None or bt.end is not None:
+    if bt.origins_from is not None or bt.origins_to is not None:
         ok = np.ones(len(index), bool)
-        if bt.start is not None:
-            ok &= index >= pd.Timestamp(bt.start)
-        if bt.end is not None:
-            ok &= index < pd.Timestamp(bt.end)
+        if bt.origins_from is not None:
+            ok &= index >= pd.Timestamp(bt.origins_from)
+        if bt.origins_to is not None:
+            ok &= index < pd.Timestamp(bt.origins_to)
         rows = np.flatnonzero(ok)
         rows = rows[rows <= last][::bt.stride]
         if len(rows) == 0:
-            span = " and ".join(f"{k} {v}" for k, v in (("from", bt.start), ("before", bt.end)) if v)
+            span = " and ".join(f"{k} {v}" for k, v in (("from", bt.origins_from), ("before", bt.origins_to)) if v)
             raise ForecastError(f"no origin {span} leaves room for the horizon: the data run from "
-                                f"{stamp(index[0])} to {stamp(index[-1])}, and the latest --from with room "
+                                f"{stamp(index[0])} to {stamp(index[-1])}, and the latest --origins-from with room "
                                 f"for {horizon} target(s) is {stamp(index[max(last, 0)])}")
         return rows
     return last - bt.stride * np.arange(bt.origins)[::-1]
@@ -113,7 +113,7 @@ def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfi
         return train_network(fold, fold_data, model, train, drop_bad=drop_bad)
     except UnusableSeries as e:  # series too young for the fold: a backtest can score them as new
         names = ",".join(e.names[:5])
-        raise ForecastError(f"{e}; or score them as series the model never trained on with --new-series "
+        raise ForecastError(f"{e}; or score them as series the model never trained on with --hold-out "
                             f"{names}") from None
 
 
@@ -134,7 +134,7 @@ class BacktestResult:
     folds: int
     seconds: float
     series: np.ndarray | None = None  # (B,) the series of each forecast (a panel's)
-    new: tuple[str, ...] = ()  # series held out of training, forecast as new ones (`new_series`)
+    new: tuple[str, ...] = ()  # series held out of training, forecast as new ones (`hold_out`)
 
     @property
     def is_panel(self) -> bool:
@@ -245,16 +245,16 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
         frame, _ = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad, static=data.static)
         index = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frame.values()])))
         series = frame
-        if bt.new_series is not None:
-            new = held_out(list(frame), bt.new_series, train.seed)
+        if bt.hold_out is not None:
+            new = held_out(list(frame), bt.hold_out, train.seed)
             if refusal(data, model):
-                raise ForecastError(f"--new-series: this model {refusal(data, model)}, which a new series "
+                raise ForecastError(f"--hold-out: this model {refusal(data, model)}, which a new series "
                                     "cannot have; drop that option to measure new series")
             if data.static:
                 check_static({n: f for n, f in frame.items() if n not in new}, {n: frame[n] for n in new}, data)
     else:
-        if bt.new_series is not None:
-            raise ForecastError("--new-series holds series out of a panel's training; these data are one series")
+        if bt.hold_out is not None:
+            raise ForecastError("--hold-out holds series out of a panel's training; these data are one series")
         frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
         index, series = frame.index, {source.label: frame}
     season = bt.season_length or season_of(index)
@@ -269,7 +269,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     need = max(season, bt.ma_window) + 1
     if starts[0] < need:
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
-                            f"{starts[0]}; use fewer origins or a shorter --ma-window/--season-length")
+                            f"{starts[0]}; use fewer origins or a shorter backtest.ma_window or backtest.season_length (--set)")
     walks = {name: _Walk() for name in series}
     trains = {name: f for name, f in series.items() if name not in new} if new else frame
     for i, fold in enumerate(folds):
@@ -350,7 +350,7 @@ class _Walk:
         fold_of = np.concatenate(self.fold_of)
         origins = self.origins[0].append(self.origins[1:]) if len(self.origins) > 1 else self.origins[0]
         dates = np.concatenate(self.dates)
-        if bt.intervals == "adaptive":
+        if bt.calibration == "adaptive":
             known_at = np.searchsorted(np.asarray(origins), dates)  # first origin that has seen each target
             margin = adaptive_margins(self.calibration, fold_of,
                                       conformity(actual, point, quantiles, pairs, local), known_at,

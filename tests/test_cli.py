@@ -159,7 +159,7 @@ def test_a_file_without_close_forecasts_its_only_numeric_column_and_asks_when_th
     assert fit.returncode == 0, fit.stderr
     assert "target: sales, the file's only numeric column" in fit.stdout
     assert json.loads((tmp_path / "one" / "config.json").read_text())["data"]["targets"] == ["sales"]
-    tune = run("tune", "--csv", tmp_path / "one.csv", "--n-trials", "1", "--max-epochs", "1", "--seq-len", "5,10",
+    tune = run("tune", "--csv", tmp_path / "one.csv", "--n-trials", "1", "--max-epochs", "1", "--search", "seq_len=5,10",
                "--no-refit", "--storage", tmp_path / "t.db", "--out", tmp_path / "tune")
     assert tune.returncode == 0, tune.stderr
     assert "target: sales" in tune.stdout and "study one-" in tune.stdout
@@ -182,7 +182,7 @@ def test_a_test_level_far_from_validations_is_shown_and_warned_of_only_without_n
     assert "may not carry to test" not in normed.stderr
     saved = json.loads((tmp_path / "a" / "config.json").read_text())["levels"]
     assert saved["test"]["load"] < -2 < saved["val"]["load"] < 2
-    levels = run(*args, "--normalize", "none", "--out", tmp_path / "b")
+    levels = run(*args, "--set", "model.normalize=none", "--out", tmp_path / "b")
     assert levels.returncode == 0, levels.stderr
     assert "(load): what validation chose may not carry to test" in levels.stderr
 
@@ -196,7 +196,7 @@ def test_a_file_whose_only_column_holds_text_names_the_value_that_is_not_a_numbe
 
 @pytest.mark.slow
 def test_time_features_are_saved_with_the_model_and_computed_again_when_it_predicts(run, tmp_path):
-    fit = run("fit", "--time-features", "dayofweek,month", "--max-epochs", "1", "--seq-len", "10", "--quiet",
+    fit = run("fit", "--set", "data.time_features=dayofweek,month", "--max-epochs", "1", "--seq-len", "10", "--quiet",
               "--out", tmp_path / "m")
     assert fit.returncode == 0, fit.stderr
     assert "time features: dayofweek, month" in fit.stdout
@@ -234,12 +234,12 @@ def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_all
     assert fit.returncode == 0, fit.stderr
     assert "target: load, the file's only numeric column" in fit.stdout
     long.pivot(index="when", columns="site", values="load").to_csv(tmp_path / "wide.csv")
-    wide = run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--seq-len", "10", "--max-epochs", "1", "--quiet",
+    wide = run("fit", "--csv", tmp_path / "wide.csv", "--set", "source.wide=true", "--seq-len", "10", "--max-epochs", "1", "--quiet",
                "--out", tmp_path / "wide")  # every column a series, as `forecast data --wide` reads it
     assert wide.returncode == 0, wide.stderr
     assert "2 series (1, 2)" in wide.stdout
-    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "3"),
-                          "column(s) '3' not found for the wide panel; --wide makes each --target column a series (columns: 1, 2)")
+    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--set", "source.wide=true", "--target", "3"),
+                          "column(s) '3' not found for the wide panel; source.wide makes each --target column a series (columns: 1, 2)")
 
 
 def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
@@ -291,7 +291,7 @@ def test_accelerator_not_available_gives_one_line(run):
     import torch
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    assert_one_line_error(run("fit", "--accelerator", "gpu"), "no CUDA GPU")
+    assert_one_line_error(run("fit", "--set", "train.accelerator=gpu"), "no CUDA GPU")
 
 
 def test_wrong_option_is_a_usage_error_not_a_traceback(run):
@@ -311,7 +311,7 @@ def test_tune_then_show(run, tmp_path):
     frame[frame.Ticker == "MSFT"].drop(columns="Ticker").tail(500).to_csv(tmp_path / "m.csv", index=False)
     db = f"sqlite:///{tmp_path}/t.db"
     tuned = run("tune", "--csv", tmp_path / "m.csv", "--target", "Close", "--n-trials", "2",
-                "--max-epochs", "1", "--seq-len", "8,16", "--hidden-size", "4,8", "--storage", db,
+                "--max-epochs", "1", "--search", "seq_len=8,16", "--search", "hidden_size=4,8", "--storage", db,
                 "--study-name", "t", "--out", tmp_path / "out")
     assert tuned.returncode == 0, tuned.stderr
     assert "2 trials" in tuned.stdout and "best trial" in tuned.stdout and "naive" in tuned.stdout
@@ -323,12 +323,12 @@ def test_tune_then_show(run, tmp_path):
     missing = tmp_path / "none.db"
     assert_one_line_error(run("tune", "--show", "--storage", f"sqlite:///{missing}"), "no study storage")
     assert not missing.exists()  # --show creates nothing
-    assert_one_line_error(run("tune", "--hidden-size", "64,8"), "low <= high")
+    assert_one_line_error(run("tune", "--search", "hidden_size=64,8"), "low <= high")
 
 
 def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     result = run("backtest", "--sample", "GOOG", "--origins", "6", "--stride", "3", "--retrain-every", "3",
-                 "--seq-len", "20", "--max-epochs", "1", "--segment-len", "4", "--loss", "mae",
+                 "--seq-len", "20", "--max-epochs", "1", "--set", "model.segment_len=4", "--set", "train.loss=mae",
                  "--out", tmp_path / "bt")
     assert result.returncode == 0, result.stderr
     for text in ("Walk-forward backtest: 6 origins, 2 fold(s)", "seasonal naive", "By horizon step",
@@ -377,16 +377,16 @@ def test_fit_on_a_long_file_and_on_a_wide_file_trains_one_model_for_every_series
     assert set(pd.read_csv(tmp_path / "south.csv")["series"]) == {"south"}
     wide = pd.DataFrame({name: f["y"] for name, f in frames.items()}).rename_axis("Date").reset_index()
     wide.to_csv(tmp_path / "wide.csv", index=False)
-    result = run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "north", "--target", "south",
+    result = run("fit", "--csv", tmp_path / "wide.csv", "--set", "source.wide=true", "--target", "north", "--target", "south",
                  "--seq-len", "8", "--horizon", "2", "--max-epochs", "1", "--out", tmp_path / "wide")
     assert result.returncode == 0, result.stderr
     assert "2 series (north, south)" in result.stdout
     assert_one_line_error(run("fit", "--csv", tmp_path / "long.csv", "--series-col", "nope", "--target", "y"),
                           "series column 'nope' not found")
-    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--wide", "--target", "north",
+    assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--set", "source.wide=true", "--target", "north",
                               "--features", "south"), "takes no --features")
     wide.dropna().to_csv(tmp_path / "same_dates.csv", index=False)  # backtest origins: dates both series have
-    walked = run("backtest", "--csv", tmp_path / "same_dates.csv", "--wide", "--target", "north,south", "--seq-len", "8",
+    walked = run("backtest", "--csv", tmp_path / "same_dates.csv", "--set", "source.wide=true", "--target", "north,south", "--seq-len", "8",
                  "--horizon", "2", "--origins", "4", "--max-epochs", "1", "--out", tmp_path / "walk")
     assert walked.returncode == 0, walked.stderr  # the columns are the series here too
     assert "of 2 series" in walked.stdout and (tmp_path / "walk" / "series_metrics.csv").is_file()
@@ -481,7 +481,7 @@ def test_a_fit_whose_output_is_not_a_terminal_says_where_it_is_at_a_steady_pace(
     from forecast.trainer import ProgressLines
     monkeypatch.setattr(forecast.cli.run, "progress_lines", lambda: ProgressLines(say, every=0.0))  # each epoch
     result = run("fit", "--sample", "IBM", "--max-epochs", "3", "--seq-len", "10", "--hidden-size", "4",
-                 "--patience", "0", "--no-refit", "--out", tmp_path / "r")
+                 "--set", "train.patience=0", "--no-refit", "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("training: epoch")]
     assert [line.split(",")[0] for line in lines] == [f"training: epoch {i} of at most 3" for i in (1, 2, 3)]

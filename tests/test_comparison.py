@@ -109,7 +109,7 @@ def test_intervals_that_fall_far_short_of_their_promise_are_named_in_the_verdict
                   np.ones(1), lag=3)
     line = s["verdict"][-1]
     assert line.startswith("Intervals short of their promise: the 80% interval covered 0.0%")
-    assert "the 90% interval covered 0.0%" in line and "--intervals adaptive" in line
+    assert "the 90% interval covered 0.0%" in line and "--calibration adaptive" in line
     fine = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual[..., :]), np.ones(1), lag=3)
     assert not any(v.startswith("Intervals short") for v in fine["verdict"])
 

@@ -19,7 +19,7 @@ def panel(n: int = 4) -> dict:
     return {f"s{i}": make_frame(n=200, seed=i) * (1 + i) + 10 * i for i in range(n)}
 
 
-def run(frames, bt=BacktestConfig(origins=8, stride=2, new_series="s1"), data=DATA):
+def run(frames, bt=BacktestConfig(origins=8, stride=2, hold_out="s1"), data=DATA):
     return backtest(frames, data, NET, FAST, bt)
 
 
@@ -51,7 +51,7 @@ def test_a_held_out_copy_of_a_trained_series_is_forecast_like_it_with_the_median
     frames = panel(5)
     frames["copy"] = frames["s2"].copy()
     data = DataConfig(targets=("y",), seq_len=8, horizon=3, scaler="none")  # the same rows encode the same
-    result = run(frames, BacktestConfig(origins=8, stride=2, new_series="copy"), data)
+    result = run(frames, BacktestConfig(origins=8, stride=2, hold_out="copy"), data)
     table = result.table()
     ours, theirs = table[table.series == "copy"], table[table.series == "s2"]
     np.testing.assert_allclose(ours["model"].to_numpy(), theirs["model"].to_numpy(), rtol=1e-5)
@@ -95,21 +95,21 @@ def test_shares_counts_and_names_pick_the_held_out_series():
 ])
 def test_held_out_series_that_cannot_be_give_one_line(spec, message):
     with pytest.raises(ForecastError, match=message):
-        run(panel(), BacktestConfig(origins=8, stride=2, new_series=spec))
+        run(panel(), BacktestConfig(origins=8, stride=2, hold_out=spec))
 
 
 @pytest.mark.parametrize("spec", ["0", "150%", "0%", "2.5", "%", " , "])
 def test_a_bad_share_or_count_is_refused_by_the_settings(spec):
-    with pytest.raises(ForecastError, match="new_series"):
-        BacktestConfig(new_series=spec)
+    with pytest.raises(ForecastError, match="hold_out"):
+        BacktestConfig(hold_out=spec)
 
 
 def test_models_that_need_a_trained_series_refuse_and_one_series_has_none_to_hold_out():
-    with pytest.raises(ForecastError, match="series-embedding"):
+    with pytest.raises(ForecastError, match="series_embedding"):
         backtest(panel(), DATA, ModelConfig(hidden_size=4, series_embedding=2), FAST,
-                 BacktestConfig(origins=8, new_series="s1"))
+                 BacktestConfig(origins=8, hold_out="s1"))
     with pytest.raises(ForecastError, match="one series"):
-        backtest(make_frame(n=200), DATA, NET, FAST, BacktestConfig(origins=8, new_series="s1"))
+        backtest(make_frame(n=200), DATA, NET, FAST, BacktestConfig(origins=8, hold_out="s1"))
 
 
 def test_a_held_out_category_the_trained_series_lack_is_named():
@@ -127,9 +127,9 @@ def test_a_series_that_starts_within_the_fold_is_forecast_from_its_first_full_wi
     frames = panel()
     end = frames["s0"].index[-1]
     frames["late"] = make_frame(n=20, seed=9, start=str((end - pd.Timedelta(days=19)).date())) + 50
-    with pytest.raises(ForecastError, match="late: series too short: .* rows from .*with --new-series late$"):
+    with pytest.raises(ForecastError, match="late: series too short: .* rows from .*with --hold-out late$"):
         run(frames, BacktestConfig(origins=16))  # too young to train: the error says how to score it
-    result = run(frames, BacktestConfig(origins=16, new_series="late"))
+    result = run(frames, BacktestConfig(origins=16, hold_out="late"))
     late = result.table()
     late = late[(late.series == "late") & (late.step == 1)]
     history = frames["late"].index

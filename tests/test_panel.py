@@ -177,7 +177,7 @@ def test_a_panel_backtest_trains_one_model_per_fold_and_scores_every_series(tmp_
     paths = result.write(tmp_path)
     assert len(pd.read_csv(paths["series metrics"])) == 3
     adaptive = backtest(frames, DATA, ModelConfig(hidden_size=4), FAST,
-                        BacktestConfig(origins=6, stride=2, intervals="adaptive", gamma=0.05))
+                        BacktestConfig(origins=6, stride=2, calibration="adaptive", gamma=0.05))
     assert adaptive.intervals.lower.shape == result.intervals.lower.shape
 
 

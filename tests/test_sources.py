@@ -178,7 +178,7 @@ def test_when_no_column_holds_numbers_then_the_error_shows_what_they_hold(tmp_pa
 def test_when_no_date_column_then_error_says_date_col(tmp_path):
     path = tmp_path / "s.csv"
     pd.DataFrame({"a": [1.0, 2.0]}).to_csv(path, index=False)
-    with pytest.raises(ForecastError, match="--date-col"):
+    with pytest.raises(ForecastError, match="--set source.date_col="):
         load_file(path)
 
 
@@ -268,7 +268,7 @@ def test_day_first_dates_are_detected_from_the_column():
 def test_when_every_date_reads_both_ways_then_the_user_must_say(tmp_path):
     monthly = "date,y\n" + "".join(f"01/{m:02d}/2020,{m}\n" for m in range(1, 13))  # dd/mm, all <= 12
     path = _write(tmp_path, monthly)
-    with pytest.raises(ForecastError, match="reads both day-first and month-first.*--dayfirst"):
+    with pytest.raises(ForecastError, match="reads both day-first and month-first.*source.dayfirst"):
         load_file(path)
     frame = load_file(path, dayfirst=True)
     assert list(frame.index.month) == list(range(1, 13)) and (frame.index.day == 1).all()

@@ -22,9 +22,9 @@ def tune_args(tmp_path, url, name, n_trials, epochs=2):
     ibm = pd.read_csv(SAMPLE)
     ibm[ibm.Ticker == "IBM"].drop(columns="Ticker").tail(400).to_csv(tmp_path / "ibm.csv", index=False)
     return [sys.executable, "-m", "forecast", "tune", "--csv", str(tmp_path / "ibm.csv"), "--target",
-            "Close", "--n-trials", str(n_trials), "--max-epochs", str(epochs), "--patience", "0",
-            "--seq-len", "8,16", "--hidden-size", "4,8", "--storage", url, "--study-name", name,
-            "--no-refit", "--heartbeat-grace", "3"]
+            "Close", "--n-trials", str(n_trials), "--max-epochs", str(epochs), "--set", "train.patience=0",
+            "--search", "seq_len=8,16", "--search", "hidden_size=4,8", "--storage", url, "--study-name", name,
+            "--no-refit", "--set", "heartbeat_grace=3"]
 
 
 def load(url, name):

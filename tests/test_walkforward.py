@@ -28,7 +28,7 @@ def test_origins_end_at_the_last_complete_horizon_and_respect_stride():
     index = pd.date_range("2020-01-01", periods=100, freq="D")
     starts = origin_starts(index, 5, BacktestConfig(origins=3, stride=4))
     assert starts.tolist() == [87, 91, 95]
-    dated = origin_starts(index, 5, BacktestConfig(start="2020-03-01", end="2020-03-06", stride=2))
+    dated = origin_starts(index, 5, BacktestConfig(origins_from="2020-03-01", origins_to="2020-03-06", stride=2))
     assert index[dated].strftime("%m-%d").tolist() == ["03-01", "03-03", "03-05"]
 
 

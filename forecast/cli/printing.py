@@ -28,7 +28,7 @@ def print_windows(prepared) -> None:
             warn(f"left out series {name}: {why}")
         if prepared.dropped and not prepared.cfg.cycle:
             say("series left out of training can still be forecast from their own history: predict "
-                "--new-series (not with --series-embedding)")
+                "--new-series (not with model.series_embedding)")
     else:
         from forecast.dates import stamp
 

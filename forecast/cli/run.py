@@ -7,27 +7,29 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_new_file, check_writable, configs_from,
-                                 load, load_inputs, names, run_folder, say, source_from, warn, with_options)
+from forecast.cli.common import check_new_file, check_writable, load, load_inputs, run_folder, say, warn
+from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, settings, with_options
 from forecast.cli.printing import print_metrics, print_paths, print_report, print_windows, progress_lines
+from forecast.config import DataConfig
 from forecast.errors import ForecastError, MissingColumns
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
 SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
 
 
-@with_options(SOURCE, DATA, skip=("horizon", "seq_len", "val_fraction", "test_fraction", "val_steps", "test_steps",
-                                  "val_start", "test_start", "transform", "scaler", "time_features", "cycle"))
+@with_options(SOURCE, DATA, SET, skip=("horizon", "seq_len", "split", "transform", "cycle"))
 def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Force = False, **options):
-    """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --offline."""
+    """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --set source.offline=true."""
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise ForecastError(f"--output must end in .csv or .parquet, not {output.suffix or 'nothing'}")
     check_new_file(output, force)
-    columns = [*(names("target", options["target"]) or ()), *(names("features", options["features"]) or ()),
-               *(names("known", options["known"]) or ())] or None
-    static = names("static", options["static"]) or ()
-    frame, report = load(source_from(options), columns, static)
+    given = settings(options, ("source", "data"))
+    source, data_cfg = given["source"], given["data"]
+    columns = [*(data_cfg.inputs if data_cfg.targets != DataConfig().targets or options.get("target")
+                 else data_cfg.features + data_cfg.known)] or None
+    static = data_cfg.static
+    frame, report = load(source, columns, static)
     print_report(report)
     if static:
         from forecast.static import static_table
@@ -79,7 +81,7 @@ def print_unusable(frames: dict) -> None:
              "from their own history")
 
 
-@with_options(SOURCE, DATA, MODEL, TRAIN)
+@with_options(SOURCE, DATA, MODEL, TRAIN, CONFIG, SET)
 def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-CELL-TIME).")] = None,
         force: Annotated[bool, typer.Option(help="Overwrite a model already in --out.")] = False,
         resume: Annotated[bool, typer.Option(help="Continue an interrupted fit in --out.")] = False,
@@ -87,15 +89,15 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
         quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
         **options):
     """Train a recurrent forecaster, report it beside the naive forecast, save model, config and plot."""
-    source = source_from(options)
-    data_cfg, model_cfg, train_cfg = configs_from(options)
+    given = settings(options, ("source", "data", "model", "train"))
+    source, data_cfg, model_cfg, train_cfg = given["source"], given["data"], given["model"], given["train"]
     if resume and out_dir is None:
         raise ForecastError("--resume needs the --out folder of the interrupted fit")
     if out_dir is not None and (out_dir / "model.safetensors").exists() and not force:
         raise ForecastError(f"{out_dir} already holds a model; choose another --out or pass --force")
     folder = run_folder(out_dir, source.label, model_cfg.cell)
     check_writable(folder)
-    frame, report, data_cfg = load_inputs(source, data_cfg, bool(options.get("target")))
+    frame, report, data_cfg = load_inputs(source, data_cfg, data_cfg.targets != DataConfig().targets)
     from forecast.train import fit as run_fit
 
     def announce(prepared):
@@ -111,7 +113,7 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
 
             name, (val, test) = widest_level(span_levels(prepared))
             if abs(test - val) >= 1:
-                warn(f"with --normalize none the network forecasts levels, and the test span's level "
+                warn(f"with model.normalize none the network forecasts levels, and the test span's level "
                      f"lies {abs(test - val):.2f} training standard deviations from validation's ({name}): "
                      "what validation chose may not carry to test")
 
@@ -154,13 +156,17 @@ def seasonal_hint(result, data) -> None:
         "not the better test table")
 
 
-@with_options(SOURCE)
+PREDICT_SOURCE = {k: v for k, v in SOURCE.items() if k != "start"}  # the tail of the history is read
+
+
+@with_options(PREDICT_SOURCE, SET)
 def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             plot: Annotated[Optional[Path], typer.Option(help="Draw the recent history and the forecast with its intervals (the first target; a panel's first series forecast) into this PNG.")] = None,
             future: Annotated[Optional[Path], typer.Option(help="CSV or Parquet file of the known columns' values at the dates forecast (a model fitted with --known), its dates read as --csv's; a panel's with its series column.")] = None,
             new_series: Annotated[bool, typer.Option("--new-series", help="Also forecast the fresh data's series that a panel's model did not train on, each from its own history (and its --static columns).")] = False,
+            calendar: Annotated[Optional[str], typer.Option(help="Dates forecast: an exchange (XNYS), B (business days) or a pandas frequency (default: the model's).", rich_help_panel="Data source")] = None,
             force: Force = False, **options):
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
@@ -168,17 +174,17 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     from forecast.trained import TrainedModel, lacking
 
     trained = TrainedModel.load(model)
-    if options.get("calendar") not in (None, "auto"):  # the dates forecast follow it, not the saved step
+    source = settings(options, ("source",), {"source": trained.source}, {"source": {"calendar": calendar}})["source"]
+    if calendar not in (None, "auto"):  # the dates forecast follow it, not the saved step
         from dataclasses import replace
 
         from forecast.calendar import check_calendar
 
-        check_calendar(options["calendar"])
-        trained = replace(trained, frequency=options["calendar"])
+        check_calendar(calendar)
+        trained = replace(trained, frequency=calendar)
     names = [n.strip() for n in series.split(",") if n.strip()] if series else None
     history = ahead = None
-    if any(options.get(k) is not None for k in ("ticker", "sample", "csv", "parquet")):
-        source = source_from(options, trained.source)
+    if any(options.get(k) is not None for k in ("ticker", "sample", "file")):
         try:
             history, report = load(source, list(trained.data.inputs), trained.data.static if new_series else ())
         except MissingColumns as e:
@@ -196,16 +202,16 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         if isinstance(history, dict):
             trained, history = new_in(trained, history, new_series, names)
     elif new_series:
-        raise ForecastError("--new-series forecasts series of fresh data: give them with --csv or --parquet "
+        raise ForecastError("--new-series forecasts series of fresh data: give them with --file "
                             "(and --series-col)")
     else:
         last = max(m.history.index[-1] for m in trained.members.values())
         from forecast.dates import stamp
 
         say(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
-            "--csv, ...) for fresher data")
+            "--file, ...) for fresher data")
     if future is not None:
-        ahead = known_future(future, trained, options)
+        ahead = known_future(future, trained, source)
     table = trained.predict(history, series=names, future=ahead)
     for line in trained.unbounded_intervals():
         warn(line)
@@ -250,15 +256,14 @@ def new_in(trained, history: dict, add: bool, names=None):
     return trained.add_series({n: history[n] for n in fresh}), history
 
 
-def known_future(path: Path, trained, options: dict):
-    """The `--future` file, its dates read as the source's are (`--date-col`, ...): a frame by date,
+def known_future(path: Path, trained, source):
+    """The `--future` file, its dates read as the source's are (`source.date_col`, ...): a frame by date,
     or for a panel's model a dict of them by series (the file's column naming the series, as the
     model's source named it, or `series`)."""
     from forecast.sources import load_file
 
     ids = tuple(c for c in (trained.source.series_col, "series") if c)
-    frame = load_file(path, options.get("date_col"), options.get("date_format"), options.get("dayfirst"),
-                      text_cols=ids)
+    frame = load_file(path, source.date_col, source.date_format, source.dayfirst, text_cols=ids)
     if len(trained.members) == 1:
         return frame
     from forecast.panel import from_long

@@ -8,14 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import (DATA, MODEL, SOURCE, TRAIN, check_writable, data_flags, load_inputs, out,
-                                 run_folder, say, source_from, with_options)
+from forecast.cli.common import check_writable, load_inputs, out, run_folder, say
+from forecast.cli.options import DATA, MODEL, SET, SOURCE, TRAIN, settings, with_options
 from forecast.cli.printing import print_metrics, print_paths
+from forecast.config import DataConfig
 from forecast.errors import ForecastError
 
-SEARCHED = ("hidden_size", "seq_len", "cell", "num_layers", "dropout", "learning_rate", "batch_size")
-Range = Annotated[Optional[str], typer.Option(help="Search range 'low,high', or one value to hold it fixed.")]
-Choices = Annotated[Optional[str], typer.Option(help="Choices to search, comma-separated.")]
+SEARCHED = ("hidden_size", "seq_len", "cell", "learning_rate", "batch_size", "seed")  # --search or tune's own
+# A study's own settings that --set reaches without a section (`--set sampler=random`)
+STUDY = {"sampler": str, "pruner": str, "heartbeat_grace": int}
 
 
 def _print_summary(s: dict) -> None:
@@ -39,39 +40,37 @@ def _print_summary(s: dict) -> None:
     out.print(table)
 
 
-@with_options(SOURCE, DATA, MODEL, TRAIN, skip=SEARCHED + ("seed",))
-def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study in studies/.")] = None,
+@with_options(SOURCE, DATA, MODEL, TRAIN, SET, skip=SEARCHED)
+def tune(config: Annotated[Optional[Path], typer.Option(help="Study file (YAML, e.g. studies/aapl_sample.yaml): the settings sections, the search space, trials, sampler, pruner; a run's config.json also serves.", rich_help_panel="Settings")] = None,
          n_trials: Annotated[Optional[int], typer.Option(help="Total finished trials the study should hold (default 20).", show_default=False)] = None,
          jobs: Annotated[int, typer.Option(help="Worker processes sharing the storage.")] = 1,
          storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL or journal .log file (default studies/NAME.db).")] = None,
          study_name: Annotated[Optional[str], typer.Option(help="Study name in the storage (default: from the data and search space).")] = None,
-         sampler: Annotated[Optional[str], typer.Option(help="tpe or random (default tpe).", show_default=False)] = None,
-         pruner: Annotated[Optional[str], typer.Option(help="median, hyperband or none (default median).", show_default=False)] = None,
-         seed: Annotated[Optional[int], typer.Option(help="Sampler and training seed (default 42).", show_default=False)] = None,
-         heartbeat_grace: Annotated[Optional[int], typer.Option(help="Seconds without a heartbeat after which a running trial of a killed worker counts as failed (default 60).", show_default=False)] = None,
-         hidden_size: Range = None, seq_len: Range = None, cell: Choices = None, num_layers: Range = None,
-         dropout: Range = None, learning_rate: Range = None, batch_size: Choices = None,
+         search: Annotated[Optional[list[str]], typer.Option(help="Search NAME=LOW,HIGH (a range), NAME=A,B,C (choices) or NAME=VALUE (held fixed), e.g. seq_len=24,336 or cell=lstm,gru; repeatable. Searchable: hidden_size, seq_len, cell, num_layers, dropout, learning_rate, batch_size, weight_decay, normalize, time_features, cycle (default hidden_size=8,128 and seq_len=10,120).", show_default=False)] = None,
+         seed: Annotated[Optional[int], typer.Option(help="Random seed of the sampler and of training: same seed, same run (default 42).", show_default=False)] = None,
          show: Annotated[bool, typer.Option(help="Summarise the study; run no trials.")] = False,
          refit: Annotated[bool, typer.Option(help="Retrain the best trial on train+val, test it, refit on all rows and save it.")] = True,
          out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/STUDY-tune-TIME).")] = None,
          **options):
     """Search hidden size, sequence length and more with Optuna; pruned, resumable, parallel."""
+    from forecast.cli.options import assignments
     from forecast.study import StudySpec, fit_search, load_study_file, parse_range
 
-    search = {name: parse_range(value, name) for name, value in
-              [("hidden_size", hidden_size), ("seq_len", seq_len), ("cell", cell),
-               ("num_layers", num_layers), ("dropout", dropout), ("learning_rate", learning_rate),
-               ("batch_size", batch_size)]}
-    base = load_study_file(study_file) if study_file else StudySpec()
-    train = {k: options.get(k) for k in TRAIN if k not in SEARCHED}
-    if seed is not None:
-        train["seed"] = seed
-    spec = base.override(source=source_from(options, base.source),
-                         data=data_flags(options),
-                         model={k: options.get(k) for k in MODEL if k not in SEARCHED},
-                         train=train, search=search, n_trials=n_trials, storage=storage,
-                         study_name=study_name, sampler=sampler, pruner=pruner, seed=seed,
-                         heartbeat_grace=heartbeat_grace)
+    ranges = {}
+    for item in search or ():
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise ForecastError(f"--search takes NAME=VALUES, e.g. seq_len=24,336; got {item!r}")
+        ranges[name.strip()] = parse_range(value, name.strip())
+    base = load_study_file(config) if config else StudySpec()
+    sets = [i for i in options.get("set") or () if i.partition("=")[0].strip() not in STUDY]
+    study = assignments([i for i in options.get("set") or () if i not in sets], (), STUDY).get("", {})
+    saved = {"source": base.source, "data": base.data, "model": base.model, "train": base.train}
+    given = settings({**options, "set": sets}, ("source", "data", "model", "train"), saved,
+                     {"train": {"seed": seed}})
+    spec = base.override(source=given["source"], data=given["data"].to_dict(), model=given["model"].to_dict(),
+                         train=given["train"].to_dict(), search=ranges, n_trials=n_trials, storage=storage,
+                         study_name=study_name, seed=seed, **study)
     import optuna
 
     from forecast import tuning
@@ -84,7 +83,7 @@ def tune(study_file: Annotated[Optional[Path], typer.Argument(help="YAML study i
         return
     if out_dir is not None and (out_dir / "model.safetensors").exists():
         raise ForecastError(f"{out_dir} already holds a model; choose another --out")
-    frame, report, data = load_inputs(spec.source, spec.data, bool(options.get("target")))
+    frame, report, data = load_inputs(spec.source, spec.data, spec.data.targets != DataConfig().targets)
     if data is not spec.data:  # the target inferred from the file: the study's name follows it
         spec = spec.override(data={"targets": data.targets})
     spec = fit_search(spec, frame)

@@ -1,0 +1,85 @@
+"""The measured signs of issue 31 ("One shape"): is the toolkit small enough to hold in one head?
+
+    python benchmarks/shape.py          # one line per sign, then JSON
+
+Package lines and files (and the largest), import circles between the package's modules (module and
+function level), `ModelConfig` fields, options per command, names in `forecast.__all__`.
+"""
+import ast
+import json
+from dataclasses import fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "forecast"
+
+
+def modules() -> dict[str, Path]:
+    return {".".join(p.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in sorted(ROOT.rglob("*.py"))}
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The package's modules that `path` imports, at any level (a function's import counts)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [f"{node.module}.{a.name}" for a in node.names] + [node.module] \
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+        found |= {n for n in names if n in known}
+    return found
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def main():
+    found = modules()
+    lines = {name: len(path.read_text().splitlines()) for name, path in found.items()}
+    graph = {name: imports(path, set(found)) - {name} for name, path in found.items()}
+    graph = {name: {m for m in deps if m != "forecast"} for name, deps in graph.items()}  # the package root
+    import forecast
+    from forecast.cli import click_app
+    from forecast.config import ModelConfig
+    options = {name: sum(1 for p in cmd.params if p.param_type_name == "option" and p.name != "help")
+               for name, cmd in click_app.commands.items()}
+    signs = {"package lines": sum(lines.values()), "files": len(lines),
+             "largest": max(lines.items(), key=lambda kv: kv[1]),
+             "files over 400 lines": sorted(n for n, c in lines.items() if c > 400),
+             "import circles": circles(graph), "ModelConfig fields": len(fields(ModelConfig)),
+             "options per command": options, "__all__": len([n for n in forecast.__all__ if n != "__version__"])}
+    for key, value in signs.items():
+        print(f"{key}: {value}")
+    print(json.dumps(signs))
+
+
+if __name__ == "__main__":
+    main()
