@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast import DataConfig, ModelConfig, TrainConfig, fit, load_sample
+from forecast import DataConfig, ModelConfig, TrainConfig, fit
+from forecast.sources import load_sample
 from forecast.panel import calendar_cut, from_wide
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"

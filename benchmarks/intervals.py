@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast import BacktestConfig, DataConfig, ModelConfig, TrainConfig, backtest, fit, load_sample
+from forecast import BacktestConfig, DataConfig, ModelConfig, TrainConfig, backtest, fit
+from forecast.sources import load_sample
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"
 LEVELS = (0.05, 0.1, 0.5, 0.9, 0.95)

@@ -35,7 +35,8 @@ PUBLISHED = {  # sMAPE, MASE, OWA on M4 Hourly ("Evaluation and Ranks", M4-metho
 
 def load(folder: Path = DATA) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
     """The training frames by series (through the public loader) and the 48 test values of each."""
-    from forecast import SourceConfig, load_panel
+    from forecast import SourceConfig
+    from forecast.loading import load_panel
 
     train, _ = load_panel(SourceConfig(path=str(folder / "hourly_train.csv"), series_col="series", max_gap=0),
                           ["value"])

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast import DataConfig, ModelConfig, TrainConfig, evaluate, fit
+from forecast import DataConfig, ModelConfig, TrainConfig, fit
+from forecast.evaluation import evaluate
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"
 VARIANTS = {"none": (), "hour + dayofweek": ("hour", "dayofweek")}

@@ -1,53 +1,57 @@
 """forecast: recurrent-network forecasting of stock prices and any other time series.
 
-The public API is named in `__all__`. Names load lazily (PEP 562) so that `import forecast` and the
-CLI's `--help` stay fast: torch and Lightning are imported only when a model or loader is used.
+The public API is the task API named in `__all__`: load data, fit, backtest and tune, their results
+and settings, and the model with its Lightning module; everything else is reachable by module
+(`forecast.metrics`, `forecast.intervals.calibrate`, `forecast.significance.diebold_mariano`, ...).
+Names load lazily (PEP 562) so that `import forecast` and the CLI's `--help` stay fast: torch and
+Lightning are imported only when a model or loader is used.
 """
+from __future__ import annotations
+
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "load": "forecast.loading",
     "SourceConfig": "forecast.config",
     "DataConfig": "forecast.config",
     "ModelConfig": "forecast.config",
     "TrainConfig": "forecast.config",
     "BacktestConfig": "forecast.config",
     "ForecastError": "forecast.errors",
-    "load_source": "forecast.loading",
-    "load_panel": "forecast.loading",
-    "prepare_panel": "forecast.panel",
-    "from_long": "forecast.panel",
-    "to_long": "forecast.panel",
-    "load_file": "forecast.sources",
-    "load_sample": "forecast.sources",
-    "load_yahoo": "forecast.yahoo",
-    "validate_frame": "forecast.sources",
-    "Preprocessor": "forecast.preprocess",
-    "prepare": "forecast.data",
-    "WindowDataset": "forecast.windows",
-    "WindowDataModule": "forecast.windows",
-    "RecurrentNet": "forecast.model",
-    "Forecaster": "forecast.forecaster",
     "fit": "forecast.train",
     "FitResult": "forecast.train",
-    "evaluate": "forecast.evaluation",
     "TrainedModel": "forecast.trained",
-    "load_model": "forecast.trained",
-    "Calibration": "forecast.intervals",
-    "calibrate": "forecast.intervals",
-    "diebold_mariano": "forecast.significance",
-    "pesaran_timmermann": "forecast.significance",
     "backtest": "forecast.walkforward",
     "BacktestResult": "forecast.walkforward",
-    "StudySpec": "forecast.study",
-    "load_study_file": "forecast.study",
     "tune": "forecast.tuning",
-    "run_study": "forecast.tuning",
     "TuneResult": "forecast.tuning",
+    "StudySpec": "forecast.study",
+    "WindowDataModule": "forecast.windows",
+    "Forecaster": "forecast.forecaster",
+    "RecurrentNet": "forecast.model",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [  # the task API (18 names); the same as _EXPORTS, which a test checks
+    "BacktestConfig", "BacktestResult", "DataConfig", "FitResult", "ForecastError", "Forecaster",
+    "ModelConfig", "RecurrentNet", "SourceConfig", "StudySpec", "TrainConfig", "TrainedModel",
+    "TuneResult", "WindowDataModule", "backtest", "fit", "load", "tune", "__version__",
+]
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time the names load on first use
+    from forecast.config import BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig
+    from forecast.errors import ForecastError
+    from forecast.forecaster import Forecaster
+    from forecast.loading import load
+    from forecast.model import RecurrentNet
+    from forecast.study import StudySpec
+    from forecast.train import FitResult, fit
+    from forecast.trained import TrainedModel
+    from forecast.tuning import TuneResult, tune
+    from forecast.walkforward import BacktestResult, backtest
+    from forecast.windows import WindowDataModule
 
 
 def __getattr__(name: str):

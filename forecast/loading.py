@@ -1,5 +1,10 @@
-"""One entry point from any source to a validated frame: ticker, file, DataFrame or bundled sample."""
+"""One entry point from any source to validated data: `load` takes a ticker or tickers, a bundled
+sample, a CSV/Parquet file (long, wide or one series), a DataFrame, a dict of frames by series, or a
+long frame in Nixtla's shape (`unique_id`, `ds`, values). One series comes back as a frame, many as a
+dict of frames by series name, each with a `DataReport` of what was read and repaired."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 
@@ -7,6 +12,46 @@ from forecast.calendar import check_calendar
 from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 from forecast.sources import DataReport, check_columns, load_file, load_sample, validate_frame
+
+
+NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
+
+
+def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | None = None, columns=None,
+         static=(), *, max_gap: int = 5, drop_bad: bool = False):
+    """Any source -> (validated data, `DataReport`): a frame for one series, a dict of frames by
+    series name for many.
+
+    `source` is a `SourceConfig` (ticker or tickers, sample or samples, a file; `series_col` for a
+    long file), a file path, a DataFrame or Series indexed by dates (one series), a dict of such
+    frames (many), or a DataFrame with Nixtla's `unique_id` and `ds` columns (many); None: the
+    bundled AAPL sample. `columns` are kept, targets first (all numeric columns when None);
+    `static` columns of a long source hold one value per series (see `forecast.static`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from forecast import load
+    >>> long = pd.DataFrame({"unique_id": ["a"] * 3 + ["b"] * 3, "y": [1.0, 2, 3, 5, 6, 7],
+    ...                      "ds": list(pd.date_range("2024-01-01", periods=3)) * 2})
+    >>> frames, report = load(long, ["y"])
+    >>> sorted(frames), report.rows
+    (['a', 'b'], 6)
+    """
+    from forecast.panel import from_long, validate_panel
+
+    if source is None or isinstance(source, (str, Path)):
+        source = SourceConfig(path=str(source)) if source is not None else SourceConfig()
+    if isinstance(source, SourceConfig):
+        return load_panel(source, columns, static) if source.is_panel else load_source(source, columns)
+    if isinstance(source, pd.DataFrame) and set(NIXTLA) <= set(source.columns):
+        source = from_long(source.set_index("ds"), "unique_id")
+    if isinstance(source, dict):
+        return validate_panel(source, columns, max_gap, drop_bad, "panel", static)
+    if isinstance(source, (pd.DataFrame, pd.Series)):
+        return load_source(SourceConfig(max_gap=max_gap), columns, source)
+    raise ForecastError(f"cannot load a {type(source).__name__}: give a SourceConfig, a file path, a "
+                        "DataFrame, a dict of DataFrames or a long frame with unique_id and ds")
 
 
 def load_source(source: SourceConfig = SourceConfig(), columns=None,
@@ -27,7 +72,8 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
 
     Examples
     --------
-    >>> from forecast import SourceConfig, load_source
+    >>> from forecast import SourceConfig
+    >>> from forecast.loading import load_source
     >>> frame, report = load_source(SourceConfig(sample="IBM"), ["Close"])
     >>> report.rows, list(frame.columns)
     (3270, ['Close'])

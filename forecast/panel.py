@@ -28,7 +28,7 @@ def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
     Examples
     --------
     >>> import pandas as pd
-    >>> from forecast import from_long
+    >>> from forecast.panel import from_long
     >>> long = pd.DataFrame({"store": ["a", "a", "b"], "sales": [1.0, 2.0, 5.0]},
     ...                     index=pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"]))
     >>> {name: len(frame) for name, frame in from_long(long, "store").items()}

@@ -336,7 +336,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     Parameters
     ----------
     frame : series or frame indexed by timestamps, holding `data.inputs` (validated here with
-        `source.max_gap`).
+        `source.max_gap`); for many series a dict of such frames by name, or a long frame in
+        Nixtla's shape (columns `unique_id`, `ds` and the values, e.g. `y`).
     source : where the frame came from; saved with the model.
     refit : after the test evaluation, train again on every row for the chosen number of epochs and
         return that model (the one that saw the newest data); False keeps the evaluated model.
@@ -366,6 +367,10 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     spec = net_spec(net, net_options)
     if fit_on not in ("train", "train+val"):
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
+    if isinstance(frame, pd.DataFrame) and {"unique_id", "ds"} <= set(frame.columns):  # Nixtla's long frame
+        from forecast.panel import from_long
+
+        frame = from_long(frame.set_index("ds"), "unique_id")
     panel = isinstance(frame, dict)
     if panel:
         frames, checked = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad,

@@ -307,7 +307,8 @@ def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True
 
     Examples
     --------
-    >>> from forecast import StudySpec, load_sample, tune
+    >>> from forecast import StudySpec, tune
+    >>> from forecast.sources import load_sample
     >>> spec = StudySpec(study_name="doc", storage="sqlite:///doc.db", n_trials=2, train={"max_epochs": 1},
     ...                  search={"hidden_size": [4, 16], "seq_len": [10, 20]})
     >>> result = tune(spec, load_sample("IBM").tail(400))

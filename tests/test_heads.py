@@ -291,7 +291,8 @@ def _frame(n=400):
 @pytest.mark.parametrize("changes,options", [({}, {"members": 3}),
                                              ({"quantiles": (0.1, 0.9)}, {"members": 2, "skip": "learned"})])
 def test_an_ensemble_fit_trains_every_member_and_forecasts_their_mean(changes, options, tmp_path):
-    from forecast import fit, load_model
+    from forecast import fit
+    from forecast.trained import load_model
     result = fit(_frame(), DATA, ModelConfig(hidden_size=8, **changes), FAST, quiet=True, refit=False,
                  net=EnsembleNet, net_options=options)
     net = result.evaluated.net
@@ -347,7 +348,8 @@ def test_the_solved_skip_reads_training_windows_for_its_fit_validation_for_its_p
 def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_model(tmp_path):
     """The linear forecast's share is chosen after training on validation; poisoning the test span
     changes neither it nor the solved skip; the refit and the saved model use it."""
-    from forecast import fit, load_model
+    from forecast import fit
+    from forecast.trained import load_model
     from forecast.windows import stage_dataset
     frame = _frame()
     model = ModelConfig(hidden_size=8)

@@ -314,3 +314,19 @@ def test_windows_sampled_per_series_give_each_series_the_same_share_of_an_epoch(
     plain.setup()
     every = torch.tensor([i for batch in plain.train_dataloader().sampler for i in batch])
     assert sorted(every.tolist()) == list(range(len(plain.dataset("train"))))  # each window once
+
+
+def test_a_long_frame_in_nixtlas_shape_loads_and_fits_as_a_panel():
+    from forecast import fit, load
+    days = pd.date_range("2024-01-01", periods=120)
+    rng = np.random.default_rng(0)
+    long = pd.concat([pd.DataFrame({"unique_id": uid, "ds": days, "y": level + rng.normal(0, 1, 120).cumsum()})
+                      for uid, level in (("a", 10.0), ("b", 50.0))])
+    frames, report = load(long, ["y"])
+    assert sorted(frames) == ["a", "b"] and report.rows == 240
+    assert frames["b"]["y"].iloc[0] == long[long.unique_id == "b"]["y"].iloc[0]
+    result = fit(long, DataConfig(targets=("y",), seq_len=10, horizon=2), ModelConfig(hidden_size=4),
+                 TrainConfig(max_epochs=1, batch_size=32), quiet=True, refit=False)
+    assert result.model.series == ["a", "b"]
+    with pytest.raises(ForecastError, match="cannot load a list"):
+        load([1, 2])

@@ -348,6 +348,8 @@ def test_every_public_name_is_what_it_names_even_after_every_module_is_imported(
             importlib.import_module(f"forecast.{module.name}")
     shadowed = [n for n in forecast.__all__ if isinstance(getattr(forecast, n), types.ModuleType)]
     assert shadowed == []
+    assert set(forecast.__all__) - {"__version__"} == set(forecast._EXPORTS)  # the list is the lazy table
+    assert len(forecast._EXPORTS) <= 18  # the task API; the rest by module
 
 
 @pytest.mark.parametrize("url,shown", [
