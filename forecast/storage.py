@@ -115,14 +115,10 @@ def creation_lock(url: str, storage):
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \
         url if url.endswith((".log", ".jsonl")) else None
     if path is not None:
-        import fcntl
+        from filelock import FileLock
 
-        with open(f"{path}.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with FileLock(f"{path}.lock"):  # an OS lock on Linux, macOS and Windows alike
+            yield
         return
     engine = getattr(storage, "engine", None)
     dialect = engine.dialect.name if engine is not None else ""
@@ -142,12 +138,23 @@ def creation_lock(url: str, storage):
             connection.execute(give)
 
 
+def first_heartbeat(storage, study_name: str, trial) -> None:
+    """Record a new trial's first heartbeat now (an RDB storage; a journal has none), so that
+    `fail_orphans` can tell a trial whose worker died from one just created."""
+    if getattr(storage, "engine", None) is not None:
+        study_id = storage.get_study_id_from_name(study_name)
+        storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number))
+
+
 def fail_orphans(storage, study_name: str) -> int:
     """Fail the RUNNING trials that never wrote a heartbeat; return how many. Optuna's grace period
     never applies to them, so a worker killed between creating its trial and the first heartbeat
     would leave the trial RUNNING for good (and counted against the study's total). Call it under
     `creation_lock`: every process records its new trial's first heartbeat before releasing that
-    lock, so a heartbeat-less RUNNING trial seen there belongs to a process that died."""
+    lock, so a heartbeat-less RUNNING trial seen there belongs to a process that died.
+
+    The one place that reads Optuna's tables (`trials`, `trial_heartbeats`) in SQL: the Optuna major
+    version is pinned in pyproject.toml, and `tests/test_tune_postgres.py` runs it on a real server."""
     engine = getattr(storage, "engine", None)
     if engine is None:  # a journal file: no heartbeats
         return 0

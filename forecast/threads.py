@@ -4,7 +4,8 @@ PyTorch's default (every core, idle threads spinning) is fastest on a quiet mach
 when other processes compete for the cores: spinning threads of several processes fight each other,
 and a 10-second fit took minutes (`benchmarks/contention.py`). A small recurrent model gains from a
 second thread only when that core is free. So by default `forecast` measures how much CPU other
-processes used (Linux `/proc/stat` minus this process's own time) when training starts and again at
+processes used (the machine's busy CPU time from psutil, on Linux, macOS and Windows alike, minus
+this process's own) when training starts and again at
 every epoch, and uses every core only while they are free, one thread otherwise. `--set train.threads=N`,
 `TrainConfig(threads=N)` or `$FORECAST_THREADS` fix the count instead. The caller's own setting is
 put back after each call. A different thread count can change the last digits of a result (the
@@ -46,7 +47,7 @@ class CpuMeter:
     first decision needs no wait of its own (loading the data took longer than a reading needs).
     """
 
-    MIN_INTERVAL = 0.1  # seconds: /proc/stat counts in 10 ms ticks
+    MIN_INTERVAL = 0.1  # seconds: the system's CPU times count in 10 ms ticks (Linux)
     MAX_AGE = 2.0  # seconds: an older reading describes the past, not now
 
     def __init__(self):
@@ -54,13 +55,14 @@ class CpuMeter:
 
     @staticmethod
     def _read():
+        import psutil
+
         try:
-            with open("/proc/stat") as f:
-                fields = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
+            times = psutil.cpu_times()
+        except (OSError, RuntimeError, NotImplementedError):  # a sandbox that hides the counters
             return None
-        busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # minus idle, iowait
-        return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+        busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        return time.monotonic(), busy, time.process_time()
 
     def others(self, wait: bool = False) -> float | None:
         """Since the last reading; with `wait`, first sleep until the interval is long enough, and

@@ -22,7 +22,7 @@ import torch
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.panel import validate_panel
 from forecast.sources import validate_frame
-from forecast.storage import creation_lock, fail_orphans, masked, open_storage, retrying, storage_url
+from forecast.storage import creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying, storage_url
 from forecast.study import StudySpec, fit_search, suggest
 from forecast.threads import cores
 from forecast.train import FitResult, fit, train_network
@@ -123,10 +123,9 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
             if len(study.get_trials(deepcopy=False, states=FINISHED + (RUNNING,))) >= spec.n_trials:
                 raise _StudyFull
             trial = ask(*args, **kwargs)
-            if getattr(storage, "engine", None) is not None:
-                storage.record_heartbeat(trial._trial_id)
+            first_heartbeat(storage, spec.study_name, trial)
             return trial
-    study.ask = ask_within_total
+    study.ask = ask_within_total  # `optimize` asks through it for every trial (Optuna 3 to 5; the major is pinned)
     with ctrl_c_remembered(armed=False) as ctrl_c:
         def run(trial):
             if ctrl_c.seen:  # Ctrl-C came while the trial was being created: fail it
