@@ -24,7 +24,6 @@ from forecast.data import prepare
 from forecast.errors import ForecastError
 from forecast.intervals import Calibration, conformal_quantile
 from forecast.preprocess import Preprocessor
-from forecast.sources import validate_frame
 from forecast.static import apply_static, static_encoding, static_table, static_values
 
 
@@ -47,27 +46,6 @@ def pooled_calibration(calibrations: list[Calibration | None]) -> Calibration | 
         return None
     margin = np.median(np.stack([c.margin for c in known]), axis=0)
     return Calibration(known[0].coverage, known[0].pairs, margin, min(c.n for c in known))
-
-
-def new_member(model, name: str, frame: pd.DataFrame):
-    """A `Member` for series `name`, not among `model.members`, from its history `frame` (the model's
-    input columns, and its static columns when the model reads some)."""
-    from forecast.trained import Member
-
-    cfg = model.data
-    why = refusal(cfg, model.model)
-    if why:
-        raise ForecastError(f"series {name!r} is not in this model, which {why}: a new series has none; "
-                            "forecast it with a model fitted without it, or one fitted with the series")
-    values = static_values(frame, cfg.static, f"series {name}") if cfg.static else {}
-    frame, _ = validate_frame(frame, list(cfg.inputs), max_gap=model.source.max_gap, source=f"series {name}")
-    if len(frame) < model.context_rows:
-        raise ForecastError(f"series {name}: {len(frame)} rows of history; this model needs at least "
-                            f"{model.context_rows}")
-    static = apply_static(model.static_encoding, values, f"series {name}") if cfg.static else None
-    preprocessor = new_preprocessor(cfg, frame, static)
-    calibration = pooled_calibration([m.calibration for m in model.members.values()])
-    return Member(preprocessor, frame.iloc[-model.context_rows:], calibration, 0)
 
 
 def held_out(names: list[str], spec: str, seed: int) -> list[str]:

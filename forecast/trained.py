@@ -28,8 +28,10 @@ from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
 from forecast.model import build_net
 from forecast.modelfile import FORMAT, VERSION
+from forecast.newseries import new_preprocessor, pooled_calibration, refusal
 from forecast.preprocess import Preprocessor, known_ahead
 from forecast.sources import validate_frame
+from forecast.static import apply_static, static_values
 
 
 def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,
@@ -138,10 +140,26 @@ class TrainedModel:
     def add_series(self, histories: dict) -> TrainedModel:
         """This model with series it did not train on, each forecast from its own history (a dict of
         frames by name, holding the input and static columns; see `forecast.newseries`)."""
-        from forecast.newseries import new_member
-
-        added = {n: new_member(self, n, h) for n, h in histories.items() if n not in self.members}
+        added = {n: self._new_member(n, h) for n, h in histories.items() if n not in self.members}
         return replace(self, members={**self.members, **added})
+
+    def _new_member(self, name: str, frame: pd.DataFrame) -> Member:
+        """A `Member` for series `name` from its history `frame` (the input columns, and the static
+        columns when the model reads some): preprocessing fitted on it, the trained series' median
+        interval margins."""
+        cfg = self.data
+        why = refusal(cfg, self.model)
+        if why:
+            raise ForecastError(f"series {name!r} is not in this model, which {why}: a new series has none; "
+                                "forecast it with a model fitted without it, or one fitted with the series")
+        values = static_values(frame, cfg.static, f"series {name}") if cfg.static else {}
+        frame, _ = validate_frame(frame, list(cfg.inputs), max_gap=self.source.max_gap, source=f"series {name}")
+        if len(frame) < self.context_rows:
+            raise ForecastError(f"series {name}: {len(frame)} rows of history; this model needs at least "
+                                f"{self.context_rows}")
+        static = apply_static(self.static_encoding, values, f"series {name}") if cfg.static else None
+        calibration = pooled_calibration([m.calibration for m in self.members.values()])
+        return Member(new_preprocessor(cfg, frame, static), frame.iloc[-self.context_rows:], calibration, 0)
 
     def member(self, name: str) -> TrainedModel:
         """The model of one series (the same network)."""
