@@ -141,8 +141,44 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
                 study.optimize(run, n_trials=1, catch=EXPECTED_FAILURES)
             except _StudyFull:
                 break
+            except Exception as e:  # the server went away mid-study: what finished is saved there
+                lost = storage_cause(e)  # (Optuna may raise another error while handling it)
+                if lost is None:
+                    raise
+                raise ForecastError(storage_lost(url, lost)) from None
             if ctrl_c.seen:
                 raise KeyboardInterrupt
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What Optuna and SQLAlchemy raise when the study's database stops answering."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return optuna.exceptions.StorageInternalError, SQLAlchemyError
+
+
+def storage_cause(error: BaseException | None) -> BaseException | None:
+    """The storage error behind `error` (itself, or one it was raised from or while handling)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, storage_errors()):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def storage_lost(url: str, error: BaseException) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (f"the study storage {masked(url)} stopped answering ({_plain(first)}); the trials finished "
+            "before are saved there: run the same command to continue the study once it answers again")
+
+
+def _plain(text: str) -> str:
+    """A driver's message without a password or SQLAlchemy's trailing link."""
+    from forecast.storage import _without_secrets
+
+    return _without_secrets(text.split("(Background on this error")[0]).strip()
 
 
 class _StudyFull(Exception):
@@ -155,6 +191,11 @@ def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: in
         _optimize(spec, frame, n_trials, seed_offset)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except ForecastError:  # the storage went away: the parent says so, once
+        raise SystemExit(LOST) from None
+
+
+LOST = 75  # a worker's exit status when the study's storage stopped answering (EX_TEMPFAIL)
 
 
 def finished_trials(study: optuna.Study) -> int:
@@ -215,6 +256,8 @@ def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> opt
             raise
         if any(p.exitcode == 130 for p in procs):
             raise KeyboardInterrupt
+        if any(p.exitcode == LOST for p in procs):
+            raise ForecastError(storage_lost(storage_url(spec), ConnectionError("in a worker process")))
         failed = [p.exitcode for p in procs if p.exitcode]
         if failed:
             raise ForecastError(f"{len(failed)} worker process(es) exited with {failed}; "
@@ -316,7 +359,12 @@ def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True
     """
     spec = fit_search(spec, frame)
     study = run_study(spec, frame, jobs)
-    s = summary(study)
+    try:
+        s = summary(study)
+    except Exception as e:
+        if storage_cause(e) is None:
+            raise
+        raise ForecastError(storage_lost(storage_url(spec), storage_cause(e))) from None
     if s["best"] is None:
         failed = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.FAIL]
         reason = failed[0].user_attrs.get("failure") if failed else None

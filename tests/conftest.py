@@ -75,47 +75,79 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class PostgresServer:
+    """A fresh PostgreSQL cluster in a temporary folder, owned by the unprivileged `postgres` user
+    (initdb refuses root), on 127.0.0.1 and a free port; `stop()` and `start()` it at will. Skipped,
+    with the reason, only where no server can be had; in CI (CI=true) that fails."""
+
+    def __init__(self):
+        import os
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        def unavailable(reason):
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL is required in CI: {reason}")
+            pytest.skip(f"no PostgreSQL server here: {reason}")
+
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            unavailable("the psycopg driver is not installed (pip install 'forecast[postgres]')")
+        if not os.path.exists(f"{PG_BIN}/initdb"):
+            unavailable(f"{PG_BIN}/initdb not found (apt-get install postgresql)")
+        self.root = Path(tempfile.mkdtemp(prefix="forecast-pg-"))  # under /tmp: the postgres user can reach it
+        self.data, self.sock = self.root / "data", self.root / "sock"
+        self.sock.mkdir()
+        self.as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.sock, "postgres")
+        self.port = _free_port()
+        init = self._run(f"{PG_BIN}/initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        if init.returncode != 0:
+            shutil.rmtree(self.root, ignore_errors=True)
+            unavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
+        started = self.start()
+        if started.returncode != 0:
+            unavailable(f"the server did not start: {started.stderr.strip()[-300:]}")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *cmd):
+        import subprocess
+
+        return subprocess.run([*self.as_postgres, *cmd], capture_output=True, text=True)
+
+    def start(self):
+        return self._run(f"{PG_BIN}/pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
+                         f"-h 127.0.0.1 -p {self.port} -k {self.sock} -c max_connections=200 -c fsync=off", "start")
+
+    def stop(self):
+        return self._run(f"{PG_BIN}/pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def remove(self):
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A real PostgreSQL server for this test run: a fresh cluster in a temporary folder, owned by the
-    unprivileged `postgres` user (initdb refuses root), on 127.0.0.1 and a free port, stopped at the
-    end. Skipped, with the reason, only where no server can be had; in CI (CI=true) that fails."""
-    import os
-    import shutil
-    import subprocess
-
-    def unavailable(reason):
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(f"no PostgreSQL server here: {reason}")
-
+    """The URL of a PostgreSQL server shared by this test run (see `PostgresServer`)."""
+    server = PostgresServer()
     try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        unavailable("the psycopg driver is not installed (pip install 'forecast[postgres]')")
-    if not os.path.exists(f"{PG_BIN}/initdb"):
-        unavailable(f"{PG_BIN}/initdb not found (apt-get install postgresql)")
-    import tempfile
-    from pathlib import Path
-    root = Path(tempfile.mkdtemp(prefix="forecast-pg-"))  # under /tmp: the postgres user can reach it
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    as_postgres = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-    if as_postgres:
-        shutil.chown(root, "postgres")
-        shutil.chown(sock, "postgres")
-    port = _free_port()
-    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], capture_output=True, text=True)  # noqa: E731
-    init = run(f"{PG_BIN}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    if init.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        unavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
-    start = run(f"{PG_BIN}/pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                f"-h 127.0.0.1 -p {port} -k {sock} -c max_connections=200 -c fsync=off", "start")
-    if start.returncode != 0:
-        unavailable(f"the server did not start: {start.stderr.strip()[-300:]}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield server.url
     finally:
-        run(f"{PG_BIN}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
+
+
+@pytest.fixture
+def postgres_server():
+    """A PostgreSQL server of this test's own, which it may stop and start (see `PostgresServer`)."""
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.remove()

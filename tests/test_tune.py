@@ -391,3 +391,21 @@ def test_a_trial_that_ctrl_c_interrupted_does_not_count_toward_the_total():
     cut.set_user_attr("failure", "interrupted")
     study.tell(cut, state=optuna.trial.TrialState.FAIL)
     assert finished_trials(study) == 3 and len(study.trials) == 4
+
+
+def test_a_storage_that_stops_answering_is_named_without_its_password_whatever_optuna_raises_on_top():
+    from sqlalchemy.exc import OperationalError
+
+    from forecast.tuning import storage_cause, storage_lost
+    down = OperationalError("SELECT 1", {}, Exception("connection to server at 10.0.0.1 failed: refused"))
+    try:
+        try:
+            raise down
+        except OperationalError:
+            raise UnboundLocalError("updated_state")  # what Optuna 5 raises while handling it
+    except UnboundLocalError as e:
+        assert storage_cause(e) is down
+    assert storage_cause(ValueError("x")) is None
+    line = storage_lost("postgresql://me:s3cret@db/forecast", down)
+    assert "postgresql://me:***@db/forecast stopped answering" in line and "s3cret" not in line
+    assert "run the same command to continue the study" in line and "\n" not in line

@@ -111,3 +111,32 @@ def test_the_docs_recipe_for_several_machines_runs_against_a_real_server(postgre
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert len(load(postgres_url, "aapl-shared").trials) == 2
+
+
+def test_a_server_that_stops_mid_study_ends_tune_with_one_line_and_a_rerun_resumes(postgres_server, tmp_path):
+    """The server goes away while a trial trains (a gated trial waits for it): `tune` says so in one
+    line naming the storage, with what to do, and exit 1; the study held, and the same command
+    continues it once the server is back."""
+    args = tune_args(tmp_path, postgres_server.url, "stops", 3, epochs=1)
+    gated = [sys.executable, "-c", GATED, *args[3:]]
+    proc = subprocess.Popen(gated, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # the first trial has started: it exists in the study
+        time.sleep(0.5)
+        try:
+            if load(postgres_server.url, "stops").trials:
+                break
+        except Exception:  # noqa: BLE001 - the study is not there yet
+            pass
+    assert postgres_server.stop().returncode == 0
+    (tmp_path / "gate").touch()  # the trial trains, then reports to a storage that is gone
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert "the study storage postgresql://postgres@127.0.0.1" in lines[0] and "stopped answering" in lines[0]
+    assert "run the same command to continue" in lines[0]
+    assert postgres_server.start().returncode == 0
+    again = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(load(postgres_server.url, "stops").get_trials(states=FINISHED)) >= 3
