@@ -17,6 +17,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
+from torch.multiprocessing.spawn import ProcessExitedException
 
 from forecast.calendar import infer_frequency
 from forecast.comparison import with_series
@@ -145,6 +146,11 @@ def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: Train
     return done
 
 
+def _resumable(last: Path | None) -> str:
+    return f"{last} holds the last finished epoch: run the same command with --resume to continue" \
+        if last else "nothing was saved"
+
+
 @dataclass
 class Trained:
     """A trained network with its data; `best_val` is the best validation loss (encoded units)."""
@@ -245,10 +251,12 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
                             weights_only=True)
             except SystemExit:  # Lightning exits(1) on Ctrl-C after a graceful shutdown
                 if trainer.interrupted:
-                    where = f"{last} holds the last finished epoch: run the same command with " \
-                            "--resume to continue" if last else "nothing was saved"
-                    raise TrainingInterrupted(f"training interrupted; {where}") from None
+                    raise TrainingInterrupted(f"training interrupted; {_resumable(last)}") from None
                 raise
+            except ProcessExitedException as e:  # a data-parallel worker was killed or crashed
+                how = f"was killed ({e.signal_name})" if e.signal_name else f"exited with status {e.exit_code}"
+                raise ForecastError(f"training process {e.error_index + 1} of {devices} {how}, and the others "
+                                    f"were stopped; {_resumable(last)}") from None
             finally:  # the epochs before an interruption stay in the log, however this run ends
                 if earlier is not None:
                     _merge_log(Path(out_dir) / "logs" / "metrics.csv", earlier)

@@ -69,6 +69,10 @@ def device_count(train: TrainConfig) -> int:
     return n
 
 
+def _stopped_by_parent(signum, frame) -> None:
+    os._exit(128 + signum)
+
+
 class SpawnedDDP(DDPStrategy):
     """Lightning's DDP with the worker processes spawned from this one, instead of the whole command
     started again once per device: only the calling process goes on after training (evaluates,
@@ -82,6 +86,13 @@ class SpawnedDDP(DDPStrategy):
         if self.quiet:  # runs in each worker, which lives only for this training
             _silence_lightning()
         super().setup_environment()
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        # In place of Lightning's handler (set just before, it tells the other workers, who may be
+        # gone): a worker that the parent stops because another one died leaves at once and
+        # quietly; the parent names the worker that died, once.
+        signal.signal(signal.SIGTERM, _stopped_by_parent)
 
     def teardown(self) -> None:
         super().teardown()

@@ -84,3 +84,38 @@ def test_several_mps_devices_are_refused_in_one_line():
     with pytest.raises(ForecastError, match="MPS is one device|MPS is not available"):
         fit(make_frame(), DataConfig(targets=("y",)), ModelConfig(),
             TrainConfig(accelerator="mps", devices="2"), quiet=True)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_ends_the_fit_with_one_line_and_resume_continues(tmp_path):
+    """SIGKILL to one of two training processes: the others stop, `fit` says which and how, in one
+    line with exit 1, and `--resume` continues from the last finished epoch."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+    args = [sys.executable, "-m", "forecast", "fit", "--sample", "IBM", "--seq-len", "20", "--max-epochs", "40",
+            "--set", "train.devices=2", "--set", "train.accelerator=cpu", "--set", "train.patience=0", "--quiet",
+            "--no-refit", "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)  # one epoch finished and saved
+    workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2, workers
+    workers[1].send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in err and len(lines) == 1, err
+    assert "of 2 was killed (SIGKILL), and the others were stopped" in lines[0]
+    assert "--resume to continue" in lines[0]
+    resumed = subprocess.run([*args[:args.index("40")], "3", *args[args.index("40") + 1:], "--resume"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode in (0, 1), resumed.stderr
+    if resumed.returncode == 1:  # more epochs had finished than 3: the message says so
+        assert "already finished" in resumed.stderr
+    else:
+        assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -50,7 +50,8 @@ def _quiet_libraries() -> None:
     import logging
     import warnings
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning", "optuna"):
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning", "optuna",
+                 "torch.multiprocessing"):  # "terminating process ..." when a worker died: fit says so
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", module="optuna")
