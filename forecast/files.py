@@ -1,6 +1,7 @@
 """Writing files safely: atomic replacement and strict JSON. No heavy imports here."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -23,7 +24,14 @@ def write_atomically(path: str | Path, write) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        write(Path(tmp))
+        try:
+            write(Path(tmp))
+        except OSError as e:  # named after the file being written, not the hidden temporary one
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+        except Exception as e:  # noqa: BLE001 - writers that wrap the OS error (safetensors, pyarrow)
+            if "os error 28" in str(e) or "No space left" in str(e):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+            raise
         os.chmod(tmp, mode)  # mkstemp makes it private (0600): a colleague could not read the model
         os.replace(tmp, path)
     finally:

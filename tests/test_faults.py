@@ -314,6 +314,23 @@ def test_fault_strict_json_never_holds_nan(run, tmp_path):
     assert "NaN" not in text and json.loads(text)["metrics"]["naive"]["direction"] is None
 
 
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device", "/tmp/.m.x.tmp"),
+                                   RuntimeError("Error while serializing: I/O error: No space left on device "
+                                                "(os error 28)")])  # what safetensors raises
+def test_a_full_disk_names_the_file_being_written_and_leaves_no_temporary_file(error, tmp_path):
+    from forecast.files import write_atomically
+
+    def fill(tmp):
+        tmp.write_bytes(b"half")
+        raise error
+    with pytest.raises(OSError) as raised:
+        write_atomically(tmp_path / "model.safetensors", fill)
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(tmp_path / "model.safetensors")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError):  # anything else passes through as it is
+        write_atomically(tmp_path / "x", lambda tmp: (_ for _ in ()).throw(ValueError("other")))
+
+
 def test_files_written_atomically_get_the_usual_permissions_and_a_replaced_file_keeps_its_own(tmp_path):
     from forecast.files import write_atomically
     mask = os.umask(0o022)
