@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from forecast.panel import WIDE_VALUE
+
 MODEL_STYLE = {"color": "tab:blue", "lw": 1.6, "zorder": 5}
 
 
@@ -111,13 +113,21 @@ def plot_forecast(history, forecast, name: str, series: str | None = None):
         pct = lower.removeprefix(f"{name}_lower")
         ax.fill_between(forecast.index, forecast[lower], forecast[f"{name}_upper{pct}"], color="tab:blue",
                         alpha=0.12 + 0.1 * rank, lw=0, zorder=1, label=f"{pct}% interval")
-    ax.set_title(f"{series + ' ' if series else ''}{name}: next {len(forecast)} steps")
-    return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
+    shown = _label(name, series)
+    ax.set_title(f"{shown}: next {len(forecast)} steps")
+    return _finish(fig, ax, f"{series if name == WIDE_VALUE and series else name} (original units)",
+                   dates_on_x=True)
+
+
+def _label(name: str, series: str | None) -> str:
+    """A target as a title names it: with its series, or, for a wide file's series (whose values
+    all sit in one column, `WIDE_VALUE`), the series alone."""
+    return name if series is None else series if name == WIDE_VALUE else f"{series} {name}"
 
 
 def plot_backtest(result, target: int = 0, series: str | None = None):
     """Actual against every forecaster one step ahead; the model on top (of one series)."""
-    name = result.targets[target] if series is None else f"{series} {result.targets[target]}"
+    name = _label(result.targets[target], series)
     fig, ax = _figure()
     dates = result.target_dates[:, 0]
     _fan(ax, dates, result.intervals, 0, target)

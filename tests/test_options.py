@@ -116,3 +116,15 @@ def test_bad_options_are_one_line_each(run, tmp_path):
     assert_one_line_error(run("fit", "--config", tmp_path / "none.yaml"), "settings file not found")
     assert_one_line_error(run("tune", "--search", "seq_len"), "--search takes NAME=VALUES")
     assert_one_line_error(run("tune", "--set", "sampler=grid", "--n-trials", "1"), "unknown sampler 'grid'")
+
+
+def test_an_option_a_command_would_not_use_is_refused(run, tmp_path):
+    fit = run("fit", "--sample", "IBM", "--seq-len", "12", "--horizon", "2", "--max-epochs", "1", "--quiet",
+              "--no-refit", "--out", tmp_path / "m")
+    assert fit.returncode == 0, fit.stderr
+    assert_one_line_error(run("predict", "--model", tmp_path / "m", "--end", "2012-01-01"),
+                          "--end read fresh data: give it with --ticker, --sample or --file")
+    assert_one_line_error(run("predict", "--model", tmp_path / "m", "--series-col", "s", "--drop-bad"),
+                          "--series-col, --drop-bad read fresh data")
+    assert_one_line_error(run("tune", "--show", "--n-trials", "5", "--storage", tmp_path / "s.db"),
+                          "--show summarises the study and runs nothing; drop --n-trials")

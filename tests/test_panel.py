@@ -330,3 +330,14 @@ def test_a_long_frame_in_nixtlas_shape_loads_and_fits_as_a_panel():
     assert result.model.series == ["a", "b"]
     with pytest.raises(ForecastError, match="cannot load a list"):
         load([1, 2])
+
+
+def test_a_wide_files_series_are_named_in_plots_not_called_value():
+    from forecast.panel import WIDE_VALUE
+    from forecast.plot import plot_forecast
+    history = pd.DataFrame({WIDE_VALUE: np.arange(80.0)}, index=pd.date_range("2024-01-01", periods=80))
+    ahead = pd.DataFrame({WIDE_VALUE: [81.0, 82.0]}, index=pd.date_range("2024-03-21", periods=2))
+    ax = plot_forecast(history, ahead, WIDE_VALUE, "AAPL").axes[0]
+    assert ax.get_title() == "AAPL: next 2 steps" and ax.get_ylabel() == "AAPL (original units)"
+    assert plot_forecast(history.rename(columns={WIDE_VALUE: "Close"}), ahead.rename(columns={WIDE_VALUE: "Close"}),
+                         "Close", "IBM").axes[0].get_title() == "IBM Close: next 2 steps"

@@ -204,6 +204,10 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     elif new_series:
         raise ForecastError("--new-series forecasts series of fresh data: give them with --file "
                             "(and --series-col)")
+    elif any(options.get(k) for k in ("series_col", "end", "drop_bad")):  # they read fresh data: say so
+        given = [f"--{k.replace('_', '-')}" for k in ("series_col", "end", "drop_bad") if options.get(k)]
+        raise ForecastError(f"{', '.join(given)} read fresh data: give it with --ticker, --sample or --file, "
+                            "or drop them to forecast from the history saved with the model")
     else:
         last = max(m.history.index[-1] for m in trained.members.values())
         from forecast.dates import stamp

@@ -79,6 +79,10 @@ def tune(config: Annotated[Optional[Path], typer.Option(help="Study file (YAML, 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the CLI prints its own lines per trial
     url = tuning.storage_url(spec)
     if show:
+        unused = [f"--{k.replace('_', '-')}" for k, v in {"n_trials": n_trials, "jobs": jobs != 1, "out": out_dir,
+                                                          "no_refit": not refit}.items() if v]
+        if unused:  # a summary runs nothing: an option for a run would be ignored
+            raise ForecastError(f"--show summarises the study and runs nothing; drop {', '.join(unused)}")
         _print_summary(tuning.summary(tuning.load_existing(spec)))
         return
     if out_dir is not None and (out_dir / "model.safetensors").exists():
