@@ -34,6 +34,7 @@ docs: setup
 # database: needs the network)
 check: setup
 	$(VENV)/bin/ruff check forecast tests benchmarks docs
+	$(VENV)/bin/mypy
 	$(PY) -m pip install -q pip-audit
 	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
 

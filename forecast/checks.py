@@ -5,7 +5,7 @@ Each check raises one `ForecastError` that names the setting, the value given an
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from forecast.errors import ForecastError
 
@@ -30,6 +30,9 @@ def positive(name: str, value, kind=(int, float)) -> None:
 
 
 class Settings:
+    # the dataclasses that inherit this one are dataclasses; for type checkers, so is this
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
     """Round-trips through plain JSON-able dicts (tuples become lists)."""
 
     def check_flags(self) -> None:

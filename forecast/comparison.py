@@ -9,6 +9,7 @@ calls are set beside always calling the training span's majority direction, and 
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +79,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     lag : how many origins apart forecasts stop overlapping (the horizon over the origin stride).
     prices : the series are prices (trading days): the verdict says what a random walk means there.
     """
-    out = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
+    out: dict[str, Any] = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
     out["skill"] = skill(out["model"]["rmse"], out["naive"]["rmse"])
     # Several series pooled (a scale per window): RMSE would be decided by the largest series, so the
     # yardstick is scale-free, MASE (each series' errors in units of its own one-step change).

@@ -65,7 +65,7 @@ def _parse_texts(values: pd.Series, name: str, date_format: str | None, dayfirst
         else:
             order = _day_or_month_first(values, name, dayfirst)
             if order is not None:
-                sep = re.search(r"[/.\-]", values.iloc[0]).group(0)
+                sep = re.search(r"[/.\-]", values.iloc[0])[0]  # type: ignore[index]  # checked numeric above
                 year = "%Y" if len(values.str.extract(_NUMERIC)[2].iloc[0]) == 4 else "%y"
                 fmt = f"%d{sep}%m{sep}{year}" if order else f"%m{sep}%d{sep}{year}"
                 if (values.str.replace(_NUMERIC, "", regex=True).str.strip() != "").any():

@@ -14,7 +14,7 @@ class MissingColumns(ForecastError):
     """Columns asked for that the data do not have (`missing`, among `available`, of which
     `numeric` hold numbers)."""
 
-    def __init__(self, message: str, missing: list, available: list, numeric: list = ()):
+    def __init__(self, message: str, missing: list, available: list, numeric: list | tuple = ()):
         super().__init__(message)
         self.missing, self.available, self.numeric = missing, available, list(numeric)
 

@@ -10,7 +10,9 @@ import torch
 from forecast.baselines import baselines, naive_bounds, season_of
 from forecast.calendar import weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise
+from forecast.config import ModelConfig
 from forecast.data import Prepared
+from forecast.errors import ForecastError
 from forecast.intervals import Calibration, calibrate
 from forecast.metrics import direction_of_majority
 from forecast.trained import predict_scaled
@@ -77,7 +79,15 @@ def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarra
     decoded = prepared.to_original(predict_scaled(net, dataset), starts)
     if decoded.ndim == 3:
         return decoded, None
-    return decoded[..., list(net.cfg.quantiles).index(0.5)], decoded
+    return decoded[..., settings_of(net).quantiles.index(0.5)], decoded
+
+
+def settings_of(net: torch.nn.Module) -> ModelConfig:
+    """The model settings a network was built with (`RecurrentNet.cfg`; a custom net keeps them too)."""
+    cfg = getattr(net, "cfg", None)
+    if not isinstance(cfg, ModelConfig):
+        raise ForecastError(f"network {type(net).__name__} keeps no ModelConfig as .cfg (RecurrentNet does)")
+    return cfg
 
 
 def calibrate_on_validation(net: torch.nn.Module, prepared: Prepared) -> Calibration:
@@ -85,7 +95,8 @@ def calibrate_on_validation(net: torch.nn.Module, prepared: Prepared) -> Calibra
     dataset = stage_dataset(prepared, "val")
     starts = dataset.starts.numpy()
     point, quantiles = forecast_windows(net, prepared, starts, dataset)
-    return calibrate(prepared.actuals(starts), point, quantiles, net.cfg.quantiles, net.cfg.coverage,
+    cfg = settings_of(net)
+    return calibrate(prepared.actuals(starts), point, quantiles, cfg.quantiles, cfg.coverage,
                      prepared.scales(starts))
 
 
@@ -102,7 +113,7 @@ def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test",
     lower, upper = calibration.bounds(point, quantiles, prepared.scales(starts))
     naive_lower, naive_upper = naive_bounds(train_rows, anchor, horizon, calibration.coverage)
     intervals = Intervals(calibration.coverage, lower, upper, naive_lower, naive_upper, quantiles,
-                          net.cfg.quantiles)
+                          settings_of(net).quantiles)
     return Evaluation(prepared.index[starts], prepared.actuals(starts),
                       {"model": point, **baselines(prepared.raw_targets, starts, horizon,
                                                    season_of(prepared.index))}, anchor,

@@ -5,6 +5,8 @@ typed settings saved as its hyperparameters (and so in every checkpoint).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,7 @@ import torch.nn.functional as F
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.model import build_net
 
-LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
 
 def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
@@ -36,6 +38,7 @@ class Forecaster(pl.LightningModule):
         self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
         self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series, n_static, net)
         self.loss_fn = LOSSES[self.train_cfg.loss]
+        self.levels: torch.Tensor
         self.register_buffer("levels", torch.tensor(self.model_cfg.quantiles, dtype=torch.float32),
                              persistent=False)
 

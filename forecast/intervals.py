@@ -42,7 +42,7 @@ def pick_pairs(levels, coverage) -> tuple[tuple[int, int] | None, ...]:
     levels = list(levels)
     below = [i for i, q in enumerate(levels) if q < 0.5]
     above = [i for i, q in enumerate(levels) if q > 0.5]
-    pairs = []
+    pairs: list[tuple[int, int] | None] = []
     for c in coverage:
         if not below or not above:
             pairs.append(None)
@@ -170,7 +170,7 @@ def adaptive_margins(calibration_scores: list[np.ndarray], fold_of: np.ndarray, 
     alpha = np.broadcast_to(nominal, (k_count, h_count, t_count)).copy()
     margins = np.empty_like(scores)
     missed = np.zeros(scores.shape, bool)
-    pending = [[] for _ in range(b_count + 1)]  # origin -> (origin, step) outcomes it reveals
+    pending: list[list[tuple[int, int]]] = [[] for _ in range(b_count + 1)]  # origin -> (origin, step) outcomes it reveals
     for i in range(b_count):
         for h in range(h_count):
             pending[min(int(known_at[i, h]), b_count)].append((i, h))

@@ -136,7 +136,7 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
         if source.wide:  # the columns asked for are the series; their values become WIDE_VALUE
             frames, columns = from_wide(raw, list(columns or raw.select_dtypes("number").columns)), [WIDE_VALUE]
         else:
-            frames = from_long(raw, source.series_col)
+            frames = from_long(raw, str(source.series_col))
         label = source.path
     else:
         names = list(SAMPLE_TICKERS) if (source.sample or "").lower() == "all" else source.names

@@ -8,7 +8,7 @@ import numpy as np
 
 
 def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
-            mase_scale: np.ndarray | float, axis=None) -> dict[str, float]:
+            mase_scale: np.ndarray | float, axis=None) -> dict[str, float | np.ndarray]:
     """MAE, RMSE, MAPE and sMAPE (percent), MASE and directional accuracy.
 
     Parameters
@@ -45,7 +45,7 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
 
 
 def interval_metrics(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, coverage: float,
-                     axis=None) -> dict[str, float]:
+                     axis=None) -> dict[str, float | np.ndarray]:
     """Coverage (percent of actual values inside), mean width and mean interval (Winkler) score of
     central intervals meant to hold `coverage` of the values; arrays (B, H, T).
 

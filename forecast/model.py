@@ -49,6 +49,8 @@ class RecurrentNet(nn.Module):
     forecast changed) and `picked` (options chosen on validation, which a refit reuses).
     """
 
+    profile: torch.Tensor  # (series, cycle, targets), a buffer when the data have a cycle
+
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
                  level_targets: bool = True, n_series: int = 1, n_time: int = 0, cycle: int = 0):
         super().__init__()

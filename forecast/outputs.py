@@ -79,7 +79,8 @@ def test_table(result) -> pd.DataFrame:
     """Every test forecast of a `FitResult`: (series,) origin, target date, step, actual, model, the
     baselines, the model's intervals (and quantiles) and the naive intervals."""
     if not result.is_panel:
-        return _series_table(result.test, *result.parts.values(), result.model.data)
+        (prepared,) = result.parts.values()  # one series
+        return _series_table(result.test, prepared, result.model.data)
     return pd.concat([_series_table(ev, result.parts[name], result.model.data).assign(series=name)
                       [lambda t: ["series", *t.columns[:-1]]] for name, ev in result.by_series.items()],
                      ignore_index=True)

@@ -116,8 +116,8 @@ def split_rule(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> str:
         val, test = cfg.steps(*_lengths(frames))
         return (f"the last {val} validation and {test} test steps counted back from the panel's last date"
                 + (" (its series end together)" if together else ""))
-    val, test = cfg.fractions
-    return (f"{val:.0%} validation and {test:.0%} test of all the panel's dates"
+    val_share, test_share = cfg.fractions
+    return (f"{val_share:.0%} validation and {test_share:.0%} test of all the panel's dates"
             + ("" if together else " (its series end on different dates; --split's steps count from the last)"))
 
 
@@ -184,8 +184,11 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     if not frames:
         raise ForecastError("the panel holds no series")
     cut = calendar_cut(frames, cfg) if fit_on != "all" else cfg
-    names, parts, dropped = [], [], {}
-    static, encoding = None, {}
+    names: list[str] = []
+    parts: list[Prepared] = []
+    dropped: dict[str, str] = {}
+    static: pd.DataFrame | None = None
+    encoding: dict[str, dict] = {}
     if cfg.static:  # one encoding for the panel: categories and spreads across its series
         from forecast.static import encode_static, static_table
 

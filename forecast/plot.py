@@ -55,7 +55,8 @@ def plot_test(result, target: int = 0):
     if result.is_panel:
         return _plot_panel(result, target)
     fig, ax = _figure()
-    _draw_test(ax, result.test, *result.parts.values(), result.model.data, result.metrics, target)
+    (prepared,) = result.parts.values()  # one series
+    _draw_test(ax, result.test, prepared, result.model.data, result.metrics, target)
     name = result.model.data.targets[target]
     return _finish(fig, ax, f"{name} (original units)", dates_on_x=True)
 

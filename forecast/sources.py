@@ -200,7 +200,7 @@ def _separator(path: Path) -> str:
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         header = f.readline()
     counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
-    return max(counts, key=counts.get) if max(counts.values()) else ","
+    return max(counts, key=lambda sep: counts[sep]) if max(counts.values()) else ","
 
 
 MISSING = ["?", "-", "--"]  # missing values as some exports write them, beside pandas' own (NA, NaN, ...)

@@ -45,7 +45,7 @@ def static_encoding(table: pd.DataFrame) -> dict:
     """How to encode the static columns of a panel's (series x columns) `table`: a text column's
     sorted categories, a numeric column's mean and spread across the series. A column with one value
     for every series tells the model nothing and is refused."""
-    encoding = {}
+    encoding: dict[str, dict] = {}
     for c in table.columns:
         column = table[c]
         if column.nunique() < 2:

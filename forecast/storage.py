@@ -122,7 +122,7 @@ def creation_lock(url: str, storage):
         return
     engine = getattr(storage, "engine", None)
     dialect = engine.dialect.name if engine is not None else ""
-    if dialect not in ("postgresql", "mysql"):
+    if engine is None or dialect not in ("postgresql", "mysql"):
         yield
         return
     from sqlalchemy import text

@@ -281,7 +281,7 @@ def parse_range(text: str | None, name: str):
     'lstm,gru' -> ['lstm', 'gru']."""
     if text is None:
         return None
-    out = []
+    out: list[int | float | str] = []
     for p in (p.strip() for p in text.split(",") if p.strip()):
         try:
             out.append(int(p))

@@ -27,7 +27,7 @@ from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool, series_table
 from forecast.forecaster import Forecaster
 from forecast.model import net_spec
-from forecast.panel import validate_panel
+from forecast.panel import PanelPrepared, validate_panel
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import Member, TrainedModel
@@ -156,7 +156,7 @@ class Trained:
     """A trained network with its data; `best_val` is the best validation loss (encoded units)."""
 
     net: torch.nn.Module
-    prepared: Prepared
+    prepared: Prepared | PanelPrepared
     best_val: float
     best_epoch: int
     epochs: int
@@ -171,7 +171,8 @@ def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: l
     logger = pl.loggers.CSVLogger(out_dir, name="logs", version="") if out_dir is not None else False
     return pl.Trainer(
         accelerator=resolve_accelerator(train.accelerator), devices=devices, strategy=strategy,
-        use_distributed_sampler=False, precision=train.precision, max_epochs=train.max_epochs,
+        use_distributed_sampler=False, max_epochs=train.max_epochs,
+        precision=train.precision,  # type: ignore[arg-type]  # one of config.PRECISIONS, checked there
         gradient_clip_val=train.gradient_clip or None, callbacks=callbacks,
         default_root_dir=out_dir, logger=logger, enable_checkpointing=out_dir is not None,
         limit_val_batches=None if validate else 0, enable_progress_bar=not quiet,
@@ -198,9 +199,11 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     dm = WindowDataModule(frame, data, batch_size=train.batch_size, seed=train.seed, fit_on=fit_on,
                           drop_bad=drop_bad, sampling=train.sampling)
     dm.setup()
+    prepared = dm.prepared
+    assert prepared is not None  # set by setup
     if announce is not None:
-        announce(dm.prepared)
-    parts = getattr(dm.prepared, "parts", [dm.prepared])
+        announce(prepared)
+    parts = getattr(prepared, "parts", [prepared])
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), len(parts),
                         parts[0].preprocessor.static.size, net)
     select = fit_on == "train"
@@ -210,9 +213,9 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
                             f"{type(module.net).__name__} has none")
     with torch_threads(train.threads):
         if data.cycle:  # before a custom net's `prepare`: it sees what the cycle leaves
-            module.net.fit_cycle(batch_loader(dm.dataset("train"), 4096))
+            getattr(module.net, "fit_cycle")(batch_loader(dm.dataset("train"), 4096))
         if hasattr(module.net, "prepare"):  # again on resume: the same data give the same result
-            module.net.prepare(batch_loader(dm.dataset("train"), 4096), val())
+            getattr(module.net, "prepare")(batch_loader(dm.dataset("train"), 4096), val())
     best = BestWeights()
     callbacks = [best, *(callbacks or [])]
     if train.patience and select:
@@ -258,22 +261,23 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
                 raise ForecastError(f"training process {e.error_index + 1} of {devices} {how}, and the others "
                                     f"were stopped; {_resumable(last)}") from None
             finally:  # the epochs before an interruption stay in the log, however this run ends
-                if earlier is not None:
+                if earlier is not None and out_dir is not None:
                     _merge_log(Path(out_dir) / "logs" / "metrics.csv", earlier)
     if trainer.interrupted:
         raise TrainingInterrupted("training interrupted; nothing was saved")
     # BestWeights restored the best epoch (in this process or in rank 0, whose weights came back)
-    done = trainer.callback_metrics
-    epochs = int(done["epochs_run"])
-    best_epoch = int(done["best_epoch"]) if select and int(done["best_epoch"]) >= 0 else epochs - 1
-    best_val = float(done["best_val"]) if select and int(done["best_epoch"]) >= 0 else float("nan")
-    net = module.cpu().float().eval().net
-    if hasattr(net, "finish"):
+    logged = trainer.callback_metrics
+    epochs = int(logged["epochs_run"])
+    best_epoch = int(logged["best_epoch"]) if select and int(logged["best_epoch"]) >= 0 else epochs - 1
+    best_val = float(logged["best_val"]) if select and int(logged["best_epoch"]) >= 0 else float("nan")
+    network = module.cpu().float().eval().net
+    if hasattr(network, "finish"):
         with torch_threads(train.threads), torch.no_grad():
-            if net.finish(val()) and select:  # the forecast changed: a study compares what it is now
-                sizes, losses = zip(*((len(b[0]), float(module.batch_loss(b))) for b in val()))
+            loader = val()
+            if getattr(network, "finish")(loader) and loader is not None:  # the forecast changed: a study compares it
+                sizes, losses = zip(*((len(b[0]), float(module.batch_loss(b))) for b in loader))
                 best_val = float(np.average(losses, weights=sizes))
-    return Trained(net, dm.prepared, best_val, best_epoch, epochs)
+    return Trained(network, prepared, best_val, best_epoch, epochs)
 
 
 @dataclass
@@ -290,7 +294,7 @@ class FitResult:
 
     model: TrainedModel
     evaluated: TrainedModel
-    prepared: Prepared
+    prepared: Prepared | PanelPrepared
     report: DataReport
     test: Evaluation
     metrics: dict
@@ -394,7 +398,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     epochs = trained.best_epoch + 1
     if spec is not None:  # what a custom net picked on validation: the refit (and the saved model) reuse it
         spec = {**spec, "options": {**spec["options"], **getattr(trained.net, "picked", {})}}
-    net = calibrating_net = trained.net
+    network = calibrating_net = trained.net
     calibrating = parts
     if fit_on != "train":  # validation was trained on: calibrate a twin that never saw it
         twin = train_network(frames if panel else one, data, model,
@@ -403,7 +407,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         calibrating_net, calibrating = twin.net, parts_of(twin.prepared, frames)
     with torch_threads(train.threads):
         calibrations = {n: calibrate_on_validation(calibrating_net, p) for n, p in calibrating.items()}
-        by_series = {n: evaluate(net, p, "test", calibrations[n]) for n, p in parts.items()}
+        by_series = {n: evaluate(network, p, "test", calibrations[n]) for n, p in parts.items()}
     test = pool(by_series) if panel else by_series[source.label]
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
@@ -427,7 +431,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra},
                             getattr(prepared, "static_encoding", {}), spec)
 
-    evaluated = make(net, trained.prepared, {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
+    evaluated = make(network, trained.prepared, {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
     if refit:
         again = train_network(kept if panel else one, data, model,

@@ -129,8 +129,9 @@ class TrainedModel:
         too few validation windows to calibrate it."""
         found: dict[float, list[int]] = {}
         for m in self.members.values():
-            for c in m.calibration.unbounded() if m.calibration is not None else ():
-                found.setdefault(c, []).append(m.calibration.n)
+            if m.calibration is not None:
+                for c in m.calibration.unbounded():
+                    found.setdefault(c, []).append(m.calibration.n)
         return [f"the {100 * c:g}% interval is unbounded (-inf to inf)"
                 + (f" in {len(ns)} of {len(self.members)} series" if len(self.members) > 1 else "")
                 + f": {min(ns)} validation windows calibrate at most {100 * min(ns) / (min(ns) + 1):.0f}% and "
@@ -279,7 +280,7 @@ class TrainedModel:
             for q, level in enumerate(levels):
                 columns[f"{name}_q{level:g}"] = decoded[0, :, t, q]
             if member.calibration is not None:
-                scale = local_scale(history[list(cfg.targets)].to_numpy(np.float64), [len(history)],
+                scale = local_scale(history[list(cfg.targets)].to_numpy(np.float64), np.array([len(history)]),
                                     cfg.seq_len)
                 lower, upper = member.calibration.bounds(point, decoded if levels else None, scale)
                 for k, c in enumerate(member.calibration.coverage):

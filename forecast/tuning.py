@@ -11,6 +11,7 @@ import math
 import multiprocessing as mp
 import os
 import warnings
+from typing import Any
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
             trial = ask(*args, **kwargs)
             first_heartbeat(storage, spec.study_name, trial)
             return trial
-    study.ask = ask_within_total  # `optimize` asks through it for every trial (Optuna 3 to 5; the major is pinned)
+    study.ask = ask_within_total  # type: ignore[method-assign]  # `optimize` asks through it for every trial (Optuna 3 to 5; the major is pinned)
     with ctrl_c_remembered(armed=False) as ctrl_c:
         def run(trial):
             if ctrl_c.seen:  # Ctrl-C came while the trial was being created: fail it
@@ -222,7 +223,7 @@ def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> opt
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of killed workers, past their grace period
     with creation_lock(storage_url(spec), storage):  # and those killed before their first heartbeat
-        fail_orphans(storage, spec.study_name)
+        fail_orphans(storage, spec.study_name or "")  # named on creation: never empty
     done = finished_trials(study)
     running = len(study.get_trials(deepcopy=False, states=(RUNNING,)))
     remaining = max(0, spec.n_trials - done - running)
@@ -283,7 +284,7 @@ def summary(study: optuna.Study) -> dict:
     counts = {state.name.lower(): sum(t.state == state for t in trials)
               for state in optuna.trial.TrialState}
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    out = {"study": study.study_name, "trials": len(trials), **counts, "best": None, "importances": {},
+    out: dict[str, Any] = {"study": study.study_name, "trials": len(trials), **counts, "best": None, "importances": {},
            "failures": [f"#{t.number}: {t.user_attrs.get('failure', 'no reason recorded')}"
                         for t in trials if t.state == optuna.trial.TrialState.FAIL]}
     if complete:
@@ -362,9 +363,10 @@ def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True
     try:
         s = summary(study)
     except Exception as e:
-        if storage_cause(e) is None:
+        lost = storage_cause(e)
+        if lost is None:
             raise
-        raise ForecastError(storage_lost(storage_url(spec), storage_cause(e))) from None
+        raise ForecastError(storage_lost(storage_url(spec), lost)) from None
     if s["best"] is None:
         failed = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.FAIL]
         reason = failed[0].user_attrs.get("failure") if failed else None

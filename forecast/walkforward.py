@@ -56,7 +56,7 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
                                 f"{stamp(index[0])} to {stamp(index[-1])}, and the latest --origins-from with room "
                                 f"for {horizon} target(s) is {stamp(index[max(last, 0)])}")
         return rows
-    return last - bt.stride * np.arange(bt.origins)[::-1]
+    return last - bt.stride * np.arange(bt.origins or 0)[::-1]  # set by `backtest` before the walk
 
 
 DEFAULT_ORIGINS = 250  # a trading year of daily prices: enough origins for the significance tests
@@ -75,7 +75,7 @@ def fitting_origins(n_rows: int, data: DataConfig, bt: BacktestConfig, season: i
     (inputs, targets and validation rows, see `train_fold`) and the baselines need before it."""
     lost = 1 if data.transform == "log_return" else 0  # a log return needs the row before
     for first in range(1, n_rows):
-        rows = (first if bt.window == "expanding" else min(first, bt.train_size)) - lost
+        rows = (first if bt.train_size is None else min(first, bt.train_size)) - lost  # sliding: a size
         val_rows = max(data.horizon, int(round(rows * data.fractions[0])))
         if rows >= data.seq_len + 2 * data.horizon + val_rows and first > max(season, bt.ma_window):
             return max(0, (n_rows - data.horizon - first) // bt.stride + 1)
@@ -84,7 +84,7 @@ def fitting_origins(n_rows: int, data: DataConfig, bt: BacktestConfig, season: i
 
 def fold_start(first: int, bt: BacktestConfig) -> int:
     """The first row a fold trains on, for a fold whose first target is row `first`."""
-    return 0 if bt.window == "expanding" else max(0, first - bt.train_size)
+    return 0 if bt.train_size is None else max(0, first - bt.train_size)  # a sliding window has a size
 
 
 def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfig,
@@ -140,9 +140,14 @@ class BacktestResult:
     def is_panel(self) -> bool:
         return self.series is not None and len(set(self.series)) > 1
 
+    @property
+    def _ids(self) -> np.ndarray:
+        """(B,) each forecast's series (empty names for one series)."""
+        return self.series if self.series is not None else np.full(len(self.origins), "", dtype=object)
+
     def _held_out(self, held: bool) -> BacktestResult:
         """The forecasts of the held-out series (or of the trained ones), as a result of their own."""
-        return replace(self.subset(np.isin(self.series, self.new) == held), new=())
+        return replace(self.subset(np.isin(self._ids, self.new) == held), new=())
 
     def subset(self, keep: np.ndarray) -> BacktestResult:
         """The forecasts at `keep` (a boolean mask or indices over B), e.g. one series'."""
@@ -163,8 +168,8 @@ class BacktestResult:
                            self.majority, self.lag, prices=weekdays_only(self.target_dates))
         if not self.is_panel:
             return pooled
-        names = list(dict.fromkeys(self.series))
-        return with_series(pooled, series_rows({n: self.subset(self.series == n).metrics() for n in names}))
+        names = list(dict.fromkeys(self._ids))
+        return with_series(pooled, series_rows({n: self.subset(self._ids == n).metrics() for n in names}))
 
     def by_step(self) -> dict:
         """Point metrics of every forecaster and interval metrics, per horizon step (of the held-out
@@ -179,9 +184,9 @@ class BacktestResult:
         from forecast.plot import plot_backtest
 
         if self.is_panel:
-            name = series or (self.new or self.series)[0]
+            name = series or (self.new or tuple(self._ids))[0]
             label = f"{name} (new)" if name in self.new else name
-            return plot_backtest(self.subset(self.series == name), target, label)
+            return plot_backtest(self.subset(self._ids == name), target, label)
         return plot_backtest(self, target)
 
     def write(self, folder, settings: dict | None = None) -> dict:
@@ -196,9 +201,9 @@ class BacktestResult:
     def table(self) -> pd.DataFrame:
         """One row per origin, step and target: actual, every forecast and every interval."""
         b, h, t = self.actual.shape
-        cols = {"series": np.repeat(self.series, h * t)} if self.is_panel else {}
+        cols = {"series": np.repeat(self._ids, h * t)} if self.is_panel else {}
         if self.new:
-            cols["new"] = np.repeat(np.isin(self.series, self.new), h * t)
+            cols["new"] = np.repeat(np.isin(self._ids, self.new), h * t)
         # `cutoff` is Nixtla's name for the same date (the last one observed), for their readers
         cols.update({"origin": np.repeat(self.origins, h * t), "cutoff": np.repeat(self.origins, h * t),
                 "target_date": np.repeat(self.target_dates.ravel(), t),
@@ -322,9 +327,11 @@ class _Walk:
         if calibration is None:
             val = part.stage_starts("val").numpy()
             val_point, val_q = forecast_windows(net, part, val)
-            calibration = conformity(part.actuals(val), val_point, val_q, pairs, part.scales(val)), None
-        self.calibration.append(calibration[0])
-        self.margins.append(calibration[1])
+            scores, margins = conformity(part.actuals(val), val_point, val_q, pairs, part.scales(val)), None
+        else:
+            scores, margins = calibration
+        self.calibration.append(scores)
+        self.margins.append(margins)
         fold_train = part.raw_targets[: part.fit_end]
         lo, hi = naive_bounds(fold_train, part.anchors(rows), data.horizon, coverage)
         n = len(rows)

@@ -13,8 +13,13 @@ import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
+from typing import TYPE_CHECKING
+
 from forecast.config import DataConfig
-from forecast.data import prepare
+from forecast.data import Prepared, prepare
+
+if TYPE_CHECKING:  # panel imports this module
+    from forecast.panel import PanelPrepared
 
 
 class WindowDataset(Dataset):
@@ -78,7 +83,7 @@ class ShardedBatches(Sampler):
         return self.batches // self.world
 
 
-def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool = False,
+def batch_loader(dataset: WindowDataset, batch_size: int, shuffle: bool = False,
                  seed: int | None = None, rank: int = 0, world: int = 1,
                  weights: torch.Tensor | None = None) -> DataLoader:
     """Whole-batch loader; with `shuffle`, the order is fixed by `seed` (new each epoch); with
@@ -89,7 +94,7 @@ def batch_loader(dataset: Dataset, batch_size: int, shuffle: bool = False,
                                                           weights), batch_size=None)
     if shuffle:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-        sampler = RandomSampler(dataset, generator=generator)
+        sampler: Sampler[int] = RandomSampler(dataset, generator=generator)
     else:
         sampler = SequentialSampler(dataset)
     return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False),
@@ -117,18 +122,19 @@ class WindowDataModule(pl.LightningDataModule):
         self.sampling = sampling  # "series": each series of a panel drawn equally often per epoch
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.device = device  # hold the whole series on this device: batches are then gathered there
-        self.prepared = None  # Prepared, or PanelPrepared for a panel
+        self.prepared: Prepared | PanelPrepared | None = None  # set by `setup`
 
     def setup(self, stage: str | None = None) -> None:
         if self.prepared is None:
             if isinstance(self.frame, dict):
                 from forecast.panel import prepare_panel
 
-                self.prepared = prepare_panel(self.frame, self.cfg, self.fit_on, self.drop_bad)
+                prepared: Prepared | PanelPrepared = prepare_panel(self.frame, self.cfg, self.fit_on, self.drop_bad)
             else:
-                self.prepared = prepare(self.frame, self.cfg, self.fit_on)
+                prepared = prepare(self.frame, self.cfg, self.fit_on)
             if self.device is not None:
-                self.prepared.values = self.prepared.values.to(self.device)
+                prepared.values = prepared.values.to(self.device)
+            self.prepared = prepared
 
     def dataset(self, stage: str) -> WindowDataset:
         self.setup()

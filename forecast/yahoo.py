@@ -74,8 +74,8 @@ def _download(ticker: str, interval: str, start=None, end=None) -> pd.DataFrame:
     if raw is None or raw.empty:
         raise YahooUnavailable("no data returned (offline, rate-limited or unknown ticker)")
     if isinstance(raw.columns, pd.MultiIndex):  # (Price, Ticker) columns
-        level = "Ticker" if "Ticker" in raw.columns.names else 1
-        raw = raw.xs(raw.columns.get_level_values(level)[0], axis=1, level=level)
+        name: str | int = "Ticker" if "Ticker" in raw.columns.names else 1
+        raw = raw.xs(raw.columns.get_level_values(name)[0], axis=1, level=name)
     raw = raw[[c for c in PRICE_COLUMNS if c in raw.columns]].dropna(subset=["Close"])
     if raw.empty:
         raise YahooUnavailable("only empty rows returned")
@@ -151,6 +151,7 @@ def load_yahoo(ticker: str, start=None, end=None, interval: str = "1d",
         else:
             hint = "run it once online to fill the cache" if offline else "check the ticker and network"
             raise ForecastError(f"no data for {ticker} ({why}) and nothing cached; {hint}")
+    assert frame is not None  # downloaded, cached or the sample: each branch above gave one
     if start is not None:
         frame = frame[frame.index >= pd.Timestamp(start)]
     if end is not None:

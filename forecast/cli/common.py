@@ -49,7 +49,7 @@ class _Stdout:
 
 
 console = Console(stderr=True, highlight=False)
-out = Console(file=_Stdout(), highlight=False)
+out = Console(file=_Stdout(), highlight=False)  # type: ignore[arg-type]  # a file-like stdout
 
 
 def say(text: str, style: str | None = None) -> None:

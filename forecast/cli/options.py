@@ -242,14 +242,15 @@ def settings(options: dict, sections: tuple[str, ...], saved: dict | None = None
     for name in sections:
         cls = SECTIONS[name]
         cfg = (saved or {}).get(name) or cls()
-        for layer in (file.get(name), given.get(name), sets.get(name)):
+        options_given = {k: v for k, v in given.get(name, {}).items() if v is not None}
+        # a file and --set may clear a field (null); an option not given is None
+        for layer in (file.get(name) or {}, options_given, sets.get(name) or {}):
             if not layer:
                 continue
             if name == "source":  # a ticker, sample or file replaces whichever of them was set
                 cfg = cfg.with_flags(**layer)
-            else:  # a file and --set may clear a field (null); an option not given is None
-                layer = layer if layer is not given.get(name) else {k: v for k, v in layer.items() if v is not None}
-                cfg = cls.from_dict({**cfg.to_dict(), **layer})
+            else:
+                cfg = cfg.from_dict({**cfg.to_dict(), **layer})
         out[name] = cfg
     if "data" in out and "model" in out:
         check_compatible(out["data"], out["model"])

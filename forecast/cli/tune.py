@@ -92,7 +92,7 @@ def tune(config: Annotated[Optional[Path], typer.Option(help="Study file (YAML, 
         spec = spec.override(data={"targets": data.targets})
     spec = fit_search(spec, frame)
     url = masked(tuning.storage_url(spec))  # what is shown: never a password
-    folder = run_folder(out_dir, spec.study_name, "tune")
+    folder = run_folder(out_dir, spec.study_name or "study", "tune")
     check_writable(folder)
     say(f"data: {report.source}, {report.rows} rows ({report.start} to {report.end})")
     say(f"study {spec.study_name} in {url}: {spec.n_trials} trials in all, {jobs} worker(s), "
