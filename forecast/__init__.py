@@ -25,7 +25,7 @@ _EXPORTS = {
     "FitResult": "forecast.train",
     "TrainedModel": "forecast.trained",
     "backtest": "forecast.walkforward",
-    "BacktestResult": "forecast.walkforward",
+    "Evaluation": "forecast.evaluation",
     "tune": "forecast.tuning",
     "TuneResult": "forecast.tuning",
     "StudySpec": "forecast.study",
@@ -35,7 +35,7 @@ _EXPORTS = {
 }
 
 __all__ = [  # the task API (18 names); the same as _EXPORTS, which a test checks
-    "BacktestConfig", "BacktestResult", "DataConfig", "FitResult", "ForecastError", "Forecaster",
+    "BacktestConfig", "DataConfig", "Evaluation", "FitResult", "ForecastError", "Forecaster",
     "ModelConfig", "RecurrentNet", "SourceConfig", "StudySpec", "TrainConfig", "TrainedModel",
     "TuneResult", "WindowDataModule", "backtest", "fit", "load", "tune", "__version__",
 ]
@@ -50,7 +50,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names l
     from forecast.train import FitResult, fit
     from forecast.trained import TrainedModel
     from forecast.tuning import TuneResult, tune
-    from forecast.walkforward import BacktestResult, backtest
+    from forecast.evaluation import Evaluation
+    from forecast.walkforward import backtest
     from forecast.windows import WindowDataModule
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from forecast.files import write_atomically, write_json
@@ -76,43 +75,8 @@ def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> Path:
 
 
 def test_table(result) -> pd.DataFrame:
-    """Every test forecast of a `FitResult`: (series,) origin, target date, step, actual, model, the
-    baselines, the model's intervals (and quantiles) and the naive intervals."""
-    if not result.is_panel:
-        (prepared,) = result.parts.values()  # one series
-        return _series_table(result.test, prepared, result.model.data)
-    return pd.concat([_series_table(ev, result.parts[name], result.model.data).assign(series=name)
-                      [lambda t: ["series", *t.columns[:-1]]] for name, ev in result.by_series.items()],
-                     ignore_index=True)
-
-
-def _series_table(ev, prepared, data) -> pd.DataFrame:
-    """One row per (origin, target, step), sorted so, targets by name. Every (B, H, T) array is
-    written once into one (columns, rows) block that becomes the frame's float columns without a
-    copy (a frame per target and step took 20 s for ETTh1's 7 targets at horizon 720, 11 million rows)."""
-    starts = prepared.index.get_indexer(ev.index)
-    n, horizon, targets = len(starts), data.horizon, np.asarray(data.targets, dtype=object)
-    order = np.argsort(targets.astype(str), kind="stable")
-    iv = ev.intervals
-    arrays = {"actual": ev.actual, **ev.forecasts}
-    for q, level in enumerate(iv.levels if iv.quantiles is not None else ()):
-        arrays[f"model_q{level:g}"] = iv.quantiles[..., q]
-    for k, c in enumerate(iv.coverage):
-        pct = f"{100 * c:g}"
-        arrays.update({f"model_lower{pct}": iv.lower[k], f"model_upper{pct}": iv.upper[k],
-                       f"naive_lower{pct}": iv.naive_lower[k], f"naive_upper{pct}": iv.naive_upper[k]})
-    block = np.empty((len(arrays), n, len(order), horizon))  # (columns, B, T, H): rows by origin, target, step
-    for i, values in enumerate(arrays.values()):
-        np.take(np.asarray(values, dtype=np.float64).transpose(0, 2, 1), order, axis=1, out=block[i])
-    table = pd.DataFrame(block.reshape(len(arrays), -1).T, columns=list(arrays), copy=False)
-    steps = np.arange(horizon)
-    rows = (starts[:, None, None] + steps).repeat(len(order), axis=1).reshape(-1)  # each row's target row
-    front = {"origin": np.repeat(prepared.index[starts - 1], len(order) * horizon),
-             "target_date": prepared.index[rows], "step": np.tile(steps + 1, n * len(order)),
-             "target": np.tile(targets[order].repeat(horizon), n)}
-    for i, (name, values) in enumerate(front.items()):
-        table.insert(i, name, values)
-    return table
+    """Every test forecast of a `FitResult` (see `Evaluation.table`)."""
+    return result.test.table()
 
 
 def levels(prepared) -> dict:

@@ -71,7 +71,7 @@ def _plot_panel(result, target: int):
     name = result.model.data.targets[target]
     for ax, series, rank in zip(axes, chosen, ("best", "median", "worst")):
         ev = result.by_series[series]
-        _draw_test(ax, ev, result.parts[series], result.model.data, ev.table(), target,
+        _draw_test(ax, ev, result.parts[series], result.model.data, ev.metrics(), target,
                    f"{series} ({rank} skill of {len(ranked)})")
         ax.set_ylabel(f"{name} (original units)")
         ax.legend(loc="upper left", fontsize=7)

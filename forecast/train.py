@@ -20,11 +20,10 @@ import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
 from forecast.calendar import infer_frequency
-from forecast.comparison import with_series
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted
-from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool, series_table
+from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool
 from forecast.forecaster import Forecaster
 from forecast.model import net_spec
 from forecast.panel import PanelPrepared, validate_panel
@@ -408,13 +407,11 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     with torch_threads(train.threads):
         calibrations = {n: calibrate_on_validation(calibrating_net, p) for n, p in calibrating.items()}
         by_series = {n: evaluate(network, p, "test", calibrations[n]) for n, p in parts.items()}
-    test = pool(by_series) if panel else by_series[source.label]
+    test = pool(by_series) if panel and len(by_series) > 1 else next(iter(by_series.values()))
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep train.gradient_clip on")
-    metrics = test.table()
-    if len(by_series) > 1:  # a panel that --drop-bad left with one series reports like one series
-        metrics = with_series(metrics, series_table(by_series))
+    metrics = test.metrics()  # a panel's with a table per series (one that --drop-bad left with one: as one)
     kept = {n: frames[n] for n in parts}
     frequency = infer_frequency(next(iter(kept.values())).index, report.calendar)
     n_rows, span = sum(len(f) for f in kept.values()), sum(p.fit_end for p in parts.values())

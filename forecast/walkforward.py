@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from forecast.baselines import baselines, naive_bounds, season_of
-from forecast.calendar import weekdays_only
-from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
+from forecast.comparison import Intervals
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
 from forecast.dates import stamp
 from forecast.errors import ForecastError, UnusableSeries
-from forecast.evaluation import forecast_windows
+from forecast.evaluation import Evaluation, forecast_windows, pool
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
 from forecast.metrics import direction_of_majority
 from forecast.newseries import check_static, held_out, new_parts, pooled_scores, refusal
@@ -117,112 +116,13 @@ def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfi
                             f"{names}") from None
 
 
-@dataclass
-class BacktestResult:
-    """Every forecast of the walk-forward run, in original units, with metrics per forecaster."""
-
-    targets: tuple[str, ...]
-    origins: pd.DatetimeIndex  # (B,) last observed date of each forecast
-    target_dates: np.ndarray  # (B, H) dates forecast
-    actual: np.ndarray  # (B, H, T)
-    forecasts: dict  # name -> (B, H, T): "model" and every baseline
-    anchor: np.ndarray  # (B, T)
-    mase_scale: np.ndarray  # (B, 1, T) in-sample one-step naive MAE of the fold's training rows
-    intervals: Intervals  # the model's (split or adaptive conformal) and the naive forecast's
-    majority: np.ndarray  # (B, 1, T) majority direction of each origin's fold training rows
-    lag: int  # origins until forecasts stop overlapping: ceil(horizon / stride)
-    folds: int
-    seconds: float
-    series: np.ndarray | None = None  # (B,) the series of each forecast (a panel's)
-    new: tuple[str, ...] = ()  # series held out of training, forecast as new ones (`hold_out`)
-
-    @property
-    def is_panel(self) -> bool:
-        return self.series is not None and len(set(self.series)) > 1
-
-    @property
-    def _ids(self) -> np.ndarray:
-        """(B,) each forecast's series (empty names for one series)."""
-        return self.series if self.series is not None else np.full(len(self.origins), "", dtype=object)
-
-    def _held_out(self, held: bool) -> BacktestResult:
-        """The forecasts of the held-out series (or of the trained ones), as a result of their own."""
-        return replace(self.subset(np.isin(self._ids, self.new) == held), new=())
-
-    def subset(self, keep: np.ndarray) -> BacktestResult:
-        """The forecasts at `keep` (a boolean mask or indices over B), e.g. one series'."""
-        return replace(self, origins=self.origins[keep], target_dates=self.target_dates[keep],
-                       actual=self.actual[keep], forecasts={n: f[keep] for n, f in self.forecasts.items()},
-                       anchor=self.anchor[keep], mase_scale=self.mase_scale[keep], majority=self.majority[keep],
-                       series=None if self.series is None else self.series[keep],
-                       intervals=self.intervals.take(keep))
-
-    def metrics(self) -> dict:
-        """Every forecaster's metrics, interval scores, tests and the verdict (see
-        `forecast.comparison.summarise`); for a panel pooled over every series, with a table per
-        series and a verdict that counts them. With held-out series (`new`), theirs, with the trained
-        series' skill beside them under "trained"."""
-        if self.new:
-            return _beside_trained(self._held_out(True).metrics(), self._held_out(False).metrics(), self.new)
-        pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
-                           self.majority, self.lag, prices=weekdays_only(self.target_dates))
-        if not self.is_panel:
-            return pooled
-        names = list(dict.fromkeys(self._ids))
-        return with_series(pooled, series_rows({n: self.subset(self._ids == n).metrics() for n in names}))
-
-    def by_step(self) -> dict:
-        """Point metrics of every forecaster and interval metrics, per horizon step (of the held-out
-        series when some are)."""
-        if self.new:
-            return self._held_out(True).by_step()
-        return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)
-
-    def plot(self, target: int = 0, series: str | None = None):
-        """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals
-        (of `series`, for a panel: by default its first)."""
-        from forecast.plot import plot_backtest
-
-        if self.is_panel:
-            name = series or (self.new or tuple(self._ids))[0]
-            label = f"{name} (new)" if name in self.new else name
-            return plot_backtest(self.subset(self._ids == name), target, label)
-        return plot_backtest(self, target)
-
-    def write(self, folder, settings: dict | None = None) -> dict:
-        """backtest.csv, backtest.json (with `settings`) and three PNGs in `folder`."""
-        from forecast.outputs import write_backtest
-
-        return write_backtest(self, folder, settings)
-
-    def skill(self) -> float:
-        return self.metrics()["skill"]
-
-    def table(self) -> pd.DataFrame:
-        """One row per origin, step and target: actual, every forecast and every interval."""
-        b, h, t = self.actual.shape
-        cols = {"series": np.repeat(self._ids, h * t)} if self.is_panel else {}
-        if self.new:
-            cols["new"] = np.repeat(np.isin(self._ids, self.new), h * t)
-        # `cutoff` is Nixtla's name for the same date (the last one observed), for their readers
-        cols.update({"origin": np.repeat(self.origins, h * t), "cutoff": np.repeat(self.origins, h * t),
-                "target_date": np.repeat(self.target_dates.ravel(), t),
-                "step": np.tile(np.repeat(np.arange(1, h + 1), t), b),
-                "target": np.tile(self.targets, b * h), "actual": self.actual.ravel()})
-        cols.update({name: fc.ravel() for name, fc in self.forecasts.items()})
-        iv = self.intervals
-        for k, c in enumerate(iv.coverage):
-            pct = f"{100 * c:g}"
-            cols.update({f"model_lower{pct}": iv.lower[k].ravel(), f"model_upper{pct}": iv.upper[k].ravel(),
-                         f"naive_lower{pct}": iv.naive_lower[k].ravel(),
-                         f"naive_upper{pct}": iv.naive_upper[k].ravel()})
-        return pd.DataFrame(cols)
+BacktestResult = Evaluation  # the name of 0.2: a backtest's result is an `Evaluation`, as fit's test span is
 
 
 def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConfig(),
              model: ModelConfig = ModelConfig(), train: TrainConfig = TrainConfig(),
              bt: BacktestConfig = BacktestConfig(), *, source: SourceConfig = SourceConfig(),
-             progress=None) -> BacktestResult:
+             progress=None) -> Evaluation:
     """Walk forward over the origins of `bt`, retraining as it says; see the module docstring.
 
     `frame` is one series, or a panel (a dict of series): then the origins are dates of the union of
@@ -300,7 +200,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
         raise ForecastError(f"no held-out series ({', '.join(new)}) has the {data.seq_len} rows of history an "
                             "origin needs; hold out others, or use fewer --origins")
     results = list(done.values())
-    pooled = results[0] if len(results) == 1 else _concatenate(results)
+    pooled = results[0] if len(results) == 1 else pool(results)
     return replace(pooled, folds=len(folds), seconds=time.perf_counter() - started,
                    new=tuple(n for n in new if n in done))
 
@@ -350,7 +250,7 @@ class _Walk:
         self.fold_of.append(np.full(n, len(self.calibration) - 1))
         return self.calibration[-1]
 
-    def result(self, name: str, data: DataConfig, model: ModelConfig, bt: BacktestConfig) -> BacktestResult:
+    def result(self, name: str, data: DataConfig, model: ModelConfig, bt: BacktestConfig) -> Evaluation:
         coverage, pairs = model.coverage, pick_pairs(model.quantiles, model.coverage)
         point, actual, local = (np.concatenate(v) for v in (self.points, self.actual, self.local))
         quantiles = np.concatenate(self.quantiles) if model.quantiles else None
@@ -371,7 +271,7 @@ class _Walk:
                               np.concatenate(self.naive_hi, axis=1), quantiles, model.quantiles)
         forecasts = {"model": point, **{b: np.concatenate([f[b] for f in self.baselines])
                                         for b in self.baselines[0]}}
-        return BacktestResult(
+        return Evaluation(
             targets=tuple(data.targets), origins=pd.DatetimeIndex(origins), target_dates=dates,
             actual=actual, forecasts=forecasts, anchor=np.concatenate(self.anchor),
             mase_scale=np.concatenate(self.scales), intervals=intervals,
@@ -379,27 +279,3 @@ class _Walk:
             seconds=0.0, series=np.full(len(point), name, dtype=object))
 
 
-def _beside_trained(held: dict, trained: dict, names: tuple[str, ...]) -> dict:
-    """The held-out series' summary (of `names`), with the trained series' skill beside it (what being
-    new costs)."""
-    rows = trained.get("series")
-    count = len(rows) if rows else 1
-    beside = {"series": count, "skill": trained["skill"], "mase": trained["model"]["mase"],
-              "naive_mase": trained["naive"]["mase"]}
-    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    line = (f"Held out of training: {len(names)} series ({listed}), each forecast as new from its own history "
-            f"at every origin (below). On the {count} series it trained on: skill {100 * trained['skill']:+.1f}%, "
-            f"MASE {trained['model']['mase']:.3f} (here {held['model']['mase']:.3f}).")
-    return {**held, "trained": beside, "new_series": list(names), "verdict": [line, *held["verdict"]]}
-
-
-def _concatenate(results: list[BacktestResult]) -> BacktestResult:
-    """Every series' walk as one result (forecasts stacked series after series)."""
-    first = results[0]
-    cat = lambda get: np.concatenate([get(r) for r in results])  # noqa: E731
-    intervals = Intervals.concatenate([r.intervals for r in results])
-    return replace(first, origins=pd.DatetimeIndex(cat(lambda r: r.origins.to_numpy())),
-                   target_dates=cat(lambda r: r.target_dates), actual=cat(lambda r: r.actual),
-                   forecasts={n: cat(lambda r: r.forecasts[n]) for n in first.forecasts},
-                   anchor=cat(lambda r: r.anchor), mase_scale=cat(lambda r: r.mase_scale),
-                   majority=cat(lambda r: r.majority), intervals=intervals, series=cat(lambda r: r.series))

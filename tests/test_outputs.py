@@ -1,31 +1,33 @@
 """The test forecasts table: one row per (origin, target, step), each value where the arrays put it."""
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.outputs import _series_table
+from forecast.comparison import Intervals
+from forecast.evaluation import Evaluation
 
 
-def test_the_table_puts_every_value_of_every_array_on_its_origin_target_and_step_row():
+@pytest.mark.parametrize("series", [None, np.array(["s1", "s1", "s2", "s2", "s2"], dtype=object)])
+def test_the_table_puts_every_value_of_every_array_on_its_origin_target_and_step_row(series):
     rng = np.random.default_rng(0)
     b, h, targets = 5, 3, ("zeta", "alpha", "Mid")  # not in name order
     index = pd.date_range("2024-01-01", periods=40, freq="h")
     starts = np.array([20, 21, 22, 30, 31])
     arr = lambda *extra: rng.normal(size=(b, h, len(targets), *extra))  # noqa: E731
-    iv = SimpleNamespace(levels=(0.1, 0.9), quantiles=arr(2), coverage=(0.8,), lower=[arr()], upper=[arr()],
-                         naive_lower=[arr()], naive_upper=[arr()])
-    ev = SimpleNamespace(index=index[starts], actual=arr(), forecasts={"model": arr(), "naive": arr()},
-                         intervals=iv)
-    table = _series_table(ev, SimpleNamespace(index=index), SimpleNamespace(targets=targets, horizon=h))
+    ones = np.ones((b, 1, len(targets)))
+    iv = Intervals((0.8,), arr()[None], arr()[None], arr()[None], arr()[None], arr(2), (0.1, 0.9))
+    ev = Evaluation(targets, index[starts - 1], index.to_numpy()[starts[:, None] + np.arange(h)], arr(),
+                    {"model": arr(), "naive": arr()}, arr()[:, 0], ones, iv, ones, lag=h, series=series)
+    table = ev.table()
     assert len(table) == b * h * len(targets)
     expected = []
     for i, start in enumerate(starts):
         for t in np.argsort(targets):
             for step in range(h):
                 at = (i, step, t)
-                expected.append({"origin": index[start - 1], "target_date": index[start + step], "step": step + 1,
+                row = {"series": series[i]} if series is not None else {}
+                expected.append({**row, "origin": index[start - 1], "cutoff": index[start - 1],
+                                 "target_date": index[start + step], "step": step + 1,
                                  "target": targets[t], "actual": ev.actual[at], "model": ev.forecasts["model"][at],
                                  "naive": ev.forecasts["naive"][at], "model_q0.1": iv.quantiles[at + (0,)],
                                  "model_q0.9": iv.quantiles[at + (1,)], "model_lower80": iv.lower[0][at],
