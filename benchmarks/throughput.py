@@ -3,7 +3,7 @@
 Same data (ETTh1 `OT`, standard split, standardised on train), same network (one recurrent layer of
 64, linear head over the last hidden state), seq_len 96, horizon 24, batch 256, Adam 1e-3, 5 epochs,
 float32, no validation in the timed part. (a) goes through the public API (`WindowDataModule`,
-`Forecaster`, a Lightning `Trainer`; prediction with `forecast.train.predict_scaled`); (b) is a
+`Forecaster`, a Lightning `Trainer`; prediction with `forecast.model.predict_scaled`); (b) is a
 hand-written loop over the same tensors. Also times `forecast --help` as a subprocess.
 Last line: JSON with the figures.
 

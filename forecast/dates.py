@@ -181,3 +181,21 @@ def phase_of(index: pd.DatetimeIndex, period: int, unit: str) -> np.ndarray:
         months = index.year * 12 + index.month - 1
         count = {"M": months, "Q": months // 3, "Y": index.year}[unit]
     return np.mod(np.asarray(count, dtype=np.int64), period)
+
+
+def check_step(fresh: pd.DatetimeIndex, trained: pd.DatetimeIndex) -> None:
+    """Fresh data must come at the step the model was trained on (hourly data for an hourly model):
+    the typical gap between rows may differ by a third at most (months, trading days)."""
+    step = lambda index: pd.Series(index).diff().median()  # noqa: E731
+    if len(fresh) > 1 and len(trained) > 1 and not 0.75 <= step(fresh) / step(trained) <= 4 / 3:
+        raise ForecastError(f"the history's rows are {_words(step(fresh))} apart, but this model was "
+                            f"trained on rows {_words(step(trained))} apart; give data at the model's step")
+
+
+def _words(step: pd.Timedelta) -> str:
+    for unit, size in (("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)),
+                       ("minute", pd.Timedelta(minutes=1))):
+        if step >= size:
+            n = step / size
+            return f"{n:g} {unit}{'' if n == 1 else 's'}"
+    return str(step)

@@ -15,7 +15,7 @@ from forecast.data import Prepared
 from forecast.errors import ForecastError
 from forecast.intervals import Calibration, calibrate
 from forecast.metrics import direction_of_majority
-from forecast.trained import predict_scaled
+from forecast.model import predict_scaled
 from forecast.windows import WindowDataset, stage_dataset
 
 
@@ -191,11 +191,6 @@ def _beside_trained(held: dict, trained: dict, names: tuple[str, ...]) -> dict:
             f"at every origin (below). On the {count} series it trained on: skill {100 * trained['skill']:+.1f}%, "
             f"MASE {trained['model']['mase']:.3f} (here {held['model']['mase']:.3f}).")
     return {**held, "trained": beside, "new_series": list(names), "verdict": [line, *held["verdict"]]}
-
-
-def series_table(evaluations: dict[str, Evaluation]) -> dict:
-    """Per series: the model beside naive and the best baseline (see `comparison.series_rows`)."""
-    return series_rows({name: ev.metrics() for name, ev in evaluations.items()})
 
 
 def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarray, dataset=None):

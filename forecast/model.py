@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -266,3 +267,26 @@ def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static:
                    **(net or {}).get("options", {}))
     except TypeError as e:
         raise ForecastError(f"network {cls.__name__} cannot be built with these options ({e})") from None
+
+
+def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,
+                   series: int | torch.Tensor | None = None) -> np.ndarray:
+    """Run `net` over windows -> (B, H, T[, Q]) outputs in encoded units.
+
+    `inputs` is a (B, L, C) tensor (of the series numbered `series` in a panel's model, or (B,) the
+    series of each window) or a `WindowDataset` (batches gathered straight from its views, with
+    their series).
+    """
+    device = next(net.parameters()).device
+    net.eval()
+    outputs = []
+    with torch.inference_mode():
+        for idx in torch.arange(len(inputs)).split(batch_size):
+            item = inputs[idx]
+            if isinstance(item, tuple):  # a dataset gives (inputs, targets[, series])
+                x, ids = item[0], (item[2] if len(item) == 3 else None)
+            else:
+                x, ids = item, (None if series is None else series[idx] if torch.is_tensor(series)
+                                else torch.full((len(idx),), series))
+            outputs.append(net(x.to(device), None if ids is None else ids.to(device)).float())
+    return torch.cat(outputs).cpu().numpy()

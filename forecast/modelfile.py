@@ -1,6 +1,6 @@
 """The model file: safetensors holding the network's weights and each series' history tail, with a JSON
 header (key "forecast") that says everything else (see `forecast.trained`). Here: finding and reading
-a file, refusing what is not one, and bringing older formats up to the current one.
+a file, refusing what is not one, and bringing format 4 (forecast 0.2) up to the current one.
 """
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 
 FORMAT, VERSION = "forecast-model", 5  # 3: quantiles and calibration; 4: several series; 5: net, normalize
@@ -49,10 +48,9 @@ def read_model_file(path: str | Path) -> tuple[Path, dict, dict]:
         raise ForecastError(f"{path} was written by a newer forecast (format {meta.get('version')}); "
                             "upgrade forecast to read it")
     try:
-        if meta["version"] == 1:
-            meta = _upgrade_from_version_1(meta)
-        if meta["version"] < 4:
-            meta, tensors = _one_member(meta, tensors)
+        if meta["version"] < 4:  # forecast 0.1 and early 0.2: one series at the top level
+            raise ForecastError(f"written in model-file format {meta['version']} (forecast 0.1), which this "
+                                "version no longer reads; fit the model again, or read it with forecast 0.2")
         if meta["version"] < 5:
             meta = _ten_settings(meta)
     except ForecastError as e:
@@ -60,15 +58,6 @@ def read_model_file(path: str | Path) -> tuple[Path, dict, dict]:
     except (KeyError, TypeError, ValueError) as e:
         raise ForecastError(f"{path}: the model file is damaged or incomplete ({type(e).__name__}: {e})") from None
     return path, meta, tensors
-
-
-def _one_member(meta: dict, tensors: dict) -> tuple[dict, dict]:
-    """Model files before format 4 held one series at the top level."""
-    name = SourceConfig.from_dict(meta["source"]).label
-    member = {"name": name, "preprocessor": meta["preprocessor"], "history_index": meta["history_index"],
-              "calibration": meta.get("calibration")}
-    tensors = {**tensors, "history.0": tensors["history"]}
-    return {**meta, "members": [member]}, tensors
 
 
 def _ten_settings(meta: dict) -> dict:
@@ -86,23 +75,6 @@ def _ten_settings(meta: dict) -> dict:
                                 "instance_norm), which forecast 0.3 no longer offers; fit it again")
         model["normalize"] = "last+scale" if scale else "last" if norm else "none"
     return {**meta, "model": model}
-
-
-def _upgrade_from_version_1(meta: dict) -> dict:
-    """Model files of forecast 0.1: a bare scaler and `max_gap` inside the data settings. Their
-    networks work unchanged, except with log returns, whose scaling and instance normalisation
-    changed meaning (a zero output now is a zero return)."""
-    data = {k: v for k, v in meta["data"].items() if k not in ("max_gap", "train_through_val")}
-    if data.get("transform") == "log_return":
-        raise ForecastError("a forecast 0.1 model with --transform log_return cannot be used by this "
-                            "version (its scaling changed); fit it again")
-    inputs = list(data.get("targets", [])) + [f for f in data.get("features", [])
-                                              if f not in data.get("targets", [])]
-    return {**meta, "data": data, "source": {"max_gap": meta["data"].get("max_gap", 5)},
-            "preprocessor": {"columns": inputs, "n_targets": meta["n_targets"],
-                             "transform": data.get("transform", "none"), **meta["scaler"]},
-            "info": {"test_metrics": meta.get("metrics"), "epochs": meta.get("epochs"),
-                     "source": meta.get("source"), "trained_on": "the training span (forecast 0.1)"}}
 
 
 def check_contents(meta: dict, tensors: dict, data, model) -> None:

@@ -74,11 +74,6 @@ def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> Path:
                             lambda tmp: frame.to_parquet(tmp, index=False, compression="zstd"))
 
 
-def test_table(result) -> pd.DataFrame:
-    """Every test forecast of a `FitResult` (see `Evaluation.table`)."""
-    return result.test.table()
-
-
 def levels(prepared) -> dict:
     """Each target's (or series') validation and test level against training's
     (`forecast.data.span_levels`)."""
@@ -112,7 +107,7 @@ def write_fit(result, folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     paths = {"model": result.save(folder / "model.safetensors"),
              "config": write_json(fit_summary(result), folder / "config.json"),
-             "test forecasts": write_table(test_table(result), folder, "test_forecasts"),
+             "test forecasts": write_table(result.test.table(), folder, "test_forecasts"),
              "plot": save_figure(result.plot(), folder / "test.png")}
     if result.is_panel:
         table = pd.DataFrame.from_dict(result.metrics["series"], orient="index")

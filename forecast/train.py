@@ -7,7 +7,6 @@ model that is returned for forecasting (the test metrics stay those of the evalu
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -30,124 +29,9 @@ from forecast.panel import PanelPrepared, validate_panel
 from forecast.sources import DataReport, validate_frame
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import Member, TrainedModel
-from forecast.trainer import SpawnedDDP, ctrl_c_remembered, device_count, quiet_training, resolve_accelerator
+from forecast.trainer import (BestWeights, LastCheckpoint, SpawnedDDP, check_resume, ctrl_c_remembered, data_fingerprint,
+                              device_count, earlier_log, merge_log, quiet_training, resumable, resolve_accelerator)
 from forecast.windows import WindowDataModule, batch_loader
-
-
-class BestWeights(pl.Callback):
-    """Keep a copy of the weights of the epoch with the lowest validation loss, in memory (and in
-    the checkpoint, so that a resumed fit still knows them); put them back when training ends and
-    leave `best_epoch`, `best_val` and `epochs_run` in the trainer's metrics (which is what comes
-    back from spawned worker processes)."""
-
-    def __init__(self, monitor: str = "val_loss"):
-        self.monitor, self.best, self.epoch, self.state = monitor, float("inf"), -1, None
-
-    def on_validation_end(self, trainer, module):
-        score = trainer.callback_metrics.get(self.monitor)
-        if trainer.sanity_checking or score is None:
-            return
-        if float(score) < self.best:  # NaN never wins
-            self.best, self.epoch = float(score), trainer.current_epoch
-            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-    def on_fit_end(self, trainer, module):
-        if self.state is not None:
-            module.load_state_dict(self.state)
-        trainer.callback_metrics.update(
-            best_epoch=torch.tensor(float(self.epoch if self.state is not None else -1)),
-            best_val=torch.tensor(self.best), epochs_run=torch.tensor(float(trainer.current_epoch)))
-
-    def state_dict(self):
-        return {"best": self.best, "epoch": self.epoch, "state": self.state}
-
-    def load_state_dict(self, state):
-        self.best, self.epoch, self.state = state["best"], state["epoch"], state["state"]
-
-
-class LastCheckpoint(pl.callbacks.Checkpoint):
-    """Write `last.ckpt` after every finished epoch, atomically (temporary file, then rename)."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def on_train_epoch_end(self, trainer, module):
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)  # every process takes part; rank 0 writes
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
-
-
-# Settings a resumed fit may change: they do not change what was learned so far.
-RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy")
-
-
-def data_fingerprint(frame: pd.DataFrame | dict) -> str:
-    """A digest of the rows a fit trains on (dates, columns, values; each series of a panel): a
-    checkpoint resumes only on the data it was started on."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, part in sorted(frame.items()) if isinstance(frame, dict) else [("", frame)]:
-        digest.update(str(name).encode() + repr(list(part.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _earlier_log(log: Path, done: int) -> pd.DataFrame | None:
-    """The training log of the epochs a resumed fit keeps (Lightning's CSV logger starts its file
-    afresh); None when there is none."""
-    if not log.is_file():
-        return None
-    try:
-        rows = pd.read_csv(log)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        return None
-    return rows[rows["epoch"] < done] if "epoch" in rows.columns else None
-
-
-def _merge_log(log: Path, earlier: pd.DataFrame | None) -> None:
-    """The kept epochs' rows, then the resumed run's, in one file (written atomically)."""
-    if earlier is None or earlier.empty:
-        return
-    from forecast.files import write_atomically
-
-    later = pd.read_csv(log) if log.is_file() else earlier.iloc[:0]
-    merged = pd.concat([earlier, later], ignore_index=True)
-    write_atomically(log, lambda tmp: merged.to_csv(tmp, index=False))
-
-
-def _check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig,
-                  net: dict | None = None) -> int:
-    """Refuse to continue an interrupted fit with settings other than the ones it was started with;
-    the number of epochs it finished."""
-    try:
-        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
-        saved, done = checkpoint.get("hyper_parameters") or {}, int(checkpoint.get("epoch", 0)) + 1
-    except Exception as e:  # noqa: BLE001 - a damaged or foreign file raises many types
-        raise ForecastError(f"--resume: {last} is not a readable checkpoint ({type(e).__name__}); "
-                            "fit afresh into another --out") from None
-    requested = {"data": data.to_dict(), "model": model.to_dict(), "train": train.to_dict()}
-    changed = [f"{key} {saved.get(group, {}).get(key)!r} -> {value!r}"
-               for group, settings in requested.items() for key, value in settings.items()
-               if not (group == "train" and key in RESUMABLE_CHANGES)
-               and saved.get(group, {}).get(key) != value]
-    if saved.get("net") != net:
-        changed.append(f"net {saved.get('net')!r} -> {net!r}")
-    if changed:
-        raise ForecastError("--resume: the interrupted fit was started with other settings ("
-                            + ", ".join(changed) + "); give the same settings, or fit afresh into "
-                            "another --out")
-    if train.max_epochs <= done:
-        raise ForecastError(f"--resume: the interrupted fit already finished {done} epochs; give "
-                            f"--max-epochs above {done} to train more")
-    return done
-
-
-def _resumable(last: Path | None) -> str:
-    return f"{last} holds the last finished epoch: run the same command with --resume to continue" \
-        if last else "nothing was saved"
 
 
 @dataclass
@@ -227,12 +111,12 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
             raise ForecastError(f"--resume: no interrupted fit in {out_dir} (missing {last})")
         stamp, fingerprint = checkpoints / "data.sha256", data_fingerprint(frame)
         if resume:
-            done = _check_resume(last, data, model, train, net)
+            done = check_resume(last, data, model, train, net)
             if not stamp.is_file() or stamp.read_text().strip() != fingerprint:
                 raise ForecastError(f"--resume: the interrupted fit in {out_dir} was started on other data "
                                     "(other rows, dates or values); give the same data, or fit afresh "
                                     "into another --out")
-            earlier = _earlier_log(Path(out_dir) / "logs" / "metrics.csv", done)
+            earlier = earlier_log(Path(out_dir) / "logs" / "metrics.csv", done)
         if not resume and checkpoints.exists():
             shutil.rmtree(checkpoints)  # a fresh fit never resumes from someone else's epochs
         if not resume:
@@ -253,15 +137,15 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
                             weights_only=True)
             except SystemExit:  # Lightning exits(1) on Ctrl-C after a graceful shutdown
                 if trainer.interrupted:
-                    raise TrainingInterrupted(f"training interrupted; {_resumable(last)}") from None
+                    raise TrainingInterrupted(f"training interrupted; {resumable(last)}") from None
                 raise
             except ProcessExitedException as e:  # a data-parallel worker was killed or crashed
                 how = f"was killed ({e.signal_name})" if e.signal_name else f"exited with status {e.exit_code}"
                 raise ForecastError(f"training process {e.error_index + 1} of {devices} {how}, and the others "
-                                    f"were stopped; {_resumable(last)}") from None
+                                    f"were stopped; {resumable(last)}") from None
             finally:  # the epochs before an interruption stay in the log, however this run ends
                 if earlier is not None and out_dir is not None:
-                    _merge_log(Path(out_dir) / "logs" / "metrics.csv", earlier)
+                    merge_log(Path(out_dir) / "logs" / "metrics.csv", earlier)
     if trainer.interrupted:
         raise TrainingInterrupted("training interrupted; nothing was saved")
     # BestWeights restored the best epoch (in this process or in rank 0, whose weights came back)

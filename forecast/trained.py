@@ -23,38 +23,16 @@ import torch
 
 from forecast.calendar import future_dates
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
+from forecast.dates import check_step
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
-from forecast.model import build_net
+from forecast.model import build_net, predict_scaled
 from forecast.modelfile import FORMAT, VERSION
 from forecast.newseries import new_preprocessor, pooled_calibration, refusal
 from forecast.preprocess import Preprocessor, known_ahead
 from forecast.sources import validate_frame
 from forecast.static import apply_static, static_values
-
-
-def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,
-                   series: int | torch.Tensor | None = None) -> np.ndarray:
-    """Run `net` over windows -> (B, H, T[, Q]) outputs in encoded units.
-
-    `inputs` is a (B, L, C) tensor (of the series numbered `series` in a panel's model, or (B,) the
-    series of each window) or a `WindowDataset` (batches gathered straight from its views, with
-    their series).
-    """
-    device = next(net.parameters()).device
-    net.eval()
-    outputs = []
-    with torch.inference_mode():
-        for idx in torch.arange(len(inputs)).split(batch_size):
-            item = inputs[idx]
-            if isinstance(item, tuple):  # a dataset gives (inputs, targets[, series])
-                x, ids = item[0], (item[2] if len(item) == 3 else None)
-            else:
-                x, ids = item, (None if series is None else series[idx] if torch.is_tensor(series)
-                                else torch.full((len(idx),), series))
-            outputs.append(net(x.to(device), None if ids is None else ids.to(device)).float())
-    return torch.cat(outputs).cpu().numpy()
 
 
 @dataclass
@@ -259,7 +237,7 @@ class TrainedModel:
                 raise lacking(e, "history") from None
             if future is None and report.after is not None:
                 future = report.after  # last rows with the known columns and no target yet: their future
-            _check_step(history.index, member.history.index)
+            check_step(history.index, member.history.index)
         if len(history) < self.context_rows:
             raise ForecastError(f"history has {len(history)} rows; this model needs the last "
                                 f"{self.context_rows}")
@@ -393,24 +371,6 @@ class TrainedModel:
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
                    TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {},
                    meta.get("static_encoding") or {}, spec)
-
-
-def _check_step(fresh: pd.DatetimeIndex, trained: pd.DatetimeIndex) -> None:
-    """Fresh data must come at the step the model was trained on (hourly data for an hourly model):
-    the typical gap between rows may differ by a third at most (months, trading days)."""
-    step = lambda index: pd.Series(index).diff().median()  # noqa: E731
-    if len(fresh) > 1 and len(trained) > 1 and not 0.75 <= step(fresh) / step(trained) <= 4 / 3:
-        raise ForecastError(f"the history's rows are {_words(step(fresh))} apart, but this model was "
-                            f"trained on rows {_words(step(trained))} apart; give data at the model's step")
-
-
-def _words(step: pd.Timedelta) -> str:
-    for unit, size in (("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)),
-                       ("minute", pd.Timedelta(minutes=1))):
-        if step >= size:
-            n = step / size
-            return f"{n:g} {unit}{'' if n == 1 else 's'}"
-    return str(step)
 
 
 def lacking(e: MissingColumns, source: str) -> ForecastError:

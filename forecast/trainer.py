@@ -3,7 +3,8 @@
 `device_count` checks the devices asked for against the machine; `SpawnedDDP` trains on several
 (worker processes spawned from this one, never the command started again); `quiet_training` keeps
 Lightning's banners, tips and warnings off the screen for one call and restores what it changed;
-`ctrl_c_remembered` makes sure a Ctrl-C is never lost.
+`ctrl_c_remembered` makes sure a Ctrl-C is never lost; `BestWeights` keeps the best epoch,
+`LastCheckpoint` saves every epoch, and `check_resume` says whether an interrupted fit may go on.
 """
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import signal
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 import lightning.pytorch as pl
+import pandas as pd
 import torch
 from lightning.pytorch.strategies import DDPStrategy
 
-from forecast.config import TrainConfig
+from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 
 _NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
@@ -179,3 +182,121 @@ class ProgressLines(pl.Callback):
         left = (now - self.started) / done * (trainer.max_epochs - done)
         self.report(f"{self.stage}: epoch {done} of at most {trainer.max_epochs}, {losses}; "
                     f"{now - self.started:.0f} s so far, at most about {left:.0f} s left")
+
+
+# Checkpoints, the best epoch and resuming an interrupted fit
+
+class BestWeights(pl.Callback):
+    """Keep a copy of the weights of the epoch with the lowest validation loss, in memory (and in
+    the checkpoint, so that a resumed fit still knows them); put them back when training ends and
+    leave `best_epoch`, `best_val` and `epochs_run` in the trainer's metrics (which is what comes
+    back from spawned worker processes)."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor, self.best, self.epoch, self.state = monitor, float("inf"), -1, None
+
+    def on_validation_end(self, trainer, module):
+        score = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or score is None:
+            return
+        if float(score) < self.best:  # NaN never wins
+            self.best, self.epoch = float(score), trainer.current_epoch
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def on_fit_end(self, trainer, module):
+        if self.state is not None:
+            module.load_state_dict(self.state)
+        trainer.callback_metrics.update(
+            best_epoch=torch.tensor(float(self.epoch if self.state is not None else -1)),
+            best_val=torch.tensor(self.best), epochs_run=torch.tensor(float(trainer.current_epoch)))
+
+    def state_dict(self):
+        return {"best": self.best, "epoch": self.epoch, "state": self.state}
+
+    def load_state_dict(self, state):
+        self.best, self.epoch, self.state = state["best"], state["epoch"], state["state"]
+
+
+class LastCheckpoint(pl.callbacks.Checkpoint):
+    """Write `last.ckpt` after every finished epoch, atomically (temporary file, then rename)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer, module):
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(tmp)  # every process takes part; rank 0 writes
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+
+
+# Settings a resumed fit may change: they do not change what was learned so far.
+RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy")
+
+
+def data_fingerprint(frame: pd.DataFrame | dict) -> str:
+    """A digest of the rows a fit trains on (dates, columns, values; each series of a panel): a
+    checkpoint resumes only on the data it was started on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, part in sorted(frame.items()) if isinstance(frame, dict) else [("", frame)]:
+        digest.update(str(name).encode() + repr(list(part.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def earlier_log(log: Path, done: int) -> pd.DataFrame | None:
+    """The training log of the epochs a resumed fit keeps (Lightning's CSV logger starts its file
+    afresh); None when there is none."""
+    if not log.is_file():
+        return None
+    try:
+        rows = pd.read_csv(log)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return None
+    return rows[rows["epoch"] < done] if "epoch" in rows.columns else None
+
+
+def merge_log(log: Path, earlier: pd.DataFrame | None) -> None:
+    """The kept epochs' rows, then the resumed run's, in one file (written atomically)."""
+    if earlier is None or earlier.empty:
+        return
+    from forecast.files import write_atomically
+
+    later = pd.read_csv(log) if log.is_file() else earlier.iloc[:0]
+    merged = pd.concat([earlier, later], ignore_index=True)
+    write_atomically(log, lambda tmp: merged.to_csv(tmp, index=False))
+
+
+def check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainConfig,
+                  net: dict | None = None) -> int:
+    """Refuse to continue an interrupted fit with settings other than the ones it was started with;
+    the number of epochs it finished."""
+    try:
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        saved, done = checkpoint.get("hyper_parameters") or {}, int(checkpoint.get("epoch", 0)) + 1
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file raises many types
+        raise ForecastError(f"--resume: {last} is not a readable checkpoint ({type(e).__name__}); "
+                            "fit afresh into another --out") from None
+    requested = {"data": data.to_dict(), "model": model.to_dict(), "train": train.to_dict()}
+    changed = [f"{key} {saved.get(group, {}).get(key)!r} -> {value!r}"
+               for group, settings in requested.items() for key, value in settings.items()
+               if not (group == "train" and key in RESUMABLE_CHANGES)
+               and saved.get(group, {}).get(key) != value]
+    if saved.get("net") != net:
+        changed.append(f"net {saved.get('net')!r} -> {net!r}")
+    if changed:
+        raise ForecastError("--resume: the interrupted fit was started with other settings ("
+                            + ", ".join(changed) + "); give the same settings, or fit afresh into "
+                            "another --out")
+    if train.max_epochs <= done:
+        raise ForecastError(f"--resume: the interrupted fit already finished {done} epochs; give "
+                            f"--max-epochs above {done} to train more")
+    return done
+
+
+def resumable(last: Path | None) -> str:
+    return f"{last} holds the last finished epoch: run the same command with --resume to continue" \
+        if last else "nothing was saved"

@@ -7,9 +7,11 @@ so machines can join a study by pointing at the same database URL.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
+import threading
 import warnings
 from typing import Any
 from dataclasses import dataclass, replace
@@ -127,7 +129,7 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
             first_heartbeat(storage, spec.study_name, trial)
             return trial
     study.ask = ask_within_total  # type: ignore[method-assign]  # `optimize` asks through it for every trial (Optuna 3 to 5; the major is pinned)
-    with ctrl_c_remembered(armed=False) as ctrl_c:
+    with ctrl_c_remembered(armed=False) as ctrl_c, _quiet_heartbeat():
         def run(trial):
             if ctrl_c.seen:  # Ctrl-C came while the trial was being created: fail it
                 raise KeyboardInterrupt
@@ -149,6 +151,23 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
                 raise ForecastError(storage_lost(url, lost)) from None
             if ctrl_c.seen:
                 raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _quiet_heartbeat():
+    """Optuna records heartbeats in a thread of its own, which prints a traceback when the storage
+    goes away; the trial's own thread says so in one line (see `storage_lost`), so that one is quiet."""
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if storage_cause(args.exc_value) is None:
+            previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def storage_errors() -> tuple[type[BaseException], ...]:

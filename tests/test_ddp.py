@@ -72,7 +72,7 @@ def test_a_two_process_fit_sees_the_training_set_once_per_epoch_and_writes_one_m
     assert double.epochs == 2 and double.best_epoch in (0, 1)
     assert double.metrics["model"]["rmse"] == pytest.approx(single.metrics["model"]["rmse"], rel=0.25)
     # the weights that came back from rank 0 are the best epoch's: they reproduce its validation loss
-    from forecast.trained import predict_scaled
+    from forecast.model import predict_scaled
     from forecast.windows import stage_dataset
     val = stage_dataset(double.prepared, "val")
     outputs = torch.from_numpy(predict_scaled(double.evaluated.net, val))

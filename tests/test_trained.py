@@ -166,46 +166,18 @@ def test_trading_day_forecast_skips_weekends_and_holidays():
     assert [str(d.date()) for d in dates] == ["2012-12-24", "2012-12-26", "2012-12-27", "2012-12-28"]
 
 
-def test_a_model_file_of_forecast_0_1_still_loads_and_forecasts(tmp_path):
-    """Format 1 kept a bare scaler and max_gap in the data settings; the same network still works."""
-    result = fit(make_frame(n=300), DataConfig(targets=("y",), seq_len=20, horizon=3),
-                 ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
-    model = result.model
-    meta = {"format": "forecast-model", "version": 1, "data": {**model.data.to_dict(), "max_gap": 3,
-                                                              "train_through_val": False},
-            "model": model.model.to_dict(), "train": model.train.to_dict(), "n_inputs": 1,
-            "n_targets": 1, "scaler": {"mean": model.preprocessor.mean.tolist(),
-                                       "std": model.preprocessor.std.tolist()},
-            "columns": ["y"], "history_index": [ts.isoformat() for ts in model.history.index],
-            "frequency": model.frequency, "metrics": {"skill": 0.1}, "epochs": 2, "source": "DataFrame"}
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_a_model_file_of_a_format_before_4_is_refused_with_what_to_do(fitted, tmp_path, version):
+    """Formats 1 to 3 (forecast 0.1: one series at the top level, a bare scaler) are no longer read."""
     from safetensors.torch import save_file
+    model = fitted.model
+    meta = {**model.metadata(), "version": version}
     tensors = {f"net.{k}": v.contiguous() for k, v in model.net.state_dict().items()}
     tensors["history"] = torch.tensor(np.ascontiguousarray(model.history.to_numpy()))
     save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"forecast": json.dumps(meta)})
-    old = load_model(tmp_path / "old.safetensors")
-    assert old.calibration is None  # written before intervals: point forecasts only
-    pd.testing.assert_frame_equal(old.predict(), model.predict()[["y"]])
-    assert old.source.max_gap == 3 and old.info["test_metrics"] == {"skill": 0.1}
-    meta["data"]["transform"] = "log_return"
-    save_file(tensors, str(tmp_path / "old_lr.safetensors"), metadata={"forecast": json.dumps(meta)})
-    with pytest.raises(ForecastError, match="fit it again"):
-        load_model(tmp_path / "old_lr.safetensors")
-
-
-def test_a_model_file_of_format_3_loads_as_one_series(fitted, tmp_path):
-    """Format 3 (intervals, one series) kept preprocessing, history and calibration at the top level."""
-    from safetensors.torch import save_file
-    model = fitted.model
-    meta = model.metadata()
-    member = meta.pop("members")[0]
-    meta.update(version=3, preprocessor=member["preprocessor"], history_index=member["history_index"],
-                calibration=member["calibration"])
-    tensors = {f"net.{k}": v.contiguous() for k, v in model.net.state_dict().items()}
-    tensors["history"] = torch.tensor(np.ascontiguousarray(model.history.to_numpy()))
-    save_file(tensors, str(tmp_path / "v3.safetensors"), metadata={"forecast": json.dumps(meta)})
-    old = load_model(tmp_path / "v3.safetensors")
-    assert old.series == [model.source.label]
-    pd.testing.assert_frame_equal(old.predict(), model.predict())
+    with pytest.raises(ForecastError, match=f"old.safetensors: written in model-file format {version} "
+                                            r"\(forecast 0.1\), which this version no longer reads; fit"):
+        load_model(tmp_path / "old.safetensors")
 
 
 @pytest.mark.parametrize("switches,normalize", [({"instance_norm": True, "instance_scale": False}, "last"),
