@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from forecast.cli import backtest as _backtest
 from forecast.cli import run as _run
+from forecast.cli import serve as _serve
 from forecast.cli import tune as _tune
 from forecast.cli.common import MADE, console, out, remove_unused
 from forecast.errors import ForecastError, TrainingInterrupted
@@ -41,7 +42,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """
 
 
-for command in (_run.data, _run.fit, _run.predict, _backtest.backtest, _tune.tune):
+for command in (_run.data, _run.fit, _run.predict, _backtest.backtest, _tune.tune, _serve.export, _serve.serve):
     app.command()(command)
 
 

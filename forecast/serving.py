@@ -1,0 +1,184 @@
+"""Serving a trained model: a TorchScript export checked against the model file, and a small JSON
+HTTP endpoint (the standard library's server; nothing to install).
+
+`export` writes the network as TorchScript (`model.pt`, loadable with `torch.jit.load` and no
+`forecast`) and the preprocessing beside it in plain JSON (`preprocessing.json`: each series' scaler
+and transform, the input columns, window length, horizon, calendar and interval margins), after
+checking that the exported graph forecasts what the model file does (to 1e-5, in encoded units, on
+each series' latest window).
+
+`make_server` answers, on the address given:
+- `GET /health`: the model's series, targets, horizon and input columns;
+- `POST /predict` with `{"history": {"dates": [...], "<column>": [...], ...}, "series": "NAME"}`
+  (both optional: without a history, the one saved with the model; without a series, every series):
+  `{"forecast": [{"date": ..., "series": ..., "<target>": ..., "<target>_lower80": ...}, ...]}`.
+A bad request is answered 400 (not JSON, wrong shape), 404 (unknown path), 413 (over 16 MB) or 422
+(data the model cannot use: the error says why), each with `{"error": "..."}`; the server never stops
+on a request.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecast.errors import ForecastError
+from forecast.files import jsonable, write_atomically, write_json
+from forecast.trained import TrainedModel
+
+MAX_BODY = 16 * 1024 * 1024  # bytes of JSON a request may send
+FORMATS = ("torchscript",)
+TOLERANCE = 1e-5
+
+
+def export(model: TrainedModel, folder: str | Path, format: str = "torchscript", force: bool = False) -> dict:
+    """Write `model.pt` and `preprocessing.json` into `folder`; return where each went and the
+    largest difference between the exported graph's outputs and the model's (encoded units)."""
+    if format not in FORMATS:
+        raise ForecastError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)} "
+                            "(ONNX needs the onnx and onnxscript packages, which this installation does not hold)")
+    folder = Path(folder)
+    if (folder / "model.pt").exists() and not force:
+        raise ForecastError(f"{folder / 'model.pt'} exists; choose another folder or pass --force")
+    windows, ids = _latest_windows(model)
+    net = model.net.eval()
+    with torch.no_grad(), warnings.catch_warnings():  # branches on shapes are constants of the model
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(_WithSeries(net), (windows, ids), check_trace=False)
+        expected, got = net(windows, ids), traced(windows, ids)
+    gap = float((expected - got).abs().max())
+    if not math.isfinite(gap) or gap > TOLERANCE:
+        raise ForecastError(f"the exported graph forecasts differently from the model file (largest gap "
+                            f"{gap:.3g} > {TOLERANCE:g}); this network cannot be exported as {format}")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"model": write_atomically(folder / "model.pt", lambda tmp: traced.save(str(tmp))),
+             "preprocessing": write_json(preprocessing(model), folder / "preprocessing.json")}
+    return {**paths, "largest_gap": gap}
+
+
+class _WithSeries(torch.nn.Module):
+    """The network with the series argument required (TorchScript traces fixed signatures)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, series: torch.Tensor) -> torch.Tensor:
+        return self.net(x, series)
+
+
+def _latest_windows(model: TrainedModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S + 16, L, C) windows to check the export on: each series' latest encoded input window, and
+    16 drawn at random; (S + 16,) each one's row in the series embedding."""
+    xs, ids = [], []
+    for m in model.members.values():
+        try:
+            xs.append(model._window(m, None)[0])
+            ids.append(m.index)
+        except ForecastError:
+            pass
+    if not xs:
+        raise ForecastError("export checks the graph on each series' latest window, which a model with known "
+                            "columns cannot build without their future values; this model cannot be exported yet")
+    shape = (16, model.data.seq_len, xs[0].shape[-1])
+    generator = torch.Generator().manual_seed(0)
+    xs.append(torch.randn(shape, generator=generator))
+    ids += [i % len(model.members) for i in range(16)]
+    return torch.cat(xs).float(), torch.tensor(ids, dtype=torch.long)
+
+
+def preprocessing(model: TrainedModel) -> dict:
+    """What a runtime without `forecast` needs around the exported graph, in plain JSON."""
+    return jsonable({"inputs": list(model.data.inputs), "targets": list(model.data.targets),
+                     "seq_len": model.data.seq_len, "horizon": model.data.horizon,
+                     "frequency": model.frequency, "quantiles": list(model.model.quantiles),
+                     "graph": "model.pt: (x (B, seq_len, inputs) encoded, series (B,) int64) -> encoded forecasts",
+                     "series": {name: {"index": m.index, "preprocessor": m.preprocessor.to_dict(),
+                                       "calibration": m.calibration.to_dict() if m.calibration else None}
+                                for name, m in model.members.items()}})
+
+
+def _history(payload, model: TrainedModel) -> pd.DataFrame | None:
+    """The request's history as a frame indexed by date, or None (the saved one)."""
+    history = payload.get("history")
+    if history is None:
+        return None
+    if not isinstance(history, dict) or not isinstance(history.get("dates"), list):
+        raise ValueError('"history" must be an object with a "dates" list and one list per column')
+    columns = {k: v for k, v in history.items() if k != "dates"}
+    if not all(isinstance(v, list) and len(v) == len(history["dates"]) for v in columns.values()):
+        raise ValueError('every column of "history" must be a list as long as "dates"')
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(history["dates"], format="ISO8601"), name="Date")
+        return pd.DataFrame({k: pd.to_numeric(pd.Series(v, dtype=object)).to_numpy(np.float64)
+                             for k, v in columns.items()}, index=index)
+    except (ValueError, TypeError) as e:
+        raise ForecastError(f"history: {e} (dates in ISO 8601: 2024-01-31 or 2024-01-31T13:00:00)") from None
+
+
+def answer(model: TrainedModel, payload) -> dict:
+    """The forecast a `POST /predict` body asks for (see the module docstring)."""
+    if not isinstance(payload, dict):
+        raise ValueError("the body must be a JSON object")
+    series = payload.get("series")
+    if series is not None and not isinstance(series, str):
+        raise ValueError('"series" must be the name of one series')
+    history = _history(payload, model)
+    names = [series] if series is not None else None
+    table = model.predict(history, series=names)
+    rows = table.reset_index().rename(columns={table.index.name or "index": "date"})
+    rows["date"] = rows["date"].map(lambda d: d.isoformat())
+    return {"forecast": jsonable(rows.to_dict(orient="records"))}
+
+
+def make_server(model: TrainedModel, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+    """An HTTP server answering for `model` (start it with `serve_forever()`)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format, *args) -> None:  # one line per request, on stderr
+            pass
+
+        def _send(self, status: int, body: dict) -> None:
+            data = json.dumps(body, allow_nan=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path != "/health":
+                return self._send(HTTPStatus.NOT_FOUND, {"error": f"no {self.path}; try GET /health or POST /predict"})
+            self._send(HTTPStatus.OK, {"status": "ok", "series": model.series, "targets": list(model.data.targets),
+                                       "inputs": list(model.data.inputs), "horizon": model.data.horizon,
+                                       "history_rows": model.context_rows})
+
+        def do_POST(self) -> None:
+            if self.path != "/predict":
+                return self._send(HTTPStatus.NOT_FOUND, {"error": f"no {self.path}; POST /predict"})
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                return self._send(HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a number"})
+            if length > MAX_BODY:
+                return self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"the body is over {MAX_BODY} bytes"})
+            try:
+                payload = json.loads(self.rfile.read(length) or b"{}")
+                return self._send(HTTPStatus.OK, answer(model, payload))
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                return self._send(HTTPStatus.BAD_REQUEST, {"error": f"the body is not JSON: {e}"})
+            except ForecastError as e:  # (a ValueError too: first)
+                return self._send(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": str(e)})
+            except ValueError as e:
+                return self._send(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+            except Exception as e:  # noqa: BLE001 - a request never stops the server
+                return self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(e).__name__}: {e}"})
+
+    return ThreadingHTTPServer((host, port), Handler)

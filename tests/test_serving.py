@@ -1,0 +1,140 @@
+"""Serving: a TorchScript export that forecasts what the model file does, and a JSON endpoint on
+127.0.0.1 answered by a real HTTP client, bad requests with 4xx and never a crash."""
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecast import DataConfig, ModelConfig, TrainConfig, fit
+from forecast.errors import ForecastError
+from forecast.serving import export, make_server
+
+
+@pytest.fixture(scope="module")
+def models():
+    index = pd.date_range("2024-01-01", periods=300, freq="h")
+    wave = 50 + 10 * np.sin(np.arange(300) * 2 * np.pi / 24) + np.random.default_rng(0).normal(0, 1, 300)
+    one = fit(pd.Series(wave, index=index, name="load"), DataConfig(targets=["load"], seq_len=24, horizon=6),
+              ModelConfig(hidden_size=8, quantiles=(0.1, 0.9)), TrainConfig(max_epochs=1), quiet=True).model
+    panel = fit({"a": pd.DataFrame({"load": wave}, index=index), "b": pd.DataFrame({"load": 2 * wave}, index=index)},
+                DataConfig(targets=["load"], seq_len=24, horizon=6), ModelConfig(hidden_size=8, series_embedding=2),
+                TrainConfig(max_epochs=1), quiet=True).model
+    return one, panel
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_the_torchscript_export_forecasts_what_the_model_file_does(models, which, tmp_path):
+    model = models[which]
+    written = export(model, tmp_path / "x")
+    assert written["largest_gap"] <= 1e-5
+    graph = torch.jit.load(str(written["model"]))
+    spec = json.loads(written["preprocessing"].read_text())
+    assert spec["seq_len"] == 24 and spec["horizon"] == 6 and set(spec["series"]) == set(model.series)
+    for name, member in model.members.items():  # the saved history, encoded as the JSON says, any batch size
+        x = model._window(member, None)[0].repeat(3, 1, 1)
+        ids = torch.full((3,), spec["series"][name]["index"])
+        torch.testing.assert_close(graph(x, ids), model.net(x, ids), atol=1e-5, rtol=0)
+    with pytest.raises(ForecastError, match="exists; choose another folder or pass --force"):
+        export(model, tmp_path / "x")
+    with pytest.raises(ForecastError, match="unknown export format 'onnx'"):
+        export(model, tmp_path / "y", "onnx")
+
+
+def _call(url, body=None, method=None):
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"))
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture
+def server(models):
+    servers = []
+
+    def start(model):
+        srv = make_server(model, "127.0.0.1", 0)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_the_endpoint_answers_a_json_history_with_the_forecast_and_its_intervals(models, server):
+    one, panel = models
+    url = server(one)
+    status, health = _call(url + "/health")
+    assert status == 200 and health["series"] == one.series and health["horizon"] == 6
+    status, saved = _call(url + "/predict", {})
+    expected = one.predict()
+    assert status == 200 and len(saved["forecast"]) == 6
+    assert saved["forecast"][0]["load"] == pytest.approx(expected["load"].iloc[0], rel=1e-9)
+    assert {"load_lower80", "load_upper90", "load_q0.1"} <= set(saved["forecast"][0])
+    later = pd.date_range(one.history.index[-1], periods=4, freq="h")[1:]  # three newer hours
+    history = pd.concat([one.history, pd.DataFrame({"load": [55.0, 57.0, 58.0]}, index=later)])
+    body = {"history": {"dates": [d.isoformat() for d in history.index], "load": history["load"].tolist()}}
+    status, fresh = _call(url + "/predict", body)
+    expected = one.predict(history)
+    assert status == 200 and fresh["forecast"][0]["date"] == expected.index[0].isoformat()
+    assert fresh["forecast"][-1]["load"] == pytest.approx(expected["load"].iloc[-1], rel=1e-9)
+    status, both = _call(server(panel) + "/predict", {})
+    assert status == 200 and {row["series"] for row in both["forecast"]} == {"a", "b"}
+
+
+@pytest.mark.parametrize("body,status,message", [
+    (b"not json", 400, "not JSON"),
+    ([1, 2], 400, "must be a JSON object"),
+    ({"history": [1, 2]}, 400, '"history" must be an object with a "dates" list'),
+    ({"history": {"dates": ["2024-01-01"], "load": [1, 2]}}, 400, "as long as"),
+    ({"history": {"dates": ["2024-01-01", "2024-01-02"], "load": [1.0, 2.0]}}, 422, "rows"),
+    ({"history": {"dates": ["x", "y"], "load": [1.0, 2.0]}}, 422, "history"),
+    ({"series": "nope"}, 422, "no series 'nope'"),
+    ({"series": 3}, 400, "must be the name of one series")])
+def test_a_bad_request_is_answered_4xx_with_the_reason_and_the_server_goes_on(models, server, body, status, message):
+    url = server(models[0])
+    got, answer = _call(url + "/predict", body)
+    assert got == status and message in answer["error"]
+    assert _call(url + "/health")[0] == 200  # still serving
+    assert _call(url + "/nowhere")[0] == 404
+
+
+def test_the_export_command_writes_the_graph_and_says_how_close_it_is(models, run, tmp_path):
+    path = models[0].save(tmp_path / "m.safetensors")
+    done = run("export", "--model", path, "--out", tmp_path / "x")
+    assert done.returncode == 0, done.stderr
+    assert "exported torchscript" in done.stdout and (tmp_path / "x" / "model.pt").is_file()
+    again = run("export", "--model", path, "--out", tmp_path / "x")
+    assert again.returncode == 1 and "pass --force" in again.stderr
+
+
+@pytest.mark.slow
+def test_the_serve_command_answers_on_a_free_port_and_stops_on_ctrl_c(models, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    path = models[1].save(tmp_path / "m.safetensors")
+    proc = subprocess.Popen([sys.executable, "-m", "forecast", "serve", "--model", str(path), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
+        status, health = _call(url + "/health")
+        assert status == 200 and health["series"] == ["a", "b"]
+        status, answer = _call(url + "/predict", {"series": "b"})
+        assert status == 200 and {row["series"] for row in answer["forecast"]} == {"b"}
+        assert _call(url + "/predict", b"{")[0] == 400
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
