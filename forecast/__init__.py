@@ -2,7 +2,7 @@
 
 The public API is the task API named in `__all__`: load data, fit, backtest and tune, their results
 and settings, and the model with its Lightning module; everything else is reachable by module
-(`forecast.metrics`, `forecast.intervals.calibrate`, `forecast.significance.diebold_mariano`, ...).
+(`forecast.metrics`, `forecast.intervals.calibrate`, `forecast.metrics.diebold_mariano`, ...).
 Names load lazily (PEP 562) so that `import forecast` and the CLI's `--help` stay fast: torch and
 Lightning are imported only when a model or loader is used.
 """

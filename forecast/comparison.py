@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecast.metrics import constant_direction, interval_metrics, metrics, pinball, skill
-from forecast.significance import coverage_shortfall, diebold_mariano, pesaran_timmermann
-from forecast.significance import verdict as dm_sentence
+from forecast.metrics import coverage_shortfall, diebold_mariano, pesaran_timmermann
+from forecast.metrics import verdict as dm_sentence
 
 LEVEL = 0.05  # significance level of every verdict
 

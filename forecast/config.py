@@ -137,7 +137,7 @@ class DataConfig(Settings):
     added back to its forecast: the training targets' mean at each phase of it, as in CycleNet.
     `static` columns describe each series of a panel and hold one value per series (a store's
     region or size): text is one-hot encoded, numbers standardised across the series, and the
-    network reads them beside every input step (`forecast.static`).
+    network reads them beside every input step (`forecast.preprocess`).
     """
 
     targets: tuple[str, ...] = ("Close",)

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from forecast.baselines import baselines, naive_bounds, season_of
-from forecast.calendar import weekdays_only
+from forecast.dates import weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import ModelConfig
 from forecast.data import Prepared

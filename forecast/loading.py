@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.calendar import check_calendar
+from forecast.dates import check_calendar
 from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 from forecast.sources import DataReport, check_columns, load_file, load_sample, validate_frame
@@ -26,7 +26,7 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
     long file), a file path, a DataFrame or Series indexed by dates (one series), a dict of such
     frames (many), or a DataFrame with Nixtla's `unique_id` and `ds` columns (many); None: the
     bundled AAPL sample. `columns` are kept, targets first (all numeric columns when None);
-    `static` columns of a long source hold one value per series (see `forecast.static`).
+    `static` columns of a long source hold one value per series (see `forecast.preprocess`).
 
     Examples
     --------
@@ -119,7 +119,7 @@ def _between(frame, start, end, source):
 def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str, pd.DataFrame], DataReport]:
     """Load and validate every series of a panel source: several tickers or samples ("all" for
     every bundled one), or a long file split by `source.series_col`, whose `static` columns hold
-    one value per series (see `forecast.static`). A series that cannot be loaded or used is named in
+    one value per series (see `forecast.preprocess`). A series that cannot be loaded or used is named in
     the error, or left out with `source.drop_bad` (listed in the warnings)."""
     from forecast.panel import WIDE_VALUE, from_long, from_wide, validate_panel
     from forecast.sources import SAMPLE_TICKERS

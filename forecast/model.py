@@ -257,7 +257,7 @@ def net_spec(net: type | str | None, options: dict | None = None) -> dict | None
 def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static: int = 0,
               net: dict | None = None) -> nn.Module:
     """The network for these data and model settings (as training and loading both build it);
-    `n_static`: a panel's encoded static columns (see `forecast.static`), read unshifted like the
+    `n_static`: a panel's encoded static columns (see `forecast.preprocess`), read unshifted like the
     calendar's; `net`: a custom network's `net_spec` (None: `RecurrentNet`)."""
     cls = RecurrentNet if net is None else resolve_net(net["class"])
     try:

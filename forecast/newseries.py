@@ -24,7 +24,7 @@ from forecast.data import prepare
 from forecast.errors import ForecastError
 from forecast.intervals import Calibration, conformal_quantile
 from forecast.preprocess import Preprocessor
-from forecast.static import apply_static, static_encoding, static_table, static_values
+from forecast.preprocess import apply_static, static_encoding, static_table, static_values
 
 
 def refusal(data: DataConfig, model: ModelConfig) -> str | None:
@@ -90,7 +90,7 @@ def check_static(trains: dict, held: dict, data: DataConfig) -> None:
 
 
 def static_of(frame: pd.DataFrame, encoding: dict, data: DataConfig, name: str):
-    """A held-out series' encoded static values (see `forecast.static.apply_static`)."""
+    """A held-out series' encoded static values (see `forecast.preprocess.apply_static`)."""
     try:
         return apply_static(encoding, static_values(frame, data.static, f"series {name}"), f"held-out series {name}")
     except ForecastError as e:

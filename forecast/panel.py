@@ -144,7 +144,7 @@ class PanelPrepared:
     values : (sum of rows, C) the parts' encoded values, concatenated.
     offsets : (S,) the first row of each series in `values`.
     dropped : series left out (with the reason), when the caller asked to drop bad ones.
-    static_encoding : how the static columns were encoded (see `forecast.static.static_encoding`).
+    static_encoding : how the static columns were encoded (see `forecast.preprocess.static_encoding`).
     """
 
     cfg: DataConfig
@@ -190,7 +190,7 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     static: pd.DataFrame | None = None
     encoding: dict[str, dict] = {}
     if cfg.static:  # one encoding for the panel: categories and spreads across its series
-        from forecast.static import encode_static, static_table
+        from forecast.preprocess import encode_static, static_table
 
         static_names, vectors, encoding = encode_static(static_table(frames, cfg.static))
         static = dict(zip(frames, vectors))
@@ -237,10 +237,10 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
                    source: str = "panel", static=()):
     """Validate every series on its own; a bad one is named in the error, or left out (and listed
     in the report's warnings) with `drop_bad`. Returns the clean frames and one report. The `static`
-    columns (see `forecast.static`) are checked to hold one value per series and kept, after
+    columns (see `forecast.preprocess`) are checked to hold one value per series and kept, after
     `columns`, on every row of the clean frame."""
     from forecast.sources import DataReport, validate_frame
-    from forecast.static import static_values
+    from forecast.preprocess import static_values
 
     clean, reports, bad = {}, [], {}
     for name, frame in frames.items():

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
-from forecast.calendar import infer_frequency
+from forecast.dates import infer_frequency
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
 from forecast.errors import ForecastError, TrainingInterrupted

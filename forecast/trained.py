@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast.calendar import future_dates
+from forecast.dates import future_dates
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
 from forecast.dates import check_step
 from forecast.errors import ForecastError, MissingColumns
@@ -32,7 +32,7 @@ from forecast.modelfile import FORMAT, VERSION
 from forecast.newseries import new_preprocessor, pooled_calibration, refusal
 from forecast.preprocess import Preprocessor, known_ahead
 from forecast.sources import validate_frame
-from forecast.static import apply_static, static_values
+from forecast.preprocess import apply_static, static_values
 
 
 @dataclass
@@ -77,7 +77,7 @@ class TrainedModel:
     members: dict[str, Member]
     frequency: str
     info: dict = field(default_factory=dict)
-    static_encoding: dict = field(default_factory=dict)  # a panel's (see `forecast.static`)
+    static_encoding: dict = field(default_factory=dict)  # a panel's (see `forecast.preprocess`)
     net_spec: dict | None = None  # a custom network's name and options (`forecast.model.net_spec`)
 
     @property

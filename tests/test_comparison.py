@@ -32,7 +32,7 @@ def test_the_verdict_is_against_the_best_baseline_and_significance_decides_it():
 
 
 def test_only_dates_on_trading_days_are_taken_for_prices():
-    from forecast.calendar import weekdays_only
+    from forecast.dates import weekdays_only
 
     assert weekdays_only(pd.bdate_range("2020-01-01", periods=30))  # daily closes
     assert weekdays_only(pd.bdate_range("2020-01-01", periods=30).to_numpy().reshape(10, 3))  # (B, H) dates

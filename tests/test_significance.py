@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from forecast.significance import diebold_mariano, pesaran_timmermann, verdict
+from forecast.metrics import diebold_mariano, pesaran_timmermann, verdict
 
 
 def test_diebold_mariano_matches_a_hand_computed_case():
@@ -72,7 +72,7 @@ def test_pesaran_timmermann_tells_information_from_chance_and_refuses_a_constant
 
 
 def test_a_coverage_far_below_its_promise_is_called_short_and_one_near_it_is_not():
-    from forecast.significance import coverage_shortfall
+    from forecast.metrics import coverage_shortfall
     rng = np.random.default_rng(0)
     short = rng.random((50, 5, 1)) < 0.476  # the audit's 47.6% for a promised 80%
     assert coverage_shortfall(short, 0.8, h=5)["p_value"] < 0.001
@@ -83,7 +83,7 @@ def test_a_coverage_far_below_its_promise_is_called_short_and_one_near_it_is_not
 
 
 def test_overlapping_windows_make_a_shortfall_harder_to_call_significant():
-    from forecast.significance import coverage_shortfall
+    from forecast.metrics import coverage_shortfall
     rng = np.random.default_rng(1)
     # a miss lasts 10 origins (a volatile spell seen by overlapping windows): 72% for a promised 80%
     spells = np.repeat(rng.random(30) < 0.72, 10)[:, None, None]
@@ -93,6 +93,6 @@ def test_overlapping_windows_make_a_shortfall_harder_to_call_significant():
 
 
 def test_every_outcome_missed_is_certain_but_not_infinitely_so():
-    from forecast.significance import coverage_shortfall
+    from forecast.metrics import coverage_shortfall
     t = coverage_shortfall(np.zeros((20, 3, 1), bool), 0.8, h=3)
     assert t["coverage"] == 0 and 0 <= t["p_value"] < 1e-6

@@ -300,7 +300,7 @@ def test_a_header_only_file_says_it_has_no_rows(tmp_path):
 
 
 def test_daily_data_without_weekends_forecasts_business_days():
-    from forecast.calendar import future_dates, infer_frequency
+    from forecast.dates import future_dates, infer_frequency
     index = pd.bdate_range("2023-01-02", periods=60)
     assert infer_frequency(index) == "B"
     assert future_dates(index[-1], 2, "B").day_of_week.max() < 5
@@ -316,7 +316,7 @@ def test_daily_data_without_weekends_forecasts_business_days():
     ("W-FRI", ["2020-10-02", "2020-10-09", "2020-10-16"]), ("QS", ["2025-01-01", "2025-04-01", "2025-07-01"]),
 ])
 def test_a_missing_row_does_not_turn_months_into_31_day_steps(freq, next_dates):
-    from forecast.calendar import future_dates, infer_frequency
+    from forecast.dates import future_dates, infer_frequency
     start = {"MS": "2010-01-01", "ME": "2010-01-31", "W-FRI": "2015-01-02", "QS": "2010-01-01"}[freq]
     index = pd.date_range(start, periods={"QS": 60}.get(freq, 150 if freq != "W-FRI" else 300), freq=freq)
     index = index.delete(len(index) // 2)  # one month (week, quarter) missing from the file
@@ -408,7 +408,7 @@ def test_values_too_small_to_tell_from_zero_are_refused_not_scored_with_an_astro
 
 
 def test_a_huge_static_number_is_refused_instead_of_becoming_a_useless_column():
-    from forecast.static import static_encoding
+    from forecast.preprocess import static_encoding
     table = pd.DataFrame({"size": [1e308, 1.0, 2.0]}, index=["a", "b", "c"])
     with pytest.raises(ForecastError, match="static columns: column 'size' holds 1e\\+308"):
         static_encoding(table)

@@ -7,7 +7,7 @@ import torch
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 from forecast.panel import prepare_panel, validate_panel
-from forecast.static import encode_static, static_table, static_values
+from forecast.preprocess import encode_static, static_table, static_values
 from forecast.windows import stage_dataset
 from tests.conftest import make_frame
 

@@ -161,7 +161,7 @@ def test_a_save_is_atomic_and_leaves_no_temporary_file(fitted, tmp_path):
 
 
 def test_trading_day_forecast_skips_weekends_and_holidays():
-    from forecast.calendar import future_dates
+    from forecast.dates import future_dates
     dates = future_dates(pd.Timestamp("2012-12-21"), 4, "XNYS")  # Friday before Christmas
     assert [str(d.date()) for d in dates] == ["2012-12-24", "2012-12-26", "2012-12-27", "2012-12-28"]
 

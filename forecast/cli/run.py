@@ -32,7 +32,7 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     frame, report = load(source, columns, static)
     print_report(report)
     if static:
-        from forecast.static import static_table
+        from forecast.preprocess import static_table
 
         table = static_table(frame, static)
         say("static: " + "; ".join(f"{c}: {table[c].nunique()} value(s) over {len(table)} series"
@@ -178,7 +178,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     if calendar not in (None, "auto"):  # the dates forecast follow it, not the saved step
         from dataclasses import replace
 
-        from forecast.calendar import check_calendar
+        from forecast.dates import check_calendar
 
         check_calendar(calendar)
         trained = replace(trained, frequency=calendar)
