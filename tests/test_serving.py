@@ -138,3 +138,58 @@ def test_the_serve_command_answers_on_a_free_port_and_stops_on_ctrl_c(models, tm
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err
+
+
+def _hourly(n):
+    index = pd.date_range("2024-01-01", periods=n, freq="h")
+    return pd.Series(50 + 10 * np.sin(np.arange(n) * 2 * np.pi / 24), index=index, name="load")
+
+
+def test_update_trains_further_on_newer_rows_with_the_same_preprocessing_and_leaves_the_old_model():
+    from forecast.train import update
+    load = _hourly(420)
+    old = fit(load[:300], DataConfig(targets=["load"], seq_len=24, horizon=6), ModelConfig(hidden_size=8),
+              TrainConfig(max_epochs=1), quiet=True).model
+    weights = {k: v.clone() for k, v in old.net.state_dict().items()}
+    new, changed = update(old, load, epochs=2)
+    assert changed["new_rows"] == 120 and changed["trained_rows"] == 420 and changed["epochs"] == 2
+    assert new.history.index[-1] == load.index[-1] and new.predict().index[0] == load.index[-1] + pd.Timedelta("1h")
+    assert new.preprocessor.to_dict() == old.preprocessor.to_dict()  # not refitted
+    assert new.calibration is old.calibration and new.info["updated"]["after"] == "2024-01-13 11:00:00"
+    assert any(not torch.equal(v, new.net.state_dict()[k]) for k, v in weights.items())  # it trained
+    assert all(torch.equal(v, old.net.state_dict()[k]) for k, v in weights.items())  # the old one did not
+    assert old.update(load, epochs=1).history.index[-1] == load.index[-1]  # the method does the same
+
+
+@pytest.mark.parametrize("history,message", [
+    (_hourly(300)[:250], "nothing new to train on"),
+    (_hourly(300).resample("2h").mean(), "rows are 2 hours apart, but this model was trained on rows 1 hour"),
+    (_hourly(300).rename("other"), "lacks column"),
+])
+def test_update_refuses_rows_it_cannot_use(history, message):
+    from forecast.train import update
+    old = fit(_hourly(300), DataConfig(targets=["load"], seq_len=24, horizon=6), ModelConfig(hidden_size=4),
+              TrainConfig(max_epochs=1), quiet=True, refit=False).model
+    with pytest.raises(ForecastError, match=message):
+        update(old, history, epochs=1)
+    with pytest.raises(ForecastError, match="epochs must be a positive whole number"):
+        update(old, _hourly(330), epochs=0)
+
+
+def test_update_of_a_panel_model_says_to_fit_it_again(models):
+    from forecast.train import update
+    with pytest.raises(ForecastError, match="forecasts 2 series: fit the panel again"):
+        update(models[1], _hourly(330), epochs=1)
+
+
+def test_the_update_command_writes_a_new_model_and_never_overwrites(run, tmp_path):
+    fitted = run("fit", "--sample", "IBM", "--end", "2012-01-01", "--seq-len", "12", "--horizon", "2",
+                 "--max-epochs", "1", "--quiet", "--no-refit", "--out", tmp_path / "m")
+    assert fitted.returncode == 0, fitted.stderr
+    args = ("update", "--model", tmp_path / "m", "--sample", "IBM", "--max-epochs", "1", "--quiet")
+    done = run(*args, "--out", tmp_path / "m2")
+    assert done.returncode == 0, done.stderr
+    assert "291 of them after what the model had seen" in done.stdout and (tmp_path / "m2" / "model.safetensors").is_file()
+    again = run(*args, "--out", tmp_path / "m2")
+    assert again.returncode == 1 and "pass --force" in again.stderr
+    assert run("update", "--model", tmp_path / "m", "--out", tmp_path / "m3").returncode == 1

@@ -42,7 +42,8 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """
 
 
-for command in (_run.data, _run.fit, _run.predict, _backtest.backtest, _tune.tune, _serve.export, _serve.serve):
+for command in (_run.data, _run.fit, _run.predict, _run.update, _backtest.backtest, _tune.tune, _serve.export,
+                _serve.serve):
     app.command()(command)
 
 

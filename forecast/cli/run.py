@@ -277,3 +277,37 @@ def known_future(path: Path, trained, source):
         raise ForecastError(f"{path}: this model forecasts {len(trained.members)} series; give the future "
                             "values in a long file with a series column")
     return from_long(frame, column)
+
+
+UPDATE_SOURCE = {k: v for k, v in SOURCE.items() if k in ("ticker", "sample", "file", "start", "end")}
+
+
+@with_options(UPDATE_SOURCE)
+def update(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
+           out: Annotated[Path, typer.Option(help="Where the updated model file goes (the old one stays as it is).")],
+           max_epochs: Annotated[int, typer.Option(help="Epochs over the newer rows' windows.")] = 5,
+           learning_rate: Annotated[Optional[float], typer.Option(help="Step size (default: the model's).", show_default=False)] = None,
+           force: Force = False, quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False, **options):
+    """Keep training a saved one-series model on newer rows: same settings and preprocessing, a new model file."""
+    from forecast.train import update as run_update
+    from forecast.trained import TrainedModel, lacking
+
+    if not any(options.get(k) for k in ("ticker", "sample", "file")):
+        raise ForecastError("give the newer rows with --ticker, --sample or --file")
+    out_file = out / "model.safetensors" if out.suffix != ".safetensors" else out
+    check_new_file(out_file, force)
+    trained = TrainedModel.load(model)
+    fresh = type(trained.source).from_dict({**trained.source.to_dict(), "start": None, "end": None})  # newer rows
+    source = settings(options, ("source",), {"source": fresh})["source"]
+    try:
+        history, report = load(source, list(trained.data.inputs))
+    except MissingColumns as e:
+        raise lacking(e, str(source.path or source.label)) from None
+    updated, changed = run_update(trained, history, max_epochs, learning_rate, quiet or not sys.stderr.isatty())
+    say(f"trained {changed['epochs']} epoch(s) on {changed['trained_rows']} rows ({changed['trained_from']} to "
+        f"{changed['trained_to']}), {changed['new_rows']} of them after what the model had seen; training loss "
+        f"{changed['loss_first_epoch']:.4g} -> {changed['loss_last_epoch']:.4g}")
+    target = trained.data.targets[0]
+    say(f"next {target} forecast from these rows: {changed['first_forecast_before']:.6g} before, "
+        f"{changed['first_forecast_after']:.6g} after; the intervals keep their calibration")
+    say(f"saved {updated.save(out_file)}")
