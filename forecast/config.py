@@ -25,6 +25,7 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SAMPLINGS = ("windows", "series")  # every window once per epoch, or each series equally often
 STRATEGIES = ("auto", "ddp")
 NORMALIZE = ("none", "last", "last+scale")
+LOGGERS = ("csv", "tensorboard", "mlflow")  # csv is always written; the others beside it
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
@@ -348,6 +349,7 @@ class TrainConfig(Settings):
     precision: str = "32-true"
     threads: int | None = None  # CPU threads for PyTorch; None: $FORECAST_THREADS, else every core
     sampling: str = "windows"  # "series": each series of a panel weighs the same per epoch
+    logger: str = "csv"  # where a fit with an output folder logs: csv (logs/metrics.csv), tensorboard, mlflow
 
     def __post_init__(self):
         self.check_flags()
@@ -357,6 +359,7 @@ class TrainConfig(Settings):
         choice("accelerator", self.accelerator, ACCELERATORS)
         choice("strategy", self.strategy, STRATEGIES)
         choice("sampling", self.sampling, SAMPLINGS)
+        choice("logger", self.logger, LOGGERS)
         positive("learning_rate", self.learning_rate)
         positive("batch_size", self.batch_size, int)
         positive("max_epochs", self.max_epochs, int)

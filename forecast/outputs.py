@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecast.files import write_atomically, write_json
@@ -112,7 +113,40 @@ def write_fit(result, folder: str | Path) -> dict[str, Path]:
     if result.is_panel:
         table = pd.DataFrame.from_dict(result.metrics["series"], orient="index")
         paths["series metrics"] = write_csv(table, folder / "series_metrics.csv", index_label="series")
+    tracking = result.evaluated.info.get("tracking")
+    if tracking:
+        log_artifacts(tracking, result.metrics, paths)
     return paths
+
+
+def log_artifacts(tracking: dict, metrics: dict, paths: dict[str, Path]) -> None:
+    """Beside the per-epoch losses the logger recorded while training: the test metrics of the model
+    and the naive forecast, the verdict and the files written (settings, test table, plots), in the
+    TensorBoard log or the MLflow run `tracking` names."""
+    scores = {f"test_{who}_{k}": float(metrics[who][k]) for who in ("model", "naive")
+              for k in ("mae", "rmse", "mase") if np.isfinite(metrics[who][k])}
+    verdict = "\n".join(metrics.get("verdict", []))
+    if tracking["logger"] == "mlflow":
+        from mlflow import MlflowClient
+
+        client, run = MlflowClient(tracking["tracking_uri"]), tracking["run_id"]
+        for name, value in scores.items():
+            client.log_metric(run, name, value)
+        client.log_text(run, verdict, "verdict.txt")
+        for path in paths.values():
+            client.log_artifact(run, str(path))
+        return
+    import matplotlib.image
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(tracking["log_dir"]) as writer:
+        for name, value in scores.items():
+            writer.add_scalar(name, value)
+        writer.add_text("verdict", verdict)
+        writer.add_text("settings", "    " + paths["config"].read_text().replace("\n", "\n    "))
+        for name, path in paths.items():
+            if path.suffix == ".png":
+                writer.add_image(name, matplotlib.image.imread(str(path))[..., :3], dataformats="HWC")
 
 
 def write_backtest(result, folder: str | Path, settings: dict | None = None) -> dict[str, Path]:

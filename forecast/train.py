@@ -7,6 +7,7 @@ model that is returned for forecasting (the test metrics stay those of the evalu
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ class Trained:
     best_val: float
     best_epoch: int
     epochs: int
+    tracking: dict | None = None  # where a TensorBoard or MLflow logger put this training (see `tracked`)
 
 
 def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
@@ -52,15 +54,46 @@ def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: l
     # Several devices: spawned DDP workers, each with its own share of the batches (see
     # `forecast.windows.ShardedBatches`, so Lightning's DistributedSampler is not wanted).
     strategy = SpawnedDDP(quiet) if devices > 1 or train.strategy == "ddp" else "auto"
-    logger = pl.loggers.CSVLogger(out_dir, name="logs", version="") if out_dir is not None else False
     return pl.Trainer(
         accelerator=resolve_accelerator(train.accelerator), devices=devices, strategy=strategy,
         use_distributed_sampler=False, max_epochs=train.max_epochs,
         precision=train.precision,  # type: ignore[arg-type]  # one of config.PRECISIONS, checked there
         gradient_clip_val=train.gradient_clip or None, callbacks=callbacks,
-        default_root_dir=out_dir, logger=logger, enable_checkpointing=out_dir is not None,
+        default_root_dir=out_dir, logger=loggers(train, out_dir) or False, enable_checkpointing=out_dir is not None,
         limit_val_batches=None if validate else 0, enable_progress_bar=not quiet,
         enable_model_summary=False, num_sanity_val_steps=0)
+
+
+def loggers(train: TrainConfig, out_dir: Path | None) -> list:
+    """The fit's loggers: CSV in `out_dir/logs` (what `--resume` continues), and TensorBoard (event
+    files beside it) or MLflow (`$MLFLOW_TRACKING_URI`, else a SQLite store in `out_dir`) when
+    `train.logger` asks; none without an output folder."""
+    if out_dir is None:
+        return []
+    chosen: list = [pl.loggers.CSVLogger(out_dir, name="logs", version="")]
+    if train.logger == "tensorboard":
+        chosen.append(pl.loggers.TensorBoardLogger(out_dir, name="tensorboard", version="", default_hp_metric=False))
+    elif train.logger == "mlflow":
+        own = not os.environ.get("MLFLOW_TRACKING_URI")  # else the server or store the user set up
+        chosen.append(pl.loggers.MLFlowLogger(
+            experiment_name="forecast", run_name=Path(out_dir).name, tracking_uri=_mlflow_uri(out_dir),
+            artifact_location=(Path(out_dir).resolve() / "mlartifacts").as_uri() if own else None))
+    return chosen
+
+
+def _mlflow_uri(out_dir: str | Path) -> str:
+    """$MLFLOW_TRACKING_URI, else a SQLite store in the output folder (MLflow 3 retired plain files)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(out_dir).resolve() / 'mlflow.db'}"
+
+
+def tracked(trainer: pl.Trainer, out_dir: str | Path | None) -> dict | None:
+    """Where the TensorBoard or MLflow logger of `trainer` wrote (for the artifacts written later)."""
+    for logger in trainer.loggers:
+        if isinstance(logger, pl.loggers.TensorBoardLogger):
+            return {"logger": "tensorboard", "log_dir": logger.log_dir}
+        if isinstance(logger, pl.loggers.MLFlowLogger) and out_dir is not None:
+            return {"logger": "mlflow", "tracking_uri": _mlflow_uri(out_dir), "run_id": logger.run_id}
+    return None
 
 
 def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConfig, train: TrainConfig,
@@ -161,7 +194,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
             if getattr(network, "finish")(loader) and loader is not None:  # the forecast changed: a study compares it
                 sizes, losses = zip(*((len(b[0]), float(module.batch_loss(b))) for b in loader))
                 best_val = float(np.average(losses, weights=sizes))
-    return Trained(network, prepared, best_val, best_epoch, epochs)
+    return Trained(network, prepared, best_val, best_epoch, epochs, tracked(trainer, out_dir))
 
 
 @dataclass
@@ -303,7 +336,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     first = next(iter(parts.values()))
     info = {"trained_on_rows": span, "epochs": epochs, "test_metrics": metrics,
             "test_start": str(first.index[first.val_end]) if not panel else trained.prepared.cfg.test_start,
-            "best_val_loss": trained.best_val, "source": report.source}
+            "best_val_loss": trained.best_val, "source": report.source,
+            **({"tracking": trained.tracking} if trained.tracking else {})}
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
 
     def make(network, prepared, extra):

@@ -232,7 +232,7 @@ class LastCheckpoint(pl.callbacks.Checkpoint):
 
 
 # Settings a resumed fit may change: they do not change what was learned so far.
-RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy")
+RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy", "logger")
 
 
 def data_fingerprint(frame: pd.DataFrame | dict) -> str:
