@@ -9,10 +9,11 @@ calls are set beside always calling the training span's majority direction, and 
 from __future__ import annotations
 
 import math
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from forecast.metrics import constant_direction, interval_metrics, metrics, pinball, skill
 from forecast.metrics import coverage_shortfall, diebold_mariano, pesaran_timmermann
@@ -68,7 +69,7 @@ def label(coverage: float) -> str:
 
 
 def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals,
-              majority: np.ndarray, lag: int, prices: bool = False) -> dict:
+              majority: np.ndarray, lag: int, prices: bool = False, confidence: bool = True) -> dict:
     """Every number the verdict rests on, for forecasts (B, H, T) of the model and the baselines.
 
     Parameters
@@ -78,6 +79,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     majority : (T,) +1 or -1, the training span's majority direction.
     lag : how many origins apart forecasts stop overlapping (the horizon over the origin stride).
     prices : the series are prices (trading days): the verdict says what a random walk means there.
+    confidence : also the model confidence set of every forecaster (see `confidence_set`).
     """
     out: dict[str, Any] = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
     out["skill"] = skill(out["model"]["rmse"], out["naive"]["rmse"])
@@ -114,7 +116,53 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
                                                               & (actual <= intervals.upper[k]), c, lag)
                                  for k, c in enumerate(intervals.coverage)}}
     out["verdict"] = verdict_lines(out, prices)
+    if confidence and len(forecasts) > 2:
+        out["tests"]["confidence_set"] = confidence_set({n: losses(fc) for n, fc in forecasts.items()}, lag)
+        out["verdict"].append(confidence_line(out["tests"]["confidence_set"]))
     return out
+
+
+MCS_SIZE = 0.10  # the model confidence set holds the best forecaster with 90% confidence
+
+
+def confidence_set(losses: dict[str, np.ndarray], lag: int, seed: int = 0) -> dict:
+    """Hansen, Lunde and Nason's model confidence set (through `arch`) over per-origin losses (B,)
+    of several forecasters compared at once: the ones that cannot be told apart from the best at
+    90%, the others, and each one's MCS p-value. The bootstrap keeps blocks of `lag` origins
+    (overlapping multi-step forecasts are not independent)."""
+    from arch.bootstrap import MCS
+
+    frame = pd.DataFrame({name: np.asarray(loss, np.float64) for name, loss in losses.items()}).dropna()
+    if len(frame) < 10:
+        return {"included": list(losses), "excluded": [], "p_values": {}, "note": "too few origins to tell"}
+    twins = {n: next(m for m in frame if frame[m].equals(frame[n])) for n in frame}  # identical losses: one stands in
+    distinct = frame[sorted(set(twins.values()), key=list(frame).index)]
+    if distinct.shape[1] < 2:
+        return {"included": list(losses), "excluded": [], "p_values": {}, "note": "every forecaster lost the same"}
+    try:
+        with np.errstate(all="ignore"):  # a loss difference of no spread divides by zero
+            mcs = MCS(distinct, size=MCS_SIZE, reps=500, block_size=max(1, int(lag)), method="R", seed=seed)
+            mcs.compute()
+    except (IndexError, ValueError, np.linalg.LinAlgError) as e:  # degenerate losses (constant, too alike)
+        return {"included": list(losses), "excluded": [], "p_values": {}, "note": f"the bootstrap failed ({e})"}
+    pvalues = {str(n): float(p) for n, p in mcs.pvalues["Pvalue"].items()}
+    if not all(math.isfinite(v) for v in pvalues.values()):
+        return {"included": list(losses), "excluded": [], "p_values": {},
+                "note": "some losses differ by a constant, which the bootstrap cannot weigh"}
+    kept = set(mcs.included)
+    return {"included": [n for n in losses if twins[n] in kept], "excluded": [n for n in losses if twins[n] not in kept],
+            "p_values": {n: pvalues[twins[n]] for n in losses}}
+
+
+def confidence_line(found: dict) -> str:
+    named = lambda names: ", ".join(n.replace("_", " ") for n in names)  # noqa: E731
+    if found.get("note"):
+        return f"Model confidence set: not computed ({found['note']})."
+    if not found["excluded"]:
+        return (f"Model confidence set (90%, all forecasters at once): none can be told apart from the best "
+                f"({named(found['included'])}).")
+    return (f"Model confidence set (90%, all forecasters at once): {named(found['included'])} cannot be told "
+            f"apart from the best; {named(found['excluded'])} can.")
 
 
 def by_step(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals) -> dict:
@@ -208,6 +256,20 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
+def benjamini_hochberg(p_values) -> np.ndarray:
+    """Benjamini and Hochberg's step-up adjustment (NaN stays NaN): "significant" at 5% on these keeps
+    the expected share of false discoveries among them below 5% (less strict than Holm's)."""
+    p = np.asarray(p_values, np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested])[::-1]]  # largest first
+    running, m = 1.0, len(order)
+    for k, i in enumerate(order):
+        running = min(running, m / (m - k) * p[i])
+        adjusted[i] = running
+    return adjusted
+
+
 def with_series(pooled: dict, rows: dict) -> dict:
     """The pooled summary of a panel, its per-series table, and a verdict that counts series: against
     naive and against each series' own best baseline, significance adjusted for the number of series
@@ -216,19 +278,24 @@ def with_series(pooled: dict, rows: dict) -> dict:
     for key, test in (("dm_p_naive", "holm_p_naive"), ("dm_p_best", "holm_p_best")):
         for name, p in zip(names, holm([rows[n][key] for n in names])):
             rows[name][test] = float(p)
+    for name, p in zip(names, benjamini_hochberg([rows[n]["dm_p_naive"] for n in names])):
+        rows[name]["bh_p_naive"] = float(p)
     better = sum(r["better"] for r in rows.values())
     significant = sum(bool(r["holm_p_naive"] < LEVEL) and r["better"] for r in rows.values())
+    discovered = sum(bool(r["bh_p_naive"] < LEVEL) and r["better"] for r in rows.values())
     beats_own = sum(r["beats_best"] for r in rows.values())
     own_significant = sum(bool(r["holm_p_best"] < LEVEL) and r["beats_best"] for r in rows.values())
     own_worse = sum(bool(r["holm_p_best"] < LEVEL) and not r["beats_best"] for r in rows.values())
     mean_skill = float(np.mean([r["skill"] for r in rows.values()]))
     lines = [f"The model beats the naive forecast on {better} of {len(rows)} series (significantly, DM "
-             f"p < {LEVEL:g} after Holm's adjustment for {len(rows)} tests, on {significant}); mean skill "
+             f"p < {LEVEL:g} after Holm's adjustment for {len(rows)} tests, on {significant}; with "
+             f"Benjamini-Hochberg's, which bounds the share of false discoveries instead, on {discovered}); mean skill "
              f"{100 * mean_skill:+.1f}%.",
              f"Against each series' own best baseline it is better on {beats_own} of {len(rows)} "
              f"(significantly on {own_significant}, significantly worse on {own_worse}). Pooled over every "
              "series, scale-free:"]
     return {**pooled, "series": rows, "mean_skill": mean_skill, "series_beating_naive": better,
-            "series_beating_naive_significantly": significant, "series_beating_own_best": beats_own,
+            "series_beating_naive_significantly": significant, "series_beating_naive_fdr": discovered,
+            "series_beating_own_best": beats_own,
             "series_beating_own_best_significantly": own_significant,
             "verdict": [*lines, *pooled["verdict"]]}

@@ -83,19 +83,20 @@ class Evaluation:
                        series=None if self.series is None else self.series[keep],
                        intervals=self.intervals.take(keep))
 
-    def metrics(self) -> dict:
+    def metrics(self, confidence: bool = True) -> dict:
         """Every forecaster's metrics, interval scores, tests and the verdict (see
         `forecast.comparison.summarise`); for a panel pooled over every series, with a table per
         series and a verdict that counts them. With held-out series (`new`), theirs, with the trained
-        series' skill beside them under "trained"."""
+        series' skill beside them under "trained". `confidence`: with the model confidence set of
+        every forecaster (a panel's per-series rows go without)."""
         if self.new:
             return _beside_trained(self._held_out(True).metrics(), self._held_out(False).metrics(), self.new)
         pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
-                           self.majority, self.lag, prices=weekdays_only(self.target_dates))
+                           self.majority, self.lag, prices=weekdays_only(self.target_dates), confidence=confidence)
         if not self.is_panel:
             return pooled
         names = list(dict.fromkeys(self._ids))
-        return with_series(pooled, series_rows({n: self.subset(self._ids == n).metrics() for n in names}))
+        return with_series(pooled, series_rows({n: self.subset(self._ids == n).metrics(False) for n in names}))
 
     def by_step(self) -> dict:
         """Point metrics of every forecaster and interval metrics, per horizon step (of the held-out

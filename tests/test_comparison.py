@@ -1,5 +1,6 @@
 """The model beside its baselines: the best baseline is the yardstick, and tests decide the verdict."""
 import numpy as np
+import pytest
 import pandas as pd
 
 from forecast.comparison import Intervals, summarise, verdict_lines
@@ -153,3 +154,29 @@ def test_a_panel_verdict_counts_series_against_their_own_best_baseline_after_hol
     assert out["series_beating_naive_significantly"] == 1 and out["series_beating_own_best_significantly"] == 1
     assert "significantly, DM p < 0.05 after Holm's adjustment for 5 tests, on 1" in out["verdict"][0]
     assert out["verdict"][1].startswith("Against each series' own best baseline it is better on 5 of 5")
+
+
+def test_benjamini_hochberg_matches_statsmodels_and_leaves_untested_series_out():
+    from statsmodels.stats.multitest import multipletests
+
+    from forecast.comparison import benjamini_hochberg
+    p = np.random.default_rng(3).uniform(0, 0.2, 40)
+    np.testing.assert_allclose(benjamini_hochberg(p), multipletests(p, method="fdr_bh")[1])
+    with_gap = benjamini_hochberg([0.01, np.nan, 0.04])
+    assert np.isnan(with_gap[1]) and with_gap[0] == pytest.approx(0.02) and with_gap[2] == pytest.approx(0.04)
+
+
+def test_the_model_confidence_set_keeps_what_cannot_be_told_from_the_best():
+    from forecast.comparison import confidence_line, confidence_set
+    rng = np.random.default_rng(0)
+    noise = lambda scale: (rng.normal(0, 1, 600) * scale) ** 2  # noqa: E731
+    clear = confidence_set({"model": noise(1.0), "naive": noise(1.6), "drift": noise(1.7)}, lag=5)
+    assert clear["included"] == ["model"] and set(clear["excluded"]) == {"naive", "drift"}
+    assert clear["p_values"]["model"] == 1.0 and max(clear["p_values"][n] for n in ("naive", "drift")) < 0.1
+    assert "model cannot be told apart from the best; naive, drift can" in confidence_line(clear)
+    same = rng.normal(0, 1, 600) ** 2
+    tied = confidence_set({"model": same + 1e-3 * noise(1.0), "naive": same + 1e-3 * noise(1.0),
+                           "drift": same + 1e-3 * noise(1.0)}, lag=5)
+    assert set(tied["included"]) == {"model", "naive", "drift"}
+    assert "none can be told apart" in confidence_line(tied)
+    assert confidence_set({"model": same[:5], "naive": same[:5]}, lag=1)["note"] == "too few origins to tell"
