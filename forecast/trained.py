@@ -140,13 +140,6 @@ class TrainedModel:
         calibration = pooled_calibration([m.calibration for m in self.members.values()])
         return Member(new_preprocessor(cfg, frame, static), frame.iloc[-self.context_rows:], calibration, 0)
 
-    def update(self, history, epochs: int = 5, learning_rate: float | None = None, quiet: bool = True) -> TrainedModel:
-        """This model trained further on newer rows, with the same settings and preprocessing (see
-        `forecast.train.update`, which also says what changed); this one is unchanged."""
-        from forecast.train import update  # training imports this module: the trainer loads on use
-
-        return update(self, history, epochs, learning_rate, quiet)[0]
-
     def member(self, name: str) -> TrainedModel:
         """The model of one series (the same network)."""
         if name not in self.members:

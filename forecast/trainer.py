@@ -4,7 +4,8 @@
 (worker processes spawned from this one, never the command started again); `quiet_training` keeps
 Lightning's banners, tips and warnings off the screen for one call and restores what it changed;
 `ctrl_c_remembered` makes sure a Ctrl-C is never lost; `BestWeights` keeps the best epoch,
-`LastCheckpoint` saves every epoch, and `check_resume` says whether an interrupted fit may go on.
+`LastCheckpoint` saves every epoch, and `check_resume` says whether an interrupted fit may go on;
+`update` trains a saved model further on newer rows.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import signal
 import sys
 import threading
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -23,8 +25,16 @@ import pandas as pd
 import torch
 from lightning.pytorch.strategies import DDPStrategy
 
+from forecast.checks import positive
 from forecast.config import DataConfig, ModelConfig, TrainConfig
-from forecast.errors import ForecastError
+from forecast.data import prepare
+from forecast.dates import check_step, stamp
+from forecast.errors import ForecastError, MissingColumns
+from forecast.forecaster import Forecaster
+from forecast.sources import validate_frame
+from forecast.threads import torch_threads
+from forecast.trained import Member, TrainedModel, lacking
+from forecast.windows import batch_loader, stage_dataset
 
 _NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
@@ -300,3 +310,86 @@ def check_resume(last: Path, data: DataConfig, model: ModelConfig, train: TrainC
 def resumable(last: Path | None) -> str:
     return f"{last} holds the last finished epoch: run the same command with --resume to continue" \
         if last else "nothing was saved"
+
+
+# Training a saved model further on newer rows
+
+def update(model: TrainedModel, history: pd.DataFrame | pd.Series, epochs: int = 5,
+           learning_rate: float | None = None, quiet: bool = True) -> tuple[TrainedModel, dict]:
+    """Keep training a one-series model on newer rows: the same settings and the same fitted
+    preprocessing (scaler statistics are not refitted), the network starting from its weights.
+
+    `history` holds the model's input columns and must reach past the last date the model saw, at
+    the step it was trained on; all of its windows train, for `epochs` epochs (at `learning_rate`,
+    by default the model's). The intervals keep their calibration (no span is held out to
+    recalibrate them). Returns the new model (the old one is unchanged) and what changed: the rows
+    and dates trained on, the training loss of the first and last epoch, and the first forecast
+    before and after.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from forecast import DataConfig, TrainConfig, fit
+    >>> from forecast.train import update
+    >>> index = pd.date_range("2024-01-01", periods=400, freq="h")
+    >>> load = pd.Series(50 + 10 * np.sin(np.arange(400) * 2 * np.pi / 24), index=index, name="load")
+    >>> old = fit(load[:300], DataConfig(targets=["load"], seq_len=24, horizon=6),
+    ...           train=TrainConfig(max_epochs=1), quiet=True).model
+    >>> new, changed = update(old, load, epochs=1)
+    >>> new.history.index[-1] == index[-1], changed["new_rows"]
+    (True, 100)
+    """
+    if len(model.members) != 1:
+        raise ForecastError(f"update trains a one-series model further; this one forecasts {len(model.members)} "
+                            "series: fit the panel again on its newer rows")
+    positive("epochs", epochs, int)
+    member = model._only()
+    cfg = model.data
+    try:
+        frame, _ = validate_frame(history, list(cfg.inputs), max_gap=model.source.max_gap, source="newer rows")
+    except MissingColumns as e:  # the model's columns are not the user's to choose here: rename
+        raise lacking(e, "the newer rows") from None
+    check_step(frame.index, member.history.index)
+    last = member.history.index[-1]
+    if frame.index[-1] <= last:
+        raise ForecastError(f"the newer rows end on {stamp(frame.index[-1])}, not after {stamp(last)}, the last "
+                            "date this model saw: nothing new to train on")
+    prepared = prepare(frame, cfg, "all", member.preprocessor)
+    train = model.train.override(max_epochs=epochs, learning_rate=learning_rate, patience=0)
+    module = Forecaster(cfg.to_dict(), model.model.to_dict(), train.to_dict(), 1,
+                        member.preprocessor.static.size, model.net_spec)
+    module.net.load_state_dict(model.net.state_dict())
+    before = float(model.predict(frame).iloc[0][cfg.targets[0]])
+    pl.seed_everything(train.seed, workers=True, verbose=False)
+    loader = batch_loader(stage_dataset(prepared, "train"), train.batch_size, shuffle=True, seed=train.seed)
+    losses = LossPerEpoch()
+    with quiet_training(quiet), torch_threads(train.threads):
+        trainer = pl.Trainer(accelerator=resolve_accelerator(train.accelerator), devices=1, max_epochs=epochs,
+                             gradient_clip_val=train.gradient_clip or None, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=not quiet,
+                             enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+                             callbacks=[losses])
+        trainer.fit(module, train_dataloaders=loader)
+    context = model.context_rows
+    new_member = Member(member.preprocessor, frame.iloc[-context:], member.calibration, member.index)
+    info = {**model.info, "evaluated": False,
+            "updated": {"rows": len(frame), "from": stamp(frame.index[0]), "to": stamp(frame.index[-1]),
+                        "epochs": epochs, "after": stamp(last)}}
+    updated = replace(model, net=module.cpu().float().eval().net, members={next(iter(model.members)): new_member},
+                      train=train, info=info)
+    after = float(updated.predict().iloc[0][cfg.targets[0]])
+    changed = {"new_rows": int((frame.index > last).sum()), "trained_rows": len(frame),
+               "trained_from": stamp(frame.index[0]), "trained_to": stamp(frame.index[-1]), "epochs": epochs,
+               "loss_first_epoch": losses.values[0], "loss_last_epoch": losses.values[-1],
+               "first_forecast_before": before, "first_forecast_after": after}
+    return updated, changed
+
+
+class LossPerEpoch(pl.Callback):
+    """The mean training loss of every epoch."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def on_train_epoch_end(self, trainer, module):
+        self.values.append(float(trainer.callback_metrics["train_loss"]))

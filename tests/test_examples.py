@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # each example trains small models
 
 
 @pytest.mark.parametrize("function", [forecast.train.fit, forecast.walkforward.backtest, forecast.tuning.tune,
-                                      forecast.loading.load, forecast.loading.load_source, forecast.panel.from_long, forecast.train.update,
+                                      forecast.loading.load, forecast.loading.load_source, forecast.panel.from_long, forecast.trainer.update,
                                       forecast.trained.TrainedModel], ids=lambda f: f.__name__)
 def test_the_docstring_example_runs_and_prints_what_it_shows(function, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -289,7 +289,7 @@ def update(model: Annotated[Path, typer.Option(help="Model file written by `fore
            learning_rate: Annotated[Optional[float], typer.Option(help="Step size (default: the model's).", show_default=False)] = None,
            force: Force = False, quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False, **options):
     """Keep training a saved one-series model on newer rows: same settings and preprocessing, a new model file."""
-    from forecast.train import update as run_update
+    from forecast.trainer import update as run_update
     from forecast.trained import TrainedModel, lacking
 
     if not any(options.get(k) for k in ("ticker", "sample", "file")):
