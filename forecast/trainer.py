@@ -330,7 +330,7 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series, epochs: int =
     --------
     >>> import numpy as np, pandas as pd
     >>> from forecast import DataConfig, TrainConfig, fit
-    >>> from forecast.train import update
+    >>> from forecast.trainer import update
     >>> index = pd.date_range("2024-01-01", periods=400, freq="h")
     >>> load = pd.Series(50 + 10 * np.sin(np.arange(400) * 2 * np.pi / 24), index=index, name="load")
     >>> old = fit(load[:300], DataConfig(targets=["load"], seq_len=24, horizon=6),
