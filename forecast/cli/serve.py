@@ -43,6 +43,13 @@ def serve(model: Model,
     bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     say(f"serving {model} ({len(trained.members)} series, horizon {trained.data.horizon}) on "
         f"http://{bound_host}:{bound_port}: GET /health, POST /predict", )
+    import signal
+
+    def stop(signum, frame):  # Ctrl-C or a service manager's SIGTERM, even where the shell ignored SIGINT
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     finally:
