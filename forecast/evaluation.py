@@ -1,7 +1,7 @@
 """Score a trained network on one split: forecasts and intervals in original units beside the baselines."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ class Evaluation:
     seconds: float = 0.0
     series: np.ndarray | None = None
     new: tuple[str, ...] = ()
+    _summaries: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # metrics(), once
 
     @property
     def forecast(self) -> np.ndarray:
@@ -84,6 +85,12 @@ class Evaluation:
                        intervals=self.intervals.take(keep))
 
     def metrics(self, confidence: bool = True) -> dict:
+        """See `_summarise`; computed once per evaluation (printing and writing a backtest both ask)."""
+        if confidence not in self._summaries:
+            self._summaries[confidence] = self._summarise(confidence)
+        return self._summaries[confidence]
+
+    def _summarise(self, confidence: bool) -> dict:
         """Every forecaster's metrics, interval scores, tests and the verdict (see
         `forecast.comparison.summarise`); for a panel pooled over every series, with a table per
         series and a verdict that counts them. With held-out series (`new`), theirs, with the trained
