@@ -125,9 +125,19 @@ def theta(x: np.ndarray, horizon: int = HORIZON, season: int = SEASON) -> np.nda
     return np.maximum(np.asarray(fitted.forecast(horizon)) * ahead, 0)
 
 
-def baselines(histories: dict, include_theta: bool = True) -> dict[str, dict]:
+def baselines(histories: dict, include_theta: bool = True, product: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The organisers' benchmarks, and the product's statistical baselines `product` (ets, theta,
+    arima: `forecast.baselines.statistical`, what `--baselines` adds to a fit's report), each fitted
+    on a series' whole training part."""
+    from forecast.baselines import statistical
+
     methods = {"Naive2": naive2, "seasonal naive": seasonal_naive, **({"Theta": theta} if include_theta else {})}
-    return {name: {n: method(x) for n, x in histories.items()} for name, method in methods.items()}
+    out = {name: {n: method(x) for n, x in histories.items()} for name, method in methods.items()}
+    for name in product:
+        out[f"{name} (forecast --baselines)"] = {
+            n: statistical(x[:, None], np.array([len(x)]), HORIZON, SEASON, (name,), len(x))[name][0, :, 0]
+            for n, x in histories.items()}
+    return out
 
 
 # --- the project's model ------------------------------------------------------------------------
@@ -163,6 +173,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="folder of hourly_train.csv and hourly_test.csv")
     parser.add_argument("--baselines-only", action="store_true", help="score the baselines, train nothing")
     parser.add_argument("--no-theta", action="store_true", help="leave out Theta (a minute of statsmodels fits)")
+    parser.add_argument("--baselines", default="", help="the product's statistical baselines to score too, e.g. ets,arima")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--seq-len", type=int, default=168)
     parser.add_argument("--hidden-size", type=int, default=64)
@@ -180,7 +191,8 @@ def main() -> None:
     train, actual = load(args.data)
     histories = {n: f["value"].to_numpy(np.float64) for n, f in train.items()}
     rows, seconds = {}, {"load": time.perf_counter() - started}
-    scored = {name: score(histories, actual, fc) for name, fc in baselines(histories, not args.no_theta).items()}
+    scored = {name: score(histories, actual, fc) for name, fc in baselines(histories, not args.no_theta,
+                                                                        tuple(filter(None, args.baselines.split(",")))).items()}
     reference = scored["Naive2"]
     for name, (s, m) in scored.items():
         rows[name] = (s, m, owa(s, m, reference))

@@ -1,14 +1,18 @@
 """The forecasts any sceptic tries first, in original units, from the past only.
 
 Point baselines: naive (the random walk: the last value), seasonal naive, drift (the line from the
-first to the last value) and moving average. Interval baseline: the naive forecast with empirical
-quantiles of h-step changes over the training rows (the random walk's own interval).
+first to the last value) and moving average; opt-in, the statistical models a sceptic tries next
+(statsmodels): ETS, Theta and ARIMA. Interval baseline: the naive forecast with empirical quantiles
+of h-step changes over the training rows (the random walk's own interval).
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 
+from forecast.config import STATISTICAL  # opt-in (DataConfig.baselines): a fit per series and target
 from forecast.dates import season_of_unit, step_unit
 from forecast.errors import ForecastError
 from forecast.metrics import naive_forecast
@@ -56,3 +60,79 @@ def naive_bounds(train: np.ndarray, anchor: np.ndarray, horizon: int, coverage):
     levels = [(1 - c) / 2 for c in coverage] + [(1 + c) / 2 for c in coverage]
     q = np.stack([np.quantile(ch, levels, axis=0) for ch in changes], axis=1)[:, None]  # (2K, 1, H, T)
     return back(start[None] + q[:k]), back(start[None] + q[k:])
+
+
+def statistical(raw: np.ndarray, starts: np.ndarray, horizon: int, season: int, names, fit_end: int) -> dict:
+    """(B, H, T) forecasts of the statistical baselines `names` for windows whose targets start at
+    rows `starts`, from the original-unit targets `raw` (N, T).
+
+    ETS and ARIMA estimate their parameters once, on the training rows (`raw[:fit_end]`), then
+    filter each window's history (the rows before it) with them: the way the network is judged,
+    nothing estimated on what it forecasts. Theta refits on each history (it is a closed form).
+    - ets: Holt-Winters with a damped trend, and an additive season of `season` steps when that
+      lowers the AIC on the training rows (two seasons at least);
+    - theta: the M4 benchmark's Theta (seasonally adjusted when a 90% test finds the season);
+    - arima: ARIMA(p, d, q), d from KPSS tests (at most 2), p and q up to 2 by AIC; no season.
+    A model statsmodels cannot fit (too few rows, a constant series) forecasts NaN: the tables
+    show n/a and the verdicts leave it out."""
+    unknown = sorted(set(names) - set(STATISTICAL))
+    if unknown:
+        raise ForecastError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(STATISTICAL)}")
+    out = {name: np.full((len(starts), horizon, raw.shape[1]), np.nan) for name in names}
+    import statsmodels.tsa.api  # noqa: F401  its import adds "always" filters: before ours, not over them
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # statsmodels' convergence and frequency notes, per fit
+        for t in range(raw.shape[1]):
+            series = np.asarray(raw[:, t], np.float64)
+            for name in names:
+                try:
+                    forecaster = _FORECASTERS[name](series[:fit_end], season)
+                    for b, start in enumerate(starts):
+                        out[name][b, :, t] = forecaster(series[:start], horizon)
+                except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
+                    out[name][..., t] = np.nan
+    return out
+
+
+def _ets(train: np.ndarray, season: int):
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    options: list[dict] = [{}] + ([{"seasonal": "add", "seasonal_periods": season}] if 1 < season and 2 * season < len(train) else [])
+    fits = [(ExponentialSmoothing(train, trend="add", damped_trend=True, **o).fit(), o) for o in options]
+    best, chosen = min(fits, key=lambda f: f[0].aic)
+    p = best.params
+    start = {"initial_level": p["initial_level"], "initial_trend": p["initial_trend"],
+             **({"initial_seasonal": p["initial_seasons"]} if chosen else {})}
+    smoothing = {k: p[k] for k in ("smoothing_level", "smoothing_trend", "damping_trend")}
+    smoothing.update({"smoothing_seasonal": p["smoothing_seasonal"]} if chosen else {})
+
+    def forecast(history, h):  # the training fit's parameters and initial states, run over the history
+        model = ExponentialSmoothing(history, trend="add", damped_trend=True, initialization_method="known",
+                                     **chosen, **start)
+        return model.fit(optimized=False, **smoothing).forecast(h)
+    return forecast
+
+
+def _theta(train: np.ndarray, season: int):
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    def forecast(history, h):
+        seasonal = 1 < season and 2 * season <= len(history)
+        return np.asarray(ThetaModel(history, period=season if seasonal else 1, deseasonalize=seasonal).fit().forecast(h))
+    return forecast
+
+
+def _arima(train: np.ndarray, season: int):
+    from statsmodels.tsa.arima.model import ARIMA
+    from statsmodels.tsa.stattools import kpss
+
+    d, level = 0, train
+    while d < 2 and kpss(level, nlags="auto")[1] < 0.05:  # not stationary around a level: difference
+        d, level = d + 1, np.diff(level)
+    fits = [ARIMA(train, order=(p, d, q), trend="c" if d == 0 else "n").fit() for p in range(3) for q in range(3)]
+    best = min(fits, key=lambda f: f.aic)
+    return lambda history, h: best.apply(history).forecast(h)
+
+
+_FORECASTERS = {"ets": _ets, "theta": _theta, "arima": _arima}

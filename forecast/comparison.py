@@ -132,6 +132,7 @@ def confidence_set(losses: dict[str, np.ndarray], lag: int, seed: int = 0) -> di
     (overlapping multi-step forecasts are not independent)."""
     from arch.bootstrap import MCS
 
+    losses = {n: loss for n, loss in losses.items() if np.isfinite(loss).any()}  # a baseline statsmodels could not fit
     frame = pd.DataFrame({name: np.asarray(loss, np.float64) for name, loss in losses.items()}).dropna()
     if len(frame) < 10:
         return {"included": list(losses), "excluded": [], "p_values": {}, "note": "too few origins to tell"}

@@ -20,6 +20,7 @@ SCHEDULES = ("none", "cosine", "plateau")
 SCALERS = ("standard", "none")
 TRANSFORMS = ("none", "log", "log_return")
 TIME_FEATURES = ("hour", "dayofweek", "day", "dayofyear", "month")  # calendar phases as inputs
+STATISTICAL = ("ets", "theta", "arima")  # opt-in baselines (forecast.baselines.statistical)
 INTERVALS = ("1d", "1wk", "1mo", "1h")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SAMPLINGS = ("windows", "series")  # every window once per epoch, or each series equally often
@@ -138,7 +139,8 @@ class DataConfig(Settings):
     added back to its forecast: the training targets' mean at each phase of it, as in CycleNet.
     `static` columns describe each series of a panel and hold one value per series (a store's
     region or size): text is one-hot encoded, numbers standardised across the series, and the
-    network reads them beside every input step (`forecast.preprocess`).
+    network reads them beside every input step (`forecast.preprocess`). `baselines` adds statistical
+    models (of `STATISTICAL`: ets, theta, arima) to the naive family every evaluation scores.
     """
 
     targets: tuple[str, ...] = ("Close",)
@@ -157,12 +159,14 @@ class DataConfig(Settings):
     transform: str = "none"
     time_features: tuple[str, ...] = ()
     cycle: int = 0
+    baselines: tuple[str, ...] = ()
 
     def __post_init__(self):
         self.check_flags()
-        if isinstance(self.time_features, str):  # "hour,dayofweek", as a study's choice; "" for none
-            object.__setattr__(self, "time_features", tuple(n.strip() for n in self.time_features.split(",") if n.strip()))
-        for name in ("targets", "features", "known", "static", "time_features"):  # one name, or several, once each
+        for name in ("time_features", "baselines"):  # "hour,dayofweek", as a study's choice; "" for none
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, tuple(n.strip() for n in getattr(self, name).split(",") if n.strip()))
+        for name in ("targets", "features", "known", "static", "time_features", "baselines"):  # one name, or several, once each
             value = getattr(self, name)
             object.__setattr__(self, name, tuple(dict.fromkeys((value,) if isinstance(value, str) else value)))
         # A target is always an input too; listing it again as a feature would feed it twice.
@@ -206,6 +210,8 @@ class DataConfig(Settings):
         choice("transform", self.transform, TRANSFORMS)
         for name in self.time_features:
             choice("time feature", name, TIME_FEATURES)
+        for name in self.baselines:
+            choice("baseline", name, STATISTICAL)
         if isinstance(self.cycle, bool) or not isinstance(self.cycle, int) or self.cycle < 0 or self.cycle == 1:
             raise ForecastError(f"cycle must be 0 (none) or a whole number of steps from 2, e.g. 24 for the "
                                 f"day of hourly data, got {self.cycle!r}")

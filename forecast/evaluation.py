@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast.baselines import baselines, naive_bounds, season_of
+from forecast.baselines import baselines, naive_bounds, season_of, statistical
 from forecast.dates import weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import ModelConfig
@@ -239,7 +239,7 @@ def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test",
     dataset = stage_dataset(prepared, stage)
     starts = dataset.starts.numpy()
     point, quantiles = forecast_windows(net, prepared, starts, dataset)
-    horizon, anchor = prepared.cfg.horizon, prepared.anchors(starts)
+    horizon, anchor, season = prepared.cfg.horizon, prepared.anchors(starts), season_of(prepared.index)
     train_rows = prepared.raw_targets[: prepared.fit_end]
     lower, upper = calibration.bounds(point, quantiles, prepared.scales(starts))
     naive_lower, naive_upper = naive_bounds(train_rows, anchor, horizon, calibration.coverage)
@@ -249,7 +249,8 @@ def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test",
     per_forecast = lambda a: np.broadcast_to(np.reshape(a, (1, 1, -1)), (len(starts), 1, len(a))).copy()  # noqa: E731
     return Evaluation(tuple(prepared.cfg.targets), pd.DatetimeIndex(dates[starts - 1]),
                       dates[starts[:, None] + np.arange(horizon)], prepared.actuals(starts),
-                      {"model": point, **baselines(prepared.raw_targets, starts, horizon,
-                                                   season_of(prepared.index))}, anchor,
+                      {"model": point, **baselines(prepared.raw_targets, starts, horizon, season),
+                       **statistical(prepared.raw_targets, starts, horizon, season, prepared.cfg.baselines,
+                                     prepared.fit_end)}, anchor,
                       per_forecast(prepared.mase_scale()), intervals, per_forecast(direction_of_majority(train_rows)),
                       lag=horizon)

@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from forecast.baselines import baselines, naive_bounds, season_of
+from forecast.baselines import baselines, naive_bounds, season_of, statistical
 from forecast.comparison import Intervals
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
@@ -246,7 +246,8 @@ class _Walk:
         self.naive_hi.append(hi)
         self.scales.append(np.repeat(part.mase_scale()[None, None, :], n, axis=0))
         self.majority.append(np.repeat(direction_of_majority(fold_train)[None, None, :], n, axis=0))
-        self.baselines.append(baselines(part.raw_targets, rows, data.horizon, season, ma_window))
+        self.baselines.append({**baselines(part.raw_targets, rows, data.horizon, season, ma_window),
+                               **statistical(part.raw_targets, rows, data.horizon, season, data.baselines, part.fit_end)})
         self.fold_of.append(np.full(n, len(self.calibration) - 1))
         return self.calibration[-1]
 

@@ -329,7 +329,7 @@ def test_tune_then_show(run, tmp_path):
 def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     result = run("backtest", "--sample", "GOOG", "--origins", "6", "--stride", "3", "--retrain-every", "3",
                  "--seq-len", "20", "--max-epochs", "1", "--set", "model.segment_len=4", "--set", "train.loss=mae",
-                 "--out", tmp_path / "bt")
+                 "--baselines", "ets,theta", "--out", tmp_path / "bt")
     assert result.returncode == 0, result.stderr
     for text in ("Walk-forward backtest: 6 origins, 2 fold(s)", "seasonal naive", "By horizon step",
                  "skill vs naive", "MASE", "Prediction intervals", "cover 90%", "always ", "DM p="):
@@ -340,7 +340,10 @@ def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     summary = json.loads((tmp_path / "bt" / "backtest.json").read_text())
     assert summary["model"]["segment_len"] == 4 and summary["train"]["loss"] == "mae"
     assert len(summary["metrics_by_step"]["intervals"]["80%"]["model"]["coverage"]) == 5
-    assert {"model_lower80", "naive_upper90"} <= set(pd.read_csv(tmp_path / "bt" / "backtest.csv").columns)
+    assert {"model_lower80", "naive_upper90", "ets", "theta"} <= set(pd.read_csv(tmp_path / "bt" / "backtest.csv").columns)
+    assert summary["data"]["baselines"] == ["ets", "theta"] and summary["metrics"]["theta"]["mase"] > 0
+    assert "│ ets " in result.stdout and "│ theta " in result.stdout
+    assert_one_line_error(run("backtest", "--baselines", "prophet"), "unknown baseline 'prophet'; choose one of: ets, theta, arima")
     assert_one_line_error(run("backtest", "--origins", "5000"), "reaches before the first row")
     assert_one_line_error(run("backtest", "--horizon", "0"), "horizon must be a positive whole number")
 

@@ -60,6 +60,7 @@ DATA = {
     "cycle": option(D, "cycle", int, "Take a cycle of this many steps (24: the day of hourly data) out of the targets and forecast what it leaves (0: none).", "Data"),
     "horizon": option(D, "horizon", int, "Steps to forecast at once.", "Data"),
     "seq_len": option(D, "seq_len", int, "Input window length in steps.", "Data"),
+    "baselines": option(None, "baselines", list[str], "Statistical baselines to score beside the naive family: ets, theta, arima (statsmodels; fitted per series, slower), e.g. ets,theta.", "Data"),
     "split": option(None, "split", str, "Validation and test spans as VAL,TEST: shares of the rows (0.15,0.15, the default for one series), steps from the end (168,168, the default for a panel ending together: what its shortest series can give) or the dates they start (2017-10-01,2018-01-01).", "Data"),
 }
 MODEL = {
@@ -70,7 +71,6 @@ MODEL = {
 }
 TRAIN = {
     "loss": option(T, "loss", str, "Loss: mse, mae or huber.", "Training"),
-    "learning_rate": option(T, "learning_rate", float, "Optimiser step size.", "Training"),
     "batch_size": option(T, "batch_size", int, "Windows per batch.", "Training"),
     "max_epochs": option(T, "max_epochs", int, "Most epochs; early stopping may end sooner.", "Training"),
     "seed": option(T, "seed", int, "Random seed: same seed, same run.", "Training"),
@@ -169,6 +169,7 @@ def flags(options: dict) -> dict[str, dict]:
     source = {k: options.get(k) for k in SOURCE if k != "file"}
     data = {"targets": names("target", options.get("target")), "features": names("features", options.get("features")),
             "known": names("known", options.get("known")), "static": names("static", options.get("static")),
+            "baselines": names("baselines", options.get("baselines")),
             **{k: options.get(k) for k in ("transform", "cycle", "horizon", "seq_len")}, **split_flags(options.get("split"))}
     model = {k: options.get(k) for k in ("cell", "hidden_size")}
     model.update(quantiles=levels("quantiles", options.get("quantiles")), coverage=levels("coverage", options.get("coverage")))

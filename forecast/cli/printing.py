@@ -61,13 +61,13 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
     the intervals beside the naive forecast's, and the verdict (see `forecast.comparison`)."""
     from rich.table import Table
 
-    from forecast.baselines import BASELINES
+    from forecast.baselines import BASELINES, STATISTICAL
 
     table = Table(title=title)
     table.add_column("forecast", no_wrap=True)
     for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "dir. %", "calls"):
         table.add_column(col, justify="right")
-    for name in ("model", *BASELINES):
+    for name in ("model", *BASELINES, *STATISTICAL):
         m = summary.get(name)
         if m is None:
             continue

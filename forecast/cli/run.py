@@ -17,7 +17,7 @@ Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
 SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
 
 
-@with_options(SOURCE, DATA, SET, skip=("horizon", "seq_len", "split", "transform", "cycle"))
+@with_options(SOURCE, DATA, SET, skip=("horizon", "seq_len", "split", "transform", "cycle", "baselines"))
 def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Force = False, **options):
     """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --set source.offline=true."""
