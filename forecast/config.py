@@ -160,6 +160,7 @@ class DataConfig(Settings):
     time_features: tuple[str, ...] = ()
     cycle: int = 0
     baselines: tuple[str, ...] = ()
+    holidays: str | None = None  # a calendar (US, DE-BY, XNYS): a known holiday flag from the dates
 
     def __post_init__(self):
         self.check_flags()
@@ -212,6 +213,12 @@ class DataConfig(Settings):
             choice("time feature", name, TIME_FEATURES)
         for name in self.baselines:
             choice("baseline", name, STATISTICAL)
+        if self.holidays is not None:
+            from forecast.dates import holiday_flags  # the calendar exists (one line if not)
+
+            object.__setattr__(self, "holidays", str(self.holidays).strip() or None)
+            if self.holidays:
+                holiday_flags(["2020-01-01"], self.holidays)
         if isinstance(self.cycle, bool) or not isinstance(self.cycle, int) or self.cycle < 0 or self.cycle == 1:
             raise ForecastError(f"cycle must be 0 (none) or a whole number of steps from 2, e.g. 24 for the "
                                 f"day of hourly data, got {self.cycle!r}")
@@ -265,8 +272,9 @@ class DataConfig(Settings):
 
     @property
     def n_inputs(self) -> int:
-        """Values per input step: the input columns, a sine and a cosine per time feature, the phase."""
-        return len(self.inputs) + 2 * len(self.time_features) + (1 if self.cycle else 0)
+        """Values per input step: the input columns, a sine and a cosine per time feature, the phase,
+        the holiday flag."""
+        return len(self.inputs) + 2 * len(self.time_features) + (1 if self.cycle else 0) + (1 if self.holidays else 0)
 
 
 @dataclass(frozen=True)

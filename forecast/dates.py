@@ -269,3 +269,30 @@ def future_dates(last: pd.Timestamp, horizon: int, frequency: str) -> pd.Datetim
             return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions, name="Date")
         frequency = "B"  # past the calendar's published holidays: weekdays are the best guess
     return pd.date_range(last, periods=horizon + 1, freq=frequency, name="Date")[1:]
+
+
+def holiday_flags(dates: pd.DatetimeIndex, code: str) -> np.ndarray:
+    """(N,) 1.0 where a holiday of `code` falls on a row's date or between it and the row before (the
+    session after a market holiday), else 0.0. `code`: a country, optionally with its subdivision
+    (US, DE-BY, GB-ENG), or a market (XNYS, XLON, ...), from the `holidays` package."""
+    try:
+        import holidays
+    except ImportError:  # pragma: no cover - a core dependency
+        raise ForecastError("holiday features need the holidays package: pip install holidays") from None
+    days = pd.DatetimeIndex(dates).normalize()
+    years = range(days.min().year - 1, days.max().year + 2)
+    try:
+        if code.upper() in holidays.list_supported_financial():
+            found = holidays.financial_holidays(code.upper(), years=years)
+        else:
+            country, _, subdiv = code.partition("-")
+            found = holidays.country_holidays(country.upper(), subdiv=subdiv.upper() or None, years=years)
+    except NotImplementedError:
+        raise ForecastError(f"unknown holiday calendar {code!r}: give a country (US, DE, GB-ENG, DE-BY) or a "
+                            "market (XNYS, XLON, XETR) that the holidays package knows") from None
+    marked = np.sort(np.array(list(found), dtype="datetime64[D]"))
+    day = days.to_numpy().astype("datetime64[D]")
+    before = np.concatenate([day[:1], day[:-1]])
+    on_day = np.isin(day, marked)
+    since = np.searchsorted(marked, day, side="right") - np.searchsorted(marked, before, side="right") > 0
+    return (on_day | since).astype(np.float64)

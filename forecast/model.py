@@ -263,7 +263,7 @@ def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static:
     try:
         return cls(model, data.n_inputs + n_static, len(data.targets), data.seq_len, data.horizon,
                    level_targets=data.transform != "log_return", n_series=n_series,
-                   n_time=2 * len(data.time_features) + n_static, cycle=data.cycle,
+                   n_time=2 * len(data.time_features) + (1 if data.holidays else 0) + n_static, cycle=data.cycle,
                    **(net or {}).get("options", {}))
     except TypeError as e:
         raise ForecastError(f"network {cls.__name__} cannot be built with these options ({e})") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.dates import phase_of, season_of_unit, stamp, step_unit
+from forecast.dates import holiday_flags, phase_of, season_of_unit, stamp, step_unit
 from forecast.errors import ForecastError
 
 
@@ -129,12 +129,14 @@ class Preprocessor:
     then a panel series' encoded `static` vector (`static_names`, see `forecast.preprocess`) on every
     row, and with a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
     last column is each row's phase in it (`forecast.dates.phase_of`), which the network reads. The
-    last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read.
+    last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read. With
+    `holidays` (a calendar code, see `holiday_flags`) the time features are followed by each row's
+    holiday flag `lead` steps ahead: a known covariate computed from the dates, so a forecast needs no future file.
     """
 
     def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=(),
                  cycle: int = 0, cycle_unit: str = "D", n_known: int = 0, lead: int = 0,
-                 static_names=(), static=()):
+                 static_names=(), static=(), holidays: str = ""):
         self.columns = list(columns)
         self.static_names = [str(n) for n in static_names]
         self.static = np.asarray(static, dtype=np.float64).reshape(-1)  # (K,)
@@ -146,6 +148,7 @@ class Preprocessor:
         self.transform = transform
         self.time_features = tuple(time_features)
         self.cycle, self.cycle_unit = int(cycle), str(cycle_unit)
+        self.holidays = str(holidays or "")
         self.mean = np.asarray(mean, dtype=np.float64)  # (C,)
         self.std = np.asarray(std, dtype=np.float64)  # (C,)
         if self.mean.shape != (len(self.columns),) or self.std.shape != self.mean.shape:
@@ -161,7 +164,7 @@ class Preprocessor:
     @classmethod
     def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
             train_rows: int | None = None, time_features=(), cycle: int = 0, n_known: int = 0,
-            lead: int = 0, static=None) -> Preprocessor:
+            lead: int = 0, static=None, holidays: str = "") -> Preprocessor:
         """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None);
         later rows are never read, but for the known covariates' values up to `lead` rows on (what
         those rows read; see `lead_known`). `frame` holds targets first, known columns last.
@@ -195,12 +198,14 @@ class Preprocessor:
             std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
         names, vector = static if static is not None else ((), ())
         return cls(columns, n_targets, transform, mean, std, time_features, cycle, unit, n_known, lead,
-                   names, vector)
+                   names, vector, holidays)
 
-    def encode(self, frame: pd.DataFrame, future=None) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    def encode(self, frame: pd.DataFrame, future=None, ahead: pd.DatetimeIndex | None = None
+               ) -> tuple[pd.DatetimeIndex, np.ndarray]:
         """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, then two
-        columns per time feature, then the static vector, then the phase in the cycle). `future`: the known columns' values
-        at the `lead` dates after the frame's last row (see `lead_known`)."""
+        columns per time feature, the holiday flag, the static vector, then the phase in the cycle). `future`: the known columns' values at the `lead` dates after the frame's last
+        row (see `lead_known`); `ahead`: those dates (the last rows' holiday flags read them; without,
+        those rows, which no training window reads, get 0)."""
         if list(frame.columns) != self.columns:
             frame = frame[self.columns]
         frame = lead_known(frame, self.n_known, self.lead, future)
@@ -208,6 +213,10 @@ class Preprocessor:
         values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
         if self.time_features:
             values = np.hstack([values, time_features_of(transformed.index, self.time_features)])
+        if self.holidays:
+            dates = transformed.index if ahead is None else transformed.index.append(pd.DatetimeIndex(ahead))
+            flags = np.concatenate([holiday_flags(dates, self.holidays)[self.lead:], np.zeros(self.lead)])
+            values = np.hstack([values, flags[:len(values), None]])
         if self.static.size:
             values = np.hstack([values, np.broadcast_to(self.static, (len(values), self.static.size))])
         if self.cycle:
@@ -226,7 +235,7 @@ class Preprocessor:
         return {"columns": self.columns, "n_targets": self.n_targets, "transform": self.transform,
                 "mean": self.mean.tolist(), "std": self.std.tolist(), "time_features": list(self.time_features),
                 "cycle": self.cycle, "cycle_unit": self.cycle_unit, "n_known": self.n_known, "lead": self.lead,
-                "static_names": self.static_names, "static": self.static.tolist()}
+                "static_names": self.static_names, "static": self.static.tolist(), "holidays": self.holidays}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
@@ -234,7 +243,7 @@ class Preprocessor:
             return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"],
                        d.get("time_features", ()), d.get("cycle", 0), d.get("cycle_unit", "D"),
                        d.get("n_known", 0), d.get("lead", 0), d.get("static_names", ()),
-                       d.get("static", ()))  # older files: none of these
+                       d.get("static", ()), d.get("holidays", ""))  # older files: none of these
         except ForecastError:
             raise
         except (KeyError, TypeError, ValueError) as e:

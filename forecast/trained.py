@@ -243,7 +243,7 @@ class TrainedModel:
                                 f"{self.context_rows}")
         history = history.iloc[-self.context_rows:]
         index = future_dates(history.index[-1], cfg.horizon, self.frequency)
-        _, values = member.preprocessor.encode(history, known_ahead(future, self.data.known, index))
+        _, values = member.preprocessor.encode(history, known_ahead(future, self.data.known, index), index)
         return torch.from_numpy(values.astype(np.float32))[None], history, index  # (1, L, C)
 
     def _columns(self, member: Member, scaled: np.ndarray, history: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -36,7 +36,7 @@ def _print(result) -> None:
 
 
 B = "Backtest"
-TRAIN_SHOWN = {k: v for k, v in TRAIN.items() if k not in ("loss", "batch_size")}  # the rest: --config, --set
+TRAIN_SHOWN = {k: v for k, v in TRAIN.items() if k not in ("loss", "batch_size", "seed")}  # the rest: --config, --set
 
 
 @with_options(SOURCE, DATA, MODEL, TRAIN_SHOWN, CONFIG, SET)

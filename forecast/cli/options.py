@@ -61,6 +61,7 @@ DATA = {
     "horizon": option(D, "horizon", int, "Steps to forecast at once.", "Data"),
     "seq_len": option(D, "seq_len", int, "Input window length in steps.", "Data"),
     "baselines": option(None, "baselines", list[str], "Statistical baselines to score beside the naive family: ets, theta, arima (statsmodels; fitted per series, slower), e.g. ets,theta.", "Data"),
+    "holidays": option(None, "holidays", str, "Add a known holiday flag from the dates: a country (US, DE, GB-ENG, DE-BY) or a market (XNYS, XLON), through the holidays package; forecasts need no future file for it.", "Data"),
     "split": option(None, "split", str, "Validation and test spans as VAL,TEST: shares of the rows (0.15,0.15, the default for one series), steps from the end (168,168, the default for a panel ending together: what its shortest series can give) or the dates they start (2017-10-01,2018-01-01).", "Data"),
 }
 MODEL = {
@@ -170,7 +171,7 @@ def flags(options: dict) -> dict[str, dict]:
     data = {"targets": names("target", options.get("target")), "features": names("features", options.get("features")),
             "known": names("known", options.get("known")), "static": names("static", options.get("static")),
             "baselines": names("baselines", options.get("baselines")),
-            **{k: options.get(k) for k in ("transform", "cycle", "horizon", "seq_len")}, **split_flags(options.get("split"))}
+            **{k: options.get(k) for k in ("transform", "cycle", "horizon", "seq_len", "holidays")}, **split_flags(options.get("split"))}
     model = {k: options.get(k) for k in ("cell", "hidden_size")}
     model.update(quantiles=levels("quantiles", options.get("quantiles")), coverage=levels("coverage", options.get("coverage")))
     return {"source": {**source, "path": str(path) if path is not None else None}, "data": data, "model": model,

@@ -17,7 +17,7 @@ Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
 SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
 
 
-@with_options(SOURCE, DATA, SET, skip=("horizon", "seq_len", "split", "transform", "cycle", "baselines"))
+@with_options(SOURCE, DATA, SET, skip=("horizon", "seq_len", "split", "transform", "cycle", "baselines", "holidays"))
 def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned frame (.csv or .parquet).")] = None,
          force: Force = False, **options):
     """Load, validate and summarise a series (each series of a panel); fetching a ticker also warms the cache for --set source.offline=true."""
@@ -81,7 +81,7 @@ def print_unusable(frames: dict) -> None:
              "from their own history")
 
 
-@with_options(SOURCE, DATA, MODEL, TRAIN, CONFIG, SET)
+@with_options(SOURCE, DATA, MODEL, TRAIN, CONFIG, SET, skip=("loss",))  # the loss: --set train.loss=mae
 def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-CELL-TIME).")] = None,
         force: Annotated[bool, typer.Option(help="Overwrite a model already in --out.")] = False,
         resume: Annotated[bool, typer.Option(help="Continue an interrupted fit in --out.")] = False,

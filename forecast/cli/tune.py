@@ -40,7 +40,7 @@ def _print_summary(s: dict) -> None:
     out.print(table)
 
 
-@with_options(SOURCE, DATA, MODEL, TRAIN, SET, skip=(*SEARCHED, "baselines"))
+@with_options(SOURCE, DATA, MODEL, TRAIN, SET, skip=(*SEARCHED, "baselines", "holidays"))
 def tune(config: Annotated[Optional[Path], typer.Option(help="Study file (YAML, e.g. studies/aapl_sample.yaml): the settings sections, the search space, trials, sampler, pruner; a run's config.json also serves.", rich_help_panel="Settings")] = None,
          n_trials: Annotated[Optional[int], typer.Option(help="Total finished trials the study should hold (default 20).", show_default=False)] = None,
          jobs: Annotated[int, typer.Option(help="Worker processes sharing the storage.")] = 1,
