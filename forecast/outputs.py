@@ -63,6 +63,50 @@ def write_frame(frame: pd.DataFrame, path: str | Path, index_label: str = "Date"
     return write_atomically(path, lambda tmp: frame.rename_axis(index_label).reset_index().to_parquet(tmp))
 
 
+NIXTLA_NAMES = {"naive": "Naive", "seasonal_naive": "SeasonalNaive", "drift": "RandomWalkWithDrift",
+                "moving_average": "WindowAverage", "ets": "ETS", "theta": "Theta", "arima": "ARIMA"}
+
+
+def nixtla(table: pd.DataFrame, model: str, label: str = "series") -> pd.DataFrame:
+    """A forecast table in Nixtla's long shape, which `utilsforecast.evaluate` and Nixtla's plotting
+    read unchanged: `unique_id, ds[, cutoff, y]`, the model's column named `model` (e.g. LSTM) with
+    `model-lo-80` / `model-hi-80` for each interval, and each baseline under statsforecast's name
+    (Naive, SeasonalNaive, RandomWalkWithDrift, WindowAverage; ETS, Theta, ARIMA).
+
+    `table`: what `TrainedModel.predict` gives (indexed by date; one column per target and its
+    `_lowerPCT` / `_upperPCT` bounds, and `series` for a panel) or an evaluation's `table()` (one row
+    per forecast, target and step). `unique_id` is the series (`label` for one series), joined
+    with the target as SERIES/TARGET when there are several targets."""
+    if "target_date" in table.columns:  # an evaluation: already long
+        ids = table["series"].astype(str) if "series" in table.columns else pd.Series(label, index=table.index)
+        if table["target"].nunique() > 1:
+            ids = ids + "/" + table["target"].astype(str)
+        out = pd.DataFrame({"unique_id": ids.to_numpy(), "ds": table["target_date"].to_numpy(),
+                            "cutoff": table["cutoff"].to_numpy(), "y": table["actual"].to_numpy()})
+        for column in table.columns:
+            name, _, bound = column.partition("_lower") if "_lower" in column else column.partition("_upper")
+            side = "lo" if "_lower" in column else "hi"
+            if column in NIXTLA_NAMES or column == "model":
+                out[NIXTLA_NAMES.get(column, model)] = table[column].to_numpy()
+            elif bound and name in ("model", "naive"):
+                out[f"{NIXTLA_NAMES.get(name, model)}-{side}-{bound}"] = table[column].to_numpy()
+        return out
+    frames = table.groupby("series", sort=False) if "series" in table.columns else [(label, table)]
+    targets = [c for c in table.columns if c != "series" and "_lower" not in c and "_upper" not in c
+               and "_q" not in c]
+    parts = []
+    for series, rows in frames:
+        for target in targets:
+            part = pd.DataFrame({"unique_id": str(series) if len(targets) == 1 else f"{series}/{target}",
+                                 "ds": rows.index.to_numpy(), model: rows[target].to_numpy()})
+            for column in rows.columns:
+                for side, word in (("lo", "_lower"), ("hi", "_upper")):
+                    if column.startswith(target + word):
+                        part[f"{model}-{side}-{column[len(target + word):]}"] = rows[column].to_numpy()
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
 CSV_ROWS = 1_000_000  # above this a table is written as Parquet: a CSV of ETTh1 at horizon 720 is 3.4 GB
 
 
@@ -150,19 +194,24 @@ def log_artifacts(tracking: dict, metrics: dict, paths: dict[str, Path]) -> None
 
 
 def write_backtest(result, folder: str | Path, settings: dict | None = None) -> dict[str, Path]:
-    """backtest.csv or .parquet (every forecast and interval), backtest.json (settings, metrics, tests and
-    coverage per step) and three PNGs."""
+    """backtest.csv or .parquet (every forecast and interval), cross_validation.csv (the same in
+    Nixtla's shape, see `nixtla`), backtest.json (settings, metrics, tests and coverage per step) and
+    three PNGs."""
     folder = Path(folder)
     metrics = result.metrics()
     summary = {**(settings or {}), "folds": result.folds, "seconds": round(result.seconds, 2),
                "skill": metrics["skill"], "metrics": metrics, "metrics_by_step": result.by_step()}
-    paths = {"forecasts": write_table(result.table(), folder, "backtest"),
+    table = result.table()
+    model = str(summary.get("model", {}).get("cell", "model")).upper()
+    label = str(result.series[0]) if result.series is not None and len(result.series) else "series"
+    paths = {"forecasts": write_table(table, folder, "backtest"),
+             "nixtla": write_table(nixtla(table, model, label), folder, "cross_validation"),
             "summary": write_json(summary, folder / "backtest.json"),
             "plot": save_figure(result.plot(), folder / "backtest_forecasts.png"),
             "error plot": save_figure(plot_error_by_step(result), folder / "backtest_error_by_step.png"),
             "coverage plot": save_figure(plot_coverage_by_step(result),
                                          folder / "backtest_coverage_by_step.png")}
     if "series" in metrics:  # a panel's (or its held-out series', when more than one)
-        table = pd.DataFrame.from_dict(metrics["series"], orient="index")
-        paths["series metrics"] = write_csv(table, folder / "series_metrics.csv", index_label="series")
+        per_series = pd.DataFrame.from_dict(metrics["series"], orient="index")
+        paths["series metrics"] = write_csv(per_series, folder / "series_metrics.csv", index_label="series")
     return paths

@@ -70,6 +70,12 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     parquet = tmp_path / "forecast.parquet"  # a Parquet file, not CSV text under that name
     assert run("predict", "--model", tmp_path / "run", "--output", parquet).returncode == 0
     pd.testing.assert_frame_equal(pd.read_parquet(parquet), forecast, check_dtype=False)
+    shaped = run("predict", "--model", tmp_path / "run", "--format", "nixtla", "--output", tmp_path / "nixtla.csv")
+    assert shaped.returncode == 0, shaped.stderr
+    nixtla = pd.read_csv(tmp_path / "nixtla.csv", parse_dates=["ds"])
+    assert list(nixtla.columns) == ["unique_id", "ds", "LSTM", "LSTM-lo-80", "LSTM-hi-80", "LSTM-lo-90", "LSTM-hi-90"]
+    assert (nixtla["unique_id"] == "AAPL").all() and np.allclose(nixtla["LSTM"], forecast["Close"])
+    assert_one_line_error(run("predict", "--model", tmp_path / "run", "--format", "darts"), "--format is forecast or nixtla")
     drawn = run("predict", "--model", tmp_path / "run", "--plot", tmp_path / "next.png")
     assert drawn.returncode == 0 and (tmp_path / "next.png").read_bytes()[:4] == b"\x89PNG"
     assert_one_line_error(run("predict", "--model", tmp_path / "run", "--plot", tmp_path / "next.png"),
@@ -342,6 +348,9 @@ def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     assert len(summary["metrics_by_step"]["intervals"]["80%"]["model"]["coverage"]) == 5
     assert {"model_lower80", "naive_upper90", "ets", "theta"} <= set(pd.read_csv(tmp_path / "bt" / "backtest.csv").columns)
     assert summary["data"]["baselines"] == ["ets", "theta"] and summary["metrics"]["theta"]["mase"] > 0
+    cross = pd.read_csv(tmp_path / "bt" / "cross_validation.csv")
+    assert list(cross.columns[:6]) == ["unique_id", "ds", "cutoff", "y", "LSTM", "Naive"]
+    assert {"ETS", "Theta", "LSTM-lo-80", "LSTM-hi-90"} <= set(cross.columns) and (cross["unique_id"] == "GOOG").all()
     assert "│ ets " in result.stdout and "│ theta " in result.stdout
     assert_one_line_error(run("backtest", "--baselines", "prophet"), "unknown baseline 'prophet'; choose one of: ets, theta, arima")
     assert_one_line_error(run("backtest", "--origins", "5000"), "reaches before the first row")

@@ -124,7 +124,7 @@ def test_an_option_a_command_would_not_use_is_refused(run, tmp_path):
     assert fit.returncode == 0, fit.stderr
     assert_one_line_error(run("predict", "--model", tmp_path / "m", "--end", "2012-01-01"),
                           "--end read fresh data: give it with --ticker, --sample or --file")
-    assert_one_line_error(run("predict", "--model", tmp_path / "m", "--series-col", "s", "--drop-bad"),
-                          "--series-col, --drop-bad read fresh data")
+    assert_one_line_error(run("predict", "--model", tmp_path / "m", "--series-col", "s"),
+                          "--series-col read fresh data")
     assert_one_line_error(run("tune", "--show", "--n-trials", "5", "--storage", tmp_path / "s.db"),
                           "--show summarises the study and runs nothing; drop --n-trials")

@@ -87,3 +87,49 @@ def test_a_run_folder_with_leftovers_is_cleaned_and_says_so(run, tmp_path):
     result = run("data", "--sample", "IBM", "--output", out / "ibm.csv")
     assert result.returncode == 0, result.stderr
     assert not stale.exists() and "removed 1 temporary file(s) (2.0 MB)" in result.stderr
+
+
+def _evaluation(series=None, targets=("y",), seed=0):
+    rng = np.random.default_rng(seed)
+    b, h = (len(series) if series is not None else 4), 3
+    index = pd.date_range("2024-01-01", periods=40, freq="D")
+    starts = np.arange(20, 20 + b)
+    arr = lambda: rng.normal(size=(b, h, len(targets))) + 10  # noqa: E731
+    ones = np.ones((b, 1, len(targets)))
+    iv = Intervals((0.8,), arr()[None] - 5, arr()[None] + 5, arr()[None] - 6, arr()[None] + 6)
+    return Evaluation(targets, index[starts - 1], index.to_numpy()[starts[:, None] + np.arange(h)], arr(),
+                      {"model": arr(), "naive": arr(), "seasonal_naive": arr(), "theta": arr()}, arr()[:, 0], ones,
+                      iv, ones, lag=h, series=series)
+
+
+def test_a_backtest_in_nixtla_shape_is_read_by_utilsforecast_with_the_same_errors():
+    from utilsforecast.evaluation import evaluate
+    from utilsforecast.losses import mae
+
+    from forecast.outputs import nixtla
+
+    ev = _evaluation(np.array(["a", "a", "b", "b"], dtype=object))
+    shaped = nixtla(ev.table(), "GRU")
+    assert list(shaped.columns) == ["unique_id", "ds", "cutoff", "y", "GRU", "Naive", "SeasonalNaive", "Theta",
+                                    "GRU-lo-80", "GRU-hi-80", "Naive-lo-80", "Naive-hi-80"]
+    scored = evaluate(shaped.drop(columns=[c for c in shaped if "-lo-" in c or "-hi-" in c]), metrics=[mae])
+    for unique_id, name, key in (("a", "GRU", "model"), ("b", "Naive", "naive"), ("b", "Theta", "theta")):
+        keep = ev.series == unique_id
+        expected = np.abs(ev.forecasts[key][keep] - ev.actual[keep]).mean()
+        got = scored.loc[scored["unique_id"] == unique_id, name].mean()  # one row per cutoff: equal counts
+        assert got == pytest.approx(expected), (unique_id, name)
+    two = nixtla(_evaluation(targets=("x", "y")).table(), "LSTM", "store")
+    assert set(two["unique_id"]) == {"store/x", "store/y"}
+
+
+def test_a_forecast_in_nixtla_shape_has_one_row_per_series_and_date():
+    from forecast.outputs import nixtla
+
+    dates = pd.date_range("2024-02-01", periods=2, freq="D", name="Date")
+    panel = pd.DataFrame({"series": ["a", "a", "b", "b"], "load": [1.0, 2, 3, 4], "load_lower80": [0.5, 1, 2, 3],
+                          "load_upper80": [2.0, 3, 4, 5], "load_q0.1": [0.0, 0, 0, 0]}, index=dates.append(dates))
+    shaped = nixtla(panel, "LSTM")
+    assert list(shaped.columns) == ["unique_id", "ds", "LSTM", "LSTM-lo-80", "LSTM-hi-80"]
+    assert shaped["unique_id"].tolist() == ["a", "a", "b", "b"] and shaped["LSTM-hi-80"].tolist() == [2, 3, 4, 5]
+    one = nixtla(panel[panel["series"] == "a"].drop(columns="series"), "GRU", "IBM")
+    assert one["unique_id"].tolist() == ["IBM", "IBM"] and one["GRU"].tolist() == [1, 2]

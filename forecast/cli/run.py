@@ -156,12 +156,13 @@ def seasonal_hint(result, data) -> None:
         "not the better test table")
 
 
-PREDICT_SOURCE = {k: v for k, v in SOURCE.items() if k != "start"}  # the tail of the history is read
+PREDICT_SOURCE = {k: v for k, v in SOURCE.items() if k not in ("start", "drop_bad")}  # the tail of the history is read
 
 
 @with_options(PREDICT_SOURCE, SET)
 def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
+            format: Annotated[str, typer.Option("--format", help="The written table's shape: forecast (a date index, a column per target and bound) or nixtla (unique_id, ds, MODEL, MODEL-lo-80, ...: what utilsforecast and Nixtla's plots read).")] = "forecast",
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             plot: Annotated[Optional[Path], typer.Option(help="Draw the recent history and the forecast with its intervals (the first target; a panel's first series forecast) into this PNG.")] = None,
             future: Annotated[Optional[Path], typer.Option(help="CSV or Parquet file of the known columns' values at the dates forecast (a model fitted with --known), its dates read as --csv's; a panel's with its series column.")] = None,
@@ -171,10 +172,14 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     """Forecast the next steps from a saved model, with its saved history or fresher data."""
     check_new_file(output, force)
     check_new_file(plot, force)
+    if format not in ("forecast", "nixtla"):
+        raise ForecastError(f"--format is forecast or nixtla, not {format!r}")
     from forecast.trained import TrainedModel, lacking
 
     trained = TrainedModel.load(model)
     source = settings(options, ("source",), {"source": trained.source}, {"source": {"calendar": calendar}})["source"]
+    # fresh panel data: a series that cannot be used is left out with a warning, never stops the others'
+    source = type(source).from_dict({**source.to_dict(), "drop_bad": True})
     if calendar not in (None, "auto"):  # the dates forecast follow it, not the saved step
         from dataclasses import replace
 
@@ -204,8 +209,8 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     elif new_series:
         raise ForecastError("--new-series forecasts series of fresh data: give them with --file "
                             "(and --series-col)")
-    elif any(options.get(k) for k in ("series_col", "end", "drop_bad")):  # they read fresh data: say so
-        given = [f"--{k.replace('_', '-')}" for k in ("series_col", "end", "drop_bad") if options.get(k)]
+    elif any(options.get(k) for k in ("series_col", "end")):  # they read fresh data: say so
+        given = [f"--{k.replace('_', '-')}" for k in ("series_col", "end") if options.get(k)]
         raise ForecastError(f"{', '.join(given)} read fresh data: give it with --ticker, --sample or --file, "
                             "or drop them to forecast from the history saved with the model")
     else:
@@ -221,9 +226,13 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         warn(line)
     say(table.to_string())
     if output is not None:
-        from forecast.outputs import write_frame
+        from forecast.outputs import nixtla, write_frame
 
-        write_frame(table, output)
+        if format == "nixtla":
+            write_frame(nixtla(table, trained.model.cell.upper(), source.label).set_index("unique_id"), output,
+                        "unique_id")
+        else:
+            write_frame(table, output)
         say(f"wrote {output}")
     if plot is not None:
         from forecast.plot import save_figure
