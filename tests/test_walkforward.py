@@ -85,7 +85,8 @@ def test_a_backtest_writes_its_files_and_draws_the_model_on_top(tmp_path):
     paths = result.write(tmp_path, {"note": "x"})
     assert sorted(p.name for p in paths.values()) == ["backtest.csv", "backtest.json",
                                                      "backtest_coverage_by_step.png",
-                                                     "backtest_error_by_step.png", "backtest_forecasts.png"]
+                                                     "backtest_error_by_step.png", "backtest_forecasts.png",
+                                                     "cross_validation.csv"]
     import json
     summary = json.loads((tmp_path / "backtest.json").read_text())  # strict JSON: no bare NaN
     assert summary["note"] == "x" and summary["metrics"]["naive"]["direction"] is None

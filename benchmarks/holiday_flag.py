@@ -7,7 +7,7 @@ the standard protocol's rows (train to 8640, validation to 11520, test to 14400)
 close from the bundled sample, input 20, horizon 5, calendar XNYS. Each row is the mean test RMSE
 and MASE over the seeds; the last line is JSON.
 
-    python benchmarks/holidays.py [--seeds 1 2 3] [--max-epochs 6]
+    python benchmarks/holiday_flag.py [--seeds 1 2 3] [--max-epochs 6]
 """
 import argparse
 import json
