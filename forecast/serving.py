@@ -2,7 +2,8 @@
 HTTP endpoint (the standard library's server; nothing to install).
 
 `export` writes the network as TorchScript (`model.pt`, loadable with `torch.jit.load` and no
-`forecast`) and the preprocessing beside it in plain JSON (`preprocessing.json`: each series' scaler
+`forecast`) or ONNX (`model.onnx`, for ONNX Runtime and any language it serves; inputs `x` and
+`series`, output `forecast`, any batch size) and the preprocessing beside it in plain JSON (`preprocessing.json`: each series' scaler
 and transform, the input columns, window length, horizon, calendar and interval margins), after
 checking that the exported graph forecasts what the model file does (to 1e-5, in encoded units, on
 each series' latest window).
@@ -34,33 +35,61 @@ from forecast.files import jsonable, write_atomically, write_json
 from forecast.trained import TrainedModel
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of JSON a request may send
-FORMATS = ("torchscript",)
+FORMATS = ("torchscript", "onnx")
+GRAPHS = {"torchscript": "model.pt", "onnx": "model.onnx"}
 TOLERANCE = 1e-5
 
 
 def export(model: TrainedModel, folder: str | Path, format: str = "torchscript", force: bool = False) -> dict:
-    """Write `model.pt` and `preprocessing.json` into `folder`; return where each went and the
-    largest difference between the exported graph's outputs and the model's (encoded units)."""
+    """Write the graph (`model.pt` for TorchScript, `model.onnx` for ONNX) and `preprocessing.json`
+    into `folder`; return where each went and the largest difference between the exported graph's
+    outputs and the model's (encoded units), which must stay within 1e-5."""
     if format not in FORMATS:
-        raise ForecastError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)} "
-                            "(ONNX needs the onnx and onnxscript packages, which this installation does not hold)")
+        raise ForecastError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
     folder = Path(folder)
-    if (folder / "model.pt").exists() and not force:
-        raise ForecastError(f"{folder / 'model.pt'} exists; choose another folder or pass --force")
+    target = folder / GRAPHS[format]
+    if target.exists() and not force:
+        raise ForecastError(f"{target} exists; choose another folder or pass --force")
     windows, ids = _latest_windows(model)
-    net = model.net.eval()
-    with torch.no_grad(), warnings.catch_warnings():  # branches on shapes are constants of the model
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(_WithSeries(net), (windows, ids), check_trace=False)
-        expected, got = net(windows, ids), traced(windows, ids)
-    gap = float((expected - got).abs().max())
+    net = _WithSeries(model.net.eval())
+    with torch.no_grad():
+        expected = net(windows, ids)
+        save, got = (_onnx if format == "onnx" else _torchscript)(net, windows, ids)
+    gap = float((expected - torch.as_tensor(got)).abs().max())
     if not math.isfinite(gap) or gap > TOLERANCE:
         raise ForecastError(f"the exported graph forecasts differently from the model file (largest gap "
                             f"{gap:.3g} > {TOLERANCE:g}); this network cannot be exported as {format}")
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"model": write_atomically(folder / "model.pt", lambda tmp: traced.save(str(tmp))),
-             "preprocessing": write_json(preprocessing(model), folder / "preprocessing.json")}
+    paths = {"model": write_atomically(target, save),
+             "preprocessing": write_json(preprocessing(model, GRAPHS[format]), folder / "preprocessing.json")}
     return {**paths, "largest_gap": gap}
+
+
+def _torchscript(net: torch.nn.Module, windows: torch.Tensor, ids: torch.Tensor):
+    with warnings.catch_warnings():  # branches on shapes are constants of the model
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, (windows, ids), check_trace=False)
+    return (lambda tmp: traced.save(str(tmp))), traced(windows, ids)
+
+
+def _onnx(net: torch.nn.Module, windows: torch.Tensor, ids: torch.Tensor):
+    """Through torch.export (any batch size), run back by ONNX Runtime for the check."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ForecastError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'forecast[onnx]'") from None
+    import contextlib
+    import io
+
+    batch = torch.export.Dim("batch")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # the exporter's progress lines
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(net, (windows, ids), dynamo=True, input_names=["x", "series"],
+                                    output_names=["forecast"], dynamic_shapes=({0: batch}, {0: batch}), verbose=False)
+    blob = program.model_proto.SerializeToString()
+    session = onnxruntime.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    feed = {i.name: {"x": windows, "series": ids}[i.name].numpy() for i in session.get_inputs()}
+    return (lambda tmp: Path(tmp).write_bytes(blob)), session.run(None, feed)[0]
 
 
 class _WithSeries(torch.nn.Module):
@@ -94,12 +123,12 @@ def _latest_windows(model: TrainedModel) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(xs).float(), torch.tensor(ids, dtype=torch.long)
 
 
-def preprocessing(model: TrainedModel) -> dict:
+def preprocessing(model: TrainedModel, graph: str = "model.pt") -> dict:
     """What a runtime without `forecast` needs around the exported graph, in plain JSON."""
     return jsonable({"inputs": list(model.data.inputs), "targets": list(model.data.targets),
                      "seq_len": model.data.seq_len, "horizon": model.data.horizon,
                      "frequency": model.frequency, "quantiles": list(model.model.quantiles),
-                     "graph": "model.pt: (x (B, seq_len, inputs) encoded, series (B,) int64) -> encoded forecasts",
+                     "graph": f"{graph}: (x (B, seq_len, inputs) encoded, series (B,) int64) -> encoded forecasts",
                      "series": {name: {"index": m.index, "preprocessor": m.preprocessor.to_dict(),
                                        "calibration": m.calibration.to_dict() if m.calibration else None}
                                 for name, m in model.members.items()}})

@@ -41,8 +41,26 @@ def test_the_torchscript_export_forecasts_what_the_model_file_does(models, which
         torch.testing.assert_close(graph(x, ids), model.net(x, ids), atol=1e-5, rtol=0)
     with pytest.raises(ForecastError, match="exists; choose another folder or pass --force"):
         export(model, tmp_path / "x")
-    with pytest.raises(ForecastError, match="unknown export format 'onnx'"):
-        export(model, tmp_path / "y", "onnx")
+    with pytest.raises(ForecastError, match="unknown export format 'coreml'"):
+        export(model, tmp_path / "y", "coreml")
+
+
+@pytest.mark.slow  # torch.export and ONNX Runtime: 10-20 s a model
+@pytest.mark.parametrize("which", [0, 1])
+def test_the_onnx_export_forecasts_what_the_model_file_does_under_onnx_runtime(models, which, tmp_path):
+    import onnxruntime
+
+    model = models[which]
+    written = export(model, tmp_path / "x", "onnx")
+    assert written["model"].name == "model.onnx" and written["largest_gap"] <= 1e-5
+    spec = json.loads(written["preprocessing"].read_text())
+    assert spec["graph"].startswith("model.onnx")
+    session = onnxruntime.InferenceSession(str(written["model"]), providers=["CPUExecutionProvider"])
+    for name, member in model.members.items():  # any batch size, as the JSON says
+        x = model._window(member, None)[0].repeat(3, 1, 1)
+        ids = torch.full((3,), spec["series"][name]["index"])
+        feed = {i.name: {"x": x, "series": ids}[i.name].numpy() for i in session.get_inputs()}
+        np.testing.assert_allclose(session.run(None, feed)[0], model.net(x, ids).detach().numpy(), atol=1e-5, rtol=0)
 
 
 def _call(url, body=None, method=None):

@@ -12,8 +12,8 @@ Model = Annotated[Path, typer.Option(help="Model file written by `forecast fit`,
 
 
 def export(model: Model,
-           out_dir: Annotated[Path, typer.Option("--out", help="Folder for model.pt and preprocessing.json.")],
-           format: Annotated[str, typer.Option(help="torchscript (loadable with torch.jit.load, without forecast).")] = "torchscript",
+           out_dir: Annotated[Path, typer.Option("--out", help="Folder for the graph (model.pt or model.onnx) and preprocessing.json.")],
+           format: Annotated[str, typer.Option(help="torchscript (model.pt, for torch.jit.load) or onnx (model.onnx, for ONNX Runtime; pip install 'forecast[onnx]').")] = "torchscript",
            force: Annotated[bool, typer.Option(help="Overwrite an export already in --out.")] = False):
     """Export the network for serving, checked to forecast what the model file does, with its preprocessing as JSON."""
     from forecast.serving import export as run_export
