@@ -86,6 +86,8 @@ def _onnx(net: torch.nn.Module, windows: torch.Tensor, ids: torch.Tensor):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(net, (windows, ids), dynamo=True, input_names=["x", "series"],
                                     output_names=["forecast"], dynamic_shapes=({0: batch}, {0: batch}), verbose=False)
+    if program is None:  # only when a file name is given
+        raise ForecastError("the ONNX exporter returned no program")
     blob = program.model_proto.SerializeToString()
     session = onnxruntime.InferenceSession(blob, providers=["CPUExecutionProvider"])
     feed = {i.name: {"x": windows, "series": ids}[i.name].numpy() for i in session.get_inputs()}
