@@ -48,7 +48,7 @@ class Trained:
 
 
 def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: list,
-             validate: bool) -> pl.Trainer:
+             validate: bool, log: tuple | None = None) -> pl.Trainer:
     devices = device_count(train)
     # Several devices: spawned DDP workers, each with its own share of the batches (see
     # `forecast.windows.ShardedBatches`, so Lightning's DistributedSampler is not wanted).
@@ -58,25 +58,27 @@ def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: l
         use_distributed_sampler=False, max_epochs=train.max_epochs,
         precision=train.precision,  # type: ignore[arg-type]  # one of config.PRECISIONS, checked there
         gradient_clip_val=train.gradient_clip or None, callbacks=callbacks,
-        default_root_dir=out_dir, logger=loggers(train, out_dir) or False, enable_checkpointing=out_dir is not None,
+        default_root_dir=out_dir, logger=loggers(train, *(log or (out_dir,))) or False,
+        enable_checkpointing=out_dir is not None,
         limit_val_batches=None if validate else 0, enable_progress_bar=not quiet,
         enable_model_summary=False, num_sanity_val_steps=0)
 
 
-def loggers(train: TrainConfig, out_dir: Path | None) -> list:
+def loggers(train: TrainConfig, out_dir: Path | None, store: Path | None = None) -> list:
     """The fit's loggers: CSV in `out_dir/logs` (what `--resume` continues), and TensorBoard (event
-    files beside it) or MLflow (`$MLFLOW_TRACKING_URI`, else a SQLite store in `out_dir`) when
-    `train.logger` asks; none without an output folder."""
+    files beside it) or MLflow (`$MLFLOW_TRACKING_URI`, else a SQLite store in `store`, by default
+    `out_dir`) when `train.logger` asks; none without an output folder."""
     if out_dir is None:
         return []
+    store = store or out_dir
     chosen: list = [pl.loggers.CSVLogger(out_dir, name="logs", version="")]
     if train.logger == "tensorboard":
         chosen.append(pl.loggers.TensorBoardLogger(out_dir, name="tensorboard", version="", default_hp_metric=False))
     elif train.logger == "mlflow":
         own = not os.environ.get("MLFLOW_TRACKING_URI")  # else the server or store the user set up
         chosen.append(pl.loggers.MLFlowLogger(
-            experiment_name="forecast", run_name=Path(out_dir).name, tracking_uri=_mlflow_uri(out_dir),
-            artifact_location=(Path(out_dir).resolve() / "mlartifacts").as_uri() if own else None))
+            experiment_name="forecast", run_name=Path(out_dir).name, tracking_uri=_mlflow_uri(store),
+            artifact_location=(Path(store).resolve() / "mlartifacts").as_uri() if own else None))
     return chosen
 
 
@@ -98,7 +100,7 @@ def tracked(trainer: pl.Trainer, out_dir: str | Path | None) -> dict | None:
 def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConfig, train: TrainConfig,
                   fit_on: str = "train", out_dir: str | Path | None = None, quiet: bool = True,
                   resume: bool = False, callbacks: list | None = None, announce=None,
-                  drop_bad: bool = False, net: dict | None = None) -> Trained:
+                  drop_bad: bool = False, net: dict | None = None, log: tuple | None = None) -> Trained:
     """Train on a validated frame; restore the best epoch when validation can choose one.
 
     `fit_on="train"` trains on the training span, validates every epoch, stops early and keeps the
@@ -107,7 +109,8 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     `net` is a custom network's `forecast.model.net_spec` (None: `RecurrentNet`); its `prepare` and
     `finish` hooks, when it has them, run before and after training.
     With `out_dir`, `out_dir/checkpoints/last.ckpt` is written after every epoch and `resume`
-    continues from it; without, nothing is written to disk.
+    continues from it; without, nothing is written to disk but, with `log` (a folder, and the
+    folder of the MLflow store), the epochs' logs (a tuning trial's).
     """
     check_compatible(data, model)
     devices = device_count(train)
@@ -163,7 +166,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
             callbacks.append(AdaptiveThreads(meter))
         with ctrl_c_remembered() as ctrl_c:
             trainer = _trainer(train, Path(out_dir) if out_dir is not None else None, quiet,
-                               [*callbacks, ctrl_c], validate=select)
+                               [*callbacks, ctrl_c], validate=select, log=log)
             try:
                 # weights_only: a checkpoint is data, never code, whatever torch's default
                 trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None,

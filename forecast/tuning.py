@@ -88,14 +88,17 @@ def _claim(spec: StudySpec, storage) -> bool:
     return retrying(f"study {spec.study_name!r}", create)
 
 
-def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict) -> float:
+def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict, trials_dir=None) -> float:
     """Train one configuration; return its best validation loss (over every series' validation
-    windows for a panel). A NaN loss fails the trial."""
+    windows for a panel). A NaN loss fails the trial. With `trials_dir`, the trial's epochs are
+    logged in `trials_dir/trial-NNNN` (CSV, and TensorBoard or MLflow as `train.logger` says: one
+    MLflow store for the study's trials, a run per trial)."""
     try:
         data, model, train = spec.configs(suggest(trial, spec.search,
                                                   seq_len_step=spec.model.segment_len))
+        log = None if trials_dir is None else (Path(trials_dir) / f"trial-{trial.number:04d}", Path(trials_dir))
         trained = train_network(frame, data, model, train, callbacks=[PruningCallback(trial)],
-                                drop_bad=spec.source.drop_bad)
+                                drop_bad=spec.source.drop_bad, log=log)
         if not math.isfinite(trained.best_val):
             raise ForecastError("the validation loss was never finite (training diverged); "
                                 "lower the learning rate")
@@ -109,7 +112,7 @@ def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict) 
     return trained.best_val
 
 
-def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int) -> None:
+def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int, trials_dir=None) -> None:
     """Run up to `n_trials` trials; stop early once the study as a whole holds `spec.n_trials`
     finished or running trials, however many processes and machines share it."""
     url = storage_url(spec)
@@ -135,7 +138,7 @@ def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: 
                 raise KeyboardInterrupt
             ctrl_c.armed = True  # only inside the objective, never while Optuna writes a trial
             try:
-                return objective(trial, spec, frame)
+                return objective(trial, spec, frame, trials_dir)
             finally:
                 ctrl_c.armed = False
 
@@ -205,10 +208,10 @@ class _StudyFull(Exception):
     """The study holds its total of trials; this process stops."""
 
 
-def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int):
+def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int, trials_dir=None):
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a worker process of our own: no tracebacks
     try:
-        _optimize(spec, frame, n_trials, seed_offset)
+        _optimize(spec, frame, n_trials, seed_offset, trials_dir)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except ForecastError:  # the storage went away: the parent says so, once
@@ -225,9 +228,10 @@ def finished_trials(study: optuna.Study) -> int:
                for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> optuna.Study:
+def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, trials_dir=None) -> optuna.Study:
     """Run the study until it holds `spec.n_trials` finished trials, in `jobs` processes; `frame`
-    may be a panel (a dict of frames, one per series)."""
+    may be a panel (a dict of frames, one per series). `trials_dir`: where each trial logs its
+    epochs (see `objective`)."""
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
     if isinstance(frame, dict):  # validated once
@@ -258,10 +262,10 @@ def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1) -> opt
     worker_spec = replace(spec, train=spec.train.override(
         threads=spec.train.threads or max(1, cores() // jobs)))
     if remaining and jobs == 1:
-        _optimize(spec, frame, remaining, offsets[0])
+        _optimize(spec, frame, remaining, offsets[0], trials_dir)
     elif remaining:
         ctx = mp.get_context("spawn")  # fork and torch threads do not mix
-        procs = [ctx.Process(target=_worker, args=(worker_spec, frame, q, o))
+        procs = [ctx.Process(target=_worker, args=(worker_spec, frame, q, o, trials_dir))
                  for q, o in zip(quotas, offsets)]
         for p in procs:
             p.start()
@@ -361,8 +365,9 @@ def refit_best(spec: StudySpec, study: optuna.Study, frame: pd.DataFrame, report
 
 
 def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True, report=None,
-         quiet: bool = True) -> TuneResult:
-    """Run the study to `spec.n_trials` finished trials, summarise it and retrain the best.
+         quiet: bool = True, trials_dir=None) -> TuneResult:
+    """Run the study to `spec.n_trials` finished trials, summarise it and retrain the best; with
+    `trials_dir`, each trial logs its epochs there (see `objective`).
 
     Raises `ForecastError` with the first failure's message when no trial completed. The default
     input-length range is first cut to what the data can train on (see `fit_search`).
@@ -378,7 +383,7 @@ def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True
     True
     """
     spec = fit_search(spec, frame)
-    study = run_study(spec, frame, jobs)
+    study = run_study(spec, frame, jobs, trials_dir)
     try:
         s = summary(study)
     except Exception as e:

@@ -36,6 +36,24 @@ def test_mlflow_records_params_every_epoch_test_metrics_and_the_files_as_artifac
                                                                "verdict.txt", "model.safetensors"}
 
 
+def test_tune_logs_each_trial_in_its_own_folder_and_mlflow_run(run, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    done = run("tune", "--sample", "IBM", "--n-trials", "2", "--max-epochs", "2", "--storage", "t.db",
+               "--search", "seq_len=10,20", "--set", "train.logger=mlflow", "--set", "train.patience=0",
+               "--no-refit", "--out", "out")
+    assert done.returncode == 0, done.stderr
+    assert "each trial's epochs are logged in out/trials" in done.stdout
+    for trial in ("trial-0000", "trial-0001"):
+        log = (tmp_path / "out" / "trials" / trial / "logs" / "metrics.csv").read_text()
+        assert log.startswith("epoch,step,") and log.count("\n") >= 3
+    client = MlflowClient(f"sqlite:///{tmp_path / 'out' / 'trials' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["trial-0000", "trial-0001"]
+    assert all(len(client.get_metric_history(r.info.run_id, "val_loss")) == 2 for r in runs)
+
+
 def test_an_unknown_logger_is_refused(run):
     from tests.test_cli import assert_one_line_error
     assert_one_line_error(run("fit", "--set", "train.logger=wandb"), "unknown logger 'wandb'; choose one of: csv")

@@ -99,13 +99,13 @@ def tune(config: Annotated[Optional[Path], typer.Option(help="Study file (YAML, 
         f"sampler {spec.sampler}, pruner {spec.pruner}; search {json.dumps(spec.search)}")
     started = time.perf_counter()
     try:
-        result = tuning.tune(spec, frame, jobs, refit=refit, report=report)
+        result = tuning.tune(spec, frame, jobs, refit=refit, report=report, trials_dir=folder / "trials")
     except KeyboardInterrupt:
         from forecast.errors import TrainingInterrupted
 
         raise TrainingInterrupted(f"interrupted; the finished trials are saved in {url}: run the same "
                                   "command to continue the study") from None
-    say(f"tuning took {time.perf_counter() - started:.1f} s")
+    say(f"tuning took {time.perf_counter() - started:.1f} s; each trial's epochs are logged in {folder / 'trials'}")
     _print_summary(result.summary)
     if result.refit is not None:
         print_metrics(result.refit.metrics, "Test metrics of the best configuration, trained on "
