@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.strategies import DDPStrategy
@@ -33,8 +34,8 @@ from forecast.errors import ForecastError, MissingColumns
 from forecast.forecaster import Forecaster
 from forecast.sources import validate_frame
 from forecast.threads import torch_threads
-from forecast.trained import Member, TrainedModel, lacking
-from forecast.windows import batch_loader, stage_dataset
+from forecast.trained import TrainedModel, lacking
+from forecast.windows import WindowDataset, batch_loader
 
 _NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
@@ -314,17 +315,18 @@ def resumable(last: Path | None) -> str:
 
 # Training a saved model further on newer rows
 
-def update(model: TrainedModel, history: pd.DataFrame | pd.Series, epochs: int = 5,
+def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs: int = 5,
            learning_rate: float | None = None, quiet: bool = True) -> tuple[TrainedModel, dict]:
-    """Keep training a one-series model on newer rows: the same settings and the same fitted
-    preprocessing (scaler statistics are not refitted), the network starting from its weights.
+    """Keep training a model on newer rows: the same settings and the same fitted preprocessing
+    (scaler statistics are not refitted), the network starting from its weights.
 
     `history` holds the model's input columns and must reach past the last date the model saw, at
-    the step it was trained on; all of its windows train, for `epochs` epochs (at `learning_rate`,
-    by default the model's). The intervals keep their calibration (no span is held out to
-    recalibrate them). Returns the new model (the old one is unchanged) and what changed: the rows
-    and dates trained on, the training loss of the first and last epoch, and the first forecast
-    before and after.
+    the step it was trained on: one frame for a one-series model, a dict of frames by series name
+    for a panel's (any of its series; those not given keep their history and train nothing new).
+    All of their windows train, for `epochs` epochs (at `learning_rate`, by default the model's). The
+    intervals keep their calibration (no span is held out to recalibrate them). Returns the new
+    model (the old one is unchanged) and what changed: the series, rows and dates trained on, the
+    training loss of the first and last epoch, and the first series' first forecast before and after.
 
     Examples
     --------
@@ -339,29 +341,49 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series, epochs: int =
     >>> new.history.index[-1] == index[-1], changed["new_rows"]
     (True, 100)
     """
-    if len(model.members) != 1:
-        raise ForecastError(f"update trains a one-series model further; this one forecasts {len(model.members)} "
-                            "series: fit the panel again on its newer rows")
     positive("epochs", epochs, int)
-    member = model._only()
+    if not isinstance(history, dict):
+        if len(model.members) != 1:
+            raise ForecastError(f"this model forecasts {len(model.members)} series: give the newer rows by series "
+                                "(a dict in Python, a long file with --series-col on the command line)")
+        history = {next(iter(model.members)): history}
+    fresh = [name for name in history if name not in model.members]
+    if fresh:
+        raise ForecastError(f"series {', '.join(map(str, fresh[:5]))} not in this model: update trains the series it "
+                            "has (predict --new-series forecasts others; fit again to train on them)")
     cfg = model.data
-    try:
-        frame, _ = validate_frame(history, list(cfg.inputs), max_gap=model.source.max_gap, source="newer rows")
-    except MissingColumns as e:  # the model's columns are not the user's to choose here: rename
-        raise lacking(e, "the newer rows") from None
-    check_step(frame.index, member.history.index)
-    last = member.history.index[-1]
-    if frame.index[-1] <= last:
-        raise ForecastError(f"the newer rows end on {stamp(frame.index[-1])}, not after {stamp(last)}, the last "
-                            "date this model saw: nothing new to train on")
-    prepared = prepare(frame, cfg, "all", member.preprocessor)
+    frames, parts, rows, last = {}, [], [], {}
+    for name, rows_given in history.items():
+        member = model.members[name]
+        try:
+            frame, _ = validate_frame(rows_given, list(cfg.inputs), max_gap=model.source.max_gap,
+                                      source=f"newer rows of {name}" if len(model.members) > 1 else "newer rows")
+        except MissingColumns as e:  # the model's columns are not the user's to choose here: rename
+            raise lacking(e, "the newer rows") from None
+        check_step(frame.index, member.history.index)
+        last[name] = member.history.index[-1]
+        if frame.index[-1] <= last[name]:
+            raise ForecastError(f"the newer rows{'' if len(history) == 1 else ' of ' + str(name)} end on "
+                                f"{stamp(frame.index[-1])}, not after {stamp(last[name])}, the last date this model "
+                                "saw: nothing new to train on")
+        frames[name] = frame
+        parts.append(prepare(frame, cfg, "all", member.preprocessor))
+        rows.append(member.index)
+    offsets = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
+    dataset = WindowDataset(torch.cat([p.values for p in parts]), len(cfg.targets), cfg.seq_len, cfg.horizon,
+                            torch.cat([p.stage_starts("train") + int(o) for p, o in zip(parts, offsets)]),
+                            torch.repeat_interleave(torch.tensor(rows), torch.tensor([len(p.values) for p in parts])))
     train = model.train.override(max_epochs=epochs, learning_rate=learning_rate, patience=0)
-    module = Forecaster(cfg.to_dict(), model.model.to_dict(), train.to_dict(), 1,
-                        member.preprocessor.static.size, model.net_spec)
+    first = next(iter(model.members.values()))
+    module = Forecaster(cfg.to_dict(), model.model.to_dict(), train.to_dict(), len(model.members),
+                        first.preprocessor.static.size, model.net_spec)
     module.net.load_state_dict(model.net.state_dict())
-    before = float(model.predict(frame).iloc[0][cfg.targets[0]])
+    name0 = next(iter(frames))
+    single = len(model.members) == 1
+    before = float(model.predict(frames[name0] if single else {name0: frames[name0]}, series=None if single else [name0])
+                   .iloc[0][cfg.targets[0]])
     pl.seed_everything(train.seed, workers=True, verbose=False)
-    loader = batch_loader(stage_dataset(prepared, "train"), train.batch_size, shuffle=True, seed=train.seed)
+    loader = batch_loader(dataset, train.batch_size, shuffle=True, seed=train.seed)
     losses = LossPerEpoch()
     with quiet_training(quiet), torch_threads(train.threads):
         trainer = pl.Trainer(accelerator=resolve_accelerator(train.accelerator), devices=1, max_epochs=epochs,
@@ -371,17 +393,18 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series, epochs: int =
                              callbacks=[losses])
         trainer.fit(module, train_dataloaders=loader)
     context = model.context_rows
-    new_member = Member(member.preprocessor, frame.iloc[-context:], member.calibration, member.index)
+    members = {name: replace(m, history=frames[name].iloc[-context:]) if name in frames else m
+               for name, m in model.members.items()}
+    starts, ends = min(f.index[0] for f in frames.values()), max(f.index[-1] for f in frames.values())
     info = {**model.info, "evaluated": False,
-            "updated": {"rows": len(frame), "from": stamp(frame.index[0]), "to": stamp(frame.index[-1]),
-                        "epochs": epochs, "after": stamp(last)}}
-    updated = replace(model, net=module.cpu().float().eval().net, members={next(iter(model.members)): new_member},
-                      train=train, info=info)
-    after = float(updated.predict().iloc[0][cfg.targets[0]])
-    changed = {"new_rows": int((frame.index > last).sum()), "trained_rows": len(frame),
-               "trained_from": stamp(frame.index[0]), "trained_to": stamp(frame.index[-1]), "epochs": epochs,
-               "loss_first_epoch": losses.values[0], "loss_last_epoch": losses.values[-1],
-               "first_forecast_before": before, "first_forecast_after": after}
+            "updated": {"series": len(frames), "rows": sum(map(len, frames.values())), "from": stamp(starts),
+                        "to": stamp(ends), "epochs": epochs, "after": stamp(max(last.values()))}}
+    updated = replace(model, net=module.cpu().float().eval().net, members=members, train=train, info=info)
+    after = float(updated.predict(series=None if single else [name0]).iloc[0][cfg.targets[0]])
+    changed = {"series": len(frames), "new_rows": int(sum((f.index > last[n]).sum() for n, f in frames.items())),
+               "trained_rows": sum(map(len, frames.values())), "trained_from": stamp(starts),
+               "trained_to": stamp(ends), "epochs": epochs, "loss_first_epoch": losses.values[0],
+               "loss_last_epoch": losses.values[-1], "first_forecast_before": before, "first_forecast_after": after}
     return updated, changed
 
 

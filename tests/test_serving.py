@@ -193,10 +193,24 @@ def test_update_refuses_rows_it_cannot_use(history, message):
         update(old, _hourly(330), epochs=0)
 
 
-def test_update_of_a_panel_model_says_to_fit_it_again(models):
+def test_update_of_a_panel_trains_the_series_given_and_keeps_the_others(models):
     from forecast.trainer import update
-    with pytest.raises(ForecastError, match="forecasts 2 series: fit the panel again"):
-        update(models[1], _hourly(330), epochs=1)
+    old = models[1]  # series a and b, 300 hours each
+    newer = _hourly(330)
+    new, changed = update(old, {"b": 2 * newer.rename("load")}, epochs=1)
+    assert changed["series"] == 1 and changed["new_rows"] == 30 and changed["trained_rows"] == 330
+    assert new.members["b"].history.index[-1] == newer.index[-1]
+    assert new.members["a"].history is old.members["a"].history  # not given: unchanged
+    assert new.members["b"].index == old.members["b"].index  # its row in the series embedding
+    assert new.members["b"].preprocessor.to_dict() == old.members["b"].preprocessor.to_dict()
+    rows = {n: m.index for n, m in old.members.items()}
+    before, after = old.net.state_dict()["embedding.weight"], new.net.state_dict()["embedding.weight"]
+    assert torch.equal(before[rows["a"]], after[rows["a"]]) and not torch.equal(before[rows["b"]], after[rows["b"]])
+    assert len(new.predict()) == 2 * 6 and new.predict(series=["b"]).index[0] > old.predict(series=["b"]).index[0]
+    with pytest.raises(ForecastError, match="forecasts 2 series: give the newer rows by series"):
+        update(old, newer, epochs=1)
+    with pytest.raises(ForecastError, match="series c not in this model"):
+        update(old, {"c": newer}, epochs=1)
 
 
 def test_the_update_command_writes_a_new_model_and_never_overwrites(run, tmp_path):
@@ -210,3 +224,16 @@ def test_the_update_command_writes_a_new_model_and_never_overwrites(run, tmp_pat
     again = run(*args, "--out", tmp_path / "m2")
     assert again.returncode == 1 and "pass --force" in again.stderr
     assert run("update", "--model", tmp_path / "m", "--out", tmp_path / "m3").returncode == 1
+
+
+def test_the_update_command_trains_a_panel_on_its_newer_rows(run, tmp_path):
+    fitted = run("fit", "--sample", "IBM,MSFT", "--end", "2012-01-01", "--seq-len", "12", "--horizon", "2",
+                 "--max-epochs", "1", "--quiet", "--no-refit", "--out", tmp_path / "m")
+    assert fitted.returncode == 0, fitted.stderr
+    done = run("update", "--model", tmp_path / "m", "--sample", "IBM,MSFT", "--max-epochs", "1", "--quiet",
+               "--out", tmp_path / "m2")
+    assert done.returncode == 0, done.stderr
+    assert "rows of 2 series" in done.stdout and "582 of them after what the model had seen" in done.stdout
+    from forecast.trained import TrainedModel
+    updated = TrainedModel.load(tmp_path / "m2")
+    assert {str(m.history.index[-1].date()) for m in updated.members.values()} == {"2013-03-01"}

@@ -288,7 +288,7 @@ def known_future(path: Path, trained, source):
     return from_long(frame, column)
 
 
-UPDATE_SOURCE = {k: v for k, v in SOURCE.items() if k in ("ticker", "sample", "file", "start", "end")}
+UPDATE_SOURCE = {k: v for k, v in SOURCE.items() if k in ("ticker", "sample", "file", "series_col", "start", "end")}
 
 
 @with_options(UPDATE_SOURCE)
@@ -297,7 +297,7 @@ def update(model: Annotated[Path, typer.Option(help="Model file written by `fore
            max_epochs: Annotated[int, typer.Option(help="Epochs over the newer rows' windows.")] = 5,
            learning_rate: Annotated[Optional[float], typer.Option(help="Step size (default: the model's).", show_default=False)] = None,
            force: Force = False, quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False, **options):
-    """Keep training a saved one-series model on newer rows: same settings and preprocessing, a new model file."""
+    """Keep training a saved model on newer rows (a panel's: a long file with --series-col, or several tickers): same settings and preprocessing, a new model file."""
     from forecast.trainer import update as run_update
     from forecast.trained import TrainedModel, lacking
 
@@ -313,7 +313,8 @@ def update(model: Annotated[Path, typer.Option(help="Model file written by `fore
     except MissingColumns as e:
         raise lacking(e, str(source.path or source.label)) from None
     updated, changed = run_update(trained, history, max_epochs, learning_rate, quiet or not sys.stderr.isatty())
-    say(f"trained {changed['epochs']} epoch(s) on {changed['trained_rows']} rows ({changed['trained_from']} to "
+    series = f" of {changed['series']} series" if len(trained.members) > 1 else ""
+    say(f"trained {changed['epochs']} epoch(s) on {changed['trained_rows']} rows{series} ({changed['trained_from']} to "
         f"{changed['trained_to']}), {changed['new_rows']} of them after what the model had seen; training loss "
         f"{changed['loss_first_epoch']:.4g} -> {changed['loss_last_epoch']:.4g}")
     target = trained.data.targets[0]
