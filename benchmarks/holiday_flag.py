@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast import DataConfig, ModelConfig, TrainConfig, fit, load
+from forecast import DataConfig, ModelConfig, SourceConfig, TrainConfig, fit, load
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"
 
@@ -31,7 +31,7 @@ def cases(target: str) -> dict:
         out[f"ETTh1 {target}, CN"] = (frame, DataConfig(targets=(target,), seq_len=168, horizon=24, **split), "CN")
     else:
         print(f"ETTh1 not found at {ETTH1}: the stock case only")
-    ibm, _ = load("IBM")
+    ibm, _ = load(SourceConfig(sample="IBM"))
     out["IBM close, XNYS"] = (ibm[["Close"]], DataConfig(targets=("Close",), seq_len=20, horizon=5), "XNYS")
     return out
 
