@@ -148,7 +148,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict]:
     from forecast import DataConfig, ModelConfig, TrainConfig, fit
 
     started = time.perf_counter()
-    data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON)  # the panel's default split
+    data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle)  # the panel's default split
     result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed,
                              accelerator="cpu", sampling=args.sampling), quiet=True)
@@ -181,6 +181,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--sampling", default="windows", help="windows (each once per epoch) or series")
+    parser.add_argument("--cycle", type=int, default=0, help="take each series' cycle of this many steps out first (24: the day)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
     args = parser.parse_args()
     if not (args.data / "hourly_train.csv").is_file():
@@ -215,7 +216,7 @@ def main() -> None:
     if runs:
         args.out.mkdir(parents=True, exist_ok=True)
         name = (f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_{args.sampling}"
-                f"_s{'-'.join(map(str, args.seeds))}")
+                + (f"_cycle{args.cycle}" if args.cycle else "") + f"_s{'-'.join(map(str, args.seeds))}")
         (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(record))
 
