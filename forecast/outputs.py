@@ -4,6 +4,7 @@ Every file is written atomically: a temporary file in the same folder, then a re
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,8 @@ def nixtla(table: pd.DataFrame, model: str, label: str = "series") -> pd.DataFra
                 out[f"{NIXTLA_NAMES.get(name, model)}-{side}-{bound}"] = table[column].to_numpy()
         return out
     frames = table.groupby("series", sort=False) if "series" in table.columns else [(label, table)]
-    targets = [c for c in table.columns if c != "series" and "_lower" not in c and "_upper" not in c
-               and "_q" not in c]
+    derived = re.compile(r".+_(lower|upper)[0-9.]+|.+_q[0-9.e-]+")  # a target's bounds and quantiles
+    targets = [c for c in table.columns if c != "series" and not derived.fullmatch(str(c))]
     parts = []
     for series, rows in frames:
         for target in targets:

@@ -133,3 +133,5 @@ def test_a_forecast_in_nixtla_shape_has_one_row_per_series_and_date():
     assert shaped["unique_id"].tolist() == ["a", "a", "b", "b"] and shaped["LSTM-hi-80"].tolist() == [2, 3, 4, 5]
     one = nixtla(panel[panel["series"] == "a"].drop(columns="series"), "GRU", "IBM")
     assert one["unique_id"].tolist() == ["IBM", "IBM"] and one["GRU"].tolist() == [1, 2]
+    quantity = nixtla(pd.DataFrame({"sales_qty": [1.0, 2], "sales_qty_q0.9": [3.0, 4]}, index=dates), "GRU", "shop")
+    assert quantity["GRU"].tolist() == [1, 2] and set(quantity["unique_id"]) == {"shop"}  # its own name kept
