@@ -166,7 +166,7 @@ class PanelPrepared:
 
     def row_series(self) -> torch.Tensor:
         """(rows,) the series of every row of `values`."""
-        return torch.repeat_interleave(torch.arange(len(self.parts)),
+        return torch.repeat_interleave(torch.tensor([p.series for p in self.parts]),
                                        torch.tensor([len(p.values) for p in self.parts]))
 
     def split_sizes(self) -> dict[str, int]:

@@ -34,8 +34,9 @@ from forecast.errors import ForecastError, MissingColumns
 from forecast.forecaster import Forecaster
 from forecast.sources import validate_frame
 from forecast.threads import torch_threads
+from forecast.panel import PanelPrepared
 from forecast.trained import TrainedModel, lacking
-from forecast.windows import WindowDataset, batch_loader
+from forecast.windows import batch_loader, stage_dataset
 
 _NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
@@ -317,16 +318,12 @@ def resumable(last: Path | None) -> str:
 
 def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs: int = 5,
            learning_rate: float | None = None, quiet: bool = True) -> tuple[TrainedModel, dict]:
-    """Keep training a model on newer rows: the same settings and the same fitted preprocessing
-    (scaler statistics are not refitted), the network starting from its weights.
-
-    `history` holds the model's input columns and must reach past the last date the model saw, at
-    the step it was trained on: one frame for a one-series model, a dict of frames by series name
-    for a panel's (any of its series; those not given keep their history and train nothing new).
-    All of their windows train, for `epochs` epochs (at `learning_rate`, by default the model's). The
-    intervals keep their calibration (no span is held out to recalibrate them). Returns the new
-    model (the old one is unchanged) and what changed: the series, rows and dates trained on, the
-    training loss of the first and last epoch, and the first series' first forecast before and after.
+    """Keep training a model on newer rows, the network starting from its weights, with the same
+    settings and fitted preprocessing. `history` (the model's input columns, past the last date it
+    saw, at its step): a frame for one series, a dict by name for a panel's (series not given keep
+    their history). All its windows train for `epochs` (at `learning_rate`, default the model's);
+    the intervals keep their calibration. Returns the new model (the old is unchanged) and what
+    changed: series, rows, dates, first and last epoch's loss, the first forecast before and after.
 
     Examples
     --------
@@ -352,45 +349,40 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
         raise ForecastError(f"series {', '.join(map(str, fresh[:5]))} not in this model: update trains the series it "
                             "has (predict --new-series forecasts others; fit again to train on them)")
     cfg = model.data
-    frames, parts, rows, last = {}, [], [], {}
+    frames, parts, last = {}, [], {}
     for name, rows_given in history.items():
-        member = model.members[name]
+        member, what = model.members[name], "newer rows" + (f" of {name}" if len(model.members) > 1 else "")
         try:
-            frame, _ = validate_frame(rows_given, list(cfg.inputs), max_gap=model.source.max_gap,
-                                      source=f"newer rows of {name}" if len(model.members) > 1 else "newer rows")
+            frame, _ = validate_frame(rows_given, list(cfg.inputs), max_gap=model.source.max_gap, source=what)
         except MissingColumns as e:  # the model's columns are not the user's to choose here: rename
             raise lacking(e, "the newer rows") from None
         check_step(frame.index, member.history.index)
         last[name] = member.history.index[-1]
         if frame.index[-1] <= last[name]:
-            raise ForecastError(f"the newer rows{'' if len(history) == 1 else ' of ' + str(name)} end on "
-                                f"{stamp(frame.index[-1])}, not after {stamp(last[name])}, the last date this model "
-                                "saw: nothing new to train on")
+            raise ForecastError(f"the {what} end on {stamp(frame.index[-1])}, not after {stamp(last[name])}, "
+                                "the last date this model saw: nothing new to train on")
         frames[name] = frame
         parts.append(prepare(frame, cfg, "all", member.preprocessor))
-        rows.append(member.index)
-    offsets = np.cumsum([0] + [len(p.values) for p in parts[:-1]])
-    dataset = WindowDataset(torch.cat([p.values for p in parts]), len(cfg.targets), cfg.seq_len, cfg.horizon,
-                            torch.cat([p.stage_starts("train") + int(o) for p, o in zip(parts, offsets)]),
-                            torch.repeat_interleave(torch.tensor(rows), torch.tensor([len(p.values) for p in parts])))
+        parts[-1].series = member.index  # its row in the series embedding
+    dataset = stage_dataset(PanelPrepared(cfg, list(frames), parts, torch.cat([p.values for p in parts]),
+                                          np.cumsum([0] + [len(p.values) for p in parts[:-1]]), {}), "train")
     train = model.train.override(max_epochs=epochs, learning_rate=learning_rate, patience=0)
-    first = next(iter(model.members.values()))
     module = Forecaster(cfg.to_dict(), model.model.to_dict(), train.to_dict(), len(model.members),
-                        first.preprocessor.static.size, model.net_spec)
+                        parts[0].preprocessor.static.size, model.net_spec)
     module.net.load_state_dict(model.net.state_dict())
     name0 = next(iter(frames))
-    single = len(model.members) == 1
-    before = float(model.predict(frames[name0] if single else {name0: frames[name0]}, series=None if single else [name0])
-                   .iloc[0][cfg.targets[0]])
+    before = float(model.predict({name0: frames[name0]}, series=[name0]).iloc[0][cfg.targets[0]])
     pl.seed_everything(train.seed, workers=True, verbose=False)
     loader = batch_loader(dataset, train.batch_size, shuffle=True, seed=train.seed)
-    losses = LossPerEpoch()
+    losses: list[float] = []  # the mean training loss of every epoch
+    record = pl.callbacks.LambdaCallback(
+        on_train_epoch_end=lambda trainer, _: losses.append(float(trainer.callback_metrics["train_loss"])))
     with quiet_training(quiet), torch_threads(train.threads):
         trainer = pl.Trainer(accelerator=resolve_accelerator(train.accelerator), devices=1, max_epochs=epochs,
                              gradient_clip_val=train.gradient_clip or None, logger=False,
                              enable_checkpointing=False, enable_progress_bar=not quiet,
                              enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                             callbacks=[losses])
+                             callbacks=[record])
         trainer.fit(module, train_dataloaders=loader)
     context = model.context_rows
     members = {name: replace(m, history=frames[name].iloc[-context:]) if name in frames else m
@@ -400,19 +392,9 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
             "updated": {"series": len(frames), "rows": sum(map(len, frames.values())), "from": stamp(starts),
                         "to": stamp(ends), "epochs": epochs, "after": stamp(max(last.values()))}}
     updated = replace(model, net=module.cpu().float().eval().net, members=members, train=train, info=info)
-    after = float(updated.predict(series=None if single else [name0]).iloc[0][cfg.targets[0]])
+    after = float(updated.predict(series=[name0]).iloc[0][cfg.targets[0]])
     changed = {"series": len(frames), "new_rows": int(sum((f.index > last[n]).sum() for n, f in frames.items())),
                "trained_rows": sum(map(len, frames.values())), "trained_from": stamp(starts),
-               "trained_to": stamp(ends), "epochs": epochs, "loss_first_epoch": losses.values[0],
-               "loss_last_epoch": losses.values[-1], "first_forecast_before": before, "first_forecast_after": after}
+               "trained_to": stamp(ends), "epochs": epochs, "loss_first_epoch": losses[0],
+               "loss_last_epoch": losses[-1], "first_forecast_before": before, "first_forecast_after": after}
     return updated, changed
-
-
-class LossPerEpoch(pl.Callback):
-    """The mean training loss of every epoch."""
-
-    def __init__(self) -> None:
-        self.values: list[float] = []
-
-    def on_train_epoch_end(self, trainer, module):
-        self.values.append(float(trainer.callback_metrics["train_loss"]))
