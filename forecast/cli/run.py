@@ -224,15 +224,13 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
     table = trained.predict(history, series=names, future=ahead)
     for line in trained.unbounded_intervals():
         warn(line)
-    say(table.to_string())
-    if output is not None:
-        from forecast.outputs import nixtla, write_frame
+    from forecast.outputs import nixtla, write_frame
 
-        if format == "nixtla":
-            write_frame(nixtla(table, trained.model.cell.upper(), source.label).set_index("unique_id"), output,
-                        "unique_id")
-        else:
-            write_frame(table, output)
+    shaped = nixtla(table, trained.model.cell.upper(), source.label).set_index("unique_id") \
+        if format == "nixtla" else table  # printed and written in the shape asked for
+    say(shaped.to_string())
+    if output is not None:
+        write_frame(shaped, output, "unique_id" if format == "nixtla" else "Date")
         say(f"wrote {output}")
     if plot is not None:
         from forecast.plot import save_figure
