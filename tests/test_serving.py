@@ -13,6 +13,7 @@ import torch
 from forecast import DataConfig, ModelConfig, TrainConfig, fit
 from forecast.errors import ForecastError
 from forecast.serving import export, make_server
+from tests.test_cli import assert_one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +238,8 @@ def test_the_update_command_trains_a_panel_on_its_newer_rows(run, tmp_path):
     from forecast.trained import TrainedModel
     updated = TrainedModel.load(tmp_path / "m2")
     assert {str(m.history.index[-1].date()) for m in updated.members.values()} == {"2013-03-01"}
+    one = run("update", "--model", tmp_path / "m", "--sample", "MSFT", "--max-epochs", "1", "--quiet",
+              "--out", tmp_path / "m3")  # one series of the panel, by its name
+    assert one.returncode == 0 and "rows of 1 series" in one.stdout, one.stderr
+    assert_one_line_error(run("update", "--model", tmp_path / "m", "--sample", "IBM,GOOG", "--out", tmp_path / "m4"),
+                          "series GOOG not in this model")

@@ -310,6 +310,8 @@ def update(model: Annotated[Path, typer.Option(help="Model file written by `fore
         history, report = load(source, list(trained.data.inputs))
     except MissingColumns as e:
         raise lacking(e, str(source.path or source.label)) from None
+    if not isinstance(history, dict) and len(trained.members) > 1:  # one series of a panel model: by its name
+        history = {source.label: history}
     updated, changed = run_update(trained, history, max_epochs, learning_rate, quiet or not sys.stderr.isatty())
     series = f" of {changed['series']} series" if len(trained.members) > 1 else ""
     say(f"trained {changed['epochs']} epoch(s) on {changed['trained_rows']} rows{series} ({changed['trained_from']} to "
