@@ -13,6 +13,7 @@ or the data's own step).
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -275,24 +276,33 @@ def holiday_flags(dates: pd.DatetimeIndex, code: str) -> np.ndarray:
     """(N,) 1.0 where a holiday of `code` falls on a row's date or between it and the row before (the
     session after a market holiday), else 0.0. `code`: a country, optionally with its subdivision
     (US, DE-BY, GB-ENG), or a market (XNYS, XLON, ...), from the `holidays` package."""
-    try:
-        import holidays
-    except ImportError:  # pragma: no cover - a core dependency
-        raise ForecastError("holiday features need the holidays package: pip install holidays") from None
     days = pd.DatetimeIndex(dates).normalize()
-    years = range(days.min().year - 1, days.max().year + 2)
-    try:
-        if code.upper() in holidays.list_supported_financial():
-            found = holidays.financial_holidays(code.upper(), years=years)
-        else:
-            country, _, subdiv = code.partition("-")
-            found = holidays.country_holidays(country.upper(), subdiv=subdiv.upper() or None, years=years)
-    except NotImplementedError:
-        raise ForecastError(f"unknown holiday calendar {code!r}: give a country (US, DE, GB-ENG, DE-BY) or a "
-                            "market (XNYS, XLON, XETR) that the holidays package knows") from None
-    marked = np.sort(np.array(list(found), dtype="datetime64[D]"))
+    marked = _holiday_dates(code.upper(), days.min().year - 1, days.max().year + 1)
     day = days.to_numpy().astype("datetime64[D]")
     before = np.concatenate([day[:1], day[:-1]])
     on_day = np.isin(day, marked)
     since = np.searchsorted(marked, day, side="right") - np.searchsorted(marked, before, side="right") > 0
     return (on_day | since).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=64)
+def _holiday_dates(code: str, first: int, last: int) -> np.ndarray:
+    """The sorted holidays of calendar `code` from year `first` to `last`, built once (every series
+    of a panel, and every forecast, reads the same calendar)."""
+    try:
+        import holidays
+    except ImportError:  # pragma: no cover - a core dependency
+        raise ForecastError("holiday features need the holidays package: pip install holidays") from None
+    years = range(first, last + 1)
+    try:
+        if code in holidays.list_supported_financial():
+            found = holidays.financial_holidays(code, years=years)
+        else:
+            country, _, subdiv = code.partition("-")
+            found = holidays.country_holidays(country, subdiv=subdiv or None, years=years)
+    except NotImplementedError:
+        raise ForecastError(f"unknown holiday calendar {code!r}: give a country (US, DE, GB-ENG, DE-BY) or a "
+                            "market (XNYS, XLON, XETR) that the holidays package knows") from None
+    marked = np.sort(np.array(list(found), dtype="datetime64[D]"))
+    marked.flags.writeable = False  # shared by every caller
+    return marked
