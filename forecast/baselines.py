@@ -13,16 +13,19 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import STATISTICAL  # opt-in (DataConfig.baselines): a fit per series and target
-from forecast.dates import season_of_unit, step_unit
+from forecast.dates import is_steps, season_of_unit, step_unit
 from forecast.errors import ForecastError
 from forecast.metrics import naive_forecast
 
 BASELINES = ("naive", "seasonal_naive", "drift", "moving_average")
 
 
-def season_of(index: pd.DatetimeIndex) -> int:
+def season_of(index: pd.DatetimeIndex, cycle: int = 0) -> int:
     """The seasonal naive's season, from the data's step: a week of trading days (5) or of days (7),
-    a day of hours (24) or of any sub-daily step, a year of weeks (52), months (12) or quarters (4)."""
+    a day of hours (24) or of any sub-daily step, a year of weeks (52), months (12) or quarters (4).
+    An integer time axis has no calendar: its season is the `cycle` the user gave (else 1)."""
+    if is_steps(index):
+        return cycle or 1
     return season_of_unit(step_unit(index)) if len(index) >= 3 else 1
 
 

@@ -4,6 +4,7 @@ Each check raises one `ForecastError` that names the setting, the value given an
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, fields
 from typing import Any, ClassVar
 
@@ -69,14 +70,28 @@ class Settings:
 
 
 def date_like(name: str, value):
-    """Anything pandas reads as one date, as a Timestamp (pandas imported here only, so the CLI
-    starts fast)."""
+    """Anything pandas reads as one date, as a Timestamp, or a whole number (a step on an integer
+    time axis, or a year), as an int (pandas imported here only, so the CLI starts fast)."""
     import pandas as pd
 
+    if not isinstance(value, bool) and re.fullmatch(r"\s*-?\d+\s*", str(value)):
+        return int(str(value))
     try:
         return pd.Timestamp(value)
     except (ValueError, TypeError):
         raise ForecastError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def check_order(first: tuple[str, Any], second: tuple[str, Any], hint: str = "") -> None:
+    """Two (name, value) boundaries, the first before the second: steps or dates (a whole number
+    beside a date is a year)."""
+    import pandas as pd
+
+    a, b = date_like(*first), date_like(*second)
+    if isinstance(a, int) != isinstance(b, int):
+        a, b = (pd.Timestamp(str(v)) if isinstance(v, int) else v for v in (a, b))
+    if a >= b:
+        raise ForecastError(f"{hint}{first[0]} {first[1]} must come before {hint}{second[0]} {second[1]}")
 
 
 def levels(name: str, values) -> tuple[float, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from forecast.checks import Settings, choice, date_like, levels, non_negative, positive
+from forecast.checks import Settings, check_order, choice, date_like, levels, non_negative, positive
 from forecast.errors import ForecastError
 
 CELLS = ("rnn", "lstm", "gru")
@@ -191,9 +191,8 @@ class DataConfig(Settings):
             if getattr(self, name) is not None:
                 date_like(name, getattr(self, name))
                 object.__setattr__(self, name, str(getattr(self, name)))
-        if self.val_start and self.test_start and date_like("val_start", self.val_start) >= date_like(
-                "test_start", self.test_start):
-            raise ForecastError(f"val_start {self.val_start} must come before test_start {self.test_start}")
+        if self.val_start and self.test_start:
+            check_order(("val_start", self.val_start), ("test_start", self.test_start))
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
@@ -462,10 +461,11 @@ class BacktestConfig(Settings):
             positive("origins", self.origins, int)
         if self.season_length is not None:
             positive("season_length", self.season_length, int)
-        dates = {name: date_like(name, getattr(self, name)) for name in ("origins_from", "origins_to")
-                 if getattr(self, name) is not None}
-        if len(dates) == 2 and dates["origins_from"] >= dates["origins_to"]:
-            raise ForecastError(f"--origins-from {self.origins_from} must come before --origins-to {self.origins_to}")
+        for name in ("origins_from", "origins_to"):
+            if getattr(self, name) is not None:
+                date_like(name, getattr(self, name))
+        if self.origins_from is not None and self.origins_to is not None:
+            check_order(("origins-from", self.origins_from), ("origins-to", self.origins_to), "--")
         choice("window", self.window, WINDOWS)
         if self.retrain_every < 0:
             raise ForecastError(f"retrain_every must be 0 (train once) or more, got {self.retrain_every}")

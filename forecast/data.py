@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
-from forecast.dates import stamp
+from forecast.dates import moment, stamp
 from forecast.errors import ForecastError
 from forecast.preprocess import Preprocessor
 
@@ -31,11 +31,11 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
     n = len(index)
     train_end, val_end = cfg.span_ends(n, cfg.by_steps(panel=False), n)
     if cfg.test_start is not None:
-        val_end = int(index.searchsorted(pd.Timestamp(cfg.test_start)))
+        val_end = int(index.searchsorted(moment(cfg.test_start, index)))
     if cfg.val_start is not None:
-        train_end = int(index.searchsorted(pd.Timestamp(cfg.val_start)))
+        train_end = int(index.searchsorted(moment(cfg.val_start, index)))
     if not 0 < train_end < val_end < n:
-        given = " and ".join(f"{name} is {stamp(pd.Timestamp(getattr(cfg, name)))}"
+        given = " and ".join(f"{name} is {getattr(cfg, name)}"
                              for name in ("val_start", "test_start")
                              if getattr(cfg, name) is not None) or \
             (f"the last {sum(cfg.steps(n))} steps are validation and test" if cfg.by_steps(False)

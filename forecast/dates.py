@@ -10,6 +10,11 @@ those keep their own calendar day, which UTC would move to the evening before.
 `step_unit` and `phase_of` say what step a series moves by and where in a cycle each date falls;
 `future_dates` and `infer_frequency` give the dates a forecast is for (trading days, business days
 or the data's own step).
+
+An integer time axis (M4, many industrial series: steps, no dates) is first-class: step k is held as
+the timestamp `STEP_ZERO` + k seconds, so that every part that reads dates works on it unchanged.
+The half second marks it (no dated series before 1800 has half seconds), so that any timestamp says
+which axis it is on; `stamp`, `moment` and `plain` turn it back into k at the edges.
 """
 from __future__ import annotations
 
@@ -54,6 +59,8 @@ def parse_dates(column: pd.Series, name: str = "date", date_format: str | None =
     """Parse one date column into a naive DatetimeIndex; see the module docstring."""
     if pd.api.types.is_datetime64_any_dtype(column):
         return _naive(pd.DatetimeIndex(column))
+    if date_format is None and steps_like(column):  # an integer time axis: steps, not dates
+        return from_steps(column.to_numpy(), name)
     # A long file repeats each date once per series: read every distinct text once
     codes, texts = pd.factorize(column.astype(str).str.strip())
     index = _parse_texts(pd.Series(texts), name, date_format, dayfirst)
@@ -137,9 +144,77 @@ def looks_like_dates(values: pd.Series) -> bool:
 
 
 def stamp(ts) -> str:
-    """A timestamp as text: the date alone at midnight, else the date and the time."""
+    """A timestamp as text: the date alone at midnight, else the date and the time; a step its number."""
     ts = pd.Timestamp(ts)
+    if is_step(ts):
+        return str((ts - STEP_ZERO) // _SECOND)
     return str(ts.date()) if ts == ts.normalize() else str(ts)
+
+
+# --- The integer time axis: step k inside is STEP_ZERO + k seconds (a Monday: phases are k mod period)
+STEP_ZERO = pd.Timestamp("1700-01-04 00:00:00.5")
+STEPS = "steps"  # the model's frequency on this axis
+_SECOND = pd.Timedelta(seconds=1)
+_FIRST, _LAST = -700_000_000, 3_000_000_000  # the steps pandas' timestamps can hold before 1800
+
+
+def is_step(ts) -> bool:
+    return ts.year < 1800 and ts.microsecond == 500_000
+
+
+def is_steps(index) -> bool:
+    """True when `index` (timestamps) is on the integer axis (its first timestamp decides)."""
+    return len(index) > 0 and is_step(pd.Timestamp(index[0]))
+
+
+def from_steps(values, name: str = "ds") -> pd.DatetimeIndex:
+    """Integer steps as the timestamps that stand for them inside."""
+    steps = np.asarray(values)
+    if not np.issubdtype(steps.dtype, np.integer):
+        raise ForecastError(f"{name!r} holds {steps.dtype} values; an integer time axis takes whole steps")
+    if len(steps) and (steps.min() < _FIRST or steps.max() > _LAST):
+        raise ForecastError(f"{name!r} holds steps from {steps.min()} to {steps.max()}; an integer time axis "
+                            f"runs from {_FIRST} to {_LAST} (subtract the first step)")
+    return pd.DatetimeIndex(STEP_ZERO + pd.to_timedelta(steps.astype(np.int64), unit="s"), name="Date")
+
+
+def to_steps(index) -> np.ndarray:
+    return np.asarray((pd.DatetimeIndex(index) - STEP_ZERO) // _SECOND, dtype=np.int64)
+
+
+def steps_like(values) -> bool:
+    """An integer column that is not dates written as numbers (20240131): a step count."""
+    if not pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    text = pd.Series(values).astype(str)
+    written = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    return not (text.str.len().eq(8).all() and written.notna().all())
+
+
+def moment(value, index) -> pd.Timestamp:
+    """A boundary the user gave (`val_start`, `--origins-from`, `--start`) on `index`'s axis: a step
+    number on the integer axis, else a date."""
+    if is_steps(index):
+        text = str(value).strip()
+        if not re.fullmatch(r"-?\d+", text):
+            raise ForecastError(f"{value!r} is not a step: this data's time axis counts steps (integers)")
+        return from_steps([int(text)])[0]
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ForecastError(f"{value!r} is not a date on this data's axis; write it as YYYY-MM-DD") from None
+
+
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its index and columns of timestamps on the integer axis as integer steps (what
+    a user reads and writes); dated ones unchanged."""
+    changes = {c: to_steps(frame[c]) for c in frame.columns
+               if pd.api.types.is_datetime64_any_dtype(frame[c]) and is_steps(frame[c].to_numpy())}
+    if changes:
+        frame = frame.assign(**changes)
+    if isinstance(frame.index, pd.DatetimeIndex) and is_steps(frame.index):
+        frame = frame.set_axis(pd.Index(to_steps(frame.index), name="step"), axis=0)
+    return frame
 
 
 # A Monday at midnight: the phase count starts here, so a period of 7 days or 168 hours starts on Mondays
@@ -190,6 +265,10 @@ def check_step(fresh: pd.DatetimeIndex, trained: pd.DatetimeIndex) -> None:
     """Fresh data must come at the step the model was trained on (hourly data for an hourly model):
     the typical gap between rows may differ by a third at most (months, trading days)."""
     step = lambda index: pd.Series(index).diff().median()  # noqa: E731
+    if len(fresh) and len(trained) and is_steps(fresh) != is_steps(trained):
+        raise ForecastError("this model's time axis is " + ("integer steps" if is_steps(trained) else "dates")
+                            + ", but the history's is " + ("integer steps" if is_steps(fresh) else "dates")
+                            + "; give the history on the model's axis")
     if len(fresh) > 1 and len(trained) > 1 and not 0.75 <= step(fresh) / step(trained) <= 4 / 3:
         raise ForecastError(f"the history's rows are {_words(step(fresh))} apart, but this model was "
                             f"trained on rows {_words(step(trained))} apart; give data at the model's step")
@@ -227,14 +306,14 @@ def weekdays_only(dates) -> bool:
     """Dates that never fall on a weekend and are under a week apart: trading days (prices, whose
     verdict adds that the random walk is hard to beat), not a calendar series such as sales."""
     dates = pd.DatetimeIndex(np.unique(np.asarray(dates, dtype="datetime64[ns]").ravel()))
-    if len(dates) < 10 or (dates.day_of_week >= 5).any():
+    if len(dates) < 10 or is_steps(dates) or (dates.day_of_week >= 5).any():
         return False
     return bool(pd.Series(dates[1:] - dates[:-1]).mode().iloc[0] < pd.Timedelta(days=7))
 
 
 def check_calendar(name: str | None) -> None:
     """An unknown calendar name fails when the data are loaded, not after training."""
-    if name not in (None, "auto") and _offset(name) is None:
+    if name not in (None, "auto", STEPS) and _offset(name) is None:
         _exchange(name)
 
 
@@ -242,8 +321,10 @@ def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str
     """A pandas offset alias for the series' step, or an exchange calendar name for trading days.
 
     `calendar` "auto" or None infers it: the most common step of the last 200 rows, and business
-    days ("B") for daily data that never falls on a weekend.
+    days ("B") for daily data that never falls on a weekend; `STEPS` on the integer axis.
     """
+    if is_steps(index):
+        return STEPS
     if calendar not in (None, "auto"):
         check_calendar(calendar)
         return calendar
@@ -263,6 +344,8 @@ def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str
 def future_dates(last: pd.Timestamp, horizon: int, frequency: str) -> pd.DatetimeIndex:
     """The `horizon` timestamps after `last`."""
     last = pd.Timestamp(last)
+    if frequency == STEPS:
+        return pd.DatetimeIndex(last + _SECOND * np.arange(1, horizon + 1), name="Date")
     if _offset(frequency) is None:  # an exchange calendar
         cal = _exchange(frequency, start=last.normalize() - pd.Timedelta(days=7))
         sessions = cal.sessions[cal.sessions > last.normalize()][:horizon]

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from forecast.baselines import baselines, naive_bounds, season_of, statistical
-from forecast.dates import weekdays_only
+from forecast.dates import plain, weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import ModelConfig
 from forecast.data import Prepared
@@ -165,7 +165,7 @@ class Evaluation:
                       "step": np.tile(np.arange(1, h + 1), b * t), "target": np.tile(targets[order].repeat(h), b)})
         for i, (name, values) in enumerate(front.items()):
             table.insert(i, name, values)
-        return table
+        return plain(table)  # on an integer time axis, the dates are steps
 
 
 def pool(evaluations: dict[str, Evaluation] | list[Evaluation]) -> Evaluation:
@@ -239,7 +239,7 @@ def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test",
     dataset = stage_dataset(prepared, stage)
     starts = dataset.starts.numpy()
     point, quantiles = forecast_windows(net, prepared, starts, dataset)
-    horizon, anchor, season = prepared.cfg.horizon, prepared.anchors(starts), season_of(prepared.index)
+    horizon, anchor, season = prepared.cfg.horizon, prepared.anchors(starts), season_of(prepared.index, prepared.cfg.cycle)
     train_rows = prepared.raw_targets[: prepared.fit_end]
     lower, upper = calibration.bounds(point, quantiles, prepared.scales(starts))
     naive_lower, naive_upper = naive_bounds(train_rows, anchor, horizon, calibration.coverage)

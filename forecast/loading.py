@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.dates import check_calendar
+from forecast.dates import check_calendar, moment
 from forecast.config import SourceConfig
 from forecast.errors import ForecastError
 from forecast.sources import DataReport, check_columns, load_file, load_sample, validate_frame
@@ -108,9 +108,9 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
 def _between(frame, start, end, source):
     if start is None and end is None:
         return frame
-    index = pd.to_datetime(frame.index)
-    keep = (index >= pd.Timestamp(start) if start is not None else True) & \
-           (index < pd.Timestamp(end) if end is not None else True)
+    index = frame.index if isinstance(frame.index, pd.DatetimeIndex) else pd.to_datetime(frame.index)
+    keep = (index >= moment(start, index) if start is not None else True) & \
+           (index < moment(end, index) if end is not None else True)
     if not keep.any():
         raise ForecastError(f"{source}: no rows between {start or 'the start'} and {end or 'the end'}")
     return frame[keep]

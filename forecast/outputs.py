@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.dates import plain
 from forecast.files import write_atomically, write_json
 from forecast.plot import plot_coverage_by_step, plot_error_by_step, save_figure
 
@@ -38,6 +39,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    frame = plain(frame)  # an integer time axis is written as its steps
     if index_label is not None:
         frame = frame.rename_axis(index_label).reset_index()
 
@@ -55,10 +57,12 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
     return write_atomically(Path(path), lambda tmp: pacsv.write_csv(table, str(tmp), options))
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path, index_label: str = "Date") -> Path:
+def write_frame(frame: pd.DataFrame, path: str | Path, index_label: str | None = None) -> Path:
     """Parquet when `path` ends in .parquet or .pq, else CSV (`write_csv`); the index is a column
-    named `index_label` either way, atomically."""
+    named `index_label` (default `Date`, or `step` on an integer time axis) either way, atomically."""
     path = Path(path)
+    frame = plain(frame)
+    index_label = index_label or ("step" if pd.api.types.is_integer_dtype(frame.index) else "Date")
     if path.suffix.lower() not in (".parquet", ".pq"):
         return write_csv(frame, path, index_label=index_label)
     return write_atomically(path, lambda tmp: frame.rename_axis(index_label).reset_index().to_parquet(tmp))

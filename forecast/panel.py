@@ -17,7 +17,7 @@ import torch
 
 from forecast.config import DataConfig
 from forecast.data import Prepared, prepare
-from forecast.dates import stamp
+from forecast.dates import is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 
 
@@ -223,7 +223,7 @@ def _too_short(frame: pd.DataFrame, cut: DataConfig) -> str | None:
     that is not why it failed."""
     if cut.val_start is None or not len(frame):
         return None
-    before = int((frame.index < pd.Timestamp(cut.val_start)).sum())
+    before = int((frame.index < moment(cut.val_start, frame.index)).sum())
     need = cut.seq_len + cut.horizon
     if before >= need:
         return None
@@ -257,10 +257,15 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
         raise ForecastError(f"{len(bad)} of {len(frames)} series are unusable: {listed}{more}"
                             + ("" if drop_bad else "; fix them or leave them out with --drop-bad"))
+    axes = {r.steps for r in reports}
+    if len(axes) > 1:
+        steps = next(name for name, f in clean.items() if is_steps(f.index))
+        raise ForecastError(f"series {steps!r} counts time in integer steps, others in dates: give every "
+                            "series of a panel the same time axis")
     report = DataReport(
         source=f"{source}: {len(clean)} series ({_names(list(clean))})",
-        rows=sum(r.rows for r in reports), start=min(r.start for r in reports),
-        end=max(r.end for r in reports), columns=reports[0].columns,
+        rows=sum(r.rows for r in reports), start=stamp(min(f.index[0] for f in clean.values())),
+        end=stamp(max(f.index[-1] for f in clean.values())), columns=reports[0].columns, steps=axes == {True},
         filled=sum(r.filled for r in reports), dropped_leading=sum(r.dropped_leading for r in reports),
         dropped_trailing=sum(r.dropped_trailing for r in reports),
         warnings=[f"left out {why}" if why.startswith(f"series {name}: ") else f"left out series {name}: {why}"

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from forecast.dates import is_steps, plain, to_steps
 from forecast.panel import WIDE_VALUE
 
 MODEL_STYLE = {"color": "tab:blue", "lw": 1.6, "zorder": 5}
+
+
+def _x(dates):
+    """Dates as the x axis draws them: integer steps on an integer time axis."""
+    return to_steps(dates) if is_steps(dates) else dates
 
 
 def _figure(size=(11, 4.5)):
@@ -43,7 +49,7 @@ def _fan(ax, dates, intervals, step: int, target: int, name: str = "model"):
     """Shade the model's intervals `step` steps ahead, widest (lightest) first."""
     order = np.argsort(intervals.coverage)[::-1]
     for rank, k in enumerate(order):
-        ax.fill_between(dates, intervals.lower[k][:, step, target], intervals.upper[k][:, step, target],
+        ax.fill_between(_x(dates), intervals.lower[k][:, step, target], intervals.upper[k][:, step, target],
                         color="tab:blue", alpha=0.12 + 0.1 * rank, lw=0, zorder=1,
                         label=f"{name} {100 * intervals.coverage[k]:g}% interval")
 
@@ -85,16 +91,16 @@ def _draw_test(ax, ev, prepared, data, m, target: int, title: str | None = None)
     name, h = data.targets[target], data.horizon
     context = max(3 * data.seq_len, 100)
     lo = max(0, prepared.val_end - context)
-    ax.plot(prepared.index[lo:prepared.val_end + 1], prepared.raw_targets[lo:prepared.val_end + 1, target],
+    ax.plot(_x(prepared.index[lo:prepared.val_end + 1]), prepared.raw_targets[lo:prepared.val_end + 1, target],
             color="0.6", lw=1, label="history")
     _fan(ax, ev.index, ev.intervals, 0, target)
-    ax.plot(ev.index, ev.actual[:, 0, target], color="black", lw=1, label="actual")
+    ax.plot(_x(ev.index), ev.actual[:, 0, target], color="black", lw=1, label="actual")
     if h > 1:
         dates = prepared.index[prepared.target_starts("test")[0] + h - 1:][:len(ev.index)]
-        ax.plot(dates, ev.forecast[:len(dates), -1, target], color="tab:orange", lw=1, alpha=0.8,
+        ax.plot(_x(dates), ev.forecast[:len(dates), -1, target], color="tab:orange", lw=1, alpha=0.8,
                 zorder=4, label=f"model, {h} steps ahead")
-    ax.plot(ev.index, ev.forecast[:, 0, target], label="model, 1 step ahead", **MODEL_STYLE)
-    ax.axvline(prepared.index[prepared.val_end], color="0.3", ls=":", lw=1)
+    ax.plot(_x(ev.index), ev.forecast[:, 0, target], label="model, 1 step ahead", **MODEL_STYLE)
+    ax.axvline(_x(prepared.index[prepared.val_end:prepared.val_end + 1])[0], color="0.3", ls=":", lw=1)
     ax.set_title(f"{title or name}: test RMSE model {m['model']['rmse']:.4g} vs naive "
                  f"{m['naive']['rmse']:.4g} (skill {100 * m['skill']:+.1f}%)")
 
@@ -103,7 +109,7 @@ def plot_forecast(history, forecast, name: str, series: str | None = None):
     """The recent history of `name` (its last four horizons, at least 60 rows) and the forecast that
     follows it (of a panel's `series`, named in the title)."""
     fig, ax = _figure((9, 4))
-    history = history.iloc[-max(4 * len(forecast), 60):]
+    history = plain(history.iloc[-max(4 * len(forecast), 60):])  # forecast: from predict, plain too
     ax.plot(history.index, history[name], color="black", lw=1, label="history")
     joined = np.r_[history[name].iloc[-1], forecast[name].to_numpy()]
     ax.plot(history.index[-1:].append(forecast.index), joined, marker="o", ms=3, label="forecast",
@@ -130,7 +136,7 @@ def plot_backtest(result, target: int = 0, series: str | None = None):
     """Actual against every forecaster one step ahead; the model on top (of one series)."""
     name = _label(result.targets[target], series)
     fig, ax = _figure()
-    dates = result.target_dates[:, 0]
+    dates = _x(result.target_dates[:, 0])
     _fan(ax, dates, result.intervals, 0, target)
     ax.plot(dates, result.actual[:, 0, target], color="black", lw=1.2, label="actual", zorder=4)
     for label, fc in result.forecasts.items():

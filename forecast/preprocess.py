@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.dates import holiday_flags, phase_of, season_of_unit, stamp, step_unit
+from forecast.dates import from_steps, holiday_flags, is_steps, phase_of, season_of_unit, stamp, step_unit
 from forecast.errors import ForecastError
 
 
@@ -106,9 +106,10 @@ def known_ahead(future, known, index: pd.DatetimeIndex) -> np.ndarray | None:
         raise ForecastError(f"the future values lack column(s) {', '.join(map(repr, lacks))}; "
                             f"they have: {', '.join(map(str, future.columns))}")
     try:
-        dates = pd.DatetimeIndex(pd.to_datetime(future.index))
-    except (ValueError, TypeError):
-        raise ForecastError("the future values must be indexed by date") from None
+        dates = future.index if isinstance(future.index, pd.DatetimeIndex) else \
+            from_steps(future.index.to_numpy()) if is_steps(index) else pd.DatetimeIndex(pd.to_datetime(future.index))
+    except (ValueError, TypeError, ForecastError):
+        raise ForecastError("the future values must be indexed by " + ("step" if is_steps(index) else "date")) from None
     rows = future[known].apply(pd.to_numeric, errors="coerce")
     rows = rows.set_axis(dates.tz_localize(None) if dates.tz else dates)
     rows = rows[~rows.index.duplicated(keep="last")].reindex(index)
@@ -176,6 +177,10 @@ class Preprocessor:
             frame_rows = frame.iloc[: train_rows + (1 if transform == "log_return" else 0)]
         else:
             frame_rows = frame
+        if is_steps(frame_rows.index) and (time_features or holidays):
+            raise ForecastError("this data's time axis is integer steps, which have no calendar: drop "
+                                f"{'--holidays' if holidays else 'the time features'} (--cycle N gives the "
+                                "network a phase of N steps)")
         for name in time_features:
             if np.ptp(time_features_of(frame_rows.index, (name,)), axis=0).max() < 1e-9:
                 raise ForecastError(f"time feature {name!r} is the same at every training row (e.g. the hour "
@@ -186,7 +191,8 @@ class Preprocessor:
             if missing:
                 raise ForecastError(f"cycle {cycle}: the training rows never reach phase {missing[0]} of it "
                                     f"({len(missing)} of {cycle} phases missing); give more training data or "
-                                    f"a shorter --cycle (this data's usual one: {season_of_unit(unit)})")
+                                    f"a shorter --cycle" + ("" if is_steps(frame_rows.index) else
+                                                            f" (this data's usual one: {season_of_unit(unit)})"))
         fit_rows = apply_transform(transform, frame_rows, targets).to_numpy(dtype=np.float64)
         if scaler == "none":
             mean, std = np.zeros(fit_rows.shape[1]), np.ones(fit_rows.shape[1])

@@ -12,7 +12,8 @@ each series' latest window).
 - `GET /health`: the model's series, targets, horizon and input columns;
 - `POST /predict` with `{"history": {"dates": [...], "<column>": [...], ...}, "series": "NAME"}`
   (both optional: without a history, the one saved with the model; without a series, every series):
-  `{"forecast": [{"date": ..., "series": ..., "<target>": ..., "<target>_lower80": ...}, ...]}`.
+  `{"forecast": [{"date": ..., "series": ..., "<target>": ..., "<target>_lower80": ...}, ...]}`;
+  on an integer time axis, `dates` and `date` are step numbers.
 A bad request is answered 400 (not JSON, wrong shape), 404 (unknown path), 413 (over 16 MB) or 422
 (data the model cannot use: the error says why), each with `{"error": "..."}`; the server never stops
 on a request.
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecast.dates import STEPS
 from forecast.errors import ForecastError
 from forecast.files import jsonable, write_atomically, write_json
 from forecast.trained import TrainedModel
@@ -147,11 +149,13 @@ def _history(payload, model: TrainedModel) -> pd.DataFrame | None:
     if not all(isinstance(v, list) and len(v) == len(history["dates"]) for v in columns.values()):
         raise ValueError('every column of "history" must be a list as long as "dates"')
     try:
-        index = pd.DatetimeIndex(pd.to_datetime(history["dates"], format="ISO8601"), name="Date")
+        index = pd.Index(history["dates"], dtype=np.int64, name="step") if model.frequency == STEPS else \
+            pd.DatetimeIndex(pd.to_datetime(history["dates"], format="ISO8601"), name="Date")
         return pd.DataFrame({k: pd.to_numeric(pd.Series(v, dtype=object)).to_numpy(np.float64)
                              for k, v in columns.items()}, index=index)
     except (ValueError, TypeError) as e:
-        raise ForecastError(f"history: {e} (dates in ISO 8601: 2024-01-31 or 2024-01-31T13:00:00)") from None
+        raise ForecastError(f"history: {e} (" + ("steps as whole numbers" if model.frequency == STEPS else
+                                                  "dates in ISO 8601: 2024-01-31 or 2024-01-31T13:00:00") + ")") from None
 
 
 def answer(model: TrainedModel, payload) -> dict:
@@ -165,7 +169,8 @@ def answer(model: TrainedModel, payload) -> dict:
     names = [series] if series is not None else None
     table = model.predict(history, series=names)
     rows = table.reset_index().rename(columns={table.index.name or "index": "date"})
-    rows["date"] = rows["date"].map(lambda d: d.isoformat())
+    if model.frequency != STEPS:  # steps stay integers
+        rows["date"] = rows["date"].map(lambda d: d.isoformat())
     return {"forecast": jsonable(rows.to_dict(orient="records"))}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.dates import looks_like_dates, parse_dates, stamp
+from forecast.dates import from_steps, is_steps, looks_like_dates, parse_dates, stamp, steps_like
 from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -32,11 +32,13 @@ class DataReport:
     dropped_leading: int = 0
     dropped_trailing: int = 0
     calendar: str | None = None  # "XNYS" for stock prices: future dates are trading days
+    steps: bool = False  # an integer time axis (see forecast.dates), not dates
     warnings: list[str] = field(default_factory=list)
     after: pd.DataFrame | None = None  # the trailing rows dropped (a known column's future values)
 
     def lines(self) -> list[str]:
-        out = [f"source: {self.source}", f"rows: {self.rows} ({self.start} to {self.end})",
+        out = [f"source: {self.source}", f"rows: {self.rows} ({'steps ' if self.steps else ''}{self.start} to "
+                                          f"{self.end}{', an integer time axis' if self.steps else ''})",
                f"columns: {', '.join(self.columns)}"]
         out.append(f"gaps filled: {self.filled} missing values forward-filled, "
                    f"{self.dropped_leading} leading and {self.dropped_trailing} trailing incomplete rows dropped")
@@ -72,15 +74,18 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     if not isinstance(frame, pd.DataFrame):
         raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
     if not isinstance(frame.index, pd.DatetimeIndex):
-        if pd.api.types.is_numeric_dtype(frame.index):  # to_datetime reads 0, 1, 2 as nanoseconds of 1970
-            raise ForecastError(f"{source}: the index holds numbers ({frame.index[0]!r}, ...), not dates; "
-                                "set a date index, e.g. frame.set_index(pd.to_datetime(frame['date'])) or "
-                                "pd.date_range(start, periods=len(frame), freq='h')")
-        try:
-            frame = frame.set_axis(pd.DatetimeIndex(pd.to_datetime(frame.index)), axis=0)
-        except (ValueError, TypeError) as e:
-            raise ForecastError(f"{source}: the index must hold dates; set it with "
-                                f"frame.set_index(pd.to_datetime(frame['date'])) ({e})") from None
+        if steps_like(frame.index):  # an integer time axis (see forecast.dates)
+            frame = frame.set_axis(from_steps(frame.index.to_numpy(), str(frame.index.name or "index")), axis=0)
+        elif pd.api.types.is_numeric_dtype(frame.index):  # to_datetime reads 0.5 as nanoseconds of 1970
+            raise ForecastError(f"{source}: the index holds numbers ({frame.index[0]}, ...), not dates or "
+                                "whole steps; set a date index, e.g. frame.set_index(pd.to_datetime(frame['date'])), "
+                                "or an integer one")
+        else:
+            try:
+                frame = frame.set_axis(pd.DatetimeIndex(pd.to_datetime(frame.index)), axis=0)
+            except (ValueError, TypeError) as e:
+                raise ForecastError(f"{source}: the index must hold dates; set it with "
+                                    f"frame.set_index(pd.to_datetime(frame['date'])) ({e})") from None
     if frame.index.tz is not None:  # keep local wall time: exchange sessions are local
         frame = frame.tz_localize(None)
     if frame.index.hasnans:
@@ -176,6 +181,7 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
         raise ForecastError(f"{report.source}: no complete rows")
     report.rows = len(frame)
     report.start, report.end = stamp(frame.index[0]), stamp(frame.index[-1])
+    report.steps = is_steps(frame.index)
     return frame, report
 
 

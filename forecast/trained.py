@@ -21,9 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast.dates import future_dates
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
-from forecast.dates import check_step
+from forecast.dates import check_step, future_dates, plain
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
@@ -172,8 +171,12 @@ class TrainedModel:
         (trading days for daily stock prices, each series its own dates): one column per target
         (the median for a quantile model), then `TARGET_qLEVEL` for each trained quantile and
         `TARGET_lowerPCT` / `TARGET_upperPCT` for each calibrated interval. A panel's table is long:
-        a first column `series` names the series of each row.
+        a first column `series` names the series of each row. On an integer time axis the index
+        holds the steps forecast.
         """
+        return plain(self._predict(history, series, future, new))
+
+    def _predict(self, history, series, future, new: bool) -> pd.DataFrame:
         if future is not None and not self.data.known:
             raise ForecastError("future values are for a model fitted with known columns (--known); "
                                 "this one reads none")
@@ -184,7 +187,7 @@ class TrainedModel:
         fresh = [n for n in history if n not in self.members and (series is None or n in series)] \
             if isinstance(history, dict) else []
         if new and fresh:
-            return self.add_series({n: history[n] for n in fresh}).predict(history, series, future)
+            return self.add_series({n: history[n] for n in fresh})._predict(history, series, future, False)
         names = list(series) if series is not None else self.series
         unknown = [n for n in names if n not in self.members]
         if unknown or fresh:

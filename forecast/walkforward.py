@@ -26,7 +26,7 @@ from forecast.baselines import baselines, naive_bounds, season_of, statistical
 from forecast.comparison import Intervals
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
-from forecast.dates import stamp
+from forecast.dates import moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 from forecast.evaluation import Evaluation, forecast_windows, pool
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
@@ -44,9 +44,9 @@ def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> 
     if bt.origins_from is not None or bt.origins_to is not None:
         ok = np.ones(len(index), bool)
         if bt.origins_from is not None:
-            ok &= index >= pd.Timestamp(bt.origins_from)
+            ok &= index >= moment(bt.origins_from, index)
         if bt.origins_to is not None:
-            ok &= index < pd.Timestamp(bt.origins_to)
+            ok &= index < moment(bt.origins_to, index)
         rows = np.flatnonzero(ok)
         rows = rows[rows <= last][::bt.stride]
         if len(rows) == 0:
@@ -162,7 +162,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
             raise ForecastError("--hold-out holds series out of a panel's training; these data are one series")
         frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
         index, series = frame.index, {source.label: frame}
-    season = bt.season_length or season_of(index)
+    season = bt.season_length or season_of(index, data.cycle)
     if bt.origins is None:
         bt = replace(bt, origins=default_origins(len(index), data, bt, season))
     starts = origin_starts(index, data.horizon, bt)

@@ -27,9 +27,9 @@ def test_when_index_unsorted_then_error_says_sort(frame):
         validate_frame(frame.iloc[::-1])
 
 
-def test_when_index_holds_numbers_then_error_asks_for_dates_not_1970_nanoseconds(frame):
-    with pytest.raises(ForecastError, match=r"the index holds numbers \(0, ...\), not dates"):
-        validate_frame(frame.reset_index(drop=True))
+def test_when_index_holds_fractions_then_error_asks_for_dates_not_1970_nanoseconds(frame):
+    with pytest.raises(ForecastError, match=r"the index holds numbers \(0.5, ...\), not dates or whole steps"):
+        validate_frame(frame.set_axis(np.arange(len(frame)) + 0.5, axis=0))
     clean, _ = validate_frame(frame.set_axis(frame.index.strftime("%Y-%m-%d"), axis=0))  # date text is read
     assert clean.index.equals(frame.index.rename(clean.index.name))
 

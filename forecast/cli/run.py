@@ -150,7 +150,7 @@ def seasonal_hint(result, data) -> None:
         return
     from forecast.baselines import season_of
 
-    season = season_of(next(iter(result.parts.values())).index)
+    season = season_of(next(iter(result.parts.values())).index, data.cycle)
     say(f"hint: the seasonal naive repeats the last {season} steps and wins here; --cycle {season} takes that "
         "season out before the network. Keep whichever has the lower validation loss, "
         "not the better test table")
@@ -230,7 +230,7 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         if format == "nixtla" else table  # printed and written in the shape asked for
     say(shaped.to_string())
     if output is not None:
-        write_frame(shaped, output, "unique_id" if format == "nixtla" else "Date")
+        write_frame(shaped, output, "unique_id" if format == "nixtla" else None)
         say(f"wrote {output}")
     if plot is not None:
         from forecast.plot import save_figure
