@@ -313,7 +313,7 @@ def weekdays_only(dates) -> bool:
 
 def check_calendar(name: str | None) -> None:
     """An unknown calendar name fails when the data are loaded, not after training."""
-    if name not in (None, "auto", STEPS) and _offset(name) is None:
+    if name not in (None, "auto") and _offset(name) is None:
         _exchange(name)
 
 
