@@ -94,6 +94,58 @@ def check_order(first: tuple[str, Any], second: tuple[str, Any], hint: str = "")
         raise ForecastError(f"{hint}{first[0]} {first[1]} must come before {hint}{second[0]} {second[1]}")
 
 
+def hold_out_spec(spec: str) -> None:
+    """A share must lie between 0 and 100%, a count be 1 or more; names are checked against the data."""
+    text = spec.strip()
+    number = text.removesuffix("%")
+    try:
+        value = float(number)
+    except ValueError:
+        if not text.strip(", ") or text.endswith("%"):
+            raise ForecastError(f"hold_out (--hold-out) must be names (a,b), a share (20%) or a count "
+                                f"(5), got {spec!r}") from None
+        return
+    if text.endswith("%") and not 0 < value < 100:
+        raise ForecastError(f"hold_out (--hold-out) {spec}: a share lies between 0% and 100%")
+    if not text.endswith("%") and (value < 1 or value != int(value)):
+        raise ForecastError(f"hold_out (--hold-out) {spec}: a count of series is a whole number, 1 or more")
+
+
+def check_roles(data) -> None:
+    """A `DataConfig`'s columns: a target at least, and each column in one role only."""
+    if not data.targets:
+        raise ForecastError("at least one target column is needed")
+    twice = [c for c in data.known if c in data.targets or c in data.features]
+    if twice:
+        raise ForecastError(f"{twice[0]!r} is listed as known and as a target or feature; a known column is "
+                            "read over the horizon ahead, a feature over the past: list it once")
+    twice = [c for c in data.static if c in data.inputs]
+    if twice:
+        raise ForecastError(f"{twice[0]!r} is listed as static and as an input; a static column holds one "
+                            "value per series, an input one per step: list it once")
+
+
+def check_spans(data) -> None:
+    """A `DataConfig`'s split: start boundaries in order, fractions that leave training rows, and
+    per span steps or a fraction, not both."""
+    for name in ("val_start", "test_start"):
+        if getattr(data, name) is not None:
+            date_like(name, getattr(data, name))
+    if data.val_start and data.test_start:
+        check_order(("val_start", data.val_start), ("test_start", data.test_start))
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(data, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1):
+            raise ForecastError(f"{name} must be between 0 and 1, got {value}")
+    for span in ("val", "test"):
+        if getattr(data, f"{span}_steps") is not None:
+            positive(f"{span}_steps", getattr(data, f"{span}_steps"), int)
+            if getattr(data, f"{span}_fraction") is not None:
+                raise ForecastError(f"give {span}_steps or {span}_fraction, not both")
+    if sum(data.fractions) >= 0.9:
+        raise ForecastError("val_fraction + test_fraction must leave at least 10% for training")
+
+
 def levels(name: str, values) -> tuple[float, ...]:
     """Probabilities strictly between 0 and 1, sorted, each once."""
     values = (values,) if isinstance(values, (int, float)) else tuple(values)

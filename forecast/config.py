@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from forecast.checks import Settings, check_order, choice, date_like, levels, non_negative, positive
+from forecast.checks import (Settings, check_order, check_roles, check_spans, choice, date_like, hold_out_spec,
+                             levels, non_negative, positive)
 from forecast.errors import ForecastError
 
 CELLS = ("rnn", "lstm", "gru")
@@ -151,7 +152,7 @@ class DataConfig(Settings):
     horizon: int = 5
     val_fraction: float | None = None  # None: 0.15 of a single series' rows; a panel splits in steps
     test_fraction: float | None = None
-    val_steps: int | None = None  # None: see `steps`
+    val_steps: int | None = None  # None: see `forecast.data.split_steps`
     test_steps: int | None = None
     val_start: str | None = None
     test_start: str | None = None
@@ -172,16 +173,7 @@ class DataConfig(Settings):
             object.__setattr__(self, name, tuple(dict.fromkeys((value,) if isinstance(value, str) else value)))
         # A target is always an input too; listing it again as a feature would feed it twice.
         object.__setattr__(self, "features", tuple(f for f in self.features if f not in self.targets))
-        if not self.targets:
-            raise ForecastError("at least one target column is needed")
-        twice = [c for c in self.known if c in self.targets or c in self.features]
-        if twice:
-            raise ForecastError(f"{twice[0]!r} is listed as known and as a target or feature; a known column is "
-                                "read over the horizon ahead, a feature over the past: list it once")
-        twice = [c for c in self.static if c in self.inputs]
-        if twice:
-            raise ForecastError(f"{twice[0]!r} is listed as static and as an input; a static column holds one "
-                                "value per series, an input one per step: list it once")
+        check_roles(self)
         positive("seq_len", self.seq_len, int)
         positive("horizon", self.horizon, int)
         if self.known and self.seq_len < self.horizon:
@@ -189,23 +181,8 @@ class DataConfig(Settings):
                                 f"{self.seq_len} must be at least the horizon {self.horizon}")
         for name in ("val_start", "test_start"):
             if getattr(self, name) is not None:
-                date_like(name, getattr(self, name))
                 object.__setattr__(self, name, str(getattr(self, name)))
-        if self.val_start and self.test_start:
-            check_order(("val_start", self.val_start), ("test_start", self.test_start))
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not 0 < value < 1):
-                raise ForecastError(f"{name} must be between 0 and 1, got {value}")
-        for name in ("val_steps", "test_steps"):
-            if getattr(self, name) is not None:
-                positive(name, getattr(self, name), int)
-        for span in ("val", "test"):
-            if getattr(self, f"{span}_steps") is not None and getattr(self, f"{span}_fraction") is not None:
-                raise ForecastError(f"give {span}_steps or {span}_fraction, not both")
-        if sum(self.fractions) >= 0.9:
-            raise ForecastError("val_fraction + test_fraction must leave at least 10% for training")
+        check_spans(self)
         choice("scaler", self.scaler, SCALERS)
         choice("transform", self.transform, TRANSFORMS)
         for name in self.time_features:
@@ -229,39 +206,6 @@ class DataConfig(Settings):
         """(validation, test) shares of the rows when the split is by fractions (0.15 each unless given)."""
         return (0.15 if self.val_fraction is None else self.val_fraction,
                 0.15 if self.test_fraction is None else self.test_fraction)
-
-    def steps(self, typical_rows: int | None = None, shortest_rows: int | None = None) -> tuple[int, int]:
-        """(validation, test) steps when the split counts from the end: as given, else for a panel
-        of series whose median length is `typical_rows` and shortest `shortest_rows`: as many steps
-        as the shortest series can give beside one input window and horizon of training, at most 15%
-        of a typical series, but at least four horizons and 20 windows when that 15% allows (so that
-        90% intervals can be calibrated on every series; a series too young for that is named rather
-        than every span shrunk); never less than one horizon."""
-        floor = max(4 * self.horizon, self.horizon + 19)
-        default = floor
-        if typical_rows is not None:
-            cap = int(round(0.15 * typical_rows))
-            room = (shortest_rows - self.seq_len - self.horizon) // 2 if shortest_rows else cap
-            default = max(min(cap, room), min(floor, cap), self.horizon)
-        return self.val_steps or default, self.test_steps or default
-
-    def span_ends(self, n: int, steps: bool, typical_rows: int | None = None,
-                  shortest_rows: int | None = None) -> tuple[int, int]:
-        """(train_end, val_end) of `n` rows cut in steps from the end (see `steps`) or by fractions."""
-        if steps:
-            val_steps, test_steps = self.steps(typical_rows, shortest_rows)
-            return n - test_steps - val_steps, n - test_steps
-        val_fraction, test_fraction = self.fractions
-        val_end = n - int(round(n * test_fraction))
-        return val_end - int(round(n * val_fraction)), val_end
-
-    def by_steps(self, panel: bool) -> bool:
-        """Whether the split counts steps from the end: when steps are given, or, for a panel whose
-        series end together and whose fractions are not given, by default (its series may start
-        anywhere; fractions of all their dates would give the young ones nothing to train on)."""
-        if self.val_steps is not None or self.test_steps is not None:
-            return True
-        return panel and self.val_fraction is None and self.test_fraction is None
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -366,13 +310,10 @@ class TrainConfig(Settings):
 
     def __post_init__(self):
         self.check_flags()
-        choice("loss", self.loss, LOSSES)
-        choice("optimizer", self.optimizer, OPTIMIZERS)
-        choice("schedule", self.schedule, SCHEDULES)
-        choice("accelerator", self.accelerator, ACCELERATORS)
-        choice("strategy", self.strategy, STRATEGIES)
-        choice("sampling", self.sampling, SAMPLINGS)
-        choice("logger", self.logger, LOGGERS)
+        for name, valid in (("loss", LOSSES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("logger", LOGGERS),
+                            ("accelerator", ACCELERATORS), ("strategy", STRATEGIES), ("sampling", SAMPLINGS),
+                            ("precision", PRECISIONS)):
+            choice(name, getattr(self, name), valid)
         positive("learning_rate", self.learning_rate)
         positive("batch_size", self.batch_size, int)
         positive("max_epochs", self.max_epochs, int)
@@ -384,8 +325,6 @@ class TrainConfig(Settings):
         object.__setattr__(self, "devices", devices)
         if self.threads is not None:
             positive("threads", self.threads, int)
-        if self.precision not in PRECISIONS:
-            raise ForecastError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
 
 def check_compatible(data: DataConfig, model: ModelConfig) -> None:
@@ -400,21 +339,6 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
 WINDOWS = ("expanding", "sliding")
 
 
-def _check_hold_out(spec: str) -> None:
-    """A share must lie between 0 and 100%, a count be 1 or more; names are checked against the data."""
-    text = spec.strip()
-    number = text.removesuffix("%")
-    try:
-        value = float(number)
-    except ValueError:
-        if not text.strip(", ") or text.endswith("%"):
-            raise ForecastError(f"hold_out (--hold-out) must be names (a,b), a share (20%) or a count "
-                                f"(5), got {spec!r}") from None
-        return
-    if text.endswith("%") and not 0 < value < 100:
-        raise ForecastError(f"hold_out (--hold-out) {spec}: a share lies between 0% and 100%")
-    if not text.endswith("%") and (value < 1 or value != int(value)):
-        raise ForecastError(f"hold_out (--hold-out) {spec}: a count of series is a whole number, 1 or more")
 CALIBRATIONS = ("split", "adaptive")
 
 
@@ -450,7 +374,7 @@ class BacktestConfig(Settings):
         self.check_flags()
         choice("calibration", self.calibration, CALIBRATIONS)
         if self.hold_out is not None:
-            _check_hold_out(self.hold_out)
+            hold_out_spec(self.hold_out)
         positive("gamma", self.gamma)
         if self.gamma > 0.2:  # each miss would move the level aimed at by more than the 80% interval's 0.2
             raise ForecastError(f"gamma {self.gamma:g} is the step of adaptive intervals: above 0.2 one miss "

@@ -25,11 +25,47 @@ STAGES = ("train", "val", "test")
 FIT_SPANS = ("train", "train+val", "all")
 
 
+def split_steps(cfg: DataConfig, typical_rows: int | None = None, shortest_rows: int | None = None) -> tuple[int, int]:
+    """(validation, test) steps when the split counts from the end: as given, else for a panel
+    of series whose median length is `typical_rows` and shortest `shortest_rows`: as many steps
+    as the shortest series can give beside one input window and horizon of training, at most 15%
+    of a typical series, but at least four horizons and 20 windows when that 15% allows (so that
+    90% intervals can be calibrated on every series; a series too young for that is named rather
+    than every span shrunk); never less than one horizon."""
+    floor = max(4 * cfg.horizon, cfg.horizon + 19)
+    default = floor
+    if typical_rows is not None:
+        cap = int(round(0.15 * typical_rows))
+        room = (shortest_rows - cfg.seq_len - cfg.horizon) // 2 if shortest_rows else cap
+        default = max(min(cap, room), min(floor, cap), cfg.horizon)
+    return cfg.val_steps or default, cfg.test_steps or default
+
+
+def span_ends(cfg: DataConfig, n: int, steps: bool, typical_rows: int | None = None,
+              shortest_rows: int | None = None) -> tuple[int, int]:
+    """(train_end, val_end) of `n` rows cut in steps from the end (see `split_steps`) or by fractions."""
+    if steps:
+        val_steps, test_steps = split_steps(cfg, typical_rows, shortest_rows)
+        return n - test_steps - val_steps, n - test_steps
+    val_fraction, test_fraction = cfg.fractions
+    val_end = n - int(round(n * test_fraction))
+    return val_end - int(round(n * val_fraction)), val_end
+
+
+def by_steps(cfg: DataConfig, panel: bool) -> bool:
+    """Whether the split counts steps from the end: when steps are given, or, for a panel whose
+    series end together and whose fractions are not given, by default (its series may start
+    anywhere; fractions of all their dates would give the young ones nothing to train on)."""
+    if cfg.val_steps is not None or cfg.test_steps is not None:
+        return True
+    return panel and cfg.val_fraction is None and cfg.test_fraction is None
+
+
 def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
     """Return `(train_end, val_end)` row positions: by dates when given, else by steps from the end
     when asked (`DataConfig.by_steps`), else by fractions."""
     n = len(index)
-    train_end, val_end = cfg.span_ends(n, cfg.by_steps(panel=False), n)
+    train_end, val_end = span_ends(cfg, n, by_steps(cfg, panel=False), n)
     if cfg.test_start is not None:
         val_end = int(index.searchsorted(moment(cfg.test_start, index)))
     if cfg.val_start is not None:
@@ -38,7 +74,7 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
         given = " and ".join(f"{name} is {getattr(cfg, name)}"
                              for name in ("val_start", "test_start")
                              if getattr(cfg, name) is not None) or \
-            (f"the last {sum(cfg.steps(n))} steps are validation and test" if cfg.by_steps(False)
+            (f"the last {sum(split_steps(cfg, n))} steps are validation and test" if by_steps(cfg, False)
              else "the fractions leave no row")
         raise ForecastError(f"the split leaves a span empty: the data run from {stamp(index[0])} to "
                             f"{stamp(index[-1])} ({n} rows) and {given}; put each date inside the "

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
-from forecast.data import Prepared, prepare
+from forecast.data import Prepared, by_steps, prepare, span_ends, split_steps
 from forecast.dates import is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 
@@ -90,10 +90,10 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
     dates = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frames.values()])))
     n = len(dates)
     together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
-    steps = cfg.val_steps is not None or cfg.test_steps is not None or (cfg.by_steps(panel=True) and together)
-    train_end, val_end = cfg.span_ends(n, steps, *_lengths(frames))
+    steps = cfg.val_steps is not None or cfg.test_steps is not None or (by_steps(cfg, panel=True) and together)
+    train_end, val_end = span_ends(cfg, n, steps, *_lengths(frames))
     if not 0 < train_end < val_end < n:
-        val_steps, test_steps = cfg.steps(*_lengths(frames))
+        val_steps, test_steps = split_steps(cfg, *_lengths(frames))
         how = f"its last {val_steps} validation and {test_steps} test steps" if steps else "the fractions"
         raise ForecastError(f"the panel's {n} dates are too few to split into training, then {how}; give "
                             "--split VAL,TEST steps (or dates) that leave rows to train on")
@@ -112,8 +112,8 @@ def split_rule(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> str:
     if cfg.val_start is not None and cfg.test_start is not None:
         return "the dates given"
     together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
-    if cfg.val_steps is not None or cfg.test_steps is not None or (cfg.by_steps(panel=True) and together):
-        val, test = cfg.steps(*_lengths(frames))
+    if cfg.val_steps is not None or cfg.test_steps is not None or (by_steps(cfg, panel=True) and together):
+        val, test = split_steps(cfg, *_lengths(frames))
         return (f"the last {val} validation and {test} test steps counted back from the panel's last date"
                 + (" (its series end together)" if together else ""))
     val_share, test_share = cfg.fractions

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
+from forecast.data import split_steps
 from forecast.errors import ForecastError
 from forecast.panel import calendar_cut, from_long, from_wide, prepare_panel, to_long
 from forecast.windows import stage_dataset
@@ -238,7 +239,7 @@ def test_a_ragged_panel_that_ends_together_is_split_in_steps_from_the_end_and_ev
     data = DataConfig(targets=("y",), seq_len=14, horizon=7)
     panel = prepare_panel(frames, data)
     assert panel.names == list(frames) and not panel.dropped
-    val, test = data.steps(int(np.median([len(f) for f in frames.values()])), 80)
+    val, test = split_steps(data, int(np.median([len(f) for f in frames.values()])), 80)
     assert (val, test) == (29, 29)  # what the 80-step series can give beside 14 + 7 training rows
     for part in panel.parts:  # each series' own last steps: the same for all, the young ones too
         assert len(part.index) - part.val_end == test and part.val_end - part.train_end == val
@@ -264,10 +265,10 @@ def test_a_split_in_steps_leaks_no_later_value_into_training_or_scaling():
 
 def test_the_default_steps_are_the_most_every_series_can_give_within_15_percent_of_a_typical_one():
     data = DataConfig(targets=("y",), seq_len=30, horizon=5)
-    assert data.steps(3270, 2066) == (490, 490)  # the bundled stocks: 15%, as the fractions gave
-    assert data.steps(400, 80) == (24, 24)  # a young series: four horizons and 20 windows when it can
-    assert data.steps(400, 60) == (24, 24)  # not below that: a series too young for it is named instead
-    assert DataConfig(targets=("y",), seq_len=3, horizon=1).steps(28, 28) == (4, 4)  # a tiny panel: 15%
+    assert split_steps(data, 3270, 2066) == (490, 490)  # the bundled stocks: 15%, as the fractions gave
+    assert split_steps(data, 400, 80) == (24, 24)  # a young series: four horizons and 20 windows when it can
+    assert split_steps(data, 400, 60) == (24, 24)  # not below that: a series too young for it is named instead
+    assert split_steps(DataConfig(targets=("y",), seq_len=3, horizon=1), 28, 28) == (4, 4)  # a tiny panel: 15%
 
 
 def test_steps_split_one_series_too_and_cannot_be_given_beside_a_fraction():
