@@ -173,8 +173,8 @@ class Prepared:
 def span_levels(prepared) -> dict[str, tuple[float, float]]:
     """(validation, test) level of every target of a series or of each series of a panel (see
     `Prepared.levels`), keyed by target, series name, or `series:target` when a panel has several."""
-    parts = getattr(prepared, "parts", None)
-    named = zip(prepared.names, parts) if parts is not None else [(None, prepared)]
+    parts = getattr(prepared, "parts", [prepared])
+    named = zip(prepared.names, parts) if len(parts) > 1 else [(None, parts[0])]
     out = {}
     for name, part in named:
         levels, targets = part.levels(), part.cfg.targets

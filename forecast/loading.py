@@ -54,6 +54,22 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
                         "DataFrame, a dict of DataFrames or a long frame with unique_id and ds")
 
 
+def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
+             label: str = "DataFrame") -> tuple[dict[str, pd.DataFrame], DataReport]:
+    """The input adapter of `fit`, `backtest` and `tune`: validated series by name, whatever was given.
+    One series (a DataFrame or Series indexed by time) is a panel of one, named `source.label`; a
+    dict of frames, or Nixtla's long frame (`unique_id`, `ds`, values), is one series per name.
+    `label` names a single frame in its errors."""
+    from forecast.panel import from_long, validate_panel
+
+    if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
+        frame = from_long(frame.set_index("ds"), "unique_id")
+    if isinstance(frame, dict):
+        return validate_panel(frame, list(columns), source.max_gap, source.drop_bad, static=static)
+    one, report = validate_frame(frame, list(columns), max_gap=source.max_gap, source=label)
+    return {source.label: one}, report
+
+
 def load_source(source: SourceConfig = SourceConfig(), columns=None,
                 frame: pd.DataFrame | pd.Series | None = None) -> tuple[pd.DataFrame, DataReport]:
     """Load and validate one series; with no source, the bundled AAPL sample.

@@ -164,8 +164,10 @@ class PanelPrepared:
         return torch.cat([part.stage_starts(stage) + int(offset)
                           for part, offset in zip(self.parts, self.offsets)])
 
-    def row_series(self) -> torch.Tensor:
-        """(rows,) the series of every row of `values`."""
+    def row_series(self) -> torch.Tensor | None:
+        """(rows,) the series of every row of `values`; None for a panel of one."""
+        if len(self.parts) == 1:
+            return self.parts[0].row_series()
         return torch.repeat_interleave(torch.tensor([p.series for p in self.parts]),
                                        torch.tensor([len(p.values) for p in self.parts]))
 
@@ -179,17 +181,18 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     """Cut every series on one calendar and encode each with its own preprocessor.
 
     A series that cannot be split or encoded (too short for the cut, constant) is named in the
-    error, or left out and reported in `dropped` with `drop_bad`.
+    error, or left out and reported in `dropped` with `drop_bad`. A panel of one is split as one
+    series is, by its own rows (`forecast.data.split_rows`), and its errors are that series'.
     """
     if not frames:
         raise ForecastError("the panel holds no series")
-    cut = calendar_cut(frames, cfg) if fit_on != "all" else cfg
+    cut = calendar_cut(frames, cfg) if fit_on != "all" and len(frames) > 1 else cfg
     names: list[str] = []
     parts: list[Prepared] = []
     dropped: dict[str, str] = {}
     static: pd.DataFrame | None = None
     encoding: dict[str, dict] = {}
-    if cfg.static:  # one encoding for the panel: categories and spreads across its series
+    if cfg.static and len(frames) > 1:  # one encoding for the panel: categories and spreads across its series
         from forecast.preprocess import encode_static, static_table
 
         static_names, vectors, encoding = encode_static(static_table(frames, cfg.static))
@@ -197,10 +200,12 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     for name, frame in frames.items():
         try:
             part = prepare(frame, cut, fit_on, static=None if static is None else (static_names, static[name]))
-            part.series = len(parts)
+            part.series = len(parts) if len(frames) > 1 else None  # one series needs no ids
             parts.append(part)
             names.append(name)
         except ForecastError as e:
+            if len(frames) == 1:
+                raise
             dropped[name] = _too_short(frame, cut) or str(e)
     split = f"the common split (validation from {cut.val_start}, test from {cut.test_start})"
     if not parts:

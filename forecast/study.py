@@ -151,17 +151,18 @@ def default_seq_len(data: DataConfig) -> list[int]:
     return [max(v, data.horizon) for v in DEFAULT_SPACE["seq_len"]] if data.known else DEFAULT_SPACE["seq_len"]
 
 
-def fit_search(spec: StudySpec, frame) -> StudySpec:
+def fit_search(spec: StudySpec, frames: dict) -> StudySpec:
     """`spec` with the default input-length range cut to what one series' training span can take
     (150 monthly rows cannot train on 120 inputs: those trials would only fail). A range the user
-    gave, or a panel's (whose series differ), is kept."""
+    gave, or a panel's (whose series differ), is kept. `frames`: the series by name."""
     low, high = spec.search["seq_len"]
-    if isinstance(frame, dict) or [low, high] != default_seq_len(spec.data):
+    if len(frames) > 1 or [low, high] != default_seq_len(spec.data):
         return spec
     from forecast.data import split_rows
 
+    (one,) = frames.values()
     try:
-        train_end, _ = split_rows(frame.index, spec.data.override(seq_len=1))
+        train_end, _ = split_rows(one.index, spec.data.override(seq_len=1))
     except ForecastError:  # too short for any input: the trials say so
         return spec
     longest = train_end - spec.data.horizon - (1 if spec.data.transform == "log_return" else 0)

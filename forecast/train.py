@@ -21,13 +21,14 @@ from torch.multiprocessing.spawn import ProcessExitedException
 
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.data import Prepared
-from forecast.dates import infer_frequency
+from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool
 from forecast.forecaster import Forecaster
 from forecast.model import net_spec
-from forecast.panel import PanelPrepared, validate_panel
-from forecast.sources import DataReport, validate_frame
+from forecast.loading import as_panel
+from forecast.panel import PanelPrepared
+from forecast.sources import DataReport
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import Member, TrainedModel
 from forecast.trainer import (BestWeights, LastCheckpoint, SpawnedDDP, check_resume, ctrl_c_remembered, data_fingerprint,
@@ -40,7 +41,7 @@ class Trained:
     """A trained network with its data; `best_val` is the best validation loss (encoded units)."""
 
     net: torch.nn.Module
-    prepared: Prepared | PanelPrepared
+    prepared: PanelPrepared
     best_val: float
     best_epoch: int
     epochs: int
@@ -97,11 +98,12 @@ def tracked(trainer: pl.Trainer, out_dir: str | Path | None) -> dict | None:
     return None
 
 
-def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConfig, train: TrainConfig,
+def train_network(frame: dict[str, pd.DataFrame], data: DataConfig, model: ModelConfig, train: TrainConfig,
                   fit_on: str = "train", out_dir: str | Path | None = None, quiet: bool = True,
                   resume: bool = False, callbacks: list | None = None, announce=None,
                   drop_bad: bool = False, net: dict | None = None, log: tuple | None = None) -> Trained:
-    """Train on a validated frame; restore the best epoch when validation can choose one.
+    """Train on validated series by name (see `forecast.loading.as_panel`); restore the best epoch
+    when validation can choose one.
 
     `fit_on="train"` trains on the training span, validates every epoch, stops early and keeps the
     best epoch. With `"train+val"` or `"all"` those rows are training data too: no validation and no
@@ -122,7 +124,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
     assert prepared is not None  # set by setup
     if announce is not None:
         announce(prepared)
-    parts = getattr(prepared, "parts", [prepared])
+    parts = prepared.parts
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict(), len(parts),
                         parts[0].preprocessor.static.size, net)
     select = fit_on == "train"
@@ -145,10 +147,10 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
         last = checkpoints / "last.ckpt"
         if resume and not last.is_file():
             raise ForecastError(f"--resume: no interrupted fit in {out_dir} (missing {last})")
-        stamp, fingerprint = checkpoints / "data.sha256", data_fingerprint(frame)
+        sealed, fingerprint = checkpoints / "data.sha256", data_fingerprint(frame)
         if resume:
             done = check_resume(last, data, model, train, net)
-            if not stamp.is_file() or stamp.read_text().strip() != fingerprint:
+            if not sealed.is_file() or sealed.read_text().strip() != fingerprint:
                 raise ForecastError(f"--resume: the interrupted fit in {out_dir} was started on other data "
                                     "(other rows, dates or values); give the same data, or fit afresh "
                                     "into another --out")
@@ -159,7 +161,7 @@ def train_network(frame: pd.DataFrame | dict, data: DataConfig, model: ModelConf
             from forecast.files import write_atomically
 
             checkpoints.mkdir(parents=True, exist_ok=True)
-            write_atomically(stamp, lambda tmp: Path(tmp).write_text(fingerprint + "\n"))
+            write_atomically(sealed, lambda tmp: Path(tmp).write_text(fingerprint + "\n"))
         callbacks.append(LastCheckpoint(last))
     with quiet_training(quiet), torch_threads(train.threads) as meter:
         if meter is not None and devices == 1:  # no fixed count: follow what else the machine runs
@@ -213,7 +215,7 @@ class FitResult:
 
     model: TrainedModel
     evaluated: TrainedModel
-    prepared: Prepared | PanelPrepared
+    prepared: PanelPrepared
     report: DataReport
     test: Evaluation
     metrics: dict
@@ -298,36 +300,25 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     spec = net_spec(net, net_options)
     if fit_on not in ("train", "train+val"):
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
-    if isinstance(frame, pd.DataFrame) and {"unique_id", "ds"} <= set(frame.columns):  # Nixtla's long frame
-        from forecast.panel import from_long
-
-        frame = from_long(frame.set_index("ds"), "unique_id")
-    panel = isinstance(frame, dict)
-    if panel:
-        frames, checked = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad,
-                                         static=data.static)
-    else:
-        one, checked = validate_frame(frame, list(data.inputs), max_gap=source.max_gap,
-                                      source=report.source if report else "DataFrame")
-        frames = {source.label: one}
+    frames, checked = as_panel(frame, data.inputs, source, data.static, report.source if report else "DataFrame")
     report = report or checked
-    trained = train_network(frames if panel else one, data, model, train, fit_on, out_dir, quiet,
+    trained = train_network(frames, data, model, train, fit_on, out_dir, quiet,
                             resume, callbacks, announce, drop_bad=source.drop_bad, net=spec)
-    parts = parts_of(trained.prepared, frames)
+    parts = parts_of(trained.prepared)
     epochs = trained.best_epoch + 1
     if spec is not None:  # what a custom net picked on validation: the refit (and the saved model) reuse it
         spec = {**spec, "options": {**spec["options"], **getattr(trained.net, "picked", {})}}
     network = calibrating_net = trained.net
     calibrating = parts
     if fit_on != "train":  # validation was trained on: calibrate a twin that never saw it
-        twin = train_network(frames if panel else one, data, model,
+        twin = train_network(frames, data, model,
                              replace(train, max_epochs=epochs, patience=0), "train", quiet=quiet,
                              drop_bad=source.drop_bad, net=spec)
-        calibrating_net, calibrating = twin.net, parts_of(twin.prepared, frames)
+        calibrating_net, calibrating = twin.net, parts_of(twin.prepared)
     with torch_threads(train.threads):
         calibrations = {n: calibrate_on_validation(calibrating_net, p) for n, p in calibrating.items()}
         by_series = {n: evaluate(network, p, "test", calibrations[n]) for n, p in parts.items()}
-    test = pool(by_series) if panel and len(by_series) > 1 else next(iter(by_series.values()))
+    test = pool(by_series) if len(by_series) > 1 else next(iter(by_series.values()))
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep train.gradient_clip on")
@@ -337,13 +328,13 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     n_rows, span = sum(len(f) for f in kept.values()), sum(p.fit_end for p in parts.values())
     first = next(iter(parts.values()))
     info = {"trained_on_rows": span, "epochs": epochs, "test_metrics": metrics,
-            "test_start": str(first.index[first.val_end]) if not panel else trained.prepared.cfg.test_start,
+            "test_start": trained.prepared.cfg.test_start or stamp(first.index[first.val_end]),
             "best_val_loss": trained.best_val, "source": report.source,
             **({"tracking": trained.tracking} if trained.tracking else {})}
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
 
     def make(network, prepared, extra):
-        preprocessors = {n: p.preprocessor for n, p in parts_of(prepared, kept).items()}
+        preprocessors = {n: p.preprocessor for n, p in parts_of(prepared).items()}
         members = {n: Member(preprocessors[n], kept[n][list(data.inputs)].iloc[-context:], calibrations[n], i)
                    for i, n in enumerate(kept)}
         return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra},
@@ -352,7 +343,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     evaluated = make(network, trained.prepared, {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
     if refit:
-        again = train_network(kept if panel else one, data, model,
+        again = train_network(kept, data, model,
                               replace(train, max_epochs=epochs, patience=0), "all", quiet=quiet, net=spec)
         final = make(again.net, again.prepared,
                      {"evaluated": False, "trained_on": f"all {n_rows} rows", "trained_on_rows": n_rows})
@@ -362,8 +353,6 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                      by_series=by_series, parts=parts)
 
 
-def parts_of(prepared, frames: dict) -> dict[str, Prepared]:
-    """Each series' own prepared data: the panel's parts, or the one series."""
-    if isinstance(prepared, Prepared):
-        return {next(iter(frames)): prepared}
+def parts_of(prepared: PanelPrepared) -> dict[str, Prepared]:
+    """Each series' own prepared data, by name."""
     return dict(zip(prepared.names, prepared.parts))

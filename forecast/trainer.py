@@ -247,13 +247,13 @@ class LastCheckpoint(pl.callbacks.Checkpoint):
 RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy", "logger")
 
 
-def data_fingerprint(frame: pd.DataFrame | dict) -> str:
+def data_fingerprint(frame: dict[str, pd.DataFrame]) -> str:
     """A digest of the rows a fit trains on (dates, columns, values; each series of a panel): a
     checkpoint resumes only on the data it was started on."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name, part in sorted(frame.items()) if isinstance(frame, dict) else [("", frame)]:
+    for name, part in sorted(frame.items()):
         digest.update(str(name).encode() + repr(list(part.columns)).encode())
         digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
     return digest.hexdigest()

@@ -23,8 +23,7 @@ import pandas as pd
 import torch
 
 from forecast.errors import ForecastError, TrainingInterrupted
-from forecast.panel import validate_panel
-from forecast.sources import validate_frame
+from forecast.loading import as_panel
 from forecast.storage import creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying, storage_url
 from forecast.study import StudySpec, fit_search, suggest
 from forecast.threads import cores
@@ -88,7 +87,7 @@ def _claim(spec: StudySpec, storage) -> bool:
     return retrying(f"study {spec.study_name!r}", create)
 
 
-def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict, trials_dir=None) -> float:
+def objective(trial: optuna.Trial, spec: StudySpec, frame: dict, trials_dir=None) -> float:
     """Train one configuration; return its best validation loss (over every series' validation
     windows for a panel). A NaN loss fails the trial. With `trials_dir`, the trial's epochs are
     logged in `trials_dir/trial-NNNN` (CSV, and TensorBoard or MLflow as `train.logger` says: one
@@ -112,7 +111,7 @@ def objective(trial: optuna.Trial, spec: StudySpec, frame: pd.DataFrame | dict, 
     return trained.best_val
 
 
-def _optimize(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int, trials_dir=None) -> None:
+def _optimize(spec: StudySpec, frame: dict, n_trials: int, seed_offset: int, trials_dir=None) -> None:
     """Run up to `n_trials` trials; stop early once the study as a whole holds `spec.n_trials`
     finished or running trials, however many processes and machines share it."""
     url = storage_url(spec)
@@ -208,7 +207,7 @@ class _StudyFull(Exception):
     """The study holds its total of trials; this process stops."""
 
 
-def _worker(spec: StudySpec, frame: pd.DataFrame, n_trials: int, seed_offset: int, trials_dir=None):
+def _worker(spec: StudySpec, frame: dict, n_trials: int, seed_offset: int, trials_dir=None):
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a worker process of our own: no tracebacks
     try:
         _optimize(spec, frame, n_trials, seed_offset, trials_dir)
@@ -234,11 +233,7 @@ def run_study(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, trials
     epochs (see `objective`)."""
     if jobs < 1:
         raise ForecastError(f"--jobs must be positive, got {jobs}")
-    if isinstance(frame, dict):  # validated once
-        frame, _ = validate_panel(frame, list(spec.data.inputs), spec.source.max_gap, spec.source.drop_bad,
-                                  static=spec.data.static)
-    else:
-        frame, _ = validate_frame(frame, list(spec.data.inputs), max_gap=spec.source.max_gap)
+    frame, _ = as_panel(frame, spec.data.inputs, spec.source, spec.data.static)  # validated once
     storage = open_storage(storage_url(spec), spec.heartbeat_grace)
     created = _claim(spec, storage)
     study = make_study(spec, storage)
@@ -352,7 +347,7 @@ class TuneResult:
         return paths
 
 
-def refit_best(spec: StudySpec, study: optuna.Study, frame: pd.DataFrame, report=None,
+def refit_best(spec: StudySpec, study: optuna.Study, frame: dict, report=None,
                quiet: bool = True) -> FitResult:
     """Retrain the best configuration on train + validation for the epochs its trial found best,
     score it once on test against the naive forecast, then refit on every row (like `fit`)."""
@@ -364,7 +359,7 @@ def refit_best(spec: StudySpec, study: optuna.Study, frame: pd.DataFrame, report
                quiet=quiet)
 
 
-def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True, report=None,
+def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool = True, report=None,
          quiet: bool = True, trials_dir=None) -> TuneResult:
     """Run the study to `spec.n_trials` finished trials, summarise it and retrain the best; with
     `trials_dir`, each trial logs its epochs there (see `objective`).
@@ -382,6 +377,7 @@ def tune(spec: StudySpec, frame: pd.DataFrame, jobs: int = 1, refit: bool = True
     >>> result.study.best_trial.params["seq_len"] in range(10, 21)
     True
     """
+    frame, _ = as_panel(frame, spec.data.inputs, spec.source, spec.data.static)
     spec = fit_search(spec, frame)
     study = run_study(spec, frame, jobs, trials_dir)
     try:

@@ -32,8 +32,7 @@ from forecast.evaluation import Evaluation, forecast_windows, pool
 from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
 from forecast.metrics import direction_of_majority
 from forecast.newseries import check_static, held_out, new_parts, pooled_scores, refusal
-from forecast.panel import validate_panel
-from forecast.sources import validate_frame
+from forecast.loading import as_panel
 from forecast.threads import torch_threads
 from forecast.train import Trained, parts_of, train_network
 
@@ -86,13 +85,12 @@ def fold_start(first: int, bt: BacktestConfig) -> int:
     return 0 if bt.train_size is None else max(0, first - bt.train_size)  # a sliding window has a size
 
 
-def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfig,
-               train: TrainConfig, bt: BacktestConfig, val_fraction: float,
-               index: pd.DatetimeIndex | None = None, drop_bad: bool = False) -> Trained:
-    """Train on rows before `first` (the fold's first target row of `index`, the series' own or a
-    panel's union of dates); rows `[first, stop)` are the fold's test span, which no part of
-    training sees. `frame` is one series or a panel (a dict of series), cut on the same dates."""
-    index = frame.index if index is None else index
+def train_fold(frame: dict[str, pd.DataFrame], first: int, stop: int, data: DataConfig, model: ModelConfig,
+               train: TrainConfig, bt: BacktestConfig, val_fraction: float, index: pd.DatetimeIndex,
+               drop_bad: bool = False) -> Trained:
+    """Train on rows before `first` (the fold's first target row of `index`, the series' union of
+    dates); rows `[first, stop)` are the fold's test span, which no part of training sees. `frame`:
+    the series by name (one series is a panel of one), cut on the same dates."""
     lo = fold_start(first, bt)
     rows_before = first - lo
     val_rows = max(data.horizon, int(round(rows_before * val_fraction)))
@@ -102,11 +100,8 @@ def train_fold(frame, first: int, stop: int, data: DataConfig, model: ModelConfi
             f"the fold starting {stamp(index[first])} has {rows_before} rows to train on, but "
             f"seq_len {data.seq_len} + horizon {data.horizon} and {val_rows} validation rows need "
             f"{need}; use fewer --origins, a larger --stride or --train-size, or a shorter --seq-len")
-    if isinstance(frame, dict):
-        last = index[stop - 1]
-        fold = {name: f[(f.index >= index[lo]) & (f.index <= last)] for name, f in frame.items()}
-    else:
-        fold = frame.iloc[lo:stop]
+    last = index[stop - 1]
+    fold = {name: f[(f.index >= index[lo]) & (f.index <= last)] for name, f in frame.items()}
     fold_data = replace(data, val_start=stamp(index[first - val_rows]), test_start=stamp(index[first]))
     try:
         return train_network(fold, fold_data, model, train, drop_bad=drop_bad)
@@ -146,22 +141,17 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     started = time.perf_counter()
     check_compatible(data, model)
     new = []
-    if isinstance(frame, dict):
-        frame, _ = validate_panel(frame, list(data.inputs), source.max_gap, source.drop_bad, static=data.static)
-        index = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frame.values()])))
-        series = frame
-        if bt.hold_out is not None:
-            new = held_out(list(frame), bt.hold_out, train.seed)
-            if refusal(data, model):
-                raise ForecastError(f"--hold-out: this model {refusal(data, model)}, which a new series "
-                                    "cannot have; drop that option to measure new series")
-            if data.static:
-                check_static({n: f for n, f in frame.items() if n not in new}, {n: frame[n] for n in new}, data)
-    else:
-        if bt.hold_out is not None:
+    series, _ = as_panel(frame, data.inputs, source, data.static)
+    index = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in series.values()])))
+    if bt.hold_out is not None:
+        if len(series) == 1:
             raise ForecastError("--hold-out holds series out of a panel's training; these data are one series")
-        frame, _ = validate_frame(frame, list(data.inputs), max_gap=source.max_gap)
-        index, series = frame.index, {source.label: frame}
+        new = held_out(list(series), bt.hold_out, train.seed)
+        if refusal(data, model):
+            raise ForecastError(f"--hold-out: this model {refusal(data, model)}, which a new series "
+                                "cannot have; drop that option to measure new series")
+        if data.static:
+            check_static({n: f for n, f in series.items() if n not in new}, {n: series[n] for n in new}, data)
     season = bt.season_length or season_of(index, data.cycle)
     if bt.origins is None:
         bt = replace(bt, origins=default_origins(len(index), data, bt, season))
@@ -176,12 +166,12 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
         raise ForecastError(f"the baselines need {need} rows before the first origin, there are "
                             f"{starts[0]}; use fewer origins or a shorter backtest.ma_window or backtest.season_length (--set)")
     walks = {name: _Walk() for name in series}
-    trains = {name: f for name, f in series.items() if name not in new} if new else frame
+    trains = {name: f for name, f in series.items() if name not in new}
     for i, fold in enumerate(folds):
         first, stop = int(fold[0]), int(fold[-1]) + data.horizon
         trained = train_fold(trains, first, stop, data, model, train, bt, data.fractions[0], index,
                              source.drop_bad)
-        parts = parts_of(trained.prepared, trains if new else series)
+        parts = parts_of(trained.prepared)
         with torch_threads(train.threads):
             scores = [walks[name].add(trained.net, part, index[fold], data, model, season, bt.ma_window)
                       for name, part in parts.items()]

@@ -16,7 +16,6 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from typing import TYPE_CHECKING
 
 from forecast.config import DataConfig
-from forecast.data import Prepared, prepare
 
 if TYPE_CHECKING:  # panel imports this module
     from forecast.panel import PanelPrepared
@@ -106,8 +105,8 @@ class WindowDataModule(pl.LightningDataModule):
 
     Parameters
     ----------
-    frame : validated frame holding `cfg.inputs` (see `forecast.sources.validate_frame`), or a
-        panel: a dict of such frames, one per series (see `forecast.panel`).
+    frame : validated frames holding `cfg.inputs` by series name (see `forecast.loading.as_panel`);
+        one frame is a panel of one.
     cfg : what to forecast and how to split and scale.
     device : keep the series on this device (e.g. "cuda") so no batch crosses the bus.
     fit_on : the rows training uses and the preprocessor is fitted on: "train", "train+val", "all".
@@ -118,20 +117,18 @@ class WindowDataModule(pl.LightningDataModule):
                  eval_batch_size: int = 1024, device: str | torch.device | None = None,
                  fit_on: str = "train", drop_bad: bool = False, sampling: str = "windows"):
         super().__init__()
-        self.frame, self.cfg, self.fit_on, self.drop_bad = frame, cfg, fit_on, drop_bad
+        self.frame = frame if isinstance(frame, dict) else {"series": frame}
+        self.cfg, self.fit_on, self.drop_bad = cfg, fit_on, drop_bad
         self.sampling = sampling  # "series": each series of a panel drawn equally often per epoch
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.device = device  # hold the whole series on this device: batches are then gathered there
-        self.prepared: Prepared | PanelPrepared | None = None  # set by `setup`
+        self.prepared: PanelPrepared | None = None  # set by `setup`
 
     def setup(self, stage: str | None = None) -> None:
         if self.prepared is None:
-            if isinstance(self.frame, dict):
-                from forecast.panel import prepare_panel
+            from forecast.panel import prepare_panel
 
-                prepared: Prepared | PanelPrepared = prepare_panel(self.frame, self.cfg, self.fit_on, self.drop_bad)
-            else:
-                prepared = prepare(self.frame, self.cfg, self.fit_on)
+            prepared = prepare_panel(self.frame, self.cfg, self.fit_on, self.drop_bad)
             if self.device is not None:
                 prepared.values = prepared.values.to(self.device)
             self.prepared = prepared

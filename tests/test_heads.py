@@ -335,7 +335,7 @@ def test_the_solved_skip_reads_training_windows_for_its_fit_validation_for_its_p
     ridge = clean.evaluated.net_spec["options"]["ridge"]
     assert ridge in heads.RIDGES and clean.model.net_spec["options"]["ridge"] == ridge
     poisoned = frame.copy()
-    poisoned.iloc[clean.prepared.val_end:, 0] = 1e6
+    poisoned.iloc[clean.prepared.parts[0].val_end:, 0] = 1e6
     dirty = fit(poisoned, DATA, model, FAST, quiet=True, refit=False, **solved)
     torch.testing.assert_close(dirty.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
     assert dirty.evaluated.net_spec["options"]["ridge"] == ridge
@@ -363,7 +363,7 @@ def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_m
     with torch.no_grad():  # a study compares the blend's validation loss (MSE here), not the network's
         assert clean.best_val == pytest.approx(float(((clean.evaluated.net(x) - y) ** 2).mean()), rel=1e-5)
     poisoned = frame.copy()
-    poisoned.iloc[clean.prepared.val_end:, 0] = 1e6
+    poisoned.iloc[clean.prepared.parts[0].val_end:, 0] = 1e6
     dirty = fit(poisoned, DATA, model, FAST, quiet=True, refit=False, **blend)
     torch.testing.assert_close(dirty.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
     assert dirty.evaluated.net_spec["options"]["weight"] == share

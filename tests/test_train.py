@@ -42,12 +42,12 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs_and_keeps_the_test_metr
     result = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True)
     assert result.refit and result.model is not result.evaluated
     assert result.model.info["trained_on"] == "all 250 rows"
-    assert result.evaluated.info["trained_on_rows"] == result.prepared.train_end
+    assert result.evaluated.info["trained_on_rows"] == result.prepared.parts[0].train_end
     assert result.model.info["test_metrics"] == result.evaluated.info["test_metrics"]
     # The refit's scaler saw the newest rows; the evaluated model's did not.
     assert result.model.preprocessor.mean[0] == pytest.approx(frame["y"].mean())
     assert result.evaluated.preprocessor.mean[0] == pytest.approx(
-        frame["y"].iloc[:result.prepared.train_end].mean())
+        frame["y"].iloc[:result.prepared.parts[0].train_end].mean())
     kept = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
     assert kept.model is kept.evaluated
     np.testing.assert_equal(kept.metrics, result.metrics)
@@ -192,7 +192,7 @@ def test_the_calibration_never_reads_the_test_span():
     frame = make_frame(n=400)
     clean = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
     poisoned = frame.copy()
-    test_start = clean.prepared.val_end
+    test_start = clean.prepared.parts[0].val_end
     poisoned.iloc[test_start:, 0] = 1e6
     dirty = fit(poisoned, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
     np.testing.assert_array_equal(clean.model.calibration.margin, dirty.model.calibration.margin)

@@ -30,7 +30,7 @@ def test_tiny_study_completes_and_the_refit_is_tested_then_saved(tmp_path):
     assert finished_trials(result.study) == 3 and result.study.best_trial.value > 0
     fitted = result.refit
     assert fitted.model.data.seq_len == result.study.best_trial.params["seq_len"]
-    assert fitted.evaluated.info["trained_on_rows"] == fitted.prepared.val_end  # train + validation
+    assert fitted.evaluated.info["trained_on_rows"] == fitted.prepared.parts[0].val_end  # train + validation
     assert fitted.model.info["trained_on"] == "all 400 rows"
     paths = result.write(tmp_path / "best")
     assert {p.name for p in paths.values()} >= {"study.json", "optimization_history.png",
@@ -322,7 +322,7 @@ def test_a_storage_given_as_a_sqlite_file_path_is_that_file_and_a_bare_name_is_r
 
 def test_the_default_input_range_is_cut_to_what_a_short_series_can_train_on():
     from forecast.study import fit_search
-    short = make_frame(n=150)
+    short = {"y": make_frame(n=150)}  # the series by name, as `tune` hands them on
     spec = StudySpec(data={"targets": ["y"], "horizon": 5})
     fitted = fit_search(spec, short)
     assert fitted.search["seq_len"] == [10, 101]  # 106 training rows less the horizon
@@ -331,8 +331,8 @@ def test_the_default_input_range_is_cut_to_what_a_short_series_can_train_on():
     given = StudySpec(data={"targets": ["y"], "horizon": 5}, search={"seq_len": [10, 120]}).override(
         search={"seq_len": [12, 120]})
     assert fit_search(given, short).search["seq_len"] == [12, 120]  # a range the user gave is theirs
-    assert fit_search(spec, make_frame(n=2000)).search["seq_len"] == [10, 120]
-    assert fit_search(spec, {"a": short, "b": short}) is spec
+    assert fit_search(spec, {"y": make_frame(n=2000)}).search["seq_len"] == [10, 120]
+    assert fit_search(spec, {"a": short["y"], "b": short["y"]}) is spec
 
 
 def test_every_public_name_is_what_it_names_even_after_every_module_is_imported():

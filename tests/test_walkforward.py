@@ -37,11 +37,11 @@ def test_fold_leak_poisoning_after_the_fold_start_changes_nothing_it_learned():
     data = DataConfig(targets=("y",), seq_len=16, horizon=3, transform="log_return")
     bt = BacktestConfig()
     first, stop = 250, 280
-    clean = train_fold(frame, first, stop, data, ModelConfig(hidden_size=8), FAST, bt, 0.15)
+    clean = train_fold({"y": frame}, first, stop, data, ModelConfig(hidden_size=8), FAST, bt, 0.15, frame.index)
     poisoned = frame.copy()
     poisoned.iloc[first:] = 1e4
-    dirty = train_fold(poisoned, first, stop, data, ModelConfig(hidden_size=8), FAST, bt, 0.15)
-    np.testing.assert_array_equal(clean.prepared.preprocessor.std, dirty.prepared.preprocessor.std)
+    dirty = train_fold({"y": poisoned}, first, stop, data, ModelConfig(hidden_size=8), FAST, bt, 0.15, frame.index)
+    np.testing.assert_array_equal(clean.prepared.parts[0].preprocessor.std, dirty.prepared.parts[0].preprocessor.std)
     for (name, a), (_, b) in zip(clean.net.state_dict().items(), dirty.net.state_dict().items()):
         assert torch.equal(a, b), name
     assert clean.best_val == dirty.best_val
@@ -50,9 +50,9 @@ def test_fold_leak_poisoning_after_the_fold_start_changes_nothing_it_learned():
 def test_sliding_window_trains_on_the_last_rows_only():
     frame = make_frame(n=300)
     data = DataConfig(targets=("y",), seq_len=16, horizon=3)
-    fold = train_fold(frame, 250, 260, data, ModelConfig(hidden_size=4), FAST,
-                      BacktestConfig(window="sliding", train_size=100), 0.15)
-    assert fold.prepared.index[0] == frame.index[150]
+    fold = train_fold({"y": frame}, 250, 260, data, ModelConfig(hidden_size=4), FAST,
+                      BacktestConfig(window="sliding", train_size=100), 0.15, frame.index)
+    assert fold.prepared.parts[0].index[0] == frame.index[150]
 
 
 def test_backtest_on_the_bundled_sample_end_to_end():

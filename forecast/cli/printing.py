@@ -14,7 +14,7 @@ def print_report(report) -> None:
 def print_windows(prepared) -> None:
     sizes = prepared.split_sizes()
     counts = f"windows: train {sizes['train']} / validation {sizes['val']} / test {sizes['test']}"
-    if hasattr(prepared, "parts"):  # a panel: one calendar cut for every series
+    if len(prepared.parts) > 1:  # a panel: one calendar cut for every series
         import numpy as np
 
         say(f"{counts} over {len(prepared.parts)} series (validation from {prepared.cfg.val_start}, "
@@ -32,7 +32,8 @@ def print_windows(prepared) -> None:
     else:
         from forecast.dates import stamp
 
-        say(f"{counts} (test targets {stamp(prepared.index[prepared.val_end])} to {stamp(prepared.index[-1])})")
+        (one,) = prepared.parts
+        say(f"{counts} (test targets {stamp(one.index[one.val_end])} to {stamp(one.index[-1])})")
     say(level_line(prepared))
 
 
@@ -43,10 +44,10 @@ def level_line(prepared) -> str:
 
     levels = span_levels(prepared)
     shown = levels if len(levels) <= 3 else dict([widest_level(levels)])
-    plain = len(levels) == 1 and not hasattr(prepared, "parts")
+    plain = len(levels) == 1 and len(prepared.parts) == 1
     parts = [f"{'' if plain else name + ': '}validation {val:+.2f}, test {test:+.2f}"
              for name, (val, test) in shown.items()]
-    what = "series" if hasattr(prepared, "parts") else "targets"
+    what = "series" if len(prepared.parts) > 1 else "targets"
     widest = f" ({len(levels)} {what}; the one whose spans differ most)" if len(levels) > 3 else ""
     return ("levels (each span's mean less the training mean, in training standard deviations): "
             f"{'; '.join(parts)}{widest}")
