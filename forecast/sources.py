@@ -16,7 +16,7 @@ from forecast.dates import from_steps, is_steps, looks_like_dates, parse_dates, 
 from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
-DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day")
+DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "step")  # step: the integer axis as written
 
 
 @dataclass

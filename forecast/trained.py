@@ -180,8 +180,7 @@ class TrainedModel:
         if future is not None and not self.data.known:
             raise ForecastError("future values are for a model fitted with known columns (--known); "
                                 "this one reads none")
-        if len(self.members) == 1 and series is None and not isinstance(history, dict):
-            return self._predict_one(self._only(), history, future)
+        alone = len(self.members) == 1 and series is None and not isinstance(history, dict)  # no series column
         if new and isinstance(history, (pd.DataFrame, pd.Series)) and series is not None and len(series) == 1:
             history = {series[0]: history}  # one new series' history, named by `series`
         fresh = [n for n in history if n not in self.members and (series is None or n in series)] \
@@ -213,6 +212,8 @@ class TrainedModel:
                                 series=torch.tensor([m.index for m in members]))
         columns = [self._columns(m, scaled[i: i + 1], recent) for i, (m, (_, recent, _)) in
                    enumerate(zip(members, windows))]
+        if alone:
+            return pd.DataFrame(columns[0], index=windows[0][2])
         if any(c.keys() != columns[0].keys() for c in columns):  # some series without intervals
             return pd.concat([pd.DataFrame({"series": name, **c}, index=w[2])
                               for name, c, w in zip(names, columns, windows)])
@@ -220,11 +221,6 @@ class TrainedModel:
             np.concatenate([w[2].to_numpy() for w in windows]), name=windows[0][2].name)
         return pd.DataFrame({"series": np.repeat(np.array(names, dtype=object), self.data.horizon),
                              **{k: np.concatenate([c[k] for c in columns]) for k in columns[0]}}, index=index)
-
-    def _predict_one(self, member: Member, history, future=None) -> pd.DataFrame:
-        x, recent, index = self._window(member, history, future)
-        return pd.DataFrame(self._columns(member, predict_scaled(self.net, x, series=member.index), recent),
-                            index=index)
 
     def _window(self, member: Member, history, future=None) -> tuple[torch.Tensor, pd.DataFrame, pd.DatetimeIndex]:
         """The (1, L, C) encoded input window a forecast from `history` (default: the saved one)
