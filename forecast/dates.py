@@ -184,11 +184,13 @@ def to_steps(index) -> np.ndarray:
 
 def steps_like(values) -> bool:
     """An integer column that is not dates written as numbers (20240131): a step count."""
-    if not pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+    if not pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values) or not len(values):
         return False
-    text = pd.Series(values).astype(str)
-    written = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
-    return not (text.str.len().eq(8).all() and written.notna().all())
+    numbers = np.asarray(values)
+    if numbers.min() < 10_000_101 or numbers.max() > 99_991_231:  # not eight digits: steps
+        return True
+    written = pd.to_datetime(pd.Series(np.unique(numbers)).astype(str), format="%Y%m%d", errors="coerce")
+    return bool(written.isna().any())
 
 
 def moment(value, index) -> pd.Timestamp:

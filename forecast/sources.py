@@ -73,6 +73,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame.to_frame(frame.name if frame.name is not None else "value")
     if not isinstance(frame, pd.DataFrame):
         raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise ForecastError(f"{source}: no rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
     if not isinstance(frame.index, pd.DatetimeIndex):
         if steps_like(frame.index):  # an integer time axis (see forecast.dates)
             frame = frame.set_axis(from_steps(frame.index.to_numpy(), str(frame.index.name or "index")), axis=0)

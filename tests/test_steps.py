@@ -32,6 +32,13 @@ def test_steps_are_held_as_marked_timestamps_and_come_back_as_the_same_integers(
         from_steps([10 ** 12])
 
 
+def test_an_empty_frame_gets_one_line_not_an_index_error():
+    from forecast.sources import validate_frame
+
+    with pytest.raises(ForecastError, match="no rows"):
+        validate_frame(pd.DataFrame({"y": []}))
+
+
 def test_an_integer_date_column_is_a_step_axis_but_dates_written_as_numbers_stay_dates(tmp_path):
     from forecast.sources import load_file
 
