@@ -11,7 +11,7 @@ import pandas as pd
 from forecast.dates import check_calendar, moment
 from forecast.config import SourceConfig
 from forecast.errors import ForecastError
-from forecast.sources import DataReport, check_columns, load_file, load_sample, validate_frame
+from forecast.sources import DataReport, check_columns, file_columns, load_file, load_sample, validate_frame
 
 
 NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
@@ -43,6 +43,7 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
     if source is None or isinstance(source, (str, Path)):
         source = SourceConfig(path=str(source)) if source is not None else SourceConfig()
     if isinstance(source, SourceConfig):
+        source = nixtla_file(source)
         return load_panel(source, columns, static) if source.is_panel else load_source(source, columns)
     if isinstance(source, pd.DataFrame) and set(NIXTLA) <= set(source.columns):
         source = from_long(source.set_index("ds"), "unique_id")
@@ -68,6 +69,14 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
         return validate_panel(frame, list(columns), source.max_gap, source.drop_bad, static=static)
     one, report = validate_frame(frame, list(columns), max_gap=source.max_gap, source=label)
     return {source.label: one}, report
+
+
+def nixtla_file(source: SourceConfig) -> SourceConfig:
+    """`source` reading a file whose header names Nixtla's `unique_id` and `ds` (and not told how to
+    split it) as the long file it is: its series by `unique_id`."""
+    if source.path is None or source.series_col is not None or source.wide:
+        return source
+    return source.with_flags(series_col="unique_id") if set(NIXTLA) <= set(file_columns(source.path)) else source
 
 
 def load_source(source: SourceConfig = SourceConfig(), columns=None,

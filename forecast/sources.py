@@ -303,6 +303,25 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     return frame.drop(columns=used).set_index(index)
 
 
+def file_columns(path: str | Path) -> list[str]:
+    """The column names a CSV's header or a Parquet file's schema gives; [] when it cannot be read
+    (reading it properly says why)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+            import csv
+
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                return [name.strip() for name in next(csv.reader(f, delimiter=_separator(path)), [])]
+    except (OSError, UnicodeDecodeError, ValueError, ImportError):
+        pass
+    return []
+
+
 def _check_header(path: Path, sep: str, frame: pd.DataFrame) -> None:
     """pandas renames a repeated column name (`A`, `A.1`); the header as written says which repeat."""
     import csv

@@ -112,9 +112,9 @@ def test_calendar_features_and_mixed_axes_are_refused():
             ModelConfig(**SMALL), TrainConfig(**QUICK))
 
 
-def test_the_cli_fits_predicts_and_backtests_a_long_file_with_integer_ds(run, tmp_path):
+def test_the_cli_fits_predicts_and_backtests_a_nixtla_file_with_integer_ds_as_it_is(run, tmp_path):
     long_frame(n=120).to_csv(tmp_path / "m.csv", index=False)
-    common = ["--csv", "m.csv", "--series-col", "unique_id", "--target", "y", "--horizon", "4", "--seq-len", "12",
+    common = ["--csv", "m.csv", "--target", "y", "--horizon", "4", "--seq-len", "12",  # unique_id, ds: a long file
               "--max-epochs", "1", "--set", "model.hidden_size=4"]
     fitted = run("fit", *common, "--out", "run")
     assert fitted.returncode == 0, fitted.stderr

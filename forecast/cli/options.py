@@ -254,6 +254,10 @@ def settings(options: dict, sections: tuple[str, ...], saved: dict | None = None
             else:
                 cfg = cfg.from_dict({**cfg.to_dict(), **layer})
         out[name] = cfg
+    if "source" in out:  # a file in Nixtla's long shape is a long file by unique_id, as it is
+        from forecast.loading import nixtla_file
+
+        out["source"] = nixtla_file(out["source"])
     if "data" in out and "model" in out:
         check_compatible(out["data"], out["model"])
     return out
