@@ -148,7 +148,8 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict]:
     from forecast import DataConfig, ModelConfig, TrainConfig, fit
 
     started = time.perf_counter()
-    data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle)  # the panel's default split
+    data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle,
+                      transform=args.transform)  # the panel's default split
     result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                              accelerator="cpu", sampling=args.sampling), quiet=True)
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--sampling", default="windows", help="windows (each once per epoch) or series")
     parser.add_argument("--cycle", type=int, default=0, help="take each series' cycle of this many steps out first (24: the day)")
     parser.add_argument("--loss", default="mse", help="the training loss: mse, mae or huber")
+    parser.add_argument("--transform", default="none", help="none, or log (the cycle then multiplies the level)")
     parser.add_argument("--series", type=int, default=0, help="the first N series only (a quick screen, not the benchmark)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
     args = parser.parse_args()
@@ -225,6 +227,7 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         name = (f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_{args.sampling}"
                 + (f"_cycle{args.cycle}" if args.cycle else "") + (f"_{args.loss}" if args.loss != "mse" else "")
+                + (f"_{args.transform}" if args.transform != "none" else "")
                 + (f"_first{args.series}" if args.series else "") + f"_s{'-'.join(map(str, args.seeds))}")
         (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(record))
