@@ -32,6 +32,11 @@ def _finish(fig, ax, ylabel: str, dates_on_x: bool = False):
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
+    converter = ax.xaxis.get_converter() if hasattr(ax.xaxis, "get_converter") else ax.xaxis.converter
+    if dates_on_x and converter is None:  # steps, not dates: whole numbers on the axis
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if dates_on_x:
         fig.autofmt_xdate()
     fig.tight_layout()
