@@ -106,8 +106,12 @@ def known_ahead(future, known, index: pd.DatetimeIndex) -> np.ndarray | None:
         raise ForecastError(f"the future values lack column(s) {', '.join(map(repr, lacks))}; "
                             f"they have: {', '.join(map(str, future.columns))}")
     try:
-        dates = future.index if isinstance(future.index, pd.DatetimeIndex) else \
-            from_steps(future.index.to_numpy()) if is_steps(index) else pd.DatetimeIndex(pd.to_datetime(future.index))
+        if isinstance(future.index, pd.DatetimeIndex):  # read by the loader: dates or steps already
+            dates = future.index
+        elif is_steps(index):
+            dates = from_steps(future.index.to_numpy())
+        else:
+            dates = pd.DatetimeIndex(pd.to_datetime(future.index))
     except (ValueError, TypeError, ForecastError):
         raise ForecastError("the future values must be indexed by " + ("step" if is_steps(index) else "date")) from None
     rows = future[known].apply(pd.to_numeric, errors="coerce")
