@@ -31,6 +31,11 @@ PUBLISHED = {  # sMAPE, MASE, OWA on M4 Hourly ("Evaluation and Ranks", M4-metho
     "Naive2": (18.383, 2.395, 1.0), "seasonal naive": (13.912, 1.193, 0.627), "Theta": (18.138, 2.455, 1.006),
     "ES-RNN (winner)": (9.328, 0.893, 0.440), "best entry on Hourly": (float("nan"), float("nan"), 0.410),
 }
+LEVEL = 0.95  # the level of M4's prediction intervals
+PUBLISHED_INTERVALS = {  # MSIS, |coverage - 95%| on M4 Hourly ("Evaluation and Ranks", M4-methods)
+    "Naive": (71.245, 0.011), "ETS": (17.487, 0.001), "ARIMA": (7.538, 0.001),
+    "ES-RNN (winner)": (7.928, 0.040), "best entry on Hourly (Doornik et al.)": (6.139, 0.002),
+}
 
 
 def load(folder: Path = DATA) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
@@ -62,6 +67,31 @@ def score(histories: dict, actual: dict, forecasts: dict) -> tuple[float, float]
     s = np.concatenate([smape(actual[n], forecasts[n]) for n in actual])
     m = np.concatenate([mase(histories[n], actual[n], forecasts[n]) for n in actual])
     return float(s.mean()), float(m.mean())
+
+
+def msis(history: np.ndarray, actual: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+         level: float = LEVEL, season: int = SEASON) -> float:
+    """The M4 interval score of one series: the width plus 2/alpha times each miss, averaged over the
+    steps, scaled as MASE is."""
+    alpha = 1 - level
+    penalty = (upper - lower) + 2 / alpha * ((lower - actual) * (actual < lower) + (actual - upper) * (actual > upper))
+    return float(np.mean(penalty) / np.mean(np.abs(history[season:] - history[:-season])))
+
+
+def interval_score(histories: dict, actual: dict, intervals: dict) -> tuple[float, float]:
+    """(MSIS averaged over the series, the share of test values inside their interval)."""
+    scores = [msis(histories[n], actual[n], *intervals[n]) for n in actual]
+    inside = np.concatenate([(actual[n] >= intervals[n][0]) & (actual[n] <= intervals[n][1]) for n in actual])
+    return float(np.mean(scores)), float(inside.mean())
+
+
+def naive_interval(x: np.ndarray, horizon: int = HORIZON, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """The organisers' Naive interval: the last value plus or minus the normal quantile times the
+    root mean square one-step change times the square root of the step (a random walk's)."""
+    from scipy.stats import norm
+
+    spread = norm.ppf(0.5 + level / 2) * np.sqrt(np.mean(np.diff(x) ** 2)) * np.sqrt(np.arange(1, horizon + 1))
+    return x[-1] - spread, x[-1] + spread
 
 
 def owa(smape_value: float, mase_value: float, naive2: tuple[float, float]) -> float:
@@ -142,32 +172,36 @@ def baselines(histories: dict, include_theta: bool = True, product: tuple[str, .
 
 # --- the project's model ------------------------------------------------------------------------
 
-def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict]:
+def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
     """One global model on every series' training part (validation cut from its end, never the test
-    hours), forecasting the 48 hours after it; its stages' seconds."""
+    hours), forecasting the 48 hours after it: the forecasts, their 95% intervals (conformal, from the
+    validation span) and its stages' seconds."""
     from forecast import DataConfig, ModelConfig, TrainConfig, fit
 
     started = time.perf_counter()
     data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle,
                       transform=args.transform)  # the panel's default split
-    result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size),
+    result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,)),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                              accelerator="cpu", sampling=args.sampling), quiet=True)
     fitted = time.perf_counter()
     predicted = result.model.predict()
     out = {name: rows["value"].to_numpy(np.float64)[:HORIZON] for name, rows in predicted.groupby("series")}
+    bounds = [f"value_{side}{100 * LEVEL:g}" for side in ("lower", "upper")]
+    intervals = {name: tuple(rows[c].to_numpy(np.float64)[:HORIZON] for c in bounds)
+                 for name, rows in predicted.groupby("series")}
     held = result.metrics  # the fit's own test span: the training part's last hours, never M4's test hours
     times = {"fit": fitted - started, "predict": time.perf_counter() - fitted,
              "validation loss": result.evaluated.info.get("best_val_loss"),
              "validation sMAPE": held["model"]["smape"], "validation MASE": held["model"]["mase"],
-             "validation sMAPE, seasonal naive": held["seasonal_naive"]["smape"]}
-    return out, times
+             "validation sMAPE, seasonal naive": held["seasonal_naive"]["smape"],
+             "validation coverage": held["intervals"][f"{100 * LEVEL:g}%"]["model"]["coverage"] / 100}
+    return out, intervals, times
 
 
-def table(rows: dict[str, tuple[float, float, float]]) -> str:
-    lines = [f"{'method':<28} {'sMAPE':>8} {'MASE':>8} {'OWA':>8}"]
-    for name, (s, m, o) in rows.items():
-        lines.append(f"{name:<28} {s:8.3f} {m:8.3f} {o:8.3f}")
+def table(rows: dict[str, tuple[float, ...]], columns: tuple[str, ...] = ("sMAPE", "MASE", "OWA")) -> str:
+    lines = [f"{'method':<38}" + "".join(f" {c:>9}" for c in columns)]
+    lines += [f"{name:<38}" + "".join(f" {v:9.3f}" for v in values) for name, values in rows.items()]
     return "\n".join(lines)
 
 
@@ -207,21 +241,31 @@ def main() -> None:
     reference = scored["Naive2"]
     for name, (s, m) in scored.items():
         rows[name] = (s, m, owa(s, m, reference))
-    runs = []
+    width, inside = interval_score(histories, actual, {n: naive_interval(x) for n, x in histories.items()})
+    interval_rows = {"Naive": (width, abs(inside - LEVEL))}
+    runs, kept = [], {}
     if not args.baselines_only:
         for seed in args.seeds:
-            forecasts, times = model_forecasts(train, seed, args)
+            forecasts, bounds, times = model_forecasts(train, seed, args)
+            kept[seed] = (forecasts, bounds)
             s, m = score(histories, actual, forecasts)
-            runs.append({"seed": seed, "smape": s, "mase": m, "owa": owa(s, m, reference), **times})
-            print(f"seed {seed}: sMAPE {s:.3f} MASE {m:.3f} OWA {owa(s, m, reference):.3f} "
-                  f"({times['fit']:.0f} s fit, {times['predict']:.1f} s predict)", flush=True)
+            width, inside = interval_score(histories, actual, bounds)
+            runs.append({"seed": seed, "smape": s, "mase": m, "owa": owa(s, m, reference), "msis": width,
+                         "coverage": inside, **times})
+            print(f"seed {seed}: sMAPE {s:.3f} MASE {m:.3f} OWA {owa(s, m, reference):.3f}; 95% interval MSIS "
+                  f"{width:.3f}, coverage {inside:.3f} ({times['fit']:.0f} s fit, {times['predict']:.1f} s predict)",
+                  flush=True)
         mean = [float(np.mean([r[k] for r in runs])) for k in ("smape", "mase", "owa")]
         rows[f"forecast ({len(runs)} seed(s), mean)"] = tuple(mean)
+        width, inside = (float(np.mean([r[k] for r in runs])) for k in ("msis", "coverage"))
+        interval_rows[f"forecast ({len(runs)} seed(s), mean)"] = (width, abs(inside - LEVEL))
     seconds["total"] = time.perf_counter() - started
     print(table(rows))
     print("published:\n" + table(PUBLISHED))
+    print(table(interval_rows, ("MSIS", "|cov-95%|")))
+    print("published:\n" + table(PUBLISHED_INTERVALS, ("MSIS", "|cov-95%|")))
     print(f"load before the run {load_before:.2f}, after {os.getloadavg()[0]:.2f}; {seconds['total']:.0f} s")
-    record = {"rows": rows, "runs": runs, "seconds": seconds, "load": [load_before, os.getloadavg()[0]],
+    record = {"rows": rows, "intervals": interval_rows, "runs": runs, "seconds": seconds, "load": [load_before, os.getloadavg()[0]],
               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     if runs:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -230,6 +274,9 @@ def main() -> None:
                 + (f"_{args.transform}" if args.transform != "none" else "")
                 + (f"_first{args.series}" if args.series else "") + f"_s{'-'.join(map(str, args.seeds))}")
         (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
+        for seed, (forecasts, bounds) in kept.items():  # each series' forecast and 95% bounds, for ensembles
+            np.savez_compressed(args.out / f"{name.rsplit('_s', 1)[0]}_forecasts_s{seed}.npz",
+                                **{n: np.stack([forecasts[n], *bounds[n]]) for n in forecasts})
     print(json.dumps(record))
 
 

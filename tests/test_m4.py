@@ -20,7 +20,7 @@ def m4():
 @pytest.mark.slow  # reads 353,500 rows and decomposes 414 series
 @pytest.mark.skipif(not (DATA / "hourly_train.csv").is_file(),
                     reason="M4 Hourly is not beside the project (../shared/data/m4); see ../shared/data/README.md")
-def test_the_scorer_reproduces_the_published_naive2_and_seasonal_naive_figures():
+def test_the_scorer_reproduces_the_published_naive2_seasonal_naive_and_naive_interval_figures():
     bench = m4()
     train, actual = bench.load(DATA)
     assert len(train) == 414 and all(len(v) == 48 for v in actual.values())
@@ -29,6 +29,8 @@ def test_the_scorer_reproduces_the_published_naive2_and_seasonal_naive_figures()
               for name, fc in bench.baselines(histories, include_theta=False).items()}
     assert [round(v, 3) for v in scored["Naive2"]] == [18.383, 2.395]
     assert [round(v, 3) for v in scored["seasonal naive"]] == [13.912, 1.193]
+    width, inside = bench.interval_score(histories, actual, {n: bench.naive_interval(x) for n, x in histories.items()})
+    assert (round(width, 3), round(abs(inside - 0.95), 3)) == (71.245, 0.011)  # the published Naive interval row
 
 
 def test_the_seasonality_test_and_decomposition_follow_the_organisers_code():
@@ -45,3 +47,14 @@ def test_the_seasonality_test_and_decomposition_follow_the_organisers_code():
     assert np.allclose(forecast / figure[np.arange(len(t), len(t) + 48) % 24],
                        daily[-1] / figure[(len(t) - 1) % 24])
     assert bench.smape(np.array([100.0]), np.array([50.0]))[0] == pytest.approx(200 * 50 / 150)
+
+
+def test_the_interval_score_charges_the_width_and_two_over_alpha_per_miss():
+    bench = m4()
+    history = np.arange(48.0)  # each 24-step difference is 24: the scale
+    actual = np.array([5.0, 5.0, 5.0])
+    lower, upper = np.array([4.0, 6.0, 0.0]), np.array([6.0, 8.0, 4.0])
+    # widths 2, 2 and 4; misses: 1 below the second (6 - 5), 1 above the third (5 - 4), each times 2 / 0.05
+    assert bench.msis(history, actual, lower, upper) == pytest.approx((8 + 40 * 2) / 3 / 24)
+    width, inside = bench.interval_score({"a": history}, {"a": actual}, {"a": (lower, upper)})
+    assert inside == pytest.approx(1 / 3)
