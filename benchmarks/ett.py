@@ -42,7 +42,7 @@ PUBLISHED_96 = {"Repeat (published)": (1.295, 0.713), "Informer": (0.865, 0.713)
 def scaled_metrics(result, stage):
     """MSE and MAE of model and Repeat on standardised values (train statistics, as the protocol
     says), over all windows, steps and channels of `stage`."""
-    ev = result.test if stage == "test" else evaluate(result.evaluated.net, result.prepared, stage)
+    ev = result.test if stage == "test" else evaluate(result.evaluated.net, result.prepared.parts[0], stage)
     return standardised(ev, result.evaluated.preprocessor)
 
 
@@ -225,11 +225,10 @@ def linear_only(frame, args):
         dm = WindowDataModule(frame[columns], data)
         dm.setup()
         net = build_net(data, model, net=net_spec(LinearSkipNet, {"skip": "solved"}))
-        if data.cycle:
-            net.fit_cycle(batch_loader(dm.dataset("train"), 4096))
         ridge = solve_skip(net, batch_loader(dm.dataset("train"), 4096), batch_loader(dm.dataset("val"), 4096))
         net.eval()
-        f = {stage: standardised(evaluate(net, dm.prepared, stage), dm.prepared.preprocessor)
+        part = dm.prepared.parts[0]
+        f = {stage: standardised(evaluate(net, part, stage), part.preprocessor)
              for stage in ("val", "test")}
         rows.append({"mode": mode, "horizon": horizon, "ridge": ridge, "val_mse": f["val"]["mse"],
                      "mse": f["test"]["mse"], "mae": f["test"]["mae"]})

@@ -103,9 +103,6 @@ class LinearSkipNet(RecurrentNet):
     def skip_rows(self, x: torch.Tensor, y: torch.Tensor, series=None):
         """The linear skip's regression for a batch: (B * T, L) normalised input windows, one row
         per target; (B * T, H) their normalised targets; (B * T, 1) each row's spread."""
-        if self.period:
-            x, phase = self._decycle(x, series)
-            y = y - self._cycle(phase, series, 1, y.shape[1])
         x, last, spread = self._normalise(x)
         t = self.n_targets
         if last is not None:
@@ -239,12 +236,6 @@ class EnsembleNet(nn.Module):
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         out = torch.stack([net(x, series) for net in self.members])
         return out if self.training else out.mean(dim=0)
-
-    def fit_cycle(self, train) -> None:
-        """Every member's cycle set (the same: it depends on the data only)."""
-        self.members[0].fit_cycle(train)
-        for net in self.members[1:]:
-            net.profile.copy_(self.members[0].profile)
 
     def prepare(self, train, val=None) -> None:
         """Every member's skip solved (the same solution: it depends on the data only)."""

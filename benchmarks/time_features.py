@@ -37,7 +37,7 @@ def run(frame, seq_len, features, seed, max_epochs):
     started = time.perf_counter()
     result = fit(frame, data, model, train, quiet=True, refit=False)
     pre = result.evaluated.preprocessor
-    return {"val_mse": mse(evaluate(result.evaluated.net, result.prepared, "val"), pre),
+    return {"val_mse": mse(evaluate(result.evaluated.net, result.prepared.parts[0], "val"), pre),
             "mse": mse(result.test, pre), "seconds": time.perf_counter() - started}
 
 

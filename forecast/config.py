@@ -137,7 +137,8 @@ class DataConfig(Settings):
     the network reads each one `horizon` steps ahead, so its input window ends with their values over
     the forecast's own dates (`forecast.preprocess.lead_known`). A `cycle` of N steps (24 for the day of
     hourly data, 7 for the week of daily data) is taken out of the targets before the network and
-    added back to its forecast: the training targets' mean at each phase of it, as in CycleNet.
+    added back to its forecast: each series' training targets' mean at each phase of it, as in
+    CycleNet (`forecast.preprocess.Preprocessor`).
     `static` columns describe each series of a panel and hold one value per series (a store's
     region or size): text is one-hot encoded, numbers standardised across the series, and the
     network reads them beside every input step (`forecast.preprocess`). `baselines` adds statistical
@@ -215,9 +216,8 @@ class DataConfig(Settings):
 
     @property
     def n_inputs(self) -> int:
-        """Values per input step: the input columns, a sine and a cosine per time feature, the phase,
-        the holiday flag."""
-        return len(self.inputs) + 2 * len(self.time_features) + (1 if self.cycle else 0) + (1 if self.holidays else 0)
+        """Values per input step: the input columns, a sine and a cosine per time feature, the holiday flag."""
+        return len(self.inputs) + 2 * len(self.time_features) + (1 if self.holidays else 0)
 
 
 @dataclass(frozen=True)

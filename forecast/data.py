@@ -133,7 +133,9 @@ class Prepared:
 
     def to_original(self, scaled: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """(B, H, T) network outputs for windows whose targets start at `starts` -> original units."""
-        return self.preprocessor.decode(scaled, self.anchors(starts))
+        phases = self.preprocessor.phases(self.index)
+        rows = np.asarray(starts)[:, None] + np.arange(self.cfg.horizon)
+        return self.preprocessor.decode(scaled, self.anchors(starts), None if phases is None else phases[rows])
 
     def anchors(self, starts: np.ndarray) -> np.ndarray:
         """(B, T) last observed target value before each window's targets: the naive forecast."""

@@ -37,12 +37,8 @@ class RecurrentNet(nn.Module):
     never the targets. The last `n_time` input columns (calendar phases, static values) are neither
     shifted nor scaled.
 
-    With a `cycle` of P steps the very last input column is each step's phase in it (0 to P - 1,
-    from the dates): the cycle's value at each phase (`profile`, the training targets' mean there,
-    one cycle per series of a panel, set by `fit_cycle`) is taken from the target inputs before
-    anything else and added back to the forecast at the phases it covers, so the network forecasts
-    what the cycle leaves (CycleNet's residual cycle forecasting, Lin et al., NeurIPS 2024, with the
-    cycle fixed instead of learned).
+    With a `cycle` the network sees and forecasts what the cycle leaves: the `Preprocessor` takes
+    each series' cycle out of the targets and puts it back into the decoded forecast.
 
     A subclass (see `benchmarks/heads.py`) may replace `_make_head` and `decode` (how the last
     states become forecasts) and `refine` (a change to the normalised forecast), and define
@@ -50,16 +46,10 @@ class RecurrentNet(nn.Module):
     forecast changed) and `picked` (options chosen on validation, which a refit reuses).
     """
 
-    profile: torch.Tensor  # (series, cycle, targets), a buffer when the data have a cycle
-
     def __init__(self, cfg: ModelConfig, n_inputs: int, n_targets: int, seq_len: int, horizon: int,
-                 level_targets: bool = True, n_series: int = 1, n_time: int = 0, cycle: int = 0):
+                 level_targets: bool = True, n_series: int = 1, n_time: int = 0):
         super().__init__()
         self.n_time = n_time  # the last input columns: calendar phases, never shifted or scaled
-        self.period = cycle
-        if cycle:  # the phase column is read, never fed to the network
-            n_inputs -= 1
-            self.register_buffer("profile", torch.zeros(n_series, cycle, n_targets))
         if cfg.cell not in CELLS:
             raise ForecastError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
         if seq_len % cfg.segment_len or (cfg.channel_independent and n_inputs != n_targets):
@@ -86,9 +76,6 @@ class RecurrentNet(nn.Module):
 
     def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """`series` (B,): each window's series (a panel's), read through the series embedding."""
-        phase = None
-        if self.period:
-            x, phase = self._decycle(x, series)
         batch, seq_len, channels = x.shape
         x, last, spread = self._normalise(x)
         x_in = x  # (B, L, C), normalised
@@ -126,9 +113,6 @@ class RecurrentNet(nn.Module):
         if last is not None:
             shift = last[:, :, : self.n_targets]
             y = y + (shift[..., None] if self.n_quantiles else shift)
-        if phase is not None:
-            cycle = self._cycle(phase, series, 1, self.horizon)
-            y = y + (cycle[..., None] if self.n_quantiles else cycle)
         return y  # (B, horizon, T) or (B, horizon, T, Q)
 
     def decode(self, out: torch.Tensor, final, vectors: torch.Tensor | None, channels: int) -> torch.Tensor:
@@ -142,49 +126,6 @@ class RecurrentNet(nn.Module):
     def refine(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The normalised forecast (B, H, T, Q), changed or not, given the normalised inputs (B, L, C)."""
         return y
-
-    @staticmethod
-    def _last_phase(x: torch.Tensor) -> torch.Tensor:
-        """(B,) the phase of each window's last input step (its last column)."""
-        return x[:, -1, -1].round().long()
-
-    def _phases(self, phase: torch.Tensor, first: int, steps: int) -> torch.Tensor:
-        """(B, steps) the phases `first` to `first + steps - 1` steps after `phase` (B,)."""
-        return (phase[:, None] + torch.arange(first, first + steps, device=phase.device)) % self.period
-
-    def _cycle(self, phase: torch.Tensor, series, first: int, steps: int) -> torch.Tensor:
-        """(B, steps, T) the cycle of each window's series (`series` (B,), None: the first) at
-        `steps` steps from `first` steps after `phase` (B,)."""
-        ids = torch.zeros_like(phase) if series is None else series.to(phase.device)
-        return self.profile[ids[:, None], self._phases(phase, first, steps)]
-
-    def _decycle(self, x: torch.Tensor, series=None):
-        """(x without its phase column and with the cycle taken from its targets, (B,) the phase of
-        each window's last step)."""
-        phase = self._last_phase(x)
-        x, t = x[..., :-1], self.n_targets
-        cycle = self._cycle(phase, series, 1 - x.shape[1], x.shape[1])
-        return torch.cat([x[..., :t] - cycle, x[..., t:]], dim=2), phase
-
-    @torch.no_grad()
-    def fit_cycle(self, train) -> None:
-        """Set each series' cycle to the mean of its targets in the `train` batches ((x, y[, series])
-        in the data's scaled units) at each of its phases."""
-        n_series = self.profile.shape[0]
-        sums = torch.zeros(n_series * self.period, self.n_targets, dtype=torch.float64)
-        counts = torch.zeros(n_series * self.period, dtype=torch.float64)
-        for x, y, *series in train:
-            phase = self._last_phase(x).cpu()
-            ids = series[0].long().cpu() if series else torch.zeros_like(phase)
-            at = ids[:, None] * self.period + self._phases(phase, 1, y.shape[1])
-            sums.index_add_(0, at.reshape(-1), y.double().cpu().reshape(-1, y.shape[-1]))
-            counts.index_add_(0, at.reshape(-1), torch.ones(at.numel(), dtype=torch.float64))
-        if (counts == 0).any():
-            missing = int((counts == 0).nonzero()[0])
-            raise ForecastError(f"cycle {self.period}: no training target falls on phase {missing % self.period} "
-                                f"of it{f' in series {missing // self.period + 1}' if n_series > 1 else ''}; "
-                                "give more training data or a shorter --cycle")
-        self.profile.copy_((sums / counts[:, None]).reshape(self.profile.shape).to(self.profile.dtype))
 
     def _normalise(self, x: torch.Tensor):
         """(x, last, spread): the window shifted by its last value (`normalize` "last") and divided by
@@ -263,7 +204,7 @@ def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static:
     try:
         return cls(model, data.n_inputs + n_static, len(data.targets), data.seq_len, data.horizon,
                    level_targets=data.transform != "log_return", n_series=n_series,
-                   n_time=2 * len(data.time_features) + (1 if data.holidays else 0) + n_static, cycle=data.cycle,
+                   n_time=2 * len(data.time_features) + (1 if data.holidays else 0) + n_static,
                    **(net or {}).get("options", {}))
     except TypeError as e:
         raise ForecastError(f"network {cls.__name__} cannot be built with these options ({e})") from None

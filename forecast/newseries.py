@@ -1,10 +1,10 @@
 """Forecast a series a panel's model never trained on (a store that opened after training) from its own
-history: the network is shared, so all a new series needs is its own preprocessing, fitted on the
-history given, and, with static columns, its static values encoded as in training.
+history: the network is shared, so all a new series needs is its own preprocessing (scaling and, with
+`--cycle`, its cycle), fitted on the history given, and, with static columns, its static values
+encoded as in training.
 
-What a trained series has and a new one cannot: a learned vector (`model.series_embedding`) and a cycle
-fitted on its training windows (`--cycle`), so models with either refuse; and intervals calibrated on
-its own validation windows. A new series' intervals take the trained series' median margins
+What a trained series has and a new one cannot: a learned vector (`model.series_embedding`), so such
+models refuse; and intervals calibrated on its own validation windows. A new series' intervals take the trained series' median margins
 (in units of a window's local scale, see `forecast.intervals`): a reasonable width, without the
 coverage guarantee of a series that was validated.
 
@@ -29,13 +29,12 @@ from forecast.preprocess import apply_static, static_encoding, static_table, sta
 
 def refusal(data: DataConfig, model: ModelConfig) -> str | None:
     """Why a model of these settings cannot forecast a series it did not train on, or None."""
-    return ("learned a vector for each series it trained on (model.series_embedding)" if model.series_embedding
-            else "fitted a cycle to each series' training rows (--cycle)" if data.cycle else None)
+    return "learned a vector for each series it trained on (model.series_embedding)" if model.series_embedding else None
 
 
 def new_preprocessor(cfg: DataConfig, history: pd.DataFrame, static=None) -> Preprocessor:
     """A new series' preprocessing, fitted on all of its `history` (its only rows before the forecast)."""
-    return Preprocessor.fit(history, cfg.targets, cfg.transform, cfg.scaler, None, cfg.time_features, 0,
+    return Preprocessor.fit(history, cfg.targets, cfg.transform, cfg.scaler, None, cfg.time_features, cfg.cycle,
                             len(cfg.known), cfg.horizon, static)
 
 

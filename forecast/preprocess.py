@@ -132,16 +132,19 @@ class Preprocessor:
     A constant column gets std 1 so nothing divides by zero. Encoded values end with the sine and
     cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled,
     then a panel series' encoded `static` vector (`static_names`, see `forecast.preprocess`) on every
-    row, and with a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
-    last column is each row's phase in it (`forecast.dates.phase_of`), which the network reads. The
-    last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read. With
+    row. With a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
+    series' `profile` ((cycle, T), the scaled training targets' mean at each phase of it, see
+    `forecast.dates.phase_of`) is taken from the encoded targets and added back to the decoded
+    forecast, so the network sees and forecasts what the cycle leaves (CycleNet's residual cycle
+    forecasting, Lin et al., NeurIPS 2024, with the cycle fitted on each series' own training rows
+    instead of learned). The last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read. With
     `holidays` (a calendar code, see `holiday_flags`) the time features are followed by each row's
     holiday flag `lead` steps ahead: a known covariate computed from the dates, so a forecast needs no future file.
     """
 
     def __init__(self, columns, n_targets: int, transform: str, mean, std, time_features=(),
                  cycle: int = 0, cycle_unit: str = "D", n_known: int = 0, lead: int = 0,
-                 static_names=(), static=(), holidays: str = ""):
+                 static_names=(), static=(), holidays: str = "", profile=None):
         self.columns = list(columns)
         self.static_names = [str(n) for n in static_names]
         self.static = np.asarray(static, dtype=np.float64).reshape(-1)  # (K,)
@@ -161,6 +164,12 @@ class Preprocessor:
                                 f"spreads for {len(self.columns)} columns; the model file is damaged")
         if not (np.isfinite(self.mean).all() and np.isfinite(self.std).all() and (self.std > 0).all()):
             raise ForecastError("scaler statistics are not finite and positive; the model file is damaged")
+        # None only while a model file from before 0.3 is read: it kept the cycle in the network
+        self.profile = None if profile is None else np.asarray(profile, dtype=np.float64)
+        if self.profile is not None and (self.profile.shape != (self.cycle, self.n_targets)
+                                         or not np.isfinite(self.profile).all()):
+            raise ForecastError(f"the cycle's profile has shape {self.profile.shape}, expected "
+                                f"({self.cycle}, {self.n_targets}) finite values; the model file is damaged")
 
     @property
     def targets(self) -> list[str]:
@@ -206,21 +215,33 @@ class Preprocessor:
                 std[:n_targets] = np.sqrt(np.mean(fit_rows[:, :n_targets] ** 2, axis=0))
                 mean[:n_targets] = 0.0
             std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+        profile = None
+        if cycle:  # each phase's mean of the scaled training targets; every phase is there (checked above)
+            phases = phase_of(frame_rows.index, cycle, unit)
+            scaled = (fit_rows[:, :n_targets] - mean[:n_targets]) / std[:n_targets]
+            profile = np.stack([scaled[phases == p].mean(axis=0) for p in range(cycle)])
         names, vector = static if static is not None else ((), ())
         return cls(columns, n_targets, transform, mean, std, time_features, cycle, unit, n_known, lead,
-                   names, vector, holidays)
+                   names, vector, holidays, profile)
+
+    def phases(self, index: pd.DatetimeIndex) -> np.ndarray | None:
+        """(N,) where in the cycle each date of `index` falls; None without a cycle."""
+        return phase_of(index, self.cycle, self.cycle_unit) if self.cycle else None
 
     def encode(self, frame: pd.DataFrame, future=None, ahead: pd.DatetimeIndex | None = None
                ) -> tuple[pd.DatetimeIndex, np.ndarray]:
-        """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, then two
-        columns per time feature, the holiday flag, the static vector, then the phase in the cycle). `future`: the known columns' values at the `lead` dates after the frame's last
-        row (see `lead_known`); `ahead`: those dates (the last rows' holiday flags read them; without,
-        those rows, which no training window reads, get 0)."""
+        """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, the targets
+        less the cycle, then two columns per time feature, the holiday flag and the static vector).
+        `future`: the known columns' values at the `lead` dates after the frame's last row (see
+        `lead_known`); `ahead`: those dates (the last rows' holiday flags read them; without, those
+        rows, which no training window reads, get 0)."""
         if list(frame.columns) != self.columns:
             frame = frame[self.columns]
         frame = lead_known(frame, self.n_known, self.lead, future)
         transformed = apply_transform(self.transform, frame, self.targets)
         values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
+        if self.cycle:
+            values[:, :self.n_targets] -= self.profile[self.phases(transformed.index)]
         if self.time_features:
             values = np.hstack([values, time_features_of(transformed.index, self.time_features)])
         if self.holidays:
@@ -229,15 +250,17 @@ class Preprocessor:
             values = np.hstack([values, flags[:len(values), None]])
         if self.static.size:
             values = np.hstack([values, np.broadcast_to(self.static, (len(values), self.static.size))])
-        if self.cycle:
-            values = np.hstack([values, phase_of(transformed.index, self.cycle, self.cycle_unit)[:, None]])
         return transformed.index, values
 
-    def decode(self, scaled: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    def decode(self, scaled: np.ndarray, anchor: np.ndarray, phases: np.ndarray | None = None) -> np.ndarray:
         """(B, H, T) network outputs, or (B, H, T, Q) quantiles, -> original units; `anchor` (B, T)
-        is the last observed original value before each forecast."""
+        is the last observed original value before each forecast; `phases` (B, H), with a cycle, where
+        in it each forecast step falls (see `phases`)."""
         t, scaled = self.n_targets, np.asarray(scaled, dtype=np.float64)
         shape = (t, *([1] * (scaled.ndim - 3)))  # per target, broadcast over any quantile axis
+        if self.cycle:
+            cycle = self.profile[np.asarray(phases)]  # (B, H, T)
+            scaled = scaled + cycle.reshape(*cycle.shape, *([1] * (scaled.ndim - 3)))
         unscaled = scaled * self.std[:t].reshape(shape) + self.mean[:t].reshape(shape)
         return invert_transform(self.transform, unscaled, np.asarray(anchor, dtype=np.float64))
 
@@ -245,7 +268,8 @@ class Preprocessor:
         return {"columns": self.columns, "n_targets": self.n_targets, "transform": self.transform,
                 "mean": self.mean.tolist(), "std": self.std.tolist(), "time_features": list(self.time_features),
                 "cycle": self.cycle, "cycle_unit": self.cycle_unit, "n_known": self.n_known, "lead": self.lead,
-                "static_names": self.static_names, "static": self.static.tolist(), "holidays": self.holidays}
+                "static_names": self.static_names, "static": self.static.tolist(), "holidays": self.holidays,
+                "profile": None if self.profile is None else self.profile.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
@@ -253,7 +277,7 @@ class Preprocessor:
             return cls(d["columns"], d["n_targets"], d["transform"], d["mean"], d["std"],
                        d.get("time_features", ()), d.get("cycle", 0), d.get("cycle_unit", "D"),
                        d.get("n_known", 0), d.get("lead", 0), d.get("static_names", ()),
-                       d.get("static", ()), d.get("holidays", ""))  # older files: none of these
+                       d.get("static", ()), d.get("holidays", ""), d.get("profile"))  # older files: none of these
         except ForecastError:
             raise
         except (KeyError, TypeError, ValueError) as e:

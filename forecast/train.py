@@ -129,12 +129,7 @@ def train_network(frame: dict[str, pd.DataFrame], data: DataConfig, model: Model
                         parts[0].preprocessor.static.size, net)
     select = fit_on == "train"
     val = (lambda: batch_loader(dm.dataset("val"), 4096)) if select else (lambda: None)
-    if data.cycle and not hasattr(module.net, "fit_cycle"):
-        raise ForecastError(f"cycle needs a network with fit_cycle (RecurrentNet's); "
-                            f"{type(module.net).__name__} has none")
     with torch_threads(train.threads):
-        if data.cycle:  # before a custom net's `prepare`: it sees what the cycle leaves
-            getattr(module.net, "fit_cycle")(batch_loader(dm.dataset("train"), 4096))
         if hasattr(module.net, "prepare"):  # again on resume: the same data give the same result
             getattr(module.net, "prepare")(batch_loader(dm.dataset("train"), 4096), val())
     best = BestWeights()

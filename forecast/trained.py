@@ -210,7 +210,7 @@ class TrainedModel:
         # one forward pass for every series (a panel's thousands would each pay a call's overhead)
         scaled = predict_scaled(self.net, torch.cat([x for x, _, _ in windows]),
                                 series=torch.tensor([m.index for m in members]))
-        columns = [self._columns(m, scaled[i: i + 1], recent) for i, (m, (_, recent, _)) in
+        columns = [self._columns(m, scaled[i: i + 1], recent, dates) for i, (m, (_, recent, dates)) in
                    enumerate(zip(members, windows))]
         if alone:
             return pd.DataFrame(columns[0], index=windows[0][2])
@@ -245,11 +245,14 @@ class TrainedModel:
         _, values = member.preprocessor.encode(history, known_ahead(future, self.data.known, index), index)
         return torch.from_numpy(values.astype(np.float32))[None], history, index  # (1, L, C)
 
-    def _columns(self, member: Member, scaled: np.ndarray, history: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The forecast table's (H,) columns for one series from the network's (1, H, T[, Q]) outputs."""
+    def _columns(self, member: Member, scaled: np.ndarray, history: pd.DataFrame,
+                 dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+        """The forecast table's (H,) columns for one series from the network's (1, H, T[, Q]) outputs
+        for `dates`."""
         cfg = self.data
         anchor = history[list(cfg.targets)].to_numpy(dtype=np.float64)[-1:]  # (1, T)
-        decoded = member.preprocessor.decode(scaled, anchor)  # (1, H, T[, Q])
+        phases = member.preprocessor.phases(dates)
+        decoded = member.preprocessor.decode(scaled, anchor, None if phases is None else phases[None])  # (1, H, T[, Q])
         levels = self.model.quantiles
         point = decoded[..., levels.index(0.5)] if levels else decoded
         columns = {name: point[0, :, t] for t, name in enumerate(cfg.targets)}
@@ -330,6 +333,7 @@ class TrainedModel:
         data, model = DataConfig.from_dict(meta["data"]), ModelConfig.from_dict(meta["model"])
         check_contents(meta, tensors, data, model)
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
+        legacy = state.pop("profile", None) if data.cycle else None  # before 0.3 the network held the cycle
         n_static = len(meta["members"][0]["preprocessor"].get("static_names", ()))
         spec = meta.get("net")
         if spec is not None and not (isinstance(spec, dict) and isinstance(spec.get("class"), str)
@@ -355,6 +359,10 @@ class TrainedModel:
             if preprocessor.n_targets != len(data.targets):
                 raise ForecastError(f"the preprocessing has {preprocessor.n_targets} targets, the settings "
                                     f"{len(data.targets)}")
+            if preprocessor.cycle and preprocessor.profile is None:
+                if legacy is None or tuple(legacy.shape) != (len(meta["members"]), data.cycle, len(data.targets)):
+                    raise ForecastError(f"series {m['name']!r}: its cycle's profile is missing")
+                preprocessor.profile = legacy[i].double().numpy()
             stats = np.concatenate([np.ravel(preprocessor.mean), np.ravel(preprocessor.std)])
             if not np.isfinite(stats).all() or not (np.ravel(preprocessor.std) > 0).all():
                 raise ForecastError(f"series {m['name']!r}: its scaler statistics are not finite, positive "

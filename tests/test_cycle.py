@@ -1,4 +1,6 @@
-"""`--cycle`: each date's phase, the cycle fitted on training targets only, taken out and added back."""
+"""`--cycle`: each date's phase, each series' cycle fitted on its training targets only, taken out and added back."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,11 +10,13 @@ from forecast.baselines import season_of
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.dates import phase_of, step_unit
 from forecast.errors import ForecastError
-from forecast.model import build_net
+from forecast.model import build_net, predict_scaled
 from forecast.preprocess import Preprocessor
 from forecast.train import fit
-from forecast.windows import WindowDataModule, batch_loader
+from forecast.windows import WindowDataModule
 from tests.conftest import make_frame
+
+DATA = Path(__file__).parent / "data"
 
 FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
 
@@ -36,16 +40,19 @@ def test_phases_are_the_hour_the_weekday_and_the_month_whatever_the_gaps():
     assert (phase_of(months, 12, "M") == months.month - 1).all()
 
 
-def test_the_phase_is_the_last_encoded_column_and_survives_a_round_trip():
+def test_the_cycle_is_taken_from_the_encoded_targets_put_back_by_decode_and_survives_a_round_trip():
     frame = make_frame(n=60, cols=("y", "x"), freq="h")
-    pre = Preprocessor.fit(frame, ["y"], train_rows=40, time_features=("dayofweek",), cycle=24)
+    pre = Preprocessor.fit(frame, ["y"], train_rows=48, time_features=("dayofweek",), cycle=24)
     index, values = pre.encode(frame)
-    assert values.shape == (60, 5)  # y, x, sin and cos of the weekday, the phase
-    np.testing.assert_array_equal(values[:, -1], index.hour)
+    assert values.shape == (60, 4) and pre.profile.shape == (24, 1)  # y, x, sin and cos of the weekday
+    scaled = (frame["y"].to_numpy() - pre.mean[0]) / pre.std[0]
+    np.testing.assert_allclose(values[:, 0], scaled - pre.profile[index.hour, 0])
+    np.testing.assert_allclose(pre.profile[:, 0], scaled[:48].reshape(2, 24).mean(axis=0))  # training rows only
+    rows = np.arange(36, 42)  # a forecast of six steps: decode puts each step's phase back
+    decoded = pre.decode(values[rows, :1][None], frame["y"].to_numpy()[rows[:1] - 1, None], np.asarray(index.hour)[rows][None])
+    np.testing.assert_allclose(decoded[0, :, 0], frame["y"].to_numpy()[rows])
     again = Preprocessor.from_dict(pre.to_dict())
     np.testing.assert_array_equal(again.encode(frame)[1], values)
-    old = {k: v for k, v in pre.to_dict().items() if k not in ("cycle", "cycle_unit")}  # a file from before
-    assert Preprocessor.from_dict(old).encode(frame)[1].shape == (60, 4)
 
 
 def test_a_cycle_whose_phases_the_training_rows_do_not_all_reach_is_refused():
@@ -84,16 +91,21 @@ def prepared(frame, data):
     return dm
 
 
+def forecasts(net, part, stage="test"):
+    """A series' `stage` forecasts in original units beside its actual values."""
+    starts = part.stage_starts(stage).numpy()
+    windows = torch.stack([part.values[s - part.cfg.seq_len: s] for s in starts])
+    return part.to_original(predict_scaled(net, windows), starts), part.actuals(starts)
+
+
 @pytest.mark.parametrize("normalize", ["last", "none"])
 def test_a_network_that_says_nothing_forecasts_a_pure_cycle_exactly(normalize):
     frame = periodic()
     data = DataConfig(targets=("y", "z"), seq_len=24, horizon=30, cycle=24, val_fraction=0.2, test_fraction=0.2)
-    dm = prepared(frame, data)
+    part = prepared(frame, data).prepared.parts[0]
     net = silent(build_net(data, ModelConfig(hidden_size=4, segment_len=1, normalize=normalize)))
-    net.fit_cycle(batch_loader(dm.dataset("train"), 256))
-    net.eval()
-    for x, y in batch_loader(dm.dataset("test"), 256):  # the head is silent: the cycle alone
-        torch.testing.assert_close(net(x), y, atol=1e-5, rtol=0)
+    forecast, actual = forecasts(net, part)  # the head is silent: the cycle alone
+    np.testing.assert_allclose(forecast, actual, atol=1e-5)
 
 
 def test_the_cycle_is_the_mean_of_training_targets_only():
@@ -102,15 +114,11 @@ def test_the_cycle_is_the_mean_of_training_targets_only():
     shifted = frame.copy()
     later = shifted.index >= shifted.index[int(len(frame) * 0.6)]
     shifted.loc[later] += 50.0  # validation and test move far away; training does not
-    profiles = []
-    for f in (frame, shifted):
-        net = build_net(data, ModelConfig(hidden_size=4))
-        net.fit_cycle(batch_loader(prepared(f, data).dataset("train"), 256))
-        profiles.append(net.profile.clone())
-    torch.testing.assert_close(profiles[0], profiles[1])
-    scaled = (frame - frame.iloc[: int(len(frame) * 0.6)].mean()) / frame.iloc[: int(len(frame) * 0.6)].std(ddof=0)
-    by_hour = scaled.iloc[: int(len(frame) * 0.6)].groupby(frame.index.hour[: int(len(frame) * 0.6)]).mean()
-    torch.testing.assert_close(profiles[0][0], torch.tensor(by_hour.to_numpy(), dtype=torch.float32), atol=1e-4, rtol=0)
+    profiles = [prepared(f, data).prepared.parts[0].preprocessor.profile for f in (frame, shifted)]
+    np.testing.assert_array_equal(profiles[0], profiles[1])
+    train = frame.iloc[: int(len(frame) * 0.6)]
+    by_hour = ((train - train.mean()) / train.std(ddof=0)).groupby(train.index.hour).mean()
+    np.testing.assert_allclose(profiles[0], by_hour.to_numpy(), atol=1e-12)
 
 
 def test_each_series_of_a_panel_has_its_own_cycle():
@@ -118,17 +126,36 @@ def test_each_series_of_a_panel_has_its_own_cycle():
     late.index = late.index + pd.Timedelta(hours=6)  # the same day, peaking 6 hours later
     panel = {"early": periodic()[["y"]], "late": late[["y"]] * 3}
     data = DataConfig(targets=("y",), seq_len=24, horizon=30, cycle=24, val_fraction=0.2, test_fraction=0.2)
-    dm = prepared(panel, data)
+    parts = prepared(panel, data).prepared.parts
+    early, late_profile = (part.preprocessor.profile for part in parts)
+    assert not np.allclose(early, late_profile, atol=0.1)
+    np.testing.assert_allclose(late_profile, np.roll(early, 6, axis=0), atol=0.02)  # own scaling
     net = silent(build_net(data, ModelConfig(hidden_size=4, segment_len=1), n_series=2))
-    net.fit_cycle(batch_loader(dm.dataset("train"), 256))
-    assert not torch.allclose(net.profile[0], net.profile[1], atol=0.1)
-    torch.testing.assert_close(net.profile[1], net.profile[0].roll(6, dims=0), atol=0.02, rtol=0)  # own scaling
-    net.eval()
-    seen = set()
-    for x, y, series in batch_loader(dm.dataset("test"), 256):  # each series forecast by its own cycle
-        seen |= set(series.tolist())
-        torch.testing.assert_close(net(x, series), y, atol=1e-4, rtol=0)
-    assert seen == {0, 1}
+    for part in parts:  # each series forecast by its own cycle
+        forecast, actual = forecasts(net, part)
+        np.testing.assert_allclose(forecast, actual, atol=1e-4)
+
+
+def test_a_new_series_gets_its_own_cycle_from_its_own_history():
+    panel = {"a": periodic()[["y"]], "b": periodic(level=5.0)[["y"]]}
+    result = fit(panel, DataConfig(targets=("y",), seq_len=24, horizon=12, cycle=24), ModelConfig(hidden_size=4),
+                 FAST, quiet=True)
+    late = periodic(n=24 * 10)[["y"]] * 2
+    late.index = late.index + pd.Timedelta(hours=9)  # a store whose day peaks 9 hours later
+    forecast = result.model.predict({"c": late}, series=["c"], new=True)
+    expected = (periodic(n=24 * 11)[["y"]] * 2).shift(9, freq="h")["y"].reindex(forecast.index)
+    assert expected.notna().all() and np.corrcoef(forecast["y"], expected)[0, 1] > 0.95
+    assert forecast["y"].idxmax().hour == 16  # the 7 o'clock spike, 9 hours on
+
+
+def test_a_model_file_from_before_0_3_keeps_its_cycle_and_its_forecast():
+    """Made at 5fc84cf, when the network held the cycle: a panel of two series, `--cycle 24`."""
+    from forecast.trained import load_model
+
+    model = load_model(DATA / "cycle_before_0.3.safetensors")
+    assert [m.preprocessor.profile.shape for m in model.members.values()] == [(24, 1), (24, 1)]
+    expected = pd.read_csv(DATA / "cycle_before_0.3.csv", index_col=0, parse_dates=True)
+    np.testing.assert_allclose(model.predict()[expected.columns[1:]], expected[expected.columns[1:]], atol=1e-5)
 
 
 def test_fit_with_a_cycle_saves_it_and_forecasts_its_shape_at_a_new_level(tmp_path):

@@ -373,3 +373,18 @@ def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_m
     given = fit(frame, DATA, model, FAST, quiet=True, refit=False, net=LinearSkipNet,
                 net_options={"skip": "blend", "weight": 1.0})
     assert given.evaluated.net_spec["options"]["weight"] == 1.0
+
+
+def test_the_etth1_bench_scores_validation_and_test_of_a_fit_in_standardised_units():
+    """`benchmarks/ett.py` reads a fit's validation span itself (the protocol scores standardised
+    values); a fit's data are a panel of one since 0.3, which this catches."""
+    ett = pytest.importorskip("ett")
+    from forecast import fit
+    from tests.conftest import make_frame
+
+    frame = make_frame(n=200, cols=("a", "b"), freq="h")
+    result = fit(frame, DataConfig(targets=("a", "b"), seq_len=12, horizon=4, cycle=24),
+                 ModelConfig(hidden_size=4), TrainConfig(max_epochs=1, accelerator="cpu"), quiet=True, refit=False)
+    val, test = (ett.scaled_metrics(result, stage) for stage in ("val", "test"))
+    assert val["windows"] > 0 and test["windows"] > 0 and val["mse"] != test["mse"]
+    assert np.isfinite([val["mse"], val["repeat_mae"], test["mae"]]).all()
