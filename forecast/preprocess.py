@@ -228,6 +228,12 @@ class Preprocessor:
         """(N,) where in the cycle each date of `index` falls; None without a cycle."""
         return phase_of(index, self.cycle, self.cycle_unit) if self.cycle else None
 
+    def cycle_at(self, phases) -> np.ndarray:
+        """(..., T) the cycle's value at each of `phases` (...), in scaled units."""
+        if self.profile is None:
+            raise ForecastError("the cycle's profile is missing; the model file is damaged")
+        return self.profile[np.asarray(phases)]
+
     def encode(self, frame: pd.DataFrame, future=None, ahead: pd.DatetimeIndex | None = None
                ) -> tuple[pd.DatetimeIndex, np.ndarray]:
         """Frame with `columns` -> (index after the transform, (N, C) scaled float64 values, the targets
@@ -241,7 +247,7 @@ class Preprocessor:
         transformed = apply_transform(self.transform, frame, self.targets)
         values = (transformed.to_numpy(dtype=np.float64) - self.mean) / self.std
         if self.cycle:
-            values[:, :self.n_targets] -= self.profile[self.phases(transformed.index)]
+            values[:, :self.n_targets] -= self.cycle_at(self.phases(transformed.index))
         if self.time_features:
             values = np.hstack([values, time_features_of(transformed.index, self.time_features)])
         if self.holidays:
@@ -259,7 +265,7 @@ class Preprocessor:
         t, scaled = self.n_targets, np.asarray(scaled, dtype=np.float64)
         shape = (t, *([1] * (scaled.ndim - 3)))  # per target, broadcast over any quantile axis
         if self.cycle:
-            cycle = self.profile[np.asarray(phases)]  # (B, H, T)
+            cycle = self.cycle_at(phases)  # (B, H, T)
             scaled = scaled + cycle.reshape(*cycle.shape, *([1] * (scaled.ndim - 3)))
         unscaled = scaled * self.std[:t].reshape(shape) + self.mean[:t].reshape(shape)
         return invert_transform(self.transform, unscaled, np.asarray(anchor, dtype=np.float64))
