@@ -176,14 +176,28 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
     """One global model on every series' training part (validation cut from its end, never the test
     hours), forecasting the 48 hours after it: the forecasts, their 95% intervals (conformal, from the
     validation span) and its stages' seconds."""
+    import lightning.pytorch as pl
+
     from forecast import DataConfig, ModelConfig, TrainConfig, fit
 
+    class Clock(pl.Callback):  # when each epoch of the first training starts, and when it ends
+        def __init__(self):
+            self.marks: list[float] = []
+
+        def on_train_epoch_start(self, trainer, module):
+            self.marks.append(time.perf_counter())
+
+        def on_fit_end(self, trainer, module):
+            self.marks.append(time.perf_counter())
+
+    clock, prepared = Clock(), []
     started = time.perf_counter()
     data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle,
                       transform=args.transform)  # the panel's default split
     result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,)),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
-                             accelerator="cpu", sampling=args.sampling), quiet=True)
+                             accelerator="cpu", sampling=args.sampling), quiet=True, callbacks=[clock],
+                 announce=lambda _: prepared.append(time.perf_counter()))
     fitted = time.perf_counter()
     predicted = result.model.predict()
     out = {name: rows["value"].to_numpy(np.float64)[:HORIZON] for name, rows in predicted.groupby("series")}
@@ -192,6 +206,8 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
                  for name, rows in predicted.groupby("series")}
     held = result.metrics  # the fit's own test span: the training part's last hours, never M4's test hours
     times = {"fit": fitted - started, "predict": time.perf_counter() - fitted,
+             "prepare": prepared[0] - started, "epochs": list(np.diff(clock.marks)),
+             "evaluate and refit": fitted - clock.marks[-1],
              "validation loss": result.evaluated.info.get("best_val_loss"),
              "validation sMAPE": held["model"]["smape"], "validation MASE": held["model"]["mase"],
              "validation sMAPE, seasonal naive": held["seasonal_naive"]["smape"],
