@@ -53,49 +53,61 @@ def make_panel(n: int, seed: int = 0) -> dict:
     return frames
 
 
-def library_epoch(panel, starts, threads):
+# What both loops train: the library's settings, which the plain loop does by hand
+SHAPE = {"seq_len": SEQ_LEN, "horizon": HORIZON, "hidden": HIDDEN, "batch": BATCH, "cell": "lstm", "loss": "mse",
+         "normalize": "none", "clip": 0.0}
+
+
+def library_epoch(panel, starts, threads, shape=SHAPE):
     torch.set_num_threads(threads)
-    dataset = WindowDataset(panel.values, 1, SEQ_LEN, HORIZON, starts)
-    data = DataConfig(targets=("y",), seq_len=SEQ_LEN, horizon=HORIZON)
-    model = ModelConfig(cell="lstm", hidden_size=HIDDEN, normalize="none")
-    train = TrainConfig(learning_rate=LR, batch_size=BATCH, gradient_clip=0.0, max_epochs=1)
+    seq_len, horizon, batch = shape["seq_len"], shape["horizon"], shape["batch"]
+    dataset = WindowDataset(panel.values, 1, seq_len, horizon, starts)
+    data = DataConfig(targets=("y",), seq_len=seq_len, horizon=horizon)
+    model = ModelConfig(cell=shape["cell"], hidden_size=shape["hidden"], normalize=shape["normalize"])
+    train = TrainConfig(learning_rate=LR, batch_size=batch, gradient_clip=shape["clip"], max_epochs=1,
+                        loss=shape["loss"])
     pl.seed_everything(0, verbose=False)
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict())
     with quiet_training():
         trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
                              enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                             num_sanity_val_steps=0)
-    loader = batch_loader(dataset, BATCH, shuffle=True, seed=0)
+                             num_sanity_val_steps=0, gradient_clip_val=shape["clip"] or None)
+    loader = batch_loader(dataset, batch, shuffle=True, seed=0)
     t0 = time.perf_counter()
     with quiet_training():
         trainer.fit(module, train_dataloaders=loader)
     return time.perf_counter() - t0
 
 
-def plain_epoch(panel, starts, threads):
+def plain_epoch(panel, starts, threads, shape=SHAPE):
     torch.set_num_threads(threads)
-    inputs = panel.values.unfold(0, SEQ_LEN, 1).transpose(1, 2)  # (N - L + 1, L, 1)
-    targets = panel.values[:, :1].unfold(0, HORIZON, 1).transpose(1, 2)
+    seq_len, horizon, hidden, shift = shape["seq_len"], shape["horizon"], shape["hidden"], shape["normalize"] == "last"
+    inputs = panel.values.unfold(0, seq_len, 1).transpose(1, 2)  # (N - L + 1, L, 1)
+    targets = panel.values[:, :1].unfold(0, horizon, 1).transpose(1, 2)
+    loss_of = {"mse": torch.nn.functional.mse_loss, "mae": torch.nn.functional.l1_loss}[shape["loss"]]
 
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = CELLS["lstm"](1, HIDDEN, batch_first=True)
-            self.head = torch.nn.Linear(HIDDEN, HORIZON)
+            self.rnn = CELLS[shape["cell"]](1, hidden, batch_first=True)
+            self.head = torch.nn.Linear(hidden, horizon)
 
         def forward(self, xb):
-            out, _ = self.rnn(xb)
-            return self.head(out[:, -1])[..., None]
+            last = xb[:, -1:] if shift else 0  # each window less its last value, added back
+            out, _ = self.rnn(xb - last)
+            return self.head(out[:, -1])[..., None] + last
 
     torch.manual_seed(0)
     net = Net()
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     order = starts[torch.randperm(len(starts), generator=torch.Generator().manual_seed(0))]
     t0 = time.perf_counter()
-    for batch in order.split(BATCH):
-        loss = torch.nn.functional.mse_loss(net(inputs[batch - SEQ_LEN]), targets[batch])
+    for batch in order.split(shape["batch"]):
+        loss = loss_of(net(inputs[batch - seq_len]), targets[batch])
         opt.zero_grad()
         loss.backward()
+        if shape["clip"]:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), shape["clip"])
         opt.step()
     return time.perf_counter() - t0
 
