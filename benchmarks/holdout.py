@@ -1,4 +1,4 @@
-"""What `backtest --new-series` costs: a held-out series is re-scaled on its own history at every
+"""What `backtest --hold-out` costs: a held-out series is re-scaled on its own history at every
 origin (as `predict --new-series` would scale it there), so it is forecast origin by origin instead
 of fold by fold. 50 random-walk-plus-week series of 700 days, GRU 16, input 28, horizon 7, 250 origins,
 one fold of one epoch; the same backtest with 10 series held out and with none, alternating rounds,

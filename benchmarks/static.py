@@ -5,7 +5,7 @@ standard deviation 4. The kind fixes the week's shape; one week of a store's own
 it poorly, so a model that knows the kind should forecast better, and a learned vector per series
 (`--series-embedding`) has only each store's few training months to learn it from.
 
-A second table asks what a new store gets (`forecast backtest --new-series`): a model fitted on 40
+A second table asks what a new store gets (`forecast backtest --hold-out`): a model fitted on 40
 of the stores forecasts the other 20, each from its own history up to every test origin, beside a
 model that trained on all 60 forecasting the same 20 at the same origins, without and with the kind.
 
@@ -59,7 +59,7 @@ def run(seed: int, data_role: dict, model_role: dict) -> dict:
 
 
 def run_new(seed: int, data_role: dict) -> dict:
-    """The last 20 stores' test RMSE from every test origin: `forecast backtest --new-series` (a model
+    """The last 20 stores' test RMSE from every test origin: `forecast backtest --hold-out` (a model
     of the other 40, each new store scaled on its own history up to the origins) beside the same
     backtest with every store trained on."""
     frames = panel(seed)
@@ -72,8 +72,8 @@ def run_new(seed: int, data_role: dict) -> dict:
     held = list(frames)[40:]
     bt = BacktestConfig(origins_from=test_start)
     out = {}
-    for name, new_series in (("trained on them", None), ("new to the model", ",".join(held))):
-        result = backtest(frames, data, model, train, replace(bt, new_series=new_series))
+    for name, hold_out in (("trained on them", None), ("new to the model", ",".join(held))):
+        result = backtest(frames, data, model, train, replace(bt, hold_out=hold_out))
         ours = np.isin(result.series, held)
         actual, iv = result.actual[ours], result.intervals.take(ours)
         out[name] = float(np.sqrt(np.mean(np.square(result.forecasts["model"][ours] - actual))))
