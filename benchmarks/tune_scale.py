@@ -41,8 +41,8 @@ def start_postgres(root: Path) -> tuple[str, callable]:
 
 def timed_tune(storage: str, jobs: int, name: str, args, cwd: Path) -> dict:
     cmd = [sys.executable, "-m", "forecast", "tune", "--sample", "IBM", "--n-trials", str(args.n_trials),
-           "--max-epochs", str(args.epochs), "--patience", "0", "--pruner", "none",
-           "--seq-len", "10,40", "--hidden-size", "8,32", "--storage", storage, "--study-name", name,
+           "--max-epochs", str(args.epochs), "--set", "train.patience=0", "--set", "pruner=none",
+           "--search", "seq_len=10,40", "--search", "hidden_size=8,32", "--storage", storage, "--study-name", name,
            "--jobs", str(jobs), "--no-refit", "--out", str(cwd / name)]
     started = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, cwd=cwd)
