@@ -2,7 +2,7 @@
 
 Point baselines: naive (the random walk: the last value), seasonal naive, drift (the line from the
 first to the last value) and moving average; opt-in, the statistical models a sceptic tries next
-(statsmodels): ETS, Theta and ARIMA. Interval baseline: the naive forecast with empirical quantiles
+(statsmodels): the M4 benchmarks' Naive2, ETS, Theta and ARIMA. Interval baseline: the naive forecast with empirical quantiles
 of h-step changes over the training rows (the random walk's own interval).
 """
 from __future__ import annotations
@@ -69,9 +69,11 @@ def statistical(raw: np.ndarray, starts: np.ndarray, horizon: int, season: int, 
     """(B, H, T) forecasts of the statistical baselines `names` for windows whose targets start at
     rows `starts`, from the original-unit targets `raw` (N, T).
 
-    ETS and ARIMA estimate their parameters once, on the training rows (`raw[:fit_end]`), then
-    filter each window's history (the rows before it) with them: the way the network is judged,
+    Naive2, ETS and ARIMA estimate their parameters once, on the training rows (`raw[:fit_end]`),
+    then filter each window's history (the rows before it) with them: the way the network is judged,
     nothing estimated on what it forecasts. Theta refits on each history (it is a closed form).
+    - naive2: the M4 benchmarks' Naive2, the last value of the seasonally adjusted series with the
+      season put back (multiplicative indices where the 90% test finds the season, else the naive);
     - ets: Holt-Winters with a damped trend, and an additive season of `season` steps when that
       lowers the AIC on the training rows (two seasons at least);
     - theta: the M4 benchmark's Theta (seasonally adjusted when a 90% test finds the season);
@@ -98,6 +100,17 @@ def statistical(raw: np.ndarray, starts: np.ndarray, horizon: int, season: int, 
                 except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
                     out[name][..., t] = np.nan
     return out
+
+
+def _naive2(train: np.ndarray, season: int):
+    figure = seasonal_figure(train, season)
+
+    def forecast(history, h):
+        if figure is None:
+            return np.full(h, history[-1])
+        n = len(history)  # rows counted from the series' first, as the indices were
+        return history[-1] / figure[(n - 1) % season] * figure[np.arange(n, n + h) % season]
+    return forecast
 
 
 def _ets(train: np.ndarray, season: int):
@@ -160,4 +173,4 @@ def seasonal_figure(train: np.ndarray, season: int) -> np.ndarray | None:
     return np.asarray(seasonal_decompose(train, model="multiplicative", period=season).seasonal[:season])
 
 
-_FORECASTERS = {"ets": _ets, "theta": _theta, "arima": _arima}
+_FORECASTERS = {"naive2": _naive2, "ets": _ets, "theta": _theta, "arima": _arima}

@@ -21,7 +21,7 @@ SCHEDULES = ("none", "cosine", "plateau")
 SCALERS = ("standard", "none")
 TRANSFORMS = ("none", "log", "log_return")
 TIME_FEATURES = ("hour", "dayofweek", "day", "dayofyear", "month")  # calendar phases as inputs
-STATISTICAL = ("ets", "theta", "arima")  # opt-in baselines (forecast.baselines.statistical)
+STATISTICAL = ("naive2", "ets", "theta", "arima")  # opt-in baselines (forecast.baselines.statistical)
 INTERVALS = ("1d", "1wk", "1mo", "1h")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 SAMPLINGS = ("windows", "series")  # every window once per epoch, or each series equally often
@@ -142,7 +142,7 @@ class DataConfig(Settings):
     `static` columns describe each series of a panel and hold one value per series (a store's
     region or size): text is one-hot encoded, numbers standardised across the series, and the
     network reads them beside every input step (`forecast.preprocess`). `baselines` adds statistical
-    models (of `STATISTICAL`: ets, theta, arima) to the naive family every evaluation scores.
+    models (of `STATISTICAL`: naive2, ets, theta, arima) to the naive family every evaluation scores.
     """
 
     targets: tuple[str, ...] = ("Close",)

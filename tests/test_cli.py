@@ -352,7 +352,7 @@ def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     assert list(cross.columns[:6]) == ["unique_id", "ds", "cutoff", "y", "LSTM", "Naive"]
     assert {"ETS", "Theta", "LSTM-lo-80", "LSTM-hi-90"} <= set(cross.columns) and (cross["unique_id"] == "GOOG").all()
     assert "│ ets " in result.stdout and "│ theta " in result.stdout
-    assert_one_line_error(run("backtest", "--baselines", "prophet"), "unknown baseline 'prophet'; choose one of: ets, theta, arima")
+    assert_one_line_error(run("backtest", "--baselines", "prophet"), "unknown baseline 'prophet'; choose one of: naive2, ets, theta, arima")
     assert_one_line_error(run("backtest", "--origins", "5000"), "reaches before the first row")
     assert_one_line_error(run("backtest", "--horizon", "0"), "horizon must be a positive whole number")
 

@@ -29,6 +29,8 @@ def test_the_scorer_reproduces_the_published_naive2_seasonal_naive_and_naive_int
               for name, fc in bench.baselines(histories, include_theta=False).items()}
     assert [round(v, 3) for v in scored["Naive2"]] == [18.383, 2.395]
     assert [round(v, 3) for v in scored["seasonal naive"]] == [13.912, 1.193]
+    product = bench.baselines(histories, include_theta=False, product=("naive2",))["naive2 (forecast --baselines)"]
+    assert [round(v, 3) for v in bench.score(histories, actual, product)] == [18.383, 2.395]  # the product's Naive2
     width, inside = bench.interval_score(histories, actual, {n: bench.naive_interval(x) for n, x in histories.items()})
     assert (round(width, 3), round(abs(inside - 0.95), 3)) == (71.245, 0.011)  # the published Naive interval row
 

@@ -1,4 +1,4 @@
-"""The statistical baselines (ETS, Theta, ARIMA through statsmodels): from the past only, estimated on
+"""The statistical baselines (Naive2, ETS, Theta, ARIMA through statsmodels): from the past only, estimated on
 the training rows, using the season, and left out of the verdict where statsmodels cannot fit them."""
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ def _hourly(n=220, seed=0):  # a cycle of 12 steps, short enough for a fast test
     return (50 + 8 * np.sin(2 * np.pi * t / 12) + np.cumsum(rng.normal(0, 0.2, n)))[:, None]
 
 
-@pytest.mark.parametrize("names", [("ets", "theta"), pytest.param(("arima",), marks=pytest.mark.slow)])
+@pytest.mark.parametrize("names", [("naive2", "ets", "theta"), pytest.param(("arima",), marks=pytest.mark.slow)])
 def test_a_forecast_reads_only_the_rows_before_its_window(names):
     raw = _hourly()
     starts = np.array([180, 195])
@@ -28,6 +28,19 @@ def test_a_forecast_reads_only_the_rows_before_its_window(names):
     for name in names:
         np.testing.assert_array_equal(before[name], after[name])
         assert np.isfinite(before[name]).all()
+
+
+def test_naive2_puts_the_training_season_back_on_the_last_adjusted_value_and_is_the_naive_without_one():
+    from forecast.baselines import seasonal_figure
+
+    raw = _hourly()
+    figure = seasonal_figure(raw[:160, 0], 12)
+    assert figure is not None and abs(figure.mean() - 1) < 1e-12
+    forecast = statistical(raw, np.array([190]), 12, 12, ("naive2",), fit_end=160)["naive2"][0, :, 0]
+    np.testing.assert_allclose(forecast, raw[189, 0] / figure[189 % 12] * figure[np.arange(190, 202) % 12])
+    noise = 50 + np.random.default_rng(1).normal(0, 1, (220, 1))  # no season: the 90% test finds none
+    flat = statistical(noise, np.array([190]), 12, 12, ("naive2",), fit_end=160)["naive2"][0, :, 0]
+    np.testing.assert_array_equal(flat, np.full(12, noise[189, 0]))
 
 
 def test_each_window_starts_from_its_newest_rows_with_the_training_parameters():
@@ -70,7 +83,7 @@ def test_what_statsmodels_cannot_fit_is_nan_and_left_out_of_the_verdict():
 def test_the_baselines_setting_takes_names_and_refuses_others():
     assert DataConfig(baselines="ets, theta").baselines == ("ets", "theta")
     assert DataConfig(baselines=("arima", "arima")).baselines == ("arima",)
-    with pytest.raises(ForecastError, match="unknown baseline 'prophet'; choose one of: ets, theta, arima"):
+    with pytest.raises(ForecastError, match="unknown baseline 'prophet'; choose one of: naive2, ets, theta, arima"):
         DataConfig(baselines=("prophet",))
     with pytest.raises(ForecastError, match="unknown baseline"):
         statistical(np.ones((10, 1)), np.array([5]), 1, 1, ("naive",), 5)

@@ -60,7 +60,7 @@ DATA = {
     "cycle": option(D, "cycle", int, "Take a cycle of this many steps (24: the day of hourly data) out of the targets and forecast what it leaves (0: none).", "Data"),
     "horizon": option(D, "horizon", int, "Steps to forecast at once.", "Data"),
     "seq_len": option(D, "seq_len", int, "Input window length in steps.", "Data"),
-    "baselines": option(None, "baselines", list[str], "Statistical baselines to score beside the naive family: ets, theta, arima (statsmodels; fitted per series, slower), e.g. ets,theta.", "Data"),
+    "baselines": option(None, "baselines", list[str], "Statistical baselines to score beside the naive family: naive2, ets, theta, arima (statsmodels; fitted per series, slower), e.g. naive2,theta.", "Data"),
     "holidays": option(None, "holidays", str, "Add a known holiday flag from the dates: a country (US, DE, GB-ENG, DE-BY) or a market (XNYS, XLON), through the holidays package; forecasts need no future file for it.", "Data"),
     "split": option(None, "split", str, "Validation and test spans as VAL,TEST: shares of the rows (0.15,0.15, the default for one series), steps from the end (168,168, the default for a panel ending together: what its shortest series can give) or the dates they start (2017-10-01,2018-01-01).", "Data"),
 }
