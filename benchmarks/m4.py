@@ -3,6 +3,7 @@ naive, Naive2 and Theta, and the project's global model through the public API.
 
     python benchmarks/m4.py --baselines-only          # the scorer and the baselines (seconds)
     python benchmarks/m4.py --seeds 1 2 3              # one global model per seed, then the table
+    python benchmarks/m4.py --ensemble A.npz B.npz     # the mean of stored runs' forecasts, scored
 
 The scorer follows the organisers' R code (`Benchmarks and Evaluation.R` in `Mcompetitions/M4-methods`):
 sMAPE and MASE per step and series, averaged over all of them; MASE scaled by each series' mean
@@ -240,6 +241,8 @@ def main() -> None:
     parser.add_argument("--transform", default="none", help="none, or log (the cycle then multiplies the level)")
     parser.add_argument("--series", type=int, default=0, help="the first N series only (a quick screen, not the benchmark)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
+    parser.add_argument("--ensemble", type=Path, nargs="+", default=[],
+                        help="score the mean of these stored runs' forecasts (their _forecasts_sSEED.npz), train nothing")
     args = parser.parse_args()
     if not (args.data / "hourly_train.csv").is_file():
         sys.exit(f"M4 Hourly not found in {args.data} (hourly_train.csv, hourly_test.csv); "
@@ -260,7 +263,15 @@ def main() -> None:
     width, inside = interval_score(histories, actual, {n: naive_interval(x) for n, x in histories.items()})
     interval_rows = {"Naive": (width, abs(inside - LEVEL))}
     runs, kept = [], {}
-    if not args.baselines_only:
+    if args.ensemble:
+        stored = [np.load(path) for path in args.ensemble]
+        forecasts = {n: np.mean([z[n][0] for z in stored], axis=0) for n in actual}
+        s, m = score(histories, actual, forecasts)
+        rows[f"ensemble of {len(stored)} stored runs (mean)"] = (s, m, owa(s, m, reference))
+        for path, z in zip(args.ensemble, stored):
+            s, m = score(histories, actual, {n: z[n][0] for n in actual})
+            rows[f"  {path.stem}"] = (s, m, owa(s, m, reference))
+    elif not args.baselines_only:
         for seed in args.seeds:
             forecasts, bounds, times = model_forecasts(train, seed, args)
             kept[seed] = (forecasts, bounds)
