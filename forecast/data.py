@@ -225,7 +225,7 @@ def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
     if preprocessor is None:
         preprocessor = Preprocessor.fit(frame, cfg.targets, cfg.transform, cfg.scaler, fit_end,
                                         cfg.time_features, cfg.cycle, len(cfg.known), cfg.horizon, static,
-                                        cfg.holidays or "")
+                                        cfg.holidays or "", cycle_from=cfg.seq_len)
     _, values = preprocessor.encode(frame)
     return Prepared(cfg, index, torch.from_numpy(values.astype(np.float32)), raw, train_end, val_end,
                     fit_end, preprocessor)

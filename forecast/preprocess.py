@@ -133,8 +133,8 @@ class Preprocessor:
     cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled,
     then a panel series' encoded `static` vector (`static_names`, see `forecast.preprocess`) on every
     row. With a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
-    series' `profile` ((cycle, T), the scaled training targets' mean at each phase of it, see
-    `forecast.dates.phase_of`) is taken from the encoded targets and added back to the decoded
+    series' `profile` ((cycle, T), the mean of the scaled training targets at each phase of it, from
+    row `cycle_from` on, see `forecast.dates.phase_of`) is taken from the encoded targets and added back to the decoded
     forecast, so the network sees and forecasts what the cycle leaves (CycleNet's residual cycle
     forecasting, Lin et al., NeurIPS 2024, with the cycle fitted on each series' own training rows
     instead of learned). The last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read. With
@@ -178,11 +178,12 @@ class Preprocessor:
     @classmethod
     def fit(cls, frame: pd.DataFrame, targets, transform: str = "none", scaler: str = "standard",
             train_rows: int | None = None, time_features=(), cycle: int = 0, n_known: int = 0,
-            lead: int = 0, static=None, holidays: str = "") -> Preprocessor:
+            lead: int = 0, static=None, holidays: str = "", cycle_from: int = 0) -> Preprocessor:
         """Fit on the first `train_rows` rows of the *transformed* `frame` (all rows when None);
         later rows are never read, but for the known covariates' values up to `lead` rows on (what
         those rows read; see `lead_known`). `frame` holds targets first, known columns last.
-        `static`: (encoded names, vector) of a panel series' static columns, appended as given."""
+        `static`: (encoded names, vector) of a panel series' static columns, appended as given.
+        `cycle_from`: the first row the cycle is fitted on (the first a training window forecasts)."""
         n_targets = len(list(targets))
         columns = frame.columns
         frame = lead_known(frame, n_known, lead)
@@ -200,7 +201,7 @@ class Preprocessor:
                                     "of daily data): it tells the network nothing; drop it")
         unit = step_unit(frame_rows.index) if cycle else "D"  # the phases' step (unused without a cycle)
         if cycle:
-            missing = sorted(set(range(cycle)) - set(phase_of(frame_rows.index, cycle, unit)))
+            missing = sorted(set(range(cycle)) - set(phase_of(frame_rows.index[cycle_from:], cycle, unit)))
             if missing:
                 raise ForecastError(f"cycle {cycle}: the training rows never reach phase {missing[0]} of it "
                                     f"({len(missing)} of {cycle} phases missing); give more training data or "
@@ -217,8 +218,8 @@ class Preprocessor:
             std = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
         profile = None
         if cycle:  # each phase's mean of the scaled training targets; every phase is there (checked above)
-            phases = phase_of(frame_rows.index, cycle, unit)
-            scaled = (fit_rows[:, :n_targets] - mean[:n_targets]) / std[:n_targets]
+            phases = phase_of(frame_rows.index[cycle_from:], cycle, unit)
+            scaled = (fit_rows[cycle_from:, :n_targets] - mean[:n_targets]) / std[:n_targets]
             profile = np.stack([scaled[phases == p].mean(axis=0) for p in range(cycle)])
         names, vector = static if static is not None else ((), ())
         return cls(columns, n_targets, transform, mean, std, time_features, cycle, unit, n_known, lead,
