@@ -4,9 +4,9 @@ history: the network is shared, so all a new series needs is its own preprocessi
 encoded as in training.
 
 What a trained series has and a new one cannot: a learned vector (`model.series_embedding`), so such
-models refuse; and intervals calibrated on its own validation windows. A new series' intervals take the trained series' median margins
-(in units of a window's local scale, see `forecast.intervals`): a reasonable width, without the
-coverage guarantee of a series that was validated.
+models refuse; and intervals calibrated on its own validation windows. A new series' intervals take
+the trained series' median margins (in units of a window's local scale, see `forecast.intervals`): a
+reasonable width, without the coverage guarantee of a series that was validated.
 
 A backtest can hold series out of training and forecast them this way at every origin
 (`BacktestConfig.hold_out`, `forecast backtest --hold-out`): the helpers at the end build what

@@ -133,11 +133,12 @@ class Preprocessor:
     cosine of each of `time_features` (see `time_features_of`), computed from the dates, never scaled,
     then a panel series' encoded `static` vector (`static_names`, see `forecast.preprocess`) on every
     row. With a `cycle` of that many steps (`cycle_unit` each, see `forecast.dates.step_unit`) the
-    series' `profile` ((cycle, T), the mean of the scaled training targets at each phase of it, from
-    row `cycle_from` on, see `forecast.dates.phase_of`) is taken from the encoded targets and added back to the decoded
-    forecast, so the network sees and forecasts what the cycle leaves (CycleNet's residual cycle
-    forecasting, Lin et al., NeurIPS 2024, with the cycle fitted on each series' own training rows
-    instead of learned). The last `n_known` columns are read `lead` steps ahead (see `lead_known`), and scaled as read. With
+    series' `profile` ((cycle, T): the mean of the scaled training targets at each phase of it, from
+    row `cycle_from` on; see `forecast.dates.phase_of`) is taken from the encoded targets and added
+    back to the decoded forecast, so the network sees and forecasts what the cycle leaves
+    (CycleNet's residual cycle forecasting, Lin et al., NeurIPS 2024, with the cycle fitted on each
+    series' own training rows instead of learned). The last `n_known` columns are read `lead` steps
+    ahead (see `lead_known`), and scaled as read. With
     `holidays` (a calendar code, see `holiday_flags`) the time features are followed by each row's
     holiday flag `lead` steps ahead: a known covariate computed from the dates, so a forecast needs no future file.
     """
