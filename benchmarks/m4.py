@@ -270,7 +270,7 @@ def main() -> None:
         rows[f"ensemble of {len(stored)} stored runs (mean)"] = (s, m, owa(s, m, reference))
         for path, z in zip(args.ensemble, stored):
             s, m = score(histories, actual, {n: z[n][0] for n in actual})
-            rows[f"  {path.stem}"] = (s, m, owa(s, m, reference))
+            rows[f"  {path.parent.name}/{path.stem}"] = (s, m, owa(s, m, reference))
     elif not args.baselines_only:
         for seed in args.seeds:
             forecasts, bounds, times = model_forecasts(train, seed, args)
