@@ -1,7 +1,8 @@
 """One entry point from any source to validated data: `load` takes a ticker or tickers, a bundled
 sample, a CSV/Parquet file (long, wide or one series), a DataFrame, a dict of frames by series, or a
-long frame in Nixtla's shape (`unique_id`, `ds`, values). One series comes back as a frame, many as a
-dict of frames by series name, each with a `DataReport` of what was read and repaired."""
+long frame in Nixtla's shape (`unique_id`, `ds`, values). Whatever the source, the data comes back
+as a panel, a dict of validated frames by series name (one series is a panel of one), with a
+`DataReport` of what was read and repaired."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,12 +16,14 @@ from forecast.sources import DataReport, check_columns, file_columns, load_file,
 
 
 NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
+ONE = "series"  # the name of a single frame given without a source that names it
 
 
 def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | None = None, columns=None,
          static=(), *, max_gap: int = 5, drop_bad: bool = False):
-    """Any source -> (validated data, `DataReport`): a frame for one series, a dict of frames by
-    series name for many.
+    """Any source -> (panel, `DataReport`): the validated frames by series name, one entry for one
+    series (named by its ticker, sample or file stem; `series` for a frame), as `fit`,
+    `backtest`, `tune` and `TrainedModel.predict` take them.
 
     `source` is a `SourceConfig` (ticker or tickers, sample or samples, a file; `series_col` for a
     long file), a file path, a DataFrame or Series indexed by dates (one series), a dict of such
@@ -37,6 +40,9 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
     >>> frames, report = load(long, ["y"])
     >>> sorted(frames), report.rows
     (['a', 'b'], 6)
+    >>> one, _ = load(long[long.unique_id == "a"].set_index("ds")[["y"]])
+    >>> list(one), len(one["series"])
+    (['series'], 3)
     """
     from forecast.panel import from_long, validate_panel
 
@@ -44,13 +50,20 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
         source = SourceConfig(path=str(source)) if source is not None else SourceConfig()
     if isinstance(source, SourceConfig):
         source = nixtla_file(source)
-        return load_panel(source, columns, static) if source.is_panel else load_source(source, columns)
+        if source.is_panel:
+            return load_panel(source, columns, static)
+        if static:
+            raise ForecastError("--static describes each series of a panel: give a long file with --series-col "
+                                "(SourceConfig.series_col)")
+        frame, report = load_source(source, columns)
+        return {source.label: frame}, report
     if isinstance(source, pd.DataFrame) and set(NIXTLA) <= set(source.columns):
         source = from_long(source.set_index("ds"), "unique_id")
     if isinstance(source, dict):
         return validate_panel(source, columns, max_gap, drop_bad, "panel", static)
     if isinstance(source, (pd.DataFrame, pd.Series)):
-        return load_source(SourceConfig(max_gap=max_gap), columns, source)
+        frame, report = load_source(SourceConfig(max_gap=max_gap), columns, source)
+        return {ONE: frame}, report
     raise ForecastError(f"cannot load a {type(source).__name__}: give a SourceConfig, a file path, a "
                         "DataFrame, a dict of DataFrames or a long frame with unique_id and ds")
 
@@ -58,8 +71,8 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
 def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
              label: str = "DataFrame") -> tuple[dict[str, pd.DataFrame], DataReport]:
     """The input adapter of `fit`, `backtest` and `tune`: validated series by name, whatever was given.
-    One series (a DataFrame or Series indexed by time) is a panel of one, named `source.label`; a
-    dict of frames, or Nixtla's long frame (`unique_id`, `ds`, values), is one series per name.
+    One series (a DataFrame or Series indexed by time) is a panel of one, named `source.label` (`series`
+    when the source names no ticker, sample or file, as `load` names it); a dict of frames, or Nixtla's long frame (`unique_id`, `ds`, values), is one series per name.
     `label` names a single frame in its errors."""
     from forecast.panel import from_long, validate_panel
 
@@ -68,7 +81,7 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
     if isinstance(frame, dict):
         return validate_panel(frame, list(columns), source.max_gap, source.drop_bad, static=static)
     one, report = validate_frame(frame, list(columns), max_gap=source.max_gap, source=label)
-    return {source.label: one}, report
+    return {source.label if source.ticker or source.sample or source.path else ONE: one}, report
 
 
 def nixtla_file(source: SourceConfig) -> SourceConfig:

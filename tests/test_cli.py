@@ -256,6 +256,18 @@ def test_data_summarises_and_writes_without_overwriting(run, tmp_path):
     assert_one_line_error(run("data", "--output", out), "exists")
     back = run("data", "--parquet", out)  # reads back as it was written
     assert back.returncode == 0 and "rows: 3270" in back.stdout and "columns: Open, High, Low, Close, Volume" in back.stdout
+    assert "MSFT   Open" in first.stdout and "2000-03-01  2013-03-01" in first.stdout  # its span, as a panel's
+    assert "default split: validation from 2009-04-09, test from 2011-03-21" in first.stdout
+    assert "series" not in pd.read_parquet(out).columns  # one series is written as its frame
+
+
+def test_data_on_a_series_too_short_for_the_default_split_says_why_and_what_fits(run, tmp_path):
+    pd.DataFrame({"date": pd.date_range("2024-01-01", periods=30), "y": np.arange(30.0)}).to_csv(
+        tmp_path / "short.csv", index=False)
+    shown = run("data", "--csv", tmp_path / "short.csv")
+    assert shown.returncode == 0 and "short  y" in shown.stdout
+    assert "series too short: 30 rows" in shown.stderr and "a shorter seq_len (at most 15)" in shown.stderr
+    assert "like the others" not in shown.stderr and "--drop-bad" not in shown.stderr
 
 
 def test_data_on_a_panel_summarises_each_series_and_writes_a_long_file_that_reads_back(run, tmp_path):

@@ -333,6 +333,21 @@ def test_a_long_frame_in_nixtlas_shape_loads_and_fits_as_a_panel():
         load([1, 2])
 
 
+def test_load_returns_a_panel_whatever_the_source_one_series_a_panel_of_one_named_as_fit_names_it():
+    from forecast import fit, load
+    frames, report = load()  # the bundled sample
+    assert list(frames) == ["AAPL"] and report.rows == len(frames["AAPL"]) == 3270
+    assert list(load(SourceConfig(sample="IBM"), ["Close"])[0]) == ["IBM"]
+    frame = make_frame(n=120, seed=4)
+    one, _ = load(frame, ["y"])
+    assert list(one) == ["series"] and one["series"].equals(frame[["y"]])
+    small = (DataConfig(targets=("y",), seq_len=8, horizon=2), ModelConfig(hidden_size=4), TrainConfig(max_epochs=1))
+    assert fit(frame, *small, quiet=True, refit=False).model.series == \
+        fit(one, *small, quiet=True, refit=False).model.series == ["series"]
+    with pytest.raises(ForecastError, match="--static describes each series of a panel"):
+        load(SourceConfig(sample="IBM"), ["Close"], static=("sector",))
+
+
 def test_a_wide_files_series_are_named_in_plots_not_called_value():
     from forecast.panel import WIDE_VALUE
     from forecast.plot import plot_forecast

@@ -115,15 +115,13 @@ def check_writable(folder: Path) -> None:
 
 
 def load(source: SourceConfig, columns=None, static=()):
-    """Load and validate the source (a dict of frames for a panel); print its warnings."""
-    from forecast.loading import load_panel, load_source
+    """Load and validate the source as a panel (a dict of frames by series); print its warnings."""
+    from forecast.loading import load as load_any
 
-    if static and not source.is_panel:
-        raise ForecastError("--static describes each series of a panel: give a long file with --series-col")
-    frame, report = load_panel(source, columns, static) if source.is_panel else load_source(source, columns)
+    frames, report = load_any(source, columns, static)
     for warning in report.warnings:
         warn(warning)
-    return frame, report
+    return frames, report
 
 
 def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool = False):

@@ -29,35 +29,34 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     columns = [*(data_cfg.inputs if data_cfg.targets != DataConfig().targets or options.get("target")
                  else data_cfg.features + data_cfg.known)] or None
     static = data_cfg.static
-    frame, report = load(source, columns, static)
+    frames, report = load(source, columns, static)
     print_report(report)
     if static:
         from forecast.preprocess import static_table
 
-        table = static_table(frame, static)
+        table = static_table(frames, static)
         say("static: " + "; ".join(f"{c}: {table[c].nunique()} value(s) over {len(table)} series"
                                    for c in static))
-    summary = lambda f: f.drop(columns=list(static)).describe().T[["mean", "std", "min", "max"]]  # noqa: E731
-    if isinstance(frame, dict):  # a panel: one summary per series; written long (--series-col series)
-        import pandas as pd
+    import pandas as pd
 
-        from forecast.dates import stamp
+    from forecast.dates import stamp
 
-        spans = lambda f: summary(f).assign(rows=len(f), first=stamp(f.index[0]), last=stamp(f.index[-1]))  # noqa: E731
-        shown = dict(list(frame.items())[:SHOWN])
-        say(pd.concat({name: spans(f) for name, f in shown.items()}, names=["series"])
-            .to_string(float_format=lambda v: f"{v:,.4f}"))
-        if len(frame) > SHOWN:
-            say(f"... and {len(frame) - SHOWN} more series")
-        print_unusable(frame)
-        from forecast.panel import to_long
+    def summary(f):  # one row per column: its spread, and the series' rows and dates
+        return f.drop(columns=list(static)).describe().T[["mean", "std", "min", "max"]].assign(
+            rows=len(f), first=stamp(f.index[0]), last=stamp(f.index[-1]))
 
-        frame = to_long(frame)
-    else:
-        say(summary(frame).to_string(float_format=lambda v: f"{v:,.4f}"))
+    shown = dict(list(frames.items())[:SHOWN])
+    say(pd.concat({name: summary(f) for name, f in shown.items()}, names=["series"])
+        .to_string(float_format=lambda v: f"{v:,.4f}"))
+    if len(frames) > SHOWN:
+        say(f"... and {len(frames) - SHOWN} more series")
+    print_unusable(frames)
     if output is not None:
         from forecast.outputs import write_frame
+        from forecast.panel import to_long
 
+        # written in the shape it was read: a panel long (--series-col series), one series as its frame
+        frame = to_long(frames) if source.is_panel else next(iter(frames.values()))
         write_frame(frame, output)
         say(f"wrote {output}")
 
@@ -70,6 +69,11 @@ def print_unusable(frames: dict) -> None:
     try:
         cut, why = unusable(frames, DataConfig())
     except ForecastError:  # too few dates to split at all: fit says so
+        return
+    if len(frames) == 1:  # one series: where its split falls, or why it cannot be split
+        say(f"default split: validation from {cut.val_start}, test from {cut.test_start}")
+        for reason in why.values():  # with the default --seq-len and --horizon
+            warn(reason)
         return
     say(f"default split: {split_rule(frames, DataConfig())} (validation from {cut.val_start}, test from "
         f"{cut.test_start}); {len(frames) - len(why)} of {len(frames)} series can be split on it")
@@ -201,10 +205,11 @@ def predict(model: Annotated[Path, typer.Option(help="Model file written by `for
         elif report.dropped_trailing:
             warn(f"{report.source}: {report.dropped_trailing} rows at the end lack a value and were left out; "
                  "the forecast starts after the last complete row")
-        if not isinstance(history, dict) and len(trained.members) > 1:  # one series' fresh data, a panel model
-            names = names or [source.label]
-            history = {source.label: history} if new_series else history
-        if isinstance(history, dict):
+        several = len(trained.members) > 1
+        if not source.is_panel and not (new_series and several):  # one series' fresh rows: the history of
+            names = names or ([source.label] if several else None)  # the series named, or the only one
+            history = next(iter(history.values()))
+        else:
             trained, history = new_in(trained, history, new_series, names)
     elif new_series:
         raise ForecastError("--new-series forecasts series of fresh data: give them with --file "
@@ -310,8 +315,8 @@ def update(model: Annotated[Path, typer.Option(help="Model file written by `fore
         history, report = load(source, list(trained.data.inputs))
     except MissingColumns as e:
         raise lacking(e, str(source.path or source.label)) from None
-    if not isinstance(history, dict) and len(trained.members) > 1:  # one series of a panel model: by its name
-        history = {source.label: history}
+    if not source.is_panel and len(trained.members) == 1:  # one series' newer rows: the model's one series
+        history = next(iter(history.values()))
     updated, changed = run_update(trained, history, max_epochs, learning_rate, quiet or not sys.stderr.isatty())
     series = f" of {changed['series']} series" if len(trained.members) > 1 else ""
     say(f"trained {changed['epochs']} epoch(s) on {changed['trained_rows']} rows{series} ({changed['trained_from']} to "
