@@ -93,7 +93,7 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
 
 
 @dataclass
-class Prepared:
+class PreparedSeries:
     """A series ready for windowing.
 
     values : (N, C) float32 tensor, encoded; targets are the first T columns.
@@ -174,7 +174,7 @@ class Prepared:
 
 def span_levels(prepared) -> dict[str, tuple[float, float]]:
     """(validation, test) level of every target of a series or of each series of a panel (see
-    `Prepared.levels`), keyed by target, series name, or `series:target` when a panel has several."""
+    `PreparedSeries.levels`), keyed by target, series name, or `series:target` when a panel has several."""
     parts = getattr(prepared, "parts", [prepared])
     named = zip(prepared.names, parts) if len(parts) > 1 else [(None, parts[0])]
     out = {}
@@ -192,7 +192,7 @@ def widest_level(levels: dict[str, tuple[float, float]]) -> tuple[str, tuple[flo
 
 
 def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
-            preprocessor: Preprocessor | None = None, static=None) -> Prepared:
+            preprocessor: Preprocessor | None = None, static=None) -> PreparedSeries:
     """Split and encode a validated frame (columns `cfg.inputs`).
 
     `fit_on` names the rows training uses (see `FIT_SPANS`); the preprocessor is fitted on exactly
@@ -227,5 +227,5 @@ def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
                                         cfg.time_features, cfg.cycle, len(cfg.known), cfg.horizon, static,
                                         cfg.holidays or "", cycle_from=cfg.seq_len)
     _, values = preprocessor.encode(frame)
-    return Prepared(cfg, index, torch.from_numpy(values.astype(np.float32)), raw, train_end, val_end,
+    return PreparedSeries(cfg, index, torch.from_numpy(values.astype(np.float32)), raw, train_end, val_end,
                     fit_end, preprocessor)

@@ -11,7 +11,7 @@ from forecast.baselines import baselines, naive_bounds, season_of, statistical
 from forecast.dates import plain, weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import ModelConfig
-from forecast.data import Prepared
+from forecast.data import PreparedSeries
 from forecast.errors import ForecastError
 from forecast.intervals import Calibration, calibrate
 from forecast.metrics import direction_of_majority
@@ -201,7 +201,7 @@ def _beside_trained(held: dict, trained: dict, names: tuple[str, ...]) -> dict:
     return {**held, "trained": beside, "new_series": list(names), "verdict": [line, *held["verdict"]]}
 
 
-def forecast_windows(net: torch.nn.Module, prepared: Prepared, starts: np.ndarray, dataset=None):
+def forecast_windows(net: torch.nn.Module, prepared: PreparedSeries, starts: np.ndarray, dataset=None):
     """Original-unit forecasts (B, H, T) and quantiles (B, H, T, Q) or None for windows whose targets
     start at `starts` (a dataset of those windows may be given to skip gathering them again)."""
     if dataset is None:
@@ -221,7 +221,7 @@ def settings_of(net: torch.nn.Module) -> ModelConfig:
     return cfg
 
 
-def calibrate_on_validation(net: torch.nn.Module, prepared: Prepared) -> Calibration:
+def calibrate_on_validation(net: torch.nn.Module, prepared: PreparedSeries) -> Calibration:
     """Conformal margins from the validation windows, which training never fits on."""
     dataset = stage_dataset(prepared, "val")
     starts = dataset.starts.numpy()
@@ -231,7 +231,7 @@ def calibrate_on_validation(net: torch.nn.Module, prepared: Prepared) -> Calibra
                      prepared.scales(starts))
 
 
-def evaluate(net: torch.nn.Module, prepared: Prepared, stage: str = "test",
+def evaluate(net: torch.nn.Module, prepared: PreparedSeries, stage: str = "test",
              calibration: Calibration | None = None) -> Evaluation:
     """Forecast every `stage` window, with intervals calibrated on the validation span (or by the
     `calibration` given), beside the baselines."""

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
-from forecast.data import Prepared, by_steps, prepare, span_ends, split_steps
+from forecast.data import PreparedSeries, by_steps, prepare, span_ends, split_steps
 from forecast.dates import is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 
@@ -137,10 +137,10 @@ def unusable(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> tuple[DataConf
 
 
 @dataclass
-class PanelPrepared:
+class Prepared:
     """Every series ready for windowing, on one calendar cut.
 
-    parts : per series, its own `Prepared` (index, encoded values, splits, preprocessor).
+    parts : per series, its own `PreparedSeries` (index, encoded values, splits, preprocessor).
     values : (sum of rows, C) the parts' encoded values, concatenated.
     offsets : (S,) the first row of each series in `values`.
     dropped : series left out (with the reason), when the caller asked to drop bad ones.
@@ -149,7 +149,7 @@ class PanelPrepared:
 
     cfg: DataConfig
     names: list[str]
-    parts: list[Prepared]
+    parts: list[PreparedSeries]
     values: torch.Tensor
     offsets: np.ndarray
     dropped: dict[str, str]
@@ -177,7 +177,7 @@ class PanelPrepared:
 
 
 def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str = "train",
-                  drop_bad: bool = False) -> PanelPrepared:
+                  drop_bad: bool = False) -> Prepared:
     """Cut every series on one calendar and encode each with its own preprocessor.
 
     A series that cannot be split or encoded (too short for the cut, constant) is named in the
@@ -188,7 +188,7 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
         raise ForecastError("the panel holds no series")
     cut = calendar_cut(frames, cfg) if fit_on != "all" and len(frames) > 1 else cfg
     names: list[str] = []
-    parts: list[Prepared] = []
+    parts: list[PreparedSeries] = []
     dropped: dict[str, str] = {}
     static: pd.DataFrame | None = None
     encoding: dict[str, dict] = {}
@@ -219,7 +219,7 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
                              f"{listed}{more}; leave them out with --drop-bad, or change the dates", list(dropped))
     sizes = np.array([len(part.values) for part in parts])
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    return PanelPrepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped,
+    return Prepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped,
                          encoding)
 
 

@@ -20,14 +20,14 @@ import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
-from forecast.data import Prepared
+from forecast.data import PreparedSeries
 from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool
 from forecast.forecaster import Forecaster
 from forecast.model import net_spec
 from forecast.loading import as_panel
-from forecast.panel import PanelPrepared
+from forecast.panel import Prepared
 from forecast.sources import DataReport
 from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import Member, TrainedModel
@@ -41,7 +41,7 @@ class Trained:
     """A trained network with its data; `best_val` is the best validation loss (encoded units)."""
 
     net: torch.nn.Module
-    prepared: PanelPrepared
+    prepared: Prepared
     best_val: float
     best_epoch: int
     epochs: int
@@ -210,7 +210,7 @@ class FitResult:
 
     model: TrainedModel
     evaluated: TrainedModel
-    prepared: PanelPrepared
+    prepared: Prepared
     report: DataReport
     test: Evaluation
     metrics: dict
@@ -219,7 +219,7 @@ class FitResult:
     best_val: float
     seconds: float
     by_series: dict = field(default_factory=dict)  # name -> Evaluation on test (a panel's series)
-    parts: dict = field(default_factory=dict)  # name -> that series' Prepared
+    parts: dict = field(default_factory=dict)  # name -> that series' PreparedSeries
 
     @property
     def is_panel(self) -> bool:
@@ -348,6 +348,6 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                      by_series=by_series, parts=parts)
 
 
-def parts_of(prepared: PanelPrepared) -> dict[str, Prepared]:
+def parts_of(prepared: Prepared) -> dict[str, PreparedSeries]:
     """Each series' own prepared data, by name."""
     return dict(zip(prepared.names, prepared.parts))

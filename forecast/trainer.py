@@ -34,7 +34,7 @@ from forecast.errors import ForecastError, MissingColumns
 from forecast.forecaster import Forecaster
 from forecast.sources import validate_frame
 from forecast.threads import torch_threads
-from forecast.panel import PanelPrepared
+from forecast.panel import Prepared
 from forecast.trained import TrainedModel, lacking
 from forecast.windows import batch_loader, stage_dataset
 
@@ -364,7 +364,7 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
         frames[name] = frame
         parts.append(prepare(frame, cfg, "all", member.preprocessor))
         parts[-1].series = member.index  # its row in the series embedding
-    dataset = stage_dataset(PanelPrepared(cfg, list(frames), parts, torch.cat([p.values for p in parts]),
+    dataset = stage_dataset(Prepared(cfg, list(frames), parts, torch.cat([p.values for p in parts]),
                                           np.cumsum([0] + [len(p.values) for p in parts[:-1]]), {}), "train")
     train = model.train.override(max_epochs=epochs, learning_rate=learning_rate, patience=0)
     module = Forecaster(cfg.to_dict(), model.model.to_dict(), train.to_dict(), len(model.members),

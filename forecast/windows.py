@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from forecast.config import DataConfig
 
 if TYPE_CHECKING:  # panel imports this module
-    from forecast.panel import PanelPrepared
+    from forecast.panel import Prepared
 
 
 class WindowDataset(Dataset):
@@ -48,7 +48,7 @@ class WindowDataset(Dataset):
 
 
 def stage_dataset(prepared, stage: str) -> WindowDataset:
-    """The `stage` windows of a `Prepared` series or a `PanelPrepared` panel."""
+    """The `stage` windows of one `PreparedSeries` or of a `Prepared` panel."""
     cfg = prepared.cfg
     return WindowDataset(prepared.values, prepared.n_targets, cfg.seq_len, cfg.horizon,
                          prepared.stage_starts(stage), prepared.row_series())
@@ -122,7 +122,7 @@ class WindowDataModule(pl.LightningDataModule):
         self.sampling = sampling  # "series": each series of a panel drawn equally often per epoch
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.device = device  # hold the whole series on this device: batches are then gathered there
-        self.prepared: PanelPrepared | None = None  # set by `setup`
+        self.prepared: Prepared | None = None  # set by `setup`
 
     def setup(self, stage: str | None = None) -> None:
         if self.prepared is None:
