@@ -210,8 +210,9 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
     try:
         result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,)),
                      TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
-                                 accelerator="cpu", sampling=args.sampling), quiet=True, callbacks=[clock],
-                     announce=lambda _: prepared.append(time.perf_counter()))
+                                 accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
+                                 schedule=args.schedule), quiet=True, callbacks=[clock],
+                     announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None)
     finally:
         forecast.train.train_network = train_network
     fitted = time.perf_counter()
@@ -261,6 +262,9 @@ def main() -> None:
     parser.add_argument("--cycle", type=int, default=0, help="take each series' cycle of this many steps out first (24: the day)")
     parser.add_argument("--loss", default="mse", help="the training loss: mse, mae or huber")
     parser.add_argument("--transform", default="none", help="none, or log (the cycle then multiplies the level)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--schedule", default="none", help="the learning rate's schedule: none, cosine or plateau")
+    parser.add_argument("--net", default="", help="a lab network instead of the product's, e.g. m4_nets:SmoothedLevelNet")
     parser.add_argument("--series", type=int, default=0, help="the first N series only (a quick screen, not the benchmark)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
     parser.add_argument("--ensemble", type=Path, nargs="+", default=[],
@@ -330,6 +334,9 @@ def main() -> None:
         name = (f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_{args.sampling}"
                 + (f"_cycle{args.cycle}" if args.cycle else "") + (f"_{args.loss}" if args.loss != "mse" else "")
                 + (f"_{args.transform}" if args.transform != "none" else "")
+                + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
+                + (f"_lr{args.learning_rate:g}" if args.learning_rate != 1e-3 else "")
+                + (f"_{args.schedule}" if args.schedule != "none" else "")
                 + (f"_first{args.series}" if args.series else "") + f"_s{'-'.join(map(str, args.seeds))}")
         (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
         for seed, (refitted, before_refit) in kept.items():  # each series' forecast and 95% bounds, for ensembles

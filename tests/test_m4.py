@@ -60,3 +60,38 @@ def test_the_interval_score_charges_the_width_and_two_over_alpha_per_miss():
     assert bench.msis(history, actual, lower, upper) == pytest.approx((8 + 40 * 2) / 3 / 24)
     width, inside = bench.interval_score({"a": history}, {"a": actual}, {"a": (lower, upper)})
     assert inside == pytest.approx(1 / 3)
+
+
+def test_the_smoothed_level_is_the_exponential_smoothing_recurrence_and_its_net_saves_and_loads(tmp_path):
+    import sys
+
+    import pandas as pd
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from m4_nets import SmoothedLevelNet, smoothed_level
+
+    from forecast import DataConfig, ModelConfig, TrainConfig, TrainedModel, fit
+
+    x, alpha = torch.randn(3, 12, 2), torch.tensor([0.2, 0.5, 0.95]).view(3, 1, 1)
+    level = x[:, :1]
+    for t in range(1, 12):
+        level = alpha * x[:, t:t + 1] + (1 - alpha) * level
+    assert torch.allclose(smoothed_level(x, alpha), level, atol=1e-6)
+    net = SmoothedLevelNet(ModelConfig(hidden_size=4), 1, 1, 12, 3, n_series=2)
+    window = torch.randn(2, 12, 1)
+    shifted, shift, _ = net._normalise(window)  # alpha 0.5 to start: the level, not the last value
+    assert torch.allclose(shift, smoothed_level(window, torch.full((2, 1, 1), 0.5)), atol=1e-6)
+    assert torch.allclose(shifted + shift, window, atol=1e-6)
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", periods=150, freq="h")
+    frames = {name: pd.DataFrame({"y": level + np.sin(np.arange(150) * 2 * np.pi / 24) + rng.normal(0, 0.3, 150)},
+                                 index=days) for name, level in (("a", 10.0), ("b", 30.0))}
+    result = fit(frames, DataConfig(targets=("y",), seq_len=24, horizon=6, cycle=24), ModelConfig(hidden_size=4),
+                 TrainConfig(max_epochs=2, batch_size=32), net="m4_nets:SmoothedLevelNet", quiet=True, refit=False)
+    learned = torch.sigmoid(result.model.net.smoothing.weight).detach().ravel()
+    assert not torch.allclose(learned, torch.full((2,), 0.5))  # each series' smoothing is trained
+    path = result.model.save(tmp_path / "m.safetensors")
+    again = TrainedModel.load(path)
+    assert type(again.net).__name__ == "SmoothedLevelNet"
+    pd.testing.assert_frame_equal(again.predict(), result.model.predict())
