@@ -26,3 +26,24 @@ def test_the_docs_report_the_pick_over_the_stored_etth1_tables():
         assert f"{mse} / {mae}" in section.replace("*", ""), (mode, figures)
     bound = re.search(r"multi: lowest test MSE per horizon .*average (\d\.\d+)", out).group(1)
     assert f"average {bound}" in section  # the bound no pick among these tables can beat
+
+
+def test_the_readme_and_the_m4_page_report_the_stored_m4_runs():
+    import json
+
+    import numpy as np
+
+    stored = ROOT / "benchmarks" / "results" / "m4"
+    kept = [run for path in sorted((stored / "cycle_from_seq_len").glob("*.json"))
+            for run in json.loads(path.read_text())["runs"]]
+    assert sorted(run["seed"] for run in kept) == [1, 2, 3]
+    mean = {k: f"{np.mean([run[k] for run in kept]):.3f}" for k in ("smape", "mase", "owa")}
+    faster = [run for path in sorted((stored / "learning_rate_0.003").glob("*.json"))
+              for run in json.loads(path.read_text())["runs"]]
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| M4 Hourly"))
+    assert f"| {mean['owa']} (" in row and f"{faster[0]['owa']:.3f} with a learning rate of 0.003" in row
+    page = (ROOT / "docs" / "benchmarks" / "m4.md").read_text()
+    assert f"mean of 3 seeds | {mean['smape']} | {mean['mase']} | {mean['owa']} |" in page
+    for run in kept + faster:
+        assert f"{run['validation sMAPE']:.3f}" in page and f"{run['owa']:.3f}" in page
