@@ -4,6 +4,7 @@ naive, Naive2 and Theta, and the project's global model through the public API.
     python benchmarks/m4.py --baselines-only          # the scorer and the baselines (seconds)
     python benchmarks/m4.py --seeds 1 2 3              # one global model per seed, then the table
     python benchmarks/m4.py --ensemble A.npz B.npz     # the mean of stored runs' forecasts, scored
+    python benchmarks/m4.py --validate ...             # score on the training part's last 48 hours
 
 The scorer follows the organisers' R code (`Benchmarks and Evaluation.R` in `Mcompetitions/M4-methods`):
 sMAPE and MASE per step and series, averaged over all of them; MASE scaled by each series' mean
@@ -211,7 +212,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
         result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,)),
                      TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                                  accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
-                                 schedule=args.schedule), quiet=True, callbacks=[clock],
+                                 schedule=args.schedule, refit_epochs=args.refit_epochs), quiet=True, callbacks=[clock],
                      announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None)
     finally:
         forecast.train.train_network = train_network
@@ -264,6 +265,11 @@ def main() -> None:
     parser.add_argument("--transform", default="none", help="none, or log (the cycle then multiplies the level)")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--schedule", default="none", help="the learning rate's schedule: none, cosine or plateau")
+    parser.add_argument("--refit-epochs", type=int, default=0,
+                        help="0: the refit trains afresh for the chosen epochs; N: it continues the evaluated model N epochs")
+    parser.add_argument("--validate", action="store_true",
+                        help="hold out each training part's last 48 hours and score on them, never reading M4's test "
+                             "hours: a validation run, for choices only the refit shows (the refit itself)")
     parser.add_argument("--net", default="", help="a lab network instead of the product's, e.g. m4_nets:SmoothedLevelNet")
     parser.add_argument("--series", type=int, default=0, help="the first N series only (a quick screen, not the benchmark)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
@@ -276,6 +282,9 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     train, actual = load(args.data)
+    if args.validate:  # the last 48 training hours are the test: M4's own test hours stay unread
+        actual = {name: frame["value"].to_numpy(np.float64)[-HORIZON:] for name, frame in train.items()}
+        train = {name: frame.iloc[:-HORIZON] for name, frame in train.items()}
     if args.series:
         train = dict(list(train.items())[:args.series])
         actual = {name: actual[name] for name in train}
@@ -337,6 +346,7 @@ def main() -> None:
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
                 + (f"_lr{args.learning_rate:g}" if args.learning_rate != 1e-3 else "")
                 + (f"_{args.schedule}" if args.schedule != "none" else "")
+                + (f"_warm{args.refit_epochs}" if args.refit_epochs else "") + ("_validate" if args.validate else "")
                 + (f"_first{args.series}" if args.series else "") + f"_s{'-'.join(map(str, args.seeds))}")
         (args.out / f"{name}.json").write_text(json.dumps(record, indent=1))
         for seed, (refitted, before_refit) in kept.items():  # each series' forecast and 95% bounds, for ensembles

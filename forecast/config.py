@@ -307,6 +307,7 @@ class TrainConfig(Settings):
     threads: int | None = None  # CPU threads for PyTorch; None: $FORECAST_THREADS, else every core
     sampling: str = "windows"  # "series": each series of a panel weighs the same per epoch
     logger: str = "csv"  # where a fit with an output folder logs: csv (logs/metrics.csv), tensorboard, mlflow
+    refit_epochs: int = 0  # 0: the refit trains afresh for the epochs chosen; N: continues the evaluated model N epochs
 
     def __post_init__(self):
         self.check_flags()
@@ -319,6 +320,8 @@ class TrainConfig(Settings):
         positive("max_epochs", self.max_epochs, int)
         for name in ("weight_decay", "gradient_clip", "patience"):
             non_negative(name, getattr(self, name))
+        if self.refit_epochs:
+            positive("refit_epochs", self.refit_epochs, int)
         devices = str(self.devices)
         if devices != "auto" and not (devices.isdigit() and int(devices) > 0):
             raise ForecastError(f"devices must be auto or a positive count, got {self.devices!r}")

@@ -101,7 +101,8 @@ def tracked(trainer: pl.Trainer, out_dir: str | Path | None) -> dict | None:
 def train_network(frame: dict[str, pd.DataFrame], data: DataConfig, model: ModelConfig, train: TrainConfig,
                   fit_on: str = "train", out_dir: str | Path | None = None, quiet: bool = True,
                   resume: bool = False, callbacks: list | None = None, announce=None,
-                  drop_bad: bool = False, net: dict | None = None, log: tuple | None = None) -> Trained:
+                  drop_bad: bool = False, net: dict | None = None, log: tuple | None = None,
+                  start: torch.nn.Module | None = None) -> Trained:
     """Train on validated series by name (see `forecast.loading.as_panel`); restore the best epoch
     when validation can choose one.
 
@@ -112,7 +113,8 @@ def train_network(frame: dict[str, pd.DataFrame], data: DataConfig, model: Model
     `finish` hooks, when it has them, run before and after training.
     With `out_dir`, `out_dir/checkpoints/last.ckpt` is written after every epoch and `resume`
     continues from it; without, nothing is written to disk but, with `log` (a folder, and the
-    folder of the MLflow store), the epochs' logs (a tuning trial's).
+    folder of the MLflow store), the epochs' logs (a tuning trial's). `start` is a trained network of
+    the same shape whose weights training continues from (a warm refit), instead of fresh ones.
     """
     check_compatible(data, model)
     devices = device_count(train)
@@ -132,6 +134,8 @@ def train_network(frame: dict[str, pd.DataFrame], data: DataConfig, model: Model
     with torch_threads(train.threads):
         if hasattr(module.net, "prepare"):  # again on resume: the same data give the same result
             getattr(module.net, "prepare")(batch_loader(dm.dataset("train"), 4096), val())
+    if start is not None:
+        module.net.load_state_dict(start.state_dict())
     best = BestWeights()
     callbacks = [best, *(callbacks or [])]
     if train.patience and select:
@@ -268,7 +272,9 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         Nixtla's shape (columns `unique_id`, `ds` and the values, e.g. `y`).
     source : where the frame came from; saved with the model.
     refit : after the test evaluation, train again on every row for the chosen number of epochs and
-        return that model (the one that saw the newest data); False keeps the evaluated model.
+        return that model (the one that saw the newest data); False keeps the evaluated model. With
+        `train.refit_epochs` N the refit instead continues the evaluated model's weights on every row
+        for N epochs: faster when N is below the chosen epochs.
     fit_on : "train" (choose the epoch on validation) or "train+val" (train on both for exactly
         `train.max_epochs` epochs, as tuning's final refit does).
     out_dir : where checkpoints and training logs go (nothing is written when None).
@@ -337,11 +343,13 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
 
     evaluated = make(network, trained.prepared, {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
-    if refit:
-        again = train_network(kept, data, model,
-                              replace(train, max_epochs=epochs, patience=0), "all", quiet=quiet, net=spec)
+    if refit:  # afresh for the chosen epochs, or (train.refit_epochs) on from the evaluated weights
+        warm = train.refit_epochs
+        again = train_network(kept, data, model, replace(train, max_epochs=warm or epochs, patience=0), "all",
+                              quiet=quiet, net=spec, start=network if warm else None)
+        how = f", {warm} more epochs from the evaluated model" if warm else ""
         final = make(again.net, again.prepared,
-                     {"evaluated": False, "trained_on": f"all {n_rows} rows", "trained_on_rows": n_rows})
+                     {"evaluated": False, "trained_on": f"all {n_rows} rows{how}", "trained_on_rows": n_rows})
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
                      test=test, metrics=metrics, epochs=trained.epochs, best_epoch=trained.best_epoch,
                      best_val=trained.best_val, seconds=time.perf_counter() - started,

@@ -1,5 +1,7 @@
 """Training: it learns, it repeats, it refits on all rows, it resumes, it fails in one clear line."""
+import copy
 import logging
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -51,6 +53,38 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs_and_keeps_the_test_metr
     kept = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
     assert kept.model is kept.evaluated
     np.testing.assert_equal(kept.metrics, result.metrics)
+
+
+def test_a_warm_refit_continues_the_evaluated_network_on_every_row_for_its_own_epochs(monkeypatch):
+    import forecast.train
+
+    calls, train_network = [], forecast.train.train_network
+    monkeypatch.setattr(forecast.train, "train_network",
+                        lambda *a, **k: calls.append((a, k)) or train_network(*a, **k))
+    frame = make_frame(n=250)
+    warm = fit(frame, DATA, ModelConfig(hidden_size=8), replace(FAST, refit_epochs=1), quiet=True)
+    (_, first), (again, refit) = calls
+    assert first.get("start") is None
+    assert refit["start"] is warm.evaluated.net and again[3].max_epochs == 1 and again[4] == "all"
+    assert warm.model.info["trained_on"] == "all 250 rows, 1 more epochs from the evaluated model"
+    assert warm.model.preprocessor.mean[0] == pytest.approx(frame["y"].mean())  # its scaler saw every row
+    with pytest.raises(ForecastError, match="refit_epochs must be a positive"):
+        TrainConfig(refit_epochs=1.5)
+
+
+def test_training_from_a_start_network_begins_at_its_weights():
+    from forecast.train import train_network
+
+    frames, still = {"y": make_frame(n=250)}, replace(FAST, learning_rate=1e-9, max_epochs=1)
+    fresh = train_network(frames, DATA, ModelConfig(hidden_size=8), still, "all").net
+    start = copy.deepcopy(fresh)
+    with torch.no_grad():
+        for weights in start.parameters():
+            weights.add_(0.5)
+    warm = train_network(frames, DATA, ModelConfig(hidden_size=8), still, "all", start=start).net
+    for (name, after), before in zip(warm.state_dict().items(), start.state_dict().values()):
+        torch.testing.assert_close(after, before, atol=1e-5, rtol=0, msg=name)
+        assert not torch.allclose(after, fresh.state_dict()[name], atol=0.1)
 
 
 def test_metrics_are_in_original_units_beside_naive():
