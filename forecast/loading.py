@@ -44,8 +44,6 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
     >>> list(one), len(one["series"])
     (['series'], 3)
     """
-    from forecast.panel import from_long, validate_panel
-
     if source is None or isinstance(source, (str, Path)):
         source = SourceConfig(path=str(source)) if source is not None else SourceConfig()
     if isinstance(source, SourceConfig):
@@ -57,30 +55,27 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
                                 "(SourceConfig.series_col)")
         frame, report = load_source(source, columns)
         return {source.label: frame}, report
-    if isinstance(source, pd.DataFrame) and set(NIXTLA) <= set(source.columns):
-        source = from_long(source.set_index("ds"), "unique_id")
-    if isinstance(source, dict):
-        return validate_panel(source, columns, max_gap, drop_bad, "panel", static)
-    if isinstance(source, (pd.DataFrame, pd.Series)):
-        frame, report = load_source(SourceConfig(max_gap=max_gap), columns, source)
-        return {ONE: frame}, report
+    if isinstance(source, (pd.DataFrame, pd.Series, dict)):
+        return as_panel(source, columns, SourceConfig(max_gap=max_gap, drop_bad=drop_bad), static)
     raise ForecastError(f"cannot load a {type(source).__name__}: give a SourceConfig, a file path, a "
                         "DataFrame, a dict of DataFrames or a long frame with unique_id and ds")
 
 
 def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
              label: str = "DataFrame") -> tuple[dict[str, pd.DataFrame], DataReport]:
-    """The input adapter of `fit`, `backtest` and `tune`: validated series by name, whatever was given.
-    One series (a DataFrame or Series indexed by time) is a panel of one, named `source.label` (`series`
-    when the source names no ticker, sample or file, as `load` names it); a dict of frames, or Nixtla's long frame (`unique_id`, `ds`, values), is one series per name.
-    `label` names a single frame in its errors."""
+    """The input adapter of `load`, `fit`, `backtest` and `tune`: validated series by name, whatever
+    was given. One series (a DataFrame or Series indexed by time) is a panel of one, named
+    `source.label` (`series` when the source names no ticker, sample or file); a dict of frames, or
+    Nixtla's long frame (`unique_id`, `ds`, values), is one series per name. `columns` are kept
+    (every numeric column when None); `label` names a single frame in its errors."""
     from forecast.panel import from_long, validate_panel
 
     if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
         frame = from_long(frame.set_index("ds"), "unique_id")
+    columns = None if columns is None else list(columns)
     if isinstance(frame, dict):
-        return validate_panel(frame, list(columns), source.max_gap, source.drop_bad, static=static)
-    one, report = validate_frame(frame, list(columns), max_gap=source.max_gap, source=label)
+        return validate_panel(frame, columns, source.max_gap, source.drop_bad, static=static)
+    one, report = validate_frame(frame, columns, max_gap=source.max_gap, source=label)
     return {source.label if source.ticker or source.sample or source.path else ONE: one}, report
 
 
