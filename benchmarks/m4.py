@@ -181,17 +181,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
     series, each `(forecast, lower, upper)`), and its stages' seconds."""
     import lightning.pytorch as pl
 
-    import forecast.train
     from forecast import DataConfig, ModelConfig, TrainConfig, fit
-
-    trainings: list[tuple[float, float]] = []  # (start, end) of each training: the first, then the refit
-    train_network = forecast.train.train_network
-
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        out = train_network(*args, **kwargs)
-        trainings.append((start, time.perf_counter()))
-        return out
 
     class Clock(pl.Callback):  # when each epoch of the first training starts, and when it ends
         def __init__(self):
@@ -207,15 +197,11 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
     started = time.perf_counter()
     data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle,
                       transform=args.transform)  # the panel's default split
-    forecast.train.train_network = timed  # what `fit` calls: the benchmark times each training
-    try:
-        result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,)),
-                     TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
-                                 accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
-                                 schedule=args.schedule, refit_epochs=args.refit_epochs), quiet=True, callbacks=[clock],
-                     announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None)
-    finally:
-        forecast.train.train_network = train_network
+    result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,)),
+                 TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
+                             accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
+                             schedule=args.schedule, refit_epochs=args.refit_epochs), quiet=True, callbacks=[clock],
+                 announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None)
     fitted = time.perf_counter()
     bounds = [f"value_{side}{100 * LEVEL:g}" for side in ("lower", "upper")]
 
@@ -228,11 +214,11 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
     predict = time.perf_counter() - fitted
     before_refit = forecasts(result.evaluated)
     held = result.metrics  # the fit's own test span: the training part's last hours, never M4's test hours
-    (_, first_end), (refit_start, refit_end) = trainings[0], trainings[-1]
+    stages = result.stages
     times = {"fit": fitted - started, "predict": predict,
              "prepare": prepared[0] - started, "epochs": list(np.diff(clock.marks)),
-             "evaluate and refit": fitted - clock.marks[-1], "evaluate": refit_start - first_end,
-             "refit": refit_end - refit_start, "fit without refit": refit_start - started,
+             "evaluate and refit": fitted - clock.marks[-1], "evaluate": stages["evaluate"],
+             "refit": stages["refit"], "fit without refit": stages["train"] + stages["evaluate"],
              "validation loss": result.evaluated.info.get("best_val_loss"),
              "validation sMAPE": held["model"]["smape"], "validation MASE": held["model"]["mase"],
              "validation sMAPE, seasonal naive": held["seasonal_naive"]["smape"],

@@ -210,6 +210,9 @@ class FitResult:
     test : every test forecast beside the baselines (of every series, pooled, for a panel);
         `metrics` summarises it (for a panel with a per-series table under "series").
     by_series : each series' own test evaluation; parts : each series' prepared data.
+    stages : the seconds of each stage: "train" (the data prepared, the epochs run), "evaluate" (a
+        twin trained for calibration when validation was trained on, the intervals calibrated, the
+        test span scored) and "refit" (0 without one); `seconds` is their total.
     """
 
     model: TrainedModel
@@ -224,6 +227,7 @@ class FitResult:
     seconds: float
     by_series: dict = field(default_factory=dict)  # name -> Evaluation on test (a panel's series)
     parts: dict = field(default_factory=dict)  # name -> that series' PreparedSeries
+    stages: dict = field(default_factory=dict)  # "train", "evaluate", "refit" -> seconds
 
     @property
     def is_panel(self) -> bool:
@@ -306,6 +310,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     trained = train_network(frames, data, model, train, fit_on, out_dir, quiet,
                             resume, callbacks, announce, drop_bad=source.drop_bad, net=spec)
     parts = parts_of(trained.prepared)
+    stages = {"train": time.perf_counter() - started}
     epochs = trained.best_epoch + 1
     if spec is not None:  # what a custom net picked on validation: the refit (and the saved model) reuse it
         spec = {**spec, "options": {**spec["options"], **getattr(trained.net, "picked", {})}}
@@ -343,6 +348,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
 
     evaluated = make(network, trained.prepared, {"evaluated": True, "trained_on": f"first {span} of {n_rows} rows"})
     final = evaluated
+    stages["evaluate"] = time.perf_counter() - started - stages["train"]
     if refit:  # afresh for the chosen epochs, or (train.refit_epochs) on from the evaluated weights
         warm = train.refit_epochs
         again = train_network(kept, data, model, replace(train, max_epochs=warm or epochs, patience=0), "all",
@@ -353,7 +359,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
                      test=test, metrics=metrics, epochs=trained.epochs, best_epoch=trained.best_epoch,
                      best_val=trained.best_val, seconds=time.perf_counter() - started,
-                     by_series=by_series, parts=parts)
+                     by_series=by_series, parts=parts,
+                     stages={**stages, "refit": time.perf_counter() - started - sum(stages.values())})
 
 
 def parts_of(prepared: Prepared) -> dict[str, PreparedSeries]:

@@ -53,6 +53,10 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs_and_keeps_the_test_metr
     kept = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
     assert kept.model is kept.evaluated
     np.testing.assert_equal(kept.metrics, result.metrics)
+    for run in (result, kept):  # the stages' seconds add up to the fit's
+        assert set(run.stages) == {"train", "evaluate", "refit"} and min(run.stages.values()) >= 0
+        assert sum(run.stages.values()) == pytest.approx(run.seconds, abs=0.05)
+    assert result.stages["refit"] > 0.1 > kept.stages["refit"]
 
 
 def test_a_warm_refit_continues_the_evaluated_network_on_every_row_for_its_own_epochs(monkeypatch):
