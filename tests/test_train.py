@@ -56,7 +56,7 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs_and_keeps_the_test_metr
     for run in (result, kept):  # the stages' seconds add up to the fit's
         assert set(run.stages) == {"train", "evaluate", "refit"} and min(run.stages.values()) >= 0
         assert sum(run.stages.values()) == pytest.approx(run.seconds, abs=0.05)
-    assert result.stages["refit"] > 0.1 > kept.stages["refit"]
+    assert result.stages["refit"] > kept.stages["refit"]  # two epochs of training against none
 
 
 def test_a_warm_refit_continues_the_evaluated_network_on_every_row_for_its_own_epochs(monkeypatch):
