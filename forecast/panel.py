@@ -219,8 +219,7 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
                              f"{listed}{more}; leave them out with --drop-bad, or change the dates", list(dropped))
     sizes = np.array([len(part.values) for part in parts])
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    return Prepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped,
-                         encoding)
+    return Prepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped, encoding)
 
 
 def _too_short(frame: pd.DataFrame, cut: DataConfig) -> str | None:
