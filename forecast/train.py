@@ -353,7 +353,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         warm = train.refit_epochs
         again = train_network(kept, data, model, replace(train, max_epochs=warm or epochs, patience=0), "all",
                               quiet=quiet, net=spec, start=network if warm else None)
-        how = f", {warm} more epochs from the evaluated model" if warm else ""
+        how = f", {warm} more epoch{'s' * (warm > 1)} from the evaluated model" if warm else ""
         final = make(again.net, again.prepared,
                      {"evaluated": False, "trained_on": f"all {n_rows} rows{how}", "trained_on_rows": n_rows})
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,

@@ -121,6 +121,16 @@ def test_fit_without_refit_saves_the_evaluated_model(run, tmp_path):
     assert load_model(tmp_path / "r" / "model.safetensors").info["evaluated"] is True
 
 
+def test_a_warm_refit_says_what_it_saved_and_its_model_file_says_so_too(run, tmp_path):
+    result = run("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "10", "--set", "train.refit_epochs=1",
+                 "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert "saved model: the evaluated model trained 1 more epoch(s) on all 3270 rows" in result.stdout
+    from forecast.trained import load_model
+    info = load_model(tmp_path / "r" / "model.safetensors").info
+    assert info["trained_on"] == "all 3270 rows, 1 more epoch from the evaluated model" and not info["evaluated"]
+
+
 def test_fit_on_a_csv_with_features_and_predict_from_fresher_data(run, tmp_path):
     frame = pd.read_csv(SAMPLE)
     ibm = frame[frame.Ticker == "IBM"].drop(columns="Ticker")

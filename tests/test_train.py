@@ -70,7 +70,7 @@ def test_a_warm_refit_continues_the_evaluated_network_on_every_row_for_its_own_e
     (_, first), (again, refit) = calls
     assert first.get("start") is None
     assert refit["start"] is warm.evaluated.net and again[3].max_epochs == 1 and again[4] == "all"
-    assert warm.model.info["trained_on"] == "all 250 rows, 1 more epochs from the evaluated model"
+    assert warm.model.info["trained_on"] == "all 250 rows, 1 more epoch from the evaluated model"
     assert warm.model.preprocessor.mean[0] == pytest.approx(frame["y"].mean())  # its scaler saw every row
     with pytest.raises(ForecastError, match="refit_epochs must be a positive"):
         TrainConfig(refit_epochs=1.5)
