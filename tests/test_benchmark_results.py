@@ -46,5 +46,9 @@ def test_the_readme_and_the_m4_page_report_the_stored_m4_runs():
     assert f"| {mean['owa']} (" in row and f"({faster_owa} with a learning rate of 0.003, {len(faster)} seeds" in row
     page = (ROOT / "docs" / "benchmarks" / "m4.md").read_text()
     assert f"mean of 3 seeds | {mean['smape']} | {mean['mase']} | {mean['owa']} |" in page
-    for run in kept + faster:
+    warm = [run for path in sorted((stored / "warm_refit").glob("*.json")) for run in json.loads(path.read_text())["runs"]]
+    warm_owa = f"{np.mean([run['owa'] for run in warm]):.3f}"
+    assert f"; {warm_owa} with a warm refit too, {round(max(r['fit'] for r in warm) / 60)} minutes a run;" in row
+    assert f"| **{warm_owa}** (" in page and f"**{min(round(r['fit']) for r in warm)} to {max(round(r['fit']) for r in warm)}**" in page
+    for run in kept + faster + warm:
         assert f"{run['validation sMAPE']:.3f}" in page and f"{run['owa']:.3f}" in page
