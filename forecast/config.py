@@ -28,6 +28,8 @@ SAMPLINGS = ("windows", "series")  # every window once per epoch, or each series
 STRATEGIES = ("auto", "ddp")
 NORMALIZE = ("none", "last", "last+scale")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # csv is always written; the others beside it
+WINDOWS = ("expanding", "sliding")  # a backtest's training rows: every earlier one, or a fixed count
+CALIBRATIONS = ("split", "adaptive")  # a backtest's intervals: split conformal, or adapting to each outcome
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
@@ -337,12 +339,6 @@ def check_compatible(data: DataConfig, model: ModelConfig) -> None:
     if model.channel_independent and (data.features or data.known or data.time_features or data.static):
         raise ForecastError("channel_independent needs every input column to be a target; drop the "
                             "features, known, static columns and time features, or make them targets")
-
-
-WINDOWS = ("expanding", "sliding")
-
-
-CALIBRATIONS = ("split", "adaptive")
 
 
 @dataclass(frozen=True)
