@@ -322,8 +322,8 @@ class TrainConfig(Settings):
         positive("max_epochs", self.max_epochs, int)
         for name in ("weight_decay", "gradient_clip", "patience"):
             non_negative(name, getattr(self, name))
-        if self.refit_epochs:
-            positive("refit_epochs", self.refit_epochs, int)
+        if isinstance(self.refit_epochs, bool) or not isinstance(self.refit_epochs, int) or self.refit_epochs < 0:
+            raise ForecastError(f"refit_epochs must be 0 (refit afresh) or a number of epochs, got {self.refit_epochs!r}")
         devices = str(self.devices)
         if devices != "auto" and not (devices.isdigit() and int(devices) > 0):
             raise ForecastError(f"devices must be auto or a positive count, got {self.devices!r}")

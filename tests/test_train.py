@@ -72,8 +72,9 @@ def test_a_warm_refit_continues_the_evaluated_network_on_every_row_for_its_own_e
     assert refit["start"] is warm.evaluated.net and again[3].max_epochs == 1 and again[4] == "all"
     assert warm.model.info["trained_on"] == "all 250 rows, 1 more epoch from the evaluated model"
     assert warm.model.preprocessor.mean[0] == pytest.approx(frame["y"].mean())  # its scaler saw every row
-    with pytest.raises(ForecastError, match="refit_epochs must be a positive"):
-        TrainConfig(refit_epochs=1.5)
+    for wrong in (1.5, -1, "2", True):
+        with pytest.raises(ForecastError, match="refit_epochs must be 0 .refit afresh. or a number of epochs"):
+            TrainConfig(refit_epochs=wrong)
 
 
 def test_training_from_a_start_network_begins_at_its_weights():
