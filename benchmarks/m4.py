@@ -52,6 +52,13 @@ def load(folder: Path = DATA) -> tuple[dict[str, pd.DataFrame], dict[str, np.nda
     return train, actual
 
 
+def validation_cut(train: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]:
+    """Each training part less its last 48 hours, and those hours as the values to forecast: a
+    validation span for choices that only the refit shows, M4's test hours unread."""
+    actual = {name: frame["value"].to_numpy(np.float64)[-HORIZON:] for name, frame in train.items()}
+    return {name: frame.iloc[:-HORIZON] for name, frame in train.items()}, actual
+
+
 # --- the organisers' scores ---------------------------------------------------------------------
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
@@ -269,8 +276,7 @@ def main() -> None:
     started = time.perf_counter()
     train, actual = load(args.data)
     if args.validate:  # the last 48 training hours are the test: M4's own test hours stay unread
-        actual = {name: frame["value"].to_numpy(np.float64)[-HORIZON:] for name, frame in train.items()}
-        train = {name: frame.iloc[:-HORIZON] for name, frame in train.items()}
+        train, actual = validation_cut(train)
     if args.series:
         train = dict(list(train.items())[:args.series])
         actual = {name: actual[name] for name in train}

@@ -35,6 +35,19 @@ def test_the_scorer_reproduces_the_published_naive2_seasonal_naive_and_naive_int
     assert (round(width, 3), round(abs(inside - 0.95), 3)) == (71.245, 0.011)  # the published Naive interval row
 
 
+def test_the_validation_cut_forecasts_each_training_parts_last_48_hours_from_what_precedes_them():
+    import pandas as pd
+
+    bench = m4()
+    index = pd.date_range("2024-01-01", periods=200, freq="h")
+    train = {name: pd.DataFrame({"value": np.arange(200.0) + k}, index=index) for k, name in enumerate("ab")}
+    cut, actual = bench.validation_cut(train)
+    for k, name in enumerate("ab"):
+        assert len(cut[name]) == 152 and cut[name].index[-1] == index[151]
+        np.testing.assert_array_equal(actual[name], np.arange(152.0, 200.0) + k)
+    assert len(train["a"]) == 200  # the training parts given are not changed
+
+
 def test_the_seasonality_test_and_decomposition_follow_the_organisers_code():
     bench = m4()
     t = np.arange(24 * 30)
