@@ -119,3 +119,20 @@ def test_a_killed_worker_ends_the_fit_with_one_line_and_resume_continues(tmp_pat
         assert "already finished" in resumed.stderr
     else:
         assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_two_processes_continue_a_warm_refit_from_the_weights_they_are_given():
+    import copy
+
+    from forecast.train import train_network
+
+    frames, data = {"y": make_frame(n=300)}, DataConfig(targets=("y",), seq_len=16, horizon=2)
+    still = TrainConfig(max_epochs=1, batch_size=32, accelerator="cpu", patience=0, learning_rate=1e-9)
+    start = copy.deepcopy(train_network(frames, data, ModelConfig(hidden_size=8), still, "all").net)
+    with torch.no_grad():
+        for weights in start.parameters():
+            weights.add_(0.5)  # far from any fresh initialisation
+    warm = train_network(frames, data, ModelConfig(hidden_size=8), still.override(devices="2"), "all", start=start).net
+    for (name, after), before in zip(warm.state_dict().items(), start.state_dict().values()):
+        torch.testing.assert_close(after, before, atol=1e-5, rtol=0, msg=name)
