@@ -87,8 +87,7 @@ def nixtla_file(source: SourceConfig) -> SourceConfig:
     return source.with_flags(series_col="unique_id") if set(NIXTLA) <= set(file_columns(source.path)) else source
 
 
-def load_source(source: SourceConfig = SourceConfig(), columns=None,
-                frame: pd.DataFrame | pd.Series | None = None) -> tuple[pd.DataFrame, DataReport]:
+def load_source(source: SourceConfig = SourceConfig(), columns=None) -> tuple[pd.DataFrame, DataReport]:
     """Load and validate one series; with no source, the bundled AAPL sample.
 
     Parameters
@@ -96,7 +95,6 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
     source : a Yahoo ticker (cached on disk, see `forecast.yahoo.load_yahoo`), a bundled sample
         (AAPL, MSFT, IBM, GOOG), or a CSV/Parquet path; plus dates, interval, cache and `max_gap`.
     columns : columns to keep, targets first; all numeric columns when None.
-    frame : a DataFrame or Series indexed by timestamps, instead of the source's ticker/sample/path.
 
     Returns
     -------
@@ -111,8 +109,6 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
     >>> report.rows, list(frame.columns)
     (3270, ['Close'])
     """
-    if frame is not None and (source.ticker or source.sample or source.path):
-        raise ForecastError("give a frame or a source ticker/sample/path, not both")
     check_calendar(source.calendar)
     calendar = None
     warnings: list[str] = []
@@ -123,9 +119,7 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None,
                                  source.cache_dir, source.offline)
         label, warnings, calendar = report.source, report.warnings, report.calendar
     else:
-        if frame is not None:
-            raw, label = frame, "DataFrame"
-        elif source.path is not None:
+        if source.path is not None:
             raw, label = load_file(source.path, source.date_col, source.date_format,
                                    source.dayfirst), source.path
         else:

@@ -125,7 +125,7 @@ def test_a_warm_refit_says_what_it_saved_and_its_model_file_says_so_too(run, tmp
     result = run("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "10", "--set", "train.refit_epochs=1",
                  "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
-    assert "saved model: the evaluated model trained 1 more epoch(s) on all 3270 rows" in result.stdout
+    assert "saved model: retrained on all 3270 rows, 1 more epoch from the evaluated model (" in result.stdout
     from forecast.trained import load_model
     info = load_model(tmp_path / "r" / "model.safetensors").info
     assert info["trained_on"] == "all 3270 rows, 1 more epoch from the evaluated model" and not info["evaluated"]

@@ -11,7 +11,7 @@ import pytest
 
 from forecast.errors import ForecastError
 from forecast.config import SourceConfig
-from forecast.loading import load_source
+from forecast.loading import load, load_source
 from forecast.sources import load_file, load_sample, validate_frame
 from tests.conftest import make_frame
 
@@ -190,11 +190,9 @@ def test_when_file_missing_or_unknown_type_then_clear_error(tmp_path):
         load_file(tmp_path / "x.xlsx")
 
 
-def test_when_two_sources_given_then_error(frame):
+def test_when_two_sources_given_then_error():
     with pytest.raises(ForecastError, match="one data source"):
         SourceConfig(ticker="AAPL", sample="MSFT")
-    with pytest.raises(ForecastError, match="a frame or a source"):
-        load_source(SourceConfig(ticker="AAPL"), frame=frame)
 
 
 def test_a_source_flag_replaces_the_other_source_kinds_and_keeps_the_rest():
@@ -207,8 +205,8 @@ def test_a_source_flag_replaces_the_other_source_kinds_and_keeps_the_rest():
 def test_max_gap_of_the_source_decides_what_is_filled(frame):
     frame.iloc[10:13] = float("nan")
     with pytest.raises(ForecastError, match="3 missing values in a row"):
-        load_source(SourceConfig(max_gap=2), frame=frame)
-    assert load_source(SourceConfig(max_gap=3), frame=frame)[1].filled == 3
+        load(frame, max_gap=2)
+    assert load(frame, max_gap=3)[1].filled == 3
 
 
 def test_when_no_source_then_bundled_sample_with_trading_calendar():

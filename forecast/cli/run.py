@@ -138,10 +138,9 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
     for line in result.model.unbounded_intervals():
         warn(line)
     if result.refit:
-        how = (f"the evaluated model trained {train_cfg.refit_epochs} more epoch(s) on all "
-               f"{result.model.info['trained_on_rows']} rows" if train_cfg.refit_epochs else
-               f"retrained on {result.model.info['trained_on']} for {result.best_epoch + 1} epoch(s)")
-        say(f"saved model: {how} (the test metrics above are those of the evaluated model)")
+        afresh = "" if train_cfg.refit_epochs else f" for {result.best_epoch + 1} epoch(s)"  # else said in trained_on
+        say(f"saved model: retrained on {result.model.info['trained_on']}{afresh} "
+            "(the test metrics above are those of the evaluated model)")
     else:
         say("saved model: the evaluated model (--no-refit)")
     print_paths(result.write(folder))
