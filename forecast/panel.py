@@ -164,10 +164,8 @@ class Prepared:
         return torch.cat([part.stage_starts(stage) + int(offset)
                           for part, offset in zip(self.parts, self.offsets)])
 
-    def row_series(self) -> torch.Tensor | None:
-        """(rows,) the series of every row of `values`; None for a panel of one."""
-        if len(self.parts) == 1:
-            return self.parts[0].row_series()
+    def row_series(self) -> torch.Tensor:
+        """(rows,) the series of every row of `values`: each part's place in the panel."""
         return torch.repeat_interleave(torch.tensor([p.series for p in self.parts]),
                                        torch.tensor([len(p.values) for p in self.parts]))
 
@@ -200,7 +198,7 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     for name, frame in frames.items():
         try:
             part = prepare(frame, cut, fit_on, static=None if static is None else (static_names, static[name]))
-            part.series = len(parts) if len(frames) > 1 else None  # one series needs no ids
+            part.series = len(parts)
             parts.append(part)
             names.append(name)
         except ForecastError as e:

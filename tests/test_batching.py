@@ -25,13 +25,13 @@ def test_whole_batch_indexing_equals_per_sample_dataloader_with_collate():
     sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(7))
     reference = list(DataLoader(dataset, batch_size=32, sampler=sampler))
     assert len(fast) == len(reference)
-    for (xf, yf), (xr, yr) in zip(fast, reference):
-        assert torch.equal(xf, xr) and torch.equal(yf, yr)
+    for (xf, yf, sf), (xr, yr, sr) in zip(fast, reference):  # one series is a panel of one: series 0
+        assert torch.equal(xf, xr) and torch.equal(yf, yr) and torch.equal(sf, sr) and not sf.any()
 
 
 def test_train_loader_order_is_fixed_by_the_seed():
-    first = [y for _, y in datamodule().train_dataloader()]
-    again = [y for _, y in datamodule().train_dataloader()]
+    first = [y for _, y, _ in datamodule().train_dataloader()]
+    again = [y for _, y, _ in datamodule().train_dataloader()]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
 
 
@@ -40,9 +40,9 @@ def test_training_step_loss_equals_the_plain_loss():
     torch.manual_seed(0)
     data = DataConfig(targets=("y",), features=("x",), seq_len=24, horizon=6)
     module = Forecaster(data.to_dict(), ModelConfig(hidden_size=8).to_dict(), TrainConfig().to_dict())
-    x, y = next(iter(dm.train_dataloader()))
+    x, y, series = next(iter(dm.train_dataloader()))
     module.log = lambda *a, **k: None  # outside a Trainer there is nothing to log to
-    loss = module.training_step((x, y), 0)
+    loss = module.training_step((x, y, series), 0)
     assert torch.allclose(loss, torch.nn.functional.mse_loss(module.net(x), y))
 
 
@@ -51,6 +51,6 @@ def test_training_step_loss_equals_the_plain_loss():
 def test_series_held_on_a_device_gives_the_same_batches_there():
     on_device = datamodule(device="cuda")
     assert on_device.prepared.values.device.type == "cuda"
-    x, _ = next(iter(on_device.train_dataloader()))
-    x_ref, _ = next(iter(datamodule().train_dataloader()))
+    x, *_ = next(iter(on_device.train_dataloader()))
+    x_ref, *_ = next(iter(datamodule().train_dataloader()))
     assert x.device.type == "cuda" and torch.equal(x.cpu(), x_ref)

@@ -135,8 +135,9 @@ def test_shuffled_loader_is_repeatable_for_a_seed_and_covers_every_window(frame2
 
 def test_datamodule_gives_float32_batches(frame2):
     dm = WindowDataModule(frame2, cfg(), batch_size=8)
-    x, y = next(iter(dm.train_dataloader()))
+    x, y, series = next(iter(dm.train_dataloader()))  # one series is a panel of one: its windows are series 0
     assert x.shape == (8, 12, 2) and y.shape == (8, 4, 1) and x.dtype == torch.float32
+    assert series.tolist() == [0] * 8
 
 
 @pytest.mark.parametrize("fit_on,rows", [("train", "train_end"), ("train+val", "val_end")])
