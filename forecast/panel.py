@@ -89,16 +89,31 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
         return cfg
     dates = pd.DatetimeIndex(np.unique(np.concatenate([f.index.to_numpy() for f in frames.values()])))
     n = len(dates)
-    together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
-    steps = cfg.val_steps is not None or cfg.test_steps is not None or (by_steps(cfg, panel=True) and together)
+    steps = by_steps(cfg, panel=_many_together(frames))
     train_end, val_end = span_ends(cfg, n, steps, *_lengths(frames))
+    given = {name: getattr(cfg, name) for name in ("val_start", "test_start") if getattr(cfg, name) is not None}
+    if given:  # one date given, the other from the default: both must leave every span rows
+        train_end = int(dates.searchsorted(moment(cfg.val_start, dates))) if "val_start" in given else train_end
+        val_end = int(dates.searchsorted(moment(cfg.test_start, dates))) if "test_start" in given else val_end
+        if not 0 < train_end < val_end < n:
+            raise ForecastError(f"the split leaves a span empty: the data run from {stamp(dates[0])} to "
+                                f"{stamp(dates[-1])} ({n} dates) and "
+                                f"{' and '.join(f'{k} is {v}' for k, v in given.items())}; put each date "
+                                "inside the data, validation before test")
     if not 0 < train_end < val_end < n:
         val_steps, test_steps = split_steps(cfg, *_lengths(frames))
         how = f"its last {val_steps} validation and {test_steps} test steps" if steps else "the fractions"
-        raise ForecastError(f"the panel's {n} dates are too few to split into training, then {how}; give "
+        raise ForecastError(f"the data's {n} dates are too few to split into training, then {how}; give "
                             "--split VAL,TEST steps (or dates) that leave rows to train on")
     return replace(cfg, val_start=cfg.val_start or stamp(dates[train_end]),
                    test_start=cfg.test_start or stamp(dates[val_end]))
+
+
+def _many_together(frames: dict[str, pd.DataFrame]) -> bool:
+    """Whether this is a panel of several series that end on the same date: its split then counts
+    steps back from that date by default (see `forecast.data.by_steps`); one series is split by
+    the fractions of its dates."""
+    return len(frames) > 1 and len({f.index[-1] for f in frames.values() if len(f)}) == 1
 
 
 def _lengths(frames: dict[str, pd.DataFrame]) -> tuple[int, int]:
@@ -112,7 +127,7 @@ def split_rule(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> str:
     if cfg.val_start is not None and cfg.test_start is not None:
         return "the dates given"
     together = len({f.index[-1] for f in frames.values() if len(f)}) == 1
-    if cfg.val_steps is not None or cfg.test_steps is not None or (by_steps(cfg, panel=True) and together):
+    if by_steps(cfg, panel=_many_together(frames)):
         val, test = split_steps(cfg, *_lengths(frames))
         return (f"the last {val} validation and {test} test steps counted back from the panel's last date"
                 + (" (its series end together)" if together else ""))
@@ -179,12 +194,12 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     """Cut every series on one calendar and encode each with its own preprocessor.
 
     A series that cannot be split or encoded (too short for the cut, constant) is named in the
-    error, or left out and reported in `dropped` with `drop_bad`. A panel of one is split as one
-    series is, by its own rows (`forecast.data.split_rows`), and its errors are that series'.
+    error, or left out and reported in `dropped` with `drop_bad`. A panel of one is cut on its own
+    dates, and its errors are that series'.
     """
     if not frames:
         raise ForecastError("the panel holds no series")
-    cut = calendar_cut(frames, cfg) if fit_on != "all" and len(frames) > 1 else cfg
+    cut = calendar_cut(frames, cfg) if fit_on != "all" else cfg
     names: list[str] = []
     parts: list[PreparedSeries] = []
     dropped: dict[str, str] = {}

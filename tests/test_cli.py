@@ -276,8 +276,11 @@ def test_data_on_a_series_too_short_for_the_default_split_says_why_and_what_fits
         tmp_path / "short.csv", index=False)
     shown = run("data", "--csv", tmp_path / "short.csv")
     assert shown.returncode == 0 and "short  y" in shown.stdout
-    assert "series too short: 30 rows" in shown.stderr and "a shorter seq_len (at most 15)" in shown.stderr
+    why = "series too short: 30 rows split into train 22 / validation 4 / test 4"  # the split fit makes
+    assert why in shown.stderr and "a shorter seq_len or horizon" in shown.stderr
     assert "like the others" not in shown.stderr and "--drop-bad" not in shown.stderr
+    fitted = run("fit", "--csv", tmp_path / "short.csv")
+    assert fitted.returncode == 1 and why in fitted.stderr
 
 
 def test_data_on_a_panel_summarises_each_series_and_writes_a_long_file_that_reads_back(run, tmp_path):

@@ -124,7 +124,9 @@ BAD_INPUTS = [
     (["fit", "--csv", "ibm.csv", "--transform", "log", "--target", "Volume", "--start", "2099-01-01"],
      "no rows between 2099-01-01"),
     (["fit", "--sample", "IBM", "--set", "data.val_start=2030-01-01"],
-     "the data run from 2000-03-01 to 2013-03-01 (3270 rows) and val_start is 2030-01-01"),
+     "the data run from 2000-03-01 to 2013-03-01 (3270 dates) and val_start is 2030-01-01"),
+    (["fit", "--sample", "AAPL,MSFT", "--set", "data.val_start=2030-01-01"],  # a panel: the same one rule
+     "the data run from 2000-03-01 to 2013-03-01 (3270 dates) and val_start is 2030-01-01"),
     (["fit", "--set", "data.val_start=2012-01-01", "--set", "data.test_start=2011-01-01"], "val_start 2012-01-01 must come before"),
     (["predict", "--model", "notmodel.safetensors"], "not a readable model file"),
     (["predict", "--model", "."], "is a folder without a model.safetensors"),
