@@ -204,7 +204,9 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
     started = time.perf_counter()
     data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle,
                       transform=args.transform)  # the panel's default split
-    result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,)),
+    quantiles = tuple(float(q) for q in args.quantiles.split(",")) if args.quantiles else ()
+    result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,),
+                                          quantiles=quantiles, normalize=args.normalize or None),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                              accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
                              schedule=args.schedule, refit_epochs=args.refit_epochs), quiet=True, callbacks=[clock],
@@ -263,6 +265,10 @@ def main() -> None:
     parser.add_argument("--validate", action="store_true",
                         help="hold out each training part's last 48 hours and score on them, never reading M4's test "
                              "hours: a validation run, for choices only the refit shows (the refit itself)")
+    parser.add_argument("--quantiles", default="", help="a quantile head instead of a point forecast, e.g. "
+                        "0.025,0.975 (the median is added and is the forecast); the 95%% interval then comes "
+                        "from the calibrated quantiles (conformalised quantile regression)")
+    parser.add_argument("--normalize", default="", help="none, last or last+scale (default: the product's)")
     parser.add_argument("--net", default="", help="a lab network instead of the product's, e.g. m4_nets:SmoothedLevelNet")
     parser.add_argument("--series", type=int, default=0, help="the first N series only (a quick screen, not the benchmark)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
@@ -336,6 +342,8 @@ def main() -> None:
                 + (f"_cycle{args.cycle}" if args.cycle else "") + (f"_{args.loss}" if args.loss != "mse" else "")
                 + (f"_{args.transform}" if args.transform != "none" else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
+                + (f"_q{args.quantiles.replace(',', '-')}" if args.quantiles else "")
+                + (f"_{args.normalize.replace('+', '')}" if args.normalize else "")
                 + (f"_lr{args.learning_rate:g}" if args.learning_rate != 1e-3 else "")
                 + (f"_{args.schedule}" if args.schedule != "none" else "")
                 + (f"_warm{args.refit_epochs}" if args.refit_epochs else "") + ("_validate" if args.validate else "")
