@@ -2,7 +2,7 @@
 
 The competitors are what a user runs beside `forecast`: a PyTorch training loop with PyTorch's default
 threads (a second `forecast`, a test run, a notebook), or a pure-Python busy loop. The script starts
-and stops them itself. Measured, for each thread setting of forecast (`--threads`):
+and stops them itself. Measured, for each thread setting of forecast (`--set train.threads=N`):
 
 - `forecast fit` with default settings on the bundled sample, as a user runs it from the shell
   (start-up included);
@@ -77,7 +77,7 @@ def forecast_fit(threads: str, folder: Path, limit: float) -> float:
     """Seconds for `forecast fit` (default settings, bundled sample) from the shell; inf past `limit`."""
     cmd = [sys.executable, "-m", "forecast", "fit", "--quiet", "--out", str(folder / f"run{time.time_ns()}")]
     if threads != "default":
-        cmd += ["--threads", threads]
+        cmd += ["--set", f"train.threads={threads}"]
     t0 = time.perf_counter()
     try:
         subprocess.run(cmd, check=True, capture_output=True, cwd=folder, timeout=limit)
