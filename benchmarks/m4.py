@@ -219,11 +219,8 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
         return {name: np.stack([rows[c].to_numpy(np.float64)[:HORIZON] for c in ("value", *bounds)])
                 for name, rows in predicted.groupby("series")}
 
-    late = time.perf_counter()
-    model = recalibrated(result) if args.calibrate_late else result.model
-    late = time.perf_counter() - late
-    out = forecasts(model)
-    predict = time.perf_counter() - fitted - late
+    out = forecasts(result.model)
+    predict = time.perf_counter() - fitted
     before_refit = forecasts(result.evaluated)
     held = result.metrics  # the fit's own test span: the training part's last hours, never M4's test hours
     stages = result.stages
@@ -235,27 +232,18 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict]:
              "validation sMAPE": held["model"]["smape"], "validation MASE": held["model"]["mase"],
              "validation sMAPE, seasonal naive": held["seasonal_naive"]["smape"],
              "validation coverage": held["intervals"][f"{100 * LEVEL:g}%"]["model"]["coverage"] / 100}
-    if args.calibrate_late:  # the interval as calibrated on validation alone, scored beside
-        times.update({"recalibrate": late, "_validation_calibrated": forecasts(result.model)})
+    # the saved model's interval as calibrated on validation alone (before 0.3), scored beside
+    times["_validation_calibrated"] = forecasts(validation_calibrated(result.model, result.evaluated))
     return out, before_refit, times
 
 
-def recalibrated(result):
-    """The saved model with each series' interval calibrated on every window after its training span
-    (the fit's validation and test spans, once the test has been scored) by the evaluated model, instead
-    of validation alone: twice the windows, and the newest ones."""
+def validation_calibrated(model, evaluated):
+    """`model` with each series' interval as `evaluated` calibrated it, on validation alone: what the
+    saved model had before a refit took the fit's test windows into its calibration too."""
     from dataclasses import replace
 
-    from forecast.evaluation import forecast_windows, settings_of
-    from forecast.intervals import calibrate
-
-    cfg, members = settings_of(result.evaluated.net), {}
-    for name, part in result.parts.items():
-        starts = np.arange(part.train_end, len(part.index) - part.cfg.horizon + 1)
-        point, quantiles = forecast_windows(result.evaluated.net, part, starts)
-        members[name] = replace(result.model.members[name], calibration=calibrate(
-            part.actuals(starts), point, quantiles, cfg.quantiles, cfg.coverage, part.scales(starts)))
-    return replace(result.model, members=members)
+    return replace(model, members={n: replace(m, calibration=evaluated.members[n].calibration)
+                                   for n, m in model.members.items()})
 
 
 def table(rows: dict[str, tuple[float, ...]], columns: tuple[str, ...] = ("sMAPE", "MASE", "OWA")) -> str:
@@ -292,8 +280,6 @@ def main() -> None:
                         "0.025,0.975 (the median is added and is the forecast); the 95%% interval then comes "
                         "from the calibrated quantiles (conformalised quantile regression)")
     parser.add_argument("--normalize", default="", help="none, last or last+scale (default: the product's)")
-    parser.add_argument("--calibrate-late", action="store_true", help="calibrate the saved model's interval on "
-                        "every window after the training span (validation and test of the fit), not validation alone")
     parser.add_argument("--net", default="", help="a lab network instead of the product's, e.g. m4_nets:SmoothedLevelNet")
     parser.add_argument("--series", type=int, default=0, help="the first N series only (a quick screen, not the benchmark)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
@@ -337,7 +323,7 @@ def main() -> None:
                 width1, inside1 = interval_score(histories, actual, {n: f[1:] for n, f in plain.items()})
                 times["interval calibrated on validation alone"] = {"msis": width1, "coverage": inside1}
                 print(f"seed {seed}: the interval calibrated on validation alone: MSIS {width1:.3f}, coverage "
-                      f"{inside1:.3f}; on every window after training: {times['recalibrate']:.1f} s", flush=True)
+                      f"{inside1:.3f}", flush=True)
             kept[seed] = (refitted, before_refit)
             s, m = score(histories, actual, {n: f[0] for n, f in refitted.items()})
             width, inside = interval_score(histories, actual, {n: f[1:] for n, f in refitted.items()})
@@ -375,7 +361,6 @@ def main() -> None:
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
                 + (f"_q{args.quantiles.replace(',', '-')}" if args.quantiles else "")
                 + (f"_{args.normalize.replace('+', '')}" if args.normalize else "")
-                + ("_callate" if args.calibrate_late else "")
                 + (f"_lr{args.learning_rate:g}" if args.learning_rate != 1e-3 else "")
                 + (f"_{args.schedule}" if args.schedule != "none" else "")
                 + (f"_warm{args.refit_epochs}" if args.refit_epochs else "") + ("_validate" if args.validate else "")

@@ -221,10 +221,15 @@ def settings_of(net: torch.nn.Module) -> ModelConfig:
     return cfg
 
 
-def calibrate_on_validation(net: torch.nn.Module, prepared: PreparedSeries) -> Calibration:
-    """Conformal margins from the validation windows, which training never fits on."""
-    dataset = stage_dataset(prepared, "val")
-    starts = dataset.starts.numpy()
+def calibrate_on_validation(net: torch.nn.Module, prepared: PreparedSeries, through_test: bool = False) -> Calibration:
+    """Conformal margins from the validation windows, which training never fits on; `through_test`:
+    from every window after the training span, validation's and test's (once the test is scored)."""
+    if through_test:
+        starts = np.arange(prepared.train_end, max(prepared.train_end, len(prepared.index) - prepared.cfg.horizon + 1))
+        dataset = None
+    else:
+        dataset = stage_dataset(prepared, "val")
+        starts = dataset.starts.numpy()
     point, quantiles = forecast_windows(net, prepared, starts, dataset)
     cfg = settings_of(net)
     return calibrate(prepared.actuals(starts), point, quantiles, cfg.quantiles, cfg.coverage,

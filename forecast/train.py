@@ -266,8 +266,10 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     """Train on `frame`, evaluate on its test span beside the baselines, then refit on all rows.
 
     Prediction intervals are calibrated on the validation span by a model that did not train on it
-    (with `fit_on="train+val"` a twin trained on the training span only, for the same epochs) and
-    saved with the model, refitted or not.
+    (with `fit_on="train+val"` a twin trained on the training span only, for the same epochs), and
+    the test span is scored with them. Once it is, the refitted model's intervals are calibrated by
+    that same model on every window after the training span, validation's and test's: twice the
+    windows, and the newest. Without a refit the saved model keeps validation's.
 
     Parameters
     ----------
@@ -339,9 +341,9 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
             **({"tracking": trained.tracking} if trained.tracking else {})}
     context = data.seq_len + (1 if data.transform == "log_return" else 0)
 
-    def make(network, prepared, extra):
+    def make(network, prepared, extra, calibrated=calibrations):
         preprocessors = {n: p.preprocessor for n, p in parts_of(prepared).items()}
-        members = {n: Member(preprocessors[n], kept[n][list(data.inputs)].iloc[-context:], calibrations[n], i)
+        members = {n: Member(preprocessors[n], kept[n][list(data.inputs)].iloc[-context:], calibrated[n], i)
                    for i, n in enumerate(kept)}
         return TrainedModel(network, source, data, model, train, members, frequency, {**info, **extra},
                             getattr(prepared, "static_encoding", {}), spec)
@@ -354,8 +356,10 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         again = train_network(kept, data, model, replace(train, max_epochs=warm or epochs, patience=0), "all",
                               quiet=quiet, net=spec, start=network if warm else None)
         how = f", {warm} more epoch{'s' * (warm > 1)} from the evaluated model" if warm else ""
+        with torch_threads(train.threads):  # the test scored, the refit's intervals take its windows too
+            late = {n: calibrate_on_validation(calibrating_net, p, through_test=True) for n, p in calibrating.items()}
         final = make(again.net, again.prepared,
-                     {"evaluated": False, "trained_on": f"all {n_rows} rows{how}", "trained_on_rows": n_rows})
+                     {"evaluated": False, "trained_on": f"all {n_rows} rows{how}", "trained_on_rows": n_rows}, late)
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
                      test=test, metrics=metrics, epochs=trained.epochs, best_epoch=trained.best_epoch,
                      best_val=trained.best_val, seconds=time.perf_counter() - started,

@@ -111,7 +111,7 @@ class TrainedModel:
                     found.setdefault(c, []).append(m.calibration.n)
         return [f"the {100 * c:g}% interval is unbounded (-inf to inf)"
                 + (f" in {len(ns)} of {len(self.members)} series" if len(self.members) > 1 else "")
-                + f": {min(ns)} validation windows calibrate at most {100 * min(ns) / (min(ns) + 1):.0f}% and "
+                + f": {min(ns)} held-out windows calibrate at most {100 * min(ns) / (min(ns) + 1):.0f}% and "
                 f"{100 * c:g}% needs {math.ceil(c / (1 - c) - 1e-9)}; give validation more rows "
                 "(--split) or ask for less (--coverage)" for c, ns in found.items()]
 

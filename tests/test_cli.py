@@ -436,10 +436,16 @@ def test_a_short_validation_span_names_the_unbounded_interval_and_an_exact_basel
               "--out", tmp_path / "m")
     assert fit.returncode == 0, fit.stderr
     assert "The best baseline (drift) is exact on these forecasts (RMSE 0)" in fit.stdout
-    unbounded = "the 90% interval is unbounded (-inf to inf): 5 validation windows calibrate at most 83% and 90% needs 9"
-    assert unbounded in fit.stderr and "RuntimeWarning" not in fit.stderr
+    unbounded = "the 90% interval is unbounded (-inf to inf): 5 held-out windows calibrate at most 83% and 90% needs 9"
+    assert unbounded in fit.stderr and "RuntimeWarning" not in fit.stderr  # the test table's interval
+    # the refit's interval is calibrated on every window after training (5 validation, 4 across, 5 test): bounded
+    assert "saved model:" not in fit.stderr
     predicted = run("predict", "--model", tmp_path / "m")
-    assert predicted.returncode == 0 and unbounded in predicted.stderr
+    assert predicted.returncode == 0 and "unbounded" not in predicted.stderr and "inf" not in predicted.stdout
+    short = run("fit", "--csv", tmp_path / "line.csv", "--seq-len", "10", "--max-epochs", "1", "--quiet",
+                "--no-refit", "--out", tmp_path / "kept")
+    assert unbounded in short.stderr  # without a refit the saved model keeps validation's calibration
+    assert unbounded in run("predict", "--model", tmp_path / "kept").stderr
 
 
 @pytest.mark.slow

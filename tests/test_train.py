@@ -238,6 +238,22 @@ def test_the_calibration_never_reads_the_test_span():
     assert clean.model.calibration.n == clean.prepared.split_sizes()["val"]
 
 
+def test_the_test_span_is_scored_with_validation_margins_and_only_the_refit_calibrates_on_it():
+    """Shift the test span: the margins the test is scored with (the evaluated model's, from validation)
+    do not move; the refit's, taken once the test is scored from every window after the training
+    span, do."""
+    frame = make_frame(n=400)
+    clean = fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True)
+    poisoned = frame.copy()
+    part = clean.prepared.parts[0]
+    poisoned.iloc[part.val_end:, 0] += 5.0
+    dirty = fit(poisoned, DATA, ModelConfig(hidden_size=8), FAST, quiet=True)
+    np.testing.assert_array_equal(clean.evaluated.calibration.margin, dirty.evaluated.calibration.margin)
+    after = len(part.index) - part.train_end - DATA.horizon + 1  # validation's, those across, test's
+    assert clean.model.calibration.n == after > clean.evaluated.calibration.n == clean.prepared.split_sizes()["val"]
+    assert not np.array_equal(clean.model.calibration.margin, dirty.model.calibration.margin)
+
+
 def test_tunings_refit_calibrates_on_a_twin_that_never_trained_on_validation():
     """With fit_on="train+val" the validation span is training data; calibrating there would give
     intervals that are too narrow, so a twin trained on the training span alone calibrates."""

@@ -135,7 +135,8 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
     print_metrics(result.metrics, "Test metrics (original units), model trained on "
                   f"{result.evaluated.info['trained_on']}")
     seasonal_hint(result, data_cfg)
-    for line in result.model.unbounded_intervals():
+    tested = result.evaluated.unbounded_intervals()  # the test table's; a refit calibrates on more windows
+    for line in tested + [f"saved model: {line}" for line in result.model.unbounded_intervals() if line not in tested]:
         warn(line)
     if result.refit:
         afresh = "" if train_cfg.refit_epochs else f" for {result.best_epoch + 1} epoch(s)"  # else said in trained_on
