@@ -221,8 +221,9 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
         said = "; ".join(f"the {name} interval covered {100 * t['coverage']:.1f}% (p={t['p_value']:.2g})"
                          for name, t in short)
         lines.append(f"Intervals short of their promise: {said}, over {short[0][1]['n']} origins. The future "
-                     "was wilder than the calibration span: calibrate on a longer or later span, or, in a "
-                     "backtest, use --calibration adaptive.")
+                     "was wilder than the calibration span: calibrate on a longer or later span (a refitted "
+                     "model's intervals take the test's windows too), or, in a backtest, use --calibration "
+                     "adaptive.")
     return lines
 
 
