@@ -61,11 +61,11 @@ def by_steps(cfg: DataConfig, panel: bool) -> bool:
     return panel and cfg.val_fraction is None and cfg.test_fraction is None
 
 
-def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
-    """Return `(train_end, val_end)` row positions: by dates when given, else by steps from the end
-    when asked (`DataConfig.by_steps`), else by fractions."""
+def dated_ends(index: pd.DatetimeIndex, cfg: DataConfig, train_end: int, val_end: int,
+               unit: str = "rows") -> tuple[int, int]:
+    """`(train_end, val_end)` with the rows of the `val_start` / `test_start` dates given in place of
+    the defaults; an error when the split leaves a span of `index` empty."""
     n = len(index)
-    train_end, val_end = span_ends(cfg, n, by_steps(cfg, panel=False), n)
     if cfg.test_start is not None:
         val_end = int(index.searchsorted(moment(cfg.test_start, index)))
     if cfg.val_start is not None:
@@ -77,8 +77,16 @@ def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
             (f"the last {sum(split_steps(cfg, n))} steps are validation and test" if by_steps(cfg, False)
              else "the fractions leave no row")
         raise ForecastError(f"the split leaves a span empty: the data run from {stamp(index[0])} to "
-                            f"{stamp(index[-1])} ({n} rows) and {given}; put each date inside the "
+                            f"{stamp(index[-1])} ({n} {unit}) and {given}; put each date inside the "
                             "data, validation before test")
+    return train_end, val_end
+
+
+def split_rows(index: pd.DatetimeIndex, cfg: DataConfig) -> tuple[int, int]:
+    """Return `(train_end, val_end)` row positions: by dates when given, else by steps from the end
+    when asked (`DataConfig.by_steps`), else by fractions."""
+    n = len(index)
+    train_end, val_end = dated_ends(index, cfg, *span_ends(cfg, n, by_steps(cfg, panel=False), n))
     need_train, need_eval = cfg.seq_len + cfg.horizon, cfg.horizon
     if train_end < need_train or val_end - train_end < need_eval or n - val_end < need_eval:
         fits = train_end - cfg.horizon  # the longest input that fits, when the horizon alone does

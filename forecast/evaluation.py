@@ -221,9 +221,9 @@ def settings_of(net: torch.nn.Module) -> ModelConfig:
     return cfg
 
 
-def calibrate_on_validation(net: torch.nn.Module, prepared: PreparedSeries, through_test: bool = False) -> Calibration:
-    """Conformal margins from the validation windows, which training never fits on; `through_test`:
-    from every window after the training span, validation's and test's (once the test is scored)."""
+def calibrate_held_out(net: torch.nn.Module, prepared: PreparedSeries, through_test: bool = False) -> Calibration:
+    """Conformal margins from windows training never fits on: validation's, or (`through_test`, once
+    the test is scored) every window after the training span, validation's and test's."""
     if through_test:
         starts = np.arange(prepared.train_end, max(prepared.train_end, len(prepared.index) - prepared.cfg.horizon + 1))
         dataset = None
@@ -240,7 +240,7 @@ def evaluate(net: torch.nn.Module, prepared: PreparedSeries, stage: str = "test"
              calibration: Calibration | None = None) -> Evaluation:
     """Forecast every `stage` window, with intervals calibrated on the validation span (or by the
     `calibration` given), beside the baselines."""
-    calibration = calibration or calibrate_on_validation(net, prepared)
+    calibration = calibration or calibrate_held_out(net, prepared)
     dataset = stage_dataset(prepared, stage)
     starts = dataset.starts.numpy()
     point, quantiles = forecast_windows(net, prepared, starts, dataset)

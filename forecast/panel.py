@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
-from forecast.data import PreparedSeries, by_steps, prepare, span_ends, split_steps
+from forecast.data import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_steps
 from forecast.dates import is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 
@@ -91,15 +91,8 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
     n = len(dates)
     steps = by_steps(cfg, panel=_many_together(frames))
     train_end, val_end = span_ends(cfg, n, steps, *_lengths(frames))
-    given = {name: getattr(cfg, name) for name in ("val_start", "test_start") if getattr(cfg, name) is not None}
-    if given:  # one date given, the other from the default: both must leave every span rows
-        train_end = int(dates.searchsorted(moment(cfg.val_start, dates))) if "val_start" in given else train_end
-        val_end = int(dates.searchsorted(moment(cfg.test_start, dates))) if "test_start" in given else val_end
-        if not 0 < train_end < val_end < n:
-            raise ForecastError(f"the split leaves a span empty: the data run from {stamp(dates[0])} to "
-                                f"{stamp(dates[-1])} ({n} dates) and "
-                                f"{' and '.join(f'{k} is {v}' for k, v in given.items())}; put each date "
-                                "inside the data, validation before test")
+    if cfg.val_start is not None or cfg.test_start is not None:  # one date given, the other the default's
+        train_end, val_end = dated_ends(dates, cfg, train_end, val_end, "dates")
     if not 0 < train_end < val_end < n:
         val_steps, test_steps = split_steps(cfg, *_lengths(frames))
         how = f"its last {val_steps} validation and {test_steps} test steps" if steps else "the fractions"

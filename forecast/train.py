@@ -23,7 +23,7 @@ from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, 
 from forecast.data import PreparedSeries
 from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
-from forecast.evaluation import Evaluation, calibrate_on_validation, evaluate, pool
+from forecast.evaluation import Evaluation, calibrate_held_out, evaluate, pool
 from forecast.forecaster import Forecaster
 from forecast.model import net_spec
 from forecast.loading import as_panel
@@ -324,7 +324,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                              drop_bad=source.drop_bad, net=spec)
         calibrating_net, calibrating = twin.net, parts_of(twin.prepared)
     with torch_threads(train.threads):
-        calibrations = {n: calibrate_on_validation(calibrating_net, p) for n, p in calibrating.items()}
+        calibrations = {n: calibrate_held_out(calibrating_net, p) for n, p in calibrating.items()}
         by_series = {n: evaluate(network, p, "test", calibrations[n]) for n, p in parts.items()}
     test = pool(by_series) if len(by_series) > 1 else next(iter(by_series.values()))
     if not np.isfinite(test.forecast).all():
@@ -357,7 +357,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
                               quiet=quiet, net=spec, start=network if warm else None)
         how = f", {warm} more epoch{'s' * (warm > 1)} from the evaluated model" if warm else ""
         with torch_threads(train.threads):  # the test scored, the refit's intervals take its windows too
-            late = {n: calibrate_on_validation(calibrating_net, p, through_test=True) for n, p in calibrating.items()}
+            late = {n: calibrate_held_out(calibrating_net, p, through_test=True) for n, p in calibrating.items()}
         final = make(again.net, again.prepared,
                      {"evaluated": False, "trained_on": f"all {n_rows} rows{how}", "trained_on_rows": n_rows}, late)
     return FitResult(model=final, evaluated=evaluated, prepared=trained.prepared, report=report,
