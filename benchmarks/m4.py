@@ -207,6 +207,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
                       transform=args.transform)  # the panel's default split
     quantiles = tuple(float(q) for q in args.quantiles.split(",")) if args.quantiles else ()
     result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,),
+                                          segment_len=args.segment_len, num_layers=args.num_layers,
                                           quantiles=quantiles, normalize=args.normalize or None),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                              accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
@@ -263,6 +264,9 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=168)
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--cell", default="gru")
+    parser.add_argument("--segment-len", type=int, default=1,
+                        help="read the input in segments of this many hours, each one step of the cell (SegRNN)")
+    parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--sampling", default="windows", help="windows (each once per epoch) or series")
@@ -356,6 +360,8 @@ def main() -> None:
         name = (f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_{args.sampling}"
                 + (f"_cycle{args.cycle}" if args.cycle else "") + (f"_{args.loss}" if args.loss != "mse" else "")
                 + (f"_{args.transform}" if args.transform != "none" else "")
+                + (f"_seg{args.segment_len}" if args.segment_len > 1 else "")
+                + (f"_layers{args.num_layers}" if args.num_layers > 1 else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
                 + (f"_q{args.quantiles.replace(',', '-')}" if args.quantiles else "")
                 + (f"_{args.normalize.replace('+', '')}" if args.normalize else "")
