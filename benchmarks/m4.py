@@ -212,7 +212,8 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                              accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
                              schedule=args.schedule, refit_epochs=args.refit_epochs), quiet=True, callbacks=[clock],
-                 announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None)
+                 announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None,
+                 net_options=args.net_options)
     fitted = time.perf_counter()
     bounds = [f"value_{side}{100 * LEVEL:g}" for side in ("lower", "upper")]
 
@@ -285,6 +286,8 @@ def main() -> None:
                         "from the calibrated quantiles (conformalised quantile regression)")
     parser.add_argument("--normalize", default="", help="none, last or last+scale (default: the product's)")
     parser.add_argument("--net", default="", help="a lab network instead of the product's, e.g. m4_nets:SmoothedLevelNet")
+    parser.add_argument("--net-options", type=json.loads, default=None,
+                        help='JSON options for --net, e.g. \'{"members": 5}\' for heads:EnsembleNet')
     parser.add_argument("--series", type=int, default=0, help="the first N series only (a quick screen, not the benchmark)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON of the run goes")
     parser.add_argument("--ensemble", type=Path, nargs="+", default=[],
@@ -363,6 +366,7 @@ def main() -> None:
                 + (f"_seg{args.segment_len}" if args.segment_len > 1 else "")
                 + (f"_layers{args.num_layers}" if args.num_layers > 1 else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
+                + "".join(f"_{k}{v}" for k, v in (args.net_options or {}).items())
                 + (f"_q{args.quantiles.replace(',', '-')}" if args.quantiles else "")
                 + (f"_{args.normalize.replace('+', '')}" if args.normalize else "")
                 + (f"_lr{args.learning_rate:g}" if args.learning_rate != 1e-3 else "")
