@@ -8,7 +8,10 @@ arithmetic (`benchmarks/panel.py`'s, with these settings), on one random sample 
 windows, run alternately with the same threads. Last line: JSON, also written to
 `benchmarks/results/m4/speed.json`.
 
-    python benchmarks/m4_speed.py [--sample 50000] [--rounds 2]
+    python benchmarks/m4_speed.py [--sample 50000] [--rounds 2] [--segment-len 24 --hidden-size 128]
+
+With `--segment-len`/`--hidden-size` (the recipe since segments) both sides read the input in
+segments, each embedded by a linear layer, and the JSON goes to `speed_seg{S}_h{H}.json`.
 """
 import argparse
 import json
@@ -30,7 +33,10 @@ def main():
     parser.add_argument("--sample", type=int, default=50_000, help="training windows per epoch")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--segment-len", type=int, default=1)
+    parser.add_argument("--hidden-size", type=int, default=SHAPE["hidden"])
     args = parser.parse_args()
+    shape = {**SHAPE, "hidden": args.hidden_size, "segment": args.segment_len}
     if not (DATA / "hourly_train.csv").is_file():
         sys.exit(f"M4 Hourly not found in {DATA}; see ../shared/data/README.md")
     from forecast import DataConfig
@@ -50,8 +56,8 @@ def main():
           f"{prepared:.1f} s", flush=True)
     ours, theirs = [], []
     for _ in range(args.rounds):
-        theirs.append(plain_epoch(panel, sample, args.threads, SHAPE))
-        ours.append(library_epoch(panel, sample, args.threads, SHAPE))
+        theirs.append(plain_epoch(panel, sample, args.threads, shape))
+        ours.append(library_epoch(panel, sample, args.threads, shape))
         print(f"epoch of {len(sample):,} windows: library {len(sample) / ours[-1]:,.0f} windows/s "
               f"({ours[-1]:.1f} s), plain loop {len(sample) / theirs[-1]:,.0f} windows/s ({theirs[-1]:.1f} s), "
               f"library / plain {theirs[-1] / ours[-1]:.2f}", flush=True)
@@ -59,9 +65,11 @@ def main():
               "train_windows": len(starts), "sample": len(sample), "threads": args.threads,
               "library_epoch_s": [round(v, 2) for v in ours], "plain_epoch_s": [round(v, 2) for v in theirs],
               "ratio": [round(t / o, 3) for t, o in zip(theirs, ours)],
-              "load": [load_before, os.getloadavg()[0]], "settings": SHAPE}
+              "load": [load_before, os.getloadavg()[0]], "settings": shape}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "speed.json").write_text(json.dumps(record, indent=1))
+    name = "speed.json" if args.segment_len == 1 and args.hidden_size == SHAPE["hidden"] else \
+        f"speed_seg{args.segment_len}_h{args.hidden_size}.json"
+    (RESULTS / name).write_text(json.dumps(record, indent=1))
     print(json.dumps(record))
 
 

@@ -63,7 +63,8 @@ def library_epoch(panel, starts, threads, shape=SHAPE):
     seq_len, horizon, batch = shape["seq_len"], shape["horizon"], shape["batch"]
     dataset = WindowDataset(panel.values, 1, seq_len, horizon, starts)
     data = DataConfig(targets=("y",), seq_len=seq_len, horizon=horizon)
-    model = ModelConfig(cell=shape["cell"], hidden_size=shape["hidden"], normalize=shape["normalize"])
+    model = ModelConfig(cell=shape["cell"], hidden_size=shape["hidden"], normalize=shape["normalize"],
+                        segment_len=shape.get("segment", 1))
     train = TrainConfig(learning_rate=LR, batch_size=batch, gradient_clip=shape["clip"], max_epochs=1,
                         loss=shape["loss"])
     pl.seed_everything(0, verbose=False)
@@ -86,15 +87,21 @@ def plain_epoch(panel, starts, threads, shape=SHAPE):
     targets = panel.values[:, :1].unfold(0, horizon, 1).transpose(1, 2)
     loss_of = {"mse": torch.nn.functional.mse_loss, "mae": torch.nn.functional.l1_loss}[shape["loss"]]
 
+    segment = shape.get("segment", 1)  # > 1: each step of the cell reads a segment, embedded (SegRNN)
+
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = CELLS[shape["cell"]](1, hidden, batch_first=True)
+            self.embed = torch.nn.Linear(segment, hidden) if segment > 1 else None
+            self.rnn = CELLS[shape["cell"]](hidden if self.embed else 1, hidden, batch_first=True)
             self.head = torch.nn.Linear(hidden, horizon)
 
         def forward(self, xb):
             last = xb[:, -1:] if shift else 0  # each window less its last value, added back
-            out, _ = self.rnn(xb - last)
+            x = xb - last
+            if self.embed is not None:
+                x = torch.relu(self.embed(x.reshape(len(x), seq_len // segment, segment)))
+            out, _ = self.rnn(x)
             return self.head(out[:, -1])[..., None] + last
 
     torch.manual_seed(0)

@@ -1,10 +1,9 @@
 """Every setting and its default, in small dataclasses that check themselves on creation.
 
-`SourceConfig` says where the data comes from, `DataConfig` what is forecast and how it is split and
-scaled, `ModelConfig` the network, `TrainConfig` its optimisation, `BacktestConfig` a walk-forward run.
-CLI options and study files override fields; they never restate a default. The resolved configs are
-saved with every model file and run, and rebuilt with `from_dict`. No torch import here, so the CLI
-can build and check configs before loading the heavy libraries.
+`SourceConfig` says where the data comes from, `DataConfig` what is forecast and how it is split and scaled,
+`ModelConfig` the network, `TrainConfig` its optimisation, `BacktestConfig` a walk-forward run. CLI options and
+study files override fields; they never restate a default. The resolved configs are saved with every model file
+and run, and rebuilt with `from_dict`. No torch import here, so the CLI can build and check configs first.
 """
 from __future__ import annotations
 
@@ -290,6 +289,7 @@ class TrainConfig(Settings):
     call); None takes $FORECAST_THREADS, else every core this process may run on. `devices` above 1
     trains one model data-parallel in that many processes (`strategy` "ddp", which "auto" picks then):
     each sees its own share of every epoch's batches; with the CPU each process is one "device".
+    `ensemble` > 1 trains that many networks side by side and averages them (`forecast.model.Ensemble`).
     """
 
     loss: str = "mse"
@@ -310,6 +310,7 @@ class TrainConfig(Settings):
     sampling: str = "windows"  # "series": each series of a panel weighs the same per epoch
     logger: str = "csv"  # where a fit with an output folder logs: csv (logs/metrics.csv), tensorboard, mlflow
     refit_epochs: int = 0  # 0: the refit trains afresh for the epochs chosen; N: continues the evaluated model N epochs
+    ensemble: int = 1  # networks trained side by side from their own initial weights, their forecasts averaged
 
     def __post_init__(self):
         self.check_flags()
@@ -318,8 +319,8 @@ class TrainConfig(Settings):
                             ("precision", PRECISIONS)):
             choice(name, getattr(self, name), valid)
         positive("learning_rate", self.learning_rate)
-        positive("batch_size", self.batch_size, int)
-        positive("max_epochs", self.max_epochs, int)
+        for name in ("batch_size", "max_epochs", "ensemble"):
+            positive(name, getattr(self, name), int)
         for name in ("weight_decay", "gradient_clip", "patience"):
             non_negative(name, getattr(self, name))
         if isinstance(self.refit_epochs, bool) or not isinstance(self.refit_epochs, int) or self.refit_epochs < 0:

@@ -36,7 +36,8 @@ class Forecaster(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.model_cfg, self.train_cfg = ModelConfig.from_dict(model), TrainConfig.from_dict(train)
-        self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series, n_static, net)
+        self.net = build_net(DataConfig.from_dict(data), self.model_cfg, n_series, n_static, net,
+                             self.train_cfg.ensemble)
         self.loss_fn = LOSSES[self.train_cfg.loss]
         self.levels: torch.Tensor
         self.register_buffer("levels", torch.tensor(self.model_cfg.quantiles, dtype=torch.float32),

@@ -159,6 +159,22 @@ class RecurrentNet(nn.Module):
 
 
 
+class Ensemble(nn.Module):
+    """Networks of one design, each from its own initial weights, trained side by side on the same
+    batches (a deep ensemble; ES-RNN and N-BEATS averaged many): in training every member's forecast
+    stacked, (K, B, ...), so that each learns from its own loss; in evaluation their mean (a mean of
+    sorted quantiles is still sorted). `TrainConfig.ensemble` sets how many."""
+
+    def __init__(self, nets: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(nets)
+        self.cfg, self.level_targets = nets[0].cfg, nets[0].level_targets
+
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        out = torch.stack([net(x, series) for net in self.members])
+        return out if self.training else out.mean(dim=0)
+
+
 def resolve_net(name: str) -> type[nn.Module]:
     """The network class saved as "package.module:QualName" (imported, never unpickled)."""
     module, _, qualname = name.partition(":")
@@ -196,18 +212,23 @@ def net_spec(net: type | str | None, options: dict | None = None) -> dict | None
 
 
 def build_net(data: DataConfig, model: ModelConfig, n_series: int = 1, n_static: int = 0,
-              net: dict | None = None) -> nn.Module:
+              net: dict | None = None, ensemble: int = 1) -> nn.Module:
     """The network for these data and model settings (as training and loading both build it);
     `n_static`: a panel's encoded static columns (see `forecast.preprocess`), read unshifted like the
-    calendar's; `net`: a custom network's `net_spec` (None: `RecurrentNet`)."""
+    calendar's; `net`: a custom network's `net_spec` (None: `RecurrentNet`); `ensemble` > 1: that
+    many of them, averaged (`Ensemble`)."""
     cls = RecurrentNet if net is None else resolve_net(net["class"])
+    if ensemble > 1 and any(hasattr(cls, hook) for hook in ("prepare", "finish", "picked")):
+        raise ForecastError(f"network {cls.__name__} fits on validation itself (prepare, finish or picked), "
+                            "which an ensemble of it would not pass on; keep train.ensemble at 1")
     try:
-        return cls(model, data.n_inputs + n_static, len(data.targets), data.seq_len, data.horizon,
-                   level_targets=data.transform != "log_return", n_series=n_series,
-                   n_time=2 * len(data.time_features) + (1 if data.holidays else 0) + n_static,
-                   **(net or {}).get("options", {}))
+        nets = [cls(model, data.n_inputs + n_static, len(data.targets), data.seq_len, data.horizon,
+                    level_targets=data.transform != "log_return", n_series=n_series,
+                    n_time=2 * len(data.time_features) + (1 if data.holidays else 0) + n_static,
+                    **(net or {}).get("options", {})) for _ in range(ensemble)]
     except TypeError as e:
         raise ForecastError(f"network {cls.__name__} cannot be built with these options ({e})") from None
+    return nets[0] if ensemble == 1 else Ensemble(nets)
 
 
 def predict_scaled(net: torch.nn.Module, inputs, batch_size: int = 1024,

@@ -331,6 +331,7 @@ class TrainedModel:
         from forecast.modelfile import check_contents
 
         data, model = DataConfig.from_dict(meta["data"]), ModelConfig.from_dict(meta["model"])
+        train = TrainConfig.from_dict(meta["train"])
         check_contents(meta, tensors, data, model)
         state = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         legacy = state.pop("profile", None) if data.cycle else None  # before 0.3 the network held the cycle
@@ -340,12 +341,12 @@ class TrainedModel:
                                      and isinstance(spec.get("options"), dict)):
             raise ForecastError("its 'net' names no network class and options")
         with torch.device("meta"):  # the shapes the settings ask for, before any memory is allocated
-            shapes = {k: tuple(v.shape) for k, v in build_net(data, model, len(meta["members"]), n_static,
-                                                              spec).state_dict().items()}
+            shapes = {k: tuple(v.shape) for k, v in build_net(data, model, len(meta["members"]), n_static, spec,
+                                                              train.ensemble).state_dict().items()}
         wrong = sorted(set(shapes) ^ set(state)) or [k for k in shapes if shapes[k] != tuple(state[k].shape)]
         if wrong:
             raise ForecastError(f"weights do not match the saved configuration ({', '.join(wrong[:3])})")
-        net = build_net(data, model, len(meta["members"]), n_static, spec)
+        net = build_net(data, model, len(meta["members"]), n_static, spec, train.ensemble)
         try:
             net.load_state_dict(state)
         except RuntimeError as e:
@@ -375,9 +376,8 @@ class TrainedModel:
             calibration = Calibration.from_dict(m["calibration"]) if m.get("calibration") else None
             members[str(m["name"])] = Member(preprocessor, pd.DataFrame(history, columns=list(data.inputs),
                                                                         index=index), calibration, i)
-        return cls(net, SourceConfig.from_dict(meta["source"]), data, model,
-                   TrainConfig.from_dict(meta["train"]), members, meta["frequency"], meta.get("info") or {},
-                   meta.get("static_encoding") or {}, spec)
+        return cls(net, SourceConfig.from_dict(meta["source"]), data, model, train, members, meta["frequency"],
+                   meta.get("info") or {}, meta.get("static_encoding") or {}, spec)
 
 
 def lacking(e: MissingColumns, source: str) -> ForecastError:

@@ -388,3 +388,21 @@ def test_the_etth1_bench_scores_validation_and_test_of_a_fit_in_standardised_uni
     val, test = (ett.scaled_metrics(result, stage) for stage in ("val", "test"))
     assert val["windows"] > 0 and test["windows"] > 0 and val["mse"] != test["mse"]
     assert np.isfinite([val["mse"], val["repeat_mae"], test["mae"]]).all()
+
+
+def test_the_products_ensemble_is_the_lab_ensemble_of_plain_networks_weight_for_weight():
+    """`TrainConfig.ensemble` builds what `EnsembleNet` of `RecurrentNet`s builds from the same seed, so the
+    M4 runs of `--net heads:EnsembleNet` are the product's (`benchmarks/results/m4/ensemble/`)."""
+    data, model = DataConfig(targets=("y",), seq_len=24, horizon=3), ModelConfig(hidden_size=8, segment_len=6)
+    torch.manual_seed(3)
+    product = build_net(data, model, ensemble=3)
+    torch.manual_seed(3)
+    lab = build_net(data, model, net=net_spec(EnsembleNet, {"members": 3}))
+    assert product.state_dict().keys() == lab.state_dict().keys()
+    assert all(torch.equal(v, lab.state_dict()[k]) for k, v in product.state_dict().items())
+
+
+def test_an_ensemble_of_a_network_that_fits_on_validation_itself_is_refused():
+    with pytest.raises(ForecastError, match="keep train.ensemble at 1"):
+        build_net(DataConfig(targets=("y",), seq_len=12, horizon=3), ModelConfig(), ensemble=2,
+                  net=net_spec(LinearSkipNet, {"skip": "solved"}))

@@ -100,3 +100,17 @@ def test_without_normalisation_the_network_forecasts_levels():
     net = RecurrentNet(ModelConfig(hidden_size=8, normalize="none"), 1, 1, 10, 3)
     x = torch.randn(4, 10, 1)
     assert not torch.allclose(net(x + 100.0), net(x) + 100.0, atol=1.0)
+
+
+def test_an_ensemble_trains_each_member_on_its_own_forecast_and_forecasts_their_mean():
+    data = DataConfig(targets=("y",), seq_len=12, horizon=3)
+    net = build_net(data, ModelConfig(hidden_size=8), ensemble=3)
+    x = torch.randn(5, 12, 1)
+    stacked = net.train()(x)
+    assert stacked.shape == (3, 5, 3, 1)  # each member's own forecast, for its own loss
+    net.eval()
+    alone = torch.stack([member(x) for member in net.members])
+    assert not torch.allclose(alone[0], alone[1])  # each from its own initial weights
+    assert torch.allclose(net(x), alone.mean(dim=0))
+    assert build_net(data, ModelConfig(hidden_size=8)).__class__ is RecurrentNet  # one: no wrapper
+

@@ -244,3 +244,17 @@ def test_a_known_column_is_read_over_the_horizon_ahead_and_beats_the_same_column
         rmse[role] = fit(frame, data, ModelConfig(cell="gru", hidden_size=32), train, quiet=True,
                          refit=False).metrics["model"]["rmse"]
     assert rmse["known"] < 0.6 * rmse["features"], rmse  # a past promotion says nothing of the next
+
+
+def test_an_ensemble_is_saved_and_loaded_with_every_member_and_forecasts_the_same(tmp_path):
+    from forecast.model import Ensemble
+
+    frame = make_frame(n=200, cols=("y",))
+    result = fit(frame, DataConfig(targets=("y",), seq_len=12, horizon=3), ModelConfig(hidden_size=8, segment_len=4),
+                 TrainConfig(max_epochs=1, batch_size=32, accelerator="cpu", patience=0, ensemble=2), quiet=True)
+    assert isinstance(result.model.net, Ensemble) and len(result.model.net.members) == 2
+    loaded = load_model(result.save(tmp_path / "m.safetensors"))
+    assert isinstance(loaded.net, Ensemble) and loaded.train.ensemble == 2
+    pd.testing.assert_frame_equal(result.model.predict(), loaded.predict())
+    with pytest.raises(ForecastError, match="ensemble must be a positive whole number"):
+        TrainConfig(ensemble=0)
