@@ -211,7 +211,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
                                           quantiles=quantiles, normalize=args.normalize or None),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                              accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
-                             schedule=args.schedule, refit_epochs=args.refit_epochs), quiet=True, callbacks=[clock],
+                             schedule=args.schedule, refit_epochs=args.refit_epochs, ensemble=args.members), quiet=True, callbacks=[clock],
                  announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None,
                  net_options=args.net_options)
     fitted = time.perf_counter()
@@ -268,6 +268,8 @@ def main() -> None:
     parser.add_argument("--segment-len", type=int, default=1,
                         help="read the input in segments of this many hours, each one step of the cell (SegRNN)")
     parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--members", type=int, default=1,
+                        help="an ensemble of this many networks, averaged (TrainConfig.ensemble)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--sampling", default="windows", help="windows (each once per epoch) or series")
@@ -365,6 +367,7 @@ def main() -> None:
                 + (f"_{args.transform}" if args.transform != "none" else "")
                 + (f"_seg{args.segment_len}" if args.segment_len > 1 else "")
                 + (f"_layers{args.num_layers}" if args.num_layers > 1 else "")
+                + (f"_ensemble{args.members}" if args.members > 1 else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
                 + "".join(f"_{k}{v}" for k, v in (args.net_options or {}).items())
                 + (f"_q{args.quantiles.replace(',', '-')}" if args.quantiles else "")
