@@ -8,10 +8,11 @@ arithmetic (`benchmarks/panel.py`'s, with these settings), on one random sample 
 windows, run alternately with the same threads. Last line: JSON, also written to
 `benchmarks/results/m4/speed.json`.
 
-    python benchmarks/m4_speed.py [--sample 50000] [--rounds 2] [--segment-len 24 --hidden-size 128]
+    python benchmarks/m4_speed.py [--sample 50000] [--rounds 2] [--segment-len 24 --hidden-size 64 --members 5]
 
-With `--segment-len`/`--hidden-size` (the recipe since segments) both sides read the input in
-segments, each embedded by a linear layer, and the JSON goes to `speed_seg{S}_h{H}.json`.
+With `--segment-len`/`--hidden-size`/`--members` (the recipe since segments) both sides read the input
+in segments, each embedded by a linear layer, and train that many networks side by side, each on its
+own loss; the JSON goes to `speed_seg{S}_h{H}[_ensemble{K}].json`.
 """
 import argparse
 import json
@@ -35,8 +36,9 @@ def main():
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--segment-len", type=int, default=1)
     parser.add_argument("--hidden-size", type=int, default=SHAPE["hidden"])
+    parser.add_argument("--members", type=int, default=1, help="an ensemble of this many networks on both sides")
     args = parser.parse_args()
-    shape = {**SHAPE, "hidden": args.hidden_size, "segment": args.segment_len}
+    shape = {**SHAPE, "hidden": args.hidden_size, "segment": args.segment_len, "members": args.members}
     if not (DATA / "hourly_train.csv").is_file():
         sys.exit(f"M4 Hourly not found in {DATA}; see ../shared/data/README.md")
     from forecast import DataConfig
@@ -67,8 +69,8 @@ def main():
               "ratio": [round(t / o, 3) for t, o in zip(theirs, ours)],
               "load": [load_before, os.getloadavg()[0]], "settings": shape}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "speed.json" if args.segment_len == 1 and args.hidden_size == SHAPE["hidden"] else \
-        f"speed_seg{args.segment_len}_h{args.hidden_size}.json"
+    name = "speed.json" if args.segment_len == 1 and args.hidden_size == SHAPE["hidden"] and args.members == 1 else \
+        f"speed_seg{args.segment_len}_h{args.hidden_size}" + (f"_ensemble{args.members}" if args.members > 1 else "") + ".json"
     (RESULTS / name).write_text(json.dumps(record, indent=1))
     print(json.dumps(record))
 

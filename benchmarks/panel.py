@@ -66,7 +66,7 @@ def library_epoch(panel, starts, threads, shape=SHAPE):
     model = ModelConfig(cell=shape["cell"], hidden_size=shape["hidden"], normalize=shape["normalize"],
                         segment_len=shape.get("segment", 1))
     train = TrainConfig(learning_rate=LR, batch_size=batch, gradient_clip=shape["clip"], max_epochs=1,
-                        loss=shape["loss"])
+                        loss=shape["loss"], ensemble=shape.get("members", 1))
     pl.seed_everything(0, verbose=False)
     module = Forecaster(data.to_dict(), model.to_dict(), train.to_dict())
     with quiet_training():
@@ -104,13 +104,23 @@ def plain_epoch(panel, starts, threads, shape=SHAPE):
             out, _ = self.rnn(x)
             return self.head(out[:, -1])[..., None] + last
 
+    class Members(torch.nn.Module):  # an ensemble: every member's forecast stacked, each on its own loss
+        def __init__(self, k):
+            super().__init__()
+            self.nets = torch.nn.ModuleList(Net() for _ in range(k))
+
+        def forward(self, xb):
+            return torch.stack([net(xb) for net in self.nets])
+
     torch.manual_seed(0)
-    net = Net()
+    members = shape.get("members", 1)
+    net = Net() if members == 1 else Members(members)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     order = starts[torch.randperm(len(starts), generator=torch.Generator().manual_seed(0))]
     t0 = time.perf_counter()
     for batch in order.split(shape["batch"]):
-        loss = loss_of(net(inputs[batch - seq_len]), targets[batch])
+        pred = net(inputs[batch - seq_len])
+        loss = loss_of(pred, targets[batch].expand_as(pred))
         opt.zero_grad()
         loss.backward()
         if shape["clip"]:
