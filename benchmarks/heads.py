@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from forecast.errors import ForecastError
-from forecast.model import RecurrentNet
+from forecast.model import Ensemble, RecurrentNet
 
 # Ridge penalties per window row tried for a solved linear skip; the one without validation
 RIDGES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
@@ -217,25 +217,19 @@ class SegmentDecoderNet(RecurrentNet):
         return y.reshape(rows, -1)
 
 
-class EnsembleNet(nn.Module):
-    """`members` networks of the same shape, each from its own initial weights (a deep ensemble):
-    `RecurrentNet`s, or `LinearSkipNet`s when skip options are given. In training mode it returns
-    every member's output stacked, (K, B, ...), so that each member learns from its own loss; in
-    evaluation mode their mean (a mean of sorted quantiles is still sorted)."""
+class EnsembleNet(Ensemble):
+    """The product's `Ensemble` (`TrainConfig.ensemble`) as a network of its own, for the lab's
+    `LinearSkipNet`s, whose skips are solved and blended on validation (`prepare`, `finish`): the
+    product's ensemble refuses networks with such hooks. Without skip options its members are
+    `RecurrentNet`s, built as `TrainConfig(ensemble=members)` builds them."""
 
     def __init__(self, cfg, *args, members: int = 3, **kwargs):
-        super().__init__()
         if isinstance(members, bool) or not isinstance(members, int) or members < 2:
             raise ForecastError(f"an ensemble needs 2 or more members, got {members!r}")
         skip = {k: kwargs.pop(k) for k in ("skip", "period", "ridge", "weight") if k in kwargs}
         cls = LinearSkipNet if skip else RecurrentNet
-        self.members = nn.ModuleList(cls(cfg, *args, **kwargs, **skip) for _ in range(members))
-        first = self.members[0]
-        self.cfg, self.level_targets, self.picked = first.cfg, first.level_targets, {}
-
-    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
-        out = torch.stack([net(x, series) for net in self.members])
-        return out if self.training else out.mean(dim=0)
+        super().__init__([cls(cfg, *args, **kwargs, **skip) for _ in range(members)])
+        self.picked: dict = {}
 
     def prepare(self, train, val=None) -> None:
         """Every member's skip solved (the same solution: it depends on the data only)."""
