@@ -368,6 +368,7 @@ def main() -> None:
                 + (f"_seg{args.segment_len}" if args.segment_len > 1 else "")
                 + (f"_layers{args.num_layers}" if args.num_layers > 1 else "")
                 + (f"_ensemble{args.members}" if args.members > 1 else "")
+                + (f"_batch{args.batch_size}" if args.batch_size != 256 else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
                 + "".join(f"_{k}{v}" for k, v in (args.net_options or {}).items())
                 + (f"_q{args.quantiles.replace(',', '-')}" if args.quantiles else "")
