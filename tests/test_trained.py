@@ -258,3 +258,9 @@ def test_an_ensemble_is_saved_and_loaded_with_every_member_and_forecasts_the_sam
     pd.testing.assert_frame_equal(result.model.predict(), loaded.predict())
     with pytest.raises(ForecastError, match="ensemble must be a positive whole number"):
         TrainConfig(ensemble=0)
+    from forecast.trainer import update
+
+    longer = make_frame(n=230, cols=("y",))  # the same dates and values, 30 rows more
+    updated = update(loaded, longer, epochs=1, quiet=True)[0]  # builds the ensemble from the saved settings
+    assert isinstance(updated.net, Ensemble) and len(updated.net.members) == 2
+    assert updated.predict().index[0] > result.model.predict().index[0]
