@@ -208,7 +208,8 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
     quantiles = tuple(float(q) for q in args.quantiles.split(",")) if args.quantiles else ()
     result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,),
                                           segment_len=args.segment_len, num_layers=args.num_layers,
-                                          quantiles=quantiles, normalize=args.normalize or None),
+                                          quantiles=quantiles, normalize=args.normalize or None,
+                                          series_embedding=args.series_embedding, dropout=args.dropout),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
                              accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
                              schedule=args.schedule, refit_epochs=args.refit_epochs, ensemble=args.members), quiet=True, callbacks=[clock],
@@ -268,6 +269,9 @@ def main() -> None:
     parser.add_argument("--segment-len", type=int, default=1,
                         help="read the input in segments of this many hours, each one step of the cell (SegRNN)")
     parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--series-embedding", type=int, default=0,
+                        help="a learned vector of this size per series, read by the head (ModelConfig.series_embedding)")
+    parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--members", type=int, default=1,
                         help="an ensemble of this many networks, averaged (TrainConfig.ensemble)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -367,6 +371,8 @@ def main() -> None:
                 + (f"_{args.transform}" if args.transform != "none" else "")
                 + (f"_seg{args.segment_len}" if args.segment_len > 1 else "")
                 + (f"_layers{args.num_layers}" if args.num_layers > 1 else "")
+                + (f"_embed{args.series_embedding}" if args.series_embedding else "")
+                + (f"_dropout{args.dropout:g}" if args.dropout else "")
                 + (f"_ensemble{args.members}" if args.members > 1 else "")
                 + (f"_batch{args.batch_size}" if args.batch_size != 256 else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
