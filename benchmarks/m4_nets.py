@@ -10,13 +10,20 @@ public API:
     python benchmarks/m4.py --net m4_nets:SmoothedLevelNet --cycle 24 --loss mae --transform log
 
 with this folder on `sys.path` (the model file saves "m4_nets:SmoothedLevelNet").
+
+`InputsEnsemble` is N-BEATS' ensemble of input lengths (Oreshkin et al., 2020): members of one design,
+each reading its own last part of the window (`inputs`, e.g. 168, 240, 288 hours of a 288-hour
+window), trained side by side as the product's `Ensemble` trains them, their forecasts averaged.
+
+    python benchmarks/m4.py --seq-len 288 --net m4_nets:InputsEnsemble --net-options '{"inputs": [168, 240, 288]}'
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from forecast.model import RecurrentNet
+from forecast.errors import ForecastError
+from forecast.model import Ensemble, RecurrentNet
 
 
 def smoothed_level(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -58,3 +65,19 @@ class SmoothedLevelNet(RecurrentNet):
         x = torch.cat([(values - level) / unit, x[:, :, t:]], dim=2)
         last = torch.cat([level, last[:, :, t:]], dim=2)
         return x, last, spread
+
+
+class InputsEnsemble(Ensemble):
+    """`Ensemble` whose member k reads only the last `inputs[k]` steps of each window (each at most
+    the window's length and a multiple of `segment_len`)."""
+
+    def __init__(self, cfg, n_inputs, n_targets, seq_len, horizon, inputs: list[int] = (), **kwargs):
+        if len(inputs) < 2 or any(not 0 < n <= seq_len or n % cfg.segment_len for n in inputs):
+            raise ForecastError(f"inputs must be 2 or more lengths up to seq_len {seq_len}, each a multiple of "
+                                f"segment_len {cfg.segment_len}; got {inputs!r}")
+        super().__init__([RecurrentNet(cfg, n_inputs, n_targets, n, horizon, **kwargs) for n in inputs])
+        self.inputs = list(inputs)
+
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        out = torch.stack([net(x[:, -n:], series) for net, n in zip(self.members, self.inputs)])
+        return out if self.training else out.mean(dim=0)
