@@ -202,6 +202,16 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
             self.marks.append(time.perf_counter())
 
     clock, prepared = Clock(), []
+    if args.recent:  # the lab's recency weighting: each window drawn with odds halving every `recent` hours back
+        import torch
+
+        from forecast.windows import WindowDataModule
+
+        def window_weights(self):
+            counts = [part.split_sizes()["train"] for part in self.prepared.parts]
+            return torch.cat([0.5 ** (torch.arange(n, 0, -1, dtype=torch.float64) / args.recent) for n in counts if n])
+
+        WindowDataModule.window_weights = window_weights
     started = time.perf_counter()
     data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle,
                       transform=args.transform)  # the panel's default split
@@ -272,6 +282,9 @@ def main() -> None:
     parser.add_argument("--series-embedding", type=int, default=0,
                         help="a learned vector of this size per series, read by the head (ModelConfig.series_embedding)")
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--recent", type=float, default=0,
+                        help="draw training windows with odds halving every this many hours back from each "
+                             "series' last (a lab screen; 0: every window once an epoch)")
     parser.add_argument("--members", type=int, default=1,
                         help="an ensemble of this many networks, averaged (TrainConfig.ensemble)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -373,6 +386,7 @@ def main() -> None:
                 + (f"_layers{args.num_layers}" if args.num_layers > 1 else "")
                 + (f"_embed{args.series_embedding}" if args.series_embedding else "")
                 + (f"_dropout{args.dropout:g}" if args.dropout else "")
+                + (f"_recent{args.recent:g}" if args.recent else "")
                 + (f"_ensemble{args.members}" if args.members > 1 else "")
                 + (f"_batch{args.batch_size}" if args.batch_size != 256 else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
