@@ -390,7 +390,8 @@ def main() -> None:
                 + (f"_ensemble{args.members}" if args.members > 1 else "")
                 + (f"_batch{args.batch_size}" if args.batch_size != 256 else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
-                + "".join(f"_{k}{v}" for k, v in (args.net_options or {}).items())
+                + "".join(f"_{k}{'-'.join(map(str, v)) if isinstance(v, list) else v}"
+                          for k, v in (args.net_options or {}).items())
                 + (f"_q{args.quantiles.replace(',', '-')}" if args.quantiles else "")
                 + (f"_{args.normalize.replace('+', '')}" if args.normalize else "")
                 + (f"_lr{args.learning_rate:g}" if args.learning_rate != 1e-3 else "")
