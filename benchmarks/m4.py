@@ -214,7 +214,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
         WindowDataModule.window_weights = window_weights
     started = time.perf_counter()
     data = DataConfig(targets=["value"], seq_len=args.seq_len, horizon=HORIZON, cycle=args.cycle,
-                      transform=args.transform)  # the panel's default split
+                      transform=args.transform, scaler=args.scaler)  # the panel's default split
     quantiles = tuple(float(q) for q in args.quantiles.split(",")) if args.quantiles else ()
     result = fit(train, data, ModelConfig(cell=args.cell, hidden_size=args.hidden_size, coverage=(LEVEL,),
                                           segment_len=args.segment_len, num_layers=args.num_layers,
@@ -293,6 +293,8 @@ def main() -> None:
     parser.add_argument("--cycle", type=int, default=0, help="take each series' cycle of this many steps out first (24: the day)")
     parser.add_argument("--loss", default="mse", help="the training loss: mse, mae or huber")
     parser.add_argument("--transform", default="none", help="none, or log (the cycle then multiplies the level)")
+    parser.add_argument("--scaler", default="standard",
+                        help="standard (each series' targets less their mean, over their spread) or none")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--schedule", default="none", help="the learning rate's schedule: none, cosine or plateau")
     parser.add_argument("--refit-epochs", type=int, default=0,
@@ -382,6 +384,7 @@ def main() -> None:
         name = (f"{args.cell}_h{args.hidden_size}_in{args.seq_len}_e{args.max_epochs}_{args.sampling}"
                 + (f"_cycle{args.cycle}" if args.cycle else "") + (f"_{args.loss}" if args.loss != "mse" else "")
                 + (f"_{args.transform}" if args.transform != "none" else "")
+                + (f"_scaler{args.scaler}" if args.scaler != "standard" else "")
                 + (f"_seg{args.segment_len}" if args.segment_len > 1 else "")
                 + (f"_layers{args.num_layers}" if args.num_layers > 1 else "")
                 + (f"_embed{args.series_embedding}" if args.series_embedding else "")
