@@ -108,3 +108,38 @@ def test_the_smoothed_level_is_the_exponential_smoothing_recurrence_and_its_net_
     again = TrainedModel.load(path)
     assert type(again.net).__name__ == "SmoothedLevelNet"
     pd.testing.assert_frame_equal(again.predict(), result.model.predict())
+
+
+def test_each_member_of_the_input_length_ensemble_reads_only_its_own_last_steps(tmp_path):
+    import sys
+
+    import pandas as pd
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from m4_nets import InputsEnsemble
+
+    from forecast import DataConfig, ForecastError, ModelConfig, TrainConfig, TrainedModel, fit
+
+    torch.manual_seed(0)
+    net = InputsEnsemble(ModelConfig(hidden_size=4, segment_len=6), 1, 1, 24, 3, inputs=[12, 24]).eval()
+    window = torch.randn(2, 24, 1)
+    changed = window.clone()
+    changed[:, :12] += 5.0  # before the short member's 12 steps
+    short, long = net.members
+    assert torch.equal(short(changed[:, -12:]), short(window[:, -12:]))
+    assert torch.allclose(net(window), (short(window[:, -12:]) + long(window)) / 2, atol=1e-6)
+    assert not torch.allclose(net(changed), net(window))  # the long member sees the change
+    for bad in ([24], [12, 30], [12, 10]):  # one member; longer than the window; not whole segments
+        with pytest.raises(ForecastError, match="inputs must be"):
+            InputsEnsemble(ModelConfig(hidden_size=4, segment_len=6), 1, 1, 24, 3, inputs=bad)
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", periods=150, freq="h")
+    frames = {name: pd.DataFrame({"y": level + np.sin(np.arange(150) * 2 * np.pi / 24) + rng.normal(0, 0.3, 150)},
+                                 index=days) for name, level in (("a", 10.0), ("b", 30.0))}
+    result = fit(frames, DataConfig(targets=("y",), seq_len=24, horizon=6), ModelConfig(hidden_size=4, segment_len=6),
+                 TrainConfig(max_epochs=1, batch_size=32), net="m4_nets:InputsEnsemble",
+                 net_options={"inputs": [12, 24]}, quiet=True, refit=False)
+    again = TrainedModel.load(result.model.save(tmp_path / "m.safetensors"))
+    assert again.net.inputs == [12, 24]
+    pd.testing.assert_frame_equal(again.predict(), result.model.predict())
