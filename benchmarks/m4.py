@@ -410,4 +410,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from forecast.errors import ForecastError
+
+    try:
+        main()
+    except ForecastError as e:  # a setting the library refuses: its one line, not a traceback
+        sys.exit(f"error: {e}")

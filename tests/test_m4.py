@@ -143,3 +143,20 @@ def test_each_member_of_the_input_length_ensemble_reads_only_its_own_last_steps(
     again = TrainedModel.load(result.model.save(tmp_path / "m.safetensors"))
     assert again.net.inputs == [12, 24]
     pd.testing.assert_frame_equal(again.predict(), result.model.predict())
+
+
+def test_a_setting_the_library_refuses_ends_the_benchmark_with_its_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    hours = pd.date_range("2017-12-01", periods=400, freq="h")
+    rows = pd.DataFrame({"series": "H1", "date": hours, "value": 100 + np.sin(np.arange(400) / 4)})
+    rows.iloc[:352].to_csv(tmp_path / "hourly_train.csv", index=False)
+    rows.iloc[352:].to_csv(tmp_path / "hourly_test.csv", index=False)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "m4.py"), "--data", str(tmp_path), "--no-theta",
+                           "--scaler", "bogus", "--max-epochs", "1", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: unknown scaler 'bogus'; choose one of: standard, none"
