@@ -71,7 +71,7 @@ class InputsEnsemble(Ensemble):
     """`Ensemble` whose member k reads only the last `inputs[k]` steps of each window (each at most
     the window's length and a multiple of `segment_len`)."""
 
-    def __init__(self, cfg, n_inputs, n_targets, seq_len, horizon, inputs: list[int] = (), **kwargs):
+    def __init__(self, cfg, n_inputs, n_targets, seq_len, horizon, inputs: tuple[int, ...] = (), **kwargs):
         if len(inputs) < 2 or any(not 0 < n <= seq_len or n % cfg.segment_len for n in inputs):
             raise ForecastError(f"inputs must be 2 or more lengths up to seq_len {seq_len}, each a multiple of "
                                 f"segment_len {cfg.segment_len}; got {inputs!r}")
