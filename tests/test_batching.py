@@ -46,6 +46,36 @@ def test_training_step_loss_equals_the_plain_loss():
     assert torch.allclose(loss, torch.nn.functional.mse_loss(module.net(x), y))
 
 
+def test_the_logged_training_loss_is_the_epochs_mean_over_its_windows():
+    import lightning.pytorch as pl
+
+    batches: list[list[tuple[float, int]]] = []
+    logged: list[float] = []
+
+    class Recorded(Forecaster):
+        def on_train_epoch_start(self):
+            super().on_train_epoch_start()
+            batches.append([])
+
+        def batch_loss(self, batch):
+            loss = super().batch_loss(batch)
+            batches[-1].append((float(loss), len(batch[0])))
+            return loss
+
+    class Spy(pl.Callback):  # as `forecast update` and the progress lines read it
+        def on_train_epoch_end(self, trainer, module):
+            logged.append(float(trainer.callback_metrics["train_loss"]))
+
+    dm = datamodule()
+    data = DataConfig(targets=("y",), features=("x",), seq_len=24, horizon=6)
+    module = Recorded(data.to_dict(), ModelConfig(hidden_size=8).to_dict(), TrainConfig().to_dict())
+    pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, limit_val_batches=0, callbacks=[Spy()]).fit(module, datamodule=dm)
+    assert len(logged) == 3 and all(len(b) > 1 and len({n for _, n in b}) > 1 for b in batches)  # a short last batch
+    for value, epoch in zip(logged, batches):
+        assert value == pytest.approx(sum(loss * n for loss, n in epoch) / sum(n for _, n in epoch), rel=1e-6)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: holding the series on "
                     "the CPU it is already on would prove nothing")
 def test_series_held_on_a_device_gives_the_same_batches_there():
