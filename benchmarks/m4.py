@@ -221,7 +221,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
                                           quantiles=quantiles, normalize=args.normalize or None,
                                           series_embedding=args.series_embedding, dropout=args.dropout),
                  TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, seed=seed, loss=args.loss,
-                             accelerator="cpu", sampling=args.sampling, learning_rate=args.learning_rate,
+                             accelerator=args.accelerator, sampling=args.sampling, learning_rate=args.learning_rate,
                              schedule=args.schedule, refit_epochs=args.refit_epochs, ensemble=args.members), quiet=True, callbacks=[clock],
                  announce=lambda _: prepared.append(time.perf_counter()), net=args.net or None,
                  net_options=args.net_options)
@@ -288,6 +288,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1,
                         help="an ensemble of this many networks, averaged (TrainConfig.ensemble)")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--accelerator", default="cpu", help="where to train: cpu (the benchmark's machine), gpu or auto")
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--sampling", default="windows", help="windows (each once per epoch) or series")
     parser.add_argument("--cycle", type=int, default=0, help="take each series' cycle of this many steps out first (24: the day)")
@@ -392,6 +393,7 @@ def main() -> None:
                 + (f"_recent{args.recent:g}" if args.recent else "")
                 + (f"_ensemble{args.members}" if args.members > 1 else "")
                 + (f"_batch{args.batch_size}" if args.batch_size != 256 else "")
+                + (f"_{args.accelerator}" if args.accelerator != "cpu" else "")
                 + (f"_{args.net.rpartition(':')[2]}" if args.net else "")
                 + "".join(f"_{k}{'-'.join(map(str, v)) if isinstance(v, list) else v}"
                           for k, v in (args.net_options or {}).items())

@@ -75,12 +75,3 @@ def test_the_logged_training_loss_is_the_epochs_mean_over_its_windows():
     for value, epoch in zip(logged, batches):
         assert value == pytest.approx(sum(loss * n for loss, n in epoch) / sum(n for _, n in epoch), rel=1e-6)
 
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: holding the series on "
-                    "the CPU it is already on would prove nothing")
-def test_series_held_on_a_device_gives_the_same_batches_there():
-    on_device = datamodule(device="cuda")
-    assert on_device.prepared.values.device.type == "cuda"
-    x, *_ = next(iter(on_device.train_dataloader()))
-    x_ref, *_ = next(iter(datamodule().train_dataloader()))
-    assert x.device.type == "cuda" and torch.equal(x.cpu(), x_ref)
