@@ -117,3 +117,23 @@ def test_the_m4_interval_table_reports_each_stored_run_and_says_which_miss_the_t
     row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| M4 Hourly"))
     assert (f"{round(min(totals) / 60)} to {round(max(totals) / 60)} minutes a run, its 95% interval covering "
             f"{100 * covered:.1f}% of the test hours") in row
+
+
+def test_the_m4_page_reports_the_gpu_screens_seed_by_seed():
+    import json
+
+    import numpy as np
+
+    stored = ROOT / "benchmarks" / "results" / "m4" / "gpu_screens"
+    groups: dict[str, list[dict]] = {}
+    for path in sorted(stored.glob("*.json")):
+        record = json.loads(path.read_text())
+        assert record["settings"]["accelerator"] == "gpu" and record["settings"]["validate"]
+        groups.setdefault(path.name.rsplit("_s", 1)[0], []).extend(record["runs"])
+    assert len(groups) == 4 and all(sorted(r["seed"] for r in runs) == [1, 2, 3] for runs in groups.values())
+    page = (ROOT / "docs" / "benchmarks" / "m4.md").read_text()
+    for runs in groups.values():
+        seeds = " / ".join(f"{r['owa']:.3f}" for r in sorted(runs, key=lambda r: r["seed"]))
+        mean = [f"{np.mean([r[k] for r in runs]):.3f}" for k in ("smape", "mase", "owa")]
+        assert (f"{mean[0]} | {mean[1]} | {mean[2]} ({seeds})" in page
+                or f"**{mean[0]}** | **{mean[1]}** | **{mean[2]}** ({seeds})" in page), (mean, seeds)
