@@ -1,5 +1,6 @@
 """CUDA-only checks (`pytest -m gpu`): training on a GPU gives a model that saves, loads and predicts
 on a machine without one, and agrees with the same run on the CPU. Skipped with the reason elsewhere."""
+import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,25 +21,20 @@ def train(accelerator: str, **kw):
     return TrainConfig(max_epochs=2, batch_size=32, patience=0, seed=3, accelerator=accelerator, **kw)
 
 
-class Where:
+class Where(pl.Callback):
     """Records where the network's weights and the batches are while it trains."""
 
     def __init__(self):
-        import lightning.pytorch as pl
+        self.seen: set[tuple[str, str]] = set()
 
-        seen = self.seen = set()
-
-        class Callback(pl.Callback):
-            def on_train_batch_start(self, trainer, module, batch, batch_idx):
-                seen.add((next(module.parameters()).device.type, batch[0].device.type))
-
-        self.callback = Callback()
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.seen.add((next(module.parameters()).device.type, batch[0].device.type))
 
 
 def test_auto_trains_on_the_gpu_and_the_saved_model_predicts_on_the_cpu(tmp_path):
     where = Where()
     result = fit(make_frame(n=400, cols=("y", "x")), DATA, ModelConfig(hidden_size=16, segment_len=4),
-                 train("auto", ensemble=2), quiet=True, callbacks=[where.callback])
+                 train("auto", ensemble=2), quiet=True, callbacks=[where])
     assert where.seen == {("cuda", "cuda")}
     assert all(p.device.type == "cpu" for p in result.model.net.parameters())  # handed back on the CPU
     direct = result.model.predict()
