@@ -6,9 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import check_writable, load_inputs, out, run_folder, say
+from forecast.cli.common import check_writable, fmt, load_inputs, out, print_metrics, print_paths, run_folder, say
 from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, settings, with_options
-from forecast.cli.printing import fmt, print_metrics, print_paths
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 

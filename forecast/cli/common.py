@@ -1,6 +1,7 @@
-"""What every command shares: consoles, loading a command's data and choosing its output folder (its
-options: `forecast.cli.options`; the tables it prints: `forecast.cli.printing`). Nothing heavy is
-imported here, so `forecast --help` starts without torch, Lightning or pandas.
+"""What every command shares: consoles, loading a command's data, choosing its output folder, and
+what it prints (data summaries, metric tables beside the baselines, intervals and verdicts). Its
+options live in `forecast.cli.options`. Nothing heavy is imported here, so `forecast --help` starts
+without torch, Lightning or pandas.
 """
 from __future__ import annotations
 
@@ -175,3 +176,137 @@ def run_folder(out_dir: Path | None, label: str, kind: str) -> Path:
         except FileExistsError:
             n += 1
             folder = stem.with_name(f"{stem.name}-{n}")
+
+
+def print_report(report) -> None:
+    for line in report.lines():
+        say(line)
+
+
+def print_windows(prepared) -> None:
+    sizes = prepared.split_sizes()
+    counts = f"windows: train {sizes['train']} / validation {sizes['val']} / test {sizes['test']}"
+    if len(prepared.parts) > 1:  # a panel: one calendar cut for every series
+        import numpy as np
+
+        say(f"{counts} over {len(prepared.parts)} series (validation from {prepared.cfg.val_start}, "
+            f"test from {prepared.cfg.test_start}, the same dates for every series)")
+        each = [part.split_sizes() for part in prepared.parts]
+        held = " / ".join(str(sum(s[stage] > 0 for s in each)) for stage in ("train", "val", "test"))
+        train = np.array([s["train"] for s in each])
+        say(f"series with train / validation / test windows: {held}; training windows per series: min "
+            f"{train.min()}, median {int(np.median(train))}, max {train.max()}")
+        for name, why in prepared.dropped.items():
+            warn(f"left out series {name}: {why}")
+        if prepared.dropped and not prepared.cfg.cycle:
+            say("series left out of training can still be forecast from their own history: predict "
+                "--new-series (not with model.series_embedding)")
+    else:
+        from forecast.dates import stamp
+
+        (one,) = prepared.parts
+        say(f"{counts} (test targets {stamp(one.index[one.val_end])} to {stamp(one.index[-1])})")
+    say(level_line(prepared))
+
+
+def level_line(prepared) -> str:
+    """Where the validation and test levels lie against training's (`forecast.data.span_levels`):
+    every target's (or series') when there are few, else the one whose two levels differ most."""
+    from forecast.data import span_levels, widest_level
+
+    levels = span_levels(prepared)
+    shown = levels if len(levels) <= 3 else dict([widest_level(levels)])
+    plain = len(levels) == 1 and len(prepared.parts) == 1
+    parts = [f"{'' if plain else name + ': '}validation {val:+.2f}, test {test:+.2f}"
+             for name, (val, test) in shown.items()]
+    what = "series" if len(prepared.parts) > 1 else "targets"
+    widest = f" ({len(levels)} {what}; the one whose spans differ most)" if len(levels) > 3 else ""
+    return ("levels (each span's mean less the training mean, in training standard deviations): "
+            f"{'; '.join(parts)}{widest}")
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4g}"  # NaN != NaN
+
+
+def print_metrics(summary: dict, title: str = "Test metrics (original units)") -> None:
+    """The model beside every baseline (MAE, RMSE, MAPE, sMAPE, MASE, direction and its calls),
+    the intervals beside the naive forecast's, and the verdict (see `forecast.comparison`)."""
+    from rich.table import Table
+
+    from forecast.baselines import BASELINES, STATISTICAL
+
+    table = Table(title=title)
+    table.add_column("forecast", no_wrap=True)
+    for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "dir. %", "calls"):
+        table.add_column(col, justify="right")
+    for name in ("model", *BASELINES, *STATISTICAL):
+        m = summary.get(name)
+        if m is None:
+            continue
+        label = "naive (last value)" if name == "naive" else name.replace("_", " ")
+        calls = m.get("direction_calls")
+        table.add_row(escape(label), *(fmt(m[k]) for k in ("mae", "rmse", "mape", "smape", "mase",
+                                                             "direction")),
+                      "0" if not calls else str(int(calls)))
+    always = summary["always"]
+    table.add_row("majority direction" if always["call"] == "majority" else f"always {always['call']}",
+                  *(["-"] * 5), fmt(always["direction"]), "all")
+    out.print(table)
+    naive_mase = summary["naive"]["mase"]
+    if naive_mase == naive_mase and naive_mase > 2:
+        say(f"MASE is each error in units of the training span's mean one-step change; an h-step forecast of a "
+            f"trending or wandering series (prices) is far above 1 even for the naive forecast ({naive_mase:.3g} "
+            "here): compare MASE between the forecasts above, not with 1.")
+    if "series" in summary:
+        print_series(summary["series"])
+    print_intervals(summary)
+    say(f"skill vs naive (1 - RMSE_model / RMSE_naive): {100 * summary['skill']:+.1f}%")
+    for line in summary["verdict"]:
+        say(line)
+
+
+def print_series(rows: dict, limit: int = 30) -> None:
+    """A panel's series, worst skill first (the first `limit`): the model beside naive on each."""
+    from rich.table import Table
+
+    table = Table(title=f"Per series ({len(rows)}; worst skill first" +
+                  (f", first {limit}" if len(rows) > limit else "") + ")")
+    for col in ("series", "RMSE", "naive RMSE", "MASE", "skill %", "DM p", "best baseline", "cover 80%"):
+        table.add_column(col, justify="left" if col in ("series", "best baseline") else "right")
+    for name, r in sorted(rows.items(), key=lambda item: item[1]["skill"])[:limit]:
+        table.add_row(escape(name), fmt(r["rmse"]), fmt(r["naive_rmse"]), fmt(r["mase"]),
+                      f"{100 * r['skill']:+.1f}", fmt(r["dm_p_naive"]), r["best_baseline"],
+                      fmt(r.get("coverage80")))
+    out.print(table)
+
+
+def print_intervals(summary: dict) -> None:
+    """Coverage, width and interval score of the model's intervals beside the naive forecast's."""
+    from rich.table import Table
+
+    table = Table(title="Prediction intervals (coverage %, mean width, interval score: lower is better)")
+    table.add_column("interval")
+    for col in ("model cover", "naive cover", "model width", "naive width", "model score", "naive score"):
+        table.add_column(col, justify="right")
+    for name, m in summary["intervals"].items():
+        table.add_row(name, *(fmt(m[who][k]) for k in ("coverage", "width", "winkler")
+                              for who in ("model", "naive")))
+    out.print(table)
+    p = summary["pinball"]
+    say(f"pinball loss over quantiles {', '.join(f'{q:g}' for q in sorted(p['levels']))}: model "
+        f"{fmt(p['model'])} vs naive {fmt(p['naive'])} (scaled: {fmt(p['model_scaled'])} vs "
+        f"{fmt(p['naive_scaled'])})")
+
+
+def print_paths(paths: dict) -> None:
+    for what, path in paths.items():
+        say(f"{what}: {path}")
+
+
+
+def progress_lines():
+    """Lines at a steady pace for a run whose output is not a terminal (see `forecast.trainer.ProgressLines`)."""
+    from forecast.trainer import ProgressLines
+
+    return ProgressLines(say)

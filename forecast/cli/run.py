@@ -1,4 +1,5 @@
-"""`forecast data`, `forecast fit` and `forecast predict`: parse, one library call, print."""
+"""A model's life: `forecast data`, `fit`, `predict`, `update`, `export` and `serve`: parse, one library
+call, print."""
 from __future__ import annotations
 
 import sys
@@ -7,13 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import check_new_file, check_writable, load, load_inputs, run_folder, say, warn
+from forecast.cli.common import (check_new_file, check_writable, load, load_inputs, print_metrics, print_paths,
+                                 print_report, print_windows, progress_lines, run_folder, say, warn)
 from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, settings, with_options
-from forecast.cli.printing import print_metrics, print_paths, print_report, print_windows, progress_lines
 from forecast.config import DataConfig
 from forecast.errors import ForecastError, MissingColumns
 
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
+Model = Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")]
 SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
 
 
@@ -166,7 +168,7 @@ PREDICT_SOURCE = {k: v for k, v in SOURCE.items() if k not in ("start", "drop_ba
 
 
 @with_options(PREDICT_SOURCE, SET)
-def predict(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
+def predict(model: Model,
             output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
             format: Annotated[str, typer.Option("--format", help="The written table's shape: forecast (a date index, a column per target and bound) or nixtla (unique_id, ds, MODEL, MODEL-lo-80, ...: what utilsforecast and Nixtla's plots read).")] = "forecast",
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
@@ -297,7 +299,7 @@ UPDATE_SOURCE = {k: v for k, v in SOURCE.items() if k in ("ticker", "sample", "f
 
 
 @with_options(UPDATE_SOURCE)
-def update(model: Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")],
+def update(model: Model,
            out: Annotated[Path, typer.Option(help="Where the updated model file goes (the old one stays as it is).")],
            max_epochs: Annotated[int, typer.Option(help="Epochs over the newer rows' windows.")] = 5,
            learning_rate: Annotated[Optional[float], typer.Option(help="Step size (default: the model's).", show_default=False)] = None,
@@ -328,3 +330,46 @@ def update(model: Annotated[Path, typer.Option(help="Model file written by `fore
     say(f"next {target} forecast from these rows: {changed['first_forecast_before']:.6g} before, "
         f"{changed['first_forecast_after']:.6g} after; the intervals keep their calibration")
     say(f"saved {updated.save(out_file)}")
+
+
+def export(model: Model,
+           out_dir: Annotated[Path, typer.Option("--out", help="Folder for the graph (model.pt or model.onnx) and preprocessing.json.")],
+           format: Annotated[str, typer.Option(help="torchscript (model.pt, for torch.jit.load) or onnx (model.onnx, for ONNX Runtime; pip install 'forecast[onnx]').")] = "torchscript",
+           force: Annotated[bool, typer.Option(help="Overwrite an export already in --out.")] = False):
+    """Export the network for serving, checked to forecast what the model file does, with its preprocessing as JSON."""
+    from forecast.serving import export as run_export
+    from forecast.trained import TrainedModel
+
+    trained = TrainedModel.load(model)
+    check_writable(out_dir)
+    written = run_export(trained, out_dir, format, force)
+    say(f"exported {format}: {written['model']} and {written['preprocessing']}; the graph's largest difference "
+        f"from the model file on the check windows: {written['largest_gap']:.2g}")
+
+
+def serve(model: Model,
+          host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8000):
+    """Answer forecasts over HTTP: GET /health, POST /predict with a JSON history (Ctrl-C stops)."""
+    from forecast.serving import make_server
+    from forecast.trained import TrainedModel
+
+    trained = TrainedModel.load(model)
+    try:
+        server = make_server(trained, host, port)
+    except OSError as e:
+        raise ForecastError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
+    say(f"serving {model} ({len(trained.members)} series, horizon {trained.data.horizon}) on "
+        f"http://{bound_host}:{bound_port}: GET /health, POST /predict")
+    import signal
+
+    def stop(signum, frame):  # Ctrl-C or a service manager's SIGTERM, even where the shell ignored SIGINT
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
