@@ -300,7 +300,7 @@ def test_fault_two_fits_started_in_the_same_second_get_two_folders(tmp_path, mon
 def test_fault_a_corrupt_yahoo_cache_is_downloaded_again(tmp_path, monkeypatch):
     import yfinance
 
-    from forecast.yahoo import cache_path, load_yahoo
+    from forecast.loading import cache_path, load_yahoo
     from tests.test_yahoo import FakeYahoo
     monkeypatch.setattr(yfinance, "download", FakeYahoo())
     path = cache_path("MSFT", "1d", tmp_path)

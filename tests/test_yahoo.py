@@ -5,7 +5,7 @@ import pytest
 import yfinance
 
 from forecast.errors import ForecastError
-from forecast.yahoo import cache_path, load_yahoo, validate_ticker
+from forecast.loading import cache_path, load_yahoo, validate_ticker
 
 
 def yahoo_frame(ticker, dates, scale=1.0):
@@ -109,7 +109,7 @@ def test_two_processes_refreshing_one_cache_file_do_not_collide(tmp_path):
     """Each writer has its own temporary file; the cache is always one whole Parquet file."""
     import subprocess
     import sys
-    code = ("import sys, pandas as pd, numpy as np; from forecast.yahoo import _write_cache; "
+    code = ("import sys, pandas as pd, numpy as np; from forecast.loading import _write_cache; "
             "from pathlib import Path; f = pd.DataFrame({'Close': np.arange(20000.0)}, "
             "index=pd.date_range('1950-01-01', periods=20000, name='Date')); "
             "[_write_cache(f, Path(sys.argv[1])) for _ in range(15)]")
