@@ -118,7 +118,7 @@ class Evaluation:
     def plot(self, target: int = 0, series: str | None = None):
         """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals
         (of `series`, for a panel: by default its first)."""
-        from forecast.plot import plot_backtest
+        from forecast.outputs import plot_backtest
 
         if self.is_panel:
             name = series or (self.new or tuple(self._ids))[0]

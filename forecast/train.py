@@ -246,7 +246,7 @@ class FitResult:
 
     def plot(self, target: int = 0):
         """A matplotlib Figure of the test span: history, actual, 1-step and h-step forecasts."""
-        from forecast.plot import plot_test
+        from forecast.outputs import plot_test
 
         return plot_test(self, target)
 

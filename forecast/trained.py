@@ -272,7 +272,7 @@ class TrainedModel:
              future=None):
         """A matplotlib Figure: the recent history and the forecast that follows it (of `series`,
         for a panel; `future` as for `predict`)."""
-        from forecast.plot import plot_forecast
+        from forecast.outputs import plot_forecast
 
         one = self.member(series) if series is not None else self
         history = one.history if history is None else history

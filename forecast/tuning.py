@@ -327,14 +327,14 @@ class TuneResult:
 
     def plot(self):
         """A matplotlib Figure of every trial's validation loss and the best so far."""
-        from forecast.plot import plot_study
+        from forecast.outputs import plot_study
 
         return plot_study(self.study.get_trials(deepcopy=False))
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """study.json, optimization_history.png and, with a refit, what `forecast fit` writes."""
         from forecast.files import write_json
-        from forecast.plot import save_figure
+        from forecast.outputs import save_figure
 
         folder = Path(folder)
         spec = self.spec.to_dict()

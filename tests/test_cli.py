@@ -84,10 +84,10 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
 
 @pytest.mark.slow
 def test_a_table_too_long_for_a_csv_is_written_as_parquet_with_the_same_rows(run, tmp_path, monkeypatch):
-    import forecast.outputs
+    import forecast.files
     args = ("fit", "--sample", "IBM", "--max-epochs", "1", "--seq-len", "20", "--no-refit", "--quiet")
     assert run(*args, "--out", tmp_path / "small").returncode == 0
-    monkeypatch.setattr(forecast.outputs, "CSV_ROWS", 100)
+    monkeypatch.setattr(forecast.files, "CSV_ROWS", 100)
     fit = run(*args, "--out", tmp_path / "large")
     assert fit.returncode == 0, fit.stderr
     assert not (tmp_path / "large" / "test_forecasts.csv").exists()

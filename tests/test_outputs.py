@@ -39,7 +39,7 @@ def test_the_table_puts_every_value_of_every_array_on_its_origin_target_and_step
 @pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1+cmd", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)",
                                   "\tx", "\r=1"])
 def test_a_text_cell_that_starts_like_a_formula_is_written_inert(cell, tmp_path):
-    from forecast.outputs import write_csv
+    from forecast.files import write_csv
     frame = pd.DataFrame({"series": [cell, "store 1"], cell: [1.5, -2.0]},
                          index=pd.Index([cell, "b"], name="id"))
     written = pd.read_csv(write_csv(frame, tmp_path / "t.csv", index_label="id"), dtype=str,
@@ -51,7 +51,7 @@ def test_a_text_cell_that_starts_like_a_formula_is_written_inert(cell, tmp_path)
 
 
 def test_numbers_written_as_text_and_plain_names_are_left_alone(tmp_path):
-    from forecast.outputs import write_csv
+    from forecast.files import write_csv
     frame = pd.DataFrame({"series": ["-1.5", "north"], "value": [1, 2]})
     written = pd.read_csv(write_csv(frame, tmp_path / "t.csv"), dtype=str)
     assert written["series"].tolist() == ["-1.5", "north"] and list(written.columns) == ["series", "value"]

@@ -350,7 +350,7 @@ def test_load_returns_a_panel_whatever_the_source_one_series_a_panel_of_one_name
 
 def test_a_wide_files_series_are_named_in_plots_not_called_value():
     from forecast.panel import WIDE_VALUE
-    from forecast.plot import plot_forecast
+    from forecast.outputs import plot_forecast
     history = pd.DataFrame({WIDE_VALUE: np.arange(80.0)}, index=pd.date_range("2024-01-01", periods=80))
     ahead = pd.DataFrame({WIDE_VALUE: [81.0, 82.0]}, index=pd.date_range("2024-03-21", periods=2))
     ax = plot_forecast(history, ahead, WIDE_VALUE, "AAPL").axes[0]

@@ -45,7 +45,7 @@ def test_an_integer_date_column_is_a_step_axis_but_dates_written_as_numbers_stay
     pd.DataFrame({"ds": [3, 4, 5], "y": [1.0, 2, 3]}).to_csv(tmp_path / "steps.csv", index=False)
     pd.DataFrame({"date": [20240130, 20240131, 20240201], "y": [1.0, 2, 3]}).to_csv(tmp_path / "d.csv", index=False)
     assert to_steps(load_file(tmp_path / "steps.csv").index).tolist() == [3, 4, 5]
-    from forecast.outputs import write_frame
+    from forecast.files import write_frame
 
     write_frame(load_file(tmp_path / "steps.csv"), tmp_path / "again.csv")  # written as `step`, read back
     assert to_steps(load_file(tmp_path / "again.csv").index).tolist() == [3, 4, 5]

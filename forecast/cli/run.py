@@ -54,7 +54,7 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
         say(f"... and {len(frames) - SHOWN} more series")
     print_unusable(frames)
     if output is not None:
-        from forecast.outputs import write_frame
+        from forecast.files import write_frame
         from forecast.panel import to_long
 
         # written in the shape it was read: a panel long (--series-col series), one series as its frame
@@ -233,7 +233,8 @@ def predict(model: Model,
     table = trained.predict(history, series=names, future=ahead)
     for line in trained.unbounded_intervals():
         warn(line)
-    from forecast.outputs import nixtla, write_frame
+    from forecast.files import write_frame
+    from forecast.outputs import nixtla
 
     shaped = nixtla(table, trained.model.cell.upper(), source.label).set_index("unique_id") \
         if format == "nixtla" else table  # printed and written in the shape asked for
@@ -242,7 +243,7 @@ def predict(model: Model,
         write_frame(shaped, output, "unique_id" if format == "nixtla" else None)
         say(f"wrote {output}")
     if plot is not None:
-        from forecast.plot import save_figure
+        from forecast.outputs import save_figure
 
         name = str(table["series"].iloc[0]) if "series" in table.columns else None
         drawn = history.get(name) if isinstance(history, dict) else history
