@@ -23,9 +23,8 @@ import pandas as pd
 import torch
 
 from forecast import DataConfig, ModelConfig, TrainConfig, WindowDataModule
-from forecast.forecaster import Forecaster
+from forecast.forecaster import AdaptiveThreads, Forecaster, torch_threads
 from forecast.model import CELLS
-from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import predict_scaled
 
 ETTH1 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ETTh1.csv"

@@ -24,15 +24,15 @@ from forecast.data import PreparedSeries
 from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_held_out, evaluate, pool
-from forecast.forecaster import Forecaster
+from forecast.forecaster import (AdaptiveThreads, BestWeights, Forecaster, LastCheckpoint, ctrl_c_remembered,
+                                 torch_threads)
 from forecast.model import net_spec
 from forecast.loading import as_panel
 from forecast.panel import Prepared
 from forecast.sources import DataReport
-from forecast.threads import AdaptiveThreads, torch_threads
 from forecast.trained import Member, TrainedModel
-from forecast.trainer import (BestWeights, LastCheckpoint, SpawnedDDP, check_resume, ctrl_c_remembered, data_fingerprint,
-                              device_count, earlier_log, merge_log, quiet_training, resumable, resolve_accelerator)
+from forecast.trainer import (SpawnedDDP, check_resume, data_fingerprint, device_count, earlier_log, merge_log,
+                              quiet_training, resumable, resolve_accelerator)
 from forecast.windows import WindowDataModule, batch_loader
 
 

@@ -3,19 +3,15 @@
 `device_count` checks the devices asked for against the machine; `SpawnedDDP` trains on several
 (worker processes spawned from this one, never the command started again); `quiet_training` keeps
 Lightning's banners, tips and warnings off the screen for one call and restores what it changed;
-`ctrl_c_remembered` makes sure a Ctrl-C is never lost; `BestWeights` keeps the best epoch,
-`LastCheckpoint` saves every epoch, and `check_resume` says whether an interrupted fit may go on;
-`update` trains a saved model further on newer rows.
+`check_resume` says whether an interrupted fit may go on; `update` trains a saved model further on
+newer rows. (The callbacks a fit runs live beside the LightningModule, in `forecast.forecaster`.)
 """
 from __future__ import annotations
-
 
 import contextlib
 import logging
 import os
 import signal
-import sys
-import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -31,9 +27,8 @@ from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.data import prepare
 from forecast.dates import check_step, stamp
 from forecast.errors import ForecastError, MissingColumns
-from forecast.forecaster import Forecaster
+from forecast.forecaster import Forecaster, torch_threads
 from forecast.sources import validate_frame
-from forecast.threads import torch_threads
 from forecast.panel import Prepared
 from forecast.trained import TrainedModel, lacking
 from forecast.windows import batch_loader, stage_dataset
@@ -127,121 +122,7 @@ def resolve_accelerator(name: str) -> str:
     return "gpu" if name == "cuda" else name
 
 
-class CtrlC(pl.Callback):
-    """A Ctrl-C that is remembered as well as raised. Python drops a KeyboardInterrupt raised inside
-    a garbage-collection callback or a destructor (it is only reported as ignored), so a training run
-    raises it again after the next batch, and a study checks it after every trial. While `armed` is
-    False the handler only remembers (so it never lands while Optuna writes a trial)."""
-
-    def __init__(self, armed: bool = True):
-        self.seen, self.armed = False, armed
-
-    def handler(self, signum, frame):
-        self.seen = True
-        if self.armed:
-            raise KeyboardInterrupt
-
-    def on_train_batch_end(self, trainer, *args):
-        if self.seen:
-            raise KeyboardInterrupt
-
-    on_validation_batch_end = on_train_batch_end
-
-
-@contextlib.contextmanager
-def ctrl_c_remembered(armed: bool = True):
-    """Handle Ctrl-C with a `CtrlC` (yielded) inside; the dropped KeyboardInterrupt is kept off the
-    screen. The caller's handler and unraisable hook are put back afterwards (Lightning ignores
-    Ctrl-C from the first one on). Outside the main thread signals are not ours: nothing changes."""
-    ctrl = CtrlC(armed)
-    if threading.current_thread() is not threading.main_thread():
-        yield ctrl
-        return
-    previous, hook = signal.signal(signal.SIGINT, ctrl.handler), sys.unraisablehook
-    sys.unraisablehook = lambda info: None if isinstance(info.exc_value, KeyboardInterrupt) else hook(info)
-    try:
-        yield ctrl
-    finally:
-        sys.unraisablehook = hook
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
-class ProgressLines(pl.Callback):
-    """Says through `report`, at most every `every` seconds and after the last epoch, which epoch a
-    long run is at, its losses, the time so far and at most how long is left: what a log file or a
-    pipe gets instead of a progress bar (which only a terminal shows). Only the first process speaks."""
-
-    def __init__(self, report, every: float = 30.0, stage: str = "training"):
-        self.report, self.every, self.stage = report, every, stage
-        self.started = self.said = 0.0
-
-    def on_fit_start(self, trainer, module):
-        import time
-
-        self.started = self.said = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, module):
-        import time
-
-        now, done = time.perf_counter(), trainer.current_epoch + 1
-        if not trainer.is_global_zero or (now - self.said < self.every and done < trainer.max_epochs):
-            return
-        self.said = now
-        losses = ", ".join(f"{name.replace('_', ' ')} {float(value):.4g}"
-                           for name, value in sorted(trainer.callback_metrics.items())
-                           if name in ("train_loss", "val_loss"))
-        left = (now - self.started) / done * (trainer.max_epochs - done)
-        self.report(f"{self.stage}: epoch {done} of at most {trainer.max_epochs}, {losses}; "
-                    f"{now - self.started:.0f} s so far, at most about {left:.0f} s left")
-
-
-# Checkpoints, the best epoch and resuming an interrupted fit
-
-class BestWeights(pl.Callback):
-    """Keep a copy of the weights of the epoch with the lowest validation loss, in memory (and in
-    the checkpoint, so that a resumed fit still knows them); put them back when training ends and
-    leave `best_epoch`, `best_val` and `epochs_run` in the trainer's metrics (which is what comes
-    back from spawned worker processes)."""
-
-    def __init__(self, monitor: str = "val_loss"):
-        self.monitor, self.best, self.epoch, self.state = monitor, float("inf"), -1, None
-
-    def on_validation_end(self, trainer, module):
-        score = trainer.callback_metrics.get(self.monitor)
-        if trainer.sanity_checking or score is None:
-            return
-        if float(score) < self.best:  # NaN never wins
-            self.best, self.epoch = float(score), trainer.current_epoch
-            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-    def on_fit_end(self, trainer, module):
-        if self.state is not None:
-            module.load_state_dict(self.state)
-        trainer.callback_metrics.update(
-            best_epoch=torch.tensor(float(self.epoch if self.state is not None else -1)),
-            best_val=torch.tensor(self.best), epochs_run=torch.tensor(float(trainer.current_epoch)))
-
-    def state_dict(self):
-        return {"best": self.best, "epoch": self.epoch, "state": self.state}
-
-    def load_state_dict(self, state):
-        self.best, self.epoch, self.state = state["best"], state["epoch"], state["state"]
-
-
-class LastCheckpoint(pl.callbacks.Checkpoint):
-    """Write `last.ckpt` after every finished epoch, atomically (temporary file, then rename)."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def on_train_epoch_end(self, trainer, module):
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)  # every process takes part; rank 0 writes
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
-
+# Resuming an interrupted fit
 
 # Settings a resumed fit may change: they do not change what was learned so far.
 RESUMABLE_CHANGES = ("max_epochs", "patience", "threads", "accelerator", "devices", "strategy", "logger")

@@ -26,9 +26,8 @@ from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.loading import as_panel
 from forecast.storage import creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying, storage_url
 from forecast.study import StudySpec, fit_search, suggest
-from forecast.threads import cores
+from forecast.forecaster import cores, ctrl_c_remembered
 from forecast.train import FitResult, fit, train_network
-from forecast.trainer import ctrl_c_remembered
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)

@@ -33,7 +33,7 @@ from forecast.intervals import adaptive_margins, bounds, conformal_quantile, con
 from forecast.metrics import direction_of_majority
 from forecast.newseries import check_static, held_out, new_parts, pooled_scores, refusal
 from forecast.loading import as_panel
-from forecast.threads import torch_threads
+from forecast.forecaster import torch_threads
 from forecast.train import Trained, parts_of, train_network
 
 

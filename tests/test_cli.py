@@ -521,7 +521,7 @@ def test_predict_with_a_calendar_forecasts_its_days_instead_of_the_saved_step(ru
 def test_a_fit_whose_output_is_not_a_terminal_says_where_it_is_at_a_steady_pace(run, tmp_path, monkeypatch):
     import forecast.cli.run
     from forecast.cli.common import say
-    from forecast.trainer import ProgressLines
+    from forecast.forecaster import ProgressLines
     monkeypatch.setattr(forecast.cli.run, "progress_lines", lambda: ProgressLines(say, every=0.0))  # each epoch
     result = run("fit", "--sample", "IBM", "--max-epochs", "3", "--seq-len", "10", "--hidden-size", "4",
                  "--set", "train.patience=0", "--no-refit", "--out", tmp_path / "r")

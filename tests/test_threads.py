@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from forecast.errors import ForecastError
-from forecast.threads import CpuMeter, choose, cores, fixed_count, torch_threads
+from forecast.forecaster import CpuMeter, choose, cores, fixed_count, torch_threads
 
 
 def test_a_fixed_count_is_used_and_the_callers_setting_restored(monkeypatch):
@@ -57,6 +57,6 @@ def test_the_meter_sees_another_busy_process_and_not_its_own_work():
 
 def test_default_is_every_core_on_a_quiet_machine(monkeypatch):
     monkeypatch.delenv("FORECAST_THREADS", raising=False)
-    monkeypatch.setattr("forecast.threads.CpuMeter.others", lambda self, wait=False: 0.0)
+    monkeypatch.setattr("forecast.forecaster.CpuMeter.others", lambda self, wait=False: 0.0)
     with torch_threads() as meter:
         assert meter is not None and torch.get_num_threads() == cores()

@@ -306,7 +306,7 @@ def print_paths(paths: dict) -> None:
 
 
 def progress_lines():
-    """Lines at a steady pace for a run whose output is not a terminal (see `forecast.trainer.ProgressLines`)."""
-    from forecast.trainer import ProgressLines
+    """Lines at a steady pace for a run whose output is not a terminal (see `forecast.forecaster.ProgressLines`)."""
+    from forecast.forecaster import ProgressLines
 
     return ProgressLines(say)
