@@ -353,7 +353,7 @@ class BacktestConfig(Settings):
     Intervals are calibrated on each fold's validation span (`calibration` "split": split conformal),
     or start there and adapt as each outcome is observed ("adaptive": adaptive conformal inference
     with step size `gamma`). `hold_out` holds series of a panel out of training and forecasts them at every origin as new
-    ones, from their own history (see `forecast.newseries`): their names ("a,b"), a share ("20%") or a
+    ones, from their own history (see `TrainedModel.add_series`): their names ("a,b"), a share ("20%") or a
     count ("5") drawn at random with the training seed.
     """
 

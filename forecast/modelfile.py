@@ -1,15 +1,21 @@
 """The model file: safetensors holding the network's weights and each series' history tail, with a JSON
-header (key "forecast") that says everything else (see `forecast.trained`). Here: finding and reading
-a file, refusing what is not one, and bringing format 4 (forecast 0.2) up to the current one.
+header (key "forecast") that says everything else (see `forecast.trained`). Here: writing one, finding
+and reading a file, refusing what is not one, and bringing format 4 (forecast 0.2) up to the current
+one. (Building the model from what was read is `TrainedModel.load`'s.)
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from forecast.errors import ForecastError
+from forecast.files import jsonable, write_atomically
+
+if TYPE_CHECKING:
+    from forecast.trained import TrainedModel
 
 FORMAT, VERSION = "forecast-model", 5  # 3: quantiles and calibration; 4: several series; 5: net, normalize
 
@@ -17,6 +23,45 @@ FORMAT, VERSION = "forecast-model", 5  # 3: quantiles and calibration; 4: severa
 # value that meant "not used"
 DROPPED = {"decoder": "linear", "linear_skip": False, "skip_period": 0, "fit_skip": False, "skip_ridge": None,
            "blend_linear": False, "linear_weight": None, "ensemble": 1}
+
+
+def metadata(model: TrainedModel) -> dict:
+    """The header: everything but the tensors, in the current format."""
+    import platform
+    from datetime import datetime, timezone
+
+    import lightning
+    import torch
+
+    from forecast import __version__
+
+    members = [{"name": name, "preprocessor": m.preprocessor.to_dict(),
+                "history_index": [ts.isoformat() for ts in m.history.index],
+                "calibration": m.calibration.to_dict() if m.calibration else None}
+               for name, m in model.members.items()]
+    return jsonable({
+        "format": FORMAT, "version": VERSION, "created": datetime.now(timezone.utc).isoformat(),
+        "source": model.source.to_dict(), "data": model.data.to_dict(), "model": model.model.to_dict(),
+        "train": model.train.to_dict(), "members": members, "frequency": model.frequency,
+        "last_timestamp": max(m.history.index[-1] for m in model.members.values()).isoformat(),
+        "seed": model.train.seed, "info": model.info, "static_encoding": model.static_encoding,
+        "net": model.net_spec,
+        "versions": {"forecast": __version__, "torch": torch.__version__,
+                     "lightning": lightning.__version__, "python": platform.python_version()},
+    })
+
+
+def write_model_file(model: TrainedModel, path: str | Path) -> Path:
+    """The network's weights and each series' history tail as tensors, the header as JSON;
+    atomically."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    for i, m in enumerate(model.members.values()):
+        tensors[f"history.{i}"] = torch.tensor(np.ascontiguousarray(m.history.to_numpy(np.float64)))
+    header = json.dumps(metadata(model))
+    return write_atomically(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"forecast": header}))
 
 
 def read_model_file(path: str | Path) -> tuple[Path, dict, dict]:

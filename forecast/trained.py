@@ -10,11 +10,8 @@ unpickles anything and needs no training data.
 """
 from __future__ import annotations
 
-import json
 import math
-import platform
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +21,10 @@ import torch
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
 from forecast.dates import check_step, future_dates, plain
 from forecast.errors import ForecastError, MissingColumns
-from forecast.files import jsonable, write_atomically
 from forecast.intervals import Calibration, local_scale
 from forecast.model import build_net, predict_scaled
-from forecast.modelfile import FORMAT, VERSION
-from forecast.newseries import new_preprocessor, pooled_calibration, refusal
-from forecast.preprocess import Preprocessor, known_ahead
+from forecast.preprocess import Preprocessor, apply_static, known_ahead, static_values
 from forecast.sources import validate_frame
-from forecast.preprocess import apply_static, static_values
 
 
 @dataclass
@@ -117,7 +110,7 @@ class TrainedModel:
 
     def add_series(self, histories: dict) -> TrainedModel:
         """This model with series it did not train on, each forecast from its own history (a dict of
-        frames by name, holding the input and static columns; see `forecast.newseries`)."""
+        frames by name, holding the input and static columns; see `new_preprocessor`)."""
         added = {n: self._new_member(n, h) for n, h in histories.items() if n not in self.members}
         return replace(self, members={**self.members, **added})
 
@@ -282,35 +275,16 @@ class TrainedModel:
                              series if len(self.members) > 1 else None)
 
     def metadata(self) -> dict:
-        import lightning
+        """The model file's JSON header (see `forecast.modelfile`)."""
+        from forecast.modelfile import metadata
 
-        from forecast import __version__
-
-        members = [{"name": name, "preprocessor": m.preprocessor.to_dict(),
-                    "history_index": [ts.isoformat() for ts in m.history.index],
-                    "calibration": m.calibration.to_dict() if m.calibration else None}
-                   for name, m in self.members.items()]
-        return jsonable({
-            "format": FORMAT, "version": VERSION, "created": datetime.now(timezone.utc).isoformat(),
-            "source": self.source.to_dict(), "data": self.data.to_dict(), "model": self.model.to_dict(),
-            "train": self.train.to_dict(), "members": members, "frequency": self.frequency,
-            "last_timestamp": max(m.history.index[-1] for m in self.members.values()).isoformat(),
-            "seed": self.train.seed, "info": self.info, "static_encoding": self.static_encoding,
-            "net": self.net_spec,
-            "versions": {"forecast": __version__, "torch": torch.__version__,
-                         "lightning": lightning.__version__, "python": platform.python_version()},
-        })
+        return metadata(self)
 
     def save(self, path: str | Path) -> Path:
         """Write the model file (atomically: an interrupted save leaves no half-written file)."""
-        from safetensors.torch import save_file
+        from forecast.modelfile import write_model_file
 
-        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        for i, m in enumerate(self.members.values()):
-            tensors[f"history.{i}"] = torch.tensor(np.ascontiguousarray(m.history.to_numpy(np.float64)))
-        meta = json.dumps(self.metadata())
-        return write_atomically(Path(path), lambda tmp: save_file(tensors, str(tmp),
-                                                                  metadata={"forecast": meta}))
+        return write_model_file(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainedModel:
@@ -378,6 +352,32 @@ class TrainedModel:
                                                                         index=index), calibration, i)
         return cls(net, SourceConfig.from_dict(meta["source"]), data, model, train, members, meta["frequency"],
                    meta.get("info") or {}, meta.get("static_encoding") or {}, spec)
+
+
+# A series the model never trained on (a store that opened after training): the network is shared, so
+# it needs only its own preprocessing (scaling and, with a cycle, its cycle) fitted on the history given,
+# and its static values encoded as in training. It cannot have a learned vector (series_embedding: such
+# models refuse) nor intervals calibrated on its own validation: it takes the trained series' median
+# margins (in units of a window's local scale), a reasonable width without the coverage guarantee.
+
+def refusal(data: DataConfig, model: ModelConfig) -> str | None:
+    """Why a model of these settings cannot forecast a series it did not train on, or None."""
+    return "learned a vector for each series it trained on (model.series_embedding)" if model.series_embedding else None
+
+
+def new_preprocessor(cfg: DataConfig, history: pd.DataFrame, static=None) -> Preprocessor:
+    """A new series' preprocessing, fitted on all of its `history` (its only rows before the forecast)."""
+    return Preprocessor.fit(history, cfg.targets, cfg.transform, cfg.scaler, None, cfg.time_features, cfg.cycle,
+                            len(cfg.known), cfg.horizon, static)
+
+
+def pooled_calibration(calibrations: list[Calibration | None]) -> Calibration | None:
+    """The median margin of each coverage, step and target over the trained series' calibrations."""
+    known = [c for c in calibrations if c is not None]
+    if not known:
+        return None
+    margin = np.median(np.stack([c.margin for c in known]), axis=0)
+    return Calibration(known[0].coverage, known[0].pairs, margin, min(c.n for c in known))
 
 
 def lacking(e: MissingColumns, source: str) -> ForecastError:

@@ -6,7 +6,7 @@ import pytest
 
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
-from forecast.newseries import held_out
+from forecast.walkforward import held_out
 from forecast.walkforward import backtest
 from tests.conftest import make_frame
 
