@@ -29,3 +29,12 @@ def test_no_dependency_floor_admits_a_known_vulnerable_version():
     for package, fixed in KNOWN.items():
         assert package in have, f"{package} has no floor"
         assert have[package] >= Version(fixed), f"{package}>={have[package]} admits a version before {fixed}"
+
+
+def test_the_module_map_of_the_development_page_names_every_module_and_no_other():
+    page = (ROOT / "docs" / "development.md").read_text()
+    table = page.split("Where things live", 1)[1].split("\n\n", 2)[1]
+    named = set(re.findall(r"`((?:cli/)?[a-z_]+\.py)`", table))
+    package = ROOT / "forecast"
+    present = {p.relative_to(package).as_posix() for p in package.rglob("*.py")} - {"__init__.py", "__main__.py"}
+    assert named == present, (sorted(present - named), sorted(named - present))
