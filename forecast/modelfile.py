@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from forecast.errors import ForecastError
 from forecast.files import jsonable, write_atomically
-
-if TYPE_CHECKING:
-    from forecast.trained import TrainedModel
 
 FORMAT, VERSION = "forecast-model", 5  # 3: quantiles and calibration; 4: several series; 5: net, normalize
 
@@ -25,8 +21,9 @@ DROPPED = {"decoder": "linear", "linear_skip": False, "skip_period": 0, "fit_ski
            "blend_linear": False, "linear_weight": None, "ensemble": 1}
 
 
-def metadata(model: TrainedModel) -> dict:
-    """The header: everything but the tensors, in the current format."""
+def metadata(model) -> dict:
+    """The header of a `forecast.trained.TrainedModel`'s file: everything but the tensors, in the
+    current format."""
     import platform
     from datetime import datetime, timezone
 
@@ -51,8 +48,8 @@ def metadata(model: TrainedModel) -> dict:
     })
 
 
-def write_model_file(model: TrainedModel, path: str | Path) -> Path:
-    """The network's weights and each series' history tail as tensors, the header as JSON;
+def write_model_file(model, path: str | Path) -> Path:
+    """A `TrainedModel`'s file: the network's weights and each series' history tail as tensors, the header as JSON;
     atomically."""
     import torch
     from safetensors.torch import save_file

@@ -38,3 +38,15 @@ def test_the_module_map_of_the_development_page_names_every_module_and_no_other(
     package = ROOT / "forecast"
     present = {p.relative_to(package).as_posix() for p in package.rglob("*.py")} - {"__init__.py", "__main__.py"}
     assert named == present, (sorted(present - named), sorted(named - present))
+
+
+def test_the_package_keeps_its_shape_no_import_circle_and_no_file_over_400_lines():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("shape", ROOT / "benchmarks" / "shape.py")
+    shape = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shape)
+    found = shape.modules()
+    graph = {name: shape.imports(path, set(found)) - {name, "forecast"} for name, path in found.items()}
+    assert shape.circles(graph) == []
+    assert [name for name, path in found.items() if len(path.read_text().splitlines()) > 400] == []
