@@ -212,7 +212,8 @@ def linear_only(frame, args):
     mode and horizon, at `--seq-len`, its validation and test MSE; what the recurrent head adds is
     the difference to the table's rows with the same settings."""
     from forecast.model import build_net, net_spec
-    from forecast.windows import WindowDataModule, batch_loader
+    from forecast.trainer import WindowDataModule
+    from forecast.windows import batch_loader
 
     print(f"{'mode':6s} {'horizon':>7s} {'ridge':>7s} {'val MSE':>8s} {'test MSE':>8s} {'test MAE':>8s}")
     rows = []

@@ -205,7 +205,7 @@ def model_forecasts(train: dict, seed: int, args) -> tuple[dict, dict, dict, dic
     if args.recent:  # the lab's recency weighting: each window drawn with odds halving every `recent` hours back
         import torch
 
-        from forecast.windows import WindowDataModule
+        from forecast.trainer import WindowDataModule
 
         def window_weights(self):
             counts = [part.split_sizes()["train"] for part in self.prepared.parts]

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
-from forecast.data import prepare
+from forecast.windows import prepare
 from forecast.sources import validate_frame
 from forecast.windows import stage_dataset
 

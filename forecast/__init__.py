@@ -29,7 +29,7 @@ _EXPORTS = {
     "tune": "forecast.tuning",
     "TuneResult": "forecast.tuning",
     "StudySpec": "forecast.study",
-    "WindowDataModule": "forecast.windows",
+    "WindowDataModule": "forecast.trainer",
     "Forecaster": "forecast.forecaster",
     "RecurrentNet": "forecast.model",
 }
@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names l
     from forecast.tuning import TuneResult, tune
     from forecast.evaluation import Evaluation
     from forecast.walkforward import backtest
-    from forecast.windows import WindowDataModule
+    from forecast.trainer import WindowDataModule
 
 
 def __getattr__(name: str):

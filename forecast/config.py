@@ -154,7 +154,7 @@ class DataConfig(Settings):
     horizon: int = 5
     val_fraction: float | None = None  # None: 0.15 of a single series' rows; a panel splits in steps
     test_fraction: float | None = None
-    val_steps: int | None = None  # None: see `forecast.data.split_steps`
+    val_steps: int | None = None  # None: see `forecast.windows.split_steps`
     test_steps: int | None = None
     val_start: str | None = None
     test_start: str | None = None

@@ -11,12 +11,11 @@ from forecast.baselines import baselines, naive_bounds, season_of, statistical
 from forecast.dates import plain, weekdays_only
 from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
 from forecast.config import ModelConfig
-from forecast.data import PreparedSeries
 from forecast.errors import ForecastError
 from forecast.intervals import Calibration, calibrate
 from forecast.metrics import direction_of_majority
 from forecast.model import predict_scaled
-from forecast.windows import WindowDataset, stage_dataset
+from forecast.windows import PreparedSeries, WindowDataset, stage_dataset
 
 
 @dataclass

@@ -64,8 +64,8 @@ def nixtla(table: pd.DataFrame, model: str, label: str = "series") -> pd.DataFra
 
 def levels(prepared) -> dict:
     """Each target's (or series') validation and test level against training's
-    (`forecast.data.span_levels`)."""
-    from forecast.data import span_levels
+    (`forecast.windows.span_levels`)."""
+    from forecast.windows import span_levels
 
     pairs = span_levels(prepared)
     return {stage: {name: round(pair[i], 4) if pair[i] == pair[i] else None for name, pair in pairs.items()}

@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
-from forecast.data import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_steps
 from forecast.dates import is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
+from forecast.windows import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_rows, split_steps
 
 
 def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
@@ -104,7 +104,7 @@ def calendar_cut(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> DataConfig
 
 def _many_together(frames: dict[str, pd.DataFrame]) -> bool:
     """Whether this is a panel of several series that end on the same date: its split then counts
-    steps back from that date by default (see `forecast.data.by_steps`); one series is split by
+    steps back from that date by default (see `forecast.windows.by_steps`); one series is split by
     the fractions of its dates."""
     return len(frames) > 1 and len({f.index[-1] for f in frames.values() if len(f)}) == 1
 
@@ -132,8 +132,6 @@ def split_rule(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> str:
 def unusable(frames: dict[str, pd.DataFrame], cfg: DataConfig) -> tuple[DataConfig, dict[str, str]]:
     """The panel's common cut (see `calendar_cut`) and the series that cannot be split on it with
     `cfg`'s window (a series that starts after validation does, or ends before test), with why."""
-    from forecast.data import split_rows
-
     cut = calendar_cut(frames, cfg)
     why = {}
     for name, frame in frames.items():

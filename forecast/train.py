@@ -20,7 +20,6 @@ import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
-from forecast.data import PreparedSeries
 from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_held_out, evaluate, pool
@@ -31,9 +30,9 @@ from forecast.loading import as_panel
 from forecast.panel import Prepared
 from forecast.sources import DataReport
 from forecast.trained import Member, TrainedModel
-from forecast.trainer import (SpawnedDDP, check_resume, data_fingerprint, device_count, earlier_log, merge_log,
-                              quiet_training, resumable, resolve_accelerator)
-from forecast.windows import WindowDataModule, batch_loader
+from forecast.trainer import (SpawnedDDP, WindowDataModule, check_resume, data_fingerprint, device_count,
+                              earlier_log, merge_log, quiet_training, resumable, resolve_accelerator)
+from forecast.windows import PreparedSeries, batch_loader
 
 
 @dataclass

@@ -1,10 +1,12 @@
-"""How a fit's Lightning Trainer runs: on which devices, in which processes, and how quietly.
+"""How a fit's Lightning Trainer runs (on which devices, in which processes, how quietly) and the
+LightningDataModule that feeds it.
 
 `device_count` checks the devices asked for against the machine; `SpawnedDDP` trains on several
 (worker processes spawned from this one, never the command started again); `quiet_training` keeps
 Lightning's banners, tips and warnings off the screen for one call and restores what it changed;
-`check_resume` says whether an interrupted fit may go on; `update` trains a saved model further on
-newer rows. (The callbacks a fit runs live beside the LightningModule, in `forecast.forecaster`.)
+`WindowDataModule` prepares a panel (one series is a panel of one) and hands its windows to any
+`Trainer`; `check_resume` says whether an interrupted fit may go on; `update` trains a saved model
+further on newer rows. (The callbacks a fit runs live beside the LightningModule, in `forecast.forecaster`.)
 """
 from __future__ import annotations
 
@@ -21,17 +23,17 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.strategies import DDPStrategy
+from torch.utils.data import DataLoader
 
 from forecast.checks import positive
 from forecast.config import DataConfig, ModelConfig, TrainConfig
-from forecast.data import prepare
 from forecast.dates import check_step, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.forecaster import Forecaster, torch_threads
 from forecast.sources import validate_frame
-from forecast.panel import Prepared
+from forecast.panel import Prepared, prepare_panel
 from forecast.trained import TrainedModel, lacking
-from forecast.windows import batch_loader, stage_dataset
+from forecast.windows import WindowDataset, batch_loader, prepare, stage_dataset
 
 _NOISY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning")
 
@@ -120,6 +122,67 @@ def resolve_accelerator(name: str) -> str:
     if name == "mps" and not torch.backends.mps.is_available():
         raise ForecastError("train.accelerator mps: Apple's MPS is not available here; use cpu or auto")
     return "gpu" if name == "cuda" else name
+
+
+class WindowDataModule(pl.LightningDataModule):
+    """Splits, scaling and loaders for one frame; hand it to any `Trainer`.
+
+    Parameters
+    ----------
+    frame : validated frames holding `cfg.inputs` by series name (see `forecast.loading.as_panel`);
+        one frame is a panel of one.
+    cfg : what to forecast and how to split and scale.
+    device : keep the series on this device (e.g. "cuda") so no batch crosses the bus.
+    fit_on : the rows training uses and the preprocessor is fitted on: "train", "train+val", "all".
+    drop_bad : leave out a panel's series that cannot be split or encoded (else an error names them).
+    """
+
+    def __init__(self, frame: pd.DataFrame | dict, cfg: DataConfig, batch_size: int = 64, seed: int = 42,
+                 eval_batch_size: int = 1024, device: str | torch.device | None = None,
+                 fit_on: str = "train", drop_bad: bool = False, sampling: str = "windows"):
+        super().__init__()
+        self.frame = frame if isinstance(frame, dict) else {"series": frame}
+        self.cfg, self.fit_on, self.drop_bad = cfg, fit_on, drop_bad
+        self.sampling = sampling  # "series": each series of a panel drawn equally often per epoch
+        self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
+        self.device = device  # hold the whole series on this device: batches are then gathered there
+        self.prepared: Prepared | None = None  # set by `setup`
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.prepared is None:
+            prepared = prepare_panel(self.frame, self.cfg, self.fit_on, self.drop_bad)
+            if self.device is not None:
+                prepared.values = prepared.values.to(self.device)
+            self.prepared = prepared
+
+    def dataset(self, stage: str) -> WindowDataset:
+        self.setup()
+        return stage_dataset(self.prepared, stage)
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer  # set while a Trainer uses this module
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        return batch_loader(self.dataset("train"), self.batch_size, shuffle=True, seed=self.seed,
+                            rank=rank, world=world, weights=self.window_weights())
+
+    def window_weights(self) -> torch.Tensor | None:
+        """(training windows,) odds of drawing each window, or None for every window once: with
+        `sampling="series"` each series of a panel gets the same total, shared by its windows, so a
+        series 30 times longer is not seen 30 times as often."""
+        parts = getattr(self.prepared, "parts", None)
+        if self.sampling != "series" or parts is None:
+            return None
+        counts = [part.split_sizes()["train"] for part in parts]  # the windows `dataset("train")` holds
+        return torch.cat([torch.full((n,), 1.0 / n) for n in counts if n])
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(self.dataset("val"), self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(self.dataset("test"), self.eval_batch_size)
+
+    def starts(self, stage: str) -> np.ndarray:
+        return self.dataset(stage).starts.numpy()
 
 
 # Resuming an interrupted fit

@@ -26,7 +26,7 @@ from forecast.baselines import baselines, naive_bounds, season_of, statistical
 from forecast.comparison import Intervals
 from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
                              check_compatible)
-from forecast.data import prepare
+from forecast.windows import prepare
 from forecast.dates import moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 from forecast.evaluation import Evaluation, forecast_windows, pool

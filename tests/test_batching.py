@@ -5,7 +5,8 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.forecaster import Forecaster
-from forecast.windows import WindowDataModule, batch_loader
+from forecast.trainer import WindowDataModule
+from forecast.windows import batch_loader
 from tests.conftest import make_frame
 
 

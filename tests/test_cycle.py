@@ -13,7 +13,7 @@ from forecast.errors import ForecastError
 from forecast.model import build_net, predict_scaled
 from forecast.preprocess import Preprocessor
 from forecast.train import fit
-from forecast.windows import WindowDataModule
+from forecast.trainer import WindowDataModule
 from tests.conftest import make_frame
 
 DATA = Path(__file__).parent / "data"

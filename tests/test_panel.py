@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
-from forecast.data import split_steps
+from forecast.windows import split_steps
 from forecast.errors import ForecastError
 from forecast.panel import calendar_cut, from_long, from_wide, prepare_panel, to_long
 from forecast.windows import stage_dataset
@@ -272,7 +272,7 @@ def test_the_default_steps_are_the_most_every_series_can_give_within_15_percent_
 
 
 def test_steps_split_one_series_too_and_cannot_be_given_beside_a_fraction():
-    from forecast.data import split_rows
+    from forecast.windows import split_rows
     index = pd.date_range("2024-01-01", periods=300, freq="D")
     assert split_rows(index, DataConfig(targets=("y",), val_steps=40, test_steps=30)) == (230, 270)
     assert split_rows(index, DataConfig(targets=("y",))) == (210, 255)  # one series: 15% each, as before
@@ -301,7 +301,7 @@ def test_series_that_end_on_different_dates_keep_the_fractions_of_all_dates_unle
 
 
 def test_windows_sampled_per_series_give_each_series_the_same_share_of_an_epoch():
-    from forecast.windows import WindowDataModule
+    from forecast.trainer import WindowDataModule
     frames = ragged_ending_together((80, 400, 2600))
     data = DataConfig(targets=("y",), seq_len=14, horizon=7)
     dm = WindowDataModule(frames, data, batch_size=256, seed=1, sampling="series")

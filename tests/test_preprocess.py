@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from forecast.config import DataConfig, ModelConfig
-from forecast.data import prepare
+from forecast.windows import prepare
 from forecast.errors import ForecastError
 from forecast.model import build_net
 from forecast.preprocess import Preprocessor, time_features_of

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from forecast.config import DataConfig
-from forecast.data import prepare, span_levels
+from forecast.windows import prepare, span_levels
 from forecast.errors import ForecastError
-from forecast.windows import WindowDataModule, batch_loader, stage_dataset
+from forecast.trainer import WindowDataModule
+from forecast.windows import batch_loader, stage_dataset
 from tests.conftest import make_frame
 
 

@@ -210,9 +210,9 @@ def print_windows(prepared) -> None:
 
 
 def level_line(prepared) -> str:
-    """Where the validation and test levels lie against training's (`forecast.data.span_levels`):
+    """Where the validation and test levels lie against training's (`forecast.windows.span_levels`):
     every target's (or series') when there are few, else the one whose two levels differ most."""
-    from forecast.data import span_levels, widest_level
+    from forecast.windows import span_levels, widest_level
 
     levels = span_levels(prepared)
     shown = levels if len(levels) <= 3 else dict([widest_level(levels)])

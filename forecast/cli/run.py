@@ -115,7 +115,7 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
                 "before the network and added back to its forecast")
         print_windows(prepared)
         if model_cfg.normalize == "none" and data_cfg.transform != "log_return":
-            from forecast.data import span_levels, widest_level
+            from forecast.windows import span_levels, widest_level
 
             name, (val, test) = widest_level(span_levels(prepared))
             if abs(test - val) >= 1:
