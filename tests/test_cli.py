@@ -36,6 +36,18 @@ def test_help_does_not_import_torch():
 
 
 @pytest.mark.slow
+def test_loading_data_and_a_model_and_predicting_imports_no_lightning():
+    stored = Path(__file__).parent / "data" / "cycle_before_0.3.safetensors"
+    code = ("import sys; from forecast import SourceConfig; from forecast.loading import load; "
+            "from forecast.trained import TrainedModel; import forecast.outputs, forecast.panel; "
+            f"load(SourceConfig(sample='IBM')); TrainedModel.load({str(stored)!r}).predict(); "
+            "print('lightning' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
 def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
     fit = run("fit", "--max-epochs", "2", "--seq-len", "20", "--quiet", "--out", tmp_path / "run")
     assert fit.returncode == 0, fit.stderr
