@@ -166,9 +166,9 @@ def theta(x: np.ndarray, horizon: int = HORIZON, season: int = SEASON) -> np.nda
 
 def baselines(histories: dict, include_theta: bool = True, product: tuple[str, ...] = ()) -> dict[str, dict]:
     """The organisers' benchmarks, and the product's statistical baselines `product` (ets, theta,
-    arima: `forecast.baselines.statistical`, what `--baselines` adds to a fit's report), each fitted
+    arima: `forecast.metrics.statistical`, what `--baselines` adds to a fit's report), each fitted
     on a series' whole training part."""
-    from forecast.baselines import statistical
+    from forecast.metrics import statistical
 
     methods = {"Naive2": naive2, "seasonal naive": seasonal_naive, **({"Theta": theta} if include_theta else {})}
     out = {name: {n: method(x) for n, x in histories.items()} for name, method in methods.items()}

@@ -9,63 +9,30 @@ calls are set beside always calling the training span's majority direction, and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecast.metrics import constant_direction, interval_metrics, metrics, pinball, skill
-from forecast.metrics import coverage_shortfall, diebold_mariano, pesaran_timmermann
+from forecast.intervals import Intervals, label
+from forecast.metrics import coverage_shortfall, diebold_mariano, metrics, pesaran_timmermann, pinball, skill
 from forecast.metrics import verdict as dm_sentence
 
 LEVEL = 0.05  # significance level of every verdict
 
 
-@dataclass
-class Intervals:
-    """Prediction intervals of the model and of the naive baseline, (K, B, H, T) each, for the
-    coverages `coverage` (K,); `quantiles` (B, H, T, Q) at `levels` when the model has a quantile head."""
-
-    coverage: tuple[float, ...]
-    lower: np.ndarray
-    upper: np.ndarray
-    naive_lower: np.ndarray
-    naive_upper: np.ndarray
-    quantiles: np.ndarray | None = None
-    levels: tuple[float, ...] = ()
-
-    def take(self, keep) -> Intervals:
-        """The intervals of the windows at `keep` (a boolean mask or indices over B)."""
-        return Intervals(self.coverage, self.lower[:, keep], self.upper[:, keep], self.naive_lower[:, keep],
-                         self.naive_upper[:, keep], None if self.quantiles is None else self.quantiles[keep],
-                         self.levels)
-
-    @staticmethod
-    def concatenate(parts: list[Intervals]) -> Intervals:
-        """Several sets of windows' intervals as one (windows stacked in order)."""
-        cat = lambda name, axis: np.concatenate([getattr(p, name) for p in parts], axis=axis)  # noqa: E731
-        first = parts[0]
-        return Intervals(first.coverage, cat("lower", 1), cat("upper", 1), cat("naive_lower", 1),
-                         cat("naive_upper", 1), cat("quantiles", 0) if first.quantiles is not None else None,
-                         first.levels)
-
-    def scores(self, actual: np.ndarray, axis=None) -> dict:
-        """Coverage, width and interval score of the model's and the naive intervals, by coverage."""
-        return {label(c): {"model": interval_metrics(actual, self.lower[k], self.upper[k], c, axis=axis),
-                           "naive": interval_metrics(actual, self.naive_lower[k], self.naive_upper[k], c,
-                                                     axis=axis)}
-                for k, c in enumerate(self.coverage)}
-
-    def as_quantiles(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray):
-        """The intervals' bounds and the point forecast as quantiles: (B, H, T, 2K + 1) and levels."""
-        levels = [0.5] + [(1 - c) / 2 for c in self.coverage] + [(1 + c) / 2 for c in self.coverage]
-        values = np.concatenate([point[None], lower, upper])  # (2K + 1, B, H, T)
-        return np.moveaxis(values, 0, -1), np.asarray(levels)
+def direction_of_majority(train: np.ndarray) -> np.ndarray:
+    """(T,) +1 where most one-step changes of the training rows `train` (N, T) went up, else -1:
+    the "always up" (or down) baseline a trader compares direction calls with."""
+    moves = np.sign(np.diff(train, axis=0))
+    return np.where((moves > 0).sum(axis=0) >= (moves < 0).sum(axis=0), 1.0, -1.0)
 
 
-def label(coverage: float) -> str:
-    return f"{100 * coverage:g}%"
+def constant_direction(actual: np.ndarray, anchor: np.ndarray, call: np.ndarray) -> float:
+    """Percent of moves (B, H, T) in the direction `call` (T,): the majority baseline's accuracy."""
+    moved = np.sign(actual - anchor[:, None, :])
+    counted = moved != 0
+    return float(100 * np.sum(counted & (moved == call)) / max(np.sum(counted), 1))
 
 
 def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals,

@@ -7,13 +7,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast.baselines import baselines, naive_bounds, season_of, statistical
-from forecast.dates import plain, weekdays_only
-from forecast.comparison import Intervals, by_step, series_rows, summarise, with_series
+from forecast.comparison import by_step, direction_of_majority, series_rows, summarise, with_series
 from forecast.config import ModelConfig
+from forecast.dates import plain, weekdays_only
 from forecast.errors import ForecastError
-from forecast.intervals import Calibration, calibrate
-from forecast.metrics import direction_of_majority
+from forecast.intervals import Calibration, Intervals, calibrate
+from forecast.metrics import baselines, naive_bounds, season_of, statistical
 from forecast.model import predict_scaled
 from forecast.windows import PreparedSeries, WindowDataset, stage_dataset
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecast.errors import ForecastError
+from forecast.metrics import interval_metrics
 
 
 def local_scale(raw: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
@@ -182,3 +183,50 @@ def adaptive_margins(calibration_scores: list[np.ndarray], fold_of: np.ndarray, 
         missed[:, i] = scores[:, i] > margins[:, i]
     return margins
 
+
+# The bounds of a set of forecasts: the model's and the naive forecast's
+
+@dataclass
+class Intervals:
+    """Prediction intervals of the model and of the naive baseline, (K, B, H, T) each, for the
+    coverages `coverage` (K,); `quantiles` (B, H, T, Q) at `levels` when the model has a quantile head."""
+
+    coverage: tuple[float, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    naive_lower: np.ndarray
+    naive_upper: np.ndarray
+    quantiles: np.ndarray | None = None
+    levels: tuple[float, ...] = ()
+
+    def take(self, keep) -> Intervals:
+        """The intervals of the windows at `keep` (a boolean mask or indices over B)."""
+        return Intervals(self.coverage, self.lower[:, keep], self.upper[:, keep], self.naive_lower[:, keep],
+                         self.naive_upper[:, keep], None if self.quantiles is None else self.quantiles[keep],
+                         self.levels)
+
+    @staticmethod
+    def concatenate(parts: list[Intervals]) -> Intervals:
+        """Several sets of windows' intervals as one (windows stacked in order)."""
+        cat = lambda name, axis: np.concatenate([getattr(p, name) for p in parts], axis=axis)  # noqa: E731
+        first = parts[0]
+        return Intervals(first.coverage, cat("lower", 1), cat("upper", 1), cat("naive_lower", 1),
+                         cat("naive_upper", 1), cat("quantiles", 0) if first.quantiles is not None else None,
+                         first.levels)
+
+    def scores(self, actual: np.ndarray, axis=None) -> dict:
+        """Coverage, width and interval score of the model's and the naive intervals, by coverage."""
+        return {label(c): {"model": interval_metrics(actual, self.lower[k], self.upper[k], c, axis=axis),
+                           "naive": interval_metrics(actual, self.naive_lower[k], self.naive_upper[k], c,
+                                                     axis=axis)}
+                for k, c in enumerate(self.coverage)}
+
+    def as_quantiles(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+        """The intervals' bounds and the point forecast as quantiles: (B, H, T, 2K + 1) and levels."""
+        levels = [0.5] + [(1 - c) / 2 for c in self.coverage] + [(1 + c) / 2 for c in self.coverage]
+        values = np.concatenate([point[None], lower, upper])  # (2K + 1, B, H, T)
+        return np.moveaxis(values, 0, -1), np.asarray(levels)
+
+
+def label(coverage: float) -> str:
+    return f"{100 * coverage:g}%"

@@ -17,7 +17,6 @@ from forecast.dates import is_steps, plain, to_steps
 from forecast.files import write_atomically, write_csv, write_json, write_table
 from forecast.panel import WIDE_VALUE
 
-
 NIXTLA_NAMES = {"naive": "Naive", "seasonal_naive": "SeasonalNaive", "drift": "RandomWalkWithDrift",
                 "moving_average": "WindowAverage", "ets": "ETS", "theta": "Theta", "arima": "ARIMA"}
 

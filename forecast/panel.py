@@ -247,8 +247,8 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     in the report's warnings) with `drop_bad`. Returns the clean frames and one report. The `static`
     columns (see `forecast.preprocess`) are checked to hold one value per series and kept, after
     `columns`, on every row of the clean frame."""
-    from forecast.sources import DataReport, validate_frame
     from forecast.preprocess import static_values
+    from forecast.sources import DataReport, validate_frame
 
     clean, reports, bad = {}, [], {}
     for name, frame in frames.items():

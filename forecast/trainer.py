@@ -30,8 +30,8 @@ from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.dates import check_step, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.forecaster import Forecaster, torch_threads
-from forecast.sources import validate_frame
 from forecast.panel import Prepared, prepare_panel
+from forecast.sources import validate_frame
 from forecast.trained import TrainedModel, lacking
 from forecast.windows import WindowDataset, batch_loader, prepare, stage_dataset
 

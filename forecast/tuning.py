@@ -13,9 +13,9 @@ import multiprocessing as mp
 import os
 import threading
 import warnings
-from typing import Any
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import optuna
@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 
 from forecast.errors import ForecastError, TrainingInterrupted
+from forecast.forecaster import cores, ctrl_c_remembered
 from forecast.loading import as_panel
 from forecast.storage import creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying, storage_url
 from forecast.study import StudySpec, fit_search, suggest
-from forecast.forecaster import cores, ctrl_c_remembered
 from forecast.train import FitResult, fit, train_network
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,

@@ -22,21 +22,19 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from forecast.baselines import baselines, naive_bounds, season_of, statistical
-from forecast.comparison import Intervals
-from forecast.config import (BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig,
-                             check_compatible)
-from forecast.windows import prepare
+from forecast.comparison import direction_of_majority
+from forecast.config import BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.dates import moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 from forecast.evaluation import Evaluation, forecast_windows, pool
-from forecast.intervals import adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
-from forecast.metrics import direction_of_majority
-from forecast.preprocess import apply_static, static_encoding, static_table, static_values
-from forecast.loading import as_panel
 from forecast.forecaster import torch_threads
+from forecast.intervals import Intervals, adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
+from forecast.loading import as_panel
+from forecast.metrics import baselines, naive_bounds, season_of, statistical
+from forecast.preprocess import apply_static, static_encoding, static_table, static_values
 from forecast.train import Trained, parts_of, train_network
 from forecast.trained import new_preprocessor, refusal
+from forecast.windows import prepare
 
 
 def origin_starts(index: pd.DatetimeIndex, horizon: int, bt: BacktestConfig) -> np.ndarray:

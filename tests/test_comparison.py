@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import pandas as pd
 
-from forecast.comparison import Intervals, summarise, verdict_lines
-from forecast.metrics import constant_direction, direction_of_majority
+from forecast.comparison import summarise, verdict_lines
+from forecast.intervals import Intervals
+from forecast.comparison import constant_direction, direction_of_majority
 
 
 def _intervals(actual, width=1.0):

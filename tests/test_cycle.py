@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecast.baselines import season_of
+from forecast.metrics import season_of
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.dates import phase_of, step_unit
 from forecast.errors import ForecastError

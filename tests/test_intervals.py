@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from forecast.baselines import naive_bounds
+from forecast.metrics import naive_bounds
 from forecast.intervals import (Calibration, adaptive_margins, calibrate, conformal_quantile, local_scale,
                                 pick_pairs)
 from forecast.metrics import interval_metrics, pinball

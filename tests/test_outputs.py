@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.comparison import Intervals
+from forecast.intervals import Intervals
 from forecast.evaluation import Evaluation
 
 

@@ -3,8 +3,9 @@ the training rows, using the season, and left out of the verdict where statsmode
 import numpy as np
 import pytest
 
-from forecast.baselines import statistical
-from forecast.comparison import Intervals, summarise
+from forecast.metrics import statistical
+from forecast.comparison import summarise
+from forecast.intervals import Intervals
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 
@@ -31,7 +32,7 @@ def test_a_forecast_reads_only_the_rows_before_its_window(names):
 
 
 def test_naive2_puts_the_training_season_back_on_the_last_adjusted_value_and_is_the_naive_without_one():
-    from forecast.baselines import seasonal_figure
+    from forecast.metrics import seasonal_figure
 
     raw = _hourly()
     figure = seasonal_figure(raw[:160, 0], 12)

@@ -73,7 +73,7 @@ def test_a_nixtla_frame_with_integer_ds_fits_splits_forecasts_and_writes_in_step
 
 
 def test_the_seasonal_naive_repeats_the_given_cycle_on_a_step_axis_and_is_the_naive_without_one():
-    from forecast.baselines import season_of
+    from forecast.metrics import season_of
 
     index = from_steps(np.arange(100))
     assert season_of(index) == 1 and season_of(index, 24) == 24

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecast.baselines import baselines
+from forecast.metrics import baselines
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 from forecast.walkforward import backtest, origin_starts, train_fold
@@ -136,7 +136,7 @@ def test_invalid_backtest_config(bad):
     (pd.date_range("2020-01-01", periods=50, freq="W"), 52), (pd.date_range("2020-01-01", periods=50, freq="MS"), 12),
 ])
 def test_the_seasonal_naive_season_follows_the_data_step(dates, season):
-    from forecast.baselines import season_of
+    from forecast.metrics import season_of
     assert season_of(dates) == season
 
 

@@ -234,7 +234,7 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
     the intervals beside the naive forecast's, and the verdict (see `forecast.comparison`)."""
     from rich.table import Table
 
-    from forecast.baselines import BASELINES, STATISTICAL
+    from forecast.metrics import BASELINES, STATISTICAL
 
     table = Table(title=title)
     table.add_column("forecast", no_wrap=True)

@@ -156,7 +156,7 @@ def seasonal_hint(result, data) -> None:
     if m["best_baseline"] != "seasonal_naive" or not m["skill_vs_best"] < 0 or data.cycle \
             or data.transform == "log_return":
         return
-    from forecast.baselines import season_of
+    from forecast.metrics import season_of
 
     season = season_of(next(iter(result.parts.values())).index, data.cycle)
     say(f"hint: the seasonal naive repeats the last {season} steps and wins here; --cycle {season} takes that "
