@@ -1,9 +1,10 @@
 """The `forecast` command line: each command parses options, calls one library function and prints.
 
-The commands live in `run.py` (data, fit, predict, update, export, serve), `backtest.py` and
-`tune.py`; their options in `options.py`; what they share (loading, folders, printing) in `common.py`. This module builds the app and holds the one error boundary: a
-`ForecastError` or an operating-system error (disk full, no permission) is printed as one escaped
-line on stderr with exit status 1; Ctrl-C exits with 130. Nothing heavy is imported at module
+The commands live in `run.py` (data, fit, predict, update, export, serve) and `selection.py`
+(backtest, tune); their options in `options.py`; what they share (loading, folders, printing) in
+`common.py`. This module builds the app and holds the one error boundary: a `ForecastError` or an
+operating-system error (disk full, no permission) is printed as one escaped line on stderr with exit
+status 1; Ctrl-C exits with 130. Nothing heavy is imported at module
 level, so `forecast --help` starts without torch or Lightning.
 """
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from forecast.cli import backtest as _backtest
 from forecast.cli import run as _run
-from forecast.cli import tune as _tune
+from forecast.cli import selection as _selection
 from forecast.cli.common import MADE, console, out, remove_unused
 from forecast.errors import ForecastError, TrainingInterrupted
 
@@ -41,7 +41,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """
 
 
-for command in (_run.data, _run.fit, _run.predict, _run.update, _backtest.backtest, _tune.tune, _run.export,
+for command in (_run.data, _run.fit, _run.predict, _run.update, _selection.backtest, _selection.tune, _run.export,
                 _run.serve):
     app.command()(command)
 
