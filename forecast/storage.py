@@ -2,7 +2,8 @@
 
 An RDB URL (SQLite, PostgreSQL with psycopg 3 or psycopg2, MySQL) or a journal file. Several processes
 creating the same schema or study at the same moment collide in the database; those collisions are
-retried, and every other failure is one clear error.
+retried, and every other failure is one clear error; a storage that stops answering mid-study is
+said in one line (`storage_lost`) that names no password.
 """
 from __future__ import annotations
 
@@ -173,3 +174,34 @@ def fail_orphans(storage, study_name: str) -> int:
         except optuna.exceptions.UpdateFinishedTrialError:  # another process failed it first
             pass
     return len(orphans)
+
+
+# A storage that stopped answering
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What Optuna and SQLAlchemy raise when the study's database stops answering."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return optuna.exceptions.StorageInternalError, SQLAlchemyError
+
+
+def storage_cause(error: BaseException | None) -> BaseException | None:
+    """The storage error behind `error` (itself, or one it was raised from or while handling)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, storage_errors()):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def storage_lost(url: str, error: BaseException) -> str:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (f"the study storage {masked(url)} stopped answering ({_plain(first)}); the trials finished "
+            "before are saved there: run the same command to continue the study once it answers again")
+
+
+def _plain(text: str) -> str:
+    """A driver's message without a password or SQLAlchemy's trailing link."""
+    return _without_secrets(text.split("(Background on this error")[0]).strip()

@@ -25,7 +25,8 @@ import torch
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.forecaster import cores, ctrl_c_remembered
 from forecast.loading import as_panel
-from forecast.storage import creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying, storage_url
+from forecast.storage import (creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying,
+                              storage_cause, storage_lost, storage_url)
 from forecast.study import StudySpec, fit_search, suggest
 from forecast.train import FitResult, fit, train_network
 
@@ -169,37 +170,6 @@ def _quiet_heartbeat():
         yield
     finally:
         threading.excepthook = previous
-
-
-def storage_errors() -> tuple[type[BaseException], ...]:
-    """What Optuna and SQLAlchemy raise when the study's database stops answering."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    return optuna.exceptions.StorageInternalError, SQLAlchemyError
-
-
-def storage_cause(error: BaseException | None) -> BaseException | None:
-    """The storage error behind `error` (itself, or one it was raised from or while handling)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, storage_errors()):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def storage_lost(url: str, error: BaseException) -> str:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return (f"the study storage {masked(url)} stopped answering ({_plain(first)}); the trials finished "
-            "before are saved there: run the same command to continue the study once it answers again")
-
-
-def _plain(text: str) -> str:
-    """A driver's message without a password or SQLAlchemy's trailing link."""
-    from forecast.storage import _without_secrets
-
-    return _without_secrets(text.split("(Background on this error")[0]).strip()
 
 
 class _StudyFull(Exception):

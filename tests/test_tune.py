@@ -396,7 +396,7 @@ def test_a_trial_that_ctrl_c_interrupted_does_not_count_toward_the_total():
 def test_a_storage_that_stops_answering_is_named_without_its_password_whatever_optuna_raises_on_top():
     from sqlalchemy.exc import OperationalError
 
-    from forecast.tuning import storage_cause, storage_lost
+    from forecast.storage import storage_cause, storage_lost
     down = OperationalError("SELECT 1", {}, Exception("connection to server at 10.0.0.1 failed: refused"))
     try:
         try:
