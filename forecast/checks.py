@@ -146,6 +146,25 @@ def check_spans(data) -> None:
         raise ForecastError("val_fraction + test_fraction must leave at least 10% for training")
 
 
+def check_cycle(data) -> None:
+    """A `DataConfig`'s cycle: none (0) or a whole number of steps from 2, on levels."""
+    if isinstance(data.cycle, bool) or not isinstance(data.cycle, int) or data.cycle < 0 or data.cycle == 1:
+        raise ForecastError(f"cycle must be 0 (none) or a whole number of steps from 2, e.g. 24 for the "
+                            f"day of hourly data, got {data.cycle!r}")
+    if data.cycle and data.transform == "log_return":
+        raise ForecastError("cycle works on levels: use --transform none or log with --cycle")
+
+
+def holiday_calendar(value) -> str | None:
+    """A holiday calendar's name (US, DE-BY, XNYS), checked to exist (one line if not); None for none."""
+    if value is None or not str(value).strip():
+        return None
+    from forecast.dates import holiday_flags
+
+    holiday_flags(["2020-01-01"], str(value).strip())
+    return str(value).strip()
+
+
 def levels(name: str, values) -> tuple[float, ...]:
     """Probabilities strictly between 0 and 1, sorted, each once."""
     values = (values,) if isinstance(values, (int, float)) else tuple(values)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from forecast.checks import (Settings, check_order, check_roles, check_spans, choice, date_like, hold_out_spec,
-                             levels, non_negative, positive)
+from forecast.checks import (Settings, check_cycle, check_order, check_roles, check_spans, choice, date_like,
+                             hold_out_spec, holiday_calendar, levels, non_negative, positive)
 from forecast.errors import ForecastError
 
 CELLS = ("rnn", "lstm", "gru")
@@ -191,23 +191,19 @@ class DataConfig(Settings):
             choice("time feature", name, TIME_FEATURES)
         for name in self.baselines:
             choice("baseline", name, STATISTICAL)
-        if self.holidays is not None:
-            from forecast.dates import holiday_flags  # the calendar exists (one line if not)
-
-            object.__setattr__(self, "holidays", str(self.holidays).strip() or None)
-            if self.holidays:
-                holiday_flags(["2020-01-01"], self.holidays)
-        if isinstance(self.cycle, bool) or not isinstance(self.cycle, int) or self.cycle < 0 or self.cycle == 1:
-            raise ForecastError(f"cycle must be 0 (none) or a whole number of steps from 2, e.g. 24 for the "
-                                f"day of hourly data, got {self.cycle!r}")
-        if self.cycle and self.transform == "log_return":
-            raise ForecastError("cycle works on levels: use --transform none or log with --cycle")
+        object.__setattr__(self, "holidays", holiday_calendar(self.holidays))
+        check_cycle(self)
 
     @property
     def fractions(self) -> tuple[float, float]:
         """(validation, test) shares of the rows when the split is by fractions (0.15 each unless given)."""
         return (0.15 if self.val_fraction is None else self.val_fraction,
                 0.15 if self.test_fraction is None else self.test_fraction)
+
+    @property
+    def lost_rows(self) -> int:
+        """Rows the transform consumes before its first value: one for a log return (the row before)."""
+        return 1 if self.transform == "log_return" else 0
 
     @property
     def inputs(self) -> tuple[str, ...]:

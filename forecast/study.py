@@ -165,7 +165,7 @@ def fit_search(spec: StudySpec, frames: dict) -> StudySpec:
         train_end, _ = split_rows(one.index, spec.data.override(seq_len=1))
     except ForecastError:  # too short for any input: the trials say so
         return spec
-    longest = train_end - spec.data.horizon - (1 if spec.data.transform == "log_return" else 0)
+    longest = train_end - spec.data.horizon - spec.data.lost_rows
     if longest >= high or longest < 1:
         return spec
     return spec.override(search={"seq_len": [min(low, longest), longest]})

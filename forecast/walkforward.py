@@ -71,7 +71,7 @@ def default_origins(n_rows: int, data: DataConfig, bt: BacktestConfig, season: i
 def fitting_origins(n_rows: int, data: DataConfig, bt: BacktestConfig, season: int) -> int:
     """How many origins `bt.stride` apart the data allow: the first fold must hold what training
     (inputs, targets and validation rows, see `train_fold`) and the baselines need before it."""
-    lost = 1 if data.transform == "log_return" else 0  # a log return needs the row before
+    lost = data.lost_rows  # a log return needs the row before
     for first in range(1, n_rows):
         rows = (first if bt.train_size is None else min(first, bt.train_size)) - lost  # sliding: a size
         val_rows = max(data.horizon, int(round(rows * data.fractions[0])))
@@ -337,7 +337,7 @@ def new_parts(frame: pd.DataFrame, lo, dates, last, prepared, name: str):
     (`seq_len`). `last` is the fold's last target date."""
     cfg = prepared.cfg
     cut = frame.loc[(frame.index >= lo) & (frame.index <= last), list(cfg.inputs)]
-    lost = 1 if cfg.transform == "log_return" else 0
+    lost = cfg.lost_rows
     static = static_of(frame, prepared.static_encoding, cfg, name) if cfg.static else None
     for date, row in zip(dates, cut.index.get_indexer(dates)):  # -1: no row on that date
         if row < cfg.seq_len + lost or row + cfg.horizon > len(cut):

@@ -222,7 +222,7 @@ def prepare(frame: pd.DataFrame, cfg: DataConfig, fit_on: str = "train",
                             "or a dict of frames); one series has no use for them: drop --static")
     if list(frame.columns) != list(cfg.inputs):  # selecting columns costs; a panel's series often need none
         frame = frame[list(cfg.inputs)]
-    lost = 1 if cfg.transform == "log_return" else 0  # a log return needs the previous value
+    lost = cfg.lost_rows  # a log return needs the previous value
     index = frame.index[lost:]
     if fit_on == "all":
         if len(index) < cfg.seq_len + cfg.horizon:
