@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from forecast.intervals import Intervals, label
-from forecast.metrics import coverage_shortfall, diebold_mariano, metrics, pesaran_timmermann, pinball, skill
+from forecast.metrics import (coverage_shortfall, diebold_mariano, interval_metrics, metrics, pesaran_timmermann,
+                              pinball, skill)
 from forecast.metrics import verdict as dm_sentence
 
 LEVEL = 0.05  # significance level of every verdict
@@ -33,6 +34,14 @@ def constant_direction(actual: np.ndarray, anchor: np.ndarray, call: np.ndarray)
     moved = np.sign(actual - anchor[:, None, :])
     counted = moved != 0
     return float(100 * np.sum(counted & (moved == call)) / max(np.sum(counted), 1))
+
+
+def interval_scores(intervals: Intervals, actual: np.ndarray, axis=None) -> dict:
+    """Coverage, width and interval score of the model's and the naive intervals, by coverage."""
+    return {label(c): {"model": interval_metrics(actual, intervals.lower[k], intervals.upper[k], c, axis=axis),
+                       "naive": interval_metrics(actual, intervals.naive_lower[k], intervals.naive_upper[k], c,
+                                                 axis=axis)}
+            for k, c in enumerate(intervals.coverage)}
 
 
 def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals,
@@ -60,7 +69,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     calls = "up" if (majority > 0).all() else "down" if (majority < 0).all() else "majority"
     out["always"] = {"call": calls, "direction": constant_direction(actual, anchor, majority)}
 
-    out["intervals"] = intervals.scores(actual)
+    out["intervals"] = interval_scores(intervals, actual)
     model_q, levels = intervals.as_quantiles(forecasts["model"], intervals.lower, intervals.upper)
     naive_q, _ = intervals.as_quantiles(forecasts["naive"], intervals.naive_lower, intervals.naive_upper)
     out["pinball"] = {"levels": levels.tolist(),
@@ -136,7 +145,7 @@ def confidence_line(found: dict) -> str:
 def by_step(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals) -> dict:
     """Point metrics of every forecaster and interval metrics of the model and naive, per step (H,)."""
     out = {name: metrics(actual, fc, anchor, mase_scale, axis=(0, 2)) for name, fc in forecasts.items()}
-    out["intervals"] = intervals.scores(actual, axis=(0, 2))
+    out["intervals"] = interval_scores(intervals, actual, axis=(0, 2))
     return out
 
 

@@ -360,7 +360,7 @@ class BacktestConfig(Settings):
     window: str = "expanding"
     train_size: int | None = None
     retrain_every: int = 0
-    season_length: int | None = None  # None: from the data's step (see baselines.season_of)
+    season_length: int | None = None  # None: from the data's step (see `forecast.metrics.season_of`)
     ma_window: int = 20
     calibration: str = "split"
     gamma: float = 0.005

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecast.errors import ForecastError
-from forecast.metrics import interval_metrics
 
 
 def local_scale(raw: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
@@ -213,13 +212,6 @@ class Intervals:
         return Intervals(first.coverage, cat("lower", 1), cat("upper", 1), cat("naive_lower", 1),
                          cat("naive_upper", 1), cat("quantiles", 0) if first.quantiles is not None else None,
                          first.levels)
-
-    def scores(self, actual: np.ndarray, axis=None) -> dict:
-        """Coverage, width and interval score of the model's and the naive intervals, by coverage."""
-        return {label(c): {"model": interval_metrics(actual, self.lower[k], self.upper[k], c, axis=axis),
-                           "naive": interval_metrics(actual, self.naive_lower[k], self.naive_upper[k], c,
-                                                     axis=axis)}
-                for k, c in enumerate(self.coverage)}
 
     def as_quantiles(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray):
         """The intervals' bounds and the point forecast as quantiles: (B, H, T, 2K + 1) and levels."""
