@@ -3,7 +3,8 @@
     python benchmarks/shape.py          # one line per sign, then JSON
 
 Package lines and files (and the largest), import circles between the package's modules (module and
-function level), `ModelConfig` fields, options per command, names in `forecast.__all__`.
+function level), import arrows and the longest chain of imports (the floors the package stands on),
+`ModelConfig` fields, options per command, names in `forecast.__all__`.
 """
 import ast
 import json
@@ -61,6 +62,27 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def longest_chain(graph: dict[str, set[str]]) -> list[str]:
+    """The longest run of imports, each module importing the next (the graph has no circle): its
+    length is the number of floors the package stands on."""
+    memo: dict[str, list[str]] = {}
+
+    def chain(v):
+        if v not in memo:
+            memo[v] = [v] + max((chain(w) for w in graph[v]), key=len, default=[])
+        return memo[v]
+
+    return max((chain(v) for v in graph), key=len)
+
+
+def floors(graph: dict[str, set[str]]) -> str | None:
+    """'N: a -> b -> ...', the longest chain of imports; None while there is a circle."""
+    if circles(graph):
+        return None
+    chain = [name.removeprefix("forecast.") for name in longest_chain(graph)]
+    return f"{len(chain)}: {' -> '.join(chain)}"
+
+
 def main():
     found = modules()
     lines = {name: len(path.read_text().splitlines()) for name, path in found.items()}
@@ -74,7 +96,8 @@ def main():
     signs = {"package lines": sum(lines.values()), "files": len(lines),
              "largest": max(lines.items(), key=lambda kv: kv[1]),
              "files over 400 lines": sorted(n for n, c in lines.items() if c > 400),
-             "import circles": circles(graph), "ModelConfig fields": len(fields(ModelConfig)),
+             "import circles": circles(graph), "import arrows": sum(len(deps) for deps in graph.values()),
+             "floors": floors(graph), "ModelConfig fields": len(fields(ModelConfig)),
              "options per command": options, "__all__": len([n for n in forecast.__all__ if n != "__version__"])}
     for key, value in signs.items():
         print(f"{key}: {value}")
