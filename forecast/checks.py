@@ -157,12 +157,12 @@ def check_cycle(data) -> None:
 
 def holiday_calendar(value) -> str | None:
     """A holiday calendar's name (US, DE-BY, XNYS), checked to exist (one line if not); None for none."""
-    if value is None or not str(value).strip():
-        return None
-    from forecast.dates import holiday_flags
+    name = str(value).strip() if value is not None else ""
+    if name:
+        from forecast.dates import holiday_flags
 
-    holiday_flags(["2020-01-01"], str(value).strip())
-    return str(value).strip()
+        holiday_flags(["2020-01-01"], name)
+    return name or None
 
 
 def levels(name: str, values) -> tuple[float, ...]:

@@ -128,8 +128,9 @@ class Forecaster(pl.LightningModule):
 # processes used (the machine's busy CPU time from psutil, on Linux, macOS and Windows alike, minus
 # this process's own) when training starts and again at every epoch, and uses every core only while
 # they are free, one thread otherwise. `--set train.threads=N`, `TrainConfig(threads=N)` or
-# `$FORECAST_THREADS` fix the count instead. The caller's own setting is put back after each call. A different thread count can change the last digits of a result (the
-# order of floating-point sums changes), so for bit-identical reruns under changing load, fix it.
+# `$FORECAST_THREADS` fix the count instead. The caller's own setting is put back after each call. A
+# different thread count can change the last digits of a result (the order of floating-point sums
+# changes), so for bit-identical reruns under changing load, fix it.
 
 
 def cores() -> int:

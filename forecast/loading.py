@@ -23,15 +23,8 @@ from forecast.config import SourceConfig
 from forecast.dates import check_calendar, moment, stamp
 from forecast.errors import ForecastError
 from forecast.files import write_atomically
-from forecast.sources import (
-    SAMPLE_TICKERS,
-    DataReport,
-    check_columns,
-    file_columns,
-    load_file,
-    load_sample,
-    validate_frame,
-)
+from forecast.sources import (SAMPLE_TICKERS, DataReport, check_columns, file_columns, load_file, load_sample,
+                              validate_frame)
 
 NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
 ONE = "series"  # the name of a single frame given without a source that names it

@@ -49,8 +49,8 @@ def metadata(model) -> dict:
 
 
 def write_model_file(model, path: str | Path) -> Path:
-    """A `TrainedModel`'s file: the network's weights and each series' history tail as tensors, the header as JSON;
-    atomically."""
+    """A `TrainedModel`'s file: the network's weights and each series' history tail as tensors, the
+    header as JSON; atomically."""
     import torch
     from safetensors.torch import save_file
 

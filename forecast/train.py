@@ -23,31 +23,15 @@ from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, 
 from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_held_out, evaluate, pool
-from forecast.forecaster import (
-    AdaptiveThreads,
-    BestWeights,
-    Forecaster,
-    LastCheckpoint,
-    ctrl_c_remembered,
-    torch_threads,
-)
+from forecast.forecaster import (AdaptiveThreads, BestWeights, Forecaster, LastCheckpoint, ctrl_c_remembered,
+                                 torch_threads)
 from forecast.loading import as_panel
 from forecast.model import net_spec
 from forecast.panel import Prepared
 from forecast.sources import DataReport
 from forecast.trained import Member, TrainedModel
-from forecast.trainer import (
-    SpawnedDDP,
-    WindowDataModule,
-    check_resume,
-    data_fingerprint,
-    device_count,
-    earlier_log,
-    merge_log,
-    quiet_training,
-    resolve_accelerator,
-    resumable,
-)
+from forecast.trainer import (SpawnedDDP, WindowDataModule, check_resume, data_fingerprint, device_count,
+                              earlier_log, merge_log, quiet_training, resolve_accelerator, resumable)
 from forecast.windows import PreparedSeries, batch_loader
 
 

@@ -369,6 +369,7 @@ def test_tune_then_show(run, tmp_path):
     assert_one_line_error(run("tune", "--search", "hidden_size=64,8"), "low <= high")
 
 
+@pytest.mark.slow  # two folds and the ETS and Theta baselines: about 4 s
 def test_backtest_command_writes_table_csv_and_plots(run, tmp_path):
     result = run("backtest", "--sample", "GOOG", "--origins", "6", "--stride", "3", "--retrain-every", "3",
                  "--seq-len", "20", "--max-epochs", "1", "--set", "model.segment_len=4", "--set", "train.loss=mae",

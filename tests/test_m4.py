@@ -145,6 +145,7 @@ def test_each_member_of_the_input_length_ensemble_reads_only_its_own_last_steps(
     pd.testing.assert_frame_equal(again.predict(), result.model.predict())
 
 
+@pytest.mark.slow  # a real process: about 4 s
 def test_a_setting_the_library_refuses_ends_the_benchmark_with_its_one_line(tmp_path):
     import subprocess
     import sys
