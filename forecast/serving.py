@@ -175,7 +175,9 @@ def answer(model: TrainedModel, payload) -> dict:
 
 
 def make_server(model: TrainedModel, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
-    """An HTTP server answering for `model` (start it with `serve_forever()`)."""
+    """An HTTP server answering for `model` (start it with `serve_forever()`); port 0 takes any free one."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ForecastError(f"port must be a whole number from 0 (any free one) to 65535, got {port!r}")
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format, *args) -> None:  # one line per request, on stderr

@@ -136,6 +136,13 @@ def test_the_export_command_writes_the_graph_and_says_how_close_it_is(models, ru
     assert again.returncode == 1 and "pass --force" in again.stderr
 
 
+def test_a_port_out_of_range_is_one_line_not_a_traceback(models, run, tmp_path):
+    with pytest.raises(ForecastError, match="port must be a whole number from 0"):
+        make_server(models[0], "127.0.0.1", 99999)
+    path = models[0].save(tmp_path / "m.safetensors")
+    assert_one_line_error(run("serve", "--model", path, "--port", "99999"), "port must be a whole number")
+
+
 @pytest.mark.slow
 def test_the_serve_command_answers_on_a_free_port_and_stops_on_ctrl_c(models, tmp_path):
     import re
