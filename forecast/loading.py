@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.config import SourceConfig
+from forecast.config import DataConfig, SourceConfig
 from forecast.dates import check_calendar, moment, stamp
 from forecast.errors import ForecastError
 from forecast.files import write_atomically
@@ -88,6 +88,42 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
         return validate_panel(frame, columns, source.max_gap, source.drop_bad, static=static)
     one, report = validate_frame(frame, columns, max_gap=source.max_gap, source=label)
     return {source.label if source.ticker or source.sample or source.path else ONE: one}, report
+
+
+def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool = False):
+    """`load` of the columns `data` reads -> (panel, `DataReport`, `data`), the rule every command
+    loads by. A file that lacks the default target (Close), read without naming one
+    (`target_given`), forecasts its one numeric column besides the features (said in the report's
+    notes); a wide file's columns are its series, each forecasting its own values (`WIDE_VALUE`)."""
+    from forecast.errors import MissingColumns
+
+    if source.wide:
+        from forecast.panel import WIDE_VALUE
+
+        if data.features or data.known or data.static:
+            raise ForecastError("source.wide makes each --target column a series; it takes no --features, "
+                                "--known or --static (a long file with --series-col does)")
+        # without --target every numeric column is a series, as `forecast data --set source.wide=true` reads it
+        return (*load(source, list(data.targets) if target_given else None), data.override(targets=(WIDE_VALUE,)))
+    try:
+        return (*load(source, list(data.inputs), data.static), data)
+    except MissingColumns as e:
+        if target_given or source.path is None or data.targets != DataConfig().targets \
+                or data.targets[0] not in e.missing:
+            raise
+        numeric = [c for c in e.numeric if c not in data.features + data.known]
+        others = [c for c in e.available if c not in data.features + data.known]
+        kind = "numeric column" if numeric else "column"
+        if not numeric and len(others) == 1:  # one column, unreadable: say which value is not a number
+            numeric = others
+        if len(numeric) != 1:
+            raise ForecastError(f"{source.path}: which column to forecast? Name it with --target (numeric "
+                                f"columns: {', '.join(map(str, numeric)) or 'none'})") from None
+    data = data.override(targets=(numeric[0],))
+    frames, report = load(source, list(data.inputs), data.static)
+    report.notes.append(f"target: {numeric[0]}, the file's only {kind}"
+                        f"{' besides the features' if data.features else ''} (--target picks another)")
+    return frames, report, data
 
 
 def nixtla_file(source: SourceConfig) -> SourceConfig:

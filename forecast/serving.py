@@ -1,5 +1,10 @@
-"""Serving a trained model: a TorchScript export checked against the model file, and a small JSON
-HTTP endpoint (the standard library's server; nothing to install).
+"""A stored model at work on fresh data: the batch forecast of `forecast predict` (`predict_fresh`), a
+TorchScript or ONNX export checked against the model file, and a small JSON HTTP endpoint (the
+standard library's server; nothing to install).
+
+`predict_fresh` forecasts from a source's fresh data as a batch job should: a series that cannot be
+used (not in the model, or new and too short for one window) is left out with a warning and never
+stops the others' forecasts; the notes and warnings come back with the table for the caller to show.
 
 `export` writes the network as TorchScript (`model.pt`, loadable with `torch.jit.load` and no
 `forecast`) or ONNX (`model.onnx`, for ONNX Runtime and any language it serves; inputs `x` and
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,15 +37,140 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecast.dates import STEPS
-from forecast.errors import ForecastError
+from forecast.config import SourceConfig
+from forecast.dates import STEPS, check_calendar, stamp
+from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically, write_json
-from forecast.trained import TrainedModel
+from forecast.loading import load
+from forecast.sources import DataReport
+from forecast.trained import TrainedModel, lacking
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of JSON a request may send
 FORMATS = ("torchscript", "onnx")
 GRAPHS = {"torchscript": "model.pt", "onnx": "model.onnx"}
 TOLERANCE = 1e-5
+
+
+@dataclass
+class FreshForecast:
+    """What `predict_fresh` returns: the forecast table (as `TrainedModel.predict` makes it), the
+    model that made it (any new series added), the history and known future it read (None: the
+    saved history; a frame for one series, else a dict by series), the fresh data's report, and
+    lines for the user: `notes` to read, `warnings` to act on."""
+
+    table: pd.DataFrame
+    model: TrainedModel
+    history: pd.DataFrame | dict | None = None
+    future: pd.DataFrame | dict | None = None
+    report: DataReport | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def predict_fresh(model: TrainedModel, source: SourceConfig | None = None, series=None, future=None,
+                  new_series: bool = False, calendar: str | None = None,
+                  read_as: SourceConfig | None = None) -> FreshForecast:
+    """The next `horizon` steps of `model` from fresh data, as `forecast predict` makes them.
+
+    Parameters
+    ----------
+    source : where the fresh data comes from (a ticker, a sample, a file; several series for a
+        panel's model); None: the history saved with the model.
+    series : the series to forecast (default all); a one-series source's rows are those of the
+        series it names, or of a one-series model's only series.
+    future : the known columns' values at the dates forecast (a model fitted with `DataConfig.known`):
+        a frame by date, a dict of them by series, or a CSV/Parquet file (a panel's long, with its
+        series column), its dates read as `read_as` says (default: as `source`'s, else as the
+        model's source's). Default: a fresh file's last rows that hold them and no target yet.
+    new_series : also forecast the fresh series the model did not train on, each from its own
+        history (those shorter than one window are left out); without it they are left out.
+    calendar : the dates forecast: an exchange (XNYS), B or a pandas frequency (default the model's).
+    """
+    notes: list[str] = []
+    warned: list[str] = []
+    if calendar not in (None, "auto"):  # the dates forecast follow it, not the saved step
+        check_calendar(calendar)
+        model = replace(model, frequency=calendar)
+    names = list(series) if series else None
+    history = report = None
+    if source is not None:
+        # a series that cannot be used is left out with a warning, never stops the others' forecasts
+        source = SourceConfig.from_dict({**source.to_dict(), "drop_bad": True})
+        try:
+            history, report = load(source, list(model.data.inputs), model.data.static if new_series else ())
+        except MissingColumns as e:
+            raise lacking(e, str(source.path or source.label)) from None
+        warned += report.warnings
+        if future is None and model.data.known and report.after is not None:
+            future = report.after  # a file whose last rows hold the known columns and no target yet
+            notes.append(f"{report.source}: the last {len(future)} rows have no {', '.join(model.data.targets)} "
+                         f"yet; their {', '.join(model.data.known)} values are the known future (--future gives others)")
+        elif report.dropped_trailing:
+            warned.append(f"{report.source}: {report.dropped_trailing} rows at the end lack a value and were left "
+                          "out; the forecast starts after the last complete row")
+        several = len(model.members) > 1
+        if not source.is_panel and not (new_series and several):  # one series' fresh rows: the history of
+            names = names or ([source.label] if several else None)  # the series named, or the only one
+            history = next(iter(history.values()))
+        else:
+            model, history = _fresh_series(model, history, new_series, names, notes, warned)
+    elif new_series:
+        raise ForecastError("--new-series forecasts series of fresh data: give them with --file (and --series-col)")
+    else:
+        last = max(m.history.index[-1] for m in model.members.values())
+        notes.append(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
+                     "--file, ...) for fresher data")
+    if isinstance(future, (str, Path)):
+        future = _future_file(Path(future), model, read_as or source or model.source)
+    table = model.predict(history, series=names, future=future)
+    return FreshForecast(table, model, history, future, report, notes, warned + model.unbounded_intervals())
+
+
+def _fresh_series(model: TrainedModel, history: dict, add: bool, names, notes: list, warned: list):
+    """The model with the fresh panel's new series (those in `names`, when given) added (`add`), or
+    without them in the history; what was left out and why is appended to `warned`."""
+    fresh = [n for n in history if n not in model.members and (names is None or n in names)]
+    if not fresh:
+        return model, history
+    if not add:
+        if names is None:  # asked for by name, predict's error names them
+            warned.append(f"{len(fresh)} series of the fresh data are not in the model ({_listed(fresh)}); "
+                          "left out (--new-series forecasts them from their own history)")
+            history = {n: h for n, h in history.items() if n in model.members}
+        return model, history
+    short = [n for n in fresh if names is None and len(history[n]) < model.context_rows]
+    if short:  # a store opened days ago must not stop the forecasts of the others
+        warned.append(f"{len(short)} new series have fewer than the {model.context_rows} rows of history a "
+                      f"forecast needs ({', '.join(short[:5])}{' ...' if len(short) > 5 else ''}); left out")
+        fresh, history = [n for n in fresh if n not in short], {n: h for n, h in history.items() if n not in short}
+        if not fresh:
+            return model, history
+    notes.append(f"new series (not trained on): {_listed(fresh)}; each scaled on its own history, its intervals "
+                 "the trained series' median widths (no coverage guarantee)")
+    return model.add_series({n: history[n] for n in fresh}), history
+
+
+def _listed(names: list) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _future_file(path: Path, model: TrainedModel, read_as: SourceConfig):
+    """The known columns' future values from a file, its dates read as `read_as` says: a frame by
+    date, or for a panel's model a dict of them by series (the file's column naming the series, as
+    the model's source named it, or `series`)."""
+    from forecast.sources import load_file
+
+    ids = tuple(c for c in (model.source.series_col, "series") if c)
+    frame = load_file(path, read_as.date_col, read_as.date_format, read_as.dayfirst, text_cols=ids)
+    if len(model.members) == 1:
+        return frame
+    from forecast.panel import from_long
+
+    column = next((c for c in ids if c in frame.columns), None)
+    if column is None:
+        raise ForecastError(f"{path}: this model forecasts {len(model.members)} series; give the future "
+                            "values in a long file with a series column")
+    return from_long(frame, column)
 
 
 def export(model: TrainedModel, folder: str | Path, format: str = "torchscript", force: bool = False) -> dict:

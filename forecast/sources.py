@@ -34,6 +34,7 @@ class DataReport:
     calendar: str | None = None  # "XNYS" for stock prices: future dates are trading days
     steps: bool = False  # an integer time axis (see forecast.dates), not dates
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what a reader should know that is not a warning
     after: pd.DataFrame | None = None  # the trailing rows dropped (a known column's future values)
 
     def lines(self) -> list[str]:

@@ -250,3 +250,31 @@ def test_the_update_command_trains_a_panel_on_its_newer_rows(run, tmp_path):
     assert one.returncode == 0 and "rows of 1 series" in one.stdout, one.stderr
     assert_one_line_error(run("update", "--model", tmp_path / "m", "--sample", "IBM,GOOG", "--out", tmp_path / "m4"),
                           "series GOOG not in this model")
+
+
+def test_a_fresh_panel_forecasts_what_it_can_and_says_what_it_left_out(tmp_path):
+    from forecast import SourceConfig
+    from forecast.serving import predict_fresh
+
+    index = pd.date_range("2024-01-01", periods=120, freq="D")
+    wave = 50 + 10 * np.sin(np.arange(120) / 5)
+    trained = fit({"a": pd.DataFrame({"y": wave}, index=index), "b": pd.DataFrame({"y": wave + 5}, index=index)},
+                  DataConfig(targets=["y"], seq_len=10, horizon=3), ModelConfig(hidden_size=8),
+                  TrainConfig(max_epochs=1), quiet=True).model
+    rows = [pd.DataFrame({"Date": index, "series": name, "y": wave + k}) for k, name in enumerate("abc")]
+    long = pd.concat(rows + [pd.DataFrame({"Date": index[:5], "series": "d", "y": wave[:5]})])
+    long.to_csv(tmp_path / "fresh.csv", index=False)
+    source = SourceConfig(path=str(tmp_path / "fresh.csv"), series_col="series")
+
+    kept = predict_fresh(trained, source)
+    assert set(kept.table["series"]) == {"a", "b"}
+    assert kept.warnings == ["2 series of the fresh data are not in the model (c, d); left out "
+                             "(--new-series forecasts them from their own history)"]
+    added = predict_fresh(trained, source, new_series=True)
+    assert set(added.table["series"]) == {"a", "b", "c"} and "c" in added.model.members
+    assert any("fewer than the 10 rows" in w and "(d)" in w for w in added.warnings)
+    assert added.notes[-1].startswith("new series (not trained on): c;")
+    with pytest.raises(ForecastError, match="no series 'c'"):  # named, it is an error, not a silent gap
+        predict_fresh(trained, source, series=["c"])
+    saved = predict_fresh(trained)
+    assert saved.notes[0].startswith("using the history saved with the model") and saved.history is None

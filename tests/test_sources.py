@@ -410,3 +410,19 @@ def test_a_huge_static_number_is_refused_instead_of_becoming_a_useless_column():
     table = pd.DataFrame({"size": [1e308, 1.0, 2.0]}, index=["a", "b", "c"])
     with pytest.raises(ForecastError, match="static columns: column 'size' holds 1e\\+308"):
         static_encoding(table)
+
+
+def test_a_file_without_the_default_target_forecasts_its_only_numeric_column_in_python_too(tmp_path):
+    from forecast.config import DataConfig
+    from forecast.loading import load_inputs
+
+    frame = make_frame(cols=("sales", "Open", "Volume"))
+    frame[["sales"]].rename_axis("month").to_csv(tmp_path / "one.csv")
+    frames, report, data = load_inputs(SourceConfig(path=str(tmp_path / "one.csv")), DataConfig())
+    assert data.targets == ("sales",) and list(frames["one"].columns) == ["sales"]
+    assert report.notes == ["target: sales, the file's only numeric column (--target picks another)"]
+    with pytest.raises(ForecastError, match="column"):  # a target named by the user is not replaced
+        load_inputs(SourceConfig(path=str(tmp_path / "one.csv")), DataConfig(), target_given=True)
+    frame[["Open", "Volume"]].rename_axis("month").to_csv(tmp_path / "two.csv")
+    with pytest.raises(ForecastError, match=r"which column to forecast\? .*Open, Volume"):
+        load_inputs(SourceConfig(path=str(tmp_path / "two.csv")), DataConfig())

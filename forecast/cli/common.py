@@ -116,48 +116,28 @@ def check_writable(folder: Path) -> None:
 
 
 def load(source: SourceConfig, columns=None, static=()):
-    """Load and validate the source as a panel (a dict of frames by series); print its warnings."""
+    """`forecast.loading.load`, its warnings and notes printed."""
     from forecast.loading import load as load_any
 
     frames, report = load_any(source, columns, static)
-    for warning in report.warnings:
-        warn(warning)
+    print_told(report)
     return frames, report
 
 
 def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool = False):
-    """`load` of the columns `data` reads, and `data`. A file read without --target that lacks the
-    default target (Close) forecasts its one numeric column besides the features, and says so. A wide
-    file's target columns are its series, each forecasting its own values (`WIDE_VALUE`)."""
-    from forecast.errors import MissingColumns
+    """`forecast.loading.load_inputs`, its warnings and notes printed."""
+    from forecast.loading import load_inputs as load_for
 
-    if source.wide:
-        from forecast.panel import WIDE_VALUE
+    frames, report, data = load_for(source, data, target_given)
+    print_told(report)
+    return frames, report, data
 
-        if data.features or data.known or data.static:
-            raise ForecastError("source.wide makes each --target column a series; it takes no --features, "
-                                "--known or --static (a long file with --series-col does)")
-        # without --target every numeric column is a series, as `forecast data --set source.wide=true` reads it
-        return (*load(source, list(data.targets) if target_given else None), data.override(targets=(WIDE_VALUE,)))
 
-    try:
-        return (*load(source, list(data.inputs), data.static), data)
-    except MissingColumns as e:
-        if target_given or source.path is None or data.targets != DataConfig().targets \
-                or data.targets[0] not in e.missing:
-            raise
-        numeric = [c for c in e.numeric if c not in data.features + data.known]
-        others = [c for c in e.available if c not in data.features + data.known]
-        kind = "numeric column" if numeric else "column"
-        if not numeric and len(others) == 1:  # one column, unreadable: say which value is not a number
-            numeric = others
-        if len(numeric) != 1:
-            raise ForecastError(f"{source.path}: which column to forecast? Name it with --target (numeric "
-                                f"columns: {', '.join(map(str, numeric)) or 'none'})") from None
-    data = data.override(targets=(numeric[0],))
-    say(f"target: {numeric[0]}, the file's only {kind}{' besides the features' if data.features else ''} "
-        "(--target picks another)")
-    return (*load(source, list(data.inputs), data.static), data)
+def print_told(report) -> None:
+    for warning in report.warnings:
+        warn(warning)
+    for note in report.notes:
+        say(note)
 
 
 def run_folder(out_dir: Path | None, label: str, kind: str) -> Path:

@@ -182,57 +182,23 @@ def predict(model: Model,
     check_new_file(plot, force)
     if format not in ("forecast", "nixtla"):
         raise ForecastError(f"--format is forecast or nixtla, not {format!r}")
-    from forecast.trained import TrainedModel, lacking
+    from forecast.serving import predict_fresh
+    from forecast.trained import TrainedModel
 
     trained = TrainedModel.load(model)
     source = settings(options, ("source",), {"source": trained.source}, {"source": {"calendar": calendar}})["source"]
-    # fresh panel data: a series that cannot be used is left out with a warning, never stops the others'
-    source = type(source).from_dict({**source.to_dict(), "drop_bad": True})
-    if calendar not in (None, "auto"):  # the dates forecast follow it, not the saved step
-        from dataclasses import replace
-
-        from forecast.dates import check_calendar
-
-        check_calendar(calendar)
-        trained = replace(trained, frequency=calendar)
-    names = [n.strip() for n in series.split(",") if n.strip()] if series else None
-    history = ahead = None
-    if any(options.get(k) is not None for k in ("ticker", "sample", "file")):
-        try:
-            history, report = load(source, list(trained.data.inputs), trained.data.static if new_series else ())
-        except MissingColumns as e:
-            raise lacking(e, str(source.path or source.label)) from None
-        if future is None and trained.data.known and report.after is not None:
-            ahead = report.after  # a file whose last rows hold the known columns and no target yet
-            say(f"{report.source}: the last {len(ahead)} rows have no {', '.join(trained.data.targets)} yet; "
-                f"their {', '.join(trained.data.known)} values are the known future (--future gives others)")
-        elif report.dropped_trailing:
-            warn(f"{report.source}: {report.dropped_trailing} rows at the end lack a value and were left out; "
-                 "the forecast starts after the last complete row")
-        several = len(trained.members) > 1
-        if not source.is_panel and not (new_series and several):  # one series' fresh rows: the history of
-            names = names or ([source.label] if several else None)  # the series named, or the only one
-            history = next(iter(history.values()))
-        else:
-            trained, history = new_in(trained, history, new_series, names)
-    elif new_series:
-        raise ForecastError("--new-series forecasts series of fresh data: give them with --file "
-                            "(and --series-col)")
-    elif any(options.get(k) for k in ("series_col", "end")):  # they read fresh data: say so
+    fresh = any(options.get(k) is not None for k in ("ticker", "sample", "file"))
+    if not fresh and not new_series and any(options.get(k) for k in ("series_col", "end")):  # they read fresh data
         given = [f"--{k.replace('_', '-')}" for k in ("series_col", "end") if options.get(k)]
         raise ForecastError(f"{', '.join(given)} read fresh data: give it with --ticker, --sample or --file, "
                             "or drop them to forecast from the history saved with the model")
-    else:
-        last = max(m.history.index[-1] for m in trained.members.values())
-        from forecast.dates import stamp
-
-        say(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
-            "--file, ...) for fresher data")
-    if future is not None:
-        ahead = known_future(future, trained, source)
-    table = trained.predict(history, series=names, future=ahead)
-    for line in trained.unbounded_intervals():
+    names = [n.strip() for n in series.split(",") if n.strip()] if series else None
+    made = predict_fresh(trained, source if fresh else None, names, future, new_series, calendar, read_as=source)
+    for line in made.notes:
+        say(line)
+    for line in made.warnings:
         warn(line)
+    table = made.table
     from forecast.files import write_frame
     from forecast.outputs import nixtla
 
@@ -246,54 +212,9 @@ def predict(model: Model,
         from forecast.outputs import save_figure
 
         name = str(table["series"].iloc[0]) if "series" in table.columns else None
-        drawn = history.get(name) if isinstance(history, dict) else history
-        save_figure(trained.plot(drawn, series=name, future=ahead), plot)
+        drawn = made.history.get(name) if isinstance(made.history, dict) else made.history
+        save_figure(made.model.plot(drawn, series=name, future=made.future), plot)
         say(f"plot: {plot}" + (f" (series {name}; --series picks another)" if name else ""))
-
-
-def new_in(trained, history: dict, add: bool, names=None):
-    """The model with the fresh data's new series (those in `names`, when given) added (`add`), or
-    without them in the history."""
-    fresh = [n for n in history if n not in trained.members and (names is None or n in names)]
-    if not fresh:
-        return trained, history
-    listed = ", ".join(fresh[:5]) + (f" and {len(fresh) - 5} more" if len(fresh) > 5 else "")
-    if not add:
-        if names is not None:  # asked for by name: predict's error names them
-            return trained, history
-        warn(f"{len(fresh)} series of the fresh data are not in the model ({listed}); left out "
-             "(--new-series forecasts them from their own history)")
-        return trained, {n: h for n, h in history.items() if n in trained.members}
-    short = [n for n in fresh if names is None and len(history[n]) < trained.context_rows]
-    if short:  # a store opened days ago must not stop the forecasts of the others
-        warn(f"{len(short)} new series have fewer than the {trained.context_rows} rows of history a forecast "
-             f"needs ({', '.join(short[:5])}{' ...' if len(short) > 5 else ''}); left out")
-        fresh, history = [n for n in fresh if n not in short], {n: h for n, h in history.items() if n not in short}
-        if not fresh:
-            return trained, history
-        listed = ", ".join(fresh[:5]) + (f" and {len(fresh) - 5} more" if len(fresh) > 5 else "")
-    say(f"new series (not trained on): {listed}; each scaled on its own history, its intervals the trained "
-        "series' median widths (no coverage guarantee)")
-    return trained.add_series({n: history[n] for n in fresh}), history
-
-
-def known_future(path: Path, trained, source):
-    """The `--future` file, its dates read as the source's are (`source.date_col`, ...): a frame by date,
-    or for a panel's model a dict of them by series (the file's column naming the series, as the
-    model's source named it, or `series`)."""
-    from forecast.sources import load_file
-
-    ids = tuple(c for c in (trained.source.series_col, "series") if c)
-    frame = load_file(path, source.date_col, source.date_format, source.dayfirst, text_cols=ids)
-    if len(trained.members) == 1:
-        return frame
-    from forecast.panel import from_long
-
-    column = next((c for c in (trained.source.series_col, "series") if c and c in frame.columns), None)
-    if column is None:
-        raise ForecastError(f"{path}: this model forecasts {len(trained.members)} series; give the future "
-                            "values in a long file with a series column")
-    return from_long(frame, column)
 
 
 UPDATE_SOURCE = {k: v for k, v in SOURCE.items() if k in ("ticker", "sample", "file", "series_col", "start", "end")}
