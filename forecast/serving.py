@@ -67,15 +67,16 @@ class FreshForecast:
     warnings: list[str] = field(default_factory=list)
 
 
-def predict_fresh(model: TrainedModel, source: SourceConfig | None = None, series=None, future=None,
+def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
                   new_series: bool = False, calendar: str | None = None,
                   read_as: SourceConfig | None = None) -> FreshForecast:
     """The next `horizon` steps of `model` from fresh data, as `forecast predict` makes them.
 
     Parameters
     ----------
-    source : where the fresh data comes from (a ticker, a sample, a file; several series for a
-        panel's model); None: the history saved with the model.
+    source : the fresh data, anything `load` takes: a `SourceConfig` (a ticker, a sample, a file;
+        several series for a panel's model), a file path, a frame (one series), a dict of frames
+        by series or a long frame in Nixtla's shape; None: the history saved with the model.
     series : the series to forecast (default all); a one-series source's rows are those of the
         series it names, or of a one-series model's only series.
     future : the known columns' values at the dates forecast (a model fitted with `DataConfig.known`):
@@ -94,12 +95,22 @@ def predict_fresh(model: TrainedModel, source: SourceConfig | None = None, serie
     names = list(series) if series else None
     history = report = None
     if source is not None:
+        if isinstance(source, (str, Path)):
+            source = SourceConfig(path=str(source))
         # a series that cannot be used is left out with a warning, never stops the others' forecasts
-        source = SourceConfig.from_dict({**source.to_dict(), "drop_bad": True})
+        if isinstance(source, SourceConfig):
+            source = SourceConfig.from_dict({**source.to_dict(), "drop_bad": True})
+            one, label, given = not source.is_panel, source.label, str(source.path or source.label)
+        else:  # a frame is one series, unnamed; a dict or a long frame (unique_id, ds) is a panel
+            one = isinstance(source, (pd.DataFrame, pd.Series)) and not {"unique_id", "ds"} <= set(
+                getattr(source, "columns", ()))
+            label, given = None, "the fresh data"
+        columns, static = list(model.data.inputs), model.data.static if new_series else ()
         try:
-            history, report = load(source, list(model.data.inputs), model.data.static if new_series else ())
+            history, report = load(source, columns, static, drop_bad=True, max_gap=model.source.max_gap) \
+                if not isinstance(source, SourceConfig) else load(source, columns, static)
         except MissingColumns as e:
-            raise lacking(e, str(source.path or source.label)) from None
+            raise lacking(e, given) from None
         warned += report.warnings
         if future is None and model.data.known and report.after is not None:
             future = report.after  # a file whose last rows hold the known columns and no target yet
@@ -109,19 +120,21 @@ def predict_fresh(model: TrainedModel, source: SourceConfig | None = None, serie
             warned.append(f"{report.source}: {report.dropped_trailing} rows at the end lack a value and were left "
                           "out; the forecast starts after the last complete row")
         several = len(model.members) > 1
-        if not source.is_panel and not (new_series and several):  # one series' fresh rows: the history of
-            names = names or ([source.label] if several else None)  # the series named, or the only one
+        if one and not (new_series and several):  # one series' fresh rows: the history of the series
+            names = names or ([label] if several and label else None)  # named, or of the only one
             history = next(iter(history.values()))
         else:
             model, history = _fresh_series(model, history, new_series, names, notes, warned)
     elif new_series:
-        raise ForecastError("--new-series forecasts series of fresh data: give them with --file (and --series-col)")
+        raise ForecastError("--new-series forecasts series of fresh data: give them with --file (and --series-col); "
+                            "in Python, as the source")
     else:
         last = max(m.history.index[-1] for m in model.members.values())
         notes.append(f"using the history saved with the model (up to {stamp(last)}); give a source (--ticker, "
                      "--file, ...) for fresher data")
     if isinstance(future, (str, Path)):
-        future = _future_file(Path(future), model, read_as or source or model.source)
+        dated = source if isinstance(source, SourceConfig) else model.source
+        future = _future_file(Path(future), model, read_as or dated)
     table = model.predict(history, series=names, future=future)
     return FreshForecast(table, model, history, future, report, notes, warned + model.unbounded_intervals())
 

@@ -278,3 +278,18 @@ def test_a_fresh_panel_forecasts_what_it_can_and_says_what_it_left_out(tmp_path)
         predict_fresh(trained, source, series=["c"])
     saved = predict_fresh(trained)
     assert saved.notes[0].startswith("using the history saved with the model") and saved.history is None
+
+
+def test_fresh_frames_are_read_as_load_reads_them_one_frame_being_the_only_series(models):
+    from forecast.serving import predict_fresh
+
+    one, panel = models
+    history = one.history * 1.1  # fresh rows: other values on the saved dates
+    made = predict_fresh(one, history)
+    assert made.table.equals(one.predict(history)) and not made.table.equals(one.predict())
+    fresh = {n: panel.members[n].history * 1.1 for n in panel.series}
+    assert predict_fresh(panel, fresh).table.equals(panel.predict(fresh))
+    with pytest.raises(ForecastError, match="several series"):  # one unnamed frame for a panel's model
+        predict_fresh(panel, history)
+    with pytest.raises(ForecastError, match="lacks column"):
+        predict_fresh(one, history.rename(columns={"load": "demand"}))
