@@ -107,8 +107,7 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
             label, given = None, "the fresh data"
         columns, static = list(model.data.inputs), model.data.static if new_series else ()
         try:
-            history, report = load(source, columns, static, drop_bad=True, max_gap=model.source.max_gap) \
-                if not isinstance(source, SourceConfig) else load(source, columns, static)
+            history, report = load(source, columns, static, drop_bad=True, max_gap=model.source.max_gap)
         except MissingColumns as e:
             raise lacking(e, given) from None
         warned += report.warnings
