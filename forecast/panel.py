@@ -250,6 +250,8 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     from forecast.preprocess import static_values
     from forecast.sources import DataReport, validate_frame
 
+    if not frames:
+        raise ForecastError(f"{source}: no series; give at least one (a dict of frames by series name)")
     clean, reports, bad = {}, [], {}
     for name, frame in frames.items():
         try:

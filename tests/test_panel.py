@@ -357,3 +357,11 @@ def test_a_wide_files_series_are_named_in_plots_not_called_value():
     assert ax.get_title() == "AAPL: next 2 steps" and ax.get_ylabel() == "AAPL (original units)"
     assert plot_forecast(history.rename(columns={WIDE_VALUE: "Close"}), ahead.rename(columns={WIDE_VALUE: "Close"}),
                          "Close", "IBM").axes[0].get_title() == "IBM Close: next 2 steps"
+
+
+def test_an_empty_panel_is_one_clear_error_not_a_crash():
+    from forecast import fit, load
+
+    for call in (lambda: load({}), lambda: fit({})):
+        with pytest.raises(ForecastError, match="no series; give at least one"):
+            call()
