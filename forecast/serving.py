@@ -92,7 +92,7 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
     if calendar not in (None, "auto"):  # the dates forecast follow it, not the saved step
         check_calendar(calendar)
         model = replace(model, frequency=calendar)
-    names = list(series) if series else None
+    names = [series] if isinstance(series, str) else list(series) if series else None
     history = report = None
     if source is not None:
         if isinstance(source, (str, Path)):

@@ -150,7 +150,7 @@ class TrainedModel:
         ----------
         history : recent data holding the model's input columns (a dict of them, by series, for a
             panel); default: the history saved with the model.
-        series : for a panel, the series to forecast (default all).
+        series : for a panel, the series to forecast: names, or one name (default all).
         future : for a model with known columns (`DataConfig.known`), their values at the dates
             forecast: a frame indexed by date (a dict of them, by series, for a panel); by default the
             last rows of `history` that hold them with the targets still missing.
@@ -170,6 +170,7 @@ class TrainedModel:
         return plain(self._predict(history, series, future, new))
 
     def _predict(self, history, series, future, new: bool) -> pd.DataFrame:
+        series = [series] if isinstance(series, str) else series  # one name, not its letters
         if future is not None and not self.data.known:
             raise ForecastError("future values are for a model fitted with known columns (--known); "
                                 "this one reads none")

@@ -276,6 +276,9 @@ def test_a_fresh_panel_forecasts_what_it_can_and_says_what_it_left_out(tmp_path)
     assert added.notes[-1].startswith("new series (not trained on): c;")
     with pytest.raises(ForecastError, match="no series 'c'"):  # named, it is an error, not a silent gap
         predict_fresh(trained, source, series=["c"])
+    ab = predict_fresh(trained, {"ab": long[long.series == "a"].set_index("Date")[["y"]]}, new_series=True,
+                       series="ab")  # one name, not the series "a" and "b"
+    assert set(ab.table["series"]) == {"ab"} and trained.predict(series="a").equals(trained.predict(series=["a"]))
     saved = predict_fresh(trained)
     assert saved.notes[0].startswith("using the history saved with the model") and saved.history is None
 
