@@ -55,6 +55,8 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
     >>> list(one), len(one["series"])
     (['series'], 3)
     """
+    columns = [columns] if isinstance(columns, str) else columns  # one name, not its letters
+    static = (static,) if isinstance(static, str) else static
     if source is None or isinstance(source, (str, Path)):
         source = SourceConfig(path=str(source)) if source is not None else SourceConfig()
     if isinstance(source, SourceConfig):

@@ -426,3 +426,8 @@ def test_a_file_without_the_default_target_forecasts_its_only_numeric_column_in_
     frame[["Open", "Volume"]].rename_axis("month").to_csv(tmp_path / "two.csv")
     with pytest.raises(ForecastError, match=r"which column to forecast\? .*Open, Volume"):
         load_inputs(SourceConfig(path=str(tmp_path / "two.csv")), DataConfig())
+
+
+def test_one_column_named_as_a_string_is_that_column_not_its_letters():
+    frame = make_frame(cols=("y", "yy"))
+    assert list(load(frame, "yy")[0]["series"].columns) == ["yy"]
