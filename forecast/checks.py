@@ -17,6 +17,13 @@ def choice(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise ForecastError(f"unknown {name} {value!r}; choose one of: {', '.join(valid)}")
 
 
+def target_index(target, targets) -> int:
+    """`target`, the index of one of `targets` (from 0) that a plot draws; the error lists them."""
+    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < len(targets):
+        raise ForecastError(f"target {target!r}: the index of one of {list(targets)}, from 0")
+    return target
+
+
 def non_negative(name: str, value) -> None:
     """A finite number of 0 or more (bools and NaN are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):

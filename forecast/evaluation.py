@@ -116,8 +116,10 @@ class Evaluation:
     def plot(self, target: int = 0, series: str | None = None):
         """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals
         (of `series`, for a panel: by default its first)."""
+        from forecast.checks import target_index
         from forecast.outputs import plot_backtest
 
+        target = target_index(target, self.targets)
         if self.is_panel:
             name = series or (self.new or tuple(self._ids))[0]
             label = f"{name} (new)" if name in self.new else name

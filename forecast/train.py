@@ -245,9 +245,10 @@ class FitResult:
 
     def plot(self, target: int = 0):
         """A matplotlib Figure of the test span: history, actual, 1-step and h-step forecasts."""
+        from forecast.checks import target_index
         from forecast.outputs import plot_test
 
-        return plot_test(self, target)
+        return plot_test(self, target_index(target, self.model.data.targets))
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write model, config, test forecasts and plot into `folder`; return what went where."""

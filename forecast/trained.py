@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecast.checks import target_index
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig
 from forecast.dates import check_step, future_dates, plain
 from forecast.errors import ForecastError, MissingColumns
@@ -268,6 +269,7 @@ class TrainedModel:
         for a panel; `future` as for `predict`)."""
         from forecast.outputs import plot_forecast
 
+        target = target_index(target, self.data.targets)
         one = self.member(series) if series is not None else self
         history = one.history if history is None else history
         if isinstance(future, dict):

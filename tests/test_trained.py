@@ -85,6 +85,11 @@ def test_a_saved_model_plots_its_forecast(fitted):
     fig = fitted.model.plot()
     assert fig.axes[0].get_ylabel() == "y (original units)"
     assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ForecastError, match=r"target 1: the index of one of \['y'\]"):
+        fitted.model.plot(target=1)
+    for figure in (fitted.plot, fitted.test.plot):  # fit's test span, and any Evaluation
+        with pytest.raises(ForecastError, match="target 'y': the index of one of"):
+            figure("y")
 
 
 def test_when_model_file_corrupt_truncated_or_foreign_then_clear_error(fitted, tmp_path):
