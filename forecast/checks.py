@@ -166,7 +166,7 @@ def holiday_calendar(value) -> str | None:
     """A holiday calendar's name (US, DE-BY, XNYS), checked to exist (one line if not); None for none."""
     name = str(value).strip() if value is not None else ""
     if name:
-        from forecast.dates import holiday_flags
+        from forecast.dates import holiday_flags  # here, not above: the settings (and --help) import no pandas
 
         holiday_flags(["2020-01-01"], name)
     return name or None

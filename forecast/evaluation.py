@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecast.checks import target_index
 from forecast.comparison import by_step, direction_of_majority, series_rows, summarise, with_series
 from forecast.config import ModelConfig
 from forecast.dates import plain, weekdays_only
@@ -14,6 +15,7 @@ from forecast.errors import ForecastError
 from forecast.intervals import Calibration, Intervals, calibrate
 from forecast.metrics import baselines, naive_bounds, season_of, statistical
 from forecast.model import predict_scaled
+from forecast.outputs import plot_backtest, write_backtest
 from forecast.windows import PreparedSeries, WindowDataset, stage_dataset
 
 
@@ -116,9 +118,6 @@ class Evaluation:
     def plot(self, target: int = 0, series: str | None = None):
         """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals
         (of `series`, for a panel: by default its first)."""
-        from forecast.checks import target_index
-        from forecast.outputs import plot_backtest
-
         target = target_index(target, self.targets)
         if self.is_panel:
             name = series or (self.new or tuple(self._ids))[0]
@@ -128,8 +127,6 @@ class Evaluation:
 
     def write(self, folder, settings: dict | None = None) -> dict:
         """backtest.csv, backtest.json (with `settings`) and three PNGs in `folder`."""
-        from forecast.outputs import write_backtest
-
         return write_backtest(self, folder, settings)
 
     def table(self) -> pd.DataFrame:

@@ -124,9 +124,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from forecast.dates import plain
-
-    frame = plain(frame)  # an integer time axis is written as its steps
+    frame = _plain(frame)
     if index_label is not None:
         frame = frame.rename_axis(index_label).reset_index()
 
@@ -144,15 +142,20 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
     return write_atomically(Path(path), lambda tmp: pacsv.write_csv(table, str(tmp), options))
 
 
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """An integer time axis written as its steps (`forecast.dates.plain`)."""
+    from forecast.dates import plain  # here, not above: this lowest floor imports no pandas until it writes a table
+
+    return plain(frame)
+
+
 def write_frame(frame: pd.DataFrame, path: str | Path, index_label: str | None = None) -> Path:
     """Parquet when `path` ends in .parquet or .pq, else CSV (`write_csv`); the index is a column
     named `index_label` (default `Date`, or `step` on an integer time axis) either way, atomically."""
     import pandas as pd
 
-    from forecast.dates import plain
-
     path = Path(path)
-    frame = plain(frame)
+    frame = _plain(frame)
     index_label = index_label or ("step" if pd.api.types.is_integer_dtype(frame.index) else "Date")
     if path.suffix.lower() not in (".parquet", ".pq"):
         return write_csv(frame, path, index_label=index_label)

@@ -21,10 +21,10 @@ import pandas as pd
 
 from forecast.config import DataConfig, SourceConfig
 from forecast.dates import check_calendar, moment, stamp
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, MissingColumns
 from forecast.files import write_atomically
-from forecast.sources import (SAMPLE_TICKERS, DataReport, check_columns, file_columns, load_file, load_sample,
-                              validate_frame)
+from forecast.sources import (SAMPLE_TICKERS, WIDE_VALUE, DataReport, check_columns, file_columns, load_file,
+                              load_sample, validate_frame)
 
 NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
 ONE = "series"  # the name of a single frame given without a source that names it
@@ -81,7 +81,7 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
     `source.label` (`series` when the source names no ticker, sample or file); a dict of frames, or
     Nixtla's long frame (`unique_id`, `ds`, values), is one series per name. `columns` are kept
     (every numeric column when None); `label` names a single frame in its errors."""
-    from forecast.panel import from_long, validate_panel
+    from forecast.panel import from_long, validate_panel  # with torch, which loading needs not
 
     if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
         frame = from_long(frame.set_index("ds"), "unique_id")
@@ -97,11 +97,7 @@ def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool = Fal
     loads by. A file that lacks the default target (Close), read without naming one
     (`target_given`), forecasts its one numeric column besides the features (said in the report's
     notes); a wide file's columns are its series, each forecasting its own values (`WIDE_VALUE`)."""
-    from forecast.errors import MissingColumns
-
     if source.wide:
-        from forecast.panel import WIDE_VALUE
-
         if data.features or data.known or data.static:
             raise ForecastError("source.wide makes each --target column a series; it takes no --features, "
                                 "--known or --static (a long file with --series-col does)")
@@ -195,9 +191,7 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
     every bundled one), or a long file split by `source.series_col`, whose `static` columns hold
     one value per series (see `forecast.preprocess`). A series that cannot be loaded or used is named in
     the error, or left out with `source.drop_bad` (listed in the warnings)."""
-    from forecast.panel import WIDE_VALUE, from_long, from_wide, validate_panel
-    from forecast.sources import SAMPLE_TICKERS
-
+    from forecast.panel import from_long, from_wide, validate_panel  # with torch, which loading needs not
     if source.series_col is not None or source.wide:
         if source.path is None or (source.series_col is not None and source.wide):
             raise ForecastError("--series-col (a long file) or source.wide (a column per series) needs a "

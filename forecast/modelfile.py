@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from forecast import __version__
 from forecast.errors import ForecastError
 from forecast.files import jsonable, write_atomically
 
@@ -29,8 +30,6 @@ def metadata(model) -> dict:
 
     import lightning
     import torch
-
-    from forecast import __version__
 
     members = [{"name": name, "preprocessor": m.preprocessor.to_dict(),
                 "history_index": [ts.isoformat() for ts in m.history.index],

@@ -15,7 +15,8 @@ import pandas as pd
 
 from forecast.dates import is_steps, plain, to_steps
 from forecast.files import write_atomically, write_csv, write_json, write_table
-from forecast.panel import WIDE_VALUE
+from forecast.sources import WIDE_VALUE
+from forecast.windows import span_levels
 
 NIXTLA_NAMES = {"naive": "Naive", "seasonal_naive": "SeasonalNaive", "drift": "RandomWalkWithDrift",
                 "moving_average": "WindowAverage", "ets": "ETS", "theta": "Theta", "arima": "ARIMA"}
@@ -64,8 +65,6 @@ def nixtla(table: pd.DataFrame, model: str, label: str = "series") -> pd.DataFra
 def levels(prepared) -> dict:
     """Each target's (or series') validation and test level against training's
     (`forecast.windows.span_levels`)."""
-    from forecast.windows import span_levels
-
     pairs = span_levels(prepared)
     return {stage: {name: round(pair[i], 4) if pair[i] == pair[i] else None for name, pair in pairs.items()}
             for i, stage in enumerate(("val", "test"))}

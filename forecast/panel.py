@@ -18,6 +18,8 @@ import torch
 from forecast.config import DataConfig
 from forecast.dates import is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
+from forecast.preprocess import encode_static, static_table, static_values
+from forecast.sources import WIDE_VALUE, DataReport, validate_frame
 from forecast.windows import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_rows, split_steps
 
 
@@ -53,9 +55,6 @@ def to_long(frames: dict[str, pd.DataFrame], series_col: str = "series") -> pd.D
     series' name in `series_col` beside the value columns, indexed by timestamp."""
     index_name = next(iter(frames.values())).index.name or "Date"
     return pd.concat(frames, names=[series_col, index_name]).reset_index(level=series_col)
-
-
-WIDE_VALUE = "value"  # the column name of a wide panel's series
 
 
 def from_wide(frame: pd.DataFrame, columns, name: str = WIDE_VALUE) -> dict[str, pd.DataFrame]:
@@ -197,8 +196,6 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
     static: pd.DataFrame | None = None
     encoding: dict[str, dict] = {}
     if cfg.static and len(frames) > 1:  # one encoding for the panel: categories and spreads across its series
-        from forecast.preprocess import encode_static, static_table
-
         static_names, vectors, encoding = encode_static(static_table(frames, cfg.static))
         static = dict(zip(frames, vectors))
     for name, frame in frames.items():
@@ -247,9 +244,6 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     in the report's warnings) with `drop_bad`. Returns the clean frames and one report. The `static`
     columns (see `forecast.preprocess`) are checked to hold one value per series and kept, after
     `columns`, on every row of the clean frame."""
-    from forecast.preprocess import static_values
-    from forecast.sources import DataReport, validate_frame
-
     if not frames:
         raise ForecastError(f"{source}: no series; give at least one (a dict of frames by series name)")
     clean, reports, bad = {}, [], {}

@@ -14,6 +14,7 @@ import pandas as pd
 
 from forecast.dates import from_steps, holiday_flags, is_steps, phase_of, season_of_unit, stamp, step_unit
 from forecast.errors import ForecastError
+from forecast.sources import check_magnitudes
 
 
 def _check_positive(kind: str, values: pd.DataFrame) -> None:
@@ -332,8 +333,6 @@ def static_encoding(table: pd.DataFrame) -> dict:
                                 "model nothing; drop it")
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             values = column.to_numpy(dtype=np.float64)
-            from forecast.sources import check_magnitudes
-
             check_magnitudes(values[:, None], [c], "static columns")
             encoding[str(c)] = {"mean": float(values.mean()), "std": float(values.std())}
         else:

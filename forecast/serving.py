@@ -42,7 +42,8 @@ from forecast.dates import STEPS, check_calendar, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically, write_json
 from forecast.loading import load
-from forecast.sources import DataReport
+from forecast.panel import from_long
+from forecast.sources import DataReport, load_file
 from forecast.trained import TrainedModel, lacking
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of JSON a request may send
@@ -170,14 +171,10 @@ def _future_file(path: Path, model: TrainedModel, read_as: SourceConfig):
     """The known columns' future values from a file, its dates read as `read_as` says: a frame by
     date, or for a panel's model a dict of them by series (the file's column naming the series, as
     the model's source named it, or `series`)."""
-    from forecast.sources import load_file
-
     ids = tuple(c for c in (model.source.series_col, "series") if c)
     frame = load_file(path, read_as.date_col, read_as.date_format, read_as.dayfirst, text_cols=ids)
     if len(model.members) == 1:
         return frame
-    from forecast.panel import from_long
-
     column = next((c for c in ids if c in frame.columns), None)
     if column is None:
         raise ForecastError(f"{path}: this model forecasts {len(model.members)} series; give the future "

@@ -19,6 +19,9 @@ SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "step")  # step: the integer axis as written
 
 
+WIDE_VALUE = "value"  # the column name of a wide panel's series (`forecast.panel.from_wide`)
+
+
 @dataclass
 class DataReport:
     """What a source delivered, for the user to read before trusting any metric."""

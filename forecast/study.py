@@ -158,7 +158,7 @@ def fit_search(spec: StudySpec, frames: dict) -> StudySpec:
     low, high = spec.search["seq_len"]
     if len(frames) > 1 or [low, high] != default_seq_len(spec.data):
         return spec
-    from forecast.windows import split_rows
+    from forecast.windows import split_rows  # here, not above: a StudySpec is read without torch
 
     (one,) = frames.values()
     try:

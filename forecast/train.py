@@ -19,14 +19,17 @@ import pandas as pd
 import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
+from forecast.checks import target_index
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.evaluation import Evaluation, calibrate_held_out, evaluate, pool
+from forecast.files import write_atomically
 from forecast.forecaster import (AdaptiveThreads, BestWeights, Forecaster, LastCheckpoint, ctrl_c_remembered,
                                  torch_threads)
 from forecast.loading import as_panel
 from forecast.model import net_spec
+from forecast.outputs import plot_test, write_fit
 from forecast.panel import Prepared
 from forecast.sources import DataReport
 from forecast.trained import Member, TrainedModel
@@ -156,8 +159,6 @@ def train_network(frame: dict[str, pd.DataFrame], data: DataConfig, model: Model
         if not resume and checkpoints.exists():
             shutil.rmtree(checkpoints)  # a fresh fit never resumes from someone else's epochs
         if not resume:
-            from forecast.files import write_atomically
-
             checkpoints.mkdir(parents=True, exist_ok=True)
             write_atomically(sealed, lambda tmp: Path(tmp).write_text(fingerprint + "\n"))
         callbacks.append(LastCheckpoint(last))
@@ -245,15 +246,10 @@ class FitResult:
 
     def plot(self, target: int = 0):
         """A matplotlib Figure of the test span: history, actual, 1-step and h-step forecasts."""
-        from forecast.checks import target_index
-        from forecast.outputs import plot_test
-
         return plot_test(self, target_index(target, self.model.data.targets))
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write model, config, test forecasts and plot into `folder`; return what went where."""
-        from forecast.outputs import write_fit
-
         return write_fit(self, folder)
 
 

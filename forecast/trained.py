@@ -24,6 +24,8 @@ from forecast.dates import check_step, future_dates, plain
 from forecast.errors import ForecastError, MissingColumns
 from forecast.intervals import Calibration, local_scale
 from forecast.model import build_net, predict_scaled
+from forecast.modelfile import check_contents, metadata as file_metadata, read_model_file, write_model_file
+from forecast.outputs import plot_forecast
 from forecast.preprocess import Preprocessor, apply_static, known_ahead, static_values
 from forecast.sources import validate_frame
 
@@ -267,8 +269,6 @@ class TrainedModel:
              future=None):
         """A matplotlib Figure: the recent history and the forecast that follows it (of `series`,
         for a panel; `future` as for `predict`)."""
-        from forecast.outputs import plot_forecast
-
         target = target_index(target, self.data.targets)
         one = self.member(series) if series is not None else self
         history = one.history if history is None else history
@@ -279,21 +279,15 @@ class TrainedModel:
 
     def metadata(self) -> dict:
         """The model file's JSON header (see `forecast.modelfile`)."""
-        from forecast.modelfile import metadata
-
-        return metadata(self)
+        return file_metadata(self)
 
     def save(self, path: str | Path) -> Path:
         """Write the model file (atomically: an interrupted save leaves no half-written file)."""
-        from forecast.modelfile import write_model_file
-
         return write_model_file(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainedModel:
         """Rebuild a model from its file; a missing, corrupt or foreign file raises `ForecastError`."""
-        from forecast.modelfile import read_model_file
-
         path, meta, tensors = read_model_file(path)
         try:
             return cls._from_parts(meta, tensors)
@@ -305,8 +299,6 @@ class TrainedModel:
 
     @classmethod
     def _from_parts(cls, meta: dict, tensors: dict) -> TrainedModel:
-        from forecast.modelfile import check_contents
-
         data, model = DataConfig.from_dict(meta["data"]), ModelConfig.from_dict(meta["model"])
         train = TrainConfig.from_dict(meta["train"])
         check_contents(meta, tensors, data, model)

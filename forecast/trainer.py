@@ -29,6 +29,7 @@ from forecast.checks import positive
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.dates import check_step, stamp
 from forecast.errors import ForecastError, MissingColumns
+from forecast.files import write_atomically
 from forecast.forecaster import Forecaster, torch_threads
 from forecast.panel import Prepared, prepare_panel
 from forecast.sources import validate_frame
@@ -219,8 +220,6 @@ def merge_log(log: Path, earlier: pd.DataFrame | None) -> None:
     """The kept epochs' rows, then the resumed run's, in one file (written atomically)."""
     if earlier is None or earlier.empty:
         return
-    from forecast.files import write_atomically
-
     later = pd.read_csv(log) if log.is_file() else earlier.iloc[:0]
     merged = pd.concat([earlier, later], ignore_index=True)
     write_atomically(log, lambda tmp: merged.to_csv(tmp, index=False))

@@ -23,8 +23,10 @@ import pandas as pd
 import torch
 
 from forecast.errors import ForecastError, TrainingInterrupted
+from forecast.files import write_json
 from forecast.forecaster import cores, ctrl_c_remembered
 from forecast.loading import as_panel
+from forecast.outputs import plot_study, save_figure
 from forecast.storage import (creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying,
                               storage_cause, storage_lost, storage_url)
 from forecast.study import StudySpec, fit_search, suggest
@@ -296,15 +298,10 @@ class TuneResult:
 
     def plot(self):
         """A matplotlib Figure of every trial's validation loss and the best so far."""
-        from forecast.outputs import plot_study
-
         return plot_study(self.study.get_trials(deepcopy=False))
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """study.json, optimization_history.png and, with a refit, what `forecast fit` writes."""
-        from forecast.files import write_json
-        from forecast.outputs import save_figure
-
         folder = Path(folder)
         spec = self.spec.to_dict()
         if spec.get("storage"):  # never a password on disk

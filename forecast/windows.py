@@ -25,6 +25,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from forecast.config import DataConfig
 from forecast.dates import moment, stamp
 from forecast.errors import ForecastError
+from forecast.intervals import local_scale
 from forecast.preprocess import Preprocessor
 
 STAGES = ("train", "val", "test")
@@ -159,8 +160,6 @@ class PreparedSeries:
 
     def scales(self, starts: np.ndarray) -> np.ndarray:
         """(B, T) local scale of each window from its input rows (what its intervals are sized by)."""
-        from forecast.intervals import local_scale
-
         return local_scale(self.raw_targets, starts, self.cfg.seq_len)
 
     def actuals(self, starts: np.ndarray) -> np.ndarray:
