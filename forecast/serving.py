@@ -16,7 +16,8 @@ each series' latest window).
 `make_server` answers, on the address given:
 - `GET /health`: the model's series, targets, horizon and input columns;
 - `POST /predict` with `{"history": {"dates": [...], "<column>": [...], ...}, "series": "NAME"}`
-  (both optional: without a history, the one saved with the model; without a series, every series):
+  (both optional: without a history, the one saved with the model; without a series, every series;
+  a series the model did not train on, with its history, is forecast from it as a new series):
   `{"forecast": [{"date": ..., "series": ..., "<target>": ..., "<target>_lower80": ...}, ...]}`;
   on an integer time axis, `dates` and `date` are step numbers.
 A bad request is answered 400 (not JSON, wrong shape), 404 (unknown path), 413 (over 16 MB) or 422
@@ -307,7 +308,8 @@ def answer(model: TrainedModel, payload) -> dict:
         raise ValueError('"series" must be the name of one series')
     history = _history(payload, model)
     names = [series] if series is not None else None
-    table = model.predict(history, series=names)
+    # a series the model did not train on is forecast from the history sent (a global model's new store)
+    table = model.predict(history, series=names, new=history is not None and names is not None)
     rows = table.reset_index().rename(columns={table.index.name or "index": "date"})
     if model.frequency != STEPS:  # steps stay integers
         rows["date"] = rows["date"].map(lambda d: d.isoformat())

@@ -108,6 +108,25 @@ def test_the_endpoint_answers_a_json_history_with_the_forecast_and_its_intervals
     assert fresh["forecast"][-1]["load"] == pytest.approx(expected["load"].iloc[-1], rel=1e-9)
     status, both = _call(server(panel) + "/predict", {})
     assert status == 200 and {row["series"] for row in both["forecast"]} == {"a", "b"}
+    status, refused = _call(server(panel) + "/predict", {**body, "series": "c"})  # a learned vector per series
+    assert status == 422 and "series_embedding" in refused["error"]
+
+
+def test_the_endpoint_forecasts_a_series_the_model_never_saw_from_the_history_sent(server):
+    index = pd.date_range("2024-01-01", periods=120, freq="D")
+    wave = 50 + 10 * np.sin(np.arange(120) / 5)
+    model = fit({"a": pd.DataFrame({"y": wave}, index=index), "b": pd.DataFrame({"y": wave + 5}, index=index)},
+                DataConfig(targets=["y"], seq_len=10, horizon=3), ModelConfig(hidden_size=8),
+                TrainConfig(max_epochs=1), quiet=True).model
+    store = pd.DataFrame({"y": wave[:30] * 2}, index=index[:30])
+    body = {"history": {"dates": [d.isoformat() for d in store.index], "y": store["y"].tolist()}, "series": "c"}
+    status, answer = _call(server(model) + "/predict", body)
+    expected = model.predict(store, series=["c"], new=True)
+    assert status == 200 and [row["series"] for row in answer["forecast"]] == ["c"] * 3
+    assert [row["y"] for row in answer["forecast"]] == pytest.approx(expected["y"].tolist(), rel=1e-9)
+    short = {"history": {k: v[:5] for k, v in body["history"].items()}, "series": "c"}
+    status, answer = _call(server(model) + "/predict", short)
+    assert status == 422 and "rows of history" in answer["error"]
 
 
 @pytest.mark.parametrize("body,status,message", [
