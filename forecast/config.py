@@ -8,6 +8,7 @@ and run, and rebuilt with `from_dict`. No torch import here, so the CLI can buil
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from forecast.checks import (Settings, check_cycle, check_order, check_roles, check_spans, choice, date_like,
                              hold_out_spec, holiday_calendar, levels, non_negative, positive)
@@ -98,8 +99,6 @@ class SourceConfig(Settings):
         per line or separated by commas; `#` starts a comment)."""
         given = self.ticker or self.sample or ""
         if given.startswith("@"):
-            from pathlib import Path
-
             path = Path(given[1:])
             if not path.is_file():
                 raise ForecastError(f"ticker file not found: {path}")
@@ -119,8 +118,6 @@ class SourceConfig(Settings):
             label = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
             return label.upper().replace("^", "")
         if self.path:
-            from pathlib import Path
-
             return Path(self.path).stem
         return "AAPL"
 
@@ -204,6 +201,11 @@ class DataConfig(Settings):
     def lost_rows(self) -> int:
         """Rows the transform consumes before its first value: one for a log return (the row before)."""
         return 1 if self.transform == "log_return" else 0
+
+    @property
+    def context_rows(self) -> int:
+        """History rows one forecast reads: the input window and what the transform consumes."""
+        return self.seq_len + self.lost_rows
 
     @property
     def inputs(self) -> tuple[str, ...]:

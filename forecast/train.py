@@ -335,7 +335,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
             "test_start": trained.prepared.cfg.test_start or stamp(first.index[first.val_end]),
             "best_val_loss": trained.best_val, "source": report.source,
             **({"tracking": trained.tracking} if trained.tracking else {})}
-    context = data.seq_len + data.lost_rows
+    context = data.context_rows
 
     def make(network, prepared, extra, calibrated=calibrations):
         preprocessors = {n: p.preprocessor for n, p in parts_of(prepared).items()}

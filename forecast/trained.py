@@ -144,7 +144,7 @@ class TrainedModel:
     @property
     def context_rows(self) -> int:
         """History rows one forecast needs: the input window plus what the transform consumes."""
-        return self.data.seq_len + self.data.lost_rows
+        return self.data.context_rows
 
     def predict(self, history=None, series=None, future=None, new: bool = False) -> pd.DataFrame:
         """The next `horizon` values of every target after the end of each series' history.

@@ -340,7 +340,7 @@ def new_parts(frame: pd.DataFrame, lo, dates, last, prepared, name: str):
     lost = cfg.lost_rows
     static = static_of(frame, prepared.static_encoding, cfg, name) if cfg.static else None
     for date, row in zip(dates, cut.index.get_indexer(dates)):  # -1: no row on that date
-        if row < cfg.seq_len + lost or row + cfg.horizon > len(cut):
+        if row < cfg.context_rows or row + cfg.horizon > len(cut):
             continue
         try:
             fitted = new_preprocessor(cfg, cut.iloc[:row], static)
