@@ -118,7 +118,9 @@ def creation_lock(url: str, storage):
     if path is not None:
         from filelock import FileLock
 
-        with FileLock(f"{path}.lock"):  # an OS lock on Linux, macOS and Windows alike
+        # an OS lock on Linux, macOS and Windows alike; not FILE.lock, which Optuna's journal takes for
+        # each write (a file left there made every later write wait 30 s, then break the lock)
+        with FileLock(f"{path}.trials.lock"):
             yield
         return
     engine = getattr(storage, "engine", None)

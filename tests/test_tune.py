@@ -8,7 +8,7 @@ import pytest
 
 from forecast.errors import ForecastError
 from forecast.study import StudySpec, load_study_file, parse_range, suggest
-from forecast.storage import fail_orphans
+from forecast.storage import creation_lock, fail_orphans
 from forecast.tuning import finished_trials, make_study, open_storage, run_study, tune
 from tests.conftest import make_frame
 
@@ -59,6 +59,22 @@ def test_running_again_continues_up_to_the_total(tmp_path):
     study = run_study(spec(tmp_path, n_trials=3), SINE)
     assert [t.number for t in study.trials] == [0, 1, 2]
     assert finished_trials(run_study(spec(tmp_path, n_trials=3), SINE)) == 3  # already done
+
+
+def test_the_trial_lock_of_a_journal_study_leaves_the_journals_own_lock_file_free(tmp_path):
+    url = str(tmp_path / "s.log")  # Optuna's journal locks each write with FILE.lock
+    storage = open_storage(url)
+    with creation_lock(url, storage):
+        assert not (tmp_path / "s.log.lock").exists()
+        optuna.create_study(storage=storage, study_name="s").ask()  # journal writes, under the trial lock
+    assert not (tmp_path / "s.log.lock").exists()
+
+
+@pytest.mark.slow
+def test_a_study_in_a_journal_file_runs_and_continues_like_one_in_a_database(tmp_path):
+    journal = spec(tmp_path, storage=str(tmp_path / "s.log"), n_trials=2)
+    assert finished_trials(run_study(journal, SINE)) == 2
+    assert finished_trials(run_study(journal.override(n_trials=3), SINE)) == 3
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
