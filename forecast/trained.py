@@ -174,6 +174,9 @@ class TrainedModel:
 
     def _predict(self, history, series, future, new: bool) -> pd.DataFrame:
         series = [series] if isinstance(series, str) else series  # one name, not its letters
+        if not isinstance(history, (pd.DataFrame, pd.Series, dict, type(None))) or series is not None and not series:
+            raise ForecastError("history is a frame (a dict of frames by series for a panel) and series names at "
+                                f"least one series (None: all); got {type(history).__name__} and {series!r}")
         if future is not None and not self.data.known:
             raise ForecastError("future values are for a model fitted with known columns (--known); "
                                 "this one reads none")

@@ -269,3 +269,9 @@ def test_an_ensemble_is_saved_and_loaded_with_every_member_and_forecasts_the_sam
     updated = update(loaded, longer, epochs=1, quiet=True)[0]  # builds the ensemble from the saved settings
     assert isinstance(updated.net, Ensemble) and len(updated.net.members) == 2
     assert updated.predict().index[0] > result.model.predict().index[0]
+
+
+@pytest.mark.parametrize("history,series", [([1.0, 2.0], None), (None, [])])
+def test_a_history_that_is_no_frame_or_an_empty_list_of_series_is_one_clear_error(fitted, history, series):
+    with pytest.raises(ForecastError, match="history is a frame"):
+        fitted.model.predict(history, series=series)
