@@ -76,6 +76,7 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
 
     Parameters
     ----------
+    model : a fitted or loaded `TrainedModel`.
     source : the fresh data, anything `load` takes: a `SourceConfig` (a ticker, a sample, a file;
         several series for a panel's model), a file path, a frame (one series), a dict of frames
         by series or a long frame in Nixtla's shape; None: the history saved with the model.
@@ -83,11 +84,16 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
         series it names, or of a one-series model's only series.
     future : the known columns' values at the dates forecast (a model fitted with `DataConfig.known`):
         a frame by date, a dict of them by series, or a CSV/Parquet file (a panel's long, with its
-        series column), its dates read as `read_as` says (default: as `source`'s, else as the
-        model's source's). Default: a fresh file's last rows that hold them and no target yet.
+        series column). Default: a fresh file's last rows that hold them and no target yet.
     new_series : also forecast the fresh series the model did not train on, each from its own
         history (those shorter than one window are left out); without it they are left out.
     calendar : the dates forecast: an exchange (XNYS), B or a pandas frequency (default the model's).
+    read_as : how a `future` file's dates are read (`date_col`, `date_format`, `dayfirst`); default
+        as `source`'s, else as the model's source's.
+
+    Returns
+    -------
+    FreshForecast: `.table` as `TrainedModel.predict` returns it, with what was read and what to say.
     """
     notes: list[str] = []
     warned: list[str] = []
