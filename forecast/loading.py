@@ -92,11 +92,13 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
     return {source.label if source.ticker or source.sample or source.path else ONE: one}, report
 
 
-def load_inputs(source: SourceConfig, data: DataConfig, target_given: bool = False):
+def load_inputs(source: SourceConfig | str | Path, data: DataConfig, target_given: bool = False):
     """`load` of the columns `data` reads -> (panel, `DataReport`, `data`), the rule every command
-    loads by. A file that lacks the default target (Close), read without naming one
-    (`target_given`), forecasts its one numeric column besides the features (said in the report's
-    notes); a wide file's columns are its series, each forecasting its own values (`WIDE_VALUE`)."""
+    loads by. A file (a `SourceConfig` or its path) that lacks the default target (Close), read
+    without naming one (`target_given`), forecasts its one numeric column besides the features (said
+    in the report's notes); a wide file's columns are its series, each forecasting its own values
+    (`WIDE_VALUE`)."""
+    source = SourceConfig(path=str(source)) if isinstance(source, (str, Path)) else source
     if source.wide:
         if data.features or data.known or data.static:
             raise ForecastError("source.wide makes each --target column a series; it takes no --features, "

@@ -418,7 +418,7 @@ def test_a_file_without_the_default_target_forecasts_its_only_numeric_column_in_
 
     frame = make_frame(cols=("sales", "Open", "Volume"))
     frame[["sales"]].rename_axis("month").to_csv(tmp_path / "one.csv")
-    frames, report, data = load_inputs(SourceConfig(path=str(tmp_path / "one.csv")), DataConfig())
+    frames, report, data = load_inputs(tmp_path / "one.csv", DataConfig())
     assert data.targets == ("sales",) and list(frames["one"].columns) == ["sales"]
     assert report.notes == ["target: sales, the file's only numeric column (--target picks another)"]
     with pytest.raises(ForecastError, match="column"):  # a target named by the user is not replaced
