@@ -121,10 +121,12 @@ def test_default_study_names_differ_when_data_or_space_differ():
 
 
 @pytest.mark.slow
-def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path):
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path, storage):
     # A continuous learning rate: two samplers with different seeds never propose the same point.
     s = spec(tmp_path, n_trials=4, search={"hidden_size": [4, 16], "seq_len": [8, 24],
-                                           "learning_rate": [1e-4, 1e-2]})
+                                           "learning_rate": [1e-4, 1e-2]},
+             **({"storage": str(tmp_path / "s.log")} if storage == "journal" else {}))
     code = ("from forecast.study import StudySpec; from forecast.tuning import run_study; "
             "from tests.conftest import make_frame; import json, sys; "
             "run_study(StudySpec(**json.loads(sys.argv[1])), make_frame(n=400))")
