@@ -70,6 +70,8 @@ def test_fit_then_predict_on_the_bundled_sample(run, tmp_path):
 
     again = run("fit", "--max-epochs", "1", "--quiet", "--out", tmp_path / "run")
     assert_one_line_error(again, "already holds a model")  # nothing overwritten
+    resumed = run("fit", "--max-epochs", "1", "--quiet", "--resume", "--out", tmp_path / "run")
+    assert_one_line_error(resumed, "that fit finished, so there is nothing to resume")
 
     csv = tmp_path / "forecast.csv"
     pred = run("predict", "--model", tmp_path / "run" / "model.safetensors", "--output", csv)

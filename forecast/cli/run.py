@@ -100,7 +100,8 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
     if resume and out_dir is None:
         raise ForecastError("--resume needs the --out folder of the interrupted fit")
     if out_dir is not None and (out_dir / "model.safetensors").exists() and not force:
-        raise ForecastError(f"{out_dir} already holds a model; choose another --out or pass --force")
+        raise ForecastError(f"{out_dir} already holds a model; " + ("that fit finished, so there is nothing to "
+                            "resume (--force fits afresh into it)" if resume else "choose another --out or pass --force"))
     folder = run_folder(out_dir, source.label, model_cfg.cell)
     check_writable(folder)
     frame, report, data_cfg = load_inputs(source, data_cfg, data_cfg.targets != DataConfig().targets)
