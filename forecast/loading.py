@@ -203,8 +203,9 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
         raw = _between(raw, source.start, source.end, source.path)
         if source.series_col is not None and columns:  # once for the file, not once per series
             check_columns(raw, [*columns, *static], source.path, not_values=(source.series_col,))
-        if source.wide:  # the columns asked for are the series; their values become WIDE_VALUE
-            frames, columns = from_wide(raw, list(columns or raw.select_dtypes("number").columns)), [WIDE_VALUE]
+        if source.wide:  # the columns asked for are the series (all, when a model asks for WIDE_VALUE)
+            named = [c for c in columns or () if c != WIDE_VALUE] or list(raw.select_dtypes("number").columns)
+            frames, columns = from_wide(raw, named), [WIDE_VALUE]
         else:
             frames = from_long(raw, str(source.series_col))
         label = source.path

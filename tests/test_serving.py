@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecast import DataConfig, ModelConfig, TrainConfig, fit
+from forecast import DataConfig, ModelConfig, TrainConfig, fit, load
 from forecast.errors import ForecastError
 from forecast.serving import export, make_server
 from tests.test_cli import assert_one_line_error
@@ -315,3 +315,19 @@ def test_fresh_frames_are_read_as_load_reads_them_one_frame_being_the_only_serie
         predict_fresh(panel, history)
     with pytest.raises(ForecastError, match="lacks column"):
         predict_fresh(one, history.rename(columns={"load": "demand"}))
+
+
+def test_a_model_of_a_wide_file_forecasts_from_a_fresh_wide_file_each_column_a_series(tmp_path):
+    from forecast import SourceConfig
+    from forecast.serving import predict_fresh
+
+    index = pd.date_range("2024-01-01", periods=120, freq="D", name="Date")
+    wide = pd.DataFrame({"a": 50 + np.sin(np.arange(120) / 5), "b": 60 + np.cos(np.arange(120) / 5)}, index=index)
+    wide.to_csv(tmp_path / "wide.csv")
+    source = SourceConfig(path=str(tmp_path / "wide.csv"), wide=True)
+    frames, _ = load(source)
+    model = fit(frames, DataConfig(targets=["value"], seq_len=10, horizon=3), ModelConfig(hidden_size=8),
+                TrainConfig(max_epochs=1), source=source, quiet=True).model
+    wide.assign(c=wide["a"] + 1).to_csv(tmp_path / "fresh.csv")  # a column the model did not train on
+    made = predict_fresh(model, source.with_flags(path=str(tmp_path / "fresh.csv")))
+    assert set(made.table["series"]) == {"a", "b"} and "(c)" in made.warnings[0]
