@@ -155,6 +155,19 @@ def test_the_export_command_writes_the_graph_and_says_how_close_it_is(models, ru
     assert again.returncode == 1 and "pass --force" in again.stderr
 
 
+@pytest.mark.slow
+def test_the_onnx_export_command_leaves_stderr_empty(models, tmp_path):
+    """A real process, whose stderr torch's exporter would write its notes on operators of packages not
+    installed (torchvision) to."""
+    import subprocess
+    import sys
+
+    path = models[0].save(tmp_path / "m.safetensors")
+    done = subprocess.run([sys.executable, "-m", "forecast", "export", "--model", str(path), "--out",
+                           str(tmp_path / "x"), "--format", "onnx"], capture_output=True, text=True)
+    assert done.returncode == 0 and "exported onnx" in done.stdout and done.stderr == "", done.stderr
+
+
 def test_a_port_out_of_range_is_one_line_not_a_traceback(models, run, tmp_path):
     with pytest.raises(ForecastError, match="port must be a whole number from 0"):
         make_server(models[0], "127.0.0.1", 99999)

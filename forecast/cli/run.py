@@ -260,8 +260,14 @@ def export(model: Model,
            format: Annotated[str, typer.Option(help="torchscript (model.pt, for torch.jit.load) or onnx (model.onnx, for ONNX Runtime; pip install 'forecast[onnx]').")] = "torchscript",
            force: Annotated[bool, typer.Option(help="Overwrite an export already in --out.")] = False):
     """Export the network for serving, checked to forecast what the model file does, with its preprocessing as JSON."""
+    import logging
+
     from forecast.serving import export as run_export
     from forecast.trained import TrainedModel
+
+    # the ONNX exporter's notes on operators of packages not installed (torchvision): set after torch's
+    # import, which configures its loggers
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 
     trained = TrainedModel.load(model)
     check_writable(out_dir)
