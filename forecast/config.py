@@ -294,7 +294,7 @@ class TrainConfig(Settings):
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
-    schedule: str = "none"
+    schedule: str = "none"  # cosine: over max_epochs; plateau: halve when val_loss (train_loss in a refit) stalls
     gradient_clip: float = 1.0
     batch_size: int = 64
     max_epochs: int = 30

@@ -114,8 +114,10 @@ class Forecaster(pl.LightningModule):
         if cfg.schedule == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
                                                                    patience=max(1, cfg.patience // 2))
+            # a refit or an update has no validation span: the training loss is what can stall there
+            validated = self._trainer is None or self.trainer.limit_val_batches != 0
             return {"optimizer": optimizer,
-                    "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+                    "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss" if validated else "train_loss"}}
         return optimizer
 
 

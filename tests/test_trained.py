@@ -275,3 +275,15 @@ def test_an_ensemble_is_saved_and_loaded_with_every_member_and_forecasts_the_sam
 def test_a_history_that_is_no_frame_or_an_empty_list_of_series_is_one_clear_error(fitted, history, series):
     with pytest.raises(ForecastError, match="history is a frame"):
         fitted.model.predict(history, series=series)
+
+
+def test_a_plateau_schedule_follows_the_training_loss_where_there_is_no_validation():
+    from forecast.trainer import update
+
+    frame = make_frame(n=200)
+    plateau = FAST.override(schedule="plateau")
+    result = fit(frame.iloc[:160], DataConfig(targets=("y",), seq_len=10, horizon=3), ModelConfig(hidden_size=8),
+                 plateau, quiet=True)  # the refit on every row has no validation span
+    assert result.model.info["trained_on"] == "all 160 rows"
+    updated, changed = update(result.model, frame, epochs=2)  # nor has an update
+    assert changed["new_rows"] == 40
