@@ -238,10 +238,11 @@ RESULTS = frozenset({"data_used", "split_windows", "levels", "frequency", "epoch
                      "metrics_by_step", "calibration"})
 
 
-def read_config(path: str | Path) -> dict:
+def read_config(path: str | Path, results: bool = False) -> dict:
     """A settings file: YAML (or JSON) whose sections `source`, `data`, `model`, `train` and
     `backtest` hold fields of the settings dataclasses, beside a study's keys (`search`, `n_trials`,
-    `sampler`, ...). A study file and the config.json that `fit` writes are both such files."""
+    `sampler`, ...). A study file and the config.json that `fit` writes are both such files; what a
+    run wrote beside its settings (`RESULTS`) is left out, or kept with `results`."""
     import yaml
 
     path = Path(path)
@@ -263,13 +264,16 @@ def read_config(path: str | Path) -> dict:
     for name in SECTIONS:
         if name in raw and not isinstance(raw[name], dict):
             raise ForecastError(f"{path}: {name} must be a mapping of settings, got {type(raw[name]).__name__}")
-    return {k: v for k, v in raw.items() if k not in RESULTS}
+    return raw if results else {k: v for k, v in raw.items() if k not in RESULTS}
 
 
 def load_study_file(path: str | Path) -> StudySpec:
-    """A study from a settings file (see `read_config`); its name defaults to the file's stem."""
-    raw = {k: v for k, v in read_config(path).items() if k != "backtest"}
-    raw.setdefault("study_name", Path(path).stem)
+    """A study from a settings file (see `read_config`); its name defaults to the file's stem, or for
+    a run's config.json (which every run names so) is derived from its settings."""
+    raw = {k: v for k, v in read_config(path, results=True).items() if k != "backtest"}
+    if not RESULTS & set(raw):
+        raw.setdefault("study_name", Path(path).stem)
+    raw = {k: v for k, v in raw.items() if k not in RESULTS}
     try:
         spec = StudySpec(**raw)
     except (ForecastError, TypeError) as e:

@@ -218,6 +218,16 @@ def test_study_file_and_flags(tmp_path):
     assert parse_range("lstm,gru", "cell") == ["lstm", "gru"]
 
 
+def test_a_runs_config_json_names_its_study_from_its_settings_not_config(tmp_path):
+    import json
+
+    for name, source in (("a", {"sample": "MSFT"}), ("b", {"sample": "IBM"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"source": source, "metrics": {}, "seconds": 1}))
+    msft, ibm = (load_study_file(tmp_path / name / "config.json") for name in "ab")
+    assert msft.study_name.startswith("msft-") and ibm.study_name.startswith("ibm-")  # not one study "config"
+
+
 def test_one_number_for_a_searched_range_holds_that_setting_fixed(tmp_path):
     assert parse_range("24", "seq_len") == [24, 24]  # forecast tune --seq-len 24
     path = tmp_path / "fixed.yaml"
