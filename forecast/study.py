@@ -65,9 +65,6 @@ class StudySpec:
         if isinstance(self.heartbeat_grace, bool) or not isinstance(self.heartbeat_grace, int) \
                 or self.heartbeat_grace < 2:
             raise ForecastError(f"heartbeat_grace must be 2 seconds or more, got {self.heartbeat_grace!r}")
-        if self.source.wide:
-            raise ForecastError("tuning reads panels from several tickers or samples or a long file "
-                                "(--series-col), not source.wide yet; melt the file to long format")
         if self.train.devices not in ("auto", "1") or self.train.strategy != "auto":
             raise ForecastError("a study trains each trial on one device; run trials side by side with "
                                 "--jobs N (or one worker per GPU) instead of train.devices / train.strategy")

@@ -218,6 +218,21 @@ def test_study_file_and_flags(tmp_path):
     assert parse_range("lstm,gru", "cell") == ["lstm", "gru"]
 
 
+@pytest.mark.slow
+def test_a_wide_file_is_tuned_as_the_panel_of_its_columns_and_its_best_model_forecasts_each(run, tmp_path):
+    import pandas as pd
+
+    frame = make_frame(n=300, cols=("north", "south"))
+    frame.to_csv(tmp_path / "wide.csv")
+    tuned = run("tune", "--csv", tmp_path / "wide.csv", "--set", "source.wide=true", "--n-trials", "2",
+                "--max-epochs", "1", "--storage", tmp_path / "w.db", "--out", tmp_path / "t")
+    assert tuned.returncode == 0, tuned.stderr
+    predicted = run("predict", "--model", tmp_path / "t", "--csv", tmp_path / "wide.csv", "--output",
+                    tmp_path / "next.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    assert set(pd.read_csv(tmp_path / "next.csv")["series"]) == {"north", "south"}
+
+
 def test_a_runs_config_json_names_its_study_from_its_settings_not_config(tmp_path):
     import json
 
