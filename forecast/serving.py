@@ -99,6 +99,9 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
     warned: list[str] = []
     if calendar not in (None, "auto"):  # the dates forecast follow it, not the saved step
         check_calendar(calendar)
+        if model.frequency == STEPS:
+            raise ForecastError(f"--calendar {calendar}: this model counts integer steps, not dates; "
+                                "it forecasts the steps after its last one")
         model = replace(model, frequency=calendar)
     names = [series] if isinstance(series, str) else list(series) if series else None
     history = report = None

@@ -94,6 +94,10 @@ def test_the_model_file_keeps_the_step_axis(tmp_path):
     dated = one.set_axis(pd.date_range("2020-01-01", periods=len(one), freq="h"))
     with pytest.raises(ForecastError, match="time axis is integer steps, but the history's is dates"):
         loaded.predict(dated)
+    from forecast.serving import predict_fresh
+
+    with pytest.raises(ForecastError, match="--calendar B: this model counts integer steps, not dates"):
+        predict_fresh(loaded, calendar="B")  # it forecast steps 173099, 259499, ... (nanoseconds as days)
 
 
 def test_calendar_features_and_mixed_axes_are_refused():
