@@ -111,6 +111,8 @@ def test_a_runs_config_json_replays_it(run, tmp_path):
 
 def test_bad_options_are_one_line_each(run, tmp_path):
     assert_one_line_error(run("fit", "--split", "0.2"), "--split takes VAL,TEST")
+    for split in ("2012-01-01,2012-07-01", "100,100"):  # a backtest's test spans are its origins
+        assert_one_line_error(run("backtest", "--split", split), "backtest --split takes shares")
     assert_one_line_error(run("fit", "--set", "model.dropout"), "--set takes SECTION.FIELD=VALUE")
     assert_one_line_error(run("fit", "--set", "model.dropout=2"), "dropout must be in [0, 1)")
     assert_one_line_error(run("fit", "--config", tmp_path / "none.yaml"), "settings file not found")

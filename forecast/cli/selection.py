@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import check_writable, fmt, load_inputs, out, print_metrics, print_paths, run_folder, say
-from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, settings, with_options
+from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, settings, split_flags, with_options
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 
@@ -56,6 +56,10 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
              out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: runs/NAME-backtest-TIME).")] = None,
              **options):
     """Walk-forward backtest of the model beside naive, seasonal naive, drift and moving average."""
+    if options.get("split") and "val_fraction" not in split_flags(options["split"]):
+        raise ForecastError("backtest --split takes shares, VAL,TEST such as 0.15,0.15: each fold validates on the "
+                            "last VAL of its training rows (TEST is unused: the origins are the test); to place the "
+                            "origins by date, --origins-from and --origins-to")
     own = {"origins": origins, "stride": stride, "origins_from": origins_from, "origins_to": origins_to,
            "window": window, "train_size": train_size, "retrain_every": retrain_every,
            "calibration": calibration, "hold_out": hold_out}
