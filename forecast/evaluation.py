@@ -121,6 +121,8 @@ class Evaluation:
         target = target_index(target, self.targets)
         if self.is_panel:
             name = series or (self.new or tuple(self._ids))[0]
+            if name not in set(self._ids):
+                raise ForecastError(f"no series {name!r} here; it has: {', '.join(map(str, dict.fromkeys(self._ids)))}")
             label = f"{name} (new)" if name in self.new else name
             return plot_backtest(self.subset(self._ids == name), target, label)
         return plot_backtest(self, target)

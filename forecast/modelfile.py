@@ -57,7 +57,8 @@ def write_model_file(model, path: str | Path) -> Path:
     for i, m in enumerate(model.members.values()):
         tensors[f"history.{i}"] = torch.tensor(np.ascontiguousarray(m.history.to_numpy(np.float64)))
     header = json.dumps(metadata(model))
-    return write_atomically(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"forecast": header}))
+    path = Path(path) / "model.safetensors" if Path(path).is_dir() else Path(path)  # a folder, as load reads
+    return write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata={"forecast": header}))
 
 
 def read_model_file(path: str | Path) -> tuple[Path, dict, dict]:

@@ -285,7 +285,8 @@ class TrainedModel:
         return file_metadata(self)
 
     def save(self, path: str | Path) -> Path:
-        """Write the model file (atomically: an interrupted save leaves no half-written file)."""
+        """Write the model file (atomically: an interrupted save leaves no half-written file); into
+        an existing folder, as its model.safetensors."""
         return write_model_file(self, path)
 
     @classmethod

@@ -27,6 +27,8 @@ def test_a_held_out_series_never_trains_and_its_forecasts_see_no_later_row():
     frames = panel()
     base = run(frames)
     assert base.new == ("s1",) and set(base.series) == {"s0", "s1", "s2", "s3"}
+    with pytest.raises(ForecastError, match="no series 'zz' here; it has: s0, s1, s2, s3"):
+        base.plot(series="zz")  # not an empty figure
     first_target = base.target_dates[np.isin(base.series, ["s1"])].min()
     table = base.table()
 

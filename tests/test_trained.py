@@ -163,6 +163,9 @@ def test_a_save_is_atomic_and_leaves_no_temporary_file(fitted, tmp_path):
     fitted.save(tmp_path / "m.safetensors")
     fitted.save(tmp_path / "m.safetensors")  # overwrite in place
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+    (tmp_path / "run").mkdir()
+    assert fitted.model.save(tmp_path / "run") == tmp_path / "run" / "model.safetensors"  # as load reads a folder
+    assert TrainedModel.load(tmp_path / "run").predict().equals(fitted.model.predict())
 
 
 def test_trading_day_forecast_skips_weekends_and_holidays():
