@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import check_writable, fmt, load_inputs, out, print_metrics, print_paths, run_folder, say
-from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, settings, split_flags, with_options
+from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, option, settings, split_flags, with_options
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
 
@@ -42,7 +42,11 @@ B = "Backtest"
 TRAIN_SHOWN = {k: v for k, v in TRAIN.items() if k not in ("loss", "batch_size", "seed")}  # the rest: --config, --set
 
 
-@with_options(SOURCE, DATA, MODEL, TRAIN_SHOWN, CONFIG, SET)
+# A fold validates on the last share of its training rows; its test spans are the origins
+BACKTEST_DATA = {**DATA, "split": option(None, "split", str, "VAL,TEST shares, e.g. 0.15,0.15: each fold validates on the last VAL of its training rows (TEST is unused: the origins are the test; dates and steps do not apply).", "Data")}
+
+
+@with_options(SOURCE, BACKTEST_DATA, MODEL, TRAIN_SHOWN, CONFIG, SET)
 def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a saved model's settings (retrained per fold); other options given here override them.", rich_help_panel=B)] = None,
              origins: Annotated[Optional[int], typer.Option(help="Walk forward over the last K origins (default 250, enough for the significance tests; on shorter data the last quarter of the rows).", show_default=False, rich_help_panel=B)] = None,
              stride: Annotated[Optional[int], typer.Option(help="Steps between origins (default 1).", show_default=False, rich_help_panel=B)] = None,
