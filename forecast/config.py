@@ -30,6 +30,7 @@ NORMALIZE = ("none", "last", "last+scale")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # csv is always written; the others beside it
 WINDOWS = ("expanding", "sliding")  # a backtest's training rows: every earlier one, or a fixed count
 CALIBRATIONS = ("split", "adaptive")  # a backtest's intervals: split conformal, or adapting to each outcome
+FILE_LAYOUT = {"series_col": None, "wide": False, "date_col": None, "date_format": None, "dayfirst": None}  # a file's
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 
 
@@ -85,13 +86,13 @@ class SourceConfig(Settings):
                 object.__setattr__(self, name, str(getattr(self, name)))
 
     def with_flags(self, **flags) -> SourceConfig:
-        """Apply overrides; a ticker, sample or path replaces whichever of the three was set (they
-        are one choice), every other field replaces only itself. None means "not given"."""
+        """Apply overrides (None: not given): a ticker, sample or path replaces whichever of the three was set (a
+        ticker or sample also drops a file's layout, `FILE_LAYOUT`); other fields replace only themselves."""
         flags = {k: v for k, v in flags.items() if v is not None}
-        base = self
-        if {"ticker", "sample", "path"} & set(flags):
-            base = SourceConfig.from_dict({**asdict(self), "ticker": None, "sample": None, "path": None})
-        return base.override(**flags)
+        if not {"ticker", "sample", "path"} & set(flags):
+            return self.override(**flags)
+        cleared = {"ticker": None, "sample": None, "path": None, **({} if "path" in flags else FILE_LAYOUT)}
+        return SourceConfig.from_dict({**asdict(self), **cleared}).override(**flags)
 
     @property
     def names(self) -> list[str]:

@@ -200,6 +200,10 @@ def test_a_source_flag_replaces_the_other_source_kinds_and_keeps_the_rest():
     flagged = file_source.with_flags(path="prices.csv", end="2010-01-01")
     assert flagged.sample is None and flagged.path == "prices.csv"
     assert flagged.start == "2005-01-01" and flagged.end == "2010-01-01" and flagged.max_gap == 2
+    long = SourceConfig(path="stores.csv", series_col="store", date_format="%d/%m/%Y", max_gap=2)
+    assert long.with_flags(path="newer.csv").series_col == "store"  # another file of the same layout
+    sample = long.with_flags(sample="IBM")  # a sample has no series column or date format of a file
+    assert (sample.series_col, sample.date_format, sample.max_gap) == (None, None, 2)
 
 
 def test_max_gap_of_the_source_decides_what_is_filled(frame):
