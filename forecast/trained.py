@@ -205,7 +205,7 @@ class TrainedModel:
                                     "dict by series name")
             future = {names[0]: future}
         members = [self.members[name] for name in names]
-        windows = [self._window(m, (history or {}).get(name), (future or {}).get(name))
+        windows = [self._named_window(name, m, (history or {}).get(name), (future or {}).get(name))
                    for name, m in zip(names, members)]
         # one forward pass for every series (a panel's thousands would each pay a call's overhead)
         scaled = predict_scaled(self.net, torch.cat([x for x, _, _ in windows]),
@@ -221,6 +221,12 @@ class TrainedModel:
             np.concatenate([w[2].to_numpy() for w in windows]), name=windows[0][2].name)
         return pd.DataFrame({"series": np.repeat(np.array(names, dtype=object), self.data.horizon),
                              **{k: np.concatenate([c[k] for c in columns]) for k in columns[0]}}, index=index)
+
+    def _named_window(self, name: str, member: Member, history, future):
+        try:
+            return self._window(member, history, future)
+        except ForecastError as e:  # in a panel, which series cannot be forecast
+            raise (ForecastError(f"series {name}: {e}") if len(self.members) > 1 else e) from None
 
     def _window(self, member: Member, history, future=None) -> tuple[torch.Tensor, pd.DataFrame, pd.DatetimeIndex]:
         """The (1, L, C) encoded input window a forecast from `history` (default: the saved one)

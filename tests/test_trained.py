@@ -290,3 +290,13 @@ def test_a_plateau_schedule_follows_the_training_loss_where_there_is_no_validati
     assert result.model.info["trained_on"] == "all 160 rows"
     updated, changed = update(result.model, frame, epochs=2)  # nor has an update
     assert changed["new_rows"] == 40
+
+
+def test_in_a_panel_the_series_that_cannot_be_forecast_is_named():
+    frame = make_frame(n=160, cols=("y", "t"))
+    model = fit({"a": frame, "b": frame * 2}, DataConfig(targets=("y",), known=("t",), seq_len=10, horizon=3),
+                ModelConfig(hidden_size=8), FAST, quiet=True).model
+    ahead = pd.DataFrame({"t": [0.1, 0.2, 0.3]}, index=pd.date_range(frame.index[-1], periods=4, freq="D")[1:])
+    assert len(model.predict(future={"a": ahead, "b": ahead})) == 6
+    with pytest.raises(ForecastError, match="^series b: this model reads the future values of t"):
+        model.predict(future={"a": ahead})
