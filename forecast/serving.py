@@ -42,7 +42,7 @@ from forecast.config import SourceConfig
 from forecast.dates import STEPS, check_calendar, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically, write_json
-from forecast.loading import load
+from forecast.loading import NIXTLA, load
 from forecast.panel import from_long
 from forecast.sources import DataReport, load_file
 from forecast.trained import TrainedModel, lacking
@@ -113,7 +113,7 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
             source = SourceConfig.from_dict({**source.to_dict(), "drop_bad": True})
             one, label, given = not source.is_panel, source.label, str(source.path or source.label)
         else:  # a frame is one series, unnamed; a dict or a long frame (unique_id, ds) is a panel
-            one = isinstance(source, (pd.DataFrame, pd.Series)) and not {"unique_id", "ds"} <= set(
+            one = isinstance(source, (pd.DataFrame, pd.Series)) and not set(NIXTLA) <= set(
                 getattr(source, "columns", ()))
             label, given = None, "the fresh data"
         columns, static = list(model.data.inputs), model.data.static if new_series else ()
@@ -164,7 +164,7 @@ def _fresh_series(model: TrainedModel, history: dict, add: bool, names, notes: l
     short = [n for n in fresh if names is None and len(history[n]) < model.context_rows]
     if short:  # a store opened days ago must not stop the forecasts of the others
         warned.append(f"{len(short)} new series have fewer than the {model.context_rows} rows of history a "
-                      f"forecast needs ({', '.join(short[:5])}{' ...' if len(short) > 5 else ''}); left out")
+                      f"forecast needs ({_listed(short)}); left out")
         fresh, history = [n for n in fresh if n not in short], {n: h for n, h in history.items() if n not in short}
         if not fresh:
             return model, history

@@ -74,6 +74,17 @@ def _call(url, body=None, method=None):
         return e.code, json.loads(e.read())
 
 
+@pytest.fixture(scope="module")
+def open_panel():
+    """Two daily series and a model of them without a series embedding, so that it takes new series."""
+    index = pd.date_range("2024-01-01", periods=120, freq="D")
+    wave = 50 + 10 * np.sin(np.arange(120) / 5)
+    model = fit({"a": pd.DataFrame({"y": wave}, index=index), "b": pd.DataFrame({"y": wave + 5}, index=index)},
+                DataConfig(targets=["y"], seq_len=10, horizon=3), ModelConfig(hidden_size=8),
+                TrainConfig(max_epochs=1), quiet=True).model
+    return index, wave, model
+
+
 @pytest.fixture
 def server(models):
     servers = []
@@ -112,12 +123,8 @@ def test_the_endpoint_answers_a_json_history_with_the_forecast_and_its_intervals
     assert status == 422 and "series_embedding" in refused["error"]
 
 
-def test_the_endpoint_forecasts_a_series_the_model_never_saw_from_the_history_sent(server):
-    index = pd.date_range("2024-01-01", periods=120, freq="D")
-    wave = 50 + 10 * np.sin(np.arange(120) / 5)
-    model = fit({"a": pd.DataFrame({"y": wave}, index=index), "b": pd.DataFrame({"y": wave + 5}, index=index)},
-                DataConfig(targets=["y"], seq_len=10, horizon=3), ModelConfig(hidden_size=8),
-                TrainConfig(max_epochs=1), quiet=True).model
+def test_the_endpoint_forecasts_a_series_the_model_never_saw_from_the_history_sent(server, open_panel):
+    index, wave, model = open_panel
     store = pd.DataFrame({"y": wave[:30] * 2}, index=index[:30])
     body = {"history": {"dates": [d.isoformat() for d in store.index], "y": store["y"].tolist()}, "series": "c"}
     status, answer = _call(server(model) + "/predict", body)
@@ -284,15 +291,11 @@ def test_the_update_command_trains_a_panel_on_its_newer_rows(run, tmp_path):
                           "series GOOG not in this model")
 
 
-def test_a_fresh_panel_forecasts_what_it_can_and_says_what_it_left_out(tmp_path):
+def test_a_fresh_panel_forecasts_what_it_can_and_says_what_it_left_out(tmp_path, open_panel):
     from forecast import SourceConfig
     from forecast.serving import predict_fresh
 
-    index = pd.date_range("2024-01-01", periods=120, freq="D")
-    wave = 50 + 10 * np.sin(np.arange(120) / 5)
-    trained = fit({"a": pd.DataFrame({"y": wave}, index=index), "b": pd.DataFrame({"y": wave + 5}, index=index)},
-                  DataConfig(targets=["y"], seq_len=10, horizon=3), ModelConfig(hidden_size=8),
-                  TrainConfig(max_epochs=1), quiet=True).model
+    index, wave, trained = open_panel
     rows = [pd.DataFrame({"Date": index, "series": name, "y": wave + k}) for k, name in enumerate("abc")]
     long = pd.concat(rows + [pd.DataFrame({"Date": index[:5], "series": "d", "y": wave[:5]})])
     long.to_csv(tmp_path / "fresh.csv", index=False)
