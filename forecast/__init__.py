@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = "0.3.0.dev0"  # the one place; pyproject.toml reads it (0.2 wrote model format 4)
 
 _EXPORTS = {
     "load": "forecast.loading",

@@ -67,3 +67,12 @@ def test_the_library_imports_its_own_modules_at_the_top_but_for_five_each_saying
                 hidden += [(path.name, s.lineno, "#" in lines[s.end_lineno - 1]) for s in ast.walk(node)
                            if isinstance(s, ast.ImportFrom) and (s.module or "").startswith("forecast")]
     assert len(hidden) <= 5 and all(said for _, _, said in hidden), hidden
+
+
+def test_the_installed_version_is_the_packages_own_and_comes_after_the_model_formats_it_names():
+    import importlib.metadata
+
+    import forecast
+
+    assert importlib.metadata.version("forecast") == forecast.__version__  # pyproject reads __init__.py
+    assert Version(forecast.__version__) > Version("0.2")  # messages speak of "forecast 0.2" as the past
