@@ -25,13 +25,13 @@ def main():
     for ticker in args.tickers:
         frame = load_sample(ticker)[["Close"]]
         result = backtest(frame, DataConfig(), ModelConfig(), TrainConfig(accelerator="cpu"), bt)
-        m = result.metrics()
+        m = result.metrics
         figures[ticker] = {
             "seconds": round(result.seconds, 1), "folds": result.folds,
             "model_mae": round(m["model"]["mae"], 4), "naive_mae": round(m["naive"]["mae"], 4),
             "model_direction_pct": round(m["model"]["direction"], 1),
             "drift_direction_pct": round(m["drift"]["direction"], 1),
-            "skill_rmse_pct": round(100 * result.skill(), 2)}
+            "skill_rmse_pct": round(100 * result.skill, 2)}
         f = figures[ticker]
         print(f"{ticker}: model MAE {f['model_mae']} vs naive {f['naive_mae']}; direction "
               f"{f['model_direction_pct']}% (drift {f['drift_direction_pct']}%); skill "

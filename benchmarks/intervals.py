@@ -85,7 +85,7 @@ def main():
         for kind in ("split", "adaptive"):
             started = time.perf_counter()
             result = backtest(frame, DataConfig(), ModelConfig(), train, BacktestConfig(calibration=kind))
-            row = {"series": ticker, "intervals": kind, **figures(result.metrics()),
+            row = {"series": ticker, "intervals": kind, **figures(result.metrics),
                    "seconds": round(time.perf_counter() - started, 1)}
             print(f"{ticker:>6} backtest {kind:>8}: cover80 {row['model_cover80']:5.1f} cover90 "
                   f"{row['model_cover90']:5.1f} (naive {row['naive_cover80']:5.1f} / {row['naive_cover90']:5.1f})"

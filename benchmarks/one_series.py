@@ -30,7 +30,7 @@ def main() -> None:
                      "forecast": r.model.predict().to_numpy().round(10).tolist()}
     walked = backtest(frame, DataConfig(targets=("Close",), seq_len=20, horizon=3), ModelConfig(hidden_size=8),
                       TrainConfig(max_epochs=1, seed=5, threads=1), BacktestConfig(origins=30, retrain_every=10))
-    out["backtest"] = {"rmse": walked.metrics()["model"]["rmse"]}
+    out["backtest"] = {"rmse": walked.metrics["model"]["rmse"]}
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
     print(json.dumps({k: {kk: v for kk, v in case.items() if kk != "forecast"} for k, case in out.items()}))

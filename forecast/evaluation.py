@@ -48,7 +48,7 @@ class Evaluation:
     seconds: float = 0.0
     series: np.ndarray | None = None
     new: tuple[str, ...] = ()
-    _summaries: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # metrics(), once
+    _summaries: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # summary(), once
 
     @property
     def forecast(self) -> np.ndarray:
@@ -84,7 +84,13 @@ class Evaluation:
                        series=None if self.series is None else self.series[keep],
                        intervals=self.intervals.take(keep))
 
-    def metrics(self, confidence: bool = True) -> dict:
+    @property
+    def metrics(self) -> dict:
+        """Every forecaster's metrics, interval scores, tests and the verdict, as `FitResult.metrics`
+        (see `_summarise`)."""
+        return self.summary()
+
+    def summary(self, confidence: bool = True) -> dict:
         """See `_summarise`; computed once per evaluation (printing and writing a backtest both ask)."""
         if confidence not in self._summaries:
             self._summaries[confidence] = self._summarise(confidence)
@@ -97,13 +103,13 @@ class Evaluation:
         series' skill beside them under "trained". `confidence`: with the model confidence set of
         every forecaster (a panel's per-series rows go without)."""
         if self.new:
-            return _beside_trained(self._held_out(True).metrics(), self._held_out(False).metrics(), self.new)
+            return _beside_trained(self._held_out(True).metrics, self._held_out(False).metrics, self.new)
         pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
                            self.majority, self.lag, prices=weekdays_only(self.target_dates), confidence=confidence)
         if not self.is_panel:
             return pooled
         names = list(dict.fromkeys(self._ids))
-        return with_series(pooled, series_rows({n: self.subset(self._ids == n).metrics(False) for n in names}))
+        return with_series(pooled, series_rows({n: self.subset(self._ids == n).summary(False) for n in names}))
 
     def by_step(self) -> dict:
         """Point metrics of every forecaster and interval metrics, per horizon step (of the held-out
@@ -112,8 +118,10 @@ class Evaluation:
             return self._held_out(True).by_step()
         return by_step(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals)
 
+    @property
     def skill(self) -> float:
-        return self.metrics()["skill"]
+        """1 - RMSE_model / RMSE_naive (as `FitResult.metrics["skill"]`)."""
+        return self.metrics["skill"]
 
     def plot(self, target: int = 0, series: str | None = None):
         """A matplotlib Figure: actual against every forecaster one step ahead, with the intervals

@@ -139,7 +139,7 @@ def write_backtest(result, folder: str | Path, settings: dict | None = None) -> 
     Nixtla's shape, see `nixtla`), backtest.json (settings, metrics, tests and coverage per step) and
     three PNGs."""
     folder = Path(folder)
-    metrics = result.metrics()
+    metrics = result.metrics
     summary = {**(settings or {}), "folds": result.folds, "seconds": round(result.seconds, 2),
                "skill": metrics["skill"], "metrics": metrics, "metrics_by_step": result.by_step()}
     table = result.table()
@@ -224,7 +224,7 @@ def _plot_panel(result, target: int):
     name = result.model.data.targets[target]
     for ax, series, rank in zip(axes, chosen, ("best", "median", "worst")):
         ev = result.by_series[series]
-        _draw_test(ax, ev, result.parts[series], result.model.data, ev.metrics(), target,
+        _draw_test(ax, ev, result.parts[series], result.model.data, ev.metrics, target,
                    f"{series} ({rank} skill of {len(ranked)})")
         ax.set_ylabel(f"{name} (original units)")
         ax.legend(loc="upper left", fontsize=7)

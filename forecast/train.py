@@ -326,7 +326,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     if not np.isfinite(test.forecast).all():
         raise ForecastError("training diverged (the loss became NaN or infinite); lower "
                             "--learning-rate or keep train.gradient_clip on")
-    metrics = test.metrics()  # a panel's with a table per series (one that --drop-bad left with one: as one)
+    metrics = test.metrics  # a panel's with a table per series (one that --drop-bad left with one: as one)
     kept = {n: frames[n] for n in parts}
     frequency = infer_frequency(next(iter(kept.values())).index, report.calendar)
     n_rows, span = sum(len(f) for f in kept.values()), sum(p.fit_end for p in parts.values())

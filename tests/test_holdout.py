@@ -64,7 +64,7 @@ def test_a_held_out_copy_of_a_trained_series_is_forecast_like_it_with_the_median
     trained = np.stack([m for name, m in margins.items() if name != "copy"])
     np.testing.assert_allclose(margins["copy"], np.median(trained, axis=0), rtol=1e-6)
     assert not np.allclose(margins["copy"], margins["s2"])
-    metrics = result.metrics()
+    metrics = result.metrics
     assert metrics["verdict"][0].startswith("Held out of training: 1 series (copy)")
     assert metrics["trained"]["series"] == 5 and "series" not in metrics  # one held out: no per-series table
     assert table.new.sum() == len(ours)

@@ -167,7 +167,7 @@ def test_a_panel_backtest_trains_one_model_per_fold_and_scores_every_series(tmp_
     result = backtest(frames, DATA, ModelConfig(hidden_size=4), FAST,
                       BacktestConfig(origins=6, stride=2, retrain_every=3))
     assert result.folds == 2 and list(dict.fromkeys(result.series)) == ["a", "b", "c"]
-    metrics = result.metrics()
+    metrics = result.metrics
     assert set(metrics["series"]) == {"a", "b", "c"} and "of 3 series" in metrics["verdict"][0]
     table = result.table()
     for name, frame in frames.items():  # each series is forecast from its own values

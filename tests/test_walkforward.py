@@ -71,6 +71,9 @@ def test_backtest_on_the_bundled_sample_end_to_end():
     per_step = result.by_step()
     assert per_step["model"]["mae"].shape == (3,)
     assert per_step["intervals"]["90%"]["model"]["coverage"].shape == (3,)
+    # read as a fit's result is: .metrics a dict, .skill its skill
+    assert result.metrics["model"]["mae"] == pytest.approx(np.abs(table["model"] - table["actual"]).mean())
+    assert result.skill == result.metrics["skill"]
     # MASE is scaled by each fold's own training rows: the second fold saw 12 more rows. The first
     # fold's targets start at row 700 - 3 - 11 * 2 = 675; its last 15% (101 rows) validate.
     assert not np.array_equal(result.mase_scale[0], result.mase_scale[-1])

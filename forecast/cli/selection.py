@@ -23,7 +23,7 @@ def _print(result) -> None:
              else f"{len(result.origins)} origins")
     if result.new:
         where += f", scored on the {len(result.new)} held out of training"
-    print_metrics(result.metrics(), f"Walk-forward backtest: {where}, {result.folds} fold(s), "
+    print_metrics(result.metrics, f"Walk-forward backtest: {where}, {result.folds} fold(s), "
                   f"horizon {result.actual.shape[1]}")
     per_step = result.by_step()
     steps = Table(title="By horizon step: MAE, and coverage of the model's intervals")
