@@ -40,15 +40,16 @@ class SourceConfig(Settings):
     (none of them: the bundled AAPL sample), and how it is read and repaired.
 
     Several series (a panel, one model for all): tickers or samples separated by commas ("AAPL,MSFT";
-    `sample="all"` for every bundled one; "@tickers.txt" reads them from a file), or a long file with a `series_col` naming each row's
-    series, or a wide file (`wide`) whose chosen columns are each a series (their values are then
-    called "value"); `drop_bad` leaves out series that cannot be used (else the error names them).
+    `sample="all"` for every bundled one; "@tickers.txt" reads them from a file), or a long file with
+    a `series_col` naming each row's series, or a wide file (`wide`) whose chosen columns are each a
+    series (their values are then called "value"); `drop_bad` leaves out series that cannot be used.
 
     `start <= date < end` limits the rows; `max_gap` is the longest run of missing values that is
-    forward-filled (a longer one is an error naming its first date). `calendar` says which dates
-    come next when forecasting: "auto" (trading days for stock prices, business days for a series
-    without weekends, else the series' own step), an exchange such as "XNYS", "B" for business days,
-    or any pandas frequency ("D", "h", "W-FRI", ...).
+    forward-filled (a longer one is an error naming its first date); `fill_missing_dates` makes the
+    timestamps missing from a series on a fixed step such values (else a warning counts them).
+    `calendar` says which dates come next when forecasting: "auto" (trading days for stock prices,
+    business days for a series without weekends, else its own step), an exchange such as "XNYS",
+    "B" for business days, or any pandas frequency ("D", "h", "W-FRI", ...).
     """
 
     ticker: str | None = None
@@ -63,6 +64,7 @@ class SourceConfig(Settings):
     cache_dir: str | None = None
     offline: bool = False
     max_gap: int = 5
+    fill_missing_dates: bool = False
     calendar: str = "auto"
     series_col: str | None = None
     wide: bool = False
@@ -118,9 +120,7 @@ class SourceConfig(Settings):
             names = self.names or ["none"]
             label = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
             return label.upper().replace("^", "")
-        if self.path:
-            return Path(self.path).stem
-        return "AAPL"
+        return Path(self.path).stem if self.path else "AAPL"
 
 
 @dataclass(frozen=True)

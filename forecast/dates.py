@@ -1,15 +1,12 @@
-"""Reading dates written by other people: one format per column, never a silent guess.
+"""Dates: reading them as written (one format per column, never a silent guess), the step a series
+moves by, and the dates a forecast is for.
 
-`parse_dates` takes a column of date strings (or numbers, or datetimes) and returns a timezone-naive
-DatetimeIndex. ISO dates are read directly. Dates like `03/04/2020` are read day-first or month-first
-only when the column itself decides it (some first number above 12, or some second number above 12);
-when every value could be read both ways, or the column mixes formats, the error says which option
-decides it. Timestamps with UTC offsets (daylight saving changes them twice a year) become UTC, except
-dates at local midnight (daily or coarser data written with an offset, `2024-01-02T00:00:00-05:00`):
-those keep their own calendar day, which UTC would move to the evening before.
-`step_unit` and `phase_of` say what step a series moves by and where in a cycle each date falls;
-`future_dates` and `infer_frequency` give the dates a forecast is for (trading days, business days
-or the data's own step).
+`parse_dates` reads a column of date strings, numbers or datetimes into a timezone-naive index: ISO
+directly; `03/04/2020` day- or month-first only when the column decides it (a number above 12), else
+the error names the option that does; UTC offsets become UTC, but dates at local midnight keep their
+own day. `step_unit`, `phase_of` and `full_grid` say what step a series moves by, where in a cycle
+each date falls and which dates are missing; `future_dates` and `infer_frequency` give the dates a
+forecast is for (trading days, business days or the data's own step).
 
 An integer time axis (M4, many industrial series: steps, no dates) is first-class: step k is held as
 the timestamp `STEP_ZERO` + k seconds, so that every part that reads dates works on it unchanged.
@@ -88,11 +85,8 @@ def _parse_texts(values: pd.Series, name: str, date_format: str | None, dayfirst
         hint = "check source.date_format" if date_format else "give their format, e.g. --set source.date_format=%Y-%m-%d"
         raise ForecastError(f"date column {name!r} does not hold readable dates ({str(e).splitlines()[0]}); "
                             f"{hint}") from None
-    if utc:
-        local = _local_midnights(values)
-        if local is not None:
-            return local
-    return _naive(pd.DatetimeIndex(index, name="Date"))
+    local = _local_midnights(values) if utc else None
+    return local if local is not None else _naive(pd.DatetimeIndex(index, name="Date"))
 
 
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -115,40 +109,33 @@ def _local_midnights(values: pd.Series) -> pd.DatetimeIndex | None:
 
 def _one_format(values: pd.Series, name: str, utc: bool) -> pd.DatetimeIndex:
     """ISO 8601 first; else the format pandas infers from the first value, applied to every value."""
-    try:
-        return pd.to_datetime(values, format="ISO8601", utc=utc)
-    except (ValueError, TypeError):
-        pass
-    try:
-        return pd.to_datetime(values, utc=utc)  # one format, inferred from the first value
-    except (ValueError, TypeError):
-        mixed = pd.to_datetime(values, format="mixed", errors="coerce", utc=utc)
-        if mixed.notna().all():
-            first = values.iloc[0]
-            other = values[~values.str.len().eq(len(first))]
-            example = other.iloc[0] if len(other) else values.iloc[-1]
-            raise ForecastError(f"date column {name!r} mixes date formats (e.g. {first!r} and "
-                                f"{example!r}); give --set source.date_format=...") from None
-        bad = values[mixed.isna()].iloc[0]
-        raise ForecastError(f"date column {name!r}: {bad!r} is not a date") from None
+    for how in ({"format": "ISO8601"}, {}):
+        try:
+            return pd.to_datetime(values, utc=utc, **how)
+        except (ValueError, TypeError):
+            pass
+    mixed = pd.to_datetime(values, format="mixed", errors="coerce", utc=utc)
+    if mixed.notna().all():
+        first = values.iloc[0]
+        other = values[~values.str.len().eq(len(first))]
+        example = other.iloc[0] if len(other) else values.iloc[-1]
+        raise ForecastError(f"date column {name!r} mixes date formats (e.g. {first!r} and "
+                            f"{example!r}); give --set source.date_format=...")
+    raise ForecastError(f"date column {name!r}: {values[mixed.isna()].iloc[0]!r} is not a date")
 
 
 def looks_like_dates(values: pd.Series) -> bool:
     """Could this text column be the date column? (Every one of its first 20 values parses.)"""
     head = values.dropna().astype(str).head(20)
-    if head.empty:
-        return False
     parsed = pd.to_datetime(head, errors="coerce", format="mixed", utc=True)
     numbers = pd.to_numeric(head, errors="coerce").notna()  # "20240131" or "1.5": not taken for dates
-    return bool(parsed.notna().all()) and not bool(numbers.all())
+    return not head.empty and bool(parsed.notna().all()) and not bool(numbers.all())
 
 
 def stamp(ts) -> str:
     """A timestamp as text: the date alone at midnight, else the date and the time; a step its number."""
     ts = pd.Timestamp(ts)
-    if is_step(ts):
-        return str((ts - STEP_ZERO) // _SECOND)
-    return str(ts.date()) if ts == ts.normalize() else str(ts)
+    return str((ts - STEP_ZERO) // _SECOND) if is_step(ts) else str(ts.date()) if ts == ts.normalize() else str(ts)
 
 
 # --- The integer time axis: step k inside is STEP_ZERO + k seconds (a Monday: phases are k mod period)
@@ -212,8 +199,7 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
     a user reads and writes); dated ones unchanged."""
     changes = {c: to_steps(frame[c]) for c in frame.columns
                if pd.api.types.is_datetime64_any_dtype(frame[c]) and is_steps(frame[c].to_numpy())}
-    if changes:
-        frame = frame.assign(**changes)
+    frame = frame.assign(**changes) if changes else frame
     if isinstance(frame.index, pd.DatetimeIndex) and is_steps(frame.index):
         frame = frame.set_axis(pd.Index(to_steps(frame.index), name="step"), axis=0)
     return frame
@@ -241,9 +227,7 @@ def step_unit(index: pd.DatetimeIndex) -> str:
 def season_of_unit(unit: str) -> int:
     """A day of steps below a day; a week of trading days (5) or days (7); a year of weeks, months,
     quarters; 1 for years."""
-    if unit.endswith("s"):
-        return max(1, round(86400 / int(unit[:-1])))
-    return _UNITS[unit]
+    return max(1, round(86400 / int(unit[:-1]))) if unit.endswith("s") else _UNITS[unit]
 
 
 def phase_of(index: pd.DatetimeIndex, period: int, unit: str) -> np.ndarray:
@@ -263,25 +247,51 @@ def phase_of(index: pd.DatetimeIndex, period: int, unit: str) -> np.ndarray:
     return np.mod(np.asarray(count, dtype=np.int64), period)
 
 
+def full_grid(index: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
+    """Every timestamp from the first to the last of a series on a fixed step (hours, days with
+    weekends, weeks, months, quarters, years, integer steps) when some are missing, else None; None
+    too without a fixed step: trading days or hours (closures are not gaps), times at uneven intervals."""
+    index = pd.DatetimeIndex(index)
+    gaps = np.diff(index.values)  # timedelta64 in the index's own unit
+    if len(index) < 3 or (gaps == gaps[0]).all() or weekdays_only(index):
+        return None
+    unit = step_unit(index)
+    if unit in ("M", "Q", "Y"):  # of uneven lengths: the first date moved on by whole months
+        count, months = np.diff(index[[0, -1]].to_period(unit).asi8)[0], {"M": 1, "Q": 3, "Y": 12}[unit]
+        grid = pd.DatetimeIndex([index[0] + pd.DateOffset(months=months * k) for k in range(count + 1)])
+    else:
+        step = pd.Series(gaps).mode().iloc[0].to_timedelta64()
+        grid = pd.DatetimeIndex(index.values[0] + np.arange((index.values[-1] - index.values[0]) // step + 1) * step)
+    return grid.rename(index.name) if len(grid) > len(index) and index.isin(grid).all() else None
+
+
+def holes(index: pd.DatetimeIndex) -> tuple[int, int, pd.Timestamp, int] | None:
+    """(timestamps missing, holes, the last timestamp before the longest, its steps) (see `full_grid`), or None."""
+    grid = full_grid(index)
+    if grid is None:
+        return None
+    edges = np.diff(np.r_[0, (~grid.isin(index)).astype(int), 0])
+    starts, lengths = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return int(lengths.sum()), len(starts), grid[starts[lengths.argmax()] - 1], int(lengths.max())
+
+
 def check_step(fresh: pd.DatetimeIndex, trained: pd.DatetimeIndex) -> None:
     """Fresh data must come at the step the model was trained on (hourly data for an hourly model):
     the typical gap between rows may differ by a third at most (months, trading days)."""
     step = lambda index: pd.Series(index).diff().median()  # noqa: E731
+    axis = lambda index: "integer steps" if is_steps(index) else "dates"  # noqa: E731
     if len(fresh) and len(trained) and is_steps(fresh) != is_steps(trained):
-        raise ForecastError("this model's time axis is " + ("integer steps" if is_steps(trained) else "dates")
-                            + ", but the history's is " + ("integer steps" if is_steps(fresh) else "dates")
-                            + "; give the history on the model's axis")
+        raise ForecastError(f"this model's time axis is {axis(trained)}, but the history's is {axis(fresh)}; "
+                            "give the history on the model's axis")
     if len(fresh) > 1 and len(trained) > 1 and not 0.75 <= step(fresh) / step(trained) <= 4 / 3:
         raise ForecastError(f"the history's rows are {_words(step(fresh))} apart, but this model was "
                             f"trained on rows {_words(step(trained))} apart; give data at the model's step")
 
 
 def _words(step: pd.Timedelta) -> str:
-    for unit, size in (("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)),
-                       ("minute", pd.Timedelta(minutes=1))):
+    for unit, size in (("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)), ("minute", pd.Timedelta(minutes=1))):
         if step >= size:
-            n = step / size
-            return f"{n:g} {unit}{'' if n == 1 else 's'}"
+            return f"{step / size:g} {unit}{'' if step == size else 's'}"
     return str(step)
 
 
@@ -320,11 +330,9 @@ def check_calendar(name: str | None) -> None:
 
 
 def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str:
-    """A pandas offset alias for the series' step, or an exchange calendar name for trading days.
-
-    `calendar` "auto" or None infers it: the most common step of the last 200 rows, and business
-    days ("B") for daily data that never falls on a weekend; `STEPS` on the integer axis.
-    """
+    """A pandas offset alias for the series' step, or an exchange calendar name for trading days;
+    `calendar` "auto" or None infers it: the most common step of the last 200 rows, business days
+    ("B") for daily data that never falls on a weekend, `STEPS` on the integer axis."""
     if is_steps(index):
         return STEPS
     if calendar not in (None, "auto"):
@@ -374,10 +382,8 @@ def holiday_flags(dates: pd.DatetimeIndex, code: str) -> np.ndarray:
 def _holiday_dates(code: str, first: int, last: int) -> np.ndarray:
     """The sorted holidays of calendar `code` from year `first` to `last`, built once (every series
     of a panel, and every forecast, reads the same calendar)."""
-    try:
-        import holidays
-    except ImportError:  # pragma: no cover - a core dependency
-        raise ForecastError("holiday features need the holidays package: pip install holidays") from None
+    import holidays  # here: only a model with a holiday input pays for it
+
     years = range(first, last + 1)
     try:
         if code in holidays.list_supported_financial():

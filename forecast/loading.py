@@ -31,7 +31,7 @@ ONE = "series"  # the name of a single frame given without a source that names i
 
 
 def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | None = None, columns=None,
-         static=(), *, max_gap: int = 5, drop_bad: bool = False):
+         static=(), *, max_gap: int = 5, drop_bad: bool = False, fill_missing_dates: bool = False):
     """Any source -> (panel, `DataReport`): the validated frames by series name, one entry for one
     series (named by its ticker, sample or file stem; `series` for a frame), as `fit`,
     `backtest`, `tune` and `TrainedModel.predict` take them.
@@ -69,7 +69,8 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
         frame, report = load_source(source, columns)
         return {source.label: frame}, report
     if isinstance(source, (pd.DataFrame, pd.Series, dict)):
-        return as_panel(source, columns, SourceConfig(max_gap=max_gap, drop_bad=drop_bad), static)
+        return as_panel(source, columns, SourceConfig(max_gap=max_gap, drop_bad=drop_bad,
+                                                     fill_missing_dates=fill_missing_dates), static)
     raise ForecastError(f"cannot load a {type(source).__name__}: give a SourceConfig, a file path, a "
                         "DataFrame, a dict of DataFrames or a long frame with unique_id and ds")
 
@@ -87,8 +88,9 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
         frame = from_long(frame.set_index("ds"), "unique_id")
     columns = None if columns is None else list(columns)
     if isinstance(frame, dict):
-        return validate_panel(frame, columns, source.max_gap, source.drop_bad, static=static)
-    one, report = validate_frame(frame, columns, max_gap=source.max_gap, source=label)
+        return validate_panel(frame, columns, source.max_gap, source.drop_bad, static=static,
+                              fill_dates=source.fill_missing_dates)
+    one, report = validate_frame(frame, columns, source.max_gap, label, source.fill_missing_dates)
     return {source.label if source.ticker or source.sample or source.path else ONE: one}, report
 
 
@@ -171,9 +173,9 @@ def load_source(source: SourceConfig = SourceConfig(), columns=None) -> tuple[pd
             sample = (source.sample or "AAPL").upper()
             raw, label, calendar = load_sample(sample), f"bundled sample {sample} daily", "XNYS"
         raw = _between(raw, source.start, source.end, label)
-    clean, report = validate_frame(raw, columns, max_gap=source.max_gap, source=label)
+    clean, report = validate_frame(raw, columns, source.max_gap, label, source.fill_missing_dates)
     report.calendar = calendar if source.calendar == "auto" else source.calendar
-    report.warnings = warnings
+    report.warnings = warnings + report.warnings
     return clean, report
 
 
@@ -229,7 +231,8 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
     if source.series_col in static:
         raise ForecastError(f"{source.series_col!r} names the series, so it cannot be a static column; "
                             "model.series_embedding gives each series a learned vector")
-    clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label, static)
+    clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label, static,
+                                   source.fill_missing_dates)
     if source.series_col is None and not source.wide:
         report.warnings = warnings + [f"left out series {n}: {why}" for n, why in failed.items()] + report.warnings
         report.calendar = calendars[0] if calendars else None  # the first series' (auto or as given)

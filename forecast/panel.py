@@ -239,18 +239,18 @@ def _too_short(frame: pd.DataFrame, cut: DataConfig) -> str | None:
 
 
 def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = False,
-                   source: str = "panel", static=()):
+                   source: str = "panel", static=(), fill_dates: bool = False):
     """Validate every series on its own; a bad one is named in the error, or left out (and listed
     in the report's warnings) with `drop_bad`. Returns the clean frames and one report. The `static`
     columns (see `forecast.preprocess`) are checked to hold one value per series and kept, after
-    `columns`, on every row of the clean frame."""
+    `columns`, on every row of the clean frame. `fill_dates`: see `validate_frame`."""
     if not frames:
         raise ForecastError(f"{source}: no series; give at least one (a dict of frames by series name)")
     clean, reports, bad = {}, [], {}
     for name, frame in frames.items():
         try:
             values = static_values(frame, static, f"series {name}") if static else {}
-            clean[name], report = validate_frame(frame, columns, max_gap=max_gap, source=f"series {name}")
+            clean[name], report = validate_frame(frame, columns, max_gap, f"series {name}", fill_dates)
             if values:
                 clean[name] = clean[name].assign(**values)
             reports.append(report)
@@ -271,9 +271,14 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
         rows=sum(r.rows for r in reports), start=stamp(min(f.index[0] for f in clean.values())),
         end=stamp(max(f.index[-1] for f in clean.values())), columns=reports[0].columns, steps=axes == {True},
         filled=sum(r.filled for r in reports), dropped_leading=sum(r.dropped_leading for r in reports),
-        dropped_trailing=sum(r.dropped_trailing for r in reports),
+        dropped_trailing=sum(r.dropped_trailing for r in reports), dates_filled=fill_dates,
+        missing_dates=sum(r.missing_dates for r in reports),
         warnings=[f"left out {why}" if why.startswith(f"series {name}: ") else f"left out series {name}: {why}"
                   for name, why in bad.items()])
+    holed = [r.warnings[-1] for r in reports if r.missing_dates and not fill_dates]
+    if holed:  # one warning for the panel: the first series' with a count
+        report.warnings.append((f"{len(holed)} of {len(reports)} series miss timestamps, {report.missing_dates} in "
+                                f"all; the first, " if len(holed) > 1 else "") + holed[0])
     return clean, report
 
 

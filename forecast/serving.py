@@ -118,7 +118,8 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
             label, given = None, "the fresh data"
         columns, static = list(model.data.inputs), model.data.static if new_series else ()
         try:
-            history, report = load(source, columns, static, drop_bad=True, max_gap=model.source.max_gap)
+            history, report = load(source, columns, static, drop_bad=True, max_gap=model.source.max_gap,
+                                   fill_missing_dates=model.source.fill_missing_dates)
         except MissingColumns as e:
             raise lacking(e, given) from None
         warned += report.warnings

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.dates import from_steps, is_steps, looks_like_dates, parse_dates, stamp, steps_like
+from forecast.dates import from_steps, full_grid, holes, is_steps, looks_like_dates, parse_dates, stamp, steps_like
 from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -32,6 +32,8 @@ class DataReport:
     end: str = ""
     columns: list[str] = field(default_factory=list)
     filled: int = 0
+    missing_dates: int = 0  # timestamps missing at the series' fixed step (inserted when `dates_filled`)
+    dates_filled: bool = False
     dropped_leading: int = 0
     dropped_trailing: int = 0
     calendar: str | None = None  # "XNYS" for stock prices: future dates are trading days
@@ -44,7 +46,8 @@ class DataReport:
         out = [f"source: {self.source}", f"rows: {self.rows} ({'steps ' if self.steps else ''}{self.start} to "
                                           f"{self.end}{', an integer time axis' if self.steps else ''})",
                f"columns: {', '.join(self.columns)}"]
-        out.append(f"gaps filled: {self.filled} missing values forward-filled, "
+        inserted = f" (of {self.missing_dates} rows inserted at missing timestamps)" if self.dates_filled else ""
+        out.append(f"gaps filled: {self.filled} missing values forward-filled{inserted}, "
                    f"{self.dropped_leading} leading and {self.dropped_trailing} trailing incomplete rows dropped")
         return out
 
@@ -63,7 +66,7 @@ def check_columns(frame: pd.DataFrame, columns, source: str, not_values=()) -> N
 
 
 def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int = 5,
-                   source: str = "DataFrame") -> tuple[pd.DataFrame, DataReport]:
+                   source: str = "DataFrame", fill_dates: bool = False) -> tuple[pd.DataFrame, DataReport]:
     """Check and clean a frame; every problem raises one `ForecastError` that names the fix.
 
     Parameters
@@ -72,6 +75,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     columns : the columns to keep (targets then features); all numeric columns when None.
     max_gap : missing values are forward-filled in runs of at most this many rows; rows before a
         column's first value are dropped; a longer interior gap is an error naming its first row.
+    fill_dates : timestamps missing from a series on a fixed step (see `forecast.dates.full_grid`)
+        become rows of missing values first; without it the report warns of them.
     """
     if isinstance(frame, pd.Series):
         frame = frame.to_frame(frame.name if frame.name is not None else "value")
@@ -128,7 +133,24 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     check_magnitudes(values, columns, source)
     frame = pd.DataFrame(values, index=frame.index, columns=columns)
     report = DataReport(source=source, columns=columns)
-    return _repair_gaps(frame, max_gap, report)
+    grid = full_grid(frame.index) if fill_dates else None
+    if grid is not None:
+        frame = frame.reindex(grid)
+        report.missing_dates, report.dates_filled = len(grid) - len(values), True
+    frame, report = _repair_gaps(frame, max_gap, report)
+    found = None if fill_dates else holes(frame.index)
+    if found:
+        report.missing_dates = found[0]
+        report.warnings.append(holes_warning(source, *found))
+    return frame, report
+
+
+def holes_warning(source: str, missing: int, count: int, after, longest: int) -> str:
+    return (f"{source}: {missing} timestamp{'s' if missing > 1 else ''} missing at the data's step ({count} "
+            f"hole{'s' if count > 1 else ''}; the longest, {longest} step{'s' if longest > 1 else ''}, after "
+            f"{stamp(after)}): windows and the seasonal naive run across a hole as if no time had passed; if these "
+            "are gaps, not closures, --set source.fill_missing_dates=true inserts them as missing values "
+            "(forward-filled up to source.max_gap)")
 
 
 LARGEST, SMALLEST = 1e30, 1e-30  # the network computes in float32 (3.4e38 to 1.2e-38)

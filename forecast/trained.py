@@ -127,7 +127,8 @@ class TrainedModel:
             raise ForecastError(f"series {name!r} is not in this model, which {why}: a new series has none; "
                                 "forecast it with a model fitted without it, or one fitted with the series")
         values = static_values(frame, cfg.static, f"series {name}") if cfg.static else {}
-        frame, _ = validate_frame(frame, list(cfg.inputs), max_gap=self.source.max_gap, source=f"series {name}")
+        frame, _ = validate_frame(frame, list(cfg.inputs), self.source.max_gap, f"series {name}",
+                                  self.source.fill_missing_dates)
         if len(frame) < self.context_rows:
             raise ForecastError(f"series {name}: {len(frame)} rows of history; this model needs at least "
                                 f"{self.context_rows}")
@@ -236,8 +237,8 @@ class TrainedModel:
             history = member.history
         else:
             try:
-                history, report = validate_frame(history, list(cfg.inputs), max_gap=self.source.max_gap,
-                                                 source="history")
+                history, report = validate_frame(history, list(cfg.inputs), self.source.max_gap, "history",
+                                                 self.source.fill_missing_dates)
             except MissingColumns as e:
                 raise lacking(e, "history") from None
             if future is None and report.after is not None:

@@ -296,7 +296,8 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
     for name, rows_given in history.items():
         member, what = model.members[name], "newer rows" + (f" of {name}" if len(model.members) > 1 else "")
         try:
-            frame, _ = validate_frame(rows_given, list(cfg.inputs), max_gap=model.source.max_gap, source=what)
+            frame, _ = validate_frame(rows_given, list(cfg.inputs), model.source.max_gap, what,
+                                      model.source.fill_missing_dates)
         except MissingColumns as e:  # the model's columns are not the user's to choose here: rename
             raise lacking(e, "the newer rows") from None
         check_step(frame.index, member.history.index)

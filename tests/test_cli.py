@@ -297,6 +297,23 @@ def test_data_on_a_series_too_short_for_the_default_split_says_why_and_what_fits
     assert fitted.returncode == 1 and why in fitted.stderr
 
 
+def test_missing_hours_are_warned_of_and_a_model_fitted_with_them_inserted_inserts_them_in_fresh_data(run, tmp_path):
+    hours = pd.date_range("2024-01-01", periods=420, freq="h")
+    load = 50 + 10 * np.sin(np.arange(420) * 2 * np.pi / 24)
+    pd.DataFrame({"date": hours, "load": load}).drop(index=[200, 201, 202]).iloc[:400].to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame({"date": hours, "load": load}).drop(index=[405]).to_csv(tmp_path / "fresh.csv", index=False)
+    shown = run("data", "--csv", tmp_path / "a.csv")
+    assert shown.returncode == 0 and "a.csv: 3 timestamps missing at the data's step" in shown.stderr
+    fitted = run("fit", "--csv", tmp_path / "a.csv", "--seq-len", "24", "--horizon", "6", "--max-epochs", "1",
+                 "--set", "source.fill_missing_dates=true", "--out", tmp_path / "m")
+    assert fitted.returncode == 0 and "(of 3 rows inserted at missing timestamps)" in fitted.stdout
+    assert "missing at the data's step" not in fitted.stderr
+    fresh = run("predict", "--model", tmp_path / "m", "--csv", tmp_path / "fresh.csv", "--output", tmp_path / "p.csv")
+    assert fresh.returncode == 0 and "missing at the data's step" not in fresh.stderr  # the model's setting
+    forecast = pd.read_csv(tmp_path / "p.csv")
+    assert forecast.iloc[0, 0] == "2024-01-18 12:00:00"  # the hour after the fresh data's last
+
+
 def test_data_on_a_panel_summarises_each_series_and_writes_a_long_file_that_reads_back(run, tmp_path):
     out = tmp_path / "panel.csv"
     first = run("data", "--sample", "AAPL,MSFT", "--target", "Close", "--output", out)

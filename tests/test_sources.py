@@ -435,3 +435,47 @@ def test_a_file_without_the_default_target_forecasts_its_only_numeric_column_in_
 def test_one_column_named_as_a_string_is_that_column_not_its_letters():
     frame = make_frame(cols=("y", "yy"))
     assert list(load(frame, "yy")[0]["series"].columns) == ["yy"]
+
+
+@pytest.mark.parametrize("index,expected", [
+    (pd.date_range("2021-03-01", periods=200, freq="h").delete(range(50, 60)), (10, 1, "2021-03-03 01:00:00", 10)),
+    (pd.date_range("2010-01-31", periods=40, freq="ME").delete([5, 6, 20]), (3, 2, "2010-05-31", 2)),
+    (pd.date_range("2020-01-01", periods=60, freq="D").delete([3, 9]), (2, 2, "2020-01-03", 1)),
+    (pd.date_range("2020-01-01", periods=60, freq="QS").delete([7]), (1, 1, "2021-07-01", 1)),  # 2021-10 missing
+])
+def test_timestamps_missing_from_a_series_on_a_fixed_step_are_counted_by_hole(index, expected):
+    from forecast.dates import full_grid, holes, stamp
+    missing, count, after, longest = holes(index)
+    assert (missing, count, stamp(after), longest) == expected
+    assert full_grid(index).isin(index).sum() == len(index) and len(full_grid(index)) == len(index) + missing
+
+
+@pytest.mark.parametrize("index", [
+    pd.date_range("2020-01-01", periods=300, freq="B").delete([10, 11, 40]),  # trading days: holidays are closures
+    pd.date_range("2020-01-06 09:00", periods=400, freq="h").to_series().between_time("09:00", "16:00").index
+    .to_series()[lambda i: i.index.dayofweek < 5].index,  # trading hours: nights and weekends are closures
+    pd.DatetimeIndex(pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum(np.arange(1, 40) % 7 + 1), unit="min")),
+    pd.date_range("2020-01-01", periods=100, freq="D"),  # complete
+])
+def test_data_without_a_fixed_step_or_without_holes_have_none(index):
+    from forecast.dates import full_grid, holes
+    assert holes(index) is None and full_grid(index) is None
+
+
+def test_missing_timestamps_are_warned_of_or_inserted_as_missing_values_when_asked(frame):
+    holed = frame.drop(frame.index[100:103])
+    kept, report = validate_frame(holed, ["y"])
+    assert len(kept) == len(frame) - 3 and report.missing_dates == 3
+    assert "3 timestamps missing at the data's step (1 hole; the longest, 3 steps" in report.warnings[0]
+    assert "source.fill_missing_dates=true" in report.warnings[0]
+    filled, report = validate_frame(holed, ["y"], fill_dates=True)
+    assert filled.index.equals(frame.index) and not report.warnings and report.filled == 3
+    assert filled["y"].iloc[100:103].tolist() == [frame["y"].iloc[99]] * 3  # forward-filled, as any missing value
+    assert "(of 3 rows inserted at missing timestamps)" in report.lines()[-1]
+    with pytest.raises(ForecastError, match="3 missing values in a row .* more than max_gap=2"):
+        validate_frame(holed, ["y"], max_gap=2, fill_dates=True)
+    panel, report = load({"a": holed, "b": frame, "c": holed.drop(holed.index[10])}, ["y"])
+    assert report.missing_dates == 7 and len(report.warnings) == 1
+    assert report.warnings[0].startswith("2 of 3 series miss timestamps, 7 in all; the first, series a: 3 timestamps")
+    panel, report = load({"a": holed, "b": frame}, ["y"], fill_missing_dates=True)
+    assert len(panel["a"]) == len(frame) and not report.warnings
