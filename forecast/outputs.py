@@ -174,7 +174,8 @@ def _figure(size=(11, 4.5)):
 
 def _finish(fig, ax, ylabel: str, dates_on_x: bool = False):
     ax.set_ylabel(ylabel)
-    ax.legend(loc="upper left", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # an empty study draws nothing to name
+        ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     converter = ax.xaxis.get_converter() if hasattr(ax.xaxis, "get_converter") else ax.xaxis.converter
     if dates_on_x and converter is None:  # steps, not dates: whole numbers on the axis

@@ -60,7 +60,7 @@ def test_the_logged_training_loss_is_the_epochs_mean_over_its_windows():
 
         def batch_loss(self, batch):
             loss = super().batch_loss(batch)
-            batches[-1].append((float(loss), len(batch[0])))
+            batches[-1].append((float(loss.detach()), len(batch[0])))
             return loss
 
     class Spy(pl.Callback):  # as `forecast update` and the progress lines read it
