@@ -130,8 +130,9 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
 
     def column(c):
         values = frame[c]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            return values.astype("datetime64[s]")
+        if pd.api.types.is_datetime64_any_dtype(values):  # days as 2024-01-31, times to the second
+            days = values.dropna()
+            return values.dt.date if (days == days.dt.normalize()).all() else values.astype("datetime64[s]")
         if values.dtype == object or isinstance(values.dtype, pd.StringDtype) \
                 or isinstance(values.dtype, pd.CategoricalDtype):
             return values.astype(object).map(safe_cell)

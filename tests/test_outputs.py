@@ -57,6 +57,14 @@ def test_numbers_written_as_text_and_plain_names_are_left_alone(tmp_path):
     assert written["series"].tolist() == ["-1.5", "north"] and list(written.columns) == ["series", "value"]
 
 
+def test_dates_at_midnight_are_written_as_days_and_times_to_the_second(tmp_path):
+    from forecast.files import write_csv
+    frame = pd.DataFrame({"day": pd.to_datetime(["2024-01-31", None]), "at": pd.to_datetime(["2024-01-31 13:00:00.25", None]),
+                          "v": [1.0, 2.0]}, index=pd.date_range("2024-02-01", periods=2, name="Date"))
+    lines = write_csv(frame, tmp_path / "t.csv", index_label="Date").read_text().splitlines()
+    assert lines[1:] == ["2024-02-01,2024-01-31,2024-01-31 13:00:00,1", "2024-02-02,,,2"]
+
+
 def test_temporary_files_an_interrupted_write_left_are_removed_on_the_next_run_and_fresh_ones_kept(tmp_path):
     import os
     import time
