@@ -82,6 +82,9 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame.to_frame(frame.name if frame.name is not None else "value")
     if not isinstance(frame, pd.DataFrame):
         raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
+    dates = date_column(frame) if frame.index.equals(pd.RangeIndex(len(frame))) and frame.index.name is None else None
+    if dates is not None:  # row numbers beside a column of dates (a frame read from a file): the dates it is
+        frame = frame.drop(columns=dates).set_axis(parse_dates(frame[dates], str(dates)), axis=0)
     if len(frame) == 0:
         raise ForecastError(f"{source}: no rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
     if not isinstance(frame.index, pd.DatetimeIndex):
@@ -132,7 +135,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     values[~np.isfinite(values)] = np.nan  # inf is treated as a missing value
     check_magnitudes(values, columns, source)
     frame = pd.DataFrame(values, index=frame.index, columns=columns)
-    report = DataReport(source=source, columns=columns)
+    report = DataReport(source=source, columns=columns, notes=[] if dates is None else [
+        f"{source}: the time axis is column {dates!r} (the index holds row numbers)"])
     grid = full_grid(frame.index) if fill_dates else None
     if grid is not None:
         frame = frame.reindex(grid)
@@ -214,19 +218,22 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
 
 
 def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> str:
-    if date_col is not None:
-        if date_col not in frame.columns:
-            raise ForecastError(f"{name}: date column {date_col!r} not found; "
-                                f"columns: {', '.join(map(str, frame.columns))}")
-        return date_col
-    for c in frame.columns:
-        if str(c).strip().lower() in DATE_NAMES or pd.api.types.is_datetime64_any_dtype(frame[c]):
-            return c
-    for c in frame.columns:  # else the first text column whose values all read as dates
-        if pd.api.types.is_string_dtype(frame[c]) and looks_like_dates(frame[c]):
-            return c
-    raise ForecastError(f"{name}: no date column found; name it with --set source.date_col=NAME "
-                        f"(columns: {', '.join(map(str, frame.columns))})")
+    if date_col is not None and date_col not in frame.columns:
+        raise ForecastError(f"{name}: date column {date_col!r} not found; columns: {', '.join(map(str, frame.columns))}")
+    found = date_col if date_col is not None else date_column(frame)
+    if found is None:
+        raise ForecastError(f"{name}: no date column found; name it with --set source.date_col=NAME "
+                            f"(columns: {', '.join(map(str, frame.columns))})")
+    return found
+
+
+def date_column(frame: pd.DataFrame):
+    """The column holding the dates: one named like them (`DATE_NAMES`) or of datetimes, else the first
+    text column whose values all read as dates; None when there is none."""
+    named = [c for c in frame.columns if str(c).strip().lower() in DATE_NAMES or
+             pd.api.types.is_datetime64_any_dtype(frame[c])]
+    return next(iter(named), None) or next((c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+                                            and looks_like_dates(frame[c])), None)
 
 
 def _separator(path: Path) -> str:
@@ -369,19 +376,15 @@ def _check_header(path: Path, sep: str, frame: pd.DataFrame) -> None:
 
 def _clock_column(frame: pd.DataFrame, date_col) -> str | None:
     """The column named `time` (any case) beside the date column when it holds times of day."""
-    for c in frame.columns:
-        if c != date_col and str(c).strip().lower() == "time" and pd.api.types.is_string_dtype(frame[c]):
-            if frame[c].dropna().astype(str).head(50).str.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?").all():
-                return c
-    return None
+    clock = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+    return next((c for c in frame.columns if c != date_col and str(c).strip().lower() == "time" and
+                 pd.api.types.is_string_dtype(frame[c]) and frame[c].dropna().astype(str).head(50).str.fullmatch(clock).all()), None)
 
 
 def sample_path() -> Path:
     """The bundled CSV: inside the installed package, or in the source tree's `datasets/`."""
     packaged = resources.files("forecast") / "_datasets" / "stocks_daily.csv"
-    if packaged.is_file():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "datasets" / "stocks_daily.csv"
+    return Path(str(packaged)) if packaged.is_file() else Path(__file__).resolve().parent.parent / "datasets" / packaged.name
 
 
 def load_sample(ticker: str = "AAPL") -> pd.DataFrame:

@@ -479,3 +479,18 @@ def test_missing_timestamps_are_warned_of_or_inserted_as_missing_values_when_ask
     assert report.warnings[0].startswith("2 of 3 series miss timestamps, 7 in all; the first, series a: 3 timestamps")
     panel, report = load({"a": holed, "b": frame}, ["y"], fill_missing_dates=True)
     assert len(panel["a"]) == len(frame) and not report.warnings
+
+
+def test_a_frame_with_row_numbers_and_a_date_column_is_indexed_by_its_dates_as_a_file_is(tmp_path):
+    days = pd.date_range("2020-01-01", periods=60, freq="MS")
+    read = pd.DataFrame({"month": days.strftime("%Y-%m"), "sales": np.arange(60.0)})  # pd.read_csv's shape
+    panel, report = load(read)
+    assert panel["series"].index.equals(pd.DatetimeIndex(days, name="Date")) and list(panel["series"]) == ["sales"]
+    assert report.notes == ["DataFrame: the time axis is column 'month' (the index holds row numbers)"]
+    nixtla_one = pd.DataFrame({"ds": days, "y": np.arange(60.0)})  # Nixtla's frame without unique_id
+    assert load(nixtla_one)[0]["series"].index.equals(pd.DatetimeIndex(days, name="Date"))
+    steps, report = load(pd.DataFrame({"y": np.arange(60.0)}))  # no date column: row numbers are steps
+    assert report.steps and not report.notes
+    named = pd.DataFrame({"month": days.strftime("%Y-%m"), "y": np.arange(60.0)}, index=pd.RangeIndex(60, name="t"))
+    with pytest.raises(ForecastError, match="not numeric"):  # an index the user named is the user's axis
+        load(named, ["y", "month"])
