@@ -251,8 +251,8 @@ def full_grid(index: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
     """Every timestamp from the first to the last of a series on a fixed step (hours, days with
     weekends, weeks, months, quarters, years, integer steps) when some are missing, else None; None
     too without a fixed step: trading days or hours (closures are not gaps), times at uneven intervals."""
-    index = pd.DatetimeIndex(index)
-    gaps = np.diff(index.values)  # timedelta64 in the index's own unit
+    index = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
+    gaps = np.diff(index.asi8)
     if len(index) < 3 or (gaps == gaps[0]).all() or weekdays_only(index):
         return None
     unit = step_unit(index)
@@ -260,7 +260,7 @@ def full_grid(index: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
         count, months = np.diff(index[[0, -1]].to_period(unit).asi8)[0], {"M": 1, "Q": 3, "Y": 12}[unit]
         grid = pd.DatetimeIndex([index[0] + pd.DateOffset(months=months * k) for k in range(count + 1)])
     else:
-        step = pd.Series(gaps).mode().iloc[0].to_timedelta64()
+        step = pd.Series(np.diff(index.values)).mode().iloc[0].to_timedelta64()  # in the index's own unit
         grid = pd.DatetimeIndex(index.values[0] + np.arange((index.values[-1] - index.values[0]) // step + 1) * step)
     return grid.rename(index.name) if len(grid) > len(index) and index.isin(grid).all() else None
 

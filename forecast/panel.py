@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from forecast.config import DataConfig
-from forecast.dates import is_steps, moment, stamp
+from forecast.dates import infer_frequency, is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 from forecast.preprocess import encode_static, static_table, static_values
 from forecast.sources import WIDE_VALUE, DataReport, validate_frame
@@ -275,11 +275,30 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
         missing_dates=sum(r.missing_dates for r in reports),
         warnings=[f"left out {why}" if why.startswith(f"series {name}: ") else f"left out series {name}: {why}"
                   for name, why in bad.items()])
+    steps = steps_of(clean)
+    if len(steps) > 1:
+        report.warnings.append("the series come at different steps (" + "; ".join(
+            f"{step}: {_names(names, 3)}" for step, names in steps.items()) + "); one model reads every step alike: "
+            "give each step's series a model of its own")
     holed = [r.warnings[-1] for r in reports if r.missing_dates and not fill_dates]
     if holed:  # one warning for the panel: the first series' with a count
         report.warnings.append((f"{len(holed)} of {len(reports)} series miss timestamps, {report.missing_dates} in "
                                 f"all; the first, " if len(holed) > 1 else "") + holed[0])
     return clean, report
+
+
+def steps_of(frames: dict[str, pd.DataFrame], calendar: str | None = None) -> dict[str, list[str]]:
+    """The series by the dates their forecasts fall on (`forecast.dates.infer_frequency`: an exchange,
+    "B", a pandas frequency or "steps"); more than one key: series at different steps, read alike."""
+    gaps: dict[int, list[str]] = {}
+    for name, f in frames.items():  # one inference per typical gap, so that thousands of series stay quick
+        if len(f) > 2:  # the mean gap of the last 200 rows: a key, not a step
+            tail = f.index.asi8[-200:]
+            gaps.setdefault(int(tail[-1] - tail[0]) // (len(tail) - 1), []).append(name)
+    found: dict[str, list[str]] = {}
+    for names in gaps.values():
+        found.setdefault(infer_frequency(frames[names[0]].index, calendar), []).extend(names)
+    return found
 
 
 def _names(names: list[str], limit: int = 6) -> str:

@@ -82,7 +82,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame.to_frame(frame.name if frame.name is not None else "value")
     if not isinstance(frame, pd.DataFrame):
         raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
-    dates = date_column(frame) if frame.index.equals(pd.RangeIndex(len(frame))) and frame.index.name is None else None
+    rows = frame.index
+    dates = date_column(frame) if isinstance(rows, pd.RangeIndex) and (rows.start, rows.step, rows.name) == (0, 1, None) else None
     if dates is not None:  # row numbers beside a column of dates (a frame read from a file): the dates it is
         frame = frame.drop(columns=dates).set_axis(parse_dates(frame[dates], str(dates)), axis=0)
     if len(frame) == 0:
@@ -325,8 +326,6 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
         raise ForecastError(f"{path}: cannot read it as {suffix.lstrip('.')} ({str(e).splitlines()[0]})") from None
     if frame.empty:
         raise ForecastError(f"{path}: no data rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
-    if isinstance(frame.index, pd.DatetimeIndex) and date_col is None:
-        return frame
     col = _find_date_column(frame, date_col, str(path))
     dates, used = frame[col], [col]
     clock = _clock_column(frame, col) if not dates.astype(str).head(50).str.contains(":").any() else None

@@ -323,7 +323,26 @@ def test_data_on_a_panel_summarises_each_series_and_writes_a_long_file_that_read
     assert list(written.columns) == ["Date", "series", "Close"] and set(written.series) == {"AAPL", "MSFT"}
     again = run("data", "--csv", out, "--series-col", "series")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.split("rows:")[1] == first.stdout.split("rows:")[1].replace(f"wrote {out}\n", "")
+    assert "step: trading days of XNYS" in first.stdout  # the bundled sample's calendar
+    assert "step: business days (B)" in again.stdout  # a file of weekdays: its calendar is not known
+    shown = [text.split("rows:")[1].split("\nstep:")[0] + text.split("\nstep:")[1].split("\n", 1)[1]
+             for text in (first.stdout.replace(f"wrote {out}\n", ""), again.stdout)]
+    assert shown[0] == shown[1]
+
+
+def test_data_says_the_step_and_a_panel_of_series_at_different_steps_is_warned_of(run, tmp_path):
+    daily = pd.DataFrame({"id": "shop", "date": pd.date_range("2020-01-01", periods=400), "y": np.arange(400.0)})
+    weekly = pd.DataFrame({"id": "web", "date": pd.date_range("2015-01-04", periods=400, freq="W"), "y": np.arange(400.0)})
+    daily.to_csv(tmp_path / "one.csv", index=False)
+    pd.concat([daily, weekly]).to_csv(tmp_path / "two.csv", index=False)
+    assert "step: daily (D)\n" in run("data", "--csv", tmp_path / "one.csv").stdout
+    shown = run("data", "--csv", tmp_path / "two.csv", "--series-col", "id")
+    assert shown.returncode == 0 and "step: daily (D) (1 series); weekly (W-SUN) (1 series)" in shown.stdout
+    assert "the series come at different steps (D: shop; W-SUN: web)" in shown.stderr
+    from forecast import load  # every command's loading warns: the library's rule
+    _, report = load({"shop": daily.set_index("date")[["y"]], "web": weekly.set_index("date")[["y"]]})
+    assert report.warnings == ["the series come at different steps (D: shop; W-SUN: web); one model reads every "
+                               "step alike: give each step's series a model of its own"]
 
 
 def test_data_on_a_panel_gives_each_series_span_and_names_one_too_young_for_the_common_split(run, tmp_path):

@@ -33,6 +33,7 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
     static = data_cfg.static
     frames, report = load(source, columns, static)
     print_report(report)
+    print_steps(frames, report.calendar)
     if static:
         from forecast.preprocess import static_table
 
@@ -61,6 +62,30 @@ def data(output: Annotated[Optional[Path], typer.Option(help="Write the cleaned 
         frame = to_long(frames) if source.is_panel else next(iter(frames.values()))
         write_frame(frame, output)
         say(f"wrote {output}")
+
+
+def print_steps(frames: dict, calendar: str | None) -> None:
+    """The step forecasts take: trading days of an exchange, business days, a pandas frequency or
+    integer steps (each with its number of series when a panel's differ)."""
+    import pandas as pd
+
+    from forecast.dates import STEPS
+    from forecast.panel import steps_of
+
+    def words(step: str) -> str:
+        if step in (STEPS, "B"):
+            return {STEPS: "integer steps", "B": "business days (B)"}[step]
+        try:
+            offset = pd.tseries.frequencies.to_offset(step)
+        except ValueError:  # an exchange calendar
+            return f"trading days of {step}"
+        kinds = {"Hour": "hourly", "Day": "daily", "Week": "weekly", "Month": "monthly", "Quarter": "quarterly",
+                 "Year": "yearly", "Minute": "minutes", "Second": "seconds"}
+        kind = next((w for k, w in kinds.items() if type(offset).__name__.startswith(k)), "")
+        return f"{kind} ({step})" if kind and offset.n == 1 else step
+
+    found = steps_of(frames, calendar)  # several: the report warned
+    say("step: " + "; ".join(words(s) + (f" ({len(n)} series)" if len(found) > 1 else "") for s, n in found.items()))
 
 
 def print_unusable(frames: dict) -> None:
