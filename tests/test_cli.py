@@ -375,9 +375,18 @@ def test_accelerator_not_available_gives_one_line(run):
     assert_one_line_error(run("fit", "--set", "train.accelerator=gpu"), "no CUDA GPU")
 
 
-def test_wrong_option_is_a_usage_error_not_a_traceback(run):
-    result = run("fit", "--bogus")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+def test_a_wrong_option_command_or_value_is_one_line_naming_the_help_with_exit_status_2(run):
+    for args, message in [(("fit", "--bogus"), "No such option: --bogus"),
+                          (("fit", "--max-epoch", "3"), "No such option: --max-epoch (Possible options: --max-epochs)"),
+                          (("fitt",), "No such command 'fitt'. Did you mean 'fit'? (see 'forecast --help')"),
+                          (("fit", "--max-epochs", "abc"), "Invalid value for '--max-epochs'"),
+                          (("predict",), "Missing option '--model' (see 'forecast predict --help')")]:
+        result = run(*args)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert f"(see 'forecast {'fit ' if args[0] == 'fit' else 'predict ' if args[0] == 'predict' else ''}--help')" \
+            in result.stderr
+    assert run("fit", "--help").returncode == 0 and run("--version").stdout.startswith("forecast ")
 
 
 def test_help_shows_the_config_defaults(run):

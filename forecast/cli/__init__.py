@@ -67,11 +67,29 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+# click's exception types, from typer's public BadParameter: recent typers carry their own copy of click
+_CLICK = {c.__name__: c for c in typer.BadParameter.__mro__}
+_HELP = getattr(sys.modules[_CLICK["UsageError"].__module__], "NoArgsIsHelpError", ())
+
+
 def main() -> None:
     _quiet_libraries()
     MADE.clear()
     try:
-        app()
+        code = app(prog_name="forecast", standalone_mode=False)  # click's errors come here, printed as ours are
+        if code == 130:  # Ctrl-C, which click turns into an exit status
+            fail("interrupted", 130)
+        sys.exit(code or 0)
+    except _HELP as e:  # `forecast` alone: the help, as click shows it
+        e.show()
+        sys.exit(e.exit_code)
+    except _CLICK["UsageError"] as e:  # an unknown option, a value of the wrong type: one line, exit 2
+        where = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+        fail(e.format_message().rstrip(".") + where, 2)
+    except _CLICK["ClickException"] as e:
+        fail(e.format_message(), e.exit_code)
+    except typer.Abort:
+        fail("aborted")
     except TrainingInterrupted as e:
         fail(str(e), 130)
     except ForecastError as e:
