@@ -10,7 +10,7 @@ starts without torch or Lightning.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -68,8 +68,8 @@ def fail(message: str, code: int = 1) -> None:
 
 
 # click's exception types, from typer's public BadParameter: recent typers carry their own copy of click
-_CLICK = {c.__name__: c for c in typer.BadParameter.__mro__}
-_HELP = getattr(sys.modules[_CLICK["UsageError"].__module__], "NoArgsIsHelpError", ())
+_CLICK: dict[str, Any] = {c.__name__: c for c in typer.BadParameter.__mro__ if issubclass(c, Exception)}
+_HELP: Any = getattr(sys.modules[_CLICK["UsageError"].__module__], "NoArgsIsHelpError", ())
 
 
 def main() -> None:
