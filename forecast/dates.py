@@ -55,7 +55,7 @@ def parse_dates(column: pd.Series, name: str = "date", date_format: str | None =
                 dayfirst: bool | None = None) -> pd.DatetimeIndex:
     """Parse one date column into a naive DatetimeIndex; see the module docstring."""
     if pd.api.types.is_datetime64_any_dtype(column):
-        return _naive(pd.DatetimeIndex(column))
+        return naive(pd.DatetimeIndex(column))
     if date_format is None and steps_like(column):  # an integer time axis: steps, not dates
         return from_steps(column.to_numpy(), name)
     # A long file repeats each date once per series: read every distinct text once
@@ -86,10 +86,10 @@ def _parse_texts(values: pd.Series, name: str, date_format: str | None, dayfirst
         raise ForecastError(f"date column {name!r} does not hold readable dates ({str(e).splitlines()[0]}); "
                             f"{hint}") from None
     local = _local_midnights(values) if utc else None
-    return local if local is not None else _naive(pd.DatetimeIndex(index, name="Date"))
+    return local if local is not None else naive(pd.DatetimeIndex(index, name="Date"))
 
 
-def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+def naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """Timezone-naive: instants in UTC, but dates at local midnight keep their local day."""
     if index.tz is None:
         return index

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from forecast.config import SourceConfig
-from forecast.dates import STEPS, check_calendar, stamp
+from forecast.dates import STEPS, check_calendar, parse_dates, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically, write_json
 from forecast.loading import NIXTLA, load
@@ -301,7 +301,7 @@ def _history(payload, model: TrainedModel) -> pd.DataFrame | None:
         raise ValueError('every column of "history" must be a list as long as "dates"')
     try:
         index = pd.Index(history["dates"], dtype=np.int64, name="step") if model.frequency == STEPS else \
-            pd.DatetimeIndex(pd.to_datetime(history["dates"], format="ISO8601"), name="Date")
+            parse_dates(pd.Series(history["dates"], dtype=object), "dates")  # as a file's: offsets to UTC
         return pd.DataFrame({k: pd.to_numeric(pd.Series(v, dtype=object)).to_numpy(np.float64)
                              for k, v in columns.items()}, index=index)
     except (ValueError, TypeError) as e:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.dates import from_steps, full_grid, holes, is_steps, looks_like_dates, parse_dates, stamp, steps_like
+from forecast.dates import (from_steps, full_grid, holes, is_steps, looks_like_dates, naive, parse_dates, stamp,
+                            steps_like)
 from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -101,8 +102,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
             except (ValueError, TypeError) as e:
                 raise ForecastError(f"{source}: the index must hold dates; set it with "
                                     f"frame.set_index(pd.to_datetime(frame['date'])) ({e})") from None
-    if frame.index.tz is not None:  # keep local wall time: exchange sessions are local
-        frame = frame.tz_localize(None)
+    if frame.index.tz is not None:  # as a file's: instants in UTC (no DST repeats), local days kept
+        frame = frame.set_axis(naive(frame.index), axis=0)
     if frame.index.hasnans:
         raise ForecastError(f"{source}: some dates are missing or unreadable; remove those rows")
     if not frame.index.is_monotonic_increasing:

@@ -117,6 +117,9 @@ def test_the_endpoint_answers_a_json_history_with_the_forecast_and_its_intervals
     expected = one.predict(history)
     assert status == 200 and fresh["forecast"][0]["date"] == expected.index[0].isoformat()
     assert fresh["forecast"][-1]["load"] == pytest.approx(expected["load"].iloc[-1], rel=1e-9)
+    berlin = history.index.tz_localize("UTC").tz_convert("Europe/Berlin")  # the same instants with offsets
+    status, offset = _call(url + "/predict", {**body, "history": {**body["history"], "dates": [d.isoformat() for d in berlin]}})
+    assert status == 200 and offset == fresh  # read as a file's dates are: in UTC, not as wall time
     status, both = _call(server(panel) + "/predict", {})
     assert status == 200 and {row["series"] for row in both["forecast"]} == {"a", "b"}
     status, refused = _call(server(panel) + "/predict", {**body, "series": "c"})  # a learned vector per series

@@ -83,9 +83,15 @@ def test_when_values_stop_before_the_last_rows_then_those_rows_are_dropped_not_f
     assert "0 leading and 3 trailing incomplete rows dropped" in report.lines()[-1]
 
 
-def test_when_index_has_timezone_then_local_wall_time_kept(frame):
+def test_a_tz_aware_index_is_read_as_a_file_is_daily_keeping_its_days_hourly_in_utc(frame):
     clean, _ = validate_frame(frame.tz_localize("America/New_York"))
-    assert clean.index.tz is None and clean.index[0] == frame.index[0]
+    assert clean.index.tz is None and clean.index.equals(frame.index)  # midnights keep their local day
+    hours = pd.date_range("2021-10-30", periods=72, freq="h", tz="Europe/Berlin")  # 02:00 twice on the 31st
+    clean, _ = validate_frame(pd.DataFrame({"y": np.arange(72.0)}, index=hours))  # was: "appears more than once"
+    assert clean.index.equals(pd.date_range("2021-10-29 22:00", periods=72, freq="h"))
+    from forecast.dates import parse_dates
+    as_text = pd.Series(hours.astype(str))  # the same hours as a file or a served history writes them
+    assert list(parse_dates(as_text)) == list(clean.index)
 
 
 def test_when_series_given_then_named_column(frame):
