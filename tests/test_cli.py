@@ -592,3 +592,24 @@ def test_a_fit_whose_output_is_not_a_terminal_says_where_it_is_at_a_steady_pace(
     quiet = run("fit", "--sample", "IBM", "--max-epochs", "2", "--seq-len", "10", "--hidden-size", "4",
                 "--no-refit", "--quiet", "--out", tmp_path / "q")
     assert "training: epoch" not in quiet.stdout
+
+
+@pytest.mark.parametrize("width", [80, 50])
+def test_a_table_of_numbers_cuts_no_number_or_column_on_a_narrow_terminal(monkeypatch, width):
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from forecast.cli import common
+    buffer = io.StringIO()
+    monkeypatch.setattr(common, "out", Console(file=buffer, width=width))
+    table = Table(title="Test metrics")
+    table.add_column("forecast")
+    for name in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "dir. %", "calls"):
+        table.add_column(name, justify="right")
+    for label in ("model", "naive (last value)", "moving average"):
+        table.add_row(label, "0.8812", "0.8094", "64.67", "144.9", "0.7844", "62.09", "182")
+    common.show(table)
+    text = buffer.getvalue()
+    assert "…" not in text and text.count("0.8812") == 3 and text.count("182") == 3 and "calls" in text

@@ -58,6 +58,20 @@ def say(text: str, style: str | None = None) -> None:
     out.print(f"[{style}]{escape(text)}[/]" if style else escape(text), soft_wrap=True)
 
 
+def show(table) -> None:
+    """Print a rich table whose cells are never cut to "0.88…" on a narrow terminal: a column of
+    numbers keeps the width of its widest cell, one of text (and every header) of its longest word."""
+    from rich.cells import cell_len
+
+    for column in table.columns:
+        cells = [str(cell) for cell in column.cells]
+        words = (cells if column.justify == "right" else [w for cell in cells for w in cell.split()]) + \
+            str(column.header).split()
+        column.min_width = max([cell_len(word) for word in words] + [column.min_width or 0])
+    needed = out.measure(table, options=out.options.update(max_width=10_000)).minimum  # wider than the terminal:
+    out.print(table, width=max(needed, out.width), crop=needed <= out.width)  # its lines wrap, nothing is cut
+
+
 def warn(text: str) -> None:
     console.print(f"[bold yellow]WARNING:[/] {escape(text)}", soft_wrap=True)
 
@@ -217,7 +231,7 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
     from forecast.metrics import BASELINES, STATISTICAL
 
     table = Table(title=title)
-    table.add_column("forecast", no_wrap=True)
+    table.add_column("forecast")
     for col in ("MAE", "RMSE", "MAPE %", "sMAPE %", "MASE", "dir. %", "calls"):
         table.add_column(col, justify="right")
     for name in ("model", *BASELINES, *STATISTICAL):
@@ -232,7 +246,7 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
     always = summary["always"]
     table.add_row("majority direction" if always["call"] == "majority" else f"always {always['call']}",
                   *(["-"] * 5), fmt(always["direction"]), "all")
-    out.print(table)
+    show(table)
     naive_mase = summary["naive"]["mase"]
     if naive_mase == naive_mase and naive_mase > 2:
         say(f"MASE is each error in units of the training span's mean one-step change; an h-step forecast of a "
@@ -258,7 +272,7 @@ def print_series(rows: dict, limit: int = 30) -> None:
         table.add_row(escape(name), fmt(r["rmse"]), fmt(r["naive_rmse"]), fmt(r["mase"]),
                       f"{100 * r['skill']:+.1f}", fmt(r["dm_p_naive"]), r["best_baseline"],
                       fmt(r.get("coverage80")))
-    out.print(table)
+    show(table)
 
 
 def print_intervals(summary: dict) -> None:
@@ -272,7 +286,7 @@ def print_intervals(summary: dict) -> None:
     for name, m in summary["intervals"].items():
         table.add_row(name, *(fmt(m[who][k]) for k in ("coverage", "width", "winkler")
                               for who in ("model", "naive")))
-    out.print(table)
+    show(table)
     p = summary["pinball"]
     say(f"pinball loss over quantiles {', '.join(f'{q:g}' for q in sorted(p['levels']))}: model "
         f"{fmt(p['model'])} vs naive {fmt(p['naive'])} (scaled: {fmt(p['model_scaled'])} vs "

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from forecast.cli.common import check_writable, fmt, load_inputs, out, print_metrics, print_paths, run_folder, say
+from forecast.cli.common import (check_writable, fmt, load_inputs, out, print_metrics, print_paths, run_folder, say,
+                                 show)
 from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, option, settings, split_flags, with_options
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
@@ -29,13 +30,13 @@ def _print(result) -> None:
     steps = Table(title="By horizon step: MAE, and coverage of the model's intervals")
     steps.add_column("step", justify="right")
     for name in result.forecasts:
-        steps.add_column(name, justify="right")
+        steps.add_column(name.replace("_", " "), justify="right")
     for name in per_step["intervals"]:
         steps.add_column(f"cover {name}", justify="right")
     for h in range(result.actual.shape[1]):
         steps.add_row(str(h + 1), *(fmt(per_step[n]["mae"][h]) for n in result.forecasts),
                       *(fmt(m["model"]["coverage"][h]) for m in per_step["intervals"].values()))
-    out.print(steps)
+    show(steps)
 
 
 B = "Backtest"
@@ -127,7 +128,7 @@ def _print_summary(s: dict) -> None:
         imp = s["importances"].get(name)
         table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value),
                       "" if imp is None else f"{imp:.2f}")
-    out.print(table)
+    show(table)
 
 
 @with_options(SOURCE, DATA, MODEL, TRAIN, SET, skip=(*SEARCHED, "baselines", "holidays"))
