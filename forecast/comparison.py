@@ -59,6 +59,7 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     """
     out: dict[str, Any] = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
     out["skill"] = skill(out["model"]["rmse"], out["naive"]["rmse"])
+    out["zero_actuals"] = float(np.mean(np.abs(actual) <= 1e-12))  # the share MAPE leaves out
     # Several series pooled (a scale per window): RMSE would be decided by the largest series, so the
     # yardstick is scale-free, MASE (each series' errors in units of its own one-step change).
     yardstick = "mase" if np.ndim(mase_scale) == 3 and len(np.unique(mase_scale)) > 1 else "rmse"

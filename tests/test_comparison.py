@@ -181,3 +181,28 @@ def test_the_model_confidence_set_keeps_what_cannot_be_told_from_the_best():
     assert set(tied["included"]) == {"model", "naive", "drift"}
     assert "none can be told apart" in confidence_line(tied)
     assert confidence_set({"model": same[:5], "naive": same[:5]}, lag=1)["note"] == "too few origins to tell"
+
+
+def test_the_share_of_zero_actuals_that_mape_leaves_out_is_counted_and_printed(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from forecast.cli import common
+    rng = np.random.default_rng(1)
+    actual = rng.poisson(0.8, (200, 3, 1)).astype(float)  # intermittent demand: many zeros
+    anchor = actual[:, 0, :]
+    forecasts = {"model": actual + rng.normal(0, 0.3, actual.shape), "naive": np.repeat(anchor[:, None, :], 3, 1)}
+    s = summarise(actual, forecasts, anchor, np.ones(1), _intervals(actual), np.ones(1), lag=3)
+    assert s["zero_actuals"] == pytest.approx(np.mean(actual == 0)) and 0.3 < s["zero_actuals"] < 0.6
+    nonzero = actual != 0
+    expected = 100 * np.mean(np.abs(forecasts["model"] - actual)[nonzero] / actual[nonzero])
+    assert s["model"]["mape"] == pytest.approx(expected)  # over the other points only
+    buffer = io.StringIO()
+    monkeypatch.setattr(common, "out", Console(file=buffer, width=200))
+    common.print_metrics(s)
+    assert f"MAPE leaves out the {100 * s['zero_actuals']:.3g}% of actual values that are 0" in buffer.getvalue()
+    s["zero_actuals"] = 0.0
+    buffer.truncate(0)
+    common.print_metrics(s)
+    assert "MAPE leaves out" not in buffer.getvalue()

@@ -247,6 +247,9 @@ def print_metrics(summary: dict, title: str = "Test metrics (original units)") -
     table.add_row("majority direction" if always["call"] == "majority" else f"always {always['call']}",
                   *(["-"] * 5), fmt(always["direction"]), "all")
     show(table)
+    if summary.get("zero_actuals"):
+        say(f"MAPE leaves out the {100 * summary['zero_actuals']:.3g}% of actual values that are 0 (it is undefined "
+            "there): compare the forecasts by sMAPE or MASE.")
     naive_mase = summary["naive"]["mase"]
     if naive_mase == naive_mase and naive_mase > 2:
         say(f"MASE is each error in units of the training span's mean one-step change; an h-step forecast of a "
