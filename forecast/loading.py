@@ -84,6 +84,10 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
     (every numeric column when None); `label` names a single frame in its errors."""
     from forecast.panel import from_long, validate_panel  # with torch, which loading needs not
 
+    if isinstance(frame, (str, Path, SourceConfig)):  # where the data are, not the data
+        what = frame.label if isinstance(frame, SourceConfig) else str(frame)
+        raise ForecastError(f"got the {type(frame).__name__} {what!r}, not data: read it with forecast.load(...) "
+                            "and pass the panel it returns (frames, report = load(...)), with source= to record it")
     if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
         frame = from_long(frame.set_index("ds"), "unique_id")
     columns = None if columns is None else list(columns)

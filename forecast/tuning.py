@@ -343,6 +343,8 @@ def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool
     >>> result.study.best_trial.params["seq_len"] in range(10, 21)
     True
     """
+    if not isinstance(spec, StudySpec):
+        raise ForecastError(f"tune takes a StudySpec first, then the data; got a {type(spec).__name__} first")
     frame, _ = as_panel(frame, spec.data.inputs, spec.source, spec.data.static)
     spec = fit_search(spec, frame)
     study = run_study(spec, frame, jobs, trials_dir)

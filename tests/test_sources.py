@@ -500,3 +500,12 @@ def test_a_frame_with_row_numbers_and_a_date_column_is_indexed_by_its_dates_as_a
     named = pd.DataFrame({"month": days.strftime("%Y-%m"), "y": np.arange(60.0)}, index=pd.RangeIndex(60, name="t"))
     with pytest.raises(ForecastError, match="not numeric"):  # an index the user named is the user's axis
         load(named, ["y", "month"])
+
+
+@pytest.mark.parametrize("where", ["sales.csv", SourceConfig(sample="IBM")])
+def test_fit_given_where_the_data_are_instead_of_the_data_says_to_load_them_first(where):
+    from forecast import DataConfig, StudySpec, fit, tune
+    with pytest.raises(ForecastError, match=r"not data: read it with forecast.load\(\.\.\.\)"):
+        fit(where, DataConfig(targets=("y",)))
+    with pytest.raises(ForecastError, match="tune takes a StudySpec first, then the data; got a DataFrame first"):
+        tune(make_frame(), StudySpec())
