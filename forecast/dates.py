@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,9 @@ def _one_format(values: pd.Series, name: str, utc: bool) -> pd.DatetimeIndex:
     """ISO 8601 first; else the format pandas infers from the first value, applied to every value."""
     for how in ({"format": "ISO8601"}, {}):
         try:
-            return pd.to_datetime(values, utc=utc, **how)
+            with warnings.catch_warnings():  # pandas' note that it read each value alone: order is checked later
+                warnings.simplefilter("ignore", UserWarning)
+                return pd.to_datetime(values, utc=utc, **how)
         except (ValueError, TypeError):
             pass
     mixed = pd.to_datetime(values, format="mixed", errors="coerce", utc=utc)
@@ -267,8 +270,7 @@ def full_grid(index: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
 
 def holes(index: pd.DatetimeIndex) -> tuple[int, int, pd.Timestamp, int] | None:
     """(timestamps missing, holes, the last timestamp before the longest, its steps) (see `full_grid`), or None."""
-    grid = full_grid(index)
-    if grid is None:
+    if (grid := full_grid(index)) is None:
         return None
     edges = np.diff(np.r_[0, (~grid.isin(index)).astype(int), 0])
     starts, lengths = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
@@ -383,7 +385,6 @@ def _holiday_dates(code: str, first: int, last: int) -> np.ndarray:
     """The sorted holidays of calendar `code` from year `first` to `last`, built once (every series
     of a panel, and every forecast, reads the same calendar)."""
     import holidays  # here: only a model with a holiday input pays for it
-
     years = range(first, last + 1)
     try:
         if code in holidays.list_supported_financial():

@@ -50,7 +50,8 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray,
         out = {
             "mae": np.mean(abs_err, axis=axis),
             "rmse": np.sqrt(np.mean(np.square(err, out=err), axis=axis)),
-            "mape": 100 * np.nanmean(np.where(valid, abs_err / np.where(valid, denom, 1), np.nan), axis=axis),
+            "mape": 100 * np.sum(np.where(valid, abs_err / np.where(valid, denom, 1), 0.0), axis=axis)
+            / np.sum(valid, axis=axis),  # over the actual values that are not 0 (NaN when none is)
             "smape": 100 * np.mean(2 * abs_err / np.maximum(denom + np.abs(forecast), 1e-12), axis=axis),
             "mase": np.mean(abs_err / mase_scale, axis=axis),
             "direction": np.where(calls > 0, 100 * hits / np.maximum(calls, 1), np.nan),
