@@ -79,7 +79,7 @@ def main() -> None:
         code = app(prog_name="forecast", standalone_mode=False)  # click's errors come here, printed as ours are
         if code == 130:  # Ctrl-C, which click turns into an exit status
             fail("interrupted", 130)
-        sys.exit(code or 0)
+        sys.exit(code if isinstance(code, int) else 0)  # an exit status; a command returns None
     except _HELP as e:  # `forecast` alone: the help, as click shows it
         e.show()
         sys.exit(e.exit_code)
