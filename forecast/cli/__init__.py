@@ -4,7 +4,8 @@ The commands live in `run.py` (data, fit, predict, update, export, serve) and `s
 (backtest, tune); their options in `options.py`; what they share (loading, folders, printing) in
 `common.py`. This module builds the app and holds the one error boundary: a `ForecastError` or an
 operating-system error (disk full, no permission) is printed as one escaped line on stderr with exit
-status 1; Ctrl-C exits with 130. Nothing heavy is imported at module level, so `forecast --help`
+status 1, a usage error (an unknown option, a value of the wrong type) the same way with status 2;
+Ctrl-C exits with 130. Nothing heavy is imported at module level, so `forecast --help`
 starts without torch or Lightning.
 """
 from __future__ import annotations
