@@ -120,7 +120,8 @@ def _print_summary(s: dict) -> None:
     if s["best"] is None:
         say("no completed trial yet")
         return
-    table = Table(title=f"best trial #{s['best']['number']}: validation loss {s['best']['val_loss']:.5g}")
+    say(f"best trial #{s['best']['number']}: validation loss {s['best']['val_loss']:.5g}")  # a title would wrap
+    table = Table()
     table.add_column("parameter")
     table.add_column("value", justify="right")
     table.add_column("importance", justify="right")
