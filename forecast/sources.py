@@ -307,8 +307,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
-            if not isinstance(frame.index, pd.RangeIndex):  # df.to_parquet keeps a date index as the index
-                frame = frame.reset_index()
+            if not isinstance(frame.index, pd.RangeIndex):  # to_parquet kept an index: dates are data, row labels not
+                frame = frame.reset_index(drop=frame.index.name is None and not isinstance(frame.index, pd.DatetimeIndex))
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
             sep = _separator(path) if suffix != ".gz" else ","
             text = {c: str for c in text_cols}

@@ -115,6 +115,12 @@ def test_when_date_column_named_then_it_is_used(tmp_path, frame):
         load_file(path, date_col="nope")
 
 
+def test_a_long_parquet_file_keeps_no_column_of_the_row_labels_pandas_wrote_beside_it(tmp_path, frame):
+    long = pd.concat([frame.reset_index().assign(id=name) for name in ("a", "b")])  # row labels 0..299 twice
+    long.to_parquet(tmp_path / "long.parquet")  # pandas stores those labels as an index
+    assert sorted(load_file(tmp_path / "long.parquet").columns) == ["id", "y"]  # not "index" beside them
+
+
 @pytest.mark.parametrize("name,text", [("when", False), (None, False), ("Date", True)])
 def test_a_parquet_file_whose_dates_are_its_index_loads_as_written_by_to_parquet(tmp_path, frame, name, text):
     path = tmp_path / "indexed.parquet"
