@@ -314,9 +314,9 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             text = {c: str for c in text_cols}
             frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text)
             _check_header(path, sep, frame)
-            style = _number_style(frame, sep)
-            if style:
+            if style := _number_style(frame, sep):
                 frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text, **style)
+            frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
             frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")
                                         and _is_row_number(frame[c])])  # a pandas index written out
         else:

@@ -308,6 +308,13 @@ def test_a_bom_and_semicolons_are_read(tmp_path):
     assert list(frame.columns) == ["Wert"] and len(frame) == 2
 
 
+def test_spaces_around_the_header_names_and_windows_line_ends_are_read(tmp_path):
+    path = _write(tmp_path, " month , sales \r\n2020-01 , 1.5\r\n2020-02 , 2.5\r\n")
+    frame = load_file(path)  # was: "column(s) 'sales' not found; available: sales"
+    assert list(frame.columns) == ["sales"] and frame["sales"].tolist() == [1.5, 2.5]
+    assert frame.index.equals(pd.DatetimeIndex(["2020-01-01", "2020-02-01"], name="Date"))
+
+
 def test_a_header_only_file_says_it_has_no_rows(tmp_path):
     with pytest.raises(ForecastError, match="no data rows"):
         load_file(_write(tmp_path, "date,y\n"))
