@@ -34,11 +34,12 @@ def _day_or_month_first(values: pd.Series, name: str, dayfirst: bool | None) -> 
     if parts.isna().any(axis=None) or (parts[0].str.len() == 4).any():
         return None  # not all in the a/b/c form, or year first (ISO-like): not ambiguous
     first, second = parts[0].astype(int), parts[1].astype(int)
+    example_format = "%d{0}%m{0}%Y".format(re.search(r"[/.\-]", values.iloc[0])[0])  # type: ignore[index]  # a/b/c
     day_first_needed, month_first_needed = (first > 12).any(), (second > 12).any()
     if day_first_needed and month_first_needed:
         raise ForecastError(f"date column {name!r} mixes day-first ({values[first > 12].iloc[0]!r}) "
                             f"and month-first ({values[second > 12].iloc[0]!r}) dates; "
-                            "give their format, e.g. --set source.date_format=%d/%m/%Y")
+                            f"give their format, e.g. --set source.date_format={example_format}")
     if day_first_needed or month_first_needed:
         if dayfirst is not None and dayfirst != day_first_needed:
             example = values[(first > 12) if day_first_needed else (second > 12)].iloc[0]
@@ -48,7 +49,7 @@ def _day_or_month_first(values: pd.Series, name: str, dayfirst: bool | None) -> 
     if dayfirst is None:
         raise ForecastError(f"date column {name!r}: every date (e.g. {values.iloc[0]!r}) reads both "
                             "day-first and month-first; say which with --set source.dayfirst=true or false "
-                            "(or --set source.date_format=%d/%m/%Y)")
+                            f"(or --set source.date_format={example_format})")
     return dayfirst
 
 
@@ -82,6 +83,8 @@ def _parse_texts(values: pd.Series, name: str, date_format: str | None, dayfirst
                     index = pd.to_datetime(values, format=fmt, utc=utc)
             else:
                 index = _one_format(values, name, utc)
+    except ForecastError:  # already says what to give
+        raise
     except (ValueError, TypeError) as e:
         hint = "check source.date_format" if date_format else "give their format, e.g. --set source.date_format=%Y-%m-%d"
         raise ForecastError(f"date column {name!r} does not hold readable dates ({str(e).splitlines()[0]}); "
@@ -221,10 +224,7 @@ def step_unit(index: pd.DatetimeIndex) -> str:
         return f"{max(1, round(step.total_seconds()))}s"
     if step < pd.Timedelta(days=6):
         return "D" if (pd.DatetimeIndex(index).day_of_week >= 5).any() else "B"
-    for unit, below in (("W", 27), ("M", 80), ("Q", 300)):
-        if step < pd.Timedelta(days=below):
-            return unit
-    return "Y"
+    return next((unit for unit, below in (("W", 27), ("M", 80), ("Q", 300)) if step < pd.Timedelta(days=below)), "Y")
 
 
 def season_of_unit(unit: str) -> int:
@@ -348,9 +348,8 @@ def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str
     if freq is None:  # no regular stretch at all: the most common step
         step = pd.Series(tail[1:] - tail[:-1]).mode().iloc[0]
         freq = "D" if step == pd.Timedelta(days=1) else pd.tseries.frequencies.to_offset(step).freqstr
-    if freq == "D" and len(tail) >= 10 and (tail.day_of_week < 5).all():
-        return "B"  # daily rows, never on a weekend: business days (stock prices from a file)
-    return freq
+    # daily rows, never on a weekend: business days (stock prices from a file)
+    return "B" if freq == "D" and len(tail) >= 10 and (tail.day_of_week < 5).all() else freq
 
 
 def future_dates(last: pd.Timestamp, horizon: int, frequency: str) -> pd.DatetimeIndex:

@@ -144,19 +144,14 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame.reindex(grid)
         report.missing_dates, report.dates_filled = len(grid) - len(values), True
     frame, report = _repair_gaps(frame, max_gap, report)
-    found = None if fill_dates else holes(frame.index)
-    if found:
-        report.missing_dates = found[0]
-        report.warnings.append(holes_warning(source, *found))
+    if found := None if fill_dates else holes(frame.index):
+        (report.missing_dates, count, after, longest), s = found, lambda n: "s" if n > 1 else ""
+        report.warnings.append(
+            f"{source}: {found[0]} timestamp{s(found[0])} missing at the data's step ({count} hole{s(count)}; the "
+            f"longest, {longest} step{s(longest)}, after {stamp(after)}): windows and the seasonal naive run across "
+            "a hole as if no time had passed; if these are gaps, not closures, --set source.fill_missing_dates=true "
+            "inserts them as missing values (forward-filled up to source.max_gap)")
     return frame, report
-
-
-def holes_warning(source: str, missing: int, count: int, after, longest: int) -> str:
-    return (f"{source}: {missing} timestamp{'s' if missing > 1 else ''} missing at the data's step ({count} "
-            f"hole{'s' if count > 1 else ''}; the longest, {longest} step{'s' if longest > 1 else ''}, after "
-            f"{stamp(after)}): windows and the seasonal naive run across a hole as if no time had passed; if these "
-            "are gaps, not closures, --set source.fill_missing_dates=true inserts them as missing values "
-            "(forward-filled up to source.max_gap)")
 
 
 LARGEST, SMALLEST = 1e30, 1e-30  # the network computes in float32 (3.4e38 to 1.2e-38)
@@ -247,22 +242,24 @@ def _separator(path: Path) -> str:
 
 
 MISSING = ["?", "-", "--"]  # missing values as some exports write them, beside pandas' own (NA, NaN, ...)
-# Numbers written as text: with a decimal comma (12,5 in a file separated by ; or tab) or with
-# thousands commas (1,234.5, quoted in a comma-separated file)
-NUMBER_STYLES = ({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"), ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?")
+# Numbers written as text: a decimal comma (12,5 in a file separated by ; or tab), thousands commas
+# (1,234.5, quoted in a comma-separated file), or thousands points with a decimal comma (1.234,5)
+NUMBER_STYLES = (({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"),
+                 ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?"),
+                 ({"decimal": ",", "thousands": "."}, r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"))
 
 
-def _number_style(frame: pd.DataFrame, sep: str) -> dict:
-    """Options for `read_csv` that read the frame's text columns of numbers as numbers: a decimal
-    comma (not in comma-separated files) or thousands commas; {} when no text column is one."""
-    text = [v.str.strip() for v in (frame[c].dropna().astype(str).head(200) for c in frame.columns
-                                    if pd.api.types.is_string_dtype(frame[c])) if len(v)]
+def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:
+    """Options for `read_csv` that read text columns of numbers as numbers (a decimal comma, not in
+    comma-separated files; thousands commas or points), and those columns; ({}, []) when none is."""
+    text = {c: frame[c].dropna().astype(str).head(200).str.strip() for c in frame.columns
+            if pd.api.types.is_string_dtype(frame[c])}
     for options, pattern in NUMBER_STYLES:
-        if options.get("decimal") == sep:
-            continue
-        if any(v.str.contains(",").any() and v.str.fullmatch(pattern).all() for v in text):
-            return options
-    return {}
+        found = [c for c, v in text.items() if len(v) and options.get("decimal") != sep and v.str.contains(",").any()
+                 and v.str.fullmatch(pattern).all()]
+        if found:
+            return options, found
+    return {}, []
 
 
 def _is_row_number(values: pd.Series) -> bool:
@@ -314,8 +311,10 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             text = {c: str for c in text_cols}
             frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text)
             _check_header(path, sep, frame)
-            if style := _number_style(frame, sep):
-                frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text, **style)
+            style, numbers = _number_style(frame, sep)
+            if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
+                styled = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text, **style)
+                frame = frame.assign(**{str(c): styled[c] for c in numbers})
             frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
             frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")
                                         and _is_row_number(frame[c])])  # a pandas index written out

@@ -164,6 +164,10 @@ def test_numbers_with_a_decimal_comma_or_thousands_commas_are_read_as_numbers(tm
     (tmp_path / "plain.csv").write_text('date,sales,note\n2020-01-01,1.5,"a,b"\n2020-01-02,2.5,c\n')
     plain = load_file(tmp_path / "plain.csv")  # a text column with commas stays text
     assert plain["sales"].tolist() == [1.5, 2.5] and plain["note"].tolist() == ["a,b", "c"]
+    (tmp_path / "de.csv").write_text("Datum;Umsatz\n01.01.2020;1.234,50\n02.01.2020;987,25\n13.01.2020;1.010\n")
+    german = load_file(tmp_path / "de.csv")  # thousands points, a decimal comma, and dates with points too
+    assert german["Umsatz"].tolist() == [1234.5, 987.25, 1010.0]
+    assert german.index.strftime("%Y-%m-%d").tolist() == ["2020-01-01", "2020-01-02", "2020-01-13"]
 
 
 def test_question_marks_and_dashes_are_missing_values_that_validation_fills(tmp_path):
@@ -287,6 +291,14 @@ def test_when_every_date_reads_both_ways_then_the_user_must_say(tmp_path):
     frame = load_file(path, dayfirst=True)
     assert list(frame.index.month) == list(range(1, 13)) and (frame.index.day == 1).all()
     assert list(load_file(path, date_format="%d/%m/%Y").index) == list(frame.index)
+
+
+def test_dates_that_read_both_ways_ask_for_the_option_once_with_the_columns_own_separator(tmp_path):
+    (tmp_path / "d.csv").write_text("Datum;Wert\n01.02.2020;1\n02.02.2020;2\n")
+    with pytest.raises(ForecastError) as error:
+        load_file(tmp_path / "d.csv")
+    assert "does not hold readable dates" not in str(error.value)  # not wrapped in a second, wrong hint
+    assert str(error.value).endswith("(or --set source.date_format=%d.%m.%Y)")
 
 
 def test_mixed_date_formats_are_named_not_called_unsorted(tmp_path):
