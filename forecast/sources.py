@@ -5,6 +5,7 @@ DatetimeIndex and no missing values, plus a `DataReport` saying what was loaded 
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -83,9 +84,11 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame.to_frame(frame.name if frame.name is not None else "value")
     if not isinstance(frame, pd.DataFrame):
         raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
-    rows = frame.index
+    rows = frame.index  # row numbers beside a column of dates (a frame read from a file): the dates are its axis
     dates = date_column(frame) if isinstance(rows, pd.RangeIndex) and (rows.start, rows.step, rows.name) == (0, 1, None) else None
-    if dates is not None:  # row numbers beside a column of dates (a frame read from a file): the dates it is
+    if dates is not None and pd.api.types.is_numeric_dtype(frame[dates]) and (frame[dates].diff() <= 0).any():
+        dates = None  # numbers named like dates that do not move forward ("day": 1 to 7): not an axis
+    if dates is not None:
         frame = frame.drop(columns=dates).set_axis(parse_dates(frame[dates], str(dates)), axis=0)
     if len(frame) == 0:
         raise ForecastError(f"{source}: no rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
@@ -364,9 +367,7 @@ def _check_header(path: Path, sep: str, frame: pd.DataFrame) -> None:
         header = next(csv.reader(f, delimiter=sep), [])
     if len(header) != len(frame.columns):
         return
-    seen: dict[str, int] = {}
-    for name in header:
-        seen[name.strip()] = seen.get(name.strip(), 0) + 1
+    seen = Counter(name.strip() for name in header)
     twice = [f"{name!r} ({n} times)" for name, n in seen.items() if n > 1 and name]
     if twice:
         raise ForecastError(f"{path}: the header names {', '.join(twice)}; rename the columns so that each "

@@ -522,6 +522,9 @@ def test_a_frame_with_row_numbers_and_a_date_column_is_indexed_by_its_dates_as_a
     assert load(nixtla_one)[0]["series"].index.equals(pd.DatetimeIndex(days, name="Date"))
     steps, report = load(pd.DataFrame({"y": np.arange(60.0)}))  # no date column: row numbers are steps
     assert report.steps and not report.notes
+    weekday = pd.DataFrame({"day": np.arange(60) % 7 + 1, "y": np.arange(60.0)})  # a feature named like dates
+    kept, report = load(weekday)
+    assert list(kept["series"].columns) == ["day", "y"] and report.steps and not report.notes
     named = pd.DataFrame({"month": days.strftime("%Y-%m"), "y": np.arange(60.0)}, index=pd.RangeIndex(60, name="t"))
     with pytest.raises(ForecastError, match="not numeric"):  # an index the user named is the user's axis
         load(named, ["y", "month"])
