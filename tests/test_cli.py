@@ -345,6 +345,20 @@ def test_data_says_the_step_and_a_panel_of_series_at_different_steps_is_warned_o
                                "step alike: give each step's series a model of its own"]
 
 
+@pytest.mark.slow
+def test_a_panel_that_drop_bad_leaves_with_one_series_names_what_it_left_out_and_forecasts_under_its_name(run, tmp_path):
+    days = pd.date_range("2020-01-01", periods=300)
+    shop = pd.DataFrame({"id": "shop", "date": days, "y": 50 + np.sin(np.arange(300.0))})
+    kiosk = pd.DataFrame({"id": "kiosk", "date": days[-20:], "y": np.arange(20.0)})  # too young for the split
+    pd.concat([shop, kiosk]).to_csv(tmp_path / "p.csv", index=False)
+    fitted = run("fit", "--csv", tmp_path / "p.csv", "--series-col", "id", "--drop-bad", "--seq-len", "10",
+                 "--horizon", "3", "--max-epochs", "1", "--out", tmp_path / "m")
+    assert fitted.returncode == 0 and "left out series kiosk:" in fitted.stderr  # it said nothing
+    assert "windows: train" in fitted.stdout and "of series shop (test targets" in fitted.stdout
+    shaped = run("predict", "--model", tmp_path / "m", "--format", "nixtla", "--output", tmp_path / "n.csv")
+    assert shaped.returncode == 0 and set(pd.read_csv(tmp_path / "n.csv")["unique_id"]) == {"shop"}  # not "p"
+
+
 def test_data_on_a_panel_gives_each_series_span_and_names_one_too_young_for_the_common_split(run, tmp_path):
     prices = pd.read_csv(SAMPLE)
     young = prices[prices.Ticker == "MSFT"].tail(100).assign(Ticker="NEW")

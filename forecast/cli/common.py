@@ -190,16 +190,17 @@ def print_windows(prepared) -> None:
         train = np.array([s["train"] for s in each])
         say(f"series with train / validation / test windows: {held}; training windows per series: min "
             f"{train.min()}, median {int(np.median(train))}, max {train.max()}")
-        for name, why in prepared.dropped.items():
-            warn(f"left out series {name}: {why}")
-        if prepared.dropped and not prepared.cfg.cycle:
-            say("series left out of training can still be forecast from their own history: predict "
-                "--new-series (not with model.series_embedding)")
     else:
         from forecast.dates import stamp
 
         (one,) = prepared.parts
-        say(f"{counts} (test targets {stamp(one.index[one.val_end])} to {stamp(one.index[-1])})")
+        say(f"{counts}{f' of series {prepared.names[0]}' if prepared.dropped else ''} (test targets "
+            f"{stamp(one.index[one.val_end])} to {stamp(one.index[-1])})")
+    for name, why in prepared.dropped.items():  # a panel --drop-bad left with one series says so too
+        warn(f"left out series {name}: {why}")
+    if prepared.dropped and not prepared.cfg.cycle:
+        say("series left out of training can still be forecast from their own history: predict "
+            "--new-series (not with model.series_embedding)")
     say(level_line(prepared))
 
 

@@ -228,7 +228,8 @@ def predict(model: Model,
     from forecast.files import write_frame
     from forecast.outputs import nixtla
 
-    shaped = nixtla(table, trained.model.cell.upper(), source.label).set_index("unique_id") \
+    one = made.model.series[0] if len(made.model.series) == 1 else source.label  # its name, not the file's
+    shaped = nixtla(table, trained.model.cell.upper(), one).set_index("unique_id") \
         if format == "nixtla" else table  # printed and written in the shape asked for
     say(shaped.to_string())
     if output is not None:
