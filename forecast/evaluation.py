@@ -31,7 +31,8 @@ class Evaluation:
         direction (of its training rows: the fit's, or the fold's).
     intervals : the model's calibrated intervals and the naive forecast's, (K, B, H, T).
     lag : how many origins apart forecasts stop overlapping (the horizon over the origins' stride).
-    series : (B,) each forecast's series (a panel's), or None; new : series held out of training.
+    series : (B,) each forecast's series (a panel's), or None; new : series held out of training;
+    left_out : series given but never forecast (a backtest's, too young for every fold, with drop_bad).
     """
 
     targets: tuple[str, ...]
@@ -48,6 +49,7 @@ class Evaluation:
     seconds: float = 0.0
     series: np.ndarray | None = None
     new: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
     _summaries: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # summary(), once
 
     @property

@@ -192,7 +192,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     results = list(done.values())
     pooled = results[0] if len(results) == 1 else pool(results)
     return replace(pooled, folds=len(folds), seconds=time.perf_counter() - started,
-                   new=tuple(n for n in new if n in done))
+                   new=tuple(n for n in new if n in done), left_out=tuple(n for n in series if n not in done))
 
 
 class _Walk:

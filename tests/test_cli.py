@@ -357,6 +357,13 @@ def test_a_panel_that_drop_bad_leaves_with_one_series_names_what_it_left_out_and
     assert "windows: train" in fitted.stdout and "of series shop (test targets" in fitted.stdout
     shaped = run("predict", "--model", tmp_path / "m", "--format", "nixtla", "--output", tmp_path / "n.csv")
     assert shaped.returncode == 0 and set(pd.read_csv(tmp_path / "n.csv")["unique_id"]) == {"shop"}  # not "p"
+    walked = run("backtest", "--csv", tmp_path / "p.csv", "--series-col", "id", "--drop-bad", "--seq-len", "10",
+                 "--horizon", "3", "--max-epochs", "1", "--origins", "5", "--out", tmp_path / "b")
+    assert walked.returncode == 0 and "left out series kiosk: no fold trained on it" in walked.stderr
+    tuned = run("tune", "--csv", tmp_path / "p.csv", "--series-col", "id", "--drop-bad", "--horizon", "3",
+                "--max-epochs", "1", "--n-trials", "1", "--search", "seq_len=10,12",
+                "--storage", f"sqlite:///{tmp_path / 's.db'}", "--out", tmp_path / "t")
+    assert tuned.returncode == 0 and "left out series kiosk: series too short" in tuned.stderr, tuned.stderr
 
 
 def test_data_on_a_panel_gives_each_series_span_and_names_one_too_young_for_the_common_split(run, tmp_path):

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.common import (check_writable, fmt, load_inputs, out, print_metrics, print_paths, run_folder, say,
-                                 show)
+                                 show, warn)
 from forecast.cli.options import CONFIG, DATA, MODEL, SET, SOURCE, TRAIN, option, settings, split_flags, with_options
 from forecast.config import DataConfig
 from forecast.errors import ForecastError
@@ -93,6 +93,9 @@ def backtest(model: Annotated[Optional[Path], typer.Option(help="Start from a sa
         result = run_backtest(frame, data, net, train, bt, source=source,
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
     say(f"{result.folds} fold(s) trained and forecast in {result.seconds:.1f} s")
+    for name in result.left_out:
+        warn(f"left out series {name}: no fold trained on it or forecast it (too young or constant before the "
+             f"origins, or no data at them); --hold-out {name} scores a young one as a series never trained on")
     walked = len(set(result.origins))
     if bt.origins is None and bt.origins_from is None and bt.origins_to is None and walked < DEFAULT_ORIGINS:
         say(f"{walked} origins: the last quarter of the data, or as many as leave the first fold enough rows to "
@@ -200,6 +203,8 @@ def tune(config: Annotated[Optional[Path], typer.Option(help="Study file (YAML, 
     say(f"tuning took {time.perf_counter() - started:.1f} s; each trial's epochs are logged in {folder / 'trials'}")
     _print_summary(result.summary)
     if result.refit is not None:
+        for name, why in result.refit.prepared.dropped.items():  # --drop-bad: the trials left them out too
+            warn(f"left out series {name}: {why}")
         print_metrics(result.refit.metrics, "Test metrics of the best configuration, trained on "
                       f"{result.refit.evaluated.info['trained_on']}")
     print_paths(result.write(folder))
