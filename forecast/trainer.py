@@ -266,7 +266,8 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
     saw, at its step): a frame for one series, a dict by name for a panel's (series not given keep
     their history). All its windows train for `epochs` (at `learning_rate`, default the model's);
     the intervals keep their calibration. Returns the new model (the old is unchanged) and what
-    changed: series, rows, dates, first and last epoch's loss, the first forecast before and after.
+    changed: series, rows, dates, first and last epoch's loss, the first forecast before and after,
+    and the series left out (not in a model fitted with `source.drop_bad`; without it they are an error).
 
     Examples
     --------
@@ -288,9 +289,10 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
                                 "(a dict in Python, a long file with --series-col on the command line)")
         history = {next(iter(model.members)): history}
     fresh = [name for name in history if name not in model.members]
-    if fresh:
+    if fresh and not model.source.drop_bad:
         raise ForecastError(f"series {', '.join(map(str, fresh[:5]))} not in this model: update trains the series it "
                             "has (predict --new-series forecasts others; fit again to train on them)")
+    history = {name: rows for name, rows in history.items() if name not in fresh}  # fitted --drop-bad: as then
     cfg = model.data
     frames, parts, last = {}, [], {}
     for name, rows_given in history.items():
@@ -340,5 +342,6 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
     changed = {"series": len(frames), "new_rows": int(sum((f.index > last[n]).sum() for n, f in frames.items())),
                "trained_rows": sum(map(len, frames.values())), "trained_from": stamp(starts),
                "trained_to": stamp(ends), "epochs": epochs, "loss_first_epoch": losses[0],
-               "loss_last_epoch": losses[-1], "first_forecast_before": before, "first_forecast_after": after}
+               "loss_last_epoch": losses[-1], "first_forecast_before": before, "first_forecast_after": after,
+               "left_out": fresh}
     return updated, changed

@@ -1,4 +1,6 @@
 """Many series, one model: ragged panels windowed per series, one calendar cut, per-series scaling."""
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,6 +140,12 @@ def test_a_panel_left_with_one_series_after_dropping_the_bad_ones_writes_and_plo
     paths = result.write(tmp_path)
     table = pd.read_csv(paths["test forecasts"])
     assert len(table) == len(result.test.actual) * 3 and (tmp_path / "test.png").stat().st_size > 0
+    from forecast.trainer import update  # newer rows of both: the one left out is left out again, and said
+    newer = {name: make_frame(n=len(f) + 5, seed=1, start=str(f.index[0].date())) for name, f in frames.items()}
+    updated, changed = update(result.model, newer, epochs=1)
+    assert changed["left_out"] == ["tiny"] and list(updated.members) == ["a"] and changed["new_rows"] == 5
+    with pytest.raises(ForecastError, match="series tiny not in this model"):  # fitted without drop_bad: refused
+        update(replace(result.model, source=Source()), newer, epochs=1)
 
 
 def test_many_samples_load_as_one_panel():

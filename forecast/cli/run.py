@@ -271,6 +271,8 @@ def update(model: Model,
     if not source.is_panel and len(trained.members) == 1:  # one series' newer rows: the model's one series
         history = next(iter(history.values()))
     updated, changed = run_update(trained, history, max_epochs, learning_rate, quiet or not sys.stderr.isatty())
+    for name in changed["left_out"]:
+        warn(f"left out series {name}: not in this model, which was fitted with --drop-bad")
     series = f" of {changed['series']} series" if len(trained.members) > 1 else ""
     say(f"trained {changed['epochs']} epoch(s) on {changed['trained_rows']} rows{series} ({changed['trained_from']} to "
         f"{changed['trained_to']}), {changed['new_rows']} of them after what the model had seen; training loss "
