@@ -288,8 +288,10 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
             raise ForecastError(f"this model forecasts {len(model.members)} series: give the newer rows by series "
                                 "(a dict in Python, a long file with --series-col on the command line)")
         history = {next(iter(model.members)): history}
+    if not history:
+        raise ForecastError(f"no newer rows given; give those of the model's series ({', '.join(list(model.members)[:5])})")
     fresh = [name for name in history if name not in model.members]
-    if fresh and not model.source.drop_bad:
+    if fresh and (not model.source.drop_bad or len(fresh) == len(history)):
         raise ForecastError(f"series {', '.join(map(str, fresh[:5]))} not in this model: update trains the series it "
                             "has (predict --new-series forecasts others; fit again to train on them)")
     history = {name: rows for name, rows in history.items() if name not in fresh}  # fitted --drop-bad: as then

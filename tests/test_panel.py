@@ -146,6 +146,10 @@ def test_a_panel_left_with_one_series_after_dropping_the_bad_ones_writes_and_plo
     assert changed["left_out"] == ["tiny"] and list(updated.members) == ["a"] and changed["new_rows"] == 5
     with pytest.raises(ForecastError, match="series tiny not in this model"):  # fitted without drop_bad: refused
         update(replace(result.model, source=Source()), newer, epochs=1)
+    with pytest.raises(ForecastError, match="series tiny not in this model"):  # nothing left to train on
+        update(result.model, {"tiny": newer["tiny"]}, epochs=1)
+    with pytest.raises(ForecastError, match="no newer rows given; give those of the model's series \\(a\\)"):
+        update(result.model, {}, epochs=1)
 
 
 def test_many_samples_load_as_one_panel():
