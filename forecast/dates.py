@@ -251,14 +251,15 @@ def phase_of(index: pd.DatetimeIndex, period: int, unit: str) -> np.ndarray:
 
 
 def full_grid(index: pd.DatetimeIndex) -> pd.DatetimeIndex | None:
-    """Every timestamp from the first to the last of a series on a fixed step (hours, days with
-    weekends, weeks, months, quarters, years, integer steps) when some are missing, else None; None
-    too without a fixed step: trading days or hours (closures are not gaps), times at uneven intervals."""
+    """Every timestamp from first to last of a series on a fixed step (hours, days with weekends, weeks,
+    months, quarters, years, integer steps) when some are missing; else None, as for trading days or hours."""
     index = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
     gaps = np.diff(index.asi8)
-    if len(index) < 3 or (gaps == gaps[0]).all() or weekdays_only(index):
+    if len(index) < 3 or (gaps == gaps[0]).all():  # complete
         return None
     unit = step_unit(index)
+    if unit not in ("W", "M", "Q", "Y") and not is_steps(index) and (index.day_of_week >= 5).mean() < 0.1:
+        return None  # trading days or hours, even with a rare weekend session: a closure is not a gap
     if unit in ("M", "Q", "Y"):  # of uneven lengths: the first date moved on by whole months
         count, months = np.diff(index[[0, -1]].to_period(unit).asi8)[0], {"M": 1, "Q": 3, "Y": 12}[unit]
         grid = pd.DatetimeIndex([index[0] + pd.DateOffset(months=months * k) for k in range(count + 1)])

@@ -483,6 +483,7 @@ def test_timestamps_missing_from_a_series_on_a_fixed_step_are_counted_by_hole(in
 
 @pytest.mark.parametrize("index", [
     pd.date_range("2020-01-01", periods=300, freq="B").delete([10, 11, 40]),  # trading days: holidays are closures
+    pd.bdate_range("2020-01-01", periods=300).append(pd.DatetimeIndex(["2020-11-15"])).sort_values(),  # a Sunday session
     pd.date_range("2020-01-06 09:00", periods=400, freq="h").to_series().between_time("09:00", "16:00").index
     .to_series()[lambda i: i.index.dayofweek < 5].index,  # trading hours: nights and weekends are closures
     pd.DatetimeIndex(pd.Timestamp("2020-01-01") + pd.to_timedelta(np.cumsum(np.arange(1, 40) % 7 + 1), unit="min")),
