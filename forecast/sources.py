@@ -207,7 +207,11 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
                 f"{report.source}: column {col!r} has {n} missing values in a row from "
                 f"{stamp(frame.index[row])}, more than max_gap={max_gap} forward-fills; "
                 "fill or drop those rows, or raise source.max_gap (--set source.max_gap=N)")
-        report.filled = int(missing.to_numpy().sum())
+        report.filled, share = int(missing.to_numpy().sum()), missing.mean()
+        if share.max() > 0.1:  # a series recorded every other row: its test would score copies as actuals
+            report.warnings.append(f"{report.source}: {share.max():.0%} of the values of column {share.idxmax()!r} are "
+                                   "missing and forward-filled, as actuals too; if the data come less often than their "
+                                   "rows, drop the empty rows (or resample) first")
         frame = frame.ffill()
     if frame.empty:
         raise ForecastError(f"{report.source}: no complete rows")
@@ -265,10 +269,6 @@ def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:
     return {}, []
 
 
-def _is_row_number(values: pd.Series) -> bool:
-    return pd.api.types.is_integer_dtype(values) and bool((values.to_numpy() == np.arange(len(values))).all())
-
-
 def _series_hint(frame: pd.DataFrame, source: str) -> str | None:
     """A frame whose dates repeat once per value of a text column is a long file of several series:
     say which column names them, rather than asking to sort or de-duplicate the dates."""
@@ -319,8 +319,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
                 styled = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text, **style)
                 frame = frame.assign(**{str(c): styled[c] for c in numbers})
             frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
-            frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")
-                                        and _is_row_number(frame[c])])  # a pandas index written out
+            frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")  # a pandas index
+                                        and (frame[c].to_numpy() == np.arange(len(frame))).all()])
         else:
             raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
     except ForecastError:

@@ -538,3 +538,17 @@ def test_fit_given_where_the_data_are_instead_of_the_data_says_to_load_them_firs
         fit(where, DataConfig(targets=("y",)))
     with pytest.raises(ForecastError, match="tune takes a StudySpec first, then the data; got a DataFrame first"):
         tune(make_frame(), StudySpec())
+
+
+def test_a_column_mostly_forward_filled_is_warned_of_since_its_test_would_score_copies(frame):
+    every_other = frame.copy()
+    every_other.iloc[1::2, 0] = np.nan  # a series recorded every other row
+    kept, report = validate_frame(every_other, ["y"])
+    assert report.filled == 149 and report.dropped_trailing == 1 and len(report.warnings) == 1
+    assert report.warnings[0].startswith("DataFrame: 50% of the values of column 'y' are missing and forward-filled")
+    few = frame.copy()
+    few.iloc[[10, 20], 0] = np.nan
+    assert not validate_frame(few, ["y"])[1].warnings  # a few missing values: filled and counted, no warning
+    _, report = load({f"s{i}": every_other for i in range(5)} | {"clean": frame}, ["y"])
+    assert len(report.warnings) == 4 and report.warnings[0].startswith("series s0: 50% of the values")
+    assert report.warnings[-1] == "and 2 more series with most of a column forward-filled"
