@@ -116,9 +116,10 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
                             f"{stamp(frame.index[pos - 1])}); sort the rows by date first")
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
-        raise ForecastError(_series_hint(frame, source) or
-                            f"{source}: timestamp {stamp(dup)} appears more than once; "
-                            "keep one row per timestamp (e.g. frame[~frame.index.duplicated()])")
+        clock = "; if the clocks went back that night, give the times in UTC or with their offset" \
+            if dup.month in (10, 11, 3, 4) and 0 < dup.hour < 4 and dup.minute == 0 else ""
+        raise ForecastError(_series_hint(frame, source) or f"{source}: timestamp {stamp(dup)} appears more than once; "
+                            f"keep one row per timestamp (e.g. frame[~frame.index.duplicated()]){clock}")
     if columns is None:
         columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
         if not columns:
@@ -161,9 +162,8 @@ LARGEST, SMALLEST = 1e30, 1e-30  # the network computes in float32 (3.4e38 to 1.
 
 
 def check_magnitudes(values: np.ndarray, columns, source: str) -> None:
-    """(rows, columns) values the network can compute with: none beyond 1e30 (float32 tops out at 3.4e38,
-    and sums and squares overflow long before) and not all of a column's non-zero values below 1e-30
-    (float32 cannot tell them from 0, and every scaled error would be astronomical)."""
+    """(rows, columns) values the network can compute with: none beyond 1e30 (float32 tops out at 3.4e38;
+    sums overflow long before), and not all of a column's non-zero values below 1e-30 (float32's 0)."""
     with np.errstate(invalid="ignore"):
         size = np.abs(values)
     for j, c in enumerate(columns):

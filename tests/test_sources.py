@@ -552,3 +552,14 @@ def test_a_column_mostly_forward_filled_is_warned_of_since_its_test_would_score_
     _, report = load({f"s{i}": every_other for i in range(5)} | {"clean": frame}, ["y"])
     assert len(report.warnings) == 4 and report.warnings[0].startswith("series s0: 50% of the values")
     assert report.warnings[-1] == "and 2 more series with most of a column forward-filled"
+
+
+def test_an_hour_repeated_by_the_autumn_clock_change_in_local_times_says_what_to_give():
+    local = pd.date_range("2021-10-30", periods=72, freq="h", tz="Europe/Berlin").tz_localize(None)  # 02:00 twice
+    with pytest.raises(ForecastError, match="02:00:00 appears more than once; .*if the clocks went back that night, "
+                                            "give the times in UTC or with their offset"):
+        validate_frame(pd.DataFrame({"y": np.arange(72.0)}, index=local))
+    daily = pd.DatetimeIndex(["2021-10-30", "2021-10-31", "2021-10-31"])  # a plain repeat: no word of clocks
+    with pytest.raises(ForecastError) as error:
+        validate_frame(pd.DataFrame({"y": [1.0, 2.0, 3.0]}, index=daily))
+    assert "clocks" not in str(error.value)
