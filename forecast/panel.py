@@ -284,8 +284,8 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     if holed:  # one warning for the panel: the first series' with a count
         report.warnings.append((f"{len(holed)} of {len(reports)} series miss timestamps, {report.missing_dates} in "
                                 f"all; the first, " if len(holed) > 1 else "") + holed[0])
-    sparse = [w for r in reports for w in r.warnings if w not in holed]  # mostly forward-filled columns
-    report.warnings += sparse[:3] + ([f"and {len(sparse) - 3} more series with most of a column forward-filled"]
+    sparse = [w for r in reports for w in r.warnings if w not in holed]  # columns over 10% forward-filled
+    report.warnings += sparse[:3] + ([f"and {len(sparse) - 3} more series with over 10% of a column forward-filled"]
                                      if len(sparse) > 3 else [])
     return clean, report
 

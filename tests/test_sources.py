@@ -551,7 +551,7 @@ def test_a_column_mostly_forward_filled_is_warned_of_since_its_test_would_score_
     assert not validate_frame(few, ["y"])[1].warnings  # a few missing values: filled and counted, no warning
     _, report = load({f"s{i}": every_other for i in range(5)} | {"clean": frame}, ["y"])
     assert len(report.warnings) == 4 and report.warnings[0].startswith("series s0: 50% of the values")
-    assert report.warnings[-1] == "and 2 more series with most of a column forward-filled"
+    assert report.warnings[-1] == "and 2 more series with over 10% of a column forward-filled"
 
 
 def test_an_hour_repeated_by_the_autumn_clock_change_in_local_times_says_what_to_give():
