@@ -23,8 +23,8 @@ from forecast.config import DataConfig, SourceConfig
 from forecast.dates import check_calendar, moment, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import write_atomically
-from forecast.sources import (SAMPLE_TICKERS, WIDE_VALUE, DataReport, check_columns, file_columns, load_file,
-                              load_sample, validate_frame)
+from forecast.sources import (SAMPLE_TICKERS, WIDE_VALUE, DataReport, check_columns, date_column, file_columns,
+                              load_file, load_sample, validate_frame)
 
 NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
 ONE = "series"  # the name of a single frame given without a source that names it
@@ -130,6 +130,21 @@ def load_inputs(source: SourceConfig | str | Path, data: DataConfig, target_give
     report.notes.append(f"target: {numeric[0]}, the file's only {kind}"
                         f"{' besides the features' if data.features else ''} (--target picks another)")
     return frames, report, data
+
+
+def frame_target(frame, data: DataConfig) -> tuple[DataConfig, str | None]:
+    """`load_inputs`' rule for data given to `fit`, `backtest` or `tune` as they are: lacking the default
+    target (Close), a frame (a dict's first; a long frame's values) forecasts its one numeric column
+    besides the features -> (`data` with that target, the note saying so)."""
+    first = next(iter(frame.values()), None) if isinstance(frame, dict) else frame
+    first = first.to_frame(first.name if first.name is not None else "value") if isinstance(first, pd.Series) else first
+    if data.targets != DataConfig().targets or not isinstance(first, pd.DataFrame) or "Close" in first.columns:
+        return data, None
+    axis = date_column(first) if isinstance(first.index, pd.RangeIndex) else None
+    numeric = [c for c in first.select_dtypes("number").columns
+               if c not in {*data.features, *data.known, *data.static, *NIXTLA, axis}]
+    return (data, None) if len(numeric) != 1 else (data.override(targets=(numeric[0],)), f"target: {numeric[0]}, "
+        f"the data's only numeric column{' besides the features' if data.features else ''} (DataConfig(targets=...))")
 
 
 def nixtla_file(source: SourceConfig) -> SourceConfig:
@@ -353,8 +368,7 @@ def load_yahoo(ticker: str, start=None, end=None, interval: str = "1d",
     report = DataReport(source=f"Yahoo Finance {ticker} {INTERVALS[interval]}",
                         calendar="XNYS" if interval == "1d" else None)
     if offline:
-        frame = cached if cached is not None else None
-        why = "offline"
+        frame, why = cached, "offline"
     else:
         try:
             frame = _update(cached, ticker, interval, end)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,23 @@ def fit_search(spec: StudySpec, frames: dict) -> StudySpec:
     if longest >= high or longest < 1:
         return spec
     return spec.override(search={"seq_len": [min(low, longest), longest]})
+
+
+def named_for(spec: StudySpec, frames: dict) -> StudySpec:
+    """`spec` named from `frames`' content too when its name is derived and its source names no data
+    (frames given in Python): tuning other data on the same storage then starts another study
+    instead of resuming this one's trials, which were scored on different data."""
+    if spec._named or spec.source.ticker or spec.source.sample or spec.source.path:
+        return spec
+    from pandas.util import hash_pandas_object  # here, not above: a StudySpec is read without pandas
+
+    digest = hashlib.sha256(spec.fingerprint().encode())
+    for name, frame in frames.items():
+        digest.update(repr((name, list(frame.columns))).encode())
+        digest.update(hash_pandas_object(frame).to_numpy().tobytes())
+    first = str(next(iter(frames)))
+    label = first if len(frames) == 1 else f"{first}+{len(frames) - 1}"
+    return replace(spec, study_name=f"{label.lower()}-{digest.hexdigest()[:8]}")
 
 
 def _bounds(values):

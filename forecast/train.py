@@ -27,7 +27,7 @@ from forecast.evaluation import Evaluation, calibrate_held_out, evaluate, pool
 from forecast.files import write_atomically
 from forecast.forecaster import (AdaptiveThreads, BestWeights, Forecaster, LastCheckpoint, ctrl_c_remembered,
                                  torch_threads)
-from forecast.loading import as_panel
+from forecast.loading import as_panel, frame_target
 from forecast.model import net_spec
 from forecast.outputs import plot_test, write_fit
 from forecast.panel import Prepared
@@ -298,6 +298,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     (6, True, True)
     """
     started = time.perf_counter()
+    data, chosen = frame_target(frame, data)
     check_compatible(data, model)
     device_count(train)
     spec = net_spec(net, net_options)
@@ -305,6 +306,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
         raise ForecastError(f"fit_on must be 'train' or 'train+val', got {fit_on!r}")
     frames, checked = as_panel(frame, data.inputs, source, data.static, report.source if report else "DataFrame")
     report = report or checked
+    report.notes += [chosen] if chosen else []
     trained = train_network(frames, data, model, train, fit_on, out_dir, quiet,
                             resume, callbacks, announce, drop_bad=source.drop_bad, net=spec)
     parts = parts_of(trained.prepared)

@@ -25,11 +25,11 @@ import torch
 from forecast.errors import ForecastError, TrainingInterrupted
 from forecast.files import write_json
 from forecast.forecaster import cores, ctrl_c_remembered
-from forecast.loading import as_panel
+from forecast.loading import as_panel, frame_target
 from forecast.outputs import plot_study, save_figure
 from forecast.storage import (creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying,
                               storage_cause, storage_lost, storage_url)
-from forecast.study import StudySpec, fit_search, suggest
+from forecast.study import StudySpec, fit_search, named_for, suggest
 from forecast.train import FitResult, fit, train_network
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
@@ -280,8 +280,8 @@ def summary(study: optuna.Study) -> dict:
         best = study.best_trial
         out["best"] = {"number": best.number, "val_loss": best.value, "params": best.params,
                        "best_epoch": best.user_attrs.get("best_epoch")}
-        try:
-            out["importances"] = optuna.importance.get_param_importances(study)
+        try:  # one trial says nothing of importance (Optuna warns and gives each 0)
+            out["importances"] = optuna.importance.get_param_importances(study) if len(complete) > 1 else {}
         except (RuntimeError, ValueError, ZeroDivisionError):
             pass  # too few distinct completed trials to say anything
     return out
@@ -331,7 +331,9 @@ def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool
     `trials_dir`, each trial logs its epochs there (see `objective`).
 
     Raises `ForecastError` with the first failure's message when no trial completed. The default
-    input-length range is first cut to what the data can train on (see `fit_search`).
+    input-length range is first cut to what the data can train on (see `fit_search`). Frames given
+    without the `report` that `load` returns, under a derived study name and a source that names no
+    data, get a name from their content too (see `named_for`): other data start another study.
 
     Examples
     --------
@@ -345,8 +347,11 @@ def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool
     """
     if not isinstance(spec, StudySpec):
         raise ForecastError(f"tune takes a StudySpec first, then the data; got a {type(spec).__name__} first")
+    data = frame_target(frame, spec.data)[0]
+    spec = spec.override(data={"targets": data.targets}) if data != spec.data else spec
     frame, _ = as_panel(frame, spec.data.inputs, spec.source, spec.data.static)
     spec = fit_search(spec, frame)
+    spec = named_for(spec, frame) if report is None else spec
     study = run_study(spec, frame, jobs, trials_dir)
     try:
         s = summary(study)

@@ -29,7 +29,7 @@ from forecast.errors import ForecastError, UnusableSeries
 from forecast.evaluation import Evaluation, forecast_windows, pool
 from forecast.forecaster import torch_threads
 from forecast.intervals import Intervals, adaptive_margins, bounds, conformal_quantile, conformity, pick_pairs
-from forecast.loading import as_panel
+from forecast.loading import as_panel, frame_target
 from forecast.metrics import baselines, naive_bounds, season_of, statistical
 from forecast.preprocess import apply_static, static_encoding, static_table, static_values
 from forecast.train import Trained, parts_of, train_network
@@ -139,6 +139,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     True
     """
     started = time.perf_counter()
+    data = frame_target(frame, data)[0]
     check_compatible(data, model)
     new = []
     series, _ = as_panel(frame, data.inputs, source, data.static)

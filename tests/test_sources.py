@@ -463,6 +463,26 @@ def test_a_file_without_the_default_target_forecasts_its_only_numeric_column_in_
         load_inputs(SourceConfig(path=str(tmp_path / "two.csv")), DataConfig())
 
 
+def test_when_data_given_to_fit_lack_the_default_target_then_their_one_numeric_column_is_forecast():
+    from forecast.config import DataConfig
+    from forecast.loading import frame_target
+
+    frame = make_frame(n=30, cols=("y",))
+    long = frame.rename_axis("ds").reset_index().assign(unique_id="a")  # Nixtla's shape, ds first
+    steps = frame.reset_index(drop=True).assign(step=range(1, 31))  # as pd.read_csv gives a file of steps
+    for given in (long, frame["y"], {"a": frame, "b": frame}, steps):
+        data, note = frame_target(given, DataConfig(seq_len=5))
+        assert data.targets == ("y",) and data.seq_len == 5, type(given)
+        assert note == "target: y, the data's only numeric column (DataConfig(targets=...))"
+    assert frame_target(frame["y"].rename(None), DataConfig())[0].targets == ("value",)
+    with_feature = make_frame(n=30, cols=("y", "temp"))
+    assert frame_target(with_feature, DataConfig(features=("temp",)))[0].targets == ("y",)
+    for kept, data in ((with_feature, DataConfig()),  # two candidates: the missing column's error names them
+                       (frame, DataConfig(targets=("z",))),  # a target named by the user is never replaced
+                       (make_frame(n=30, cols=("Close", "y")), DataConfig())):
+        assert frame_target(kept, data) == (data, None)
+
+
 def test_one_column_named_as_a_string_is_that_column_not_its_letters():
     frame = make_frame(cols=("y", "yy"))
     assert list(load(frame, "yy")[0]["series"].columns) == ["yy"]

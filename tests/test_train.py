@@ -32,6 +32,13 @@ def test_loss_falls_on_a_noisy_sine(tmp_path):
     assert result.metrics["skill"] > 0.2  # a sine is predictable: the model must beat naive
 
 
+def test_a_long_frame_in_nixtlas_shape_fits_without_naming_its_target():
+    long = make_frame(n=200).rename_axis("ds").reset_index().assign(unique_id="shop")
+    result = fit(long, DataConfig(seq_len=16, horizon=2), ModelConfig(hidden_size=8), FAST, quiet=True)
+    assert result.model.data.targets == ("y",) and list(result.model.predict()["y"].shape) == [2]
+    assert "target: y, the data's only numeric column (DataConfig(targets=...))" in result.report.notes
+
+
 def test_same_seed_gives_same_metrics():
     frame = make_frame(n=250)
     run = lambda: fit(frame, DATA, ModelConfig(hidden_size=8), FAST, quiet=True,  # noqa: E731

@@ -120,6 +120,25 @@ def test_default_study_names_differ_when_data_or_space_differ():
     assert StudySpec(source={"sample": "AAPL"}, search={"hidden_size": [8, 16]}).study_name != a.study_name
 
 
+def test_frames_given_in_python_without_a_source_start_a_study_of_their_own_data():
+    from forecast.study import named_for
+
+    spec = StudySpec(data={"targets": ["y"]})
+    one = named_for(spec, {"series": SINE})
+    assert one.study_name.startswith("series-") and one.study_name == named_for(spec, {"series": SINE}).study_name
+    assert named_for(spec, {"series": SINE + 1}).study_name != one.study_name  # other values: another study
+    assert named_for(spec, {"a": SINE, "b": SINE}).study_name.startswith("a+1-")
+    for kept in (StudySpec(study_name="mine"), StudySpec(source={"sample": "IBM"})):  # named, or data named
+        assert named_for(kept, {"series": SINE}) is kept
+
+
+def test_tuning_a_series_without_the_default_target_tunes_its_values(tmp_path):
+    s = spec(tmp_path, n_trials=1, data={"horizon": 3}, search={"hidden_size": [4, 4], "seq_len": [8, 8]})
+    result = tune(s, SINE["y"].rename("sales"), refit=False)
+    assert result.spec.data.targets == ("sales",) and result.spec.study_name == "s" and s.data.targets == ("Close",)
+    assert result.summary["importances"] == {}  # one trial tells nothing of importance (and Optuna warns)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("storage", ["sqlite", "journal"])
 def test_two_commands_on_one_study_run_its_total_not_each_their_own(tmp_path, storage):

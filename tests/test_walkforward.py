@@ -55,6 +55,13 @@ def test_sliding_window_trains_on_the_last_rows_only():
     assert fold.prepared.parts[0].index[0] == frame.index[150]
 
 
+def test_a_series_without_the_default_target_is_backtested_on_its_own_values():
+    sales = make_frame(n=200)["y"].rename("sales")
+    result = backtest(sales, DataConfig(seq_len=16, horizon=2), ModelConfig(hidden_size=4), FAST,
+                      BacktestConfig(origins=2))
+    assert set(result.table()["target"]) == {"sales"} and len(result.table()) == 2 * 2
+
+
 def test_backtest_on_the_bundled_sample_end_to_end():
     from forecast.sources import load_sample
     frame = load_sample("IBM")[["Close"]].iloc[-700:]
