@@ -19,8 +19,6 @@ from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "step")  # step: the integer axis as written
-
-
 WIDE_VALUE = "value"  # the column name of a wide panel's series (`forecast.panel.from_wide`)
 
 
@@ -180,6 +178,7 @@ def check_magnitudes(values: np.ndarray, columns, source: str) -> None:
 
 def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
     missing = frame.isna()
+    hollow = ", ".join(repr(c) for c, empty in missing.all().items() if empty)  # a column without a value
     if missing.to_numpy().any():
         # Rows before every column has started (e.g. a ticker listed later) cannot be filled, and rows
         # after a column's last value (today's not yet published) would be made-up actuals: a filled
@@ -214,7 +213,8 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
                                    "rows, drop the empty rows (or resample) first")
         frame = frame.ffill()
     if frame.empty:
-        raise ForecastError(f"{report.source}: no complete rows")
+        raise ForecastError(f"{report.source}: no complete rows" + (f"; {hollow} hold(s) no value: leave them out "
+                                                                   "(--target and --features pick columns)" if hollow else ""))
     report.rows = len(frame)
     report.start, report.end = stamp(frame.index[0]), stamp(frame.index[-1])
     report.steps = is_steps(frame.index)
@@ -249,8 +249,7 @@ def _separator(path: Path) -> str:
 
 
 MISSING = ["?", "-", "--"]  # missing values as some exports write them, beside pandas' own (NA, NaN, ...)
-# Numbers written as text: a decimal comma (12,5 in a file separated by ; or tab), thousands commas
-# (1,234.5, quoted in a comma-separated file), or thousands points with a decimal comma (1.234,5)
+# Numbers as text: 12,5 (a decimal comma, in files separated by ; or tab), 1,234.5 (quoted with ","), 1.234,5
 NUMBER_STYLES = (({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"),
                  ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?"),
                  ({"decimal": ",", "thousands": "."}, r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"))
@@ -282,7 +281,7 @@ def _series_hint(frame: pd.DataFrame, source: str) -> str | None:
                 not frame.assign(_date=frame.index).duplicated(["_date", c]).any():
             return (f"{source}: its dates repeat once per value of column {c!r} ({kinds} values, e.g. "
                     f"{values.dropna().iloc[0]!r}): a long file of several series; name that column with "
-                    f"--series-col {c} (in Python, forecast.from_long(frame, {c!r}))")
+                    f"--series-col {c} (in Python, forecast.panel.from_long(frame, {c!r}))")
     return None
 
 
@@ -291,7 +290,7 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
     CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; an unnamed
-    column of row numbers (a pandas index written with the data) is dropped; `MISSING` marks are
+    column of row numbers (a pandas index written with the data) or of nothing is dropped; `MISSING` marks are
     missing values; numbers may have a decimal comma (12,5: not with `,` separators) or thousands
     commas (1,234.5); a date column beside a `Time` column of clock times makes one timestamp. Dates are
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
@@ -319,8 +318,9 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
                 styled = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text, **style)
                 frame = frame.assign(**{str(c): styled[c] for c in numbers})
             frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
-            frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("Unnamed: ")  # a pandas index
-                                        and (frame[c].to_numpy() == np.arange(len(frame))).all()])
+            unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]  # a pandas index, a line's last ","
+            frame = frame.drop(columns=[c for c in unnamed if (frame[c].to_numpy() == np.arange(len(frame))).all()
+                                        or frame[c].isna().all()])
         else:
             raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
     except ForecastError:

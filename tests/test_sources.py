@@ -412,6 +412,19 @@ def test_a_long_file_without_series_col_is_told_which_column_names_its_series(tm
     (tmp_path / "long.csv").write_text(f"date,{column},y\n" + "\n".join(rows) + "\n")
     with pytest.raises(ForecastError, match=f"a long file of several series; name that column with --series-col {column}"):
         load_source(SourceConfig(path=str(tmp_path / "long.csv")), ["y"])
+    with pytest.raises(ForecastError) as hint:  # the Python it names exists
+        validate_frame(load_file(tmp_path / "long.csv"), ["y"])
+    import forecast.panel
+    assert f"forecast.panel.from_long(frame, '{column}')" in str(hint.value) and forecast.panel.from_long
+
+
+def test_a_line_ending_in_a_separator_adds_no_column_and_a_column_of_nothing_is_named(tmp_path):
+    (tmp_path / "excel.csv").write_text("date,sales,\n" + "".join(f"2024-01-{d:02d},{d},\n" for d in range(1, 21)))
+    frame, report = load_source(SourceConfig(path=str(tmp_path / "excel.csv")))
+    assert list(frame.columns) == ["sales"] and report.rows == 20
+    (tmp_path / "notes.csv").write_text("date,sales,notes\n" + "".join(f"2024-01-{d:02d},{d},\n" for d in range(1, 21)))
+    with pytest.raises(ForecastError, match="no complete rows; 'notes' hold\\(s\\) no value: leave them out"):
+        load_source(SourceConfig(path=str(tmp_path / "notes.csv")))
 
 
 def test_true_duplicate_dates_in_one_series_still_ask_for_one_row_per_timestamp():
