@@ -38,9 +38,9 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
 
     `source` is a `SourceConfig` (ticker or tickers, sample or samples, a file; `series_col` for a
     long file), a file path, a DataFrame or Series indexed by dates (one series), a dict of such
-    frames (many), or a DataFrame with Nixtla's `unique_id` and `ds` columns (many); None: the
-    bundled AAPL sample. `columns` are kept, targets first (all numeric columns when None);
-    `static` columns of a long source hold one value per series (see `forecast.preprocess`).
+    frames (many), a DataFrame with Nixtla's `unique_id` and `ds` columns or indexed by (series, time)
+    (many); None: the bundled AAPL sample. `columns` are kept, targets first (all numeric columns
+    when None); `static` columns of a long source hold one value per series (see `forecast.preprocess`).
 
     Examples
     --------
@@ -90,6 +90,9 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
                             "and pass the panel it returns (frames, report = load(...)), with source= to record it")
     if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
         frame = from_long(frame.set_index("ds"), "unique_id")
+    if isinstance(frame, (pd.DataFrame, pd.Series)) and frame.index.nlevels == 2:  # (series, time), as groupby makes
+        ids = int(isinstance(frame.index.levels[0], pd.DatetimeIndex))  # or (time, series)
+        frame = from_long(pd.DataFrame(frame).reset_index(ids), str(frame.index.names[ids] or f"level_{ids}"))
     columns = None if columns is None else list(columns)
     if isinstance(frame, dict):
         return validate_panel(frame, columns, source.max_gap, source.drop_bad, static=static,
@@ -156,18 +159,14 @@ def nixtla_file(source: SourceConfig) -> SourceConfig:
 
 
 def load_source(source: SourceConfig = SourceConfig(), columns=None) -> tuple[pd.DataFrame, DataReport]:
-    """Load and validate one series; with no source, the bundled AAPL sample.
+    """Load and validate one series -> (the frame: sorted unique dates, float columns, short gaps
+    filled; a `DataReport` of what was read and repaired); with no source, the bundled AAPL sample.
 
     Parameters
     ----------
     source : a Yahoo ticker (cached on disk, see `load_yahoo` below), a bundled sample
         (AAPL, MSFT, IBM, GOOG), or a CSV/Parquet path; plus dates, interval, cache and `max_gap`.
     columns : columns to keep, targets first; all numeric columns when None.
-
-    Returns
-    -------
-    The validated frame (sorted unique dates, float columns, short gaps filled) and a `DataReport`
-    of what was read and repaired.
 
     Examples
     --------

@@ -423,7 +423,7 @@ def test_a_line_ending_in_a_separator_adds_no_column_and_a_column_of_nothing_is_
     frame, report = load_source(SourceConfig(path=str(tmp_path / "excel.csv")))
     assert list(frame.columns) == ["sales"] and report.rows == 20
     (tmp_path / "notes.csv").write_text("date,sales,notes\n" + "".join(f"2024-01-{d:02d},{d},\n" for d in range(1, 21)))
-    with pytest.raises(ForecastError, match="no complete rows; 'notes' hold\\(s\\) no value: leave them out"):
+    with pytest.raises(ForecastError, match="no complete rows; column .notes. holds no value: leave it out"):
         load_source(SourceConfig(path=str(tmp_path / "notes.csv")))
 
 
@@ -596,3 +596,22 @@ def test_an_hour_repeated_by_the_autumn_clock_change_in_local_times_says_what_to
     with pytest.raises(ForecastError) as error:
         validate_frame(pd.DataFrame({"y": [1.0, 2.0, 3.0]}, index=daily))
     assert "clocks" not in str(error.value)
+
+
+def test_frames_as_pandas_users_hold_them_load_periods_levels_and_decimals():
+    from decimal import Decimal
+
+    values = np.arange(24.0) + 10
+    months = pd.Series(values, index=pd.period_range("2020-01", periods=24, freq="M"), name="y")
+    frames, _ = load(months)  # a PeriodIndex: each month at its start, as a file's "2020-01" reads
+    assert frames["series"].index[:2].tolist() == [pd.Timestamp("2020-01-01"), pd.Timestamp("2020-02-01")]
+    days = pd.date_range("2020-01-01", periods=24)
+    long = pd.DataFrame({"store": ["a"] * 24 + ["b"] * 24, "day": list(days) * 2, "y": np.r_[values, values + 1]})
+    for levels in (["store", "day"], ["day", "store"]):  # (series, time) as groupby makes, or (time, series)
+        frames, _ = load(long.set_index(levels).sort_index())
+        assert sorted(frames) == ["a", "b"] and frames["b"]["y"].tolist() == (values + 1).tolist()
+        assert frames["a"].index.equals(days.rename("day"))
+    decimals = pd.DataFrame({"y": [Decimal(str(v)) for v in values], "label": "x"}, index=days)  # as SQL gives NUMERIC
+    assert load(decimals)[0]["series"]["y"].tolist() == values.tolist()
+    with pytest.raises(ForecastError, match="column 'label' is not numeric"):  # text stays text
+        load(decimals, ["y", "label"])
