@@ -341,16 +341,16 @@ def infer_frequency(index: pd.DatetimeIndex, calendar: str | None = None) -> str
     if calendar not in (None, "auto"):
         check_calendar(calendar)
         return calendar
-    tail = index[-200:]
-    freq = pd.infer_freq(tail) if len(tail) >= 3 else None
+    tail = index[-200:]  # (pandas' alias through freq="infer": its infer_freq warns it will return an offset)
+    alias = lambda part: getattr(pd.DatetimeIndex(part, freq="infer").freq, "freqstr", None)  # noqa: E731
+    freq = alias(tail) if len(tail) >= 3 else None
     if freq is None:  # a missing row or a holiday: the frequency most short stretches show
-        found = [f for f in (pd.infer_freq(tail[i:i + 8]) for i in range(0, len(tail) - 7, 4)) if f]
+        found = [f for f in (alias(tail[i:i + 8]) for i in range(0, len(tail) - 7, 4)) if f]
         freq = max(found, key=found.count) if found else None
     if freq is None:  # no regular stretch at all: the most common step
         step = pd.Series(tail[1:] - tail[:-1]).mode().iloc[0]
         freq = "D" if step == pd.Timedelta(days=1) else pd.tseries.frequencies.to_offset(step).freqstr
-    # daily rows, never on a weekend: business days (stock prices from a file)
-    return "B" if freq == "D" and len(tail) >= 10 and (tail.day_of_week < 5).all() else freq
+    return "B" if freq == "D" and len(tail) >= 10 and (tail.day_of_week < 5).all() else freq  # never a weekend day
 
 
 def future_dates(last: pd.Timestamp, horizon: int, frequency: str) -> pd.DatetimeIndex:
