@@ -266,7 +266,8 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
     saw, at its step): a frame for one series, a dict by name for a panel's (series not given keep
     their history). All its windows train for `epochs` (at `learning_rate`, default the model's);
     the intervals keep their calibration. Returns the new model (the old is unchanged) and what
-    changed: series, rows, dates, first and last epoch's loss, the first forecast before and after,
+    changed: series, rows, dates, first and last epoch's loss, the first forecast before and after (None
+    for a model of known columns, which forecasts with their future values),
     and the series left out (not in a model fitted with `source.drop_bad`; without it they are an error).
 
     Examples
@@ -319,7 +320,11 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
                         parts[0].preprocessor.static.size, model.net_spec)
     module.net.load_state_dict(model.net.state_dict())
     name0 = next(iter(frames))
-    before = float(model.predict({name0: frames[name0]}, series=[name0]).iloc[0][cfg.targets[0]])
+
+    def first_step(trained, history=None) -> float | None:  # None: it would need the known columns' future
+        return None if cfg.known else float(trained.predict(history, series=[name0]).iloc[0][cfg.targets[0]])
+
+    before = first_step(model, {name0: frames[name0]})
     pl.seed_everything(train.seed, workers=True, verbose=False)
     loader = batch_loader(dataset, train.batch_size, shuffle=True, seed=train.seed)
     losses: list[float] = []  # the mean training loss of every epoch
@@ -340,7 +345,7 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
             "updated": {"series": len(frames), "rows": sum(map(len, frames.values())), "from": stamp(starts),
                         "to": stamp(ends), "epochs": epochs, "after": stamp(max(last.values()))}}
     updated = replace(model, net=module.cpu().float().eval().net, members=members, train=train, info=info)
-    after = float(updated.predict(series=[name0]).iloc[0][cfg.targets[0]])
+    after = first_step(updated)
     changed = {"series": len(frames), "new_rows": int(sum((f.index > last[n]).sum() for n, f in frames.items())),
                "trained_rows": sum(map(len, frames.values())), "trained_from": stamp(starts),
                "trained_to": stamp(ends), "epochs": epochs, "loss_first_epoch": losses[0],

@@ -228,6 +228,17 @@ def test_update_trains_further_on_newer_rows_with_the_same_preprocessing_and_lea
     assert all(torch.equal(v, old.net.state_dict()[k]) for k, v in weights.items())  # the old one did not
 
 
+def test_update_of_a_model_of_known_columns_needs_no_future_values():
+    from forecast.trainer import update
+    rows = _hourly(360).to_frame().assign(hour=lambda f: f.index.hour.astype(float))
+    old = fit(rows[:300], DataConfig(targets=["load"], known=["hour"], seq_len=24, horizon=6), ModelConfig(hidden_size=4),
+              TrainConfig(max_epochs=1), quiet=True, refit=False).model
+    new, changed = update(old, rows, epochs=1)  # its forecast would need the hours ahead: none is made
+    assert changed["new_rows"] == 60 and changed["first_forecast_before"] is changed["first_forecast_after"] is None
+    future = pd.DataFrame({"hour": rows.index[-6:].hour + 0.0}, index=rows.index[-6:] + pd.Timedelta("6h"))
+    assert len(new.predict(future=future)) == 6
+
+
 @pytest.mark.parametrize("history,message", [
     (_hourly(300)[:250], "nothing new to train on"),
     (_hourly(300).resample("2h").mean(), "rows are 2 hours apart, but this model was trained on rows 1 hour"),

@@ -277,9 +277,9 @@ def update(model: Model,
     say(f"trained {changed['epochs']} epoch(s) on {changed['trained_rows']} rows{series} ({changed['trained_from']} to "
         f"{changed['trained_to']}), {changed['new_rows']} of them after what the model had seen; training loss "
         f"{changed['loss_first_epoch']:.4g} -> {changed['loss_last_epoch']:.4g}")
-    target = trained.data.targets[0]
-    say(f"next {target} forecast from these rows: {changed['first_forecast_before']:.6g} before, "
-        f"{changed['first_forecast_after']:.6g} after; the intervals keep their calibration")
+    if changed["first_forecast_after"] is not None:  # (a model of known columns forecasts with their future)
+        say(f"next {trained.data.targets[0]} forecast from these rows: {changed['first_forecast_before']:.6g} before, "
+            f"{changed['first_forecast_after']:.6g} after; the intervals keep their calibration")
     say(f"saved {updated.save(out_file)}")
 
 
