@@ -23,10 +23,9 @@ from forecast.config import DataConfig, SourceConfig
 from forecast.dates import check_calendar, moment, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import write_atomically
-from forecast.sources import (SAMPLE_TICKERS, WIDE_VALUE, DataReport, check_columns, date_column, file_columns,
+from forecast.sources import (NIXTLA, SAMPLE_TICKERS, WIDE_VALUE, DataReport, check_columns, date_column, file_columns,
                               load_file, load_sample, validate_frame)
 
-NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
 ONE = "series"  # the name of a single frame given without a source that names it
 
 
@@ -82,17 +81,13 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
     `source.label` (`series` when the source names no ticker, sample or file); a dict of frames, or
     Nixtla's long frame (`unique_id`, `ds`, values), is one series per name. `columns` are kept
     (every numeric column when None); `label` names a single frame in its errors."""
-    from forecast.panel import from_long, validate_panel  # with torch, which loading needs not
+    from forecast.panel import split_long, validate_panel  # with torch, which loading needs not
 
     if isinstance(frame, (str, Path, SourceConfig)):  # where the data are, not the data
         what = frame.label if isinstance(frame, SourceConfig) else str(frame)
         raise ForecastError(f"got the {type(frame).__name__} {what!r}, not data: read it with forecast.load(...) "
                             "and pass the panel it returns (frames, report = load(...)), with source= to record it")
-    if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
-        frame = from_long(frame.set_index("ds"), "unique_id")
-    if isinstance(frame, (pd.DataFrame, pd.Series)) and frame.index.nlevels == 2:  # (series, time), as groupby makes
-        ids = int(isinstance(frame.index.levels[0], pd.DatetimeIndex))  # or (time, series)
-        frame = from_long(pd.DataFrame(frame).reset_index(ids), str(frame.index.names[ids] or f"level_{ids}"))
+    frame = split_long(frame)
     columns = None if columns is None else list(columns)
     if isinstance(frame, dict):
         return validate_panel(frame, columns, source.max_gap, source.drop_bad, static=static,

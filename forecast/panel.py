@@ -19,7 +19,7 @@ from forecast.config import DataConfig
 from forecast.dates import infer_frequency, is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 from forecast.preprocess import encode_static, static_table, static_values
-from forecast.sources import WIDE_VALUE, DataReport, validate_frame
+from forecast.sources import NIXTLA, WIDE_VALUE, DataReport, validate_frame
 from forecast.windows import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_rows, split_steps
 
 
@@ -55,6 +55,18 @@ def to_long(frames: dict[str, pd.DataFrame], series_col: str = "series") -> pd.D
     series' name in `series_col` beside the value columns, indexed by timestamp."""
     index_name = next(iter(frames.values())).index.name or "Date"
     return pd.concat(frames, names=[series_col, index_name]).reset_index(level=series_col)
+
+
+def split_long(frame):
+    """A long frame -> one frame per series: Nixtla's (`unique_id`, `ds`, values), or one indexed by
+    (series, time) levels as `groupby` and `set_index` make them (or (time, series)); anything else
+    is returned as it is."""
+    if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
+        return from_long(frame.set_index("ds"), "unique_id")
+    if isinstance(frame, (pd.DataFrame, pd.Series)) and frame.index.nlevels == 2:
+        ids = int(isinstance(frame.index.levels[0], pd.DatetimeIndex))  # the level that is not the time
+        return from_long(pd.DataFrame(frame).reset_index(ids), str(frame.index.names[ids] or f"level_{ids}"))
+    return frame
 
 
 def from_wide(frame: pd.DataFrame, columns, name: str = WIDE_VALUE) -> dict[str, pd.DataFrame]:

@@ -42,8 +42,8 @@ from forecast.config import SourceConfig
 from forecast.dates import STEPS, check_calendar, parse_dates, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically, write_json
-from forecast.loading import NIXTLA, load
-from forecast.panel import from_long
+from forecast.loading import load
+from forecast.panel import from_long, split_long
 from forecast.sources import DataReport, load_file
 from forecast.trained import TrainedModel, lacking
 
@@ -113,9 +113,8 @@ def predict_fresh(model: TrainedModel, source=None, series=None, future=None,
             source = SourceConfig.from_dict({**source.to_dict(), "drop_bad": True})
             one, label, given = not source.is_panel, source.label, str(source.path or source.label)
         else:  # a frame is one series, unnamed; a dict or a long frame (unique_id, ds) is a panel
-            one = isinstance(source, (pd.DataFrame, pd.Series)) and not set(NIXTLA) <= set(
-                getattr(source, "columns", ()))
-            label, given = None, "the fresh data"
+            source = split_long(source)
+            one, label, given = isinstance(source, (pd.DataFrame, pd.Series)), None, "the fresh data"
         columns, static = list(model.data.inputs), model.data.static if new_series else ()
         try:
             history, report = load(source, columns, static, drop_bad=True, max_gap=model.source.max_gap,

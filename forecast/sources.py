@@ -22,6 +22,7 @@ from forecast.errors import ForecastError, MissingColumns
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "step")  # step: the integer axis as written
+NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast
 WIDE_VALUE = "value"  # the column name of a wide panel's series (`forecast.panel.from_wide`)
 
 

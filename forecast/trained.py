@@ -26,6 +26,7 @@ from forecast.intervals import Calibration, local_scale
 from forecast.model import build_net, predict_scaled
 from forecast.modelfile import check_contents, metadata as file_metadata, read_model_file, write_model_file
 from forecast.outputs import plot_forecast
+from forecast.panel import split_long
 from forecast.preprocess import Preprocessor, apply_static, known_ahead, static_values
 from forecast.sources import validate_frame
 
@@ -175,6 +176,7 @@ class TrainedModel:
 
     def _predict(self, history, series, future, new: bool) -> pd.DataFrame:
         series = [series] if isinstance(series, str) else series  # one name, not its letters
+        history, future = split_long(history), split_long(future)  # a long frame is frames by series
         if not isinstance(history, (pd.DataFrame, pd.Series, dict, type(None))) or series is not None and not series:
             raise ForecastError("history is a frame (a dict of frames by series for a panel) and series names at "
                                 f"least one series (None: all); got {type(history).__name__} and {series!r}")

@@ -377,3 +377,17 @@ def test_an_empty_panel_is_one_clear_error_not_a_crash():
     for call in (lambda: load({}), lambda: fit({})):
         with pytest.raises(ForecastError, match="no series; give at least one"):
             call()
+
+
+def test_a_long_frame_is_history_and_future_for_predict_as_it_is_data_for_fit():
+    from forecast.train import fit
+    frames = {n: make_frame(n=120, cols=("y", "promo"), seed=i) for i, n in enumerate(("a", "b"))}
+    model = fit(frames, DataConfig(targets=("y",), known=("promo",), seq_len=10, horizon=3), ModelConfig(hidden_size=4),
+                FAST, quiet=True, refit=False).model
+    ahead = pd.date_range(frames["a"].index[-1], periods=4)[1:]
+    future = {n: pd.DataFrame({"promo": [1.0, 0.0, 1.0]}, index=ahead) for n in frames}
+    by_dict = model.predict(frames, future=future)
+    long = lambda d: pd.concat([f.assign(unique_id=n).rename_axis("ds").reset_index() for n, f in d.items()])  # noqa: E731
+    pd.testing.assert_frame_equal(model.predict(long(frames), future=long(future)), by_dict)  # Nixtla's shape
+    stacked = {k: long(d).set_index(["unique_id", "ds"]) for k, d in (("history", frames), ("future", future))}
+    pd.testing.assert_frame_equal(model.predict(**stacked), by_dict)  # (series, time) levels
