@@ -31,7 +31,7 @@ from forecast.dates import check_step, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import write_atomically
 from forecast.forecaster import Forecaster, torch_threads
-from forecast.panel import Prepared, prepare_panel
+from forecast.panel import Prepared, prepare_panel, split_long
 from forecast.sources import validate_frame
 from forecast.trained import TrainedModel, lacking
 from forecast.windows import WindowDataset, batch_loader, prepare, stage_dataset
@@ -284,6 +284,7 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
     (True, 100)
     """
     positive("epochs", epochs, int)
+    history = split_long(history)  # a long frame (Nixtla's shape, or series and time levels): frames by series
     if not isinstance(history, dict):
         if len(model.members) != 1:
             raise ForecastError(f"this model forecasts {len(model.members)} series: give the newer rows by series "

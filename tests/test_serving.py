@@ -272,6 +272,9 @@ def test_update_of_a_panel_trains_the_series_given_and_keeps_the_others(models):
         update(old, newer, epochs=1)
     with pytest.raises(ForecastError, match="series c not in this model"):
         update(old, {"c": newer}, epochs=1)
+    long = (2 * newer).rename_axis("ds").reset_index().assign(unique_id="b")  # Nixtla's shape
+    again, _ = update(old, long, epochs=1)
+    assert torch.equal(again.net.state_dict()["embedding.weight"], after)  # the same training as from the dict
 
 
 def test_the_update_command_writes_a_new_model_and_never_overwrites(run, tmp_path):
