@@ -14,7 +14,25 @@ import pandas as pd
 
 from forecast.dates import from_steps, holiday_flags, is_steps, phase_of, season_of_unit, stamp, step_unit
 from forecast.errors import ForecastError
-from forecast.sources import check_magnitudes
+
+LARGEST, SMALLEST = 1e30, 1e-30  # the network computes in float32 (3.4e38 to 1.2e-38)
+
+
+def check_magnitudes(values: np.ndarray, columns, source: str) -> None:
+    """(rows, columns) values the network can compute with: none beyond 1e30 (float32 tops out at 3.4e38;
+    sums overflow long before), and not all of a column's non-zero values below 1e-30 (float32's 0)."""
+    with np.errstate(invalid="ignore"):
+        size = np.abs(values)
+    for j, c in enumerate(columns):
+        column = size[:, j][np.isfinite(size[:, j])]
+        if column.size and column.max() > LARGEST:
+            raise ForecastError(f"{source}: column {c!r} holds {column.max():.3g}, beyond what the network "
+                                f"computes with (about {LARGEST:g}); rescale it (in thousands, millions, ...)")
+        nonzero = column[column > 0]
+        if nonzero.size and nonzero.max() < SMALLEST:
+            raise ForecastError(f"{source}: column {c!r} holds values no larger than {nonzero.max():.3g}, too "
+                                f"small for the network to tell from 0 (below {SMALLEST:g}); rescale it "
+                                "(multiply by a power of 10)")
 
 
 def _check_positive(kind: str, values: pd.DataFrame) -> None:

@@ -44,7 +44,8 @@ from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, write_atomically, write_json
 from forecast.loading import load
 from forecast.panel import from_long, split_long
-from forecast.sources import DataReport, load_file
+from forecast.reading import load_file
+from forecast.sources import DataReport
 from forecast.trained import TrainedModel, lacking
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of JSON a request may send
