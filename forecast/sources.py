@@ -113,6 +113,9 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame.set_axis(naive(frame.index), axis=0)
     if frame.index.hasnans:
         raise ForecastError(f"{source}: some dates are missing or unreadable; remove those rows")
+    newest_first = len(frame) > 2 and frame.index.is_monotonic_decreasing and frame.index.is_unique
+    if newest_first:  # as many exports of prices (Nasdaq's, investing.com's) write them: read oldest first
+        frame = frame.iloc[::-1]
     if not frame.index.is_monotonic_increasing:
         pos = int(np.argmax(np.diff(frame.index.asi8) < 0)) + 1
         raise ForecastError(_series_hint(frame, source) or
@@ -145,8 +148,9 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     values[~np.isfinite(values)] = np.nan  # inf is treated as a missing value
     check_magnitudes(values, columns, source)
     frame = pd.DataFrame(values, index=frame.index, columns=columns)
-    report = DataReport(source=source, columns=columns, notes=[] if dates is None else [
-        f"{source}: the time axis is column {dates!r} (the index holds row numbers)"])
+    notes = [f"{source}: the time axis is column {dates!r} (the index holds row numbers)"] if dates is not None else []
+    report = DataReport(source=source, columns=columns, notes=notes + (
+        [f"{source}: the rows run newest first; read oldest first"] if newest_first else []))
     grid = full_grid(frame.index) if fill_dates else None
     if grid is not None:
         frame = frame.reindex(grid)

@@ -25,7 +25,7 @@ def test_when_frame_is_clean_then_it_passes_unchanged(frame):
 
 def test_when_index_unsorted_then_error_says_sort(frame):
     with pytest.raises(ForecastError, match="not in order.*sort"):
-        validate_frame(frame.iloc[::-1])
+        validate_frame(frame.iloc[[1, 0, *range(2, len(frame))]])  # (newest first throughout is read reversed)
 
 
 def test_when_index_holds_fractions_then_error_asks_for_dates_not_1970_nanoseconds(frame):
@@ -616,3 +616,19 @@ def test_frames_as_pandas_users_hold_them_load_periods_levels_and_decimals():
     assert load(decimals)[0]["series"]["y"].tolist() == values.tolist()
     with pytest.raises(ForecastError, match="column 'label' is not numeric"):  # text stays text
         load(decimals, ["y", "label"])
+
+
+def test_a_nasdaq_export_reads_newest_first_rows_and_dollar_amounts_as_prices(tmp_path):
+    days = pd.bdate_range("2025-01-02", periods=30)[::-1]  # newest first, as Nasdaq's and investing.com's files run
+    rows = [f'{d:%m/%d/%Y},"${100 + 50 * i:,.2f}",{1000 * i},-${i}.50' for i, d in enumerate(days)]  # "$1,550.00"
+    (tmp_path / "HistoricalData.csv").write_text("Date,Close/Last,Volume,Change\n" + "\n".join(rows) + "\n")
+    frame, report = load_source(SourceConfig(path=str(tmp_path / "HistoricalData.csv")))
+    assert frame.index.is_monotonic_increasing and frame.index[0] == pd.Timestamp("2025-01-02")
+    assert frame["Close/Last"].iloc[0] == 1550.0 and frame["Change"].iloc[-1] == -0.5
+    assert report.notes == [f"{tmp_path / 'HistoricalData.csv'}: the rows run newest first; read oldest first"]
+    jumbled = make_frame(n=10).iloc[[0, 2, 1, 3, 4, 5, 6, 7, 8, 9]]
+    with pytest.raises(ForecastError, match="dates are not in order"):  # out of order, not reversed: refused
+        validate_frame(jumbled)
+    stacked = pd.concat([make_frame(n=20).iloc[::-1].assign(store=s) for s in ("a", "b")])
+    with pytest.raises(ForecastError, match="its dates repeat once per value of column 'store'"):
+        validate_frame(stacked, ["y"])
