@@ -634,3 +634,21 @@ def test_a_table_of_numbers_cuts_no_number_or_column_on_a_narrow_terminal(monkey
     common.show(table)
     text = buffer.getvalue()
     assert "…" not in text and text.count("0.8812") == 3 and text.count("182") == 3 and "calls" in text
+
+
+def test_a_table_rich_draws_wider_than_asked_is_printed_whole_not_cut_at_the_terminals_edge(monkeypatch):
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from forecast.cli import common
+    buffer = io.StringIO()
+    monkeypatch.setattr(common, "out", Console(file=buffer, width=80))
+    table = Table(title="Per series")  # narrow enough at its least (78), yet rich lays it out at 86
+    for col in ("series", "RMSE", "naive RMSE", "MASE", "skill %", "DM p", "best baseline", "cover 80%"):
+        table.add_column(col, justify="left" if col in ("series", "best baseline") else "right")
+    table.add_row("s19", "5.176", "10.81", "0.731", "+52.1", "0.000559", "seasonal_naive", "83.12")
+    common.show(table)
+    rows = buffer.getvalue().splitlines()
+    assert rows[-1].endswith("┘") and rows[-2].endswith("83.12 │") and rows[2].endswith("cover ┃")

@@ -69,7 +69,7 @@ def show(table) -> None:
             str(column.header).split()
         column.min_width = max([cell_len(word) for word in words] + [column.min_width or 0])
     needed = out.measure(table, options=out.options.update(max_width=10_000)).minimum  # wider than the terminal:
-    out.print(table, width=max(needed, out.width), crop=needed <= out.width)  # its lines wrap, nothing is cut
+    out.print(table, width=max(needed, out.width), crop=False)  # rich may still draw it wider: nothing is cut
 
 
 def warn(text: str) -> None:
