@@ -17,7 +17,7 @@ import pandas as pd
 from forecast.intervals import Intervals, label
 from forecast.metrics import (coverage_shortfall, diebold_mariano, interval_metrics, metrics, pesaran_timmermann,
                               pinball, skill)
-from forecast.metrics import verdict as dm_sentence
+from forecast.metrics import p_is, verdict as dm_sentence
 
 LEVEL = 0.05  # significance level of every verdict
 
@@ -186,7 +186,7 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
                       else "no better than chance")
             if pt["p_value"] < LEVEL and model_dir <= always["direction"]:
                 judged += f", yet {always_call} is right as often"
-            test = f"Pesaran-Timmermann p={pt['p_value']:.3g}: {judged}"
+            test = f"Pesaran-Timmermann {p_is(pt['p_value'])}: {judged}"
         else:  # a call that never changes says nothing, whatever share of the calls it gets right
             test = (f"{pt.get('why', 'the calls or the outcomes never change')}: a call that never "
                     "changes carries no information, whatever its hit rate")
@@ -195,7 +195,7 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
     short = [(name, t) for name, t in s["tests"].get("coverage", {}).items()
              if t["p_value"] == t["p_value"] and t["p_value"] < LEVEL]
     if short:
-        said = "; ".join(f"the {name} interval covered {100 * t['coverage']:.1f}% (p={t['p_value']:.2g})"
+        said = "; ".join(f"the {name} interval covered {100 * t['coverage']:.1f}% ({p_is(t['p_value'], 2)})"
                          for name, t in short)
         lines.append(f"Intervals short of their promise: {said}, over {short[0][1]['n']} origins. The future "
                      "was wilder than the calibration span: calibrate on a longer or later span (a refitted "

@@ -220,12 +220,17 @@ def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1) -> dict:
     return out
 
 
+def p_is(p: float, digits: int = 3) -> str:
+    """"p=0.0123", or "p<1e-300" where it underflowed to 0 (a test's p-value is never 0)."""
+    return f"p={p:.{digits}g}" if p > 0 else "p<1e-300"
+
+
 def verdict(test: dict, other: str = "naive", level: float = 0.05) -> str:
     """One sentence from a Diebold-Mariano result: better, worse, or no significant difference."""
     p = test["p_value"]
     if p != p:  # NaN
         return f"not enough forecasts to test the difference from {other} ({test['n']})"
-    where = f"(DM p={p:.3g}, {test['n']} origins)"
+    where = f"(DM {p_is(p)}, {test['n']} origins)"
     if p < level:
         better = "better" if test["mean_diff"] < 0 else "worse"
         return f"{better} than {other} at the {100 * level:g}% level {where}"

@@ -49,6 +49,8 @@ def test_verdict_names_the_direction_of_a_significant_difference():
     better = diebold_mariano(rng.normal(1, 0.1, 50), rng.normal(2, 0.1, 50))
     assert better["p_value"] < 1e-6 and verdict(better, "drift").startswith("better than drift at the 5% level")
     assert verdict(diebold_mariano(rng.normal(2, 0.1, 50), rng.normal(1, 0.1, 50))).startswith("worse")
+    underflow = {"p_value": 0.0, "n": 800, "mean_diff": -1.0}  # what 800 origins of a clear win give
+    assert verdict(underflow) == "better than naive at the 5% level (DM p<1e-300, 800 origins)"
 
 
 def test_pesaran_timmermann_matches_a_hand_computed_case():
