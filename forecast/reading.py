@@ -23,10 +23,11 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
               dayfirst: bool | None = None, text_cols: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
-    CSV files may start with a byte-order mark and separate fields by `,`, `;`, tab or `|`; an unnamed
-    column of row numbers (a pandas index written with the data) or of nothing is dropped; `MISSING` marks are
-    missing values; numbers may have a decimal comma (12,5: not with `,` separators) or thousands
-    commas (1,234.5); a date column beside a `Time` column of clock times makes one timestamp. Dates are
+    CSV files (UTF-8, or Windows' cp1252 as Excel saves them) may start with a byte-order mark and
+    separate fields by `,`, `;`, tab or `|`; an unnamed column of row numbers (a pandas index written
+    with the data) or of nothing is dropped; `MISSING` marks are missing values; numbers may have a
+    decimal comma (12,5: not with `,` separators), thousands commas (1,234.5) or a currency sign
+    ($1,234.50); a date column beside a `Time` column of clock times makes one timestamp. Dates are
     read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
     `text_cols` are read as written (series ids: `01` and `1` are two series, not one number). A
     header that names a column twice is refused: which of the two was meant cannot be known.
@@ -44,12 +45,12 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
                 frame = frame.reset_index(drop=frame.index.name is None and not isinstance(frame.index, pd.DatetimeIndex))
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
             sep = _separator(path) if suffix != ".gz" else ","
-            text = {c: str for c in text_cols}
-            frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text)
+            text, encoding = {c: str for c in text_cols}, _encoding(path)
+            frame = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text)
             _check_header(path, sep, frame)
             style, numbers = _number_style(frame, sep)
             if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
-                styled = pd.read_csv(path, sep=sep, encoding="utf-8-sig", na_values=MISSING, dtype=text, **style)
+                styled = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text, **style)
                 frame = frame.assign(**{str(c): styled[c] for c in numbers})
             money = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) and frame[c].notna().any()
                      and frame[c].dropna().astype(str).str.fullmatch(MONEY).all()]  # Nasdaq's prices: $189.95
@@ -85,7 +86,7 @@ def file_columns(path: str | Path) -> list[str]:
             import pyarrow.parquet as pq
             return list(pq.read_schema(path).names)
         if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-            with open(path, encoding="utf-8-sig", newline="") as f:
+            with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
                 return [name.strip() for name in next(csv.reader(f, delimiter=_separator(path)), [])]
     except (OSError, UnicodeDecodeError, ValueError, ImportError):
         pass
@@ -95,7 +96,7 @@ def file_columns(path: str | Path) -> list[str]:
 def _check_header(path: Path, sep: str, frame: pd.DataFrame) -> None:
     """pandas renames a repeated column name (`A`, `A.1`); the header as written says which repeat."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as f:
         header = next(csv.reader(f, delimiter=sep), [])
     if len(header) != len(frame.columns):
         return
@@ -130,6 +131,18 @@ def date_column(frame: pd.DataFrame):
              pd.api.types.is_datetime64_any_dtype(frame[c])]
     return next(iter(named), None) or next((c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
                                             and looks_like_dates(frame[c])), None)
+
+
+def _encoding(path: Path) -> str:
+    """UTF-8 (a byte-order mark or none), else Windows' Western European code page, in which Excel saves
+    a "CSV" on many machines (`é`, `°`, `€` as single bytes)."""
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", encoding="utf-8-sig") as f:
+            while f.read(1 << 20):
+                pass
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "cp1252"
 
 
 def _separator(path: Path) -> str:

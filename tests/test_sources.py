@@ -632,3 +632,10 @@ def test_a_nasdaq_export_reads_newest_first_rows_and_dollar_amounts_as_prices(tm
     stacked = pd.concat([make_frame(n=20).iloc[::-1].assign(store=s) for s in ("a", "b")])
     with pytest.raises(ForecastError, match="its dates repeat once per value of column 'store'"):
         validate_frame(stacked, ["y"])
+
+
+def test_a_csv_excel_saved_in_windows_western_code_page_is_read_with_its_accents(tmp_path):
+    rows = ["Date;Température;Ventes (€)"] + [f"2024-01-{d:02d};{d},5;{100 + d},25" for d in range(1, 29)]
+    (tmp_path / "ventes.csv").write_bytes("\n".join(rows).encode("cp1252"))  # not UTF-8: é and € are one byte
+    frame = load_file(tmp_path / "ventes.csv")
+    assert list(frame.columns) == ["Température", "Ventes (€)"] and frame["Ventes (€)"].iloc[0] == 101.25
