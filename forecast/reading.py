@@ -52,10 +52,10 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
                 styled = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text, **style)
                 frame = frame.assign(**{str(c): styled[c] for c in numbers})
-            money = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) and frame[c].notna().any()
-                     and frame[c].dropna().astype(str).str.fullmatch(MONEY).all()]  # Nasdaq's prices: $189.95
-            frame = frame.assign(**{str(c): pd.to_numeric(frame[c].str.replace(r"[\s$€£¥,]", "", regex=True))
-                                    for c in money})
+            units = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) and frame[c].notna().any()
+                     and frame[c].dropna().astype(str).str.fullmatch(WITH_UNIT).all()]  # Nasdaq's prices: $189.95, 0.5%
+            frame = frame.assign(**{str(c): pd.to_numeric(frame[c].str.replace(r"[\s$€£¥,%]", "", regex=True))
+                                    for c in units})
             frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
             unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]  # a pandas index, a line's last ","
             frame = frame.drop(columns=[c for c in unnamed if (frame[c].to_numpy() == np.arange(len(frame))).all()
@@ -159,7 +159,8 @@ NUMBER_STYLES = (({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"),
                  ({"decimal": ",", "thousands": "."}, r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"))
 
 
-MONEY = r"\s*[-+]?[$€£¥]\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*"  # $1,234.56, -$5, €12.50: amounts in US style
+WITH_UNIT = r"\s*[-+]?[$€£¥]\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*"  # $1,234.56, -$5, €12.50: amounts in US style
+WITH_UNIT += r"|\s*[-+]?\d+(\.\d+)?\s*%\s*"  # and percentages (-0.52%, as price exports write changes): in percent
 
 
 def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:

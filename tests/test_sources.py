@@ -620,11 +620,12 @@ def test_frames_as_pandas_users_hold_them_load_periods_levels_and_decimals():
 
 def test_a_nasdaq_export_reads_newest_first_rows_and_dollar_amounts_as_prices(tmp_path):
     days = pd.bdate_range("2025-01-02", periods=30)[::-1]  # newest first, as Nasdaq's and investing.com's files run
-    rows = [f'{d:%m/%d/%Y},"${100 + 50 * i:,.2f}",{1000 * i},-${i}.50' for i, d in enumerate(days)]  # "$1,550.00"
-    (tmp_path / "HistoricalData.csv").write_text("Date,Close/Last,Volume,Change\n" + "\n".join(rows) + "\n")
+    rows = [f'{d:%m/%d/%Y},"${100 + 50 * i:,.2f}",{1000 * i},-${i}.50,{i / 10 - 1:.2f}%' for i, d in enumerate(days)]
+    (tmp_path / "HistoricalData.csv").write_text("Date,Close/Last,Volume,Change,Change %\n" + "\n".join(rows) + "\n")
     frame, report = load_source(SourceConfig(path=str(tmp_path / "HistoricalData.csv")))
     assert frame.index.is_monotonic_increasing and frame.index[0] == pd.Timestamp("2025-01-02")
-    assert frame["Close/Last"].iloc[0] == 1550.0 and frame["Change"].iloc[-1] == -0.5
+    assert frame["Close/Last"].iloc[0] == 1550.0 and frame["Change"].iloc[-1] == -0.5  # "$1,550.00", "-$0.50"
+    assert frame["Change %"].iloc[0] == pytest.approx(1.9) and frame["Change %"].iloc[-1] == -1.0  # "1.90%", "-1.00%"
     assert report.notes == [f"{tmp_path / 'HistoricalData.csv'}: the rows run newest first; read oldest first"]
     jumbled = make_frame(n=10).iloc[[0, 2, 1, 3, 4, 5, 6, 7, 8, 9]]
     with pytest.raises(ForecastError, match="dates are not in order"):  # out of order, not reversed: refused
