@@ -52,10 +52,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
                 styled = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text, **style)
                 frame = frame.assign(**{str(c): styled[c] for c in numbers})
-            units = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) and frame[c].notna().any()
-                     and frame[c].dropna().astype(str).str.fullmatch(WITH_UNIT).all()]  # Nasdaq's prices: $189.95, 0.5%
             frame = frame.assign(**{str(c): pd.to_numeric(frame[c].str.replace(r"[\s$€£¥,%]", "", regex=True))
-                                    for c in units})
+                                    for c in _with_units(frame)})  # Nasdaq's prices: $189.95; changes: 0.5%
             frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
             unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]  # a pandas index, a line's last ","
             frame = frame.drop(columns=[c for c in unnamed if (frame[c].to_numpy() == np.arange(len(frame))).all()
@@ -161,6 +159,14 @@ NUMBER_STYLES = (({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"),
 
 WITH_UNIT = r"\s*[-+]?[$€£¥]\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*"  # $1,234.56, -$5, €12.50: amounts in US style
 WITH_UNIT += r"|\s*[-+]?\d+(\.\d+)?\s*%\s*"  # and percentages (-0.52%, as price exports write changes): in percent
+
+
+def _with_units(frame: pd.DataFrame) -> list:
+    """Text columns whose every value is a number with a currency sign or a percent sign (`WITH_UNIT`);
+    the first 200 values are read first, so that a column of dates costs little."""
+    fits = lambda values: len(values) > 0 and values.astype(str).str.fullmatch(WITH_UNIT).all()  # noqa: E731
+    return [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+            and fits(frame[c].dropna().head(200)) and fits(frame[c].dropna())]
 
 
 def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:
