@@ -19,7 +19,7 @@ import pandas as pd
 
 from forecast.dates import _parse_texts, parse_dates
 from forecast.panel import from_long, validate_panel
-from forecast.reading import load_file
+from forecast.files import load_file
 
 
 def by_masks(frame: pd.DataFrame, series_col: str) -> dict:

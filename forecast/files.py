@@ -1,19 +1,193 @@
-"""Writing files safely: atomic replacement, strict JSON, and CSV or Parquet tables whose text cells a
-spreadsheet will not run. No heavy imports at module level (pandas and Arrow load when a table is
-written)."""
+"""Files in and out: reading the CSV and Parquet files people have into a frame indexed by its dates
+(validated after, by `forecast.sources.validate_frame`), whatever their separator, encoding, number
+style or date column; and writing ours safely: atomic replacement, strict JSON, and CSV or Parquet
+tables whose text cells a spreadsheet will not run.
+"""
 from __future__ import annotations
 
+import csv
 import errno
+import gzip
 import json
 import math
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import pandas as pd
+import numpy as np
+import pandas as pd
 
+from forecast.dates import looks_like_dates, parse_dates, plain
+from forecast.errors import ForecastError
+
+DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "step")  # step: the integer axis as written
+
+
+def load_file(path: str | Path, date_col: str | None = None, date_format: str | None = None,
+              dayfirst: bool | None = None, text_cols: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
+
+    CSV files (UTF-8, or Windows' cp1252 as Excel saves them) may start with a byte-order mark and
+    separate fields by `,`, `;`, tab or `|`; an unnamed column of row numbers (a pandas index written
+    with the data) or of nothing is dropped; `MISSING` marks are missing values; numbers may have a
+    decimal comma (12,5: not with `,` separators), thousands commas (1,234.5) or a currency sign
+    ($1,234.50); a date column beside a `Time` column of clock times makes one timestamp. Dates are
+    read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
+    `text_cols` are read as written (series ids: `01` and `1` are two series, not one number). A
+    header that names a column twice is refused: which of the two was meant cannot be known.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ForecastError(f"{path} is a folder; give a CSV or Parquet file")
+    if not path.is_file():
+        raise ForecastError(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+            if not isinstance(frame.index, pd.RangeIndex):  # to_parquet kept an index: dates are data, row labels not
+                frame = frame.reset_index(drop=frame.index.name is None and not isinstance(frame.index, pd.DatetimeIndex))
+        elif suffix in (".csv", ".txt", ".gz", ".tsv"):
+            sep = _separator(path) if suffix != ".gz" else ","
+            text, encoding = {c: str for c in text_cols}, _encoding(path)
+            frame = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text)
+            _check_header(path, sep, frame)
+            style, numbers = _number_style(frame, sep)
+            if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
+                styled = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text, **style)
+                frame = frame.assign(**{str(c): styled[c] for c in numbers})
+            frame = frame.assign(**{str(c): pd.to_numeric(frame[c].str.replace(r"[\s$€£¥,%]", "", regex=True))
+                                    for c in _with_units(frame)})  # Nasdaq's prices: $189.95; changes: 0.5%
+            frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
+            unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]  # a pandas index, a line's last ","
+            frame = frame.drop(columns=[c for c in unnamed if (frame[c].to_numpy() == np.arange(len(frame))).all()
+                                        or frame[c].isna().all()])
+        else:
+            raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
+    except ForecastError:
+        raise
+    except Exception as e:  # parser errors come in many types; all mean the same to a user
+        raise ForecastError(f"{path}: cannot read it as {suffix.lstrip('.')} ({str(e).splitlines()[0]})") from None
+    if frame.empty:
+        raise ForecastError(f"{path}: no data rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
+    col = _find_date_column(frame, date_col, str(path))
+    dates, used = frame[col], [col]
+    clock = _clock_column(frame, col) if not dates.astype(str).head(50).str.contains(":").any() else None
+    if clock is not None:  # a date column and a time-of-day column, as many meter exports write them
+        dates, used = dates.astype(str) + " " + frame[clock].astype(str), [col, clock]
+    index = parse_dates(dates, str(col), date_format, dayfirst)
+    return frame.drop(columns=used).set_index(index)
+
+
+def file_columns(path: str | Path) -> list[str]:
+    """The column names a CSV's header or a Parquet file's schema gives; [] when it cannot be read
+    (reading it properly says why)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+            return list(pq.read_schema(path).names)
+        if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+            with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+                return [name.strip() for name in next(csv.reader(f, delimiter=_separator(path)), [])]
+    except (OSError, UnicodeDecodeError, ValueError, ImportError):
+        pass
+    return []
+
+
+def _check_header(path: Path, sep: str, frame: pd.DataFrame) -> None:
+    """pandas renames a repeated column name (`A`, `A.1`); the header as written says which repeat."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as f:
+        header = next(csv.reader(f, delimiter=sep), [])
+    if len(header) != len(frame.columns):
+        return
+    seen = Counter(name.strip() for name in header)
+    twice = [f"{name!r} ({n} times)" for name, n in seen.items() if n > 1 and name]
+    if twice:
+        raise ForecastError(f"{path}: the header names {', '.join(twice)}; rename the columns so that each "
+                            "name is used once (which one was meant cannot be known)")
+
+
+def _clock_column(frame: pd.DataFrame, date_col) -> str | None:
+    """The column named `time` (any case) beside the date column when it holds times of day."""
+    clock = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+    return next((c for c in frame.columns if c != date_col and str(c).strip().lower() == "time" and
+                 pd.api.types.is_string_dtype(frame[c]) and frame[c].dropna().astype(str).head(50).str.fullmatch(clock).all()), None)
+
+
+def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> str:
+    if date_col is not None and date_col not in frame.columns:
+        raise ForecastError(f"{name}: date column {date_col!r} not found; columns: {', '.join(map(str, frame.columns))}")
+    found = date_col if date_col is not None else date_column(frame)
+    if found is None:
+        raise ForecastError(f"{name}: no date column found; name it with --set source.date_col=NAME "
+                            f"(columns: {', '.join(map(str, frame.columns))})")
+    return found
+
+
+def date_column(frame: pd.DataFrame):
+    """The column holding the dates: one named like them (`DATE_NAMES`) or of datetimes, else the first
+    text column whose values all read as dates; None when there is none."""
+    named = [c for c in frame.columns if str(c).strip().lower() in DATE_NAMES or
+             pd.api.types.is_datetime64_any_dtype(frame[c])]
+    return next(iter(named), None) or next((c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+                                            and looks_like_dates(frame[c])), None)
+
+
+def _encoding(path: Path) -> str:
+    """UTF-8 (a byte-order mark or none), else Windows' Western European code page, in which Excel saves
+    a "CSV" on many machines (`é`, `°`, `€` as single bytes)."""
+    try:
+        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", encoding="utf-8-sig") as f:
+            while f.read(1 << 20):
+                pass
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
+def _separator(path: Path) -> str:
+    """The CSV's field separator, from its header line: comma, semicolon, tab or pipe."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        header = f.readline()
+    return max((",", ";", "\t", "|"), key=header.count) if any(sep in header for sep in ",;\t|") else ","
+
+
+MISSING = ["?", "-", "--"]  # missing values as some exports write them, beside pandas' own (NA, NaN, ...)
+# Numbers as text: 12,5 (a decimal comma, in files separated by ; or tab), 1,234.5 (quoted with ","), 1.234,5
+NUMBER_STYLES = (({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"),
+                 ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?"),
+                 ({"decimal": ",", "thousands": "."}, r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"))
+
+
+WITH_UNIT = r"\s*[-+]?[$€£¥]\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*"  # $1,234.56, -$5, €12.50: amounts in US style
+WITH_UNIT += r"|\s*[-+]?\d+(\.\d+)?\s*%\s*"  # and percentages (-0.52%, as price exports write changes): in percent
+
+
+def _with_units(frame: pd.DataFrame) -> list:
+    """Text columns whose every value is a number with a currency sign or a percent sign (`WITH_UNIT`);
+    the first 200 values are read first, so that a column of dates costs little."""
+    fits = lambda values: len(values) > 0 and values.astype(str).str.fullmatch(WITH_UNIT).all()  # noqa: E731
+    return [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+            and fits(frame[c].dropna().head(200)) and fits(frame[c].dropna())]
+
+
+def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:
+    """Options for `read_csv` that read text columns of numbers as numbers (a decimal comma, not in
+    comma-separated files; thousands commas or points), and those columns; ({}, []) when none is."""
+    text = {c: frame[c].dropna().astype(str).head(200).str.strip() for c in frame.columns
+            if pd.api.types.is_string_dtype(frame[c])}
+    for options, pattern in NUMBER_STYLES:
+        found = [c for c, v in text.items() if len(v) and options.get("decimal") != sep and v.str.contains(",").any()
+                 and v.str.fullmatch(pattern).all()]
+        if found:
+            return options, found
+    return {}, []
+
+
+# --- Writing ours
 
 def write_atomically(path: str | Path, write) -> Path:
     """Call `write(temporary_path)`, then move the file into place.
@@ -120,7 +294,6 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
     the second, atomically; `index_label` writes the index as the first column under that name.
     Text cells and column names that a spreadsheet would read as formulas are neutralised
     (`safe_cell`): series ids and column names come from the user's files."""
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -145,16 +318,12 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index_label: str | None = N
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     """An integer time axis written as its steps (`forecast.dates.plain`)."""
-    from forecast.dates import plain  # here, not above: this lowest floor imports no pandas until it writes a table
-
     return plain(frame)
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path, index_label: str | None = None) -> Path:
     """Parquet when `path` ends in .parquet or .pq, else CSV (`write_csv`); the index is a column
     named `index_label` (default `Date`, or `step` on an integer time axis) either way, atomically."""
-    import pandas as pd
-
     path = Path(path)
     frame = _plain(frame)
     index_label = index_label or ("step" if pd.api.types.is_integer_dtype(frame.index) else "Date")

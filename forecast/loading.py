@@ -22,8 +22,7 @@ import pandas as pd
 from forecast.config import DataConfig, SourceConfig
 from forecast.dates import check_calendar, moment, stamp
 from forecast.errors import ForecastError, MissingColumns
-from forecast.files import write_atomically
-from forecast.reading import date_column, file_columns, load_file
+from forecast.files import date_column, file_columns, load_file, write_atomically
 from forecast.sources import NIXTLA, SAMPLE_TICKERS, WIDE_VALUE, DataReport, check_columns, load_sample, validate_frame
 
 ONE = "series"  # the name of a single frame given without a source that names it

@@ -41,10 +41,9 @@ import torch
 from forecast.config import SourceConfig
 from forecast.dates import STEPS, check_calendar, parse_dates, stamp
 from forecast.errors import ForecastError, MissingColumns
-from forecast.files import jsonable, write_atomically, write_json
+from forecast.files import jsonable, load_file, write_atomically, write_json
 from forecast.loading import load
 from forecast.panel import from_long, split_long
-from forecast.reading import load_file
 from forecast.sources import DataReport
 from forecast.trained import TrainedModel, lacking
 

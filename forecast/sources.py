@@ -1,4 +1,4 @@
-"""Validate a series from a file (read by `forecast.reading`), a DataFrame or the bundled sample.
+"""Validate a series from a file (read by `forecast.files`), a DataFrame or the bundled sample.
 
 Every source ends in `validate_frame`: a float frame with a sorted, unique, timezone-naive
 DatetimeIndex and no missing values, plus a `DataReport` saying what was loaded and repaired.
@@ -15,8 +15,8 @@ import pandas as pd
 
 from forecast.dates import from_steps, full_grid, holes, is_steps, naive, parse_dates, stamp, steps_like
 from forecast.errors import ForecastError, MissingColumns
+from forecast.files import date_column
 from forecast.preprocess import check_magnitudes
-from forecast.reading import date_column
 
 SAMPLE_TICKERS = ("AAPL", "MSFT", "IBM", "GOOG")
 NIXTLA = ("unique_id", "ds")  # the long frame of statsforecast, neuralforecast and mlforecast

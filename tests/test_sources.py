@@ -12,7 +12,7 @@ import pytest
 from forecast.errors import ForecastError
 from forecast.config import SourceConfig
 from forecast.loading import load, load_source
-from forecast.reading import load_file
+from forecast.files import load_file
 from forecast.sources import load_sample, validate_frame
 from tests.conftest import make_frame
 

@@ -40,7 +40,7 @@ def test_an_empty_frame_gets_one_line_not_an_index_error():
 
 
 def test_an_integer_date_column_is_a_step_axis_but_dates_written_as_numbers_stay_dates(tmp_path):
-    from forecast.reading import load_file
+    from forecast.files import load_file
 
     pd.DataFrame({"ds": [3, 4, 5], "y": [1.0, 2, 3]}).to_csv(tmp_path / "steps.csv", index=False)
     pd.DataFrame({"date": [20240130, 20240131, 20240201], "y": [1.0, 2, 3]}).to_csv(tmp_path / "d.csv", index=False)
