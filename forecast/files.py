@@ -28,7 +28,7 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
               dayfirst: bool | None = None, text_cols: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
-    CSV files (UTF-8, or Windows' cp1252 as Excel saves them) may start with a byte-order mark and
+    CSV files (UTF-8, UTF-16 or Windows' cp1252, as Excel saves them) may start with a byte-order mark and
     separate fields by `,`, `;`, tab or `|`; an unnamed column of row numbers (a pandas index written
     with the data) or of nothing is dropped; `MISSING` marks are missing values; numbers may have a
     decimal comma (12,5: not with `,` separators), thousands commas (1,234.5) or a currency sign
@@ -49,10 +49,10 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             if not isinstance(frame.index, pd.RangeIndex):  # to_parquet kept an index: dates are data, row labels not
                 frame = frame.reset_index(drop=frame.index.name is None and not isinstance(frame.index, pd.DatetimeIndex))
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
-            sep = _separator(path) if suffix != ".gz" else ","
             text, encoding = {c: str for c in text_cols}, _encoding(path)
+            sep = _separator(path, encoding) if suffix != ".gz" else ","
             frame = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text)
-            _check_header(path, sep, frame)
+            _check_header(path, sep, frame, encoding)
             style, numbers = _number_style(frame, sep)
             if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
                 styled = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text, **style)
@@ -89,17 +89,18 @@ def file_columns(path: str | Path) -> list[str]:
             import pyarrow.parquet as pq
             return list(pq.read_schema(path).names)
         if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-            with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-                return [name.strip() for name in next(csv.reader(f, delimiter=_separator(path)), [])]
+            encoding = _encoding(path, whole=False)
+            with open(path, encoding=encoding, errors="replace", newline="") as f:
+                return [name.strip() for name in next(csv.reader(f, delimiter=_separator(path, encoding)), [])]
     except (OSError, UnicodeDecodeError, ValueError, ImportError):
         pass
     return []
 
 
-def _check_header(path: Path, sep: str, frame: pd.DataFrame) -> None:
+def _check_header(path: Path, sep: str, frame: pd.DataFrame, encoding: str) -> None:
     """pandas renames a repeated column name (`A`, `A.1`); the header as written says which repeat."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as f:
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as f:
         header = next(csv.reader(f, delimiter=sep), [])
     if len(header) != len(frame.columns):
         return
@@ -136,11 +137,18 @@ def date_column(frame: pd.DataFrame):
                                             and looks_like_dates(frame[c])), None)
 
 
-def _encoding(path: Path) -> str:
-    """UTF-8 (a byte-order mark or none), else Windows' Western European code page, in which Excel saves
-    a "CSV" on many machines (`é`, `°`, `€` as single bytes)."""
+def _encoding(path: Path, whole: bool = True) -> str:
+    """UTF-16 after its byte-order mark (Excel's "Unicode text"), UTF-8 (a byte-order mark or none), else
+    Windows' Western European code page, in which Excel saves a "CSV" on many machines (`é`, `€` as
+    single bytes); `whole` False: for the header alone (read with replacements), only the first."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as f:
+        if f.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            return "utf-16"
+    if not whole:
+        return "utf-8-sig"
     try:
-        with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rt", encoding="utf-8-sig") as f:
+        with opener(path, "rt", encoding="utf-8-sig") as f:
             while f.read(1 << 20):
                 pass
         return "utf-8-sig"
@@ -148,9 +156,9 @@ def _encoding(path: Path) -> str:
         return "cp1252"
 
 
-def _separator(path: Path) -> str:
+def _separator(path: Path, encoding: str = "utf-8-sig") -> str:
     """The CSV's field separator, from its header line: comma, semicolon, tab or pipe."""
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
+    with open(path, encoding=encoding, errors="replace") as f:
         header = f.readline()
     return max((",", ";", "\t", "|"), key=header.count) if any(sep in header for sep in ",;\t|") else ","
 

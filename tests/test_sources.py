@@ -640,3 +640,10 @@ def test_a_csv_excel_saved_in_windows_western_code_page_is_read_with_its_accents
     (tmp_path / "ventes.csv").write_bytes("\n".join(rows).encode("cp1252"))  # not UTF-8: é and € are one byte
     frame = load_file(tmp_path / "ventes.csv")
     assert list(frame.columns) == ["Température", "Ventes (€)"] and frame["Ventes (€)"].iloc[0] == 101.25
+
+
+def test_excels_unicode_text_export_utf16_with_tabs_is_read(tmp_path):
+    rows = ["unique_id\tds\tVentes (€)"] + [f"shop\t2024-01-{d:02d}\t{100 + d}" for d in range(1, 29)]
+    (tmp_path / "ventes.txt").write_bytes("\r\n".join(rows).encode("utf-16"))  # a byte-order mark, then UTF-16
+    frames, _ = load(tmp_path / "ventes.txt")  # Nixtla's columns found in the header: a long file
+    assert list(frames) == ["shop"] and frames["shop"]["Ventes (€)"].iloc[-1] == 128
