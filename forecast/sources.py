@@ -139,12 +139,12 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     if list(frame.columns) != columns:  # selecting costs: thousands of series rarely need it
         frame = frame[columns]
     for c, dtype in frame.dtypes.items():
-        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        if not pd.api.types.is_numeric_dtype(dtype):  # (True and False are 1 and 0: a flag such as a promotion)
             bad = pd.to_numeric(frame[c], errors="coerce").isna() & frame[c].notna()
             example = frame[c][bad].iloc[0] if bad.any() else frame[c].dtype
             raise ForecastError(f"{source}: column {c!r} is not numeric (e.g. {example!r}); "
                                 "pick numeric columns or clean that one")
-    values = frame.to_numpy(dtype=np.float64, copy=True)
+    values = frame.to_numpy(dtype=np.float64, copy=True, na_value=np.nan)  # pandas' NA of Int64 or boolean too
     values[~np.isfinite(values)] = np.nan  # inf is treated as a missing value
     check_magnitudes(values, columns, source)
     frame = pd.DataFrame(values, index=frame.index, columns=columns)

@@ -647,3 +647,15 @@ def test_excels_unicode_text_export_utf16_with_tabs_is_read(tmp_path):
     (tmp_path / "ventes.txt").write_bytes("\r\n".join(rows).encode("utf-16"))  # a byte-order mark, then UTF-16
     frames, _ = load(tmp_path / "ventes.txt")  # Nixtla's columns found in the header: a long file
     assert list(frames) == ["shop"] and frames["shop"]["Ventes (€)"].iloc[-1] == 128
+
+
+def test_a_true_false_flag_is_a_0_1_input_and_pandas_missing_values_are_missing(tmp_path):
+    rows = [f"2024-01-{d:02d},{d},{'TRUE' if d % 7 == 0 else 'FALSE'}" for d in range(1, 29)]
+    (tmp_path / "promo.csv").write_text("date,sales,promo\n" + "\n".join(rows) + "\n")
+    frame, _ = load_source(SourceConfig(path=str(tmp_path / "promo.csv")))  # every column, as `forecast data` reads
+    assert frame["promo"].tolist()[5:8] == [0.0, 1.0, 0.0]
+    index = pd.date_range("2024-01-01", periods=30)
+    nullable = pd.DataFrame({"y": pd.array([*range(29), None], dtype="Int64"),
+                             "promo": pd.array([True, None, *[False] * 28], dtype="boolean")}, index=index)
+    frame, report = validate_frame(nullable)
+    assert frame["promo"].tolist()[:3] == [1.0, 1.0, 0.0] and report.filled == 1 and report.dropped_trailing == 1
