@@ -299,6 +299,11 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     sparse = [w for r in reports for w in r.warnings if w not in holed]  # columns over 10% forward-filled
     report.warnings += sparse[:3] + ([f"and {len(sparse) - 3} more series with over 10% of a column forward-filled"]
                                      if len(sparse) > 3 else [])
+    said: dict[str, list] = {}  # each series' notes (newest first, columns left out), once for the series they fit
+    for name, one in zip(clean, reports):
+        for note in one.notes:
+            said.setdefault(note.removeprefix(f"series {name}: "), []).append(name)
+    report.notes = [f"series {_names(names, 3)}: {text}" for text, names in said.items()]
     return clean, report
 
 

@@ -127,12 +127,13 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
             if dup.month in (10, 11, 3, 4) and 0 < dup.hour < 4 and dup.minute == 0 else ""
         raise ForecastError(_series_hint(frame, source) or f"{source}: timestamp {stamp(dup)} appears more than once; "
                             f"keep one row per timestamp (e.g. frame[~frame.index.duplicated()]){clock}")
+    text = ""  # the columns left out for not holding numbers, when every numeric one is kept
     if columns is None:
         columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        text = ", ".join(f"{c} (e.g. {frame[c].dropna().iloc[0]!r})" if frame[c].notna().any() else str(c)
+                         for c in [c for c in frame.columns if c not in columns][:5])
         if not columns:
-            shown = ", ".join(f"{c} (e.g. {frame[c].dropna().iloc[0]!r})" if frame[c].notna().any() else str(c)
-                              for c in frame.columns[:5])
-            raise ForecastError(f"{source}: no numeric columns (columns: {shown or 'none'}); write numbers "
+            raise ForecastError(f"{source}: no numeric columns (columns: {text or 'none'}); write numbers "
                                 "like 12.5, 12,5 (decimal comma) or 1,234.5")
     columns = list(dict.fromkeys(columns))
     check_columns(frame, columns, source)
@@ -149,8 +150,9 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     check_magnitudes(values, columns, source)
     frame = pd.DataFrame(values, index=frame.index, columns=columns)
     notes = [f"{source}: the time axis is column {dates!r} (the index holds row numbers)"] if dates is not None else []
+    notes += [f"{source}: the rows run newest first; read oldest first"] if newest_first else []
     report = DataReport(source=source, columns=columns, notes=notes + (
-        [f"{source}: the rows run newest first; read oldest first"] if newest_first else []))
+        [f"{source}: left out, not numbers: {text}"] if text else []))
     grid = full_grid(frame.index) if fill_dates else None
     if grid is not None:
         frame = frame.reindex(grid)

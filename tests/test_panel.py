@@ -391,3 +391,12 @@ def test_a_long_frame_is_history_and_future_for_predict_as_it_is_data_for_fit():
     pd.testing.assert_frame_equal(model.predict(long(frames), future=long(future)), by_dict)  # Nixtla's shape
     stacked = {k: long(d).set_index(["unique_id", "ds"]) for k, d in (("history", frames), ("future", future))}
     pd.testing.assert_frame_equal(model.predict(**stacked), by_dict)  # (series, time) levels
+
+
+def test_a_panels_notes_are_said_once_for_the_series_they_hold_for():
+    from forecast.loading import load
+    frames = {f"s{i}": make_frame(n=40, seed=i).assign(note="x").iloc[::-1] for i in range(5)}  # newest first
+    frames["s9"] = make_frame(n=40)
+    _, report = load(frames)
+    assert report.notes == ["series s0, s1, s2, ... (2 more): the rows run newest first; read oldest first",
+                            "series s0, s1, s2, ... (2 more): left out, not numbers: note (e.g. 'x')"]
