@@ -163,7 +163,7 @@ def _separator(path: Path, encoding: str = "utf-8-sig") -> str:
     return max((",", ";", "\t", "|"), key=header.count) if any(sep in header for sep in ",;\t|") else ","
 
 
-MISSING = ["?", "-", "--"]  # missing values as some exports write them, beside pandas' own (NA, NaN, ...)
+MISSING = ["?", "-", "--", "."]  # missing values as some exports (FRED: ".") write them, beside pandas' own (NA, ...)
 # Numbers as text: 12,5 (a decimal comma, in files separated by ; or tab), 1,234.5 (quoted with ","), 1.234,5
 NUMBER_STYLES = (({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"),
                  ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?"),

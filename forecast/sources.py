@@ -53,6 +53,12 @@ class DataReport:
         return out
 
 
+def _not_a_number(values: pd.Series):
+    """The first value of a text column that does not read as a number (else its first value)."""
+    bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+    return values[bad].iloc[0] if bad.any() else values.dropna().iloc[0]
+
+
 def check_columns(frame: pd.DataFrame, columns, source: str, not_values=()) -> None:
     """`MissingColumns` naming what `frame` lacks of `columns`, with its numeric columns (those in
     `not_values`, such as a long file's series column, aside) for a caller that can pick one."""
@@ -130,7 +136,7 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     text = ""  # the columns left out for not holding numbers, when every numeric one is kept
     if columns is None:
         columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-        text = ", ".join(f"{c} (e.g. {frame[c].dropna().iloc[0]!r})" if frame[c].notna().any() else str(c)
+        text = ", ".join(f"{c} (e.g. {_not_a_number(frame[c])!r})" if frame[c].notna().any() else str(c)
                          for c in [c for c in frame.columns if c not in columns][:5])
         if not columns:
             raise ForecastError(f"{source}: no numeric columns (columns: {text or 'none'}); write numbers "
@@ -141,8 +147,7 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame[columns]
     for c, dtype in frame.dtypes.items():
         if not pd.api.types.is_numeric_dtype(dtype):  # (True and False are 1 and 0: a flag such as a promotion)
-            bad = pd.to_numeric(frame[c], errors="coerce").isna() & frame[c].notna()
-            example = frame[c][bad].iloc[0] if bad.any() else frame[c].dtype
+            example = _not_a_number(frame[c]) if frame[c].notna().any() else frame[c].dtype
             raise ForecastError(f"{source}: column {c!r} is not numeric (e.g. {example!r}); "
                                 "pick numeric columns or clean that one")
     values = frame.to_numpy(dtype=np.float64, copy=True, na_value=np.nan)  # pandas' NA of Int64 or boolean too

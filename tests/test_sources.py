@@ -659,3 +659,13 @@ def test_a_true_false_flag_is_a_0_1_input_and_pandas_missing_values_are_missing(
                              "promo": pd.array([True, None, *[False] * 28], dtype="boolean")}, index=index)
     frame, report = validate_frame(nullable)
     assert frame["promo"].tolist()[:3] == [1.0, 1.0, 0.0] and report.filled == 1 and report.dropped_trailing == 1
+
+
+def test_freds_dot_is_a_missing_value_and_a_column_of_text_is_shown_by_the_value_that_is_not_a_number(tmp_path):
+    rows = [f"{2000 + i // 12}-{i % 12 + 1:02d}-01,{'.' if i == 50 else 4 + i % 7 / 10}" for i in range(120)]
+    (tmp_path / "UNRATE.csv").write_text("observation_date,UNRATE\n" + "\n".join(rows) + "\n")
+    frame, report = load_source(SourceConfig(path=str(tmp_path / "UNRATE.csv")))
+    assert report.filled == 1 and frame["UNRATE"].iloc[50] == frame["UNRATE"].iloc[49]
+    (tmp_path / "odd.csv").write_text("date,rate\n2020-01-01,4.0\n2020-02-01,n/a!\n2020-03-01,4.2\n")
+    with pytest.raises(ForecastError, match=r"rate \(e.g. 'n/a!'\)"):  # not its first value, 4.0
+        load_source(SourceConfig(path=str(tmp_path / "odd.csv")))
