@@ -207,21 +207,22 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
     every bundled one), or a long file split by `source.series_col`, whose `static` columns hold
     one value per series (see `forecast.preprocess`). A series that cannot be loaded or used is named in
     the error, or left out with `source.drop_bad` (listed in the warnings)."""
-    from forecast.panel import from_long, from_wide, validate_panel  # with torch, which loading needs not
+    from forecast.panel import from_long, from_wide, id_columns, validate_panel  # with torch, which loading needs not
+    ids = tuple(id_columns(source.series_col))
     if source.series_col is not None or source.wide:
         if source.path is None or (source.series_col is not None and source.wide):
             raise ForecastError("--series-col (a long file) or source.wide (a column per series) needs a "
                                 "file, --csv or --parquet, and only one of the two")
         raw = load_file(source.path, source.date_col, source.date_format, source.dayfirst,
-                        text_cols=(source.series_col,) if source.series_col else ())
+                        text_cols=ids)
         raw = _between(raw, source.start, source.end, source.path)
         if source.series_col is not None and columns:  # once for the file, not once per series
-            check_columns(raw, [*columns, *static], source.path, not_values=(source.series_col,))
+            check_columns(raw, [*columns, *static], source.path, not_values=ids)
         if source.wide:  # the columns asked for are the series (all, when a model asks for WIDE_VALUE)
             named = [c for c in columns or () if c != WIDE_VALUE] or list(raw.select_dtypes("number").columns)
             frames, columns = from_wide(raw, named), [WIDE_VALUE]
         else:
-            frames = from_long(raw, str(source.series_col))
+            frames = from_long(raw, ids)
         label = source.path
     else:
         names = list(SAMPLE_TICKERS) if (source.sample or "").lower() == "all" else source.names
@@ -240,8 +241,8 @@ def load_panel(source: SourceConfig, columns=None, static=()) -> tuple[dict[str,
     if static and source.series_col is None:
         raise ForecastError("static columns are read from a long file (--series-col), one value per series; "
                             "this panel has none")
-    if source.series_col in static:
-        raise ForecastError(f"{source.series_col!r} names the series, so it cannot be a static column; "
+    if clash := [c for c in ids if c in static]:
+        raise ForecastError(f"{clash[0]!r} names the series, so it cannot be a static column; "
                             "model.series_embedding gives each series a learned vector")
     clean, report = validate_panel(frames, columns, source.max_gap, source.drop_bad, label, static,
                                    source.fill_missing_dates)

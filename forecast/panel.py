@@ -23,9 +23,15 @@ from forecast.sources import NIXTLA, WIDE_VALUE, DataReport, validate_frame
 from forecast.windows import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_rows, split_steps
 
 
-def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
-    """A long frame (timestamps, a series-id column, value columns) -> one frame per series, in the
-    order the ids first appear; a row without a series id is refused (with how many there are).
+def id_columns(series_col) -> list[str]:
+    """The columns a long file's series are named by: one, or several given as "store,item"."""
+    return [c.strip() for c in series_col.split(",")] if isinstance(series_col, str) else list(series_col or ())
+
+
+def from_long(frame: pd.DataFrame, series_col) -> dict[str, pd.DataFrame]:
+    """A long frame (timestamps, series-id columns, value columns) -> one frame per series, in the
+    order the ids first appear; `series_col` names the id column, or several ("store,item": the
+    series `1/2` is store 1's item 2); a row without a series id is refused (with how many there are).
 
     Examples
     --------
@@ -36,18 +42,22 @@ def from_long(frame: pd.DataFrame, series_col: str) -> dict[str, pd.DataFrame]:
     >>> {name: len(frame) for name, frame in from_long(long, "store").items()}
     {'a': 2, 'b': 1}
     """
-    if series_col not in frame.columns:
+    named = id_columns(series_col)
+    series_col = ",".join(named)  # as the user wrote it
+    if not named or any(c not in frame.columns for c in named):
         raise ForecastError(f"series column {series_col!r} not found; columns are: "
                             f"{', '.join(map(str, frame.columns))}")
-    ids = frame[series_col]
-    blank = ids.isna() | ids.astype(str).str.strip().eq("")
+    parts = [frame[c] for c in named]
+    blank = np.logical_or.reduce([p.isna() | p.astype(str).str.strip().eq("") for p in parts])
     if blank.any():
-        where = frame.index[blank.to_numpy()]
+        where = frame.index[np.asarray(blank)]
         raise ForecastError(f"{int(blank.sum())} row(s) have no series id in {series_col!r} (the first dated "
                             f"{where[0]}); give each row its series, or remove those rows")
-    ids = ids.astype(str)
+    ids = parts[0].astype(str)
+    for part in parts[1:]:
+        ids = ids + "/" + part.astype(str)
     # one pass over the rows (a mask per series would read the whole file once per series)
-    return {str(name): rows.drop(columns=series_col) for name, rows in frame.groupby(ids, sort=False)}
+    return {str(name): rows.drop(columns=named) for name, rows in frame.groupby(ids, sort=False)}
 
 
 def to_long(frames: dict[str, pd.DataFrame], series_col: str = "series") -> pd.DataFrame:

@@ -43,7 +43,7 @@ from forecast.dates import STEPS, check_calendar, parse_dates, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import jsonable, load_file, write_atomically, write_json
 from forecast.loading import load
-from forecast.panel import from_long, split_long
+from forecast.panel import from_long, id_columns, split_long
 from forecast.sources import DataReport
 from forecast.trained import TrainedModel, lacking
 
@@ -181,11 +181,11 @@ def _future_file(path: Path, model: TrainedModel, read_as: SourceConfig):
     """The known columns' future values from a file, its dates read as `read_as` says: a frame by
     date, or for a panel's model a dict of them by series (the file's column naming the series, as
     the model's source named it, or `series`)."""
-    ids = tuple(c for c in (model.source.series_col, "series") if c)
-    frame = load_file(path, read_as.date_col, read_as.date_format, read_as.dayfirst, text_cols=ids)
+    own = id_columns(model.source.series_col)
+    frame = load_file(path, read_as.date_col, read_as.date_format, read_as.dayfirst, text_cols=(*own, "series"))
     if len(model.members) == 1:
         return frame
-    column = next((c for c in ids if c in frame.columns), None)
+    column = own if own and set(own) <= set(frame.columns) else "series" if "series" in frame.columns else None
     if column is None:
         raise ForecastError(f"{path}: this model forecasts {len(model.members)} series; give the future "
                             "values in a long file with a series column")

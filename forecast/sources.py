@@ -5,6 +5,7 @@ DatetimeIndex and no missing values, plus a `DataReport` saying what was loaded 
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from importlib import resources
 from numbers import Number
@@ -218,19 +219,22 @@ def _repair_gaps(frame: pd.DataFrame, max_gap: int, report: DataReport):
 
 
 def _series_hint(frame: pd.DataFrame, source: str) -> str | None:
-    """A frame whose dates repeat once per value of a text column is a long file of several series:
-    say which column names them, rather than asking to sort or de-duplicate the dates."""
+    """A frame whose dates repeat once per value of a text column (or per pair of values of two, as a
+    store and an item) is a long file of several series: say which columns name them, rather than
+    asking to sort or de-duplicate the dates."""
     repeats = frame.index.value_counts().median()
-    for c in frame.columns:
-        values = frame[c]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_integer_dtype(values):
-            continue
-        kinds = values.nunique(dropna=True)
+    ids = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+           or pd.api.types.is_integer_dtype(frame[c])]
+    dated = frame.assign(_date=frame.index)
+    for named in [[c] for c in ids] + [list(pair) for pair in itertools.combinations(ids[:8], 2)]:
+        kinds = len(dated[named].drop_duplicates())
         if 1 < kinds <= len(frame) // 2 and abs(kinds - repeats) <= max(1, 0.2 * kinds) and \
-                not frame.assign(_date=frame.index).duplicated(["_date", c]).any():
-            return (f"{source}: its dates repeat once per value of column {c!r} ({kinds} values, e.g. "
-                    f"{values.dropna().iloc[0]!r}): a long file of several series; name that column with "
-                    f"--series-col {c} (in Python, forecast.panel.from_long(frame, {c!r}))")
+                not dated.duplicated(["_date", *named]).any():
+            example = "/".join(str(frame[c].dropna().iloc[0]) for c in named)
+            what = f"column {named[0]!r}" if len(named) == 1 else f"columns {named[0]!r} and {named[1]!r}"
+            return (f"{source}: its dates repeat once per value of {what} ({kinds} values, e.g. {example!r}): a "
+                    f"long file of several series; name {'it' if len(named) == 1 else 'them'} with --series-col "
+                    f"{','.join(named)} (in Python, forecast.panel.from_long(frame, {','.join(named)!r}))")
     return None
 
 

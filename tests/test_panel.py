@@ -400,3 +400,26 @@ def test_a_panels_notes_are_said_once_for_the_series_they_hold_for():
     _, report = load(frames)
     assert report.notes == ["series s0, s1, s2, ... (2 more): the rows run newest first; read oldest first",
                             "series s0, s1, s2, ... (2 more): left out, not numbers: note (e.g. 'x')"]
+
+
+def test_a_long_file_whose_series_are_named_by_two_columns_is_read_and_forecast_with_its_future(tmp_path):
+    from forecast.loading import load
+    from forecast.serving import predict_fresh
+    from forecast.train import fit
+    days = pd.date_range("2024-01-01", periods=60)
+    rows = pd.concat([pd.DataFrame({"date": days, "store": s, "item": i, "promo": np.arange(60) % 5 == 0,
+                                    "sales": make_frame(n=60, seed=3 * s + i)["y"].to_numpy()})
+                      for s in (1, 2) for i in (1, 2)])
+    rows.to_csv(tmp_path / "sales.csv", index=False)
+    with pytest.raises(ForecastError, match="once per value of columns 'store' and 'item' .* --series-col store,item"):
+        load(SourceConfig(path=str(tmp_path / "sales.csv")))
+    source = SourceConfig(path=str(tmp_path / "sales.csv"), series_col="store,item")
+    frames, _ = load(source, ["sales", "promo"])
+    assert list(frames) == ["1/1", "1/2", "2/1", "2/2"] and list(frames["2/1"].columns) == ["sales", "promo"]
+    model = fit(frames, DataConfig(targets=("sales",), known=("promo",), seq_len=8, horizon=2),
+                ModelConfig(hidden_size=4), FAST, source=source, quiet=True, refit=False).model
+    ahead = pd.date_range(days[-1], periods=3)[1:]
+    future = pd.concat([pd.DataFrame({"date": ahead, "store": s, "item": i, "promo": [1, 0]}) for s in (1, 2) for i in (1, 2)])
+    future.to_csv(tmp_path / "future.csv", index=False)
+    made = predict_fresh(model, source, future=tmp_path / "future.csv")
+    assert sorted(set(made.table["series"])) == ["1/1", "1/2", "2/1", "2/2"] and len(made.table) == 8

@@ -411,7 +411,7 @@ def test_a_tz_aware_daily_index_keeps_its_days_and_an_hourly_one_becomes_utc():
 def test_a_long_file_without_series_col_is_told_which_column_names_its_series(tmp_path, column, ids):
     rows = [f"2024-01-{d:02d},{sid},{d}" for sid in ids for d in range(1, 21)]
     (tmp_path / "long.csv").write_text(f"date,{column},y\n" + "\n".join(rows) + "\n")
-    with pytest.raises(ForecastError, match=f"a long file of several series; name that column with --series-col {column}"):
+    with pytest.raises(ForecastError, match=f"a long file of several series; name it with --series-col {column}"):
         load_source(SourceConfig(path=str(tmp_path / "long.csv")), ["y"])
     with pytest.raises(ForecastError) as hint:  # the Python it names exists
         validate_frame(load_file(tmp_path / "long.csv"), ["y"])

@@ -45,7 +45,7 @@ SOURCE = {
     "sample": option(None, "sample", str, "Bundled sample ticker: AAPL, MSFT, IBM or GOOG (the default source); several with commas, or all.", "Data source"),
     "file": option(None, "path", list[Path], "CSV or Parquet file with a date column (by its suffix; --csv and --parquet say the same).", "Data source",
                    "--file", "--csv", "--parquet"),
-    "series_col": option(None, "series_col", str, "Column naming each row's series in a long file: one model for all series.", "Data source"),
+    "series_col": option(None, "series_col", str, "Column naming each row's series in a long file (several with commas: store,item): one model for all series.", "Data source"),
     "start": option(None, "start", str, "First date to use, e.g. 2015-01-01.", "Data source"),
     "end": option(None, "end", str, "Use dates before this one.", "Data source"),
     "drop_bad": option(S, "drop_bad", bool, "Leave out series that cannot be used (too short, bad values), with a warning.", "Data source",
