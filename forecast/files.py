@@ -64,7 +64,8 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             frame = frame.drop(columns=[c for c in unnamed if (frame[c].to_numpy() == np.arange(len(frame))).all()
                                         or frame[c].isna().all()])
         else:
-            raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet")
+            sheet = "; from a spreadsheet, save the sheet as CSV (UTF-8)" if suffix in (".xlsx", ".xls", ".ods") else ""
+            raise ForecastError(f"{path}: unknown file type {suffix!r}; use .csv or .parquet{sheet}")
     except ForecastError:
         raise
     except Exception as e:  # parser errors come in many types; all mean the same to a user

@@ -203,7 +203,7 @@ def test_when_file_missing_or_unknown_type_then_clear_error(tmp_path):
     with pytest.raises(ForecastError, match="file not found"):
         load_file(tmp_path / "none.csv")
     (tmp_path / "x.xlsx").write_text("x")
-    with pytest.raises(ForecastError, match="unknown file type"):
+    with pytest.raises(ForecastError, match=r"unknown file type '.xlsx'; use .csv or .parquet; from a spreadsheet, save"):
         load_file(tmp_path / "x.xlsx")
 
 
