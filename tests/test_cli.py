@@ -336,6 +336,9 @@ def test_data_says_the_step_and_a_panel_of_series_at_different_steps_is_warned_o
     daily.to_csv(tmp_path / "one.csv", index=False)
     pd.concat([daily, weekly]).to_csv(tmp_path / "two.csv", index=False)
     assert "step: daily (D)\n" in run("data", "--csv", tmp_path / "one.csv").stdout
+    quarters = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=200, freq="15min"), "kw": np.arange(200.0)})
+    quarters.to_csv(tmp_path / "meter.csv", index=False)
+    assert "step: every 15 minutes (15min)\n" in run("data", "--csv", tmp_path / "meter.csv").stdout
     shown = run("data", "--csv", tmp_path / "two.csv", "--series-col", "id")
     assert shown.returncode == 0 and "step: daily (D) (1 series); weekly (W-SUN) (1 series)" in shown.stdout
     assert "the series come at different steps (D: shop; W-SUN: web)" in shown.stderr

@@ -80,9 +80,11 @@ def print_steps(frames: dict, calendar: str | None) -> None:
         except ValueError:  # an exchange calendar
             return f"trading days of {step}"
         kinds = {"Hour": "hourly", "Day": "daily", "Week": "weekly", "Month": "monthly", "Quarter": "quarterly",
-                 "Year": "yearly", "Minute": "minutes", "Second": "seconds"}
-        kind = next((w for k, w in kinds.items() if type(offset).__name__.startswith(k)), "")
-        return f"{kind} ({step})" if kind and offset.n == 1 else step
+                 "Year": "yearly", "Minute": "every minute", "Second": "every second"}
+        unit = next((k for k in kinds if type(offset).__name__.startswith(k)), None)
+        if unit is None:
+            return step
+        return f"{kinds[unit]} ({step})" if offset.n == 1 else f"every {offset.n} {unit.lower()}s ({step})"
 
     found = steps_of(frames, calendar)  # several: the report warned
     say("step: " + "; ".join(words(s) + (f" ({len(n)} series)" if len(found) > 1 else "") for s, n in found.items()))
