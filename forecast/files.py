@@ -158,9 +158,13 @@ def _encoding(path: Path, whole: bool = True) -> str:
 
 
 def _separator(path: Path, encoding: str = "utf-8-sig") -> str:
-    """The CSV's field separator, from its header line: comma, semicolon, tab or pipe."""
+    """The CSV's field separator, from its header line: comma, semicolon, tab or pipe. A web page saved
+    where the data were expected (a download that failed) is refused here, saying so."""
     with open(path, encoding=encoding, errors="replace") as f:
         header = f.readline()
+    if header.lstrip().lower().startswith(("<!doctype", "<html", "<?xml")):
+        raise ForecastError(f"{path}: this is a web page (HTML or XML), not a CSV: a download that failed "
+                            "saves one; open it to see why, then download the data again")
     return max((",", ";", "\t", "|"), key=header.count) if any(sep in header for sep in ",;\t|") else ","
 
 

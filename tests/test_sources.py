@@ -205,6 +205,9 @@ def test_when_file_missing_or_unknown_type_then_clear_error(tmp_path):
     (tmp_path / "x.xlsx").write_text("x")
     with pytest.raises(ForecastError, match=r"unknown file type '.xlsx'; use .csv or .parquet; from a spreadsheet, save"):
         load_file(tmp_path / "x.xlsx")
+    (tmp_path / "prices.csv").write_text("<!DOCTYPE html>\n<html><body>Too Many Requests</body></html>\n")
+    with pytest.raises(ForecastError, match="this is a web page .* a download that failed saves one"):
+        load(tmp_path / "prices.csv")
 
 
 def test_when_two_sources_given_then_error():
