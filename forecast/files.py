@@ -77,7 +77,13 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     clock = _clock_column(frame, col) if not dates.astype(str).head(50).str.contains(":").any() else None
     if clock is not None:  # a date column and a time-of-day column, as many meter exports write them
         dates, used = dates.astype(str) + " " + frame[clock].astype(str), [col, clock]
-    index = parse_dates(dates, str(col), date_format, dayfirst)
+    try:
+        index = parse_dates(dates, str(col), date_format, dayfirst)
+    except ForecastError as e:  # which file, and whether only its last line is no date (a total, a note)
+        read = pd.to_datetime(dates.astype(str), format="mixed", errors="coerce")
+        last = "; only its last line is not a date: a total or a note? remove it" if len(read) > 2 and \
+            read.iloc[:-1].notna().all() and pd.isna(read.iloc[-1]) else ""
+        raise ForecastError(f"{path}: {e}{last}") from None
     return frame.drop(columns=used).set_index(index)
 
 
@@ -161,11 +167,18 @@ def _separator(path: Path, encoding: str = "utf-8-sig") -> str:
     """The CSV's field separator, from its header line: comma, semicolon, tab or pipe. A web page saved
     where the data were expected (a download that failed) is refused here, saying so."""
     with open(path, encoding=encoding, errors="replace") as f:
-        header = f.readline()
+        lines = [line for line, _ in zip(f, range(20))]
+    header = lines[0] if lines else ""
     if header.lstrip().lower().startswith(("<!doctype", "<html", "<?xml")):
         raise ForecastError(f"{path}: this is a web page (HTML or XML), not a CSV: a download that failed "
                             "saves one; open it to see why, then download the data again")
-    return max((",", ";", "\t", "|"), key=header.count) if any(sep in header for sep in ",;\t|") else ","
+    if not any(sep in header for sep in ",;\t|"):  # one column, or a title above the header (a report's export)
+        below = next((n for n, line in enumerate(lines[1:], 2) if any(sep in line for sep in ",;\t|")), None)
+        if below is not None and len(lines) > below:  # the columns start further down
+            raise ForecastError(f"{path}: line 1 ({header.strip()[:40]!r}) names one column but line {below} "
+                                f"and those after it several: if line {below} is the header, delete the lines above it")
+        return ","
+    return max((",", ";", "\t", "|"), key=header.count)
 
 
 MISSING = ["?", "-", "--", "."]  # missing values as some exports (FRED: ".") write them, beside pandas' own (NA, ...)

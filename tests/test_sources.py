@@ -672,3 +672,16 @@ def test_freds_dot_is_a_missing_value_and_a_column_of_text_is_shown_by_the_value
     (tmp_path / "odd.csv").write_text("date,rate\n2020-01-01,4.0\n2020-02-01,n/a!\n2020-03-01,4.2\n")
     with pytest.raises(ForecastError, match=r"rate \(e.g. 'n/a!'\)"):  # not its first value, 4.0
         load_source(SourceConfig(path=str(tmp_path / "odd.csv")))
+
+
+def test_a_title_above_the_header_and_a_totals_line_below_the_data_are_named_with_their_lines(tmp_path):
+    days = "".join(f"2024-01-{d:02d},{d}\n" for d in range(1, 29))
+    (tmp_path / "report.csv").write_text("Sales report, generated 2024-02-01\n\ndate,sales\n" + days)
+    (tmp_path / "titled.csv").write_text("Sales report\n\ndate,sales\n" + days)
+    (tmp_path / "total.csv").write_text("date,sales\n" + days + "Total,406\n")
+    with pytest.raises(ForecastError, match="line 1 \\('Sales report'\\) names one column but line 3 .* delete the lines above"):
+        load_file(tmp_path / "titled.csv")
+    with pytest.raises(ForecastError, match="total.csv: date column 'date': 'Total' is not a date; only its last line"):
+        load_file(tmp_path / "total.csv")
+    with pytest.raises(ForecastError):  # a title with a comma reads as a header: refused, if less precisely
+        load_file(tmp_path / "report.csv")
