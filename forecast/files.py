@@ -129,9 +129,12 @@ def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> s
     if date_col is not None and date_col not in frame.columns:
         raise ForecastError(f"{name}: date column {date_col!r} not found; columns: {', '.join(map(str, frame.columns))}")
     found = date_col if date_col is not None else date_column(frame)
-    if found is None:
+    if found is None:  # a title above the header makes the header a row: say so
+        below = next((row for row in frame.head(10).astype(str).itertuples(index=False)
+                      if any(cell.strip().lower() in DATE_NAMES for cell in row)), None)
+        hint = f"; the row {', '.join(below)!r} looks like the header: delete the lines above it" if below else ""
         raise ForecastError(f"{name}: no date column found; name it with --set source.date_col=NAME "
-                            f"(columns: {', '.join(map(str, frame.columns))})")
+                            f"(columns: {', '.join(map(str, frame.columns))}){hint}")
     return found
 
 

@@ -683,5 +683,5 @@ def test_a_title_above_the_header_and_a_totals_line_below_the_data_are_named_wit
         load_file(tmp_path / "titled.csv")
     with pytest.raises(ForecastError, match="total.csv: date column 'date': 'Total' is not a date; only its last line"):
         load_file(tmp_path / "total.csv")
-    with pytest.raises(ForecastError):  # a title with a comma reads as a header: refused, if less precisely
-        load_file(tmp_path / "report.csv")
+    with pytest.raises(ForecastError, match="the row 'date, sales' looks like the header: delete the lines above"):
+        load_file(tmp_path / "report.csv")  # a title with a comma reads as a header of two columns
