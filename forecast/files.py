@@ -57,8 +57,7 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
             if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
                 styled = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text, **style)
                 frame = frame.assign(**{str(c): styled[c] for c in numbers})
-            frame = frame.assign(**{str(c): pd.to_numeric(frame[c].str.replace(r"[\s$€£¥,%]", "", regex=True))
-                                    for c in _with_units(frame)})  # Nasdaq's prices: $189.95; changes: 0.5%
+            frame = frame.assign(**_with_units(frame.drop(columns=list(text), errors="ignore")))  # $189.95, 0.5%, 45.6M
             frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "date , load " headers
             unnamed = [c for c in frame.columns if str(c).startswith("Unnamed: ")]  # a pandas index, a line's last ","
             frame = frame.drop(columns=[c for c in unnamed if (frame[c].to_numpy() == np.arange(len(frame))).all()
@@ -195,12 +194,26 @@ WITH_UNIT = r"\s*[-+]?[$€£¥]\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*"  # $1
 WITH_UNIT += r"|\s*[-+]?\d+(\.\d+)?\s*%\s*"  # and percentages (-0.52%, as price exports write changes): in percent
 
 
-def _with_units(frame: pd.DataFrame) -> list:
-    """Text columns whose every value is a number with a currency sign or a percent sign (`WITH_UNIT`);
-    the first 200 values are read first, so that a column of dates costs little."""
-    fits = lambda values: len(values) > 0 and values.astype(str).str.fullmatch(WITH_UNIT).all()  # noqa: E731
-    return [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
-            and fits(frame[c].dropna().head(200)) and fits(frame[c].dropna())]
+SCALED = r"\s*[-+]?\d+(\.\d+)?\s*[KMB]\s*"  # 45.67M, 1.2K, 3B: volumes as investing.com writes them
+SCALES = {"K": 1e3, "M": 1e6, "B": 1e9}
+
+
+def _with_units(frame: pd.DataFrame) -> dict:
+    """Text columns whose every value is a number with a currency or a percent sign (`WITH_UNIT`), or
+    with a suffix of thousands, millions or billions (`SCALED`), read as the numbers they are; the
+    first 200 values are read first, so that a column of dates costs little."""
+    fits = lambda values, unit: len(values) > 0 and values.astype(str).str.fullmatch(unit).all()  # noqa: E731
+    found = {}
+    for c in frame.columns:
+        if not pd.api.types.is_string_dtype(frame[c]):
+            continue
+        head = frame[c].dropna().head(200)
+        if fits(head, WITH_UNIT) and fits(frame[c].dropna(), WITH_UNIT):
+            found[str(c)] = pd.to_numeric(frame[c].str.replace(r"[\s$€£¥,%]", "", regex=True))
+        elif fits(head, SCALED) and fits(frame[c].dropna(), SCALED):
+            text = frame[c].str.strip()
+            found[str(c)] = pd.to_numeric(text.str[:-1]) * text.str[-1].map(SCALES)
+    return found
 
 
 def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:

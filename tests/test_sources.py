@@ -623,12 +623,14 @@ def test_frames_as_pandas_users_hold_them_load_periods_levels_and_decimals():
 
 def test_a_nasdaq_export_reads_newest_first_rows_and_dollar_amounts_as_prices(tmp_path):
     days = pd.bdate_range("2025-01-02", periods=30)[::-1]  # newest first, as Nasdaq's and investing.com's files run
-    rows = [f'{d:%m/%d/%Y},"${100 + 50 * i:,.2f}",{1000 * i},-${i}.50,{i / 10 - 1:.2f}%' for i, d in enumerate(days)]
-    (tmp_path / "HistoricalData.csv").write_text("Date,Close/Last,Volume,Change,Change %\n" + "\n".join(rows) + "\n")
+    rows = [f'{d:%m/%d/%Y},"${100 + 50 * i:,.2f}",{1000 * i},-${i}.50,{i / 10 - 1:.2f}%,{i + 0.5}{"KMB"[i % 3]}'
+            for i, d in enumerate(days)]
+    (tmp_path / "HistoricalData.csv").write_text("Date,Close/Last,Volume,Change,Change %,Vol.\n" + "\n".join(rows) + "\n")
     frame, report = load_source(SourceConfig(path=str(tmp_path / "HistoricalData.csv")))
     assert frame.index.is_monotonic_increasing and frame.index[0] == pd.Timestamp("2025-01-02")
     assert frame["Close/Last"].iloc[0] == 1550.0 and frame["Change"].iloc[-1] == -0.5  # "$1,550.00", "-$0.50"
     assert frame["Change %"].iloc[0] == pytest.approx(1.9) and frame["Change %"].iloc[-1] == -1.0  # "1.90%", "-1.00%"
+    assert frame["Vol."].tolist()[:3] == [29.5e9, 28.5e6, 27.5e3] and frame["Vol."].iloc[-1] == 500  # "29.5B" ... "0.5K"
     assert report.notes == [f"{tmp_path / 'HistoricalData.csv'}: the rows run newest first; read oldest first"]
     jumbled = make_frame(n=10).iloc[[0, 2, 1, 3, 4, 5, 6, 7, 8, 9]]
     with pytest.raises(ForecastError, match="dates are not in order"):  # out of order, not reversed: refused
@@ -685,3 +687,11 @@ def test_a_title_above_the_header_and_a_totals_line_below_the_data_are_named_wit
         load_file(tmp_path / "total.csv")
     with pytest.raises(ForecastError, match="the row 'date, sales' looks like the header: delete the lines above"):
         load_file(tmp_path / "report.csv")  # a title with a comma reads as a header of two columns
+
+
+def test_series_ids_that_look_like_volumes_stay_names(tmp_path):
+    from forecast.loading import load_panel
+    rows = [f"2024-01-{d:02d},{sid},{d}" for sid in ("12B", "3M") for d in range(1, 29)]
+    (tmp_path / "flats.csv").write_text("date,flat,kwh\n" + "\n".join(rows) + "\n")
+    frames, _ = load_panel(SourceConfig(path=str(tmp_path / "flats.csv"), series_col="flat"), ["kwh"])
+    assert list(frames) == ["12B", "3M"]  # not 12e9 and 3e6
