@@ -23,7 +23,8 @@ from forecast.config import DataConfig, SourceConfig
 from forecast.dates import check_calendar, moment, stamp
 from forecast.errors import ForecastError, MissingColumns
 from forecast.files import date_column, file_columns, load_file, write_atomically
-from forecast.sources import NIXTLA, SAMPLE_TICKERS, WIDE_VALUE, DataReport, check_columns, load_sample, validate_frame
+from forecast.sources import (NIXTLA, SAMPLE_TICKERS, WIDE_VALUE, DataReport, as_pandas, check_columns, load_sample,
+                              validate_frame)
 
 ONE = "series"  # the name of a single frame given without a source that names it
 
@@ -54,7 +55,7 @@ def load(source: SourceConfig | str | Path | pd.DataFrame | pd.Series | dict | N
     (['series'], 3)
     """
     columns = [columns] if isinstance(columns, str) else columns  # one name, not its letters
-    static = (static,) if isinstance(static, str) else static
+    static, source = (static,) if isinstance(static, str) else static, as_pandas(source)  # polars, Arrow: pandas
     if source is None or isinstance(source, (str, Path)):
         source = SourceConfig(path=str(source)) if source is not None else SourceConfig()
     if isinstance(source, SourceConfig):
@@ -133,6 +134,7 @@ def frame_target(frame, data: DataConfig) -> tuple[DataConfig, str | None]:
     """`load_inputs`' rule for data given to `fit`, `backtest` or `tune` as they are: lacking the default
     target (Close), a frame (a dict's first; a long frame's values) forecasts its one numeric column
     besides the features -> (`data` with that target, the note saying so)."""
+    frame = as_pandas(frame)
     first = next(iter(frame.values()), None) if isinstance(frame, dict) else frame
     first = first.to_frame(first.name if first.name is not None else "value") if isinstance(first, pd.Series) else first
     if data.targets != DataConfig().targets or not isinstance(first, pd.DataFrame) or "Close" in first.columns:

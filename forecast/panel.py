@@ -19,7 +19,7 @@ from forecast.config import DataConfig
 from forecast.dates import infer_frequency, is_steps, moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
 from forecast.preprocess import encode_static, static_table, static_values
-from forecast.sources import NIXTLA, WIDE_VALUE, DataReport, validate_frame
+from forecast.sources import NIXTLA, WIDE_VALUE, DataReport, as_pandas, validate_frame
 from forecast.windows import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_rows, split_steps
 
 
@@ -70,7 +70,8 @@ def to_long(frames: dict[str, pd.DataFrame], series_col: str = "series") -> pd.D
 def split_long(frame):
     """A long frame -> one frame per series: Nixtla's (`unique_id`, `ds`, values), or one indexed by
     (series, time) levels as `groupby` and `set_index` make them (or (time, series)); anything else
-    is returned as it is."""
+    is returned as it is. A polars frame or an Arrow table is read as pandas first."""
+    frame = as_pandas(frame)
     if isinstance(frame, pd.DataFrame) and set(NIXTLA) <= set(frame.columns):
         return from_long(frame.set_index("ds"), "unique_id")
     if isinstance(frame, (pd.DataFrame, pd.Series)) and frame.index.nlevels == 2:

@@ -54,6 +54,15 @@ class DataReport:
         return out
 
 
+def as_pandas(frame):
+    """A polars DataFrame or an Arrow table (a dict of them too) as the pandas frame the library reads;
+    anything else as it is."""
+    if isinstance(frame, dict):
+        return {name: as_pandas(one) for name, one in frame.items()}
+    return frame.to_pandas() if hasattr(frame, "to_pandas") and not isinstance(frame, (pd.DataFrame, pd.Series)) \
+        else frame
+
+
 def _not_a_number(values: pd.Series):
     """The first value of a text column that does not read as a number (else its first value)."""
     bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()

@@ -695,3 +695,14 @@ def test_series_ids_that_look_like_volumes_stay_names(tmp_path):
     (tmp_path / "flats.csv").write_text("date,flat,kwh\n" + "\n".join(rows) + "\n")
     frames, _ = load_panel(SourceConfig(path=str(tmp_path / "flats.csv"), series_col="flat"), ["kwh"])
     assert list(frames) == ["12B", "3M"]  # not 12e9 and 3e6
+
+
+def test_an_arrow_table_or_a_polars_frame_is_read_as_the_pandas_frame_it_converts_to():
+    import pyarrow as pa  # polars frames convert the same way (`to_pandas`); polars is not a dependency
+    days = pd.date_range("2024-01-01", periods=30)
+    long = pd.DataFrame({"unique_id": ["a"] * 30 + ["b"] * 30, "ds": list(days) * 2, "y": np.arange(60.0)})
+    frames, _ = load(pa.Table.from_pandas(long, preserve_index=False))
+    assert list(frames) == ["a", "b"] and frames["b"]["y"].iloc[0] == 30.0
+    from forecast.config import DataConfig
+    from forecast.loading import frame_target
+    assert frame_target(pa.Table.from_pandas(long), DataConfig())[0].targets == ("y",)
