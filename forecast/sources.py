@@ -57,10 +57,11 @@ class DataReport:
 def as_pandas(frame):
     """A polars DataFrame or an Arrow table (a dict of them too) as the pandas frame the library reads;
     anything else as it is."""
+    if isinstance(frame, (pd.DataFrame, pd.Series)):  # (first: 10,000 series pass here)
+        return frame
     if isinstance(frame, dict):
         return {name: as_pandas(one) for name, one in frame.items()}
-    return frame.to_pandas() if hasattr(frame, "to_pandas") and not isinstance(frame, (pd.DataFrame, pd.Series)) \
-        else frame
+    return frame.to_pandas() if hasattr(frame, "to_pandas") else frame
 
 
 def _not_a_number(values: pd.Series):
@@ -129,7 +130,8 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         frame = frame.set_axis(naive(frame.index), axis=0)
     if frame.index.hasnans:
         raise ForecastError(f"{source}: some dates are missing or unreadable; remove those rows")
-    newest_first = len(frame) > 2 and frame.index.is_monotonic_decreasing and frame.index.is_unique
+    newest_first = not frame.index.is_monotonic_increasing and len(frame) > 2 and frame.index.is_monotonic_decreasing \
+        and frame.index.is_unique
     if newest_first:  # as many exports of prices (Nasdaq's, investing.com's) write them: read oldest first
         frame = frame.iloc[::-1]
     if not frame.index.is_monotonic_increasing:
