@@ -143,8 +143,11 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
         dup = frame.index[frame.index.duplicated()][0]
         clock = "; if the clocks went back that night, give the times in UTC or with their offset" \
             if dup.month in (10, 11, 3, 4) and 0 < dup.hour < 4 and dup.minute == 0 else ""
-        raise ForecastError(_series_hint(frame, source) or f"{source}: timestamp {stamp(dup)} appears more than once; "
-                            f"keep one row per timestamp (e.g. frame[~frame.index.duplicated()]){clock}")
+        repeats = int(frame.index.duplicated().sum())
+        raise ForecastError(_series_hint(frame, source) or f"{source}: timestamp {stamp(dup)} appears more than once "
+                            f"({repeats} of {len(frame)} rows repeat a timestamp); keep one row per timestamp: rows of "
+                            "events (orders, sales) are totalled per step first (frame.groupby(level=0).sum()), copies "
+                            f"dropped (frame[~frame.index.duplicated()]){clock}")
     text = ""  # the columns left out for not holding numbers, when every numeric one is kept
     if columns is None:
         columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]

@@ -37,8 +37,9 @@ def test_when_index_holds_fractions_then_error_asks_for_dates_not_1970_nanosecon
 
 def test_when_timestamp_duplicated_then_error_names_it(frame):
     dup = pd.concat([frame.iloc[:5], frame.iloc[4:]])
-    with pytest.raises(ForecastError, match="2020-01-05 appears more than once"):
-        validate_frame(dup)
+    with pytest.raises(ForecastError, match=r"2020-01-05 appears more than once \(1 of 301 rows repeat a timestamp\); "
+                       r"keep one row .* totalled per step first \(frame.groupby\(level=0\).sum\(\)\)"):
+        validate_frame(dup)  # orders or sales are totalled, not dropped as copies would be
 
 
 def test_when_column_missing_then_error_lists_available(frame):
@@ -593,7 +594,7 @@ def test_a_column_mostly_forward_filled_is_warned_of_since_its_test_would_score_
 
 def test_an_hour_repeated_by_the_autumn_clock_change_in_local_times_says_what_to_give():
     local = pd.date_range("2021-10-30", periods=72, freq="h", tz="Europe/Berlin").tz_localize(None)  # 02:00 twice
-    with pytest.raises(ForecastError, match="02:00:00 appears more than once; .*if the clocks went back that night, "
+    with pytest.raises(ForecastError, match="02:00:00 appears more than once .*if the clocks went back that night, "
                                             "give the times in UTC or with their offset"):
         validate_frame(pd.DataFrame({"y": np.arange(72.0)}, index=local))
     daily = pd.DatetimeIndex(["2021-10-30", "2021-10-31", "2021-10-31"])  # a plain repeat: no word of clocks
