@@ -152,8 +152,12 @@ def _encoding(path: Path, whole: bool = True) -> str:
     single bytes); `whole` False: for the header alone (read with replacements), only the first."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as f:
-        if f.read(2) in (b"\xff\xfe", b"\xfe\xff"):
-            return "utf-16"
+        head = f.read(1 << 16)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head[:4096]) > 40:  # control bytes text never holds
+        raise ForecastError(f"{path}: this is not a text file, so not a CSV (a spreadsheet, an archive or an "
+                            "image?); give a CSV or a Parquet file")
     if not whole:
         return "utf-8-sig"
     try:

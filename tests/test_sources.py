@@ -206,6 +206,10 @@ def test_when_file_missing_or_unknown_type_then_clear_error(tmp_path):
     (tmp_path / "x.xlsx").write_text("x")
     with pytest.raises(ForecastError, match=r"unknown file type '.xlsx'; use .csv or .parquet; from a spreadsheet, save"):
         load_file(tmp_path / "x.xlsx")
+    with zipfile.ZipFile(tmp_path / "book.csv", "w") as book:  # an .xlsx is a zip: renamed, it is no CSV
+        book.writestr("xl/workbook.xml", "<workbook/>" * 100)
+    with pytest.raises(ForecastError, match="book.csv: this is not a text file, so not a CSV"):
+        load_file(tmp_path / "book.csv")
     (tmp_path / "prices.csv").write_text("<!DOCTYPE html>\n<html><body>Too Many Requests</body></html>\n")
     with pytest.raises(ForecastError, match="this is a web page .* a download that failed saves one"):
         load(tmp_path / "prices.csv")
