@@ -28,14 +28,17 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
               dayfirst: bool | None = None, text_cols: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet file into a frame indexed by its date column (not yet validated).
 
-    CSV files (UTF-8, UTF-16 or Windows' cp1252, as Excel saves them) may start with a byte-order mark and
-    separate fields by `,`, `;`, tab or `|`; an unnamed column of row numbers (a pandas index written
-    with the data) or of nothing is dropped; `MISSING` marks are missing values; numbers may have a
-    decimal comma (12,5: not with `,` separators), thousands commas (1,234.5) or a currency sign
-    ($1,234.50); a date column beside a `Time` column of clock times makes one timestamp. Dates are
-    read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle ambiguous ones).
-    `text_cols` are read as written (series ids: `01` and `1` are two series, not one number). A
-    header that names a column twice is refused: which of the two was meant cannot be known.
+    CSV files (UTF-8, UTF-16 or Windows' cp1252, as Excel saves them) may start with a byte-order mark
+    and separate fields by `,`, `;`, tab or `|`; an unnamed column of row numbers (a pandas index
+    written with the data) or of nothing is dropped; `MISSING` marks are missing values; numbers may
+    have a decimal comma (12,5: not with `,` separators), thousands commas (1,234.5), a currency or
+    percent sign ($1,234.50, -0.5%) or a K/M/B suffix (45.6M); rows may run newest first (read
+    reversed by `validate_frame`); a date column beside a `Time` column of clock times makes one
+    timestamp. Dates are read by `forecast.dates.parse_dates` (`date_format`, `dayfirst` settle
+    ambiguous ones). `text_cols` are read as written (series ids: `01` and `1` are two series, not
+    one number). A header that names a column twice is refused: which of the two was meant cannot
+    be known; a title above the header, a totals line below the data, a web page or a file that is
+    not text are named for what they are.
     """
     path = Path(path)
     if path.is_dir():
@@ -192,12 +195,8 @@ MISSING = ["?", "-", "--", "."]  # missing values as some exports (FRED: ".") wr
 NUMBER_STYLES = (({"decimal": ","}, r"[-+]?\d+,\d+|[-+]?\d+"),
                  ({"thousands": ","}, r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?|[-+]?\d+(\.\d+)?"),
                  ({"decimal": ",", "thousands": "."}, r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"))
-
-
 WITH_UNIT = r"\s*[-+]?[$€£¥]\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*"  # $1,234.56, -$5, €12.50: amounts in US style
 WITH_UNIT += r"|\s*[-+]?\d+(\.\d+)?\s*%\s*"  # and percentages (-0.52%, as price exports write changes): in percent
-
-
 SCALED = r"\s*[-+]?\d+(\.\d+)?\s*[KMB]\s*"  # 45.67M, 1.2K, 3B: volumes as investing.com writes them
 SCALES = {"K": 1e3, "M": 1e6, "B": 1e9}
 
@@ -234,6 +233,7 @@ def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:
 
 
 # --- Writing ours
+
 
 def write_atomically(path: str | Path, write) -> Path:
     """Call `write(temporary_path)`, then move the file into place.
