@@ -170,9 +170,11 @@ def fit_search(spec: StudySpec, frames: dict) -> StudySpec:
 
 def named_for(spec: StudySpec, frames: dict) -> StudySpec:
     """`spec` named from `frames`' content too when its name is derived and its source names no data
-    (frames given in Python): tuning other data on the same storage then starts another study
-    instead of resuming this one's trials, which were scored on different data."""
-    if spec._named or spec.source.ticker or spec.source.sample or spec.source.path:
+    (frames given in Python, unless they are the default source's own, the bundled AAPL sample's
+    series): tuning other data on the same storage then starts another study instead of resuming
+    this one's trials, which were scored on different data."""
+    source = spec.source
+    if spec._named or source.ticker or source.sample or source.path or list(frames) == [source.label]:
         return spec
     from pandas.util import hash_pandas_object  # here, not above: a StudySpec is read without pandas
 

@@ -331,9 +331,9 @@ def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool
     `trials_dir`, each trial logs its epochs there (see `objective`).
 
     Raises `ForecastError` with the first failure's message when no trial completed. The default
-    input-length range is first cut to what the data can train on (see `fit_search`). Frames given
-    without the `report` that `load` returns, under a derived study name and a source that names no
-    data, get a name from their content too (see `named_for`): other data start another study.
+    input-length range is first cut to what the data can train on (see `fit_search`). Frames that
+    the spec's source does not name, under a derived study name, name the study from their content
+    too (see `named_for`): other data start another study.
 
     Examples
     --------
@@ -351,7 +351,7 @@ def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool
     spec = spec.override(data={"targets": data.targets}) if data != spec.data else spec
     frame, _ = as_panel(frame, spec.data.inputs, spec.source, spec.data.static)
     spec = fit_search(spec, frame)
-    spec = named_for(spec, frame) if report is None else spec
+    spec = named_for(spec, frame)
     study = run_study(spec, frame, jobs, trials_dir)
     try:
         s = summary(study)

@@ -130,6 +130,8 @@ def test_frames_given_in_python_without_a_source_start_a_study_of_their_own_data
     assert named_for(spec, {"a": SINE, "b": SINE}).study_name.startswith("a+1-")
     for kept in (StudySpec(study_name="mine"), StudySpec(source={"sample": "IBM"})):  # named, or data named
         assert named_for(kept, {"series": SINE}) is kept
+    default = StudySpec()  # the command line without a source: the bundled AAPL sample keeps its name
+    assert named_for(default, {"AAPL": SINE}) is default and named_for(default, {"sales": SINE}) is not default
 
 
 def test_tuning_a_series_without_the_default_target_tunes_its_values(tmp_path):
