@@ -70,6 +70,9 @@ def sandbox(tmp_path, monkeypatch):
     sample = pd.read_csv(ROOT / "datasets" / "stocks_daily.csv")
     sample.pivot(index="Date", columns="Ticker", values="Close").to_csv(work / "prices.csv")
     sample[sample.Ticker == "MSFT"].drop(columns="Ticker").tail(80).to_csv(work / "recent.csv", index=False)
+    msft = sample[sample.Ticker == "MSFT"].iloc[::-1]  # Nasdaq.com's download: newest first, dollars
+    pd.DataFrame({"Date": pd.to_datetime(msft["Date"]).dt.strftime("%m/%d/%Y"), "Close/Last": msft["Close"].map("${:.2f}".format),
+                  "Volume": msft["Volume"].astype(int)}).to_csv(work / "HistoricalData.csv", index=False)
     dates = pd.bdate_range("2014-01-02", "2024-06-28")
     monkeypatch.setattr(yfinance, "download",
                         lambda ticker, start=None, end=None, **kw: yahoo_frame(ticker, dates).loc[
