@@ -711,3 +711,11 @@ def test_an_arrow_table_or_a_polars_frame_is_read_as_the_pandas_frame_it_convert
     from forecast.config import DataConfig
     from forecast.loading import frame_target
     assert frame_target(pa.Table.from_pandas(long), DataConfig())[0].targets == ("y",)
+
+
+def test_a_column_named_in_another_case_or_mistyped_is_answered_with_the_one_meant():
+    frame = make_frame(n=30, cols=("Close", "Volume"))
+    with pytest.raises(ForecastError, match=r"column\(s\) 'close' not found \(did you mean 'Close'\?\); available"):
+        validate_frame(frame, ["close"])
+    with pytest.raises(ForecastError, match=r"not found \(did you mean 'Volume' for 'volume', 'Close' for 'Clsoe'\?\)"):
+        validate_frame(frame, ["volume", "Clsoe", "temperature"])  # nothing near 'temperature': no guess
