@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.dates import looks_like_dates, parse_dates, plain
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, meant
 
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "step")  # step: the integer axis as written
 
@@ -129,7 +129,8 @@ def _clock_column(frame: pd.DataFrame, date_col) -> str | None:
 
 def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> str:
     if date_col is not None and date_col not in frame.columns:
-        raise ForecastError(f"{name}: date column {date_col!r} not found; columns: {', '.join(map(str, frame.columns))}")
+        raise ForecastError(f"{name}: date column {date_col!r} not found{meant([date_col], frame.columns)}; "
+                            f"columns: {', '.join(map(str, frame.columns))}")
     found = date_col if date_col is not None else date_column(frame)
     if found is None:  # a title above the header makes the header a row: say so
         below = next((row for row in frame.head(10).astype(str).itertuples(index=False)

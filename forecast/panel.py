@@ -17,7 +17,7 @@ import torch
 
 from forecast.config import DataConfig
 from forecast.dates import infer_frequency, is_steps, moment, stamp
-from forecast.errors import ForecastError, UnusableSeries
+from forecast.errors import ForecastError, UnusableSeries, meant
 from forecast.preprocess import encode_static, static_table, static_values
 from forecast.sources import NIXTLA, WIDE_VALUE, DataReport, as_pandas, validate_frame
 from forecast.windows import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_rows, split_steps
@@ -45,7 +45,8 @@ def from_long(frame: pd.DataFrame, series_col) -> dict[str, pd.DataFrame]:
     named = id_columns(series_col)
     series_col = ",".join(named)  # as the user wrote it
     if not named or any(c not in frame.columns for c in named):
-        raise ForecastError(f"series column {series_col!r} not found; columns are: "
+        lost = [c for c in named if c not in frame.columns]
+        raise ForecastError(f"series column {series_col!r} not found{meant(lost, frame.columns)}; columns are: "
                             f"{', '.join(map(str, frame.columns))}")
     parts = [frame[c] for c in named]
     blank = np.logical_or.reduce([p.isna() | p.astype(str).str.strip().eq("") for p in parts])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from importlib import resources
 from numbers import Number
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.dates import from_steps, full_grid, holes, is_steps, naive, parse_dates, stamp, steps_like
-from forecast.errors import ForecastError, MissingColumns
+from forecast.errors import ForecastError, MissingColumns, meant
 from forecast.files import date_column
 from forecast.preprocess import check_magnitudes
 
@@ -78,13 +77,8 @@ def check_columns(frame: pd.DataFrame, columns, source: str, not_values=()) -> N
     if missing:
         numeric = [c for c, t in frame.dtypes.items() if c not in not_values
                    and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)]
-        names = [str(c) for c in frame.columns]
-        near = {c: [n for n in names if n.lower() == str(c).lower()] or get_close_matches(str(c), names, 1, 0.75)
-                for c in missing}  # a name mistyped or in another case: the one meant
-        meant = ", ".join(f"{n[0]!r} for {c!r}" if len(missing) > 1 else repr(n[0]) for c, n in near.items() if n)
-        meant = f" (did you mean {meant}?)" if meant else ""
-        raise MissingColumns(f"{source}: column(s) {', '.join(map(repr, missing))} not found{meant}; "
-                             f"available: {', '.join(names)} "
+        raise MissingColumns(f"{source}: column(s) {', '.join(map(repr, missing))} not found"
+                             f"{meant(missing, frame.columns)}; available: {', '.join(map(str, frame.columns))} "
                              "(choose with --target and --features; in Python, DataConfig(targets=...))",
                              missing, list(frame.columns), numeric)
 

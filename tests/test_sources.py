@@ -713,9 +713,15 @@ def test_an_arrow_table_or_a_polars_frame_is_read_as_the_pandas_frame_it_convert
     assert frame_target(pa.Table.from_pandas(long), DataConfig())[0].targets == ("y",)
 
 
-def test_a_column_named_in_another_case_or_mistyped_is_answered_with_the_one_meant():
+def test_a_column_named_in_another_case_or_mistyped_is_answered_with_the_one_meant(tmp_path):
     frame = make_frame(n=30, cols=("Close", "Volume"))
     with pytest.raises(ForecastError, match=r"column\(s\) 'close' not found \(did you mean 'Close'\?\); available"):
         validate_frame(frame, ["close"])
     with pytest.raises(ForecastError, match=r"not found \(did you mean 'Volume' for 'volume', 'Close' for 'Clsoe'\?\)"):
         validate_frame(frame, ["volume", "Clsoe", "temperature"])  # nothing near 'temperature': no guess
+    from forecast.panel import from_long
+    with pytest.raises(ForecastError, match=r"series column 'Store' not found \(did you mean 'store'\?\)"):
+        from_long(frame.assign(store="a"), "Store")
+    frame.rename_axis("date").to_csv(tmp_path / "prices.csv")
+    with pytest.raises(ForecastError, match=r"date column 'Date' not found \(did you mean 'date'\?\)"):
+        load_file(tmp_path / "prices.csv", date_col="Date")
