@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, fields
 from typing import Any, ClassVar
 
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, meant
 
 
 def choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -63,8 +63,8 @@ class Settings:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ForecastError(f"unknown {cls.__name__} setting(s): {', '.join(sorted(unknown))}; "
-                                f"known: {', '.join(sorted(known))}")
+            raise ForecastError(f"unknown {cls.__name__} setting(s): {', '.join(sorted(unknown))}"
+                                f"{meant(sorted(unknown), sorted(known))}; known: {', '.join(sorted(known))}")
         try:
             return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
         except TypeError as e:  # e.g. a string where a number belongs

@@ -68,7 +68,8 @@ def test_set_reads_values_as_the_field_holds_them():
 
 
 @pytest.mark.parametrize("item,message", [
-    ("dropout", "takes SECTION.FIELD=VALUE"), ("model.nope=1", "unknown model setting 'nope'"),
+    ("dropout", "takes SECTION.FIELD=VALUE"), ("model.nope=1", "unknown model setting 'nope'; known"),
+    ("model.hiden_size=8", r"unknown model setting 'hiden_size' \(did you mean 'hidden_size'\?\)"),
     ("nope=1", "nope is no setting of"), ("data.horizon=two", "horizon must be"),
     ("backtest.gamma=0.1", "this command's sections are source, data, model, train")])
 def test_a_bad_set_names_what_is_wrong(item, message):
@@ -88,7 +89,7 @@ def test_layers_apply_defaults_then_the_file_then_the_options_then_set(tmp_path)
     assert (got["model"].hidden_size, got["model"].dropout) == (24, 0.3)
     assert got["train"].max_epochs == 6 and got["model"].cell == ModelConfig().cell
     path.write_text("model: {hiden_size: 8}\n")
-    with pytest.raises(ForecastError, match="unknown ModelConfig setting"):
+    with pytest.raises(ForecastError, match=r"unknown ModelConfig setting\(s\): hiden_size \(did you mean 'hidden_size'"):
         settings({"config": path}, ("model",))
     path.write_text("modell: {}\n")
     with pytest.raises(ForecastError, match="unknown key"):

@@ -20,7 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, meant
 
 SECTIONS = {"source": SourceConfig, "data": DataConfig, "model": ModelConfig, "train": TrainConfig,
             "backtest": BacktestConfig}
@@ -223,8 +223,9 @@ def assignments(items: list[str] | None, sections: tuple[str, ...], extra: dict 
             raise ForecastError(f"--set {item}: this command's sections are {', '.join(sections)}")
         cls = SECTIONS[section]
         if field not in {f.name for f in fields(cls)}:
-            raise ForecastError(f"--set {item}: unknown {section} setting {field!r}; known: "
-                                f"{', '.join(f.name for f in fields(cls))}")
+            names = [f.name for f in fields(cls)]
+            raise ForecastError(f"--set {item}: unknown {section} setting {field!r}{meant([field], names)}; known: "
+                                f"{', '.join(names)}")
         out.setdefault(section, {})[field] = _value(cls, field, text)
     return out
 
