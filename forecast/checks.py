@@ -14,7 +14,7 @@ from forecast.errors import ForecastError, meant
 def choice(name: str, value: str, valid: tuple[str, ...]) -> None:
     """One of the `valid` names; the error lists them."""
     if value not in valid:
-        raise ForecastError(f"unknown {name} {value!r}; choose one of: {', '.join(valid)}")
+        raise ForecastError(f"unknown {name} {value!r}{meant([value], valid)}; choose one of: {', '.join(valid)}")
 
 
 def target_index(target, targets) -> int:

@@ -262,7 +262,7 @@ def load_sample(ticker: str = "AAPL") -> pd.DataFrame:
     """Daily adjusted Open/High/Low/Close/Volume of one bundled ticker (AAPL, MSFT, IBM, GOOG)."""
     ticker = ticker.upper()
     if ticker not in SAMPLE_TICKERS:
-        raise ForecastError(f"the bundled sample has {', '.join(SAMPLE_TICKERS)}, not {ticker}")
+        raise ForecastError(f"the bundled sample has {', '.join(SAMPLE_TICKERS)}, not {ticker}{meant([ticker], SAMPLE_TICKERS)}")
     path = sample_path()
     if not path.is_file():
         raise ForecastError(f"bundled sample missing at {path}; reinstall forecast")

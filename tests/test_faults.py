@@ -44,7 +44,8 @@ def _files(tmp_path):
 
 
 BAD_INPUTS = [
-    (["fit", "--cell", "transformer"], "unknown cell 'transformer'"),
+    (["fit", "--cell", "transformer"], "unknown cell 'transformer'; choose one of"),
+    (["fit", "--cell", "lsmt"], "unknown cell 'lsmt' (did you mean 'lstm'?)"),
     (["fit", "--set", "data.time_features=hour,minute"], "unknown time feature 'minute'"),
     (["fit", "--coverage", "80,90"], "coverage must be between 0 and 1 (exclusive), got 80.0; write 0.8 for 80%"),
     (["fit", "--coverage", ","], "coverage needs at least one level"),
@@ -92,6 +93,7 @@ BAD_INPUTS = [
     (["fit", "--resume"], "--resume needs the --out folder"),
     (["predict", "--model", "missing.safetensors"], "model file not found"),
     (["data", "--sample", "TSLA"], "bundled sample has"),
+    (["data", "--sample", "APPL"], "not APPL (did you mean 'AAPL'?)"),
     (["data", "--output", "x.txt"], "must end in .csv or .parquet"),
     (["fit", "--start", "2020-13-45"], "is not a date"),
     (["fit", "--end", "yesterday-ish"], "is not a date"),
