@@ -1,4 +1,5 @@
 """The exception types users see: a message that says what is wrong and how to fix it."""
+from collections.abc import Iterable
 from difflib import get_close_matches
 
 
@@ -28,10 +29,10 @@ class UnusableSeries(ForecastError):
         self.names = list(names)
 
 
-def meant(given: list, names: list) -> str:
+def meant(given: Iterable, names: Iterable) -> str:
     """" (did you mean 'Close'?)" for names `given` that are another case or a close spelling of one
     of `names` (each named when several are), else ""."""
-    names = [str(n) for n in names]
+    given, names = list(given), [str(n) for n in names]
     near = {g: [n for n in names if n.lower() == str(g).lower()] or get_close_matches(str(g), names, 1, 0.75)
             for g in given}
     said = ", ".join(f"{n[0]!r} for {g!r}" if len(given) > 1 else repr(n[0]) for g, n in near.items() if n)
