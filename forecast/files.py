@@ -54,7 +54,11 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
         elif suffix in (".csv", ".txt", ".gz", ".tsv"):
             text, encoding = {c: str for c in text_cols}, _encoding(path)
             sep = _separator(path, encoding) if suffix != ".gz" else ","
-            frame = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text)
+            try:
+                frame = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text)
+            except UnicodeDecodeError:  # not UTF-8: Windows' Western code page, in which Excel saves a "CSV"
+                encoding = "cp1252"  # on many European machines (é, € as single bytes)
+                frame = pd.read_csv(path, sep=sep, encoding=encoding, na_values=MISSING, dtype=text)
             _check_header(path, sep, frame, encoding)
             style, numbers = _number_style(frame, sep)
             if numbers:  # read again in that style; the other columns (dates: 01.02.2024) as they were
@@ -98,7 +102,7 @@ def file_columns(path: str | Path) -> list[str]:
             import pyarrow.parquet as pq
             return list(pq.read_schema(path).names)
         if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-            encoding = _encoding(path, whole=False)
+            encoding = _encoding(path)
             with open(path, encoding=encoding, errors="replace", newline="") as f:
                 return [name.strip() for name in next(csv.reader(f, delimiter=_separator(path, encoding)), [])]
     except (OSError, UnicodeDecodeError, ValueError, ImportError):
@@ -150,27 +154,17 @@ def date_column(frame: pd.DataFrame):
                                             and looks_like_dates(frame[c])), None)
 
 
-def _encoding(path: Path, whole: bool = True) -> str:
-    """UTF-16 after its byte-order mark (Excel's "Unicode text"), UTF-8 (a byte-order mark or none), else
-    Windows' Western European code page, in which Excel saves a "CSV" on many machines (`é`, `€` as
-    single bytes); `whole` False: for the header alone (read with replacements), only the first."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rb") as f:
+def _encoding(path: Path) -> str:
+    """UTF-16 after its byte-order mark (Excel's "Unicode text"), else UTF-8 (a byte-order mark or
+    none; `load_file` falls back to cp1252). A file of control bytes is no text: refused, saying so."""
+    with (gzip.open if path.suffix.lower() == ".gz" else open)(path, "rb") as f:
         head = f.read(1 << 16)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
     if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head[:4096]) > 40:  # control bytes text never holds
         raise ForecastError(f"{path}: this is not a text file, so not a CSV (a spreadsheet, an archive or an "
                             "image?); give a CSV or a Parquet file")
-    if not whole:
-        return "utf-8-sig"
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as f:
-            while f.read(1 << 20):
-                pass
-        return "utf-8-sig"
-    except UnicodeDecodeError:
-        return "cp1252"
+    return "utf-8-sig"
 
 
 def _separator(path: Path, encoding: str = "utf-8-sig") -> str:

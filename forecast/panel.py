@@ -44,8 +44,8 @@ def from_long(frame: pd.DataFrame, series_col) -> dict[str, pd.DataFrame]:
     """
     named = id_columns(series_col)
     series_col = ",".join(named)  # as the user wrote it
-    if not named or any(c not in frame.columns for c in named):
-        lost = [c for c in named if c not in frame.columns]
+    lost = [c for c in named if c not in frame.columns]
+    if not named or lost:
         raise ForecastError(f"series column {series_col!r} not found{meant(lost, frame.columns)}; columns are: "
                             f"{', '.join(map(str, frame.columns))}")
     parts = [frame[c] for c in named]
