@@ -39,7 +39,7 @@ class SourceConfig(Settings):
     """Where the data comes from: a Yahoo `ticker`, a bundled `sample`, or a CSV/Parquet `path`
     (none of them: the bundled AAPL sample), and how it is read and repaired.
 
-    Several series (a panel, one model for all): tickers or samples separated by commas ("AAPL,MSFT";
+    Several series (a panel, one model for all): tickers or samples separated by commas ("AAPL,MSFT", or a list;
     `sample="all"` for every bundled one; "@tickers.txt" reads them from a file), or a long file with
     a `series_col` naming each row's series, or a wide file (`wide`) whose chosen columns are each a
     series (their values are then called "value"); `drop_bad` leaves out series that cannot be used.
@@ -83,9 +83,11 @@ class SourceConfig(Settings):
             if value is not None:
                 date_like(name, value)
                 object.__setattr__(self, name, str(value))
-        for name in ("path", "cache_dir"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, str(getattr(self, name)))
+        for name in ("ticker", "sample", "path", "cache_dir"):  # text; tickers or samples may be a list
+            value = getattr(self, name)
+            if value is not None:
+                several = isinstance(value, (list, tuple)) and name in ("ticker", "sample")
+                object.__setattr__(self, name, ",".join(map(str, value)) if several else str(value))
 
     def with_flags(self, **flags) -> SourceConfig:
         """Apply overrides (None: not given): a ticker, sample or path replaces whichever of the three was set (a
@@ -171,8 +173,7 @@ class DataConfig(Settings):
         for name in ("targets", "features", "known", "static", "time_features", "baselines"):  # one name, or several, once each
             value = getattr(self, name)
             object.__setattr__(self, name, tuple(dict.fromkeys((value,) if isinstance(value, str) else value)))
-        # A target is always an input too; listing it again as a feature would feed it twice.
-        object.__setattr__(self, "features", tuple(f for f in self.features if f not in self.targets))
+        object.__setattr__(self, "features", tuple(f for f in self.features if f not in self.targets))  # fed once
         check_roles(self)
         positive("seq_len", self.seq_len, int)
         positive("horizon", self.horizon, int)

@@ -249,6 +249,13 @@ def test_when_sample_ticker_unknown_then_error_lists_them():
         load_sample("TSLA")
 
 
+def test_several_samples_or_tickers_may_be_given_as_a_list():
+    assert SourceConfig(sample=["IBM", "MSFT"]) == SourceConfig(sample="IBM,MSFT")
+    assert SourceConfig.from_dict({"ticker": ["AAPL", "MSFT"]}).names == ["AAPL", "MSFT"]  # a YAML list
+    frames, _ = load(SourceConfig(sample=["IBM", "MSFT"]), ["Close"])
+    assert list(frames) == ["IBM", "MSFT"]
+
+
 def test_sample_has_the_documented_tickers_and_columns():
     for ticker in ("AAPL", "MSFT", "IBM", "GOOG"):
         frame = load_sample(ticker)
