@@ -10,7 +10,7 @@ import torch
 from forecast.checks import target_index
 from forecast.comparison import by_step, direction_of_majority, series_rows, summarise, with_series
 from forecast.config import ModelConfig
-from forecast.dates import plain, weekdays_only
+from forecast.dates import plain, stamp, weekdays_only
 from forecast.errors import ForecastError
 from forecast.intervals import Calibration, Intervals, calibrate
 from forecast.metrics import baselines, naive_bounds, season_of, statistical
@@ -51,6 +51,13 @@ class Evaluation:
     new: tuple[str, ...] = ()
     left_out: tuple[str, ...] = ()
     _summaries: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # summary(), once
+
+    def __repr__(self) -> str:  # a glance in a notebook; `summary()` and `table()` hold the scores
+        span = f"{stamp(self.origins.min())} to {stamp(self.origins.max())}" if len(self.origins) else "none"
+        series = len(np.unique(self.series)) if self.series is not None else 1
+        return (f"Evaluation({len(self.origins)} forecasts of {self.actual.shape[1]} steps from origins {span}, "
+                f"{series} series, targets {', '.join(self.targets)}; beside "
+                f"{', '.join(k.replace('_', ' ') for k in self.forecasts if k != 'model')})")
 
     @property
     def forecast(self) -> np.ndarray:

@@ -86,7 +86,7 @@ def as_panel(frame, columns, source: SourceConfig = SourceConfig(), static=(),
     if isinstance(frame, (str, Path, SourceConfig)):  # where the data are, not the data
         what = frame.label if isinstance(frame, SourceConfig) else str(frame)
         raise ForecastError(f"got the {type(frame).__name__} {what!r}, not data: read it with forecast.load(...) "
-                            "and pass the panel it returns (frames, report = load(...)), with source= to record it")
+                            "and pass what it returns, with source= to record it")
     frame = split_long(frame)
     columns = None if columns is None else list(columns)
     if isinstance(frame, dict):

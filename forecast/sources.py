@@ -55,13 +55,20 @@ class DataReport:
 
 
 def as_pandas(frame):
-    """A polars DataFrame or an Arrow table (a dict of them too) as the pandas frame the library reads;
-    anything else as it is."""
+    """A polars DataFrame or an Arrow table (a dict of them too) as the pandas frame the library reads,
+    what `load` returns (frames, report) as its frames; anything else as it is."""
     if isinstance(frame, (pd.DataFrame, pd.Series)):  # (first: 10,000 series pass here)
         return frame
+    if loaded(frame):
+        return as_pandas(frame[0])
     if isinstance(frame, dict):
         return {name: as_pandas(one) for name, one in frame.items()}
     return frame.to_pandas() if hasattr(frame, "to_pandas") else frame
+
+
+def loaded(frame) -> bool:
+    """Whether `frame` is what `load` returns: (frames, `DataReport`)."""
+    return isinstance(frame, tuple) and len(frame) == 2 and isinstance(frame[1], DataReport)
 
 
 def _not_a_number(values: pd.Series):

@@ -31,7 +31,7 @@ from forecast.loading import as_panel, frame_target
 from forecast.model import net_spec
 from forecast.outputs import plot_test, write_fit
 from forecast.panel import Prepared
-from forecast.sources import DataReport
+from forecast.sources import DataReport, loaded
 from forecast.trained import Member, TrainedModel
 from forecast.trainer import (SpawnedDDP, WindowDataModule, check_resume, data_fingerprint, device_count,
                               earlier_log, merge_log, quiet_training, resolve_accelerator, resumable)
@@ -55,7 +55,7 @@ def _trainer(train: TrainConfig, out_dir: Path | None, quiet: bool, callbacks: l
     devices = device_count(train)
     # Several devices: spawned DDP workers, each with its own share of the batches (see
     # `forecast.windows.ShardedBatches`, so Lightning's DistributedSampler is not wanted).
-    strategy = SpawnedDDP(quiet) if devices > 1 or train.strategy == "ddp" else "auto"
+    strategy = SpawnedDDP() if devices > 1 or train.strategy == "ddp" else "auto"
     return pl.Trainer(
         accelerator=resolve_accelerator(train.accelerator), devices=devices, strategy=strategy,
         use_distributed_sampler=False, max_epochs=train.max_epochs,
@@ -162,7 +162,7 @@ def train_network(frame: dict[str, pd.DataFrame], data: DataConfig, model: Model
             checkpoints.mkdir(parents=True, exist_ok=True)
             write_atomically(sealed, lambda tmp: Path(tmp).write_text(fingerprint + "\n"))
         callbacks.append(LastCheckpoint(last))
-    with quiet_training(quiet), torch_threads(train.threads) as meter:
+    with quiet_training(), torch_threads(train.threads) as meter:
         if meter is not None and devices == 1:  # no fixed count: follow what else the machine runs
             callbacks.append(AdaptiveThreads(meter))
         with ctrl_c_remembered() as ctrl_c:
@@ -228,6 +228,13 @@ class FitResult:
     by_series: dict = field(default_factory=dict)  # name -> Evaluation on test (a panel's series)
     parts: dict = field(default_factory=dict)  # name -> that series' PreparedSeries
     stages: dict = field(default_factory=dict)  # "train", "evaluate", "refit" -> seconds
+
+    def __repr__(self) -> str:  # a glance in a notebook; the fields hold the rest
+        refit = "; then refitted on every row" if self.refit else ""
+        verdict = "".join(f"\n  {line}" for line in self.metrics.get("verdict", [])[:1])
+        val = f" (validation loss {self.best_val:.4g})" if np.isfinite(self.best_val) else ""
+        return (f"FitResult of {self.model!r}\n  trained {self.epochs} epoch{'s' * (self.epochs != 1)}{val}"
+                f"{refit}, {self.seconds:.1f} s\n  test: {self.test!r}{verdict}")
 
     @property
     def is_panel(self) -> bool:
@@ -298,6 +305,8 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     (6, True, True)
     """
     started = time.perf_counter()
+    if loaded(frame):  # what `load` returned: its frames, and its report unless one is given
+        frame, report = frame[0], report or frame[1]
     data, chosen = frame_target(frame, data)
     check_compatible(data, model)
     device_count(train)

@@ -1,12 +1,12 @@
 """The trained model: network, settings, and per series its fitted preprocessing, history tail and
 interval calibration, with the calendar, in one object.
 
-`fit` produces one (for one series or a panel of many), `TrainedModel.load` (or `load_model`)
-returns the same type, and it predicts, saves and plots itself. The file is safetensors: the
-network's weights and each series' history tail as tensors, and in its header JSON with everything
-needed to rebuild and use the model (configs, each series' preprocessing statistics and calibration,
-columns, frequency or trading calendar, library versions, seed, the test metrics). Loading never
-unpickles anything and needs no training data.
+`fit` produces one (for one series or a panel of many), `TrainedModel.load` returns the same type,
+and it predicts, saves and plots itself. The file is safetensors: the network's weights and each
+series' history tail as tensors, and in its header JSON with everything needed to rebuild and use the
+model (configs, each series' preprocessing statistics and calibration, columns, frequency or trading
+calendar, library versions, seed, the test metrics). Loading never unpickles anything and needs no
+training data.
 """
 from __future__ import annotations
 
@@ -75,6 +75,12 @@ class TrainedModel:
     info: dict = field(default_factory=dict)
     static_encoding: dict = field(default_factory=dict)  # a panel's (see `forecast.preprocess`)
     net_spec: dict | None = None  # a custom network's name and options (`forecast.model.net_spec`)
+
+    def __repr__(self) -> str:  # a glance in a notebook; the fields hold the rest
+        m, names = self.model, ", ".join(list(self.members)[:3]) + (", ..." if len(self.members) > 3 else "")
+        net = self.net_spec["class"] if self.net_spec else f"{m.cell.upper()} {m.hidden_size}x{m.num_layers}"
+        return (f"TrainedModel({net}, {len(self.members)} series ({names}), targets {', '.join(self.data.targets)}, "
+                f"{self.data.seq_len} steps in, {self.data.horizon} out, calendar {self.frequency})")
 
     @property
     def series(self) -> list[str]:
@@ -340,8 +346,7 @@ class TrainedModel:
             if preprocessor.columns != list(data.inputs) or preprocessor.transform != data.transform:
                 raise ForecastError("preprocessing columns or transform do not match the data settings")
             if preprocessor.n_targets != len(data.targets):
-                raise ForecastError(f"the preprocessing has {preprocessor.n_targets} targets, the settings "
-                                    f"{len(data.targets)}")
+                raise ForecastError(f"the preprocessing has {preprocessor.n_targets} targets, the settings {len(data.targets)}")
             if preprocessor.cycle and preprocessor.profile is None:
                 if legacy is None or tuple(legacy.shape) != (len(meta["members"]), data.cycle, len(data.targets)):
                     raise ForecastError(f"series {m['name']!r}: its cycle's profile is missing")
@@ -393,8 +398,3 @@ def lacking(e: MissingColumns, source: str) -> ForecastError:
     to choose here (as --target is in `fit`), so the fix is to rename."""
     return ForecastError(f"{source} lacks column(s) {', '.join(map(repr, e.missing))} this model was "
                          f"trained on (it has: {', '.join(map(str, e.available))}); rename them to match")
-
-
-def load_model(path: str | Path) -> TrainedModel:
-    """`TrainedModel.load(path)`."""
-    return TrainedModel.load(path)

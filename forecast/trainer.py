@@ -49,12 +49,10 @@ def _silence_lightning() -> None:
 
 
 @contextlib.contextmanager
-def quiet_training(quiet: bool = True):
+def quiet_training():
     """Keep Lightning's device banners, tips and per-Trainer warnings off the screen for the calls
-    inside, and restore the logging levels and warning filters afterwards."""
-    if not quiet:
-        yield
-        return
+    inside (progress bars are the Trainer's `enable_progress_bar`), and restore the logging levels
+    and warning filters afterwards."""
     loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
     levels = [lg.level for lg in loggers]
     with warnings.catch_warnings():
@@ -89,15 +87,13 @@ def _stopped_by_parent(signum, frame) -> None:
 class SpawnedDDP(DDPStrategy):
     """Lightning's DDP with the worker processes spawned from this one, instead of the whole command
     started again once per device: only the calling process goes on after training (evaluates,
-    writes and prints once) and it receives rank 0's weights. Workers are as quiet as asked."""
+    writes and prints once) and it receives rank 0's weights. Workers keep Lightning's noise off."""
 
-    def __init__(self, quiet: bool = True):
+    def __init__(self):
         super().__init__(start_method="spawn")
-        self.quiet = quiet
 
     def setup_environment(self) -> None:
-        if self.quiet:  # runs in each worker, which lives only for this training
-            _silence_lightning()
+        _silence_lightning()  # runs in each worker, which lives only for this training
         super().setup_environment()
 
     def on_train_start(self) -> None:
@@ -331,7 +327,7 @@ def update(model: TrainedModel, history: pd.DataFrame | pd.Series | dict, epochs
     losses: list[float] = []  # the mean training loss of every epoch
     record = pl.callbacks.LambdaCallback(
         on_train_epoch_end=lambda trainer, _: losses.append(float(trainer.callback_metrics["train_loss"])))
-    with quiet_training(quiet), torch_threads(train.threads):
+    with quiet_training(), torch_threads(train.threads):
         trainer = pl.Trainer(accelerator=resolve_accelerator(train.accelerator), devices=1, max_epochs=epochs,
                              gradient_clip_val=train.gradient_clip or None, logger=False,
                              enable_checkpointing=False, enable_progress_bar=not quiet,

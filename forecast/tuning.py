@@ -27,6 +27,7 @@ from forecast.files import write_json
 from forecast.forecaster import cores, ctrl_c_remembered
 from forecast.loading import as_panel, frame_target
 from forecast.outputs import plot_study, save_figure
+from forecast.sources import loaded
 from forecast.storage import (creation_lock, fail_orphans, first_heartbeat, masked, open_storage, retrying,
                               storage_cause, storage_lost, storage_url)
 from forecast.study import StudySpec, fit_search, named_for, suggest
@@ -296,6 +297,12 @@ class TuneResult:
     spec: StudySpec
     refit: FitResult | None = None
 
+    def __repr__(self) -> str:  # a glance in a notebook; the fields hold the rest
+        best = self.summary["best"]
+        n = self.summary["trials"]
+        return (f"TuneResult(study {self.summary['study']!r}: {n} trial{'s' * (n != 1)}, best {best['params']} "
+                f"(validation loss {best['val_loss']:.4g}))" + (f"\n{self.refit!r}" if self.refit is not None else ""))
+
     def plot(self):
         """A matplotlib Figure of every trial's validation loss and the best so far."""
         return plot_study(self.study.get_trials(deepcopy=False))
@@ -328,7 +335,8 @@ def refit_best(spec: StudySpec, study: optuna.Study, frame: dict, report=None,
 def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool = True, report=None,
          quiet: bool = True, trials_dir=None) -> TuneResult:
     """Run the study to `spec.n_trials` finished trials, summarise it and retrain the best; with
-    `trials_dir`, each trial logs its epochs there (see `objective`).
+    `trials_dir`, each trial logs its epochs there (see `objective`). `quiet`: Optuna's line per
+    trial and the refit's progress bars off.
 
     Raises `ForecastError` with the first failure's message when no trial completed. The default
     input-length range is first cut to what the data can train on (see `fit_search`). Frames that
@@ -347,12 +355,19 @@ def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool
     """
     if not isinstance(spec, StudySpec):
         raise ForecastError(f"tune takes a StudySpec first, then the data; got a {type(spec).__name__} first")
+    if loaded(frame):  # what `load` returned: its frames, and its report unless one is given
+        frame, report = frame[0], report or frame[1]
     data = frame_target(frame, spec.data)[0]
     spec = spec.override(data={"targets": data.targets}) if data != spec.data else spec
     frame, _ = as_panel(frame, spec.data.inputs, spec.source, spec.data.static)
     spec = fit_search(spec, frame)
     spec = named_for(spec, frame)
-    study = run_study(spec, frame, jobs, trials_dir)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING if quiet else verbosity)
+    try:
+        study = run_study(spec, frame, jobs, trials_dir)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     try:
         s = summary(study)
     except Exception as e:

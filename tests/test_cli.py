@@ -131,8 +131,8 @@ def test_fit_without_refit_saves_the_evaluated_model(run, tmp_path):
                  "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert "saved model: the evaluated model" in result.stdout
-    from forecast.trained import load_model
-    assert load_model(tmp_path / "r" / "model.safetensors").info["evaluated"] is True
+    from forecast.trained import TrainedModel
+    assert TrainedModel.load(tmp_path / "r" / "model.safetensors").info["evaluated"] is True
 
 
 def test_a_warm_refit_says_what_it_saved_and_its_model_file_says_so_too(run, tmp_path):
@@ -140,8 +140,8 @@ def test_a_warm_refit_says_what_it_saved_and_its_model_file_says_so_too(run, tmp
                  "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert "saved model: retrained on all 3270 rows, 1 more epoch from the evaluated model (" in result.stdout
-    from forecast.trained import load_model
-    info = load_model(tmp_path / "r" / "model.safetensors").info
+    from forecast.trained import TrainedModel
+    info = TrainedModel.load(tmp_path / "r" / "model.safetensors").info
     assert info["trained_on"] == "all 3270 rows, 1 more epoch from the evaluated model" and not info["evaluated"]
 
 

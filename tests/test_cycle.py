@@ -150,9 +150,9 @@ def test_a_new_series_gets_its_own_cycle_from_its_own_history():
 
 def test_a_model_file_from_before_0_3_keeps_its_cycle_and_its_forecast():
     """Made at 5fc84cf, when the network held the cycle: a panel of two series, `--cycle 24`."""
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
 
-    model = load_model(DATA / "cycle_before_0.3.safetensors")
+    model = TrainedModel.load(DATA / "cycle_before_0.3.safetensors")
     assert [m.preprocessor.profile.shape for m in model.members.values()] == [(24, 1), (24, 1)]
     expected = pd.read_csv(DATA / "cycle_before_0.3.csv", index_col=0, parse_dates=True)
     np.testing.assert_allclose(model.predict()[expected.columns[1:]], expected[expected.columns[1:]], atol=1e-5)
@@ -163,9 +163,9 @@ def test_fit_with_a_cycle_saves_it_and_forecasts_its_shape_at_a_new_level(tmp_pa
     frame["y"] += np.random.default_rng(0).normal(0, 0.05, len(frame))
     result = fit(frame[["y"]], DataConfig(targets=("y",), seq_len=48, horizon=24, cycle=24),
                  ModelConfig(hidden_size=8, segment_len=24), FAST, quiet=True)
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
 
-    model = load_model(result.save(tmp_path / "m.safetensors"))
+    model = TrainedModel.load(result.save(tmp_path / "m.safetensors"))
     assert model.data.cycle == 24
     history = frame[["y"]].iloc[:-5] + 100.0  # instance norm: the level is the window's own
     forecast = model.predict(history)["y"]

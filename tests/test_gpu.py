@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from forecast.config import DataConfig, ModelConfig, TrainConfig
-from forecast.trained import load_model
+from forecast.trained import TrainedModel
 from forecast.train import fit
 from tests.conftest import make_frame
 
@@ -39,7 +39,7 @@ def test_auto_trains_on_the_gpu_and_the_saved_model_predicts_on_the_cpu(tmp_path
     assert all(p.device.type == "cpu" for p in result.model.net.parameters())  # handed back on the CPU
     direct = result.model.predict()
     assert np.isfinite(direct.to_numpy()).all() and len(direct) == 6
-    loaded = load_model(result.save(tmp_path / "m.safetensors"))
+    loaded = TrainedModel.load(result.save(tmp_path / "m.safetensors"))
     pd.testing.assert_frame_equal(loaded.predict(), direct)
 
 
@@ -68,5 +68,5 @@ def test_series_held_on_the_gpu_give_the_same_batches_there():
 def test_forecast_fit_on_the_gpu_from_the_command_line(run, tmp_path):
     result = run("fit", "--max-epochs", "1", "--set", "train.accelerator=gpu", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
-    model = load_model(tmp_path / "run")
+    model = TrainedModel.load(tmp_path / "run")
     assert model.train.accelerator == "gpu" and np.isfinite(model.predict().to_numpy()).all()

@@ -292,7 +292,7 @@ def _frame(n=400):
                                              ({"quantiles": (0.1, 0.9)}, {"members": 2, "skip": "learned"})])
 def test_an_ensemble_fit_trains_every_member_and_forecasts_their_mean(changes, options, tmp_path):
     from forecast import fit
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
     result = fit(_frame(), DATA, ModelConfig(hidden_size=8, **changes), FAST, quiet=True, refit=False,
                  net=EnsembleNet, net_options=options)
     net = result.evaluated.net
@@ -303,7 +303,7 @@ def test_an_ensemble_fit_trains_every_member_and_forecasts_their_mean(changes, o
         outputs = [m(x) for m in members]
         assert not torch.allclose(outputs[0], outputs[1])  # each member from its own weights
         torch.testing.assert_close(net(x), torch.stack(outputs).mean(dim=0))
-    loaded = load_model(result.evaluated.save(tmp_path / "e.safetensors"))
+    loaded = TrainedModel.load(result.evaluated.save(tmp_path / "e.safetensors"))
     pd.testing.assert_frame_equal(loaded.predict(), result.evaluated.predict())
 
 
@@ -349,7 +349,7 @@ def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_m
     """The linear forecast's share is chosen after training on validation; poisoning the test span
     changes neither it nor the solved skip; the refit and the saved model use it."""
     from forecast import fit
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
     from forecast.windows import stage_dataset
     frame = _frame()
     model = ModelConfig(hidden_size=8)
@@ -367,7 +367,7 @@ def test_the_blend_share_is_picked_on_validation_never_test_and_saved_with_the_m
     dirty = fit(poisoned, DATA, model, FAST, quiet=True, refit=False, **blend)
     torch.testing.assert_close(dirty.evaluated.net.skip.weight, clean.evaluated.net.skip.weight)
     assert dirty.evaluated.net_spec["options"]["weight"] == share
-    loaded = load_model(clean.model.save(tmp_path / "m"))
+    loaded = TrainedModel.load(clean.model.save(tmp_path / "m"))
     assert float(loaded.net.linear_weight) == share
     pd.testing.assert_frame_equal(loaded.predict(), clean.model.predict())
     given = fit(frame, DATA, model, FAST, quiet=True, refit=False, net=LinearSkipNet,

@@ -109,7 +109,7 @@ def test_the_cut_comes_from_the_union_of_dates_unless_dates_are_given():
 
 def test_a_panel_fit_reports_each_series_and_predicts_each_its_own_future(tmp_path):
     from forecast.train import fit
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
     result = fit(ragged(), DATA, ModelConfig(hidden_size=8), FAST, quiet=True)
     assert set(result.metrics["series"]) == {"a", "b", "c"}
     assert result.metrics["verdict"][0].startswith("The model beats the naive forecast on")
@@ -118,7 +118,7 @@ def test_a_panel_fit_reports_each_series_and_predicts_each_its_own_future(tmp_pa
     assert list(table["series"].unique()) == ["a", "b", "c"]
     for name, frame in ragged().items():  # each series' forecast starts the day after its own end
         assert table[table.series == name].index[0] == frame.index[-1] + pd.Timedelta(days=1)
-    loaded = load_model(result.save(tmp_path / "panel.safetensors"))
+    loaded = TrainedModel.load(result.save(tmp_path / "panel.safetensors"))
     pd.testing.assert_frame_equal(loaded.predict(), table)
     assert loaded.predict(series=["b"]).shape[0] == 3
     line = loaded.plot(series="b").axes[0].lines[0]  # the history drawn is b's own, up to its end
@@ -196,12 +196,12 @@ def test_a_panel_backtest_trains_one_model_per_fold_and_scores_every_series(tmp_
 
 def test_a_series_embedding_is_learned_per_series_saved_and_used_when_predicting(tmp_path):
     from forecast.train import fit
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
     result = fit(same_end(), DATA, ModelConfig(hidden_size=8, series_embedding=3), FAST, quiet=True)
     net = result.model.net
     assert net.embedding.weight.shape == (3, 3)
     assert [m.index for m in result.model.members.values()] == [0, 1, 2]
-    loaded = load_model(result.save(tmp_path / "e.safetensors"))
+    loaded = TrainedModel.load(result.save(tmp_path / "e.safetensors"))
     pd.testing.assert_frame_equal(loaded.predict(), result.model.predict())
     # the same series with another row of the embedding forecasts otherwise: identity is read
     from dataclasses import replace

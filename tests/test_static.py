@@ -65,11 +65,11 @@ def test_the_network_reads_static_values_unshifted_and_a_saved_model_keeps_them(
     from dataclasses import replace
 
     from forecast.train import fit
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
     result = fit(stores(), DATA, ModelConfig(hidden_size=8, cell="gru"), FAST, quiet=True, refit=False)
     pre = result.model.members["s1"].preprocessor
     assert pre.static_names == ["kind=mall", "kind=office", "size"] and pre.static[:2].tolist() == [1.0, 0.0]
-    loaded = load_model(result.save(tmp_path / "m.safetensors"))
+    loaded = TrainedModel.load(result.save(tmp_path / "m.safetensors"))
     pd.testing.assert_frame_equal(loaded.predict(), result.model.predict())
     # the same history read as another kind of store forecasts otherwise: the network uses it
     one = loaded.member("s1")
@@ -107,7 +107,7 @@ def test_a_static_kind_tells_the_model_what_a_short_window_cannot():
 
 def test_a_new_series_with_a_trained_series_history_and_kind_is_forecast_as_that_series(tmp_path):
     from forecast.train import fit
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
     frames = stores()
     model = fit(frames, DATA, ModelConfig(hidden_size=8, cell="gru"), FAST, quiet=True).model  # refit: all rows
     twin = {"opened": frames["s1"]}  # s1's rows, kind and size under a new name
@@ -119,7 +119,7 @@ def test_a_new_series_with_a_trained_series_history_and_kind_is_forecast_as_that
     extended = model.add_series(twin)
     margins = np.stack([m.calibration.margin for name, m in model.members.items()])
     np.testing.assert_allclose(extended.members["opened"].calibration.margin, np.median(margins, axis=0))
-    loaded = load_model(extended.save(tmp_path / "x.safetensors"))
+    loaded = TrainedModel.load(extended.save(tmp_path / "x.safetensors"))
     pd.testing.assert_frame_equal(loaded.predict(series=["opened"]), extended.predict(series=["opened"]))
 
 

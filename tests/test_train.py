@@ -12,6 +12,7 @@ import torch
 
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
+from forecast.loading import load
 from forecast.train import fit
 from tests.conftest import make_frame
 
@@ -119,6 +120,31 @@ def test_when_quiet_then_nothing_is_printed_or_logged(capfd, caplog):
     assert not [r for r in caplog.records if r.name.startswith("lightning")]
 
 
+def test_progress_bars_come_without_lightnings_banners_tips_or_warnings(capfd, caplog):
+    with caplog.at_level(logging.INFO):
+        fit(make_frame(n=200), DATA, ModelConfig(hidden_size=4), FAST, quiet=False, refit=False)
+    captured = capfd.readouterr()
+    assert "Epoch 1/1" in captured.out + captured.err  # the progress bar
+    for noise in ("GPU available", "Tip", "LeafSpec", "Trainer.fit"):
+        assert noise not in captured.out + captured.err + caplog.text, noise
+
+
+def test_a_result_shows_itself_in_a_few_lines_not_every_array():
+    result = fit(make_frame(n=250), DATA, ModelConfig(cell="gru", hidden_size=8), FAST, quiet=True)
+    shown = repr(result)
+    assert len(shown) < 800 and shown.count("\n") <= 4, shown
+    assert shown.startswith("FitResult of TrainedModel(GRU 8x1, 1 series (series), targets y, 16 steps in, 2 out")
+    assert f"{result.test.origins.size} forecasts of 2 steps" in shown and result.metrics["verdict"][0] in shown
+    assert f"trained {result.epochs} epoch" in shown
+
+
+def test_what_load_returns_is_fitted_with_its_report_and_predicted_from():
+    loaded = load(make_frame(n=250).iloc[::-1], ["y"])  # newest first: the report says it reversed them
+    result = fit(loaded, DATA, ModelConfig(hidden_size=4), FAST, quiet=True, refit=False)
+    assert result.report is loaded[1] and any("newest" in note for note in result.report.notes)
+    pd.testing.assert_frame_equal(result.model.predict(loaded).drop(columns="series"), result.model.predict())
+
+
 def test_fit_changes_no_global_logging_level():
     before = logging.getLogger("lightning.pytorch").level
     fit(make_frame(n=200), DATA, ModelConfig(hidden_size=4), FAST, quiet=True, refit=False)
@@ -217,7 +243,7 @@ def test_a_damaged_checkpoint_is_refused_not_unpickled(tmp_path):
 
 @pytest.mark.parametrize("transform", ["none", "log", "log_return"])
 def test_a_quantile_model_trains_saves_and_predicts_its_quantiles_and_intervals(transform, tmp_path):
-    from forecast.trained import load_model
+    from forecast.trained import TrainedModel
     model = ModelConfig(hidden_size=8, quantiles=(0.1, 0.9))
     result = fit(make_frame(n=400), DataConfig(targets=("y",), seq_len=16, horizon=3, transform=transform),
                  model, FAST, quiet=True)
@@ -226,7 +252,7 @@ def test_a_quantile_model_trains_saves_and_predicts_its_quantiles_and_intervals(
     assert (np.diff(iv.quantiles, axis=-1) >= 0).all()  # decoded quantiles never cross either
     np.testing.assert_array_equal(result.test.forecast, iv.quantiles[..., 1])  # the point is the median
     assert "quantile_head" in result.metrics["pinball"]
-    loaded = load_model(result.save(tmp_path / "q.safetensors"))
+    loaded = TrainedModel.load(result.save(tmp_path / "q.safetensors"))
     table = loaded.predict()
     assert {"y", "y_q0.1", "y_q0.5", "y_q0.9", "y_lower80", "y_upper90"} <= set(table.columns)
     assert (table["y_q0.1"] <= table["y"]).all() and (table["y"] <= table["y_q0.9"]).all()

@@ -9,7 +9,7 @@ import torch
 from forecast.config import DataConfig, ModelConfig, TrainConfig
 from forecast.errors import ForecastError
 from forecast.train import fit
-from forecast.trained import TrainedModel, load_model
+from forecast.trained import TrainedModel
 from tests.conftest import make_frame
 
 FAST = TrainConfig(max_epochs=2, batch_size=32, accelerator="cpu", patience=0)
@@ -24,7 +24,7 @@ def fitted():
 
 def test_fit_and_load_give_the_same_type_with_identical_forecasts(fitted, tmp_path):
     path = fitted.save(tmp_path / "m.safetensors")
-    loaded = load_model(path)
+    loaded = TrainedModel.load(path)
     assert type(loaded) is type(fitted.model) is TrainedModel
     direct, reloaded = fitted.model.predict(), loaded.predict()
     pd.testing.assert_frame_equal(direct, reloaded)
@@ -35,7 +35,7 @@ def test_fit_and_load_give_the_same_type_with_identical_forecasts(fitted, tmp_pa
     assert loaded.info["test_metrics"]["skill"] == pytest.approx(fitted.metrics["skill"])
     assert loaded.info["trained_on"] == "all 300 rows"
     fitted.save(tmp_path / "run" / "model.safetensors")  # the folder `forecast fit` writes loads too
-    pd.testing.assert_frame_equal(load_model(tmp_path / "run").predict(), direct)
+    pd.testing.assert_frame_equal(TrainedModel.load(tmp_path / "run").predict(), direct)
 
 
 @pytest.mark.parametrize("transform, time_features, cycle", [
@@ -47,7 +47,7 @@ def test_predict_from_the_history_ending_at_a_test_origin_equals_evaluate(transf
                                    transform=transform, time_features=time_features, cycle=cycle),
                  ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
     # the saved model computes the time features and the phases again from the dates it is given
-    model = load_model(result.save(tmp_path / "m.safetensors")) if time_features else result.model
+    model = TrainedModel.load(result.save(tmp_path / "m.safetensors")) if time_features else result.model
     for i in (0, 17, len(result.test.index) - 1):
         first_target = result.test.index[i]
         history = frame[frame.index < first_target]
@@ -101,7 +101,7 @@ def test_when_model_file_corrupt_truncated_or_foreign_then_clear_error(fitted, t
     for name, message in [("cut", "not a readable model file"), ("junk", "not a readable model file"),
                           ("foreign", "not a forecast model"), ("missing", "not found")]:
         with pytest.raises(ForecastError, match=message):
-            load_model(tmp_path / f"{name}.safetensors")
+            TrainedModel.load(tmp_path / f"{name}.safetensors")
 
 
 def _rewrite(fitted, path, change_meta=None, drop=None):
@@ -140,7 +140,7 @@ def _rewrite(fitted, path, change_meta=None, drop=None):
 def test_when_model_metadata_is_damaged_then_one_clear_error(fitted, tmp_path, change, drop, message):
     path = _rewrite(fitted, tmp_path / "bad.safetensors", change, drop)
     with pytest.raises(ForecastError, match=message):
-        load_model(path)
+        TrainedModel.load(path)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
@@ -156,7 +156,7 @@ def test_a_weight_or_history_that_is_not_a_finite_number_is_refused(fitted, tmp_
             tensors[name].shape)
         save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=header)
         with pytest.raises(ForecastError, match=f"tensor '{name}' holds values that are not finite"):
-            load_model(tmp_path / "bad.safetensors")
+            TrainedModel.load(tmp_path / "bad.safetensors")
 
 
 def test_a_save_is_atomic_and_leaves_no_temporary_file(fitted, tmp_path):
@@ -185,7 +185,7 @@ def test_a_model_file_of_a_format_before_4_is_refused_with_what_to_do(fitted, tm
     save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"forecast": json.dumps(meta)})
     with pytest.raises(ForecastError, match=f"old.safetensors: written in model-file format {version} "
                                             r"\(forecast 0.1\), which this version no longer reads; fit"):
-        load_model(tmp_path / "old.safetensors")
+        TrainedModel.load(tmp_path / "old.safetensors")
 
 
 @pytest.mark.parametrize("switches,normalize", [({"instance_norm": True, "instance_scale": False}, "last"),
@@ -206,20 +206,20 @@ def test_a_model_file_of_format_4_loads_with_its_normalisation_switches_as_one_s
     tensors = {f"net.{k}": v.contiguous() for k, v in result.model.net.state_dict().items()}
     tensors["history.0"] = torch.tensor(np.ascontiguousarray(result.model.history.to_numpy()))
     save_file(tensors, str(tmp_path / "v4.safetensors"), metadata={"forecast": json.dumps(meta)})
-    old = load_model(tmp_path / "v4.safetensors")
+    old = TrainedModel.load(tmp_path / "v4.safetensors")
     assert old.model.normalize == normalize
     pd.testing.assert_frame_equal(old.predict(), result.model.predict())
     meta["model"].update(blend_linear=True, linear_weight=0.5)  # a model of a switch that left the product
     save_file(tensors, str(tmp_path / "blend.safetensors"), metadata={"forecast": json.dumps(meta)})
     with pytest.raises(ForecastError, match="uses blend_linear, linear_weight, which left the product"):
-        load_model(tmp_path / "blend.safetensors")
+        TrainedModel.load(tmp_path / "blend.safetensors")
 
 
 def test_a_model_with_known_columns_predicts_from_their_future_values_as_evaluate_did(tmp_path):
     frame = make_frame(n=260, cols=("y", "x"))
     result = fit(frame, DataConfig(targets=("y",), known=("x",), seq_len=12, horizon=3),
                  ModelConfig(hidden_size=8), FAST, quiet=True, refit=False)
-    model = load_model(result.save(tmp_path / "m.safetensors"))
+    model = TrainedModel.load(result.save(tmp_path / "m.safetensors"))
     for i in (0, 17, len(result.test.index) - 1):
         first_target = result.test.index[i]
         history = frame[frame.index < first_target]
@@ -261,7 +261,7 @@ def test_an_ensemble_is_saved_and_loaded_with_every_member_and_forecasts_the_sam
     result = fit(frame, DataConfig(targets=("y",), seq_len=12, horizon=3), ModelConfig(hidden_size=8, segment_len=4),
                  TrainConfig(max_epochs=1, batch_size=32, accelerator="cpu", patience=0, ensemble=2), quiet=True)
     assert isinstance(result.model.net, Ensemble) and len(result.model.net.members) == 2
-    loaded = load_model(result.save(tmp_path / "m.safetensors"))
+    loaded = TrainedModel.load(result.save(tmp_path / "m.safetensors"))
     assert isinstance(loaded.net, Ensemble) and loaded.train.ensemble == 2
     pd.testing.assert_frame_equal(result.model.predict(), loaded.predict())
     with pytest.raises(ForecastError, match="ensemble must be a positive whole number"):

@@ -1,4 +1,5 @@
 """Tuning: a tiny study end to end, real pruning, resumption, two workers, a killed worker."""
+import logging
 import subprocess
 import sys
 import time
@@ -7,6 +8,7 @@ import optuna
 import pytest
 
 from forecast.errors import ForecastError
+from forecast.loading import load
 from forecast.study import StudySpec, load_study_file, parse_range, suggest
 from forecast.storage import creation_lock, fail_orphans
 from forecast.tuning import finished_trials, make_study, open_storage, run_study, tune
@@ -139,6 +141,16 @@ def test_tuning_a_series_without_the_default_target_tunes_its_values(tmp_path):
     result = tune(s, SINE["y"].rename("sales"), refit=False)
     assert result.spec.data.targets == ("sales",) and result.spec.study_name == "s" and s.data.targets == ("Close",)
     assert result.summary["importances"] == {}  # one trial tells nothing of importance (and Optuna warns)
+
+
+def test_what_load_returns_is_tuned_quietly_and_the_result_shows_itself_in_one_line(tmp_path, capfd, caplog):
+    s = spec(tmp_path, n_trials=1, search={"hidden_size": [4, 4], "seq_len": [8, 8]})
+    with caplog.at_level(logging.INFO):
+        result = tune(s, load(SINE), refit=False)
+    assert "Trial 0" not in capfd.readouterr().err + caplog.text  # quiet: Optuna's line per trial too
+    loss = result.summary["best"]["val_loss"]
+    assert repr(result) == f"TuneResult(study 's': 1 trial, best {{'hidden_size': 4, 'seq_len': 8}} " \
+                           f"(validation loss {loss:.4g}))"
 
 
 @pytest.mark.slow

@@ -68,6 +68,9 @@ def test_backtest_on_the_bundled_sample_end_to_end():
     result = backtest(frame, DataConfig(seq_len=20, horizon=3), ModelConfig(hidden_size=8), FAST,
                       BacktestConfig(origins=12, stride=2, retrain_every=6))
     assert result.folds == 2 and result.actual.shape == (12, 3, 1)
+    assert repr(result) == (f"Evaluation(12 forecasts of 3 steps from origins {result.origins[0]:%Y-%m-%d} to "
+                            f"{result.origins[-1]:%Y-%m-%d}, 1 series, targets Close; beside naive, seasonal naive, "
+                            "drift, moving average)")
     assert set(result.forecasts) == {"model", "naive", "seasonal_naive", "drift", "moving_average"}
     table = result.table()
     assert len(table) == 36 and (table["target_date"] > table["origin"]).all()
