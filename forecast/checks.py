@@ -17,6 +17,20 @@ def choice(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise ForecastError(f"unknown {name} {value!r}{meant([value], valid)}; choose one of: {', '.join(valid)}")
 
 
+def placed(**settings) -> None:
+    """Each settings argument of its own type: a `TrainConfig` given in a `ModelConfig`'s place (by
+    position) is named, with the keyword it goes by."""
+    kinds = {"data": "DataConfig", "model": "ModelConfig", "train": "TrainConfig", "bt": "BacktestConfig",
+             "source": "SourceConfig"}
+    for name, value in settings.items():
+        got = type(value).__name__
+        if kinds[name] not in {c.__name__ for c in type(value).__mro__}:
+            owner = next((n for n, k in kinds.items() if k == got), None)
+            raise ForecastError(f"{name} takes a {kinds[name]}, got a {got}" + (
+                f": give it by name, {owner}={got}(...)" if owner else f" ({kinds[name]}.from_dict builds one)"
+                if isinstance(value, dict) else ""))
+
+
 def target_index(target, targets) -> int:
     """`target`, the index of one of `targets` (from 0) that a plot draws; the error lists them."""
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < len(targets):

@@ -106,7 +106,9 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     if isinstance(frame, pd.Series):
         frame = frame.to_frame(frame.name if frame.name is not None else "value")
     if not isinstance(frame, pd.DataFrame):
-        raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}")
+        raise ForecastError(f"expected a pandas DataFrame or Series, got {type(frame).__name__}" + (
+            "; values alone have no time axis: pd.Series(values, index=pd.date_range(start, periods=len(values), "
+            "freq=...), name=...)" if isinstance(frame, (np.ndarray, list, tuple)) else ""))
     numbers = [] if frame.to_numpy().dtype != object else [  # (a cheap look first: 10,000 series pass here)
         c for c, t in frame.dtypes.items() if pd.api.types.is_object_dtype(t) and frame[c].notna().any()
         and frame[c].dropna().map(lambda v: isinstance(v, Number) and not isinstance(v, bool)).all()]

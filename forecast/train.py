@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
-from forecast.checks import target_index
+from forecast.checks import placed, target_index
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.dates import infer_frequency, stamp
 from forecast.errors import ForecastError, TrainingInterrupted
@@ -305,6 +305,7 @@ def fit(frame: pd.DataFrame | pd.Series, data: DataConfig = DataConfig(),
     (6, True, True)
     """
     started = time.perf_counter()
+    placed(data=data, model=model, train=train, source=source)
     if loaded(frame):  # what `load` returned: its frames, and its report unless one is given
         frame, report = frame[0], report or frame[1]
     data, chosen = frame_target(frame, data)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.comparison import direction_of_majority
+from forecast.checks import placed
 from forecast.config import BacktestConfig, DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
 from forecast.dates import moment, stamp
 from forecast.errors import ForecastError, UnusableSeries
@@ -139,6 +140,7 @@ def backtest(frame: pd.DataFrame | pd.Series | dict, data: DataConfig = DataConf
     True
     """
     started = time.perf_counter()
+    placed(data=data, model=model, train=train, bt=bt, source=source)
     data = frame_target(frame, data)[0]
     check_compatible(data, model)
     new = []

@@ -145,6 +145,16 @@ def test_what_load_returns_is_fitted_with_its_report_and_predicted_from():
     pd.testing.assert_frame_equal(result.model.predict(loaded).drop(columns="series"), result.model.predict())
 
 
+def test_settings_in_another_ones_place_are_named_with_the_keyword_they_go_by():
+    with pytest.raises(ForecastError, match=r"^model takes a ModelConfig, got a TrainConfig: give it by name, "
+                                            r"train=TrainConfig\(\.\.\.\)$"):
+        fit(make_frame(n=200), DATA, FAST, quiet=True)  # the train settings where the model's go
+    with pytest.raises(ForecastError, match=r"data takes a DataConfig, got a dict \(DataConfig.from_dict builds"):
+        fit(make_frame(n=200), {"targets": ["y"]})
+    with pytest.raises(ForecastError, match="got ndarray; values alone have no time axis: pd.Series"):
+        fit(make_frame(n=200)["y"].to_numpy(), DATA)
+
+
 def test_fit_changes_no_global_logging_level():
     before = logging.getLogger("lightning.pytorch").level
     fit(make_frame(n=200), DATA, ModelConfig(hidden_size=4), FAST, quiet=True, refit=False)

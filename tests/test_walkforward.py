@@ -62,6 +62,11 @@ def test_a_series_without_the_default_target_is_backtested_on_its_own_values():
     assert set(result.table()["target"]) == {"sales"} and len(result.table()) == 2 * 2
 
 
+def test_backtest_settings_in_another_ones_place_are_named():
+    with pytest.raises(ForecastError, match=r"^bt takes a BacktestConfig, got a TrainConfig: give it by name, train="):
+        backtest(make_frame(n=200), DataConfig(seq_len=16, horizon=2), ModelConfig(), FAST, FAST)
+
+
 def test_backtest_on_the_bundled_sample_end_to_end():
     from forecast.sources import load_sample
     frame = load_sample("IBM")[["Close"]].iloc[-700:]
