@@ -30,10 +30,15 @@ class UnusableSeries(ForecastError):
 
 
 def meant(given: Iterable, names: Iterable) -> str:
-    """" (did you mean 'Close'?)" for names `given` that are another case or a close spelling of one
-    of `names` (each named when several are), else ""."""
+    """" (did you mean 'Close'?)" for names `given` that are another case, a close spelling or the
+    start (of 3 letters or more) of one of `names` (each named when several are), else ""."""
     given, names = list(given), [str(n) for n in names]
-    near = {g: [n for n in names if n.lower() == str(g).lower()] or get_close_matches(str(g), names, 1, 0.75)
-            for g in given}
+
+    def near_to(g: str) -> list[str]:
+        starting = [n for n in names if len(g) >= 3 and n.lower().startswith(g.lower())]
+        return [n for n in names if n.lower() == g.lower()] or get_close_matches(g, names, 1, 0.75) \
+            or starting[:len(starting) == 1]
+
+    near = {g: near_to(str(g)) for g in given}
     said = ", ".join(f"{n[0]!r} for {g!r}" if len(given) > 1 else repr(n[0]) for g, n in near.items() if n)
     return f" (did you mean {said}?)" if said else ""

@@ -11,6 +11,7 @@ import gzip
 import json
 import math
 import os
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -44,7 +45,9 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     if path.is_dir():
         raise ForecastError(f"{path} is a folder; give a CSV or Parquet file")
     if not path.is_file():
-        raise ForecastError(f"file not found: {path}")
+        ticker = not path.suffix and re.fullmatch(r"\^?[A-Za-z][A-Za-z0-9.=-]{0,9}", str(path))  # AAPL, ^GSPC, BRK-B
+        raise ForecastError(f"file not found: {path}" + (f"; a ticker is --ticker {path} (in Python, "
+                            f"SourceConfig(ticker={str(path)!r}))" if ticker else ""))
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from forecast.config import DataConfig, ModelConfig, SourceConfig, TrainConfig, check_compatible
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, meant
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
@@ -195,7 +195,7 @@ def _bounds(values):
 
 def _check_range(name: str, values) -> None:
     if name not in SPACE:
-        raise ForecastError(f"cannot search {name!r}; searchable: {', '.join(SPACE)}")
+        raise ForecastError(f"cannot search {name!r}{meant([name], SPACE)}; searchable: {', '.join(SPACE)}")
     if not isinstance(values, (list, tuple)) or not values:
         raise ForecastError(f"search {name}: give a list, e.g. low,high or choices")
     if SPACE[name] != "choice":

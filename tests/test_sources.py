@@ -201,8 +201,11 @@ def test_when_no_date_column_then_error_says_date_col(tmp_path):
 
 
 def test_when_file_missing_or_unknown_type_then_clear_error(tmp_path):
-    with pytest.raises(ForecastError, match="file not found"):
+    with pytest.raises(ForecastError, match=r"file not found: .*none.csv$"):
         load_file(tmp_path / "none.csv")
+    with pytest.raises(ForecastError, match=r"^file not found: BRK-B; a ticker is --ticker BRK-B \(in Python, "
+                                            r"SourceConfig\(ticker='BRK-B'\)\)$"):
+        load("BRK-B")  # load's string is a path
     (tmp_path / "x.xlsx").write_text("x")
     with pytest.raises(ForecastError, match=r"unknown file type '.xlsx'; use .csv or .parquet; from a spreadsheet, save"):
         load_file(tmp_path / "x.xlsx")
@@ -726,6 +729,10 @@ def test_a_column_named_in_another_case_or_mistyped_is_answered_with_the_one_mea
         validate_frame(frame, ["close"])
     with pytest.raises(ForecastError, match=r"not found \(did you mean 'Volume' for 'volume', 'Close' for 'Clsoe'\?\)"):
         validate_frame(frame, ["volume", "Clsoe", "temperature"])  # nothing near 'temperature': no guess
+    with pytest.raises(ForecastError, match=r"'Vol' not found \(did you mean 'Volume'\?\)"):
+        validate_frame(frame, ["Vol"])  # the start of one name
+    with pytest.raises(ForecastError, match=r"'C' not found; available"):
+        validate_frame(frame.assign(Cash=1.0), ["C"])  # too short a start to guess from
     from forecast.panel import from_long
     with pytest.raises(ForecastError, match=r"series column 'Store' not found \(did you mean 'store'\?\)"):
         from_long(frame.assign(store="a"), "Store")

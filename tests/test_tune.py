@@ -297,7 +297,8 @@ def test_a_study_file_reads_exponents_without_a_dot_as_numbers(tmp_path):
 @pytest.mark.parametrize("text,message", [
     ("n_trials: 0\n", "n_trials must be a positive whole number"),
     ("sampler: grid\n", "unknown sampler"),
-    ("search: {colour: [1, 2]}\n", "cannot search 'colour'"),
+    ("search: {colour: [1, 2]}\n", "cannot search 'colour'; searchable"),
+    ("search: {hidden: [4, 8]}\n", "cannot search 'hidden' \\(did you mean 'hidden_size'\\?\\)"),
     ("search: {hidden_size: [64, 8]}\n", "low <= high"),
     ("nonsense: 1\n", "unknown key"),
     ("model: {cell: cnn}\n", "unknown cell"),
