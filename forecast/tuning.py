@@ -363,7 +363,7 @@ def tune(spec: StudySpec, frame: pd.DataFrame | dict, jobs: int = 1, refit: bool
     spec = fit_search(spec, frame)
     spec = named_for(spec, frame)
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING if quiet else verbosity)
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING) if quiet else verbosity)  # never louder
     try:
         study = run_study(spec, frame, jobs, trials_dir)
     finally:

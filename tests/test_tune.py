@@ -145,9 +145,20 @@ def test_tuning_a_series_without_the_default_target_tunes_its_values(tmp_path):
 
 def test_what_load_returns_is_tuned_quietly_and_the_result_shows_itself_in_one_line(tmp_path, capfd, caplog):
     s = spec(tmp_path, n_trials=1, search={"hidden_size": [4, 4], "seq_len": [8, 8]})
+    before = optuna.logging.get_verbosity()
     with caplog.at_level(logging.INFO):
         result = tune(s, load(SINE), refit=False)
     assert "Trial 0" not in capfd.readouterr().err + caplog.text  # quiet: Optuna's line per trial too
+    assert optuna.logging.get_verbosity() == before
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # as the command line has it: quiet never makes it louder
+    failing = spec(tmp_path, name="f", n_trials=1, model={"segment_len": 4}, search={"hidden_size": [4, 4], "seq_len": [8, 8]})
+    make_study(failing, open_storage(failing.storage)).enqueue_trial({"hidden_size": 4, "seq_len": 9})  # fails
+    try:
+        with pytest.raises(ForecastError, match="no trial"):
+            tune(failing, SINE, refit=False)
+    finally:
+        optuna.logging.set_verbosity(before)
+    assert "failed" not in caplog.text  # Optuna's warning of a failed trial
     loss = result.summary["best"]["val_loss"]
     assert repr(result) == f"TuneResult(study 's': 1 trial, best {{'hidden_size': 4, 'seq_len': 8}} " \
                            f"(validation loss {loss:.4g}))"
