@@ -5,14 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 
-.PHONY: setup run test test-fast docs check bench clean
+.PHONY: setup run test test-fast test-pandas2 docs check bench clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev,docs]"
+	$(PY) -m pip install -q -e ".[dev,docs]" $(EXTRA)
 	touch $@
 
 run: setup
@@ -26,6 +26,10 @@ test: setup
 # the default tier alone: in-process, tiny fixtures, about a minute
 test-fast: setup
 	$(PY) -m pytest -q
+
+# the fast tier again on pandas 2 (the package admits pandas>=2.0; .venv takes the newest, 3.x), in .venv-pandas2
+test-pandas2:
+	$(MAKE) test-fast VENV=.venv-pandas2 EXTRA="pandas~=2.3"
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict
@@ -42,4 +46,4 @@ bench: setup
 	$(PY) benchmarks/windows.py
 
 clean:
-	rm -rf $(VENV) runs lightning_logs site
+	rm -rf $(VENV) .venv-pandas2 runs lightning_logs site

@@ -127,11 +127,17 @@ def _check_header(path: Path, sep: str, frame: pd.DataFrame, encoding: str) -> N
                             "name is used once (which one was meant cannot be known)")
 
 
+def is_text(values: pd.Series) -> bool:
+    """A column of text: pandas 3's string dtype, or pandas 2's object one (not "string" to pandas 2
+    once a value is missing)."""
+    return pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)
+
+
 def _clock_column(frame: pd.DataFrame, date_col) -> str | None:
     """The column named `time` (any case) beside the date column when it holds times of day."""
     clock = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
     return next((c for c in frame.columns if c != date_col and str(c).strip().lower() == "time" and
-                 pd.api.types.is_string_dtype(frame[c]) and frame[c].dropna().astype(str).head(50).str.fullmatch(clock).all()), None)
+                 is_text(frame[c]) and frame[c].dropna().astype(str).head(50).str.fullmatch(clock).all()), None)
 
 
 def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> str:
@@ -153,7 +159,7 @@ def date_column(frame: pd.DataFrame):
     text column whose values all read as dates; None when there is none."""
     named = [c for c in frame.columns if str(c).strip().lower() in DATE_NAMES or
              pd.api.types.is_datetime64_any_dtype(frame[c])]
-    return next(iter(named), None) or next((c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+    return next(iter(named), None) or next((c for c in frame.columns if is_text(frame[c])
                                             and looks_like_dates(frame[c])), None)
 
 
@@ -206,7 +212,7 @@ def _with_units(frame: pd.DataFrame) -> dict:
     fits = lambda values, unit: len(values) > 0 and values.astype(str).str.fullmatch(unit).all()  # noqa: E731
     found = {}
     for c in frame.columns:
-        if not pd.api.types.is_string_dtype(frame[c]):
+        if not is_text(frame[c]):
             continue
         head = frame[c].dropna().head(200)
         if fits(head, WITH_UNIT) and fits(frame[c].dropna(), WITH_UNIT):
@@ -221,7 +227,7 @@ def _number_style(frame: pd.DataFrame, sep: str) -> tuple[dict, list]:
     """Options for `read_csv` that read text columns of numbers as numbers (a decimal comma, not in
     comma-separated files; thousands commas or points), and those columns; ({}, []) when none is."""
     text = {c: frame[c].dropna().astype(str).head(200).str.strip() for c in frame.columns
-            if pd.api.types.is_string_dtype(frame[c])}
+            if is_text(frame[c])}
     for options, pattern in NUMBER_STYLES:
         found = [c for c, v in text.items() if len(v) and options.get("decimal") != sep and v.str.contains(",").any()
                  and v.str.fullmatch(pattern).all()]

@@ -1,8 +1,13 @@
 """What the package promises about its dependencies: no floor admits a version with a known
 vulnerability that the project's code paths reach."""
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from packaging.version import Version
 
