@@ -1,9 +1,11 @@
 # `make run`: set up .venv and train on the bundled sample. `make test`: set up if needed, run every test tier.
-# CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+# torch first: on Linux, PyPI's torch is the multi-GB CUDA build; without an NVIDIA GPU (no nvidia-smi) the
+# CPU build is taken from PyTorch's own index (its `+cpu` version wins over PyPI's; unreachable: PyPI's).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,--retries 0 --extra-index-url https://download.pytorch.org/whl/cpu)
 
 .PHONY: setup run test test-fast test-pandas2 docs check bench clean
 
@@ -11,7 +13,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q $(TORCH_INDEX) $(TORCH)
 	$(PY) -m pip install -q -e ".[dev,docs]" $(EXTRA)
 	touch $@
 
