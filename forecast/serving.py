@@ -16,7 +16,8 @@ each series' latest window).
 `make_server` answers, on the address given:
 - `GET /health`: the model's series, targets, horizon and input columns;
 - `POST /predict` with `{"history": {"dates": [...], "<column>": [...], ...}, "series": "NAME"}`
-  (both optional: without a history, the one saved with the model; without a series, every series;
+  (the history may also be records, `[{"date": ..., "<column>": ...}, ...]`, the shape answers come in;
+  both optional: without a history, the one saved with the model; without a series, every series;
   a series the model did not train on, with its history, is forecast from it as a new series):
   `{"forecast": [{"date": ..., "series": ..., "<target>": ..., "<target>_lower80": ...}, ...]}`;
   on an integer time axis, `dates` and `date` are step numbers.
@@ -41,7 +42,7 @@ import torch
 from forecast.config import SourceConfig
 from forecast.dates import STEPS, check_calendar, parse_dates, stamp
 from forecast.errors import ForecastError, MissingColumns
-from forecast.files import jsonable, load_file, write_atomically, write_json
+from forecast.files import DATE_NAMES, jsonable, load_file, write_atomically, write_json
 from forecast.loading import load
 from forecast.panel import from_long, id_columns, split_long
 from forecast.sources import DataReport
@@ -293,8 +294,15 @@ def _history(payload, model: TrainedModel) -> pd.DataFrame | None:
     history = payload.get("history")
     if history is None:
         return None
+    if isinstance(history, list) and history and all(isinstance(row, dict) for row in history):  # records
+        key = next((k for k in history[0] if str(k).lower() in DATE_NAMES), None)
+        if key is None or not all(key in row for row in history):
+            raise ValueError('every record of "history" needs its date (a "date" key)')
+        history = {"dates": [row[key] for row in history],
+                   **{c: [row.get(c) for row in history] for c in dict.fromkeys(c for r in history for c in r if c != key)}}
     if not isinstance(history, dict) or not isinstance(history.get("dates"), list):
-        raise ValueError('"history" must be an object with a "dates" list and one list per column')
+        raise ValueError('"history" must be records ([{"date": ..., "<column>": ...}, ...]) or an object with a '
+                         '"dates" list and one list per column')
     columns = {k: v for k, v in history.items() if k != "dates"}
     if not all(isinstance(v, list) and len(v) == len(history["dates"]) for v in columns.values()):
         raise ValueError('every column of "history" must be a list as long as "dates"')

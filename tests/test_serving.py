@@ -117,6 +117,10 @@ def test_the_endpoint_answers_a_json_history_with_the_forecast_and_its_intervals
     expected = one.predict(history)
     assert status == 200 and fresh["forecast"][0]["date"] == expected.index[0].isoformat()
     assert fresh["forecast"][-1]["load"] == pytest.approx(expected["load"].iloc[-1], rel=1e-9)
+    records = history.rename_axis("Date").reset_index().to_json(orient="records", date_format="iso")
+    status, from_records = _call(url + "/predict", {"history": json.loads(records)})  # pandas' records, as answers are
+    assert status == 200 and [r["date"] for r in from_records["forecast"]] == [r["date"] for r in fresh["forecast"]]
+    assert [r["load"] for r in from_records["forecast"]] == pytest.approx([r["load"] for r in fresh["forecast"]])
     berlin = history.index.tz_localize("UTC").tz_convert("Europe/Berlin")  # the same instants with offsets
     status, offset = _call(url + "/predict", {**body, "history": {**body["history"], "dates": [d.isoformat() for d in berlin]}})
     assert status == 200 and offset == fresh  # read as a file's dates are: in UTC, not as wall time
@@ -142,7 +146,8 @@ def test_the_endpoint_forecasts_a_series_the_model_never_saw_from_the_history_se
 @pytest.mark.parametrize("body,status,message", [
     (b"not json", 400, "not JSON"),
     ([1, 2], 400, "must be a JSON object"),
-    ({"history": [1, 2]}, 400, '"history" must be an object with a "dates" list'),
+    ({"history": [1, 2]}, 400, '"history" must be records ([{"date": ..., "<column>": ...}, ...]) or an object'),
+    ({"history": [{"date": "2024-01-01", "load": 1.0}, {"load": 2.0}]}, 400, 'every record of "history" needs its date'),
     ({"history": {"dates": ["2024-01-01"], "load": [1, 2]}}, 400, "as long as"),
     ({"history": {"dates": ["2024-01-01", "2024-01-02"], "load": [1.0, 2.0]}}, 422, "rows"),
     ({"history": {"dates": ["x", "y"], "load": [1.0, 2.0]}}, 422, "history"),
