@@ -55,14 +55,17 @@ class DataReport:
 
 
 def as_pandas(frame):
-    """A polars DataFrame or an Arrow table (a dict of them too) as the pandas frame the library reads,
-    what `load` returns (frames, report) as its frames; anything else as it is."""
+    """A polars DataFrame or an Arrow table (a dict of them too, its series names as text) as the pandas
+    frame the library reads, what `load` returns (frames, report) as its frames; anything else as it is."""
     if isinstance(frame, (pd.DataFrame, pd.Series)):  # (first: 10,000 series pass here)
         return frame
     if loaded(frame):
         return as_pandas(frame[0])
-    if isinstance(frame, dict):
-        return {name: as_pandas(one) for name, one in frame.items()}
+    if isinstance(frame, dict):  # series names are text, as a model file keeps them: 1 is "1"
+        named = {str(name): as_pandas(one) for name, one in frame.items()}
+        if len(named) < len(frame):
+            raise ForecastError("two series have one name once written as text (such as 1 and '1'); rename one")
+        return named
     return frame.to_pandas() if hasattr(frame, "to_pandas") else frame
 
 

@@ -143,11 +143,11 @@ class TrainedModel:
         calibration = pooled_calibration([m.calibration for m in self.members.values()])
         return Member(new_preprocessor(cfg, frame, static), frame.iloc[-self.context_rows:], calibration, 0)
 
-    def member(self, name: str) -> TrainedModel:
+    def member(self, name: str | int) -> TrainedModel:
         """The model of one series (the same network)."""
-        if name not in self.members:
+        if str(name) not in self.members:
             raise ForecastError(f"no series {name!r} in this model; it has: {', '.join(self.members)}")
-        return replace(self, members={name: self.members[name]})
+        return replace(self, members={str(name): self.members[str(name)]})
 
     @property
     def context_rows(self) -> int:
@@ -181,7 +181,8 @@ class TrainedModel:
         return plain(self._predict(history, series, future, new))
 
     def _predict(self, history, series, future, new: bool) -> pd.DataFrame:
-        series = [series] if isinstance(series, str) else series  # one name, not its letters
+        series = [series] if isinstance(series, (str, int)) else series  # one name (not its letters)
+        series = None if series is None else [str(n) for n in series]  # names are text: 1 is "1"
         history, future = split_long(history), split_long(future)  # a long frame is frames by series
         if not isinstance(history, (pd.DataFrame, pd.Series, dict, type(None))) or series is not None and not series:
             raise ForecastError("history is a frame (a dict of frames by series for a panel) and series names at "
@@ -290,8 +291,7 @@ class TrainedModel:
         target = target_index(target, self.data.targets)
         one = self.member(series) if series is not None else self
         history = one.history if history is None else history
-        if isinstance(future, dict):
-            future = future.get(series)
+        future = future.get(str(series)) if isinstance(future, dict) else future
         return plot_forecast(history, one.predict(history, future=future), self.data.targets[target],
                              series if len(self.members) > 1 else None)
 

@@ -240,6 +240,18 @@ def test_a_panel_is_forecast_in_one_pass_with_the_numbers_each_series_gets_alone
                                    alone.drop(columns="series").to_numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_series_named_by_numbers_are_named_as_text_as_the_model_file_keeps_them(tmp_path):
+    from forecast.train import fit
+    from forecast.trained import TrainedModel
+    frames = dict(zip((1, 2, 3), ragged().values()))  # store numbers as a dict's keys
+    model = TrainedModel.load(fit(frames, DATA, ModelConfig(hidden_size=4), FAST, quiet=True).model.save(tmp_path / "m"))
+    assert model.series == ["1", "2", "3"]
+    fresh = model.predict({2: frames[2].iloc[:-5]}, series=[2])  # asked by number too
+    pd.testing.assert_frame_equal(fresh, model.predict({"2": frames[2].iloc[:-5]}, series=["2"]))
+    with pytest.raises(ForecastError, match=r"two series have one name once written as text \(such as 1 and '1'\)"):
+        fit({1: frames[1], "1": frames[2]}, DATA, ModelConfig(hidden_size=4), FAST, quiet=True)
+
+
 def ragged_ending_together(lengths=(80, 150, 400, 1200, 2600)) -> dict:
     """Series of very different lengths that all end on the same day (stores opened years apart)."""
     end = pd.Timestamp("2024-06-30")
