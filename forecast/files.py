@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shlex
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -145,12 +146,17 @@ def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> s
         raise ForecastError(f"{name}: date column {date_col!r} not found{meant([date_col], frame.columns)}; "
                             f"columns: {', '.join(map(str, frame.columns))}")
     found = date_col if date_col is not None else date_column(frame)
-    if found is None:  # a title above the header makes the header a row: say so
+    if found is None:  # a title above the header makes the header a row; dates may run across the header
         below = next((row for row in frame.head(10).astype(str).itertuples(index=False)
                       if any(cell.strip().lower() in DATE_NAMES for cell in row)), None)
-        hint = f"; the row {', '.join(below)!r} looks like the header: delete the lines above it" if below else ""
-        raise ForecastError(f"{name}: no date column found; name it with --set source.date_col=NAME "
-                            f"(columns: {', '.join(map(str, frame.columns))}){hint}")
+        header = pd.Series([str(c) for c in frame.columns])
+        across = header[pd.to_datetime(header, errors="coerce", format="mixed").notna() | header.str.fullmatch(r"\d{4}")]
+        ids = list(header[:across.index[0]]) if len(across) > len(header) / 2 else []  # the columns naming each row
+        hint = f"; the row {', '.join(below)!r} looks like the header: delete the lines above it" if below else (
+            f"; the dates run across the header ({across.iloc[0]}, ...): give one row per date, e.g. with pandas "
+            f"frame.melt(id_vars={ids}, var_name='date'), and --series-col {shlex.quote(ids[0])}" if ids else "")
+        raise ForecastError(f"{name}: no date column found; name it with --set source.date_col=NAME (columns: "
+                            f"{', '.join(header[:12])}{', ...' if len(header) > 12 else ''}){hint}")
     return found
 
 

@@ -704,6 +704,20 @@ def test_a_title_above_the_header_and_a_totals_line_below_the_data_are_named_wit
         load_file(tmp_path / "report.csv")  # a title with a comma reads as a header of two columns
 
 
+def test_dates_running_across_the_header_are_named_with_how_to_turn_the_file(tmp_path):
+    years = ",".join(str(y) for y in range(1960, 2000))  # the World Bank's layout: a row per country
+    (tmp_path / "wb.csv").write_text(f"Country Name,Country Code,{years}\n" + "".join(
+        f"C{k},C{k}X,{','.join(str(i + k) for i in range(40))}\n" for k in range(3)))
+    with pytest.raises(ForecastError, match=r"\(columns: Country Name, Country Code, 1960, .* 1969, \.\.\.\); the dates "
+                       r"run across the header \(1960, \.\.\.\): give one row per date, e\.g\. with pandas frame\.melt\("
+                       r"id_vars=\['Country Name', 'Country Code'\], var_name='date'\), and --series-col 'Country Name'$"):
+        load_file(tmp_path / "wb.csv")
+    days = ",".join(f"d_{d}" for d in range(1, 40))  # days numbered, not dated: no such guess
+    (tmp_path / "m5.csv").write_text(f"id,{days}\nX,{','.join('1' * 39)}\n")
+    with pytest.raises(ForecastError, match=r"no date column found; .*d_11, \.\.\.\)$"):
+        load_file(tmp_path / "m5.csv")
+
+
 def test_series_ids_that_look_like_volumes_stay_names(tmp_path):
     from forecast.loading import load_panel
     rows = [f"2024-01-{d:02d},{sid},{d}" for sid in ("12B", "3M") for d in range(1, 29)]
