@@ -42,3 +42,9 @@ def meant(given: Iterable, names: Iterable) -> str:
     near = {g: near_to(str(g)) for g in given}
     said = ", ".join(f"{n[0]!r} for {g!r}" if len(given) > 1 else repr(n[0]) for g, n in near.items() if n)
     return f" (did you mean {said}?)" if said else ""
+
+
+def listed(names: Iterable, limit: int = 20) -> str:
+    """The first `limit` names, comma-separated, and how many more there are ("a, b, ... (98 more)")."""
+    names = [str(n) for n in names]
+    return ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

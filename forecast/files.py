@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.dates import looks_like_dates, parse_dates, plain
-from forecast.errors import ForecastError, meant
+from forecast.errors import ForecastError, listed, meant
 
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "step")  # step: the integer axis as written
 
@@ -81,7 +81,7 @@ def load_file(path: str | Path, date_col: str | None = None, date_format: str | 
     except Exception as e:  # parser errors come in many types; all mean the same to a user
         raise ForecastError(f"{path}: cannot read it as {suffix.lstrip('.')} ({str(e).splitlines()[0]})") from None
     if frame.empty:
-        raise ForecastError(f"{path}: no data rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
+        raise ForecastError(f"{path}: no data rows (columns: {listed(frame.columns) or 'none'})")
     col = _find_date_column(frame, date_col, str(path))
     dates, used = frame[col], [col]
     clock = _clock_column(frame, col) if not dates.astype(str).head(50).str.contains(":").any() else None
@@ -144,7 +144,7 @@ def _clock_column(frame: pd.DataFrame, date_col) -> str | None:
 def _find_date_column(frame: pd.DataFrame, date_col: str | None, name: str) -> str:
     if date_col is not None and date_col not in frame.columns:
         raise ForecastError(f"{name}: date column {date_col!r} not found{meant([date_col], frame.columns)}; "
-                            f"columns: {', '.join(map(str, frame.columns))}")
+                            f"columns: {listed(frame.columns)}")
     found = date_col if date_col is not None else date_column(frame)
     if found is None:  # a title above the header makes the header a row; dates may run across the header
         below = next((row for row in frame.head(10).astype(str).itertuples(index=False)

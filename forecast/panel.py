@@ -17,7 +17,7 @@ import torch
 
 from forecast.config import DataConfig
 from forecast.dates import infer_frequency, is_steps, moment, stamp
-from forecast.errors import ForecastError, UnusableSeries, meant
+from forecast.errors import ForecastError, UnusableSeries, listed, meant
 from forecast.preprocess import encode_static, static_table, static_values
 from forecast.sources import NIXTLA, WIDE_VALUE, DataReport, as_pandas, validate_frame
 from forecast.windows import PreparedSeries, by_steps, dated_ends, prepare, span_ends, split_rows, split_steps
@@ -47,7 +47,7 @@ def from_long(frame: pd.DataFrame, series_col) -> dict[str, pd.DataFrame]:
     lost = [c for c in named if c not in frame.columns]
     if not named or lost:
         raise ForecastError(f"series column {series_col!r} not found{meant(lost, frame.columns)}; columns are: "
-                            f"{', '.join(map(str, frame.columns))}")
+                            f"{listed(frame.columns)}")
     parts = [frame[c] for c in named]
     blank = np.logical_or.reduce([p.isna() | p.astype(str).str.strip().eq("") for p in parts])
     if blank.any():
@@ -238,10 +238,10 @@ def prepare_panel(frames: dict[str, pd.DataFrame], cfg: DataConfig, fit_on: str 
         raise ForecastError(f"none of the {len(frames)} series can be used with {split}; the first, "
                             f"{name}: {why}")
     if dropped and not drop_bad:
-        listed = "; ".join(f"{name}: {why}" for name, why in list(dropped.items())[:3])
+        reasons = "; ".join(f"{name}: {why}" for name, why in list(dropped.items())[:3])
         more = f" (and {len(dropped) - 3} more)" if len(dropped) > 3 else ""
         raise UnusableSeries(f"{len(dropped)} of {len(frames)} series cannot be used with {split}: "
-                             f"{listed}{more}; leave them out with --drop-bad, or change the dates", list(dropped))
+                             f"{reasons}{more}; leave them out with --drop-bad, or change the dates", list(dropped))
     sizes = np.array([len(part.values) for part in parts])
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     return Prepared(cut, names, parts, torch.cat([part.values for part in parts]), offsets, dropped, encoding)
@@ -281,9 +281,9 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
         except ForecastError as e:
             bad[name] = str(e)
     if bad and (not drop_bad or not clean):
-        listed = "; ".join(f"{why}" for why in list(bad.values())[:3])
+        reasons = "; ".join(f"{why}" for why in list(bad.values())[:3])
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
-        raise ForecastError(f"{len(bad)} of {len(frames)} series are unusable: {listed}{more}"
+        raise ForecastError(f"{len(bad)} of {len(frames)} series are unusable: {reasons}{more}"
                             + ("" if drop_bad else "; fix them or leave them out with --drop-bad"))
     axes = {r.steps for r in reports}
     if len(axes) > 1:
@@ -291,7 +291,7 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
         raise ForecastError(f"series {steps!r} counts time in integer steps, others in dates: give every "
                             "series of a panel the same time axis")
     report = DataReport(
-        source=f"{source}: {len(clean)} series ({_names(list(clean))})",
+        source=f"{source}: {len(clean)} series ({listed(clean, 6)})",
         rows=sum(r.rows for r in reports), start=stamp(min(f.index[0] for f in clean.values())),
         end=stamp(max(f.index[-1] for f in clean.values())), columns=reports[0].columns, steps=axes == {True},
         filled=sum(r.filled for r in reports), dropped_leading=sum(r.dropped_leading for r in reports),
@@ -302,7 +302,7 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     steps = steps_of(clean)
     if len(steps) > 1:
         report.warnings.append("the series come at different steps (" + "; ".join(
-            f"{step}: {_names(names, 3)}" for step, names in steps.items()) + "); one model reads every step alike: "
+            f"{step}: {listed(names, 3)}" for step, names in steps.items()) + "); one model reads every step alike: "
             "give each step's series a model of its own")
     holed = [r.warnings[-1] for r in reports if r.missing_dates and not fill_dates]
     if holed:  # one warning for the panel: the first series' with a count
@@ -315,7 +315,7 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     for name, one in zip(clean, reports):
         for note in one.notes:
             said.setdefault(note.removeprefix(f"series {name}: "), []).append(name)
-    report.notes = [f"series {_names(names, 3)}: {text}" for text, names in said.items()]
+    report.notes = [f"series {listed(names, 3)}: {text}" for text, names in said.items()]
     return clean, report
 
 
@@ -331,7 +331,3 @@ def steps_of(frames: dict[str, pd.DataFrame], calendar: str | None = None) -> di
     for names in gaps.values():
         found.setdefault(infer_frequency(frames[names[0]].index, calendar), []).extend(names)
     return found
-
-
-def _names(names: list[str], limit: int = 6) -> str:
-    return ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

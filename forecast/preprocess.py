@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.dates import from_steps, holiday_flags, is_steps, phase_of, season_of_unit, stamp, step_unit
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, listed
 
 LARGEST, SMALLEST = 1e30, 1e-30  # the network computes in float32 (3.4e38 to 1.2e-38)
 
@@ -123,7 +123,7 @@ def known_ahead(future, known, index: pd.DatetimeIndex) -> np.ndarray | None:
     lacks = [c for c in known if c not in future.columns]
     if lacks:
         raise ForecastError(f"the future values lack column(s) {', '.join(map(repr, lacks))}; "
-                            f"they have: {', '.join(map(str, future.columns))}")
+                            f"they have: {listed(future.columns)}")
     try:
         if isinstance(future.index, pd.DatetimeIndex):  # read by the loader: dates or steps already
             dates = future.index
@@ -322,7 +322,7 @@ def static_values(frame: pd.DataFrame, static, source: str) -> dict:
     missing = [c for c in static if c not in frame.columns]
     if missing:
         raise ForecastError(f"{source}: static column(s) {', '.join(map(repr, missing))} not found; "
-                            f"columns are: {', '.join(map(str, frame.columns))}")
+                            f"columns are: {listed(frame.columns)}")
     values = {}
     for c in static:
         column = frame[c]

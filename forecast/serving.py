@@ -41,7 +41,7 @@ import torch
 
 from forecast.config import SourceConfig
 from forecast.dates import STEPS, check_calendar, parse_dates, stamp
-from forecast.errors import ForecastError, MissingColumns
+from forecast.errors import ForecastError, MissingColumns, listed
 from forecast.files import DATE_NAMES, jsonable, load_file, write_atomically, write_json
 from forecast.loading import load
 from forecast.panel import from_long, id_columns, split_long
@@ -158,24 +158,20 @@ def _fresh_series(model: TrainedModel, history: dict, add: bool, names, notes: l
         return model, history
     if not add:
         if names is None:  # asked for by name, predict's error names them
-            warned.append(f"{len(fresh)} series of the fresh data are not in the model ({_listed(fresh)}); "
+            warned.append(f"{len(fresh)} series of the fresh data are not in the model ({listed(fresh, 5)}); "
                           "left out (--new-series forecasts them from their own history)")
             history = {n: h for n, h in history.items() if n in model.members}
         return model, history
     short = [n for n in fresh if names is None and len(history[n]) < model.context_rows]
     if short:  # a store opened days ago must not stop the forecasts of the others
         warned.append(f"{len(short)} new series have fewer than the {model.context_rows} rows of history a "
-                      f"forecast needs ({_listed(short)}); left out")
+                      f"forecast needs ({listed(short, 5)}); left out")
         fresh, history = [n for n in fresh if n not in short], {n: h for n, h in history.items() if n not in short}
         if not fresh:
             return model, history
-    notes.append(f"new series (not trained on): {_listed(fresh)}; each scaled on its own history, its intervals "
+    notes.append(f"new series (not trained on): {listed(fresh, 5)}; each scaled on its own history, its intervals "
                  "the trained series' median widths (no coverage guarantee)")
     return model.add_series({n: history[n] for n in fresh}), history
-
-
-def _listed(names: list) -> str:
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _future_file(path: Path, model: TrainedModel, read_as: SourceConfig):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.dates import from_steps, full_grid, holes, is_steps, naive, parse_dates, stamp, steps_like
-from forecast.errors import ForecastError, MissingColumns, meant
+from forecast.errors import ForecastError, MissingColumns, listed, meant
 from forecast.files import date_column
 from forecast.preprocess import check_magnitudes
 
@@ -88,7 +88,7 @@ def check_columns(frame: pd.DataFrame, columns, source: str, not_values=()) -> N
         numeric = [c for c, t in frame.dtypes.items() if c not in not_values
                    and pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)]
         raise MissingColumns(f"{source}: column(s) {', '.join(map(repr, missing))} not found"
-                             f"{meant(missing, frame.columns)}; available: {', '.join(map(str, frame.columns))} "
+                             f"{meant(missing, frame.columns)}; available: {listed(frame.columns)} "
                              "(choose with --target and --features; in Python, DataConfig(targets=...))",
                              missing, list(frame.columns), numeric)
 
@@ -123,7 +123,7 @@ def validate_frame(frame: pd.DataFrame | pd.Series, columns=None, max_gap: int =
     if dates is not None:
         frame = frame.drop(columns=dates).set_axis(parse_dates(frame[dates], str(dates)), axis=0)
     if len(frame) == 0:
-        raise ForecastError(f"{source}: no rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
+        raise ForecastError(f"{source}: no rows (columns: {listed(frame.columns) or 'none'})")
     if not isinstance(frame.index, pd.DatetimeIndex):
         if steps_like(frame.index):  # an integer time axis (see forecast.dates)
             frame = frame.set_axis(from_steps(frame.index.to_numpy(), str(frame.index.name or "index")), axis=0)

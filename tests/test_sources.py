@@ -45,6 +45,9 @@ def test_when_timestamp_duplicated_then_error_names_it(frame):
 def test_when_column_missing_then_error_lists_available(frame):
     with pytest.raises(ForecastError, match="'price' not found; available: y"):
         validate_frame(frame, ["price"])
+    wide = pd.DataFrame(1.0, index=frame.index, columns=[f"sensor{i}" for i in range(1000)])
+    with pytest.raises(ForecastError, match=r"available: sensor0, sensor1, .*, sensor19, \.\.\. \(980 more\) \("):
+        validate_frame(wide, ["price"])  # a thousand columns: named in part, the error stays a line
 
 
 def test_when_column_not_numeric_then_error_shows_a_value(frame):
