@@ -9,6 +9,7 @@ windows start and end inside that series.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -311,11 +312,13 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     sparse = [w for r in reports for w in r.warnings if w not in holed]  # columns over 10% forward-filled
     report.warnings += sparse[:3] + ([f"and {len(sparse) - 3} more series with over 10% of a column forward-filled"]
                                      if len(sparse) > 3 else [])
-    said: dict[str, list] = {}  # each series' notes (newest first, columns left out), once for the series they fit
-    for name, one in zip(clean, reports):
+    said: dict[str, list] = {}  # each series' notes (newest first, columns left out), once for the series they fit,
+    for name, one in zip(clean, reports):  # their examples left out when they differ ("city (e.g. 'Paris')")
         for note in one.notes:
-            said.setdefault(note.removeprefix(f"series {name}: "), []).append(name)
-    report.notes = [f"series {listed(names, 3)}: {text}" for text, names in said.items()]
+            text = note.removeprefix(f"series {name}: ")
+            said.setdefault(re.sub(r" \(e\.g\. [^)]*\)", "", text), []).append((name, text))
+    report.notes = [f"series {listed([n for n, _ in named], 3)}: {named[0][1] if len({t for _, t in named}) == 1 else plain}"
+                    for plain, named in said.items()]
     return clean, report
 
 

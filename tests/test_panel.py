@@ -412,6 +412,8 @@ def test_a_panels_notes_are_said_once_for_the_series_they_hold_for():
     _, report = load(frames)
     assert report.notes == ["series s0, s1, s2, ... (2 more): the rows run newest first; read oldest first",
                             "series s0, s1, s2, ... (2 more): left out, not numbers: note (e.g. 'x')"]
+    cities = {f"s{i}": make_frame(n=40, seed=i).assign(city=f"town{i}") for i in range(50)}  # a text column per store
+    assert load(cities)[1].notes == ["series s0, s1, s2, ... (47 more): left out, not numbers: city"]  # not 50 lines
 
 
 def test_a_long_file_whose_series_are_named_by_two_columns_is_read_and_forecast_with_its_future(tmp_path):
