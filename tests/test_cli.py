@@ -574,7 +574,7 @@ def test_when_the_seasonal_naive_wins_fit_says_how_to_hand_the_season_over_and_t
     fitted = run("fit", "--csv", "m.csv", "--seq-len", "12", "--horizon", "3", "--max-epochs", "1", "--quiet",
                  "--out", "plain")
     assert fitted.returncode == 0, fitted.stderr
-    assert "validation loss" in fitted.stdout.split("trained 1 epochs")[1].splitlines()[0]
+    assert "validation loss" in fitted.stdout.split("trained 1 epoch in")[1].splitlines()[0]
     assert "hint: the seasonal naive repeats the last 12 steps and wins here; --cycle 12" in fitted.stdout
     assert "lower validation loss, not the better test table" in fitted.stdout
     assert "validation loss was still falling at the last epoch: a higher --max-epochs than 1" in fitted.stdout

@@ -158,7 +158,7 @@ def fit(out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output fo
                      announce=announce, callbacks=progress)
     chosen = (f"; validation loss {result.best_val:.4g} at the best epoch, {result.best_epoch + 1} (what to compare "
               "fits of other settings by)" if result.best_val == result.best_val else "")
-    say(f"trained {result.epochs} epochs in {result.seconds:.1f} s{chosen}")
+    say(f"trained {result.epochs} epoch{'s' * (result.epochs != 1)} in {result.seconds:.1f} s{chosen}")
     if chosen and result.best_epoch + 1 == result.epochs == train_cfg.max_epochs:
         say(f"hint: validation loss was still falling at the last epoch: a higher --max-epochs than "
             f"{train_cfg.max_epochs} may help")
