@@ -10,6 +10,7 @@ windows start and end inside that series.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -275,7 +276,8 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
     for name, frame in frames.items():
         try:
             values = static_values(frame, static, f"series {name}") if static else {}
-            clean[name], report = validate_frame(frame, columns, max_gap, f"series {name}", fill_dates)
+            kept = frame.drop(columns=list(static)) if static and columns is None else frame  # (static: not left out)
+            clean[name], report = validate_frame(kept, columns, max_gap, f"series {name}", fill_dates)
             if values:
                 clean[name] = clean[name].assign(**values)
             reports.append(report)
@@ -319,6 +321,12 @@ def validate_panel(frames: dict, columns, max_gap: int = 5, drop_bad: bool = Fal
             said.setdefault(re.sub(r" \(e\.g\. [^)]*\)", "", text), []).append((name, text))
     report.notes = [f"series {listed([n for n, _ in named], 3)}: {named[0][1] if len({t for _, t in named}) == 1 else plain}"
                     for plain, named in said.items()]
+    first = frames[next(iter(clean))]
+    if columns is None and report.notes and isinstance(first, pd.DataFrame):  # left-out text that --static reads
+        kinds = [c for c in first.columns if c not in report.columns and c not in static and first[c].dtype.kind not in
+                 "biufcmM" and all(c in frames[n] and frames[n][c].nunique() == 1 for n in clean)]
+        report.notes += [f"{listed(kinds, 5)}: one value per series, what --static {shlex.quote(','.join(map(str, kinds)))} reads "
+                         "as what each series is (a store's city or size)"] if kinds else []
     return clean, report
 
 

@@ -413,7 +413,12 @@ def test_a_panels_notes_are_said_once_for_the_series_they_hold_for():
     assert report.notes == ["series s0, s1, s2, ... (2 more): the rows run newest first; read oldest first",
                             "series s0, s1, s2, ... (2 more): left out, not numbers: note (e.g. 'x')"]
     cities = {f"s{i}": make_frame(n=40, seed=i).assign(city=f"town{i}") for i in range(50)}  # a text column per store
-    assert load(cities)[1].notes == ["series s0, s1, s2, ... (47 more): left out, not numbers: city"]  # not 50 lines
+    assert load(cities)[1].notes == ["series s0, s1, s2, ... (47 more): left out, not numbers: city",  # not 50 lines
+                                     "city: one value per series, what --static city reads as what each series is "
+                                     "(a store's city or size)"]
+    assert load(cities, static=["city"])[1].notes == []  # read as asked: nothing left out
+    varying = {n: f.assign(city=[f"town{i % 2}" for i in range(40)]) for n, f in cities.items()}  # moves: no guess
+    assert load(varying)[1].notes == ["series s0, s1, s2, ... (47 more): left out, not numbers: city (e.g. 'town0')"]
 
 
 def test_a_long_file_whose_series_are_named_by_two_columns_is_read_and_forecast_with_its_future(tmp_path):
