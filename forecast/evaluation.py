@@ -117,8 +117,15 @@ class Evaluation:
                            self.majority, self.lag, prices=weekdays_only(self.target_dates), confidence=confidence)
         if not self.is_panel:
             return pooled
-        names = list(dict.fromkeys(self._ids))
-        return with_series(pooled, series_rows({n: self.subset(self._ids == n).summary(False) for n in names}))
+        return with_series(pooled, series_rows({n: self.subset(rows).summary(False) for n, rows in self._rows().items()}))
+
+    def _rows(self) -> dict[str, np.ndarray]:
+        """Each series' forecasts (their positions, in order), series in order of appearance: one
+        grouping (a mask per series grows with the square of the series; benchmarks/panel_scoring.py)."""
+        codes, names = pd.factorize(self._ids)
+        order = np.argsort(codes, kind="stable")
+        ends = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        return {name: order[ends[i]:ends[i + 1]] for i, name in enumerate(names)}
 
     def by_step(self) -> dict:
         """Point metrics of every forecaster and interval metrics, per horizon step (of the held-out

@@ -206,3 +206,29 @@ def test_the_share_of_zero_actuals_that_mape_leaves_out_is_counted_and_printed(m
     buffer.truncate(0)
     common.print_metrics(s)
     assert "MAPE leaves out" not in buffer.getvalue()
+
+
+def _pooled(series: list[str], seed: int = 0):
+    """A scored panel of one target whose forecasts belong to `series` (B,), in that order."""
+    from forecast.evaluation import Evaluation
+
+    rng = np.random.default_rng(seed)
+    b, h = len(series), 3
+    actual = rng.normal(10, 1, (b, h, 1))
+    anchor = actual[:, 0, :] + rng.normal(0, 1, (b, 1))
+    origins = pd.DatetimeIndex(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(b) // 3, "D"))
+    dates = origins.to_numpy()[:, None] + np.arange(1, h + 1) * np.timedelta64(1, "D")
+    return Evaluation(("y",), origins, dates, actual,
+                      {"model": actual + rng.normal(0, 0.5, actual.shape), "naive": anchor[:, None, :].repeat(h, 1)},
+                      anchor, np.ones((b, 1, 1)), _intervals(actual), np.ones((b, 1, 1)), lag=h,
+                      series=np.array(series, dtype=object))
+
+
+def test_each_series_row_of_an_interleaved_panel_holds_that_series_forecasts_alone():
+    names = ["b", "a", "c"] * 30 + ["a"] * 5  # interleaved, as a backtest's pooled origins may be
+    pooled = _pooled(names)
+    rows = pooled.metrics["series"]
+    assert list(rows) == ["b", "a", "c"]  # in order of appearance
+    for name in rows:
+        alone = pooled.subset(np.array(names) == name).summary(False)
+        assert rows[name]["rmse"] == alone["model"]["rmse"] and rows[name]["dm_p_naive"] == alone["tests"]["dm_naive"]["p_value"]
