@@ -45,7 +45,8 @@ def interval_scores(intervals: Intervals, actual: np.ndarray, axis=None) -> dict
 
 
 def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scale, intervals: Intervals,
-              majority: np.ndarray, lag: int, prices: bool = False, confidence: bool = True) -> dict:
+              majority: np.ndarray, lag: int, prices: bool = False, confidence: bool = True,
+              dates: np.ndarray | None = None) -> dict:
     """Every number the verdict rests on, for forecasts (B, H, T) of the model and the baselines.
 
     Parameters
@@ -56,6 +57,8 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     lag : how many origins apart forecasts stop overlapping (the horizon over the origin stride).
     prices : the series are prices (trading days): the verdict says what a random walk means there.
     confidence : also the model confidence set of every forecaster (see `confidence_set`).
+    dates : (B,) each forecast's origin, for several series pooled: the loss tests then compare each
+        date's mean loss over the series (see `by_date`).
     """
     out: dict[str, Any] = {name: metrics(actual, fc, anchor, mase_scale) for name, fc in forecasts.items()}
     out["skill"] = skill(out["model"]["rmse"], out["naive"]["rmse"])
@@ -80,14 +83,17 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     if intervals.quantiles is not None:
         out["pinball"]["quantile_head"] = pinball(actual, intervals.quantiles, intervals.levels)
 
-    def losses(fc):  # (B,) mean squared error of each origin, in units of the naive in-sample error
-        return np.mean(((fc - actual) / mase_scale) ** 2, axis=(1, 2))
+    dated, over = by_date(dates, lag)
+
+    def losses(fc):  # mean squared error of each origin (B,), in units of the naive in-sample error; or of each date
+        loss = np.mean(((fc - actual) / mase_scale) ** 2, axis=(1, 2))
+        return loss if dated is None else np.bincount(dated, loss) / np.bincount(dated)
 
     first_up = actual[:, 0] - anchor
     called = forecasts["model"][:, 0] - anchor
     both = (first_up != 0) & (called != 0)
-    out["tests"] = {"dm_naive": diebold_mariano(losses(forecasts["model"]), losses(forecasts["naive"]), lag),
-                    "dm_best": diebold_mariano(losses(forecasts["model"]), losses(forecasts[best]), lag),
+    out["tests"] = {"dm_naive": {**diebold_mariano(losses(forecasts["model"]), losses(forecasts["naive"]), lag), **over},
+                    "dm_best": {**diebold_mariano(losses(forecasts["model"]), losses(forecasts[best]), lag), **over},
                     "direction": pesaran_timmermann(first_up[both] > 0, called[both] > 0),
                     "coverage": {label(c): coverage_shortfall((intervals.lower[k] <= actual)
                                                               & (actual <= intervals.upper[k]), c, lag)
@@ -99,6 +105,27 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     return out
 
 
+DATES = 20  # a pooled panel's loss tests go by date when its forecasts have this many origin dates
+
+
+def by_date(dates: np.ndarray | None, lag: int) -> tuple[np.ndarray | None, dict]:
+    """What the loss tests of several series pooled compare: each origin date's mean loss over its
+    series, when there are `DATES` dates or more (and over twice `lag`), for series that share
+    shocks (stocks on a market day) are not independent, and counting each series' loss as its own
+    origin would call a small edge significant (Timmermann and Zhu's test on the cross-sectional
+    mean loss); with fewer dates (a competition's one window per series) every forecast, the series
+    taken as independent. Returns each forecast's date code (or None) and the words the test names
+    its count with."""
+    if dates is None:
+        return None, {}
+    codes, names = pd.factorize(np.asarray(dates), sort=True)
+    if len(names) >= max(DATES, 2 * lag + 1):
+        return codes, {"over": "dates, each the series' mean"}
+    return None, {"over": "forecasts, the series taken as independent"}
+
+
+POOLED = {"dates, each the series' mean": " (tested on each date's mean loss over the series: a shock they share counts once)",
+          "forecasts, the series taken as independent": f" (tested with the series taken as independent: fewer than {DATES} dates)"}
 MCS_SIZE = 0.10  # the model confidence set holds the best forecaster with 90% confidence
 
 
@@ -271,7 +298,7 @@ def with_series(pooled: dict, rows: dict) -> dict:
              f"{100 * mean_skill:+.1f}%.",
              f"Against each series' own best baseline it is better on {beats_own} of {len(rows)} "
              f"(significantly on {own_significant}, significantly worse on {own_worse}). Pooled over every "
-             "series, scale-free:"]
+             f"series, scale-free{POOLED.get(pooled['tests']['dm_best'].get('over'), '')}:"]
     return {**pooled, "series": rows, "mean_skill": mean_skill, "series_beating_naive": better,
             "series_beating_naive_significantly": significant, "series_beating_naive_fdr": discovered,
             "series_beating_own_best": beats_own,

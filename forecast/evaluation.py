@@ -114,7 +114,8 @@ class Evaluation:
         if self.new:
             return _beside_trained(self._held_out(True).metrics, self._held_out(False).metrics, self.new)
         pooled = summarise(self.actual, self.forecasts, self.anchor, self.mase_scale, self.intervals,
-                           self.majority, self.lag, prices=weekdays_only(self.target_dates), confidence=confidence)
+                           self.majority, self.lag, prices=weekdays_only(self.target_dates), confidence=confidence,
+                           dates=self.origins.to_numpy() if self.is_panel else None)
         if not self.is_panel:
             return pooled
         return with_series(pooled, series_rows({n: self.subset(rows).summary(False) for n, rows in self._rows().items()}))

@@ -230,7 +230,7 @@ def verdict(test: dict, other: str = "naive", level: float = 0.05) -> str:
     p = test["p_value"]
     if p != p:  # NaN
         return f"not enough forecasts to test the difference from {other} ({test['n']})"
-    where = f"(DM {p_is(p)}, {test['n']} origins)"
+    where = f"(DM {p_is(p)}, {test['n']} {test.get('over', 'origins')})"
     if p < level:
         better = "better" if test["mean_diff"] < 0 else "worse"
         return f"{better} than {other} at the {100 * level:g}% level {where}"

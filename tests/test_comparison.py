@@ -151,10 +151,12 @@ def test_a_panel_verdict_counts_series_against_their_own_best_baseline_after_hol
     from forecast.comparison import with_series
     rows = {f"s{i}": {"better": True, "skill": 0.01, "dm_p_naive": p, "dm_p_best": p, "beats_best": True}
             for i, p in enumerate([0.001, 0.02, 0.03, 0.04, 0.5])}  # four p < 0.05 before adjustment
-    out = with_series({"verdict": ["pooled"]}, rows)
+    out = with_series({"verdict": ["pooled"], "tests": {"dm_best": {"over": "forecasts, the series taken as independent"}}},
+                      rows)
     assert out["series_beating_naive_significantly"] == 1 and out["series_beating_own_best_significantly"] == 1
     assert "significantly, DM p < 0.05 after Holm's adjustment for 5 tests, on 1" in out["verdict"][0]
     assert out["verdict"][1].startswith("Against each series' own best baseline it is better on 5 of 5")
+    assert out["verdict"][1].endswith("scale-free (tested with the series taken as independent: fewer than 20 dates):")
 
 
 def test_benjamini_hochberg_matches_statsmodels_and_leaves_untested_series_out():
@@ -232,3 +234,47 @@ def test_each_series_row_of_an_interleaved_panel_holds_that_series_forecasts_alo
     for name in rows:
         alone = pooled.subset(np.array(names) == name).summary(False)
         assert rows[name]["rmse"] == alone["model"]["rmse"] and rows[name]["dm_p_naive"] == alone["tests"]["dm_naive"]["p_value"]
+
+
+def _shared_shocks(n_series: int, n_dates: int, edge: float, seed: int = 0):
+    """A panel whose model and naive losses differ by a shock all series share on each date, plus
+    `edge` in the model's favour (one step, one target: loss difference = shock - edge)."""
+    from forecast.evaluation import Evaluation
+
+    rng = np.random.default_rng(seed)
+    shock = rng.normal(0, 1, n_dates)
+    diff = np.tile(shock, n_series) - edge + rng.normal(0, 0.01, n_series * n_dates)
+    actual = np.zeros((len(diff), 1, 1))
+    naive = np.full_like(actual, 3.0)
+    model = np.sqrt(9 + diff)[:, None, None]
+    origins = pd.DatetimeIndex(np.tile(pd.date_range("2024-01-01", periods=n_dates, freq="D"), n_series))
+    dates = origins.to_numpy()[:, None] + np.timedelta64(1, "D")
+    series = np.repeat([f"s{i}" for i in range(n_series)], n_dates).astype(object)
+    return Evaluation(("y",), origins, dates, actual, {"model": model, "naive": naive}, np.zeros((len(diff), 1)),
+                      np.ones((len(diff), 1, 1)), _intervals(actual), np.ones((len(diff), 1, 1)), lag=1, series=series)
+
+
+def test_a_shock_the_series_share_counts_once_per_date_not_once_per_series():
+    """20 series of 40 dates: the model's edge (0.15) is small beside what moves every series at once
+    (a market day); taking each series' loss as its own origin would call it significant."""
+    panel = _shared_shocks(20, 40, edge=0.15)
+    test = panel.metrics["tests"]["dm_naive"]
+    assert test["n"] == 40 and test["over"] == "dates, each the series' mean" and test["p_value"] > 0.05
+    as_independent = summarise(panel.actual, panel.forecasts, panel.anchor, panel.mase_scale, panel.intervals,
+                               panel.majority, 1)["tests"]["dm_naive"]
+    assert as_independent["n"] == 800 and as_independent["p_value"] < 0.001  # what the verdict said before
+    assert "no real edge" in panel.metrics["verdict"][2] and "40 dates, each the series' mean)" in panel.metrics["verdict"][2]
+    assert "tested on each date's mean loss over the series" in panel.metrics["verdict"][1]
+
+
+def test_a_panel_of_few_dates_is_tested_with_its_series_taken_as_independent_and_says_so():
+    panel = _shared_shocks(30, 5, edge=0.5)  # a competition's few windows per series
+    test = panel.metrics["tests"]["dm_naive"]
+    assert test["n"] == 150 and test["over"] == "forecasts, the series taken as independent"
+    assert "the series taken as independent: fewer than 20 dates" in panel.metrics["verdict"][1]
+
+
+def test_one_series_is_tested_over_its_origins_as_before():
+    one = _shared_shocks(1, 40, edge=0.15)
+    test = one.metrics["tests"]["dm_naive"]
+    assert test["n"] == 40 and "over" not in test and "40 origins)" in " ".join(one.metrics["verdict"])
