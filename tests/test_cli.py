@@ -254,7 +254,8 @@ def test_a_cycle_is_fitted_saved_and_used_again_when_the_model_predicts_from_fre
     assert np.abs(forecast.iloc[:7].to_numpy() - truth.to_numpy()).mean() < 3  # the cycle, not a flat line (10)
 
 
-def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_all_its_columns(run, tmp_path):
+def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_all_its_columns(run, tmp_path,
+                                                                                              monkeypatch):
     dates = pd.date_range("2023-01-01", periods=200, freq="h")
     long = pd.concat([pd.DataFrame({"when": dates, "site": site, "load": range(k, 200 + k)}) for site, k in
                       ((1, 0), (2, 50))])  # a numeric series column is not a value column
@@ -268,6 +269,14 @@ def test_a_long_file_without_close_forecasts_its_value_column_and_a_wide_one_all
                "--out", tmp_path / "wide")  # every column a series, as `forecast data --wide` reads it
     assert wide.returncode == 0, wide.stderr
     assert "2 series (1, 2)" in wide.stdout
+    # a panel's forecast written to a file is shown by its start, not row by row
+    monkeypatch.setattr("forecast.cli.run.ROWS_SHOWN", 3)
+    told = run("predict", "--model", tmp_path / "sites", "--output", tmp_path / "next.csv")
+    assert len(pd.read_csv(tmp_path / "next.csv")) == 10  # 2 series, 5 steps
+    assert f"wrote {tmp_path / 'next.csv'} (10 rows; the first 3 above)" in told.stdout
+    assert len([line for line in told.stdout.splitlines() if line.startswith("20")]) == 3
+    assert len([line for line in run("predict", "--model", tmp_path / "sites").stdout.splitlines()
+                if line.startswith("20")]) == 10  # without --output, every row
     assert_one_line_error(run("fit", "--csv", tmp_path / "wide.csv", "--set", "source.wide=true", "--target", "3"),
                           "column(s) '3' not found for the wide panel; source.wide makes each --target column a series (columns: 1, 2)")
 

@@ -17,6 +17,7 @@ from forecast.errors import ForecastError, MissingColumns
 Force = Annotated[bool, typer.Option(help="Overwrite what is there.")]
 Model = Annotated[Path, typer.Option(help="Model file written by `forecast fit`, or the folder it is in.")]
 SHOWN = 20  # series summarised by `forecast data`; the file written holds them all
+ROWS_SHOWN = 50  # forecast rows `predict --output` prints; the file holds them all
 
 
 @with_options(SOURCE, DATA, SET, skip=("horizon", "seq_len", "split", "transform", "cycle", "baselines", "holidays"))
@@ -233,10 +234,11 @@ def predict(model: Model,
     one = made.model.series[0] if len(made.model.series) == 1 else source.label  # its name, not the file's
     shaped = nixtla(table, trained.model.cell.upper(), one).set_index("unique_id") \
         if format == "nixtla" else table  # printed and written in the shape asked for
-    say(shaped.to_string())
+    # with --output, a long table (a panel's) goes to the file; the screen shows its start
+    say((shaped if output is None or len(shaped) <= ROWS_SHOWN else shaped.head(ROWS_SHOWN)).to_string())
     if output is not None:
         write_frame(shaped, output, "unique_id" if format == "nixtla" else None)
-        say(f"wrote {output}")
+        say(f"wrote {output}" + (f" ({len(shaped):,} rows; the first {ROWS_SHOWN} above)" if len(shaped) > ROWS_SHOWN else ""))
     if plot is not None:
         from forecast.outputs import save_figure
 
