@@ -89,15 +89,21 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
         loss = np.mean(((fc - actual) / mase_scale) ** 2, axis=(1, 2))
         return loss if dated is None else np.bincount(dated, loss) / np.bincount(dated)
 
+    def shortfall(k, c):  # is the k-th interval (coverage c) short: over its outcomes (B, H, T), or each date's share
+        hits = (intervals.lower[k] <= actual) & (actual <= intervals.upper[k])
+        if dated is None:
+            return {**coverage_shortfall(hits, c, lag), **over}
+        share = hits.reshape(len(hits), -1).mean(axis=1)
+        return {**coverage_shortfall(np.bincount(dated, share) / np.bincount(dated), c, lag,
+                                     per_origin=hits.size // (dated.max() + 1)), **over}
+
     first_up = actual[:, 0] - anchor
     called = forecasts["model"][:, 0] - anchor
     both = (first_up != 0) & (called != 0)
     out["tests"] = {"dm_naive": {**diebold_mariano(losses(forecasts["model"]), losses(forecasts["naive"]), lag), **over},
                     "dm_best": {**diebold_mariano(losses(forecasts["model"]), losses(forecasts[best]), lag), **over},
                     "direction": pesaran_timmermann(first_up[both] > 0, called[both] > 0),
-                    "coverage": {label(c): coverage_shortfall((intervals.lower[k] <= actual)
-                                                              & (actual <= intervals.upper[k]), c, lag)
-                                 for k, c in enumerate(intervals.coverage)}}
+                    "coverage": {label(c): shortfall(k, c) for k, c in enumerate(intervals.coverage)}}
     out["verdict"] = verdict_lines(out, prices)
     if confidence and len(forecasts) > 2:
         out["tests"]["confidence_set"] = confidence_set({n: losses(fc) for n, fc in forecasts.items()}, lag)
@@ -224,7 +230,8 @@ def verdict_lines(s: dict, prices: bool = False) -> list[str]:
     if short:
         said = "; ".join(f"the {name} interval covered {100 * t['coverage']:.1f}% ({p_is(t['p_value'], 2)})"
                          for name, t in short)
-        lines.append(f"Intervals short of their promise: {said}, over {short[0][1]['n']} origins. The future "
+        lines.append(f"Intervals short of their promise: {said}, over {short[0][1]['n']} "
+                     f"{short[0][1].get('over', 'origins')}. The future "
                      "was wilder than the calibration span: calibrate on a longer or later span (a refitted "
                      "model's intervals take the test's windows too), or, in a backtest, use --calibration "
                      "adaptive.")

@@ -182,7 +182,7 @@ def pesaran_timmermann(actual_up: np.ndarray, forecast_up: np.ndarray) -> dict:
             "hit_rate": p_hat}
 
 
-def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1) -> dict:
+def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1, per_origin: int | None = None) -> dict:
     """One-sided test that an interval covers less often than its nominal coverage.
 
     Parameters
@@ -194,6 +194,8 @@ def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1) -> dict:
         per-origin shares are autocorrelated up to lag h-1, which the variance includes (Bartlett
         weights, always positive). Counting every outcome as independent would call a shortfall
         significant far too often.
+    per_origin : how many outcomes each value of `hits` stands for when it is a share already (a
+        panel's share at each date, over its series); None: `hits` holds the outcomes.
 
     Returns
     -------
@@ -212,7 +214,7 @@ def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1) -> dict:
     lags = min(h, n - 1)
     gamma = [centred[k:] @ centred[: n - k] / n for k in range(lags)]
     variance = gamma[0] + 2 * sum((1 - k / lags) * g for k, g in enumerate(gamma[1:], start=1))
-    per_origin = np.asarray(hits).size // n
+    per_origin = per_origin or np.asarray(hits).size // n
     # at least the spread of independent outcomes under the promise: a share that never varies
     # (every outcome missed) is not infinitely certain
     variance = max(variance, nominal * (1 - nominal) / per_origin)

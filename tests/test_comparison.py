@@ -278,3 +278,22 @@ def test_one_series_is_tested_over_its_origins_as_before():
     one = _shared_shocks(1, 40, edge=0.15)
     test = one.metrics["tests"]["dm_naive"]
     assert test["n"] == 40 and "over" not in test and "40 origins)" in " ".join(one.metrics["verdict"])
+
+
+def test_intervals_that_all_series_miss_on_the_same_dates_are_judged_by_date():
+    """20 series of 40 dates, each date covered by every series or by none (a crash day misses for
+    all stocks): 30 of 40 dates covered is no proof of a shortfall from 80%; 600 of 800 outcomes,
+    counted as independent, would be."""
+    from dataclasses import replace
+
+    panel = _shared_shocks(20, 40, edge=0.0)
+    day_covered = np.arange(40) % 4 != 0  # 30 of the 40 dates
+    covered = np.tile(day_covered, 20)[:, None, None]
+    lower = np.where(covered, panel.actual - 1, panel.actual + 1)
+    panel = replace(panel, intervals=Intervals((0.8,), lower[None], (panel.actual + 2)[None], lower[None],
+                                               (panel.actual + 2)[None]))
+    test = panel.metrics["tests"]["coverage"]["80%"]
+    assert test["n"] == 40 and test["coverage"] == 0.75 and test["p_value"] > 0.1
+    pooled = summarise(panel.actual, panel.forecasts, panel.anchor, panel.mase_scale, panel.intervals,
+                       panel.majority, 1)["tests"]["coverage"]["80%"]
+    assert pooled["n"] == 800 and pooled["p_value"] < 0.01  # what the verdict said before
