@@ -4,7 +4,8 @@
 
 Package lines and files (and the largest), import circles between the package's modules (module and
 function level), import arrows and the longest chain of imports (the floors the package stands on),
-`ModelConfig` fields, options per command, names in `forecast.__all__`.
+`ModelConfig` fields, options per command, names in `forecast.__all__`; then the lines that the features
+other issues asked for hold (`FEATURES`), and what the package would be without them.
 """
 import ast
 import json
@@ -83,6 +84,51 @@ def floors(graph: dict[str, set[str]]) -> str | None:
     return f"{len(chain)}: {' -> '.join(chain)}"
 
 
+# What the features other issues asked for hold (issue number in brackets): the package's top-level
+# functions and classes that serve only them ("module:*" a whole module). A name that is gone fails.
+FEATURES = {
+    "export (35)": ["serving:export", "serving:_torchscript", "serving:_onnx", "serving:_WithSeries", "cli.run:export"],
+    "serve (35)": ["serving:_latest_windows", "serving:preprocessing", "serving:_history", "serving:answer",
+                   "serving:make_server", "cli.run:serve"],
+    "update (35)": ["trainer:update", "cli.run:update"],
+    "tracking (35)": ["train:loggers", "train:_mlflow_uri", "train:tracked", "outputs:log_artifacts"],
+    "statistical baselines (35)": ["metrics:statistical", "metrics:_naive2", "metrics:_ets", "metrics:_theta",
+                                   "metrics:_arima"],
+    "confidence set, Benjamini-Hochberg (35)": ["comparison:confidence_set", "comparison:confidence_line",
+                                                "comparison:benjamini_hochberg"],
+    "holidays (35)": ["dates:holiday_flags", "dates:_holiday_dates", "checks:holiday_calendar"],
+    "Nixtla output (35)": ["outputs:nixtla"],
+    "PostgreSQL and shared studies (13, 14)": ["storage:*"],
+    "several devices (13)": ["trainer:SpawnedDDP", "trainer:device_count"],
+    "busy machine (16)": ["forecaster:cores", "forecaster:fixed_count", "forecaster:CpuMeter", "forecaster:choose",
+                          "forecaster:AdaptiveThreads", "forecaster:torch_threads"],
+    "resume (14)": ["trainer:data_fingerprint", "trainer:earlier_log", "trainer:merge_log", "trainer:check_resume",
+                    "trainer:resumable", "forecaster:LastCheckpoint"],
+    "adaptive intervals (12)": ["intervals:adaptive_margins"],
+    "known covariates (11)": ["preprocess:lead_known", "preprocess:known_ahead"],
+    "static covariates (11)": ["preprocess:static_values", "preprocess:static_encoding", "preprocess:apply_static",
+                               "preprocess:encode_static", "preprocess:static_table"],
+    "Yahoo download and cache (2)": ["loading:YahooUnavailable", "loading:validate_ticker", "loading:cache_dir",
+                                     "loading:cache_path", "loading:_download", "loading:_write_cache",
+                                     "loading:_update", "loading:load_yahoo"],
+}
+
+
+def feature_lines(found: dict[str, Path]) -> dict[str, int]:
+    """Lines of each of `FEATURES` (decorators and docstrings included)."""
+    def span(module: str, name: str) -> int:
+        path = found[f"forecast.{module}"]
+        if name == "*":
+            return len(path.read_text().splitlines())
+        for node in ast.parse(path.read_text()).body:
+            if getattr(node, "name", None) == name:
+                start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+                return node.end_lineno - start + 1
+        raise LookupError(f"FEATURES names {module}:{name}, which is no longer there")
+
+    return {feature: sum(span(*item.split(":")) for item in items) for feature, items in FEATURES.items()}
+
+
 def main():
     found = modules()
     lines = {name: len(path.read_text().splitlines()) for name, path in found.items()}
@@ -101,7 +147,12 @@ def main():
              "options per command": options, "__all__": len([n for n in forecast.__all__ if n != "__version__"])}
     for key, value in signs.items():
         print(f"{key}: {value}")
-    print(json.dumps(signs))
+    held = feature_lines(found)
+    print("lines held by features other issues asked for:")
+    for feature, count in held.items():
+        print(f"  {feature}: {count}")
+    print(f"  all of them: {sum(held.values())}; the package without them: {signs['package lines'] - sum(held.values())}")
+    print(json.dumps({**signs, "feature lines": held}))
 
 
 if __name__ == "__main__":

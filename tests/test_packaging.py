@@ -55,6 +55,8 @@ def test_the_package_keeps_its_shape_no_import_circle_and_no_file_over_400_lines
     graph = {name: shape.imports(path, set(found)) - {name, "forecast"} for name, path in found.items()}
     assert shape.circles(graph) == []
     assert [name for name, path in found.items() if len(path.read_text().splitlines()) > 400] == []
+    held = shape.feature_lines(found)  # every function the accounting names is still there
+    assert set(held) == set(shape.FEATURES) and all(count > 0 for count in held.values())
 
 
 def test_the_library_imports_its_own_modules_at_the_top_but_for_five_each_saying_why():
