@@ -172,6 +172,9 @@ def confidence_line(found: dict) -> str:
     if not found["excluded"]:
         return (f"Model confidence set (90%, all forecasters at once): none can be told apart from the best "
                 f"({named(found['included'])}).")
+    if len(found["included"]) == 1:  # the best alone: "cannot be told apart from the best" would name it beside itself
+        return (f"Model confidence set (90%, all forecasters at once): {named(found['included'])} alone is in it, the best; "
+                f"{named(found['excluded'])} can be told apart from it.")
     return (f"Model confidence set (90%, all forecasters at once): {named(found['included'])} cannot be told "
             f"apart from the best; {named(found['excluded'])} can.")
 

@@ -176,7 +176,7 @@ def test_the_model_confidence_set_keeps_what_cannot_be_told_from_the_best():
     clear = confidence_set({"model": noise(1.0), "naive": noise(1.6), "drift": noise(1.7)}, lag=5)
     assert clear["included"] == ["model"] and set(clear["excluded"]) == {"naive", "drift"}
     assert clear["p_values"]["model"] == 1.0 and max(clear["p_values"][n] for n in ("naive", "drift")) < 0.1
-    assert "model cannot be told apart from the best; naive, drift can" in confidence_line(clear)
+    assert "at once): model alone is in it, the best; naive, drift can be told apart from it." in confidence_line(clear)
     same = rng.normal(0, 1, 600) ** 2
     tied = confidence_set({"model": same + 1e-3 * noise(1.0), "naive": same + 1e-3 * noise(1.0),
                            "drift": same + 1e-3 * noise(1.0)}, lag=5)
