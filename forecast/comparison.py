@@ -118,8 +118,8 @@ def by_date(dates: np.ndarray | None, lag: int) -> tuple[np.ndarray | None, dict
     """What the loss tests of several series pooled compare: each origin date's mean loss over its
     series, when there are `DATES` dates or more (and over twice `lag`), for series that share
     shocks (stocks on a market day) are not independent, and counting each series' loss as its own
-    origin would call a small edge significant (Timmermann and Zhu's test on the cross-sectional
-    mean loss); with fewer dates (a competition's one window per series) every forecast, the series
+    origin would call a small edge significant (the test of equal accuracy on average over a panel,
+    on the mean loss difference of each date: Akgun, Pirotte, Urga and Yang 2024); with fewer dates (a competition's one window per series) every forecast, the series
     taken as independent. Returns each forecast's date code (or None) and the words the test names
     its count with."""
     if dates is None:
