@@ -91,11 +91,12 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
 
     def shortfall(k, c):  # is the k-th interval (coverage c) short: over its outcomes (B, H, T), or each date's share
         hits = (intervals.lower[k] <= actual) & (actual <= intervals.upper[k])
+        calibrated = intervals.calibration_variance(c)
         if dated is None:
-            return {**coverage_shortfall(hits, c, lag), **over}
+            return {**coverage_shortfall(hits, c, lag, calibrated=calibrated), **over}
         share = hits.reshape(len(hits), -1).mean(axis=1)
         return {**coverage_shortfall(np.bincount(dated, share) / np.bincount(dated), c, lag,
-                                     per_origin=hits.size // (dated.max() + 1)), **over}
+                                     per_origin=hits.size // (dated.max() + 1), calibrated=calibrated), **over}
 
     first_up = actual[:, 0] - anchor
     called = forecasts["model"][:, 0] - anchor

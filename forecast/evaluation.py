@@ -273,7 +273,7 @@ def evaluate(net: torch.nn.Module, prepared: PreparedSeries, stage: str = "test"
     lower, upper = calibration.bounds(point, quantiles, prepared.scales(starts))
     naive_lower, naive_upper = naive_bounds(train_rows, anchor, horizon, calibration.coverage)
     intervals = Intervals(calibration.coverage, lower, upper, naive_lower, naive_upper, quantiles,
-                          settings_of(net).quantiles)
+                          settings_of(net).quantiles, np.full(len(starts), len(starts) / (calibration.n / horizon + 2)))
     dates = prepared.index.to_numpy()
     per_forecast = lambda a: np.broadcast_to(np.reshape(a, (1, 1, -1)), (len(starts), 1, len(a))).copy()  # noqa: E731
     return Evaluation(tuple(prepared.cfg.targets), pd.DatetimeIndex(dates[starts - 1]),

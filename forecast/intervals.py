@@ -188,7 +188,13 @@ def adaptive_margins(calibration_scores: list[np.ndarray], fold_of: np.ndarray, 
 @dataclass
 class Intervals:
     """Prediction intervals of the model and of the naive baseline, (K, B, H, T) each, for the
-    coverages `coverage` (K,); `quantiles` (B, H, T, Q) at `levels` when the model has a quantile head."""
+    coverages `coverage` (K,); `quantiles` (B, H, T, Q) at `levels` when the model has a quantile head.
+
+    `calibrated` (B,): for each window, how many windows share its calibration over that
+    calibration's effective size plus 2 (B_g / (n_g / H + 2): n_g calibration windows overlapping
+    by H steps), so that `calibration_variance` adds up what each calibration's sampling error
+    does to a coverage; None: not known (the margins are then taken as exact).
+    """
 
     coverage: tuple[float, ...]
     lower: np.ndarray
@@ -197,12 +203,22 @@ class Intervals:
     naive_upper: np.ndarray
     quantiles: np.ndarray | None = None
     levels: tuple[float, ...] = ()
+    calibrated: np.ndarray | None = None
 
     def take(self, keep) -> Intervals:
-        """The intervals of the windows at `keep` (a boolean mask or indices over B)."""
+        """The intervals of the windows at `keep` (a boolean mask or indices over B; a subset that
+        keeps each calibration's windows whole, as a series' is, keeps `calibration_variance` true)."""
         return Intervals(self.coverage, self.lower[:, keep], self.upper[:, keep], self.naive_lower[:, keep],
                          self.naive_upper[:, keep], None if self.quantiles is None else self.quantiles[keep],
-                         self.levels)
+                         self.levels, None if self.calibrated is None else self.calibrated[keep])
+
+    def calibration_variance(self, coverage: float) -> float:
+        """What the calibrations' own sampling error adds to the variance of the share of outcomes
+        covered at `coverage`: c(1 - c) sum_g (B_g / B)^2 / (n_g / H + 2); margins from a finite
+        calibration cover a little more or less than c, and a long test span would call that a shortfall."""
+        if self.calibrated is None or not len(self.calibrated):
+            return 0.0
+        return coverage * (1 - coverage) * float(np.sum(self.calibrated)) / len(self.calibrated) ** 2
 
     @staticmethod
     def concatenate(parts: list[Intervals]) -> Intervals:
@@ -211,7 +227,7 @@ class Intervals:
         first = parts[0]
         return Intervals(first.coverage, cat("lower", 1), cat("upper", 1), cat("naive_lower", 1),
                          cat("naive_upper", 1), cat("quantiles", 0) if first.quantiles is not None else None,
-                         first.levels)
+                         first.levels, cat("calibrated", 0) if all(p.calibrated is not None for p in parts) else None)
 
     def as_quantiles(self, point: np.ndarray, lower: np.ndarray, upper: np.ndarray):
         """The intervals' bounds and the point forecast as quantiles: (B, H, T, 2K + 1) and levels."""

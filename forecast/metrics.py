@@ -92,11 +92,6 @@ def pinball(actual: np.ndarray, quantiles: np.ndarray, levels, mase_scale: np.nd
     return value.item() if np.ndim(value) == 0 else value
 
 
-def naive_forecast(anchor: np.ndarray, horizon: int) -> np.ndarray:
-    """The random walk: the last observed value (B, T) repeated over the horizon -> (B, H, T)."""
-    return np.repeat(anchor[:, None, :], horizon, axis=1)
-
-
 def skill(model_rmse: float, naive_rmse: float) -> float:
     """1 - RMSE_model / RMSE_naive: above 0 the model beats the naive forecast; NaN when the naive
     RMSE is 0, or rounding error beside the model's (an exact baseline: a ratio would be noise)."""
@@ -182,7 +177,8 @@ def pesaran_timmermann(actual_up: np.ndarray, forecast_up: np.ndarray) -> dict:
             "hit_rate": p_hat}
 
 
-def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1, per_origin: int | None = None) -> dict:
+def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1, per_origin: int | None = None,
+                       calibrated: float = 0.0) -> dict:
     """One-sided test that an interval covers less often than its nominal coverage.
 
     Parameters
@@ -196,6 +192,8 @@ def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1, per_origin:
         significant far too often.
     per_origin : how many outcomes each value of `hits` stands for when it is a share already (a
         panel's share at each date, over its series); None: `hits` holds the outcomes.
+    calibrated : the variance that the calibration's own sampling error adds to the observed share
+        (`Intervals.calibration_variance`): margins fitted on n windows cover about c(1-c)/(n+2) off c.
 
     Returns
     -------
@@ -218,7 +216,7 @@ def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1, per_origin:
     # at least the spread of independent outcomes under the promise: a share that never varies
     # (every outcome missed) is not infinitely certain
     variance = max(variance, nominal * (1 - nominal) / per_origin)
-    out["p_value"] = float(stats.norm.cdf((observed - nominal) / math.sqrt(variance / n)))
+    out["p_value"] = float(stats.norm.cdf((observed - nominal) / math.sqrt(variance / n + calibrated)))
     return out
 
 
@@ -265,10 +263,10 @@ def baselines(raw: np.ndarray, starts: np.ndarray, horizon: int, season_length: 
     seasonal_rows = starts[:, None] - 1 + steps - m * np.ceil(steps / m).astype(int)  # (B, H)
     slope = (anchor - raw[0]) / np.maximum(starts - 1, 1)[:, None]  # drift over all history
     ma = np.stack([raw[max(0, s - ma_window):s].mean(axis=0) for s in starts])  # (B, T)
-    return {"naive": naive_forecast(anchor, horizon),
+    return {"naive": np.repeat(anchor[:, None, :], horizon, axis=1),  # the random walk: the last value
             "seasonal_naive": raw[np.maximum(seasonal_rows, 0)],
             "drift": anchor[:, None, :] + steps[None, :, None] * slope[:, None, :],
-            "moving_average": naive_forecast(ma, horizon)}
+            "moving_average": np.repeat(ma[:, None, :], horizon, axis=1)}
 
 
 def naive_bounds(train: np.ndarray, anchor: np.ndarray, horizon: int, coverage):
