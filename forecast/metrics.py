@@ -193,7 +193,7 @@ def coverage_shortfall(hits: np.ndarray, nominal: float, h: int = 1, per_origin:
     per_origin : how many outcomes each value of `hits` stands for when it is a share already (a
         panel's share at each date, over its series); None: `hits` holds the outcomes.
     calibrated : the variance that the calibration's own sampling error adds to the observed share
-        (`Intervals.calibration_variance`): margins fitted on n windows cover about c(1-c)/(n+2) off c.
+        (`Intervals.calibration_variance`): margins fitted on n windows cover c give or take sqrt(c(1-c)/(n+2)).
 
     Returns
     -------
