@@ -83,20 +83,16 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
     if intervals.quantiles is not None:
         out["pinball"]["quantile_head"] = pinball(actual, intervals.quantiles, intervals.levels)
 
-    dated, over = by_date(dates, lag)
+    tested, over = by_date(dates, lag)
 
     def losses(fc):  # mean squared error of each origin (B,), in units of the naive in-sample error; or of each date
-        loss = np.mean(((fc - actual) / mase_scale) ** 2, axis=(1, 2))
-        return loss if dated is None else np.bincount(dated, loss) / np.bincount(dated)
+        return tested(np.mean(((fc - actual) / mase_scale) ** 2, axis=(1, 2)))
 
-    def shortfall(k, c):  # is the k-th interval (coverage c) short: over its outcomes (B, H, T), or each date's share
+    def shortfall(k, c):  # is the k-th interval (coverage c) short: its share of outcomes covered at each origin or date
         hits = (intervals.lower[k] <= actual) & (actual <= intervals.upper[k])
-        calibrated = intervals.calibration_variance(c)
-        if dated is None:
-            return {**coverage_shortfall(hits, c, lag, calibrated=calibrated), **over}
-        share = hits.reshape(len(hits), -1).mean(axis=1)
-        return {**coverage_shortfall(np.bincount(dated, share) / np.bincount(dated), c, lag,
-                                     per_origin=hits.size // (dated.max() + 1), calibrated=calibrated), **over}
+        share = tested(hits.reshape(len(hits), -1).mean(axis=1))
+        return {**coverage_shortfall(share, c, lag, per_origin=hits.size // len(share),
+                                     calibrated=intervals.calibration_variance(c)), **over}
 
     first_up = actual[:, 0] - anchor
     called = forecasts["model"][:, 0] - anchor
@@ -115,24 +111,29 @@ def summarise(actual: np.ndarray, forecasts: dict, anchor: np.ndarray, mase_scal
 DATES = 20  # a pooled panel's loss tests go by date when its forecasts have this many origin dates
 
 
-def by_date(dates: np.ndarray | None, lag: int) -> tuple[np.ndarray | None, dict]:
+BY_DATE, INDEPENDENT = "dates, each the series' mean", "forecasts, the series taken as independent"
+POOLED = {BY_DATE: " (tested on each date's mean loss over the series: a shock they share counts once)",
+          INDEPENDENT: f" (tested with the series taken as independent: fewer than {DATES} dates)"}
+
+
+def by_date(dates: np.ndarray | None, lag: int):
     """What the loss tests of several series pooled compare: each origin date's mean loss over its
     series, when there are `DATES` dates or more (and over twice `lag`), for series that share
     shocks (stocks on a market day) are not independent, and counting each series' loss as its own
     origin would call a small edge significant (the test of equal accuracy on average over a panel,
-    on the mean loss difference of each date: Akgun, Pirotte, Urga and Yang 2024); with fewer dates (a competition's one window per series) every forecast, the series
-    taken as independent. Returns each forecast's date code (or None) and the words the test names
-    its count with."""
+    on the mean loss difference of each date: Akgun, Pirotte, Urga and Yang 2024); with fewer dates
+    (a competition's one window per series) every forecast, the series taken as independent.
+    Returns what turns per-forecast values (B,) into those the tests compare, and the words the
+    tests name their count with."""
     if dates is None:
-        return None, {}
+        return (lambda values: values), {}
     codes, names = pd.factorize(np.asarray(dates), sort=True)
-    if len(names) >= max(DATES, 2 * lag + 1):
-        return codes, {"over": "dates, each the series' mean"}
-    return None, {"over": "forecasts, the series taken as independent"}
+    if len(names) < max(DATES, 2 * lag + 1):
+        return (lambda values: values), {"over": INDEPENDENT}
+    counts = np.bincount(codes)
+    return (lambda values: np.bincount(codes, values) / counts), {"over": BY_DATE}
 
 
-POOLED = {"dates, each the series' mean": " (tested on each date's mean loss over the series: a shock they share counts once)",
-          "forecasts, the series taken as independent": f" (tested with the series taken as independent: fewer than {DATES} dates)"}
 MCS_SIZE = 0.10  # the model confidence set holds the best forecaster with 90% confidence
 
 

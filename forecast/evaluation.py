@@ -11,7 +11,7 @@ from forecast.checks import target_index
 from forecast.comparison import by_step, direction_of_majority, series_rows, summarise, with_series
 from forecast.config import ModelConfig
 from forecast.dates import plain, stamp, weekdays_only
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, listed
 from forecast.intervals import Calibration, Intervals, calibrate
 from forecast.metrics import baselines, naive_bounds, season_of, statistical
 from forecast.model import predict_scaled
@@ -218,8 +218,7 @@ def _beside_trained(held: dict, trained: dict, names: tuple[str, ...]) -> dict:
     count = len(rows) if rows else 1
     beside = {"series": count, "skill": trained["skill"], "mase": trained["model"]["mase"],
               "naive_mase": trained["naive"]["mase"]}
-    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    line = (f"Held out of training: {len(names)} series ({listed}), each forecast as new from its own history "
+    line = (f"Held out of training: {len(names)} series ({listed(names, 5)}), each forecast as new from its own history "
             f"at every origin (below). On the {count} series it trained on: skill {100 * trained['skill']:+.1f}%, "
             f"MASE {trained['model']['mase']:.3f} (here {held['model']['mase']:.3f}).")
     return {**held, "trained": beside, "new_series": list(names), "verdict": [line, *held["verdict"]]}
@@ -273,7 +272,7 @@ def evaluate(net: torch.nn.Module, prepared: PreparedSeries, stage: str = "test"
     lower, upper = calibration.bounds(point, quantiles, prepared.scales(starts))
     naive_lower, naive_upper = naive_bounds(train_rows, anchor, horizon, calibration.coverage)
     intervals = Intervals(calibration.coverage, lower, upper, naive_lower, naive_upper, quantiles,
-                          settings_of(net).quantiles, np.full(len(starts), len(starts) / (calibration.n / horizon + 2)))
+                          settings_of(net).quantiles, Intervals.weights(np.zeros(len(starts), int), [calibration.n], horizon))
     dates = prepared.index.to_numpy()
     per_forecast = lambda a: np.broadcast_to(np.reshape(a, (1, 1, -1)), (len(starts), 1, len(a))).copy()  # noqa: E731
     return Evaluation(tuple(prepared.cfg.targets), pd.DatetimeIndex(dates[starts - 1]),

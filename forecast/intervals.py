@@ -221,6 +221,12 @@ class Intervals:
         return coverage * (1 - coverage) * float(np.sum(self.calibrated)) / len(self.calibrated) ** 2
 
     @staticmethod
+    def weights(groups: np.ndarray, calibration_windows, horizon: int) -> np.ndarray:
+        """`calibrated` for windows whose margins came from calibration `groups` (B,), made of
+        `calibration_windows[g]` windows each (overlapping by `horizon` steps)."""
+        return (np.bincount(groups) / (np.asarray(calibration_windows) / horizon + 2))[groups]
+
+    @staticmethod
     def concatenate(parts: list[Intervals]) -> Intervals:
         """Several sets of windows' intervals as one (windows stacked in order)."""
         cat = lambda name, axis: np.concatenate([getattr(p, name) for p in parts], axis=axis)  # noqa: E731

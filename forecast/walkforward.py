@@ -261,10 +261,9 @@ class _Walk:
                                if fixed is None else fixed
                                for scores, fixed in zip(self.calibration, self.margins)])[fold_of].swapaxes(0, 1)
         lower, upper = bounds(point, quantiles, pairs, margin, local)
-        sizes = np.array([scores.shape[1] for scores in self.calibration]) / data.horizon + 2  # each fold's
         intervals = Intervals(coverage, lower, upper, np.concatenate(self.naive_lo, axis=1),
                               np.concatenate(self.naive_hi, axis=1), quantiles, model.quantiles,
-                              (np.bincount(fold_of) / sizes)[fold_of])
+                              Intervals.weights(fold_of, [scores.shape[1] for scores in self.calibration], data.horizon))
         forecasts = {"model": point, **{b: np.concatenate([f[b] for f in self.baselines])
                                         for b in self.baselines[0]}}
         return Evaluation(
