@@ -198,7 +198,7 @@ PREDICT_SOURCE = {k: v for k, v in SOURCE.items() if k not in ("start", "drop_ba
 
 @with_options(PREDICT_SOURCE, SET)
 def predict(model: Model,
-            output: Annotated[Optional[Path], typer.Option(help="Write the forecast: CSV, or Parquet for .parquet.")] = None,
+            output: Annotated[Optional[Path], typer.Option(help=f"Write the forecast: CSV, or Parquet for .parquet (the screen then shows its first {ROWS_SHOWN} rows).")] = None,
             format: Annotated[str, typer.Option("--format", help="The written table's shape: forecast (a date index, a column per target and bound) or nixtla (unique_id, ds, MODEL, MODEL-lo-80, ...: what utilsforecast and Nixtla's plots read).")] = "forecast",
             series: Annotated[Optional[str], typer.Option(help="A panel model's series to forecast, e.g. IBM,GOOG (default all).")] = None,
             plot: Annotated[Optional[Path], typer.Option(help="Draw the recent history and the forecast with its intervals (the first target; a panel's first series forecast) into this PNG.")] = None,
